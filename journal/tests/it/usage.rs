@@ -1,0 +1,199 @@
+//! The journal's contract as a caller meets it: limits, locking, identity,
+//! read-only mode, segments and indexes, checkpoints.
+
+use std::fs;
+
+use journal::{
+    verify_dir, AppendError, Checkpoint, CorruptionKind, Journal, OpenError, Options, ReadError, VerifyOptions,
+    MAX_BATCH_RECORDS, MAX_PAYLOAD_BYTES,
+};
+
+use crate::{payloads, small_options};
+
+#[test]
+fn bad_batches_are_errors_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(dir.path(), "n", Options::default()).unwrap();
+    journal.append_batch(&[b"ok"]).unwrap();
+    let empty: [&[u8]; 0] = [];
+    assert!(matches!(journal.append_batch(&empty), Err(AppendError::EmptyBatch)));
+    let big = vec![0u8; MAX_PAYLOAD_BYTES + 1];
+    assert!(matches!(
+        journal.append_batch(&[b"fine".to_vec(), big]),
+        Err(AppendError::PayloadTooLarge { index: 1, .. })
+    ));
+    let many = vec![Vec::<u8>::new(); MAX_BATCH_RECORDS + 1];
+    assert!(matches!(journal.append_batch(&many), Err(AppendError::TooManyRecords { .. })));
+    let too_many_bytes = vec![vec![1u8; MAX_PAYLOAD_BYTES]; 70];
+    assert!(matches!(journal.append_batch(&too_many_bytes), Err(AppendError::BatchTooLarge { .. })));
+    assert_eq!(journal.head().seq, 1);
+    let max = vec![9u8; MAX_PAYLOAD_BYTES];
+    journal.append_batch(std::slice::from_ref(&max)).unwrap();
+    drop(journal);
+    let journal = Journal::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(payloads(&journal), vec![b"ok".to_vec(), max]);
+}
+
+#[test]
+fn one_writer_at_a_time_and_identity_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::create(dir.path(), "node-a", Options::default()).unwrap();
+    assert!(matches!(Journal::open(dir.path(), Options::default()), Err(OpenError::Locked(_))));
+    assert!(matches!(Journal::create(dir.path(), "node-a", Options::default()), Err(OpenError::AlreadyExists(_))));
+    // Readers do not need the lock.
+    let reader = Journal::open_read_only(dir.path()).unwrap();
+    assert_eq!(reader.identity(), "node-a");
+    drop(journal);
+    assert!(matches!(
+        Journal::open_or_create(dir.path(), "node-b", Options::default()),
+        Err(OpenError::IdentityMismatch { .. })
+    ));
+    let other = tempfile::tempdir().unwrap();
+    assert!(matches!(Journal::open(other.path(), Options::default()), Err(OpenError::NotFound(_))));
+    assert!(matches!(Journal::create(other.path(), "", Options::default()), Err(OpenError::BadIdentity { .. })));
+}
+
+#[test]
+fn genesis_differs_per_identity() {
+    assert_ne!(journal::genesis_hash("trunk"), journal::genesis_hash("branch"));
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut ja = Journal::create(a.path(), "trunk", Options::default()).unwrap();
+    let mut jb = Journal::create(b.path(), "branch", Options::default()).unwrap();
+    let ha = ja.append_batch_at(5, &[b"same"]).unwrap().head.hash;
+    let hb = jb.append_batch_at(5, &[b"same"]).unwrap().head.hash;
+    assert_ne!(ha, hb);
+}
+
+#[test]
+fn read_only_refuses_writes_and_reads_out_of_range_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(dir.path(), "n", Options::default()).unwrap();
+    journal.append_batch(&[b"a", b"b"]).unwrap();
+    let mut reader = Journal::open_read_only(dir.path()).unwrap();
+    assert!(matches!(reader.append_batch(&[b"c"]), Err(AppendError::ReadOnly)));
+    assert_eq!(reader.read(2).unwrap().payload, b"b");
+    assert!(matches!(reader.read(0), Err(ReadError::OutOfRange { seq: 0, head: 2 })));
+    assert!(matches!(reader.read(3), Err(ReadError::OutOfRange { seq: 3, head: 2 })));
+    assert_eq!(journal.iter_from(3).unwrap().count(), 0, "iterating from head + 1 is empty");
+}
+
+#[test]
+fn segments_rotate_and_indexes_are_rebuilt_when_missing_or_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(dir.path(), "n", small_options()).unwrap();
+    let mut model = Vec::new();
+    for i in 0..200u32 {
+        let batch: Vec<Vec<u8>> = (0..3).map(|j| format!("record {i}/{j}").into_bytes()).collect();
+        journal.append_batch(&batch).unwrap();
+        model.extend(batch);
+    }
+    assert!(journal.segment_count() > 5, "small segments rotate");
+    drop(journal);
+    let indexes: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+        .collect();
+    assert!(!indexes.is_empty());
+    // Lose one index and damage another: open rescans those segments.
+    fs::remove_file(&indexes[0]).unwrap();
+    if let Some(second) = indexes.get(1) {
+        let mut bytes = fs::read(second).unwrap();
+        bytes[20] ^= 1;
+        fs::write(second, bytes).unwrap();
+    }
+    let journal = Journal::open(dir.path(), small_options()).unwrap();
+    assert_eq!(payloads(&journal), model);
+    assert_eq!(journal.range(100, 110).unwrap().count(), 11);
+}
+
+#[test]
+fn iteration_crosses_read_chunks_and_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal =
+        Journal::create(dir.path(), "n", Options { segment_bytes: 3 << 20, ..Options::default() }).unwrap();
+    let mut model = Vec::new();
+    for i in 0..12u8 {
+        let batch = vec![vec![i; 300_000], vec![i.wrapping_add(100); 10]];
+        journal.append_batch(&batch).unwrap();
+        model.extend(batch);
+    }
+    assert!(journal.segment_count() >= 2);
+    assert_eq!(payloads(&journal), model);
+    let tail: Vec<_> = journal.iter_from(7).unwrap().map(|r| r.unwrap().payload).collect();
+    assert_eq!(tail, model[6..].to_vec());
+}
+
+#[test]
+fn checkpoints_are_recorded_checked_and_usable_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(dir.path(), "n", small_options()).unwrap();
+    for i in 0..30u32 {
+        journal.append_batch(&[i.to_le_bytes()]).unwrap();
+    }
+    let checkpoints = journal.checkpoints().to_vec();
+    assert!(checkpoints.len() >= 9, "one checkpoint every 3 records: {}", checkpoints.len());
+    for cp in &checkpoints {
+        assert_eq!(journal.read(cp.seq).unwrap().hash, cp.hash);
+    }
+    drop(journal);
+
+    let from = checkpoints[5];
+    let report = verify_dir(dir.path(), VerifyOptions { from: Some(from), until_seq: None }, &mut |_| {}).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problem);
+    assert_eq!(report.records_verified, 30 - from.seq);
+    let ranged = verify_dir(dir.path(), VerifyOptions { from: Some(from), until_seq: Some(25) }, &mut |_| {}).unwrap();
+    assert!(ranged.is_ok());
+    assert_eq!(ranged.last_seq, 25);
+    assert_eq!(ranged.records_verified, 25 - from.seq);
+
+    // A checkpoint that disagrees with the chain is reported.
+    let forged = Checkpoint { seq: from.seq, hash: journal::genesis_hash("not this") };
+    let report = verify_dir(dir.path(), VerifyOptions { from: Some(forged), until_seq: None }, &mut |_| {}).unwrap();
+    let problem = report.problem.expect("forged checkpoint detected");
+    assert_eq!(problem.seq, from.seq);
+    assert!(matches!(problem.kind, CorruptionKind::Checkpoint { .. }));
+}
+
+#[test]
+fn losing_acknowledged_records_is_detected_through_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal =
+        Journal::create(dir.path(), "n", Options { checkpoint_interval_records: 4, ..Options::default() }).unwrap();
+    for i in 0..10u32 {
+        journal.append_batch(&[i.to_le_bytes()]).unwrap();
+    }
+    drop(journal);
+    // Cut the segment back to 2 whole records: checkpoints at 4 and 8 prove more existed.
+    let seg = crate::segment_files(dir.path()).pop().unwrap();
+    let keep = journal::SEGMENT_HEADER_BYTES + 2 * journal::frame_bytes(4);
+    let bytes = fs::read(&seg).unwrap();
+    fs::write(&seg, &bytes[..keep]).unwrap();
+    match Journal::open(dir.path(), Options::default()) {
+        Err(OpenError::Corrupt(c)) => assert!(matches!(c.kind, CorruptionKind::MissingRecords { head: 2 }), "{c}"),
+        other => panic!("expected lost records to be detected, got {other:?}"),
+    }
+    let report = verify_dir(dir.path(), VerifyOptions::default(), &mut |_| {}).unwrap();
+    assert!(matches!(report.problem.map(|p| p.kind), Some(CorruptionKind::MissingRecords { head: 2 })));
+}
+
+#[test]
+fn corruption_in_a_sealed_segment_is_found_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(dir.path(), "n", small_options()).unwrap();
+    for i in 0..100u32 {
+        journal.append_batch(&[format!("payload number {i}").into_bytes()]).unwrap();
+    }
+    drop(journal);
+    let first = crate::segment_files(dir.path()).remove(0);
+    let mut bytes = fs::read(&first).unwrap();
+    let second_frame = journal::SEGMENT_HEADER_BYTES + journal::frame_bytes("payload number 0".len());
+    bytes[second_frame + 40] ^= 0xff;
+    fs::write(&first, bytes).unwrap();
+    let mut seen_progress = false;
+    let report = verify_dir(dir.path(), VerifyOptions::default(), &mut |_| seen_progress = true).unwrap();
+    let problem = report.problem.expect("damage found");
+    assert_eq!(problem.seq, 2);
+    assert_eq!(problem.segment, first);
+    assert!(seen_progress);
+}

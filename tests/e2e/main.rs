@@ -1,0 +1,21 @@
+//! End-to-end tests: they run the real `ccnode` binary as an operator would.
+
+mod journal_cli;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `ccnode ARGS…` and returns its output.
+pub fn ccnode(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ccnode")).args(args).env_remove("CCNODE_DATA").output().expect("run ccnode")
+}
+
+/// stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A path as a command-line argument.
+pub fn arg(path: &Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
