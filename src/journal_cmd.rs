@@ -18,10 +18,10 @@ pub fn parse_checkpoint(text: &str) -> anyhow::Result<Checkpoint> {
     Ok(Checkpoint { seq, hash })
 }
 
-pub fn verify(dir: &Path, from: Option<Checkpoint>, until: Option<u64>, bar: bool) -> anyhow::Result<ExitCode> {
+pub fn verify(dir: &Path, options: VerifyOptions, bar: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut reporter = Reporter::new(bar);
-    let report = verify_dir(dir, VerifyOptions { from, until_seq: until }, &mut |p| reporter.update(p))
+    let report = verify_dir(dir, options, &mut |p| reporter.update(p))
         .with_context(|| format!("cannot verify {}", dir.display()))?;
     reporter.finish();
     let elapsed = started.elapsed();

@@ -54,6 +54,9 @@ enum JournalCommand {
         /// Stop after this seq.
         #[arg(long, value_name = "SEQ")]
         until: Option<u64>,
+        /// Segments checked at once (0: one per core).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        threads: usize,
         /// Never draw a progress bar, even on a terminal.
         #[arg(long)]
         no_progress: bool,
@@ -91,10 +94,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Journal(JournalCommand::Verify { data, from, until, no_progress }) => {
+        Command::Journal(JournalCommand::Verify { data, from, until, threads, no_progress }) => {
             let from = from.as_deref().map(journal_cmd::parse_checkpoint).transpose().context("bad --from")?;
             let progress = !no_progress && std::io::stderr().is_terminal();
-            journal_cmd::verify(&journal_dir(&data), from, until, progress)
+            let options = journal::VerifyOptions { from, until_seq: until, threads };
+            journal_cmd::verify(&journal_dir(&data), options, progress)
         }
         Command::Journal(JournalCommand::Stat { data, json }) => journal_cmd::stat(&journal_dir(&data), json),
     }

@@ -116,6 +116,17 @@ pub fn genesis_hash(identity: &str) -> Hash {
 
 /// `blake3(prev_hash ‖ seq ‖ recorded_at_us ‖ payload)`.
 pub fn record_hash(prev_hash: &Hash, seq: u64, recorded_at_us: u64, payload: &[u8]) -> Hash {
+    // Most records fit one blake3 chunk: hashing one contiguous buffer is
+    // measurably cheaper than feeding a `Hasher` four slices.
+    const INLINE_BYTES: usize = 1024;
+    if payload.len() <= INLINE_BYTES - 48 {
+        let mut input = [0u8; INLINE_BYTES];
+        input[0..32].copy_from_slice(&prev_hash.0);
+        input[32..40].copy_from_slice(&seq.to_le_bytes());
+        input[40..48].copy_from_slice(&recorded_at_us.to_le_bytes());
+        input[48..48 + payload.len()].copy_from_slice(payload);
+        return Hash(*blake3::hash(&input[..48 + payload.len()]).as_bytes());
+    }
     let mut hasher = blake3::Hasher::new();
     hasher.update(&prev_hash.0);
     hasher.update(&seq.to_le_bytes());

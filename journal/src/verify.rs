@@ -1,17 +1,21 @@
 //! Full verification of a journal directory, independent of `Journal::open`:
 //! works on a damaged journal and never writes.
+//!
+//! Each segment is checked on its own, anchored at the `prev_hash` its first
+//! record names (so segments can be checked on several threads), and the
+//! results are then stitched in seq order: every segment must start where the
+//! previous one ended. The first problem in seq order is the one reported.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use crate::error::{Corruption, CorruptionKind};
-use crate::format::{self, Checkpoint, Hash};
+use crate::format::{self, Checkpoint, Hash, HeaderDefect};
 use crate::journal::{list_segments, max_body_bytes, CHECKPOINT_FILE, META_FILE};
 use crate::scan::{self, to_u64, ChainPoint, ScanPolicy};
-
-/// How often (in records) the progress callback is called.
-const PROGRESS_EVERY_RECORDS: u64 = 1 << 16;
 
 /// What to verify.
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,14 +26,16 @@ pub struct VerifyOptions {
     pub from: Option<Checkpoint>,
     /// Stop after this seq.
     pub until_seq: Option<u64>,
+    /// Segments checked at once; 0 means one per available core.
+    pub threads: usize,
 }
 
-/// Progress so far.
+/// Progress so far, reported after each segment.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyProgress {
     /// Records checked.
     pub records: u64,
-    /// Bytes of segment files read.
+    /// Bytes of segment files checked.
     pub bytes_read: u64,
     /// Bytes of all segment files.
     pub bytes_total: u64,
@@ -46,7 +52,7 @@ pub struct VerifyReport {
     pub last_seq: u64,
     /// Its hash.
     pub last_hash: Hash,
-    /// Segment files read.
+    /// Segment files checked.
     pub segments: usize,
     /// Bytes of all segment files.
     pub bytes: u64,
@@ -110,44 +116,175 @@ pub fn verify_dir(
     for (_, path) in &segments {
         bytes_total += fs::metadata(path).map_err(|source| VerifyError::Io { path: path.clone(), source })?.len();
     }
-    let mut report = VerifyReport {
-        identity: meta.identity.clone(),
-        records_verified: 0,
-        last_seq: 0,
-        last_hash: meta.genesis,
-        segments: 0,
-        bytes: bytes_total,
-        problem: None,
-        unfinished_records: 0,
-        torn_bytes: 0,
-    };
     // The recorded checkpoints and the trusted starting point must all match the chain.
-    let mut expected_hashes: HashMap<u64, Hash> =
-        read_checkpoints(dir).into_iter().map(|cp| (cp.seq, cp.hash)).collect();
-    if let Some(cp) = options.from.filter(|cp| cp.seq > 0) {
-        expected_hashes.insert(cp.seq, cp.hash);
-    }
-    let mut walk = Walk {
-        options,
-        expected_hashes,
-        cursor: ChainPoint { seq: 0, hash: meta.genesis, recorded_at_us: 0 },
-        bytes_read: 0,
-        bytes_total,
-        progress,
+    let mut expected = read_checkpoints(dir);
+    expected.extend(options.from.filter(|cp| cp.seq > 0));
+    expected.sort_by_key(|cp| cp.seq);
+
+    let until_seq = options.until_seq.unwrap_or(u64::MAX);
+    let start_idx = match options.from {
+        None => 0,
+        Some(cp) => segments.partition_point(|(first, _)| *first <= cp.seq.max(1)).saturating_sub(1),
     };
-    let start_idx = walk.start_segment(&segments);
-    for (position, (first_seq, path)) in segments.iter().enumerate().skip(start_idx) {
-        report.segments += 1;
-        let is_last = position + 1 == segments.len();
-        let outcome = walk.segment(*first_seq, path, is_last, position == start_idx, &mut report)?;
-        if outcome == Flow::Stop {
-            break;
-        }
+    let jobs: Vec<Job<'_>> = segments[start_idx..]
+        .iter()
+        .enumerate()
+        .take_while(|(_, (first_seq, _))| *first_seq <= until_seq)
+        .map(|(n, (first_seq, path))| Job { first_seq: *first_seq, path, is_last: start_idx + n + 1 == segments.len() })
+        .collect();
+    let shared = Shared { rehash_from_seq: options.from.map_or(1, |cp| cp.seq + 1), until_seq, expected: &expected };
+    let genesis = ChainPoint { seq: 0, hash: meta.genesis, recorded_at_us: 0 };
+    let mut stitch = Stitch {
+        report: VerifyReport {
+            identity: meta.identity.clone(),
+            records_verified: 0,
+            last_seq: 0,
+            last_hash: meta.genesis,
+            segments: 0,
+            bytes: bytes_total,
+            problem: None,
+            unfinished_records: 0,
+            torn_bytes: 0,
+        },
+        cursor: if options.from.is_some() { None } else { Some(genesis) },
+        bytes_read: 0,
+        rehash_from_seq: shared.rehash_from_seq,
+        until_seq,
+    };
+    run_jobs(&jobs, shared, options.threads, &mut |job, outcome| {
+        let flow = stitch.add(job, outcome);
+        progress(&VerifyProgress {
+            records: stitch.report.records_verified,
+            bytes_read: stitch.bytes_read,
+            bytes_total,
+        });
+        flow
+    })?;
+    stitch.finish(&expected, options.until_seq.is_some(), &segments);
+    Ok(stitch.report)
+}
+
+struct Job<'a> {
+    first_seq: u64,
+    path: &'a PathBuf,
+    is_last: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    rehash_from_seq: u64,
+    until_seq: u64,
+    expected: &'a [Checkpoint],
+}
+
+/// What checking one segment on its own found.
+struct Outcome {
+    bytes: u64,
+    header: Result<(), CorruptionKind>,
+    /// The chain point the first record names as its predecessor.
+    anchor: Option<ChainPoint>,
+    first_recorded_at_us: u64,
+    scanned: Option<scan::SegmentScan>,
+    checkpoint_problem: Option<(u64, CorruptionKind)>,
+}
+
+/// Runs the jobs on `threads` workers and hands outcomes to `sink` in job
+/// order; stops early when `sink` says so.
+fn run_jobs(
+    jobs: &[Job<'_>],
+    shared: Shared<'_>,
+    threads: usize,
+    sink: &mut dyn FnMut(&Job<'_>, Outcome) -> Flow,
+) -> Result<(), VerifyError> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
     }
-    walk.check_remaining_checkpoints(&segments, &mut report);
-    report.last_seq = walk.cursor.seq;
-    report.last_hash = walk.cursor.hash;
-    Ok(report)
+    .min(jobs.len().max(1));
+    let next_job = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (sender, receiver) = mpsc::channel::<(usize, Result<Outcome, VerifyError>)>();
+        for _ in 0..threads {
+            let sender = sender.clone();
+            let (next_job, stop) = (&next_job, &stop);
+            scope.spawn(move || {
+                let mut buffer = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let idx = next_job.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(idx) else { break };
+                    if sender.send((idx, check_segment(job, shared, &mut buffer))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        // Outcomes arrive in any order; hand them on in job order.
+        let mut waiting = BTreeMap::new();
+        let mut next = 0;
+        for (idx, outcome) in receiver {
+            waiting.insert(idx, outcome);
+            while let Some(outcome) = waiting.remove(&next) {
+                let flow = sink(&jobs[next], outcome?);
+                next += 1;
+                if flow == Flow::Stop {
+                    stop.store(true, Ordering::Relaxed);
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn check_segment(job: &Job<'_>, shared: Shared<'_>, buffer: &mut Vec<u8>) -> Result<Outcome, VerifyError> {
+    buffer.clear();
+    fs::File::open(job.path)
+        .and_then(|mut file| std::io::Read::read_to_end(&mut file, buffer))
+        .map_err(|source| VerifyError::Io { path: job.path.clone(), source })?;
+    let data = &buffer[..];
+    let mut outcome = Outcome {
+        bytes: to_u64(data.len()),
+        header: Ok(()),
+        anchor: None,
+        first_recorded_at_us: 0,
+        scanned: None,
+        checkpoint_problem: None,
+    };
+    match format::decode_segment_header(data) {
+        Ok(seq) if seq == job.first_seq => {}
+        Ok(_) => outcome.header = Err(CorruptionKind::SegmentOrder),
+        Err(defect) => outcome.header = Err(CorruptionKind::SegmentHeader(defect)),
+    }
+    if outcome.header.is_err() {
+        return Ok(outcome);
+    }
+    let Some(prev_hash) = first_prev_hash(data) else {
+        return Ok(outcome); // No record: nothing to anchor, nothing to check.
+    };
+    let anchor = ChainPoint { seq: job.first_seq - 1, hash: prev_hash, recorded_at_us: 0 };
+    outcome.anchor = Some(anchor);
+    let policy = ScanPolicy {
+        rehash_from_seq: shared.rehash_from_seq,
+        max_body_bytes: max_body_bytes(),
+        until_seq: shared.until_seq,
+    };
+    let mut next_expected = shared.expected.partition_point(|cp| cp.seq < job.first_seq);
+    let (mut first_time, mut checkpoint_problem) = (None, None);
+    let scanned = scan::scan_segment(data, anchor, policy, |frame| {
+        first_time.get_or_insert(frame.recorded_at_us);
+        while let Some(cp) = shared.expected.get(next_expected).filter(|cp| cp.seq <= frame.seq) {
+            if cp.seq == frame.seq && cp.hash != frame.hash && checkpoint_problem.is_none() {
+                checkpoint_problem = Some((frame.seq, CorruptionKind::Checkpoint { expected: cp.hash }));
+            }
+            next_expected += 1;
+        }
+    });
+    outcome.first_recorded_at_us = first_time.unwrap_or(0);
+    outcome.checkpoint_problem = checkpoint_problem;
+    outcome.scanned = Some(scanned);
+    Ok(outcome)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -156,132 +293,100 @@ enum Flow {
     Stop,
 }
 
-struct Walk<'p> {
-    options: VerifyOptions,
-    expected_hashes: HashMap<u64, Hash>,
-    cursor: ChainPoint,
+/// Joins per-segment outcomes into one chain, in seq order.
+struct Stitch {
+    report: VerifyReport,
+    /// Where the chain stands; `None` before the first segment when starting from a checkpoint.
+    cursor: Option<ChainPoint>,
     bytes_read: u64,
-    bytes_total: u64,
-    progress: &'p mut dyn FnMut(&VerifyProgress),
+    rehash_from_seq: u64,
+    until_seq: u64,
 }
 
-impl Walk<'_> {
-    /// The segment to start from: the one holding the record after the
-    /// trusted checkpoint, or the first.
-    fn start_segment(&self, segments: &[(u64, PathBuf)]) -> usize {
-        match self.options.from {
-            None => 0,
-            Some(cp) => segments.partition_point(|(first, _)| *first <= cp.seq.max(1)).saturating_sub(1),
-        }
-    }
-
-    fn segment(
-        &mut self,
-        first_seq: u64,
-        path: &Path,
-        is_last: bool,
-        is_start: bool,
-        report: &mut VerifyReport,
-    ) -> Result<Flow, VerifyError> {
-        let corrupt = |offset, seq, kind| Some(Corruption { segment: path.to_owned(), offset, seq, kind });
-        let data = fs::read(path).map_err(|source| VerifyError::Io { path: path.to_owned(), source })?;
-        self.bytes_read += to_u64(data.len());
-        match format::decode_segment_header(&data) {
-            Ok(seq) if seq == first_seq => {}
-            Ok(_) => {
-                report.problem = corrupt(0, first_seq, CorruptionKind::SegmentOrder);
-                return Ok(Flow::Stop);
+impl Stitch {
+    fn add(&mut self, job: &Job<'_>, outcome: Outcome) -> Flow {
+        self.report.segments += 1;
+        self.bytes_read += outcome.bytes;
+        let corrupt = |offset, seq, kind| Some(Corruption { segment: job.path.clone(), offset, seq, kind });
+        let expected_first = self.cursor.map_or(job.first_seq, |c| c.seq + 1);
+        let header_end = to_u64(format::SEGMENT_HEADER_BYTES);
+        if let Err(kind) = outcome.header {
+            if job.is_last && kind == CorruptionKind::SegmentHeader(HeaderDefect::Short) {
+                self.report.torn_bytes = outcome.bytes; // A segment being started when the node stopped.
+                return Flow::Stop;
             }
-            Err(format::HeaderDefect::Short) if is_last => {
-                report.torn_bytes = to_u64(data.len());
-                return Ok(Flow::Stop);
-            }
-            Err(defect) => {
-                report.problem = corrupt(0, first_seq, CorruptionKind::SegmentHeader(defect));
-                return Ok(Flow::Stop);
-            }
+            self.report.problem = corrupt(0, expected_first, kind);
+            return Flow::Stop;
         }
-        let rehash_from_seq = self.options.from.map_or(1, |cp| cp.seq + 1);
-        if is_start && self.options.from.is_some() {
-            // Start from the chain point the segment's first record names.
-            let Some(prev_hash) = first_prev_hash(&data) else {
-                report.problem = corrupt(
-                    to_u64(format::SEGMENT_HEADER_BYTES),
-                    first_seq,
-                    CorruptionKind::Frame(format::FrameDefect::Length),
-                );
-                return Ok(Flow::Stop);
-            };
-            self.cursor = ChainPoint { seq: first_seq - 1, hash: prev_hash, recorded_at_us: 0 };
-        } else if first_seq != self.cursor.seq + 1 {
-            report.problem = corrupt(0, self.cursor.seq + 1, CorruptionKind::SegmentOrder);
-            return Ok(Flow::Stop);
+        if job.first_seq != expected_first {
+            self.report.problem = corrupt(0, expected_first, CorruptionKind::SegmentOrder);
+            return Flow::Stop;
         }
-        let policy = ScanPolicy {
-            rehash_from_seq,
-            max_body_bytes: max_body_bytes(),
-            until_seq: self.options.until_seq.unwrap_or(u64::MAX),
+        let (Some(anchor), Some(scanned)) = (outcome.anchor, outcome.scanned) else {
+            // No complete first record: a torn start of the last segment, or damage.
+            let tail = outcome.bytes - header_end;
+            if job.is_last {
+                self.report.torn_bytes = tail;
+            } else {
+                self.report.problem = corrupt(header_end, job.first_seq, CorruptionKind::UnfinishedSealedSegment);
+            }
+            return Flow::Stop;
         };
-        let mut records = 0u64;
-        let mut checkpoint_problem = None;
-        let (bytes_read, bytes_total) = (self.bytes_read, self.bytes_total);
-        let verified_before = report.records_verified;
-        let expected_hashes = &self.expected_hashes;
-        let progress = &mut self.progress;
-        let scanned = scan::scan_segment(&data, self.cursor, policy, |frame| {
-            if frame.seq >= rehash_from_seq {
-                records += 1;
-                if records.is_multiple_of(PROGRESS_EVERY_RECORDS) {
-                    progress(&VerifyProgress { records: verified_before + records, bytes_read, bytes_total });
-                }
+        let first_frame_bad = scanned.defect.as_ref().is_some_and(|d| d.offset == header_end);
+        if let (Some(cursor), false) = (self.cursor, first_frame_bad) {
+            // The segment was checked from its own first record: it must link to the chain so far.
+            if anchor.hash != cursor.hash {
+                let kind = CorruptionKind::ChainLink { expected: cursor.hash, found: anchor.hash };
+                self.report.problem = corrupt(header_end, job.first_seq, kind);
+                return Flow::Stop;
             }
-            if checkpoint_problem.is_none() {
-                if let Some(expected) = expected_hashes.get(&frame.seq).filter(|h| **h != frame.hash) {
-                    checkpoint_problem = Some((frame.seq, CorruptionKind::Checkpoint { expected: *expected }));
-                }
+            if outcome.first_recorded_at_us < cursor.recorded_at_us {
+                self.report.problem = corrupt(header_end, job.first_seq, CorruptionKind::TimeWentBack);
+                return Flow::Stop;
             }
-        });
-        let reached_until = scanned.last_valid.seq == policy.until_seq;
-        let end = if reached_until { scanned.last_valid } else { scanned.end };
-        report.records_verified += end.seq.saturating_sub(self.cursor.seq.max(rehash_from_seq - 1));
-        self.cursor = end;
-        (self.progress)(&VerifyProgress { records: report.records_verified, bytes_read, bytes_total });
+        }
+        let stopped_at_until = scanned.last_valid.seq == self.until_seq;
+        let sound_end = if scanned.defect.is_none() && !stopped_at_until && scanned.uncommitted_records > 0 {
+            scanned.end
+        } else {
+            scanned.last_valid
+        };
+        self.report.records_verified += sound_end.seq.saturating_sub(anchor.seq.max(self.rehash_from_seq - 1));
+        self.cursor = Some(sound_end);
+        self.report.last_seq = sound_end.seq;
+        self.report.last_hash = sound_end.hash;
         if let Some(defect) = scanned.defect {
-            report.problem = corrupt(defect.offset, defect.seq, defect.kind);
-            return Ok(Flow::Stop);
+            self.report.problem = corrupt(defect.offset, defect.seq, defect.kind);
+            return Flow::Stop;
         }
-        if let Some((seq, kind)) = checkpoint_problem {
-            report.problem = corrupt(0, seq, kind);
-            return Ok(Flow::Stop);
+        if let Some((seq, kind)) = outcome.checkpoint_problem {
+            self.report.problem = corrupt(0, seq, kind);
+            return Flow::Stop;
         }
-        if reached_until {
-            return Ok(Flow::Stop);
+        if stopped_at_until {
+            return Flow::Stop;
         }
         if scanned.uncommitted_records > 0 || scanned.torn_bytes > 0 {
-            if !is_last {
-                report.problem = corrupt(scanned.committed_len, end.seq + 1, CorruptionKind::UnfinishedSealedSegment);
-                return Ok(Flow::Stop);
+            if !job.is_last {
+                let kind = CorruptionKind::UnfinishedSealedSegment;
+                self.report.problem = corrupt(scanned.committed_len, scanned.end.seq + 1, kind);
+                return Flow::Stop;
             }
-            report.unfinished_records = scanned.uncommitted_records;
-            report.torn_bytes = scanned.torn_bytes;
+            self.report.unfinished_records = scanned.uncommitted_records;
+            self.report.torn_bytes = scanned.torn_bytes;
         }
-        Ok(Flow::Continue)
+        Flow::Continue
     }
 
-    fn check_remaining_checkpoints(&self, segments: &[(u64, PathBuf)], report: &mut VerifyReport) {
-        if report.problem.is_some() || self.options.until_seq.is_some() {
+    fn finish(&mut self, expected: &[Checkpoint], bounded: bool, segments: &[(u64, PathBuf)]) {
+        if self.report.problem.is_some() || bounded {
             return;
         }
-        if let Some((&seq, _)) =
-            self.expected_hashes.iter().filter(|(&seq, _)| seq > self.cursor.seq).min_by_key(|(&s, _)| s)
-        {
+        let head = self.cursor.map_or(0, |c| c.seq);
+        if let Some(seq) = expected.iter().map(|cp| cp.seq).find(|&seq| seq > head) {
             let segment = segments.last().map_or_else(PathBuf::new, |(_, p)| p.clone());
-            report.problem = Some(Corruption {
-                segment,
-                offset: 0,
-                seq,
-                kind: CorruptionKind::MissingRecords { head: self.cursor.seq },
-            });
+            self.report.problem =
+                Some(Corruption { segment, offset: 0, seq, kind: CorruptionKind::MissingRecords { head } });
         }
     }
 }

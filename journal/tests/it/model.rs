@@ -65,10 +65,12 @@ proptest! {
             prev = record.hash;
         }
         drop(journal);
-        let report = verify_dir(dir.path(), VerifyOptions::default(), &mut |_| {}).unwrap();
-        prop_assert!(report.is_ok(), "{:?}", report.problem);
-        prop_assert_eq!(report.records_verified, model.len() as u64);
-        prop_assert_eq!(report.last_hash, prev);
+        for threads in [1, 3] {
+            let report = verify_dir(dir.path(), VerifyOptions { threads, ..VerifyOptions::default() }, &mut |_| {}).unwrap();
+            prop_assert!(report.is_ok(), "{:?}", report.problem);
+            prop_assert_eq!(report.records_verified, model.len() as u64);
+            prop_assert_eq!(report.last_hash, prev);
+        }
         let reopened = Journal::open(dir.path(), small_options()).unwrap();
         prop_assert_eq!(payloads(&reopened), model);
     }

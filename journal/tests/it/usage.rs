@@ -139,17 +139,32 @@ fn checkpoints_are_recorded_checked_and_usable_by_verify() {
     drop(journal);
 
     let from = checkpoints[5];
-    let report = verify_dir(dir.path(), VerifyOptions { from: Some(from), until_seq: None }, &mut |_| {}).unwrap();
+    let report = verify_dir(
+        dir.path(),
+        VerifyOptions { from: Some(from), until_seq: None, ..VerifyOptions::default() },
+        &mut |_| {},
+    )
+    .unwrap();
     assert!(report.is_ok(), "{:?}", report.problem);
     assert_eq!(report.records_verified, 30 - from.seq);
-    let ranged = verify_dir(dir.path(), VerifyOptions { from: Some(from), until_seq: Some(25) }, &mut |_| {}).unwrap();
+    let ranged = verify_dir(
+        dir.path(),
+        VerifyOptions { from: Some(from), until_seq: Some(25), ..VerifyOptions::default() },
+        &mut |_| {},
+    )
+    .unwrap();
     assert!(ranged.is_ok());
     assert_eq!(ranged.last_seq, 25);
     assert_eq!(ranged.records_verified, 25 - from.seq);
 
     // A checkpoint that disagrees with the chain is reported.
     let forged = Checkpoint { seq: from.seq, hash: journal::genesis_hash("not this") };
-    let report = verify_dir(dir.path(), VerifyOptions { from: Some(forged), until_seq: None }, &mut |_| {}).unwrap();
+    let report = verify_dir(
+        dir.path(),
+        VerifyOptions { from: Some(forged), until_seq: None, ..VerifyOptions::default() },
+        &mut |_| {},
+    )
+    .unwrap();
     let problem = report.problem.expect("forged checkpoint detected");
     assert_eq!(problem.seq, from.seq);
     assert!(matches!(problem.kind, CorruptionKind::Checkpoint { .. }));
@@ -196,4 +211,28 @@ fn corruption_in_a_sealed_segment_is_found_by_verify() {
     assert_eq!(problem.seq, 2);
     assert_eq!(problem.segment, first);
     assert!(seen_progress);
+}
+
+#[test]
+fn a_segment_swapped_in_from_another_journal_breaks_the_chain() {
+    // Two journals with the same identity and payloads but different times:
+    // every segment is internally sound, but the second one does not link.
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (dir, t0) in [(a.path(), 1_000u64), (b.path(), 2_000)] {
+        let mut journal = Journal::create(dir, "same", small_options()).unwrap();
+        for i in 0..150u64 {
+            journal.append_batch_at(t0 + i, &[format!("payload {i:04}").into_bytes()]).unwrap();
+        }
+    }
+    let segments_a = crate::segment_files(a.path());
+    let segments_b = crate::segment_files(b.path());
+    assert!(segments_a.len() >= 3);
+    fs::copy(&segments_b[1], &segments_a[1]).unwrap();
+    for threads in [1, 2] {
+        let report = verify_dir(a.path(), VerifyOptions { threads, ..VerifyOptions::default() }, &mut |_| {}).unwrap();
+        let problem = report.problem.expect("swap detected");
+        assert!(matches!(problem.kind, CorruptionKind::ChainLink { .. }), "{problem}");
+        assert_eq!(problem.segment, segments_a[1]);
+        assert_eq!(report.last_seq + 1, problem.seq);
+    }
 }
