@@ -1,0 +1,258 @@
+//! Exact decimal quantities. Never floats.
+//!
+//! An [`Amount`] has at most [`AMOUNT_DECIMAL_PLACES_MAX`] decimal places,
+//! as the reference stores `quant × 10^6`. Its text form is the canonical
+//! shortest one (`14`, `0.01`, `-2.5`), never `14.000`.
+//!
+//! Encoding (pinned, part of the event format): an amount or a rate is
+//! encoded as its normalised `(mantissa: i128, scale: u32)`; decoding rejects
+//! non-normalised pairs, so every value has exactly one byte form.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bincode::de::Decoder;
+use bincode::enc::Encoder;
+use bincode::error::{DecodeError, EncodeError};
+use bincode::{Decode, Encode};
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// Decimal places an amount may carry (the reference's `DECIMAL_PLACES`).
+pub const AMOUNT_DECIMAL_PLACES_MAX: u32 = 6;
+/// Longest amount text accepted by [`Amount::from_str`], in bytes; keeps
+/// parsing bounded and far inside `Decimal`'s 28 significant digits.
+pub const AMOUNT_TEXT_LENGTH_MAX_BYTES: usize = 26;
+
+/// Why an amount or rate was refused, or arithmetic failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AmountError {
+    /// Text is not `-?digits(.digits)?`.
+    #[error("amount {text:?} is not a plain decimal number")]
+    Syntax {
+        /// The refused text.
+        text: String,
+    },
+    /// More than six decimal places.
+    #[error("amount {text:?} has more than {AMOUNT_DECIMAL_PLACES_MAX} decimal places")]
+    TooPrecise {
+        /// The refused text.
+        text: String,
+    },
+    /// The result does not fit.
+    #[error("amount arithmetic overflowed")]
+    Overflow,
+    /// An exchange rate must be strictly positive.
+    #[error("exchange rate {rate} is not positive")]
+    RateNotPositive {
+        /// The refused rate as text.
+        rate: String,
+    },
+}
+
+/// A signed exact quantity with at most six decimal places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Amount(Decimal);
+
+fn canonical(d: Decimal) -> Decimal {
+    // `normalize` strips trailing zeros; zero is forced positive so `-0`
+    // never appears in text or bytes.
+    if d.is_zero() {
+        Decimal::ZERO
+    } else {
+        d.normalize()
+    }
+}
+
+impl Amount {
+    /// Zero.
+    pub const ZERO: Amount = Amount(Decimal::ZERO);
+
+    /// Wraps a decimal, refusing more than six decimal places.
+    pub fn from_decimal(d: Decimal) -> Result<Self, AmountError> {
+        let d = canonical(d);
+        if d.scale() > AMOUNT_DECIMAL_PLACES_MAX {
+            return Err(AmountError::TooPrecise { text: d.to_string() });
+        }
+        Ok(Self(d))
+    }
+
+    /// A whole number of units.
+    pub fn from_units(units: i64) -> Self {
+        Self(Decimal::from(units))
+    }
+
+    /// A number of micro-units (10^-6).
+    pub fn from_micros(micros: i64) -> Self {
+        Self(canonical(Decimal::new(micros, AMOUNT_DECIMAL_PLACES_MAX)))
+    }
+
+    /// The underlying decimal.
+    pub fn as_decimal(&self) -> Decimal {
+        self.0
+    }
+
+    /// True when zero.
+    pub fn is_zero(&self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// True when strictly negative.
+    pub fn is_negative(&self) -> bool {
+        self.0 < Decimal::ZERO
+    }
+
+    /// True when strictly positive.
+    pub fn is_positive(&self) -> bool {
+        self.0 > Decimal::ZERO
+    }
+
+    /// `self + rhs`, or `Overflow`.
+    pub fn checked_add(self, rhs: Amount) -> Result<Amount, AmountError> {
+        self.0.checked_add(rhs.0).map(|d| Amount(canonical(d))).ok_or(AmountError::Overflow)
+    }
+
+    /// `self - rhs`, or `Overflow`.
+    pub fn checked_sub(self, rhs: Amount) -> Result<Amount, AmountError> {
+        self.0.checked_sub(rhs.0).map(|d| Amount(canonical(d))).ok_or(AmountError::Overflow)
+    }
+
+    /// Going trunkward: `quant × rate`, half-even rounded to six places.
+    pub fn to_trunkward(self, rate: Rate) -> Result<Amount, AmountError> {
+        let product = self.0.checked_mul(rate.0).ok_or(AmountError::Overflow)?;
+        Ok(Amount(canonical(round6(product))))
+    }
+
+    /// Coming back from trunkward: `quant ÷ rate`, half-even rounded to six
+    /// places (the reference's `round($q / $rate, 6, PHP_ROUND_HALF_EVEN)`).
+    pub fn from_trunkward(self, rate: Rate) -> Result<Amount, AmountError> {
+        let quotient = self.0.checked_div(rate.0).ok_or(AmountError::Overflow)?;
+        Ok(Amount(canonical(round6(quotient))))
+    }
+}
+
+fn round6(d: Decimal) -> Decimal {
+    d.round_dp_with_strategy(AMOUNT_DECIMAL_PLACES_MAX, RoundingStrategy::MidpointNearestEven)
+}
+
+/// Checks `-?[0-9]+(\.[0-9]+)?` within the length bound; returns the count
+/// of fraction digits.
+fn check_syntax(text: &str) -> Result<usize, AmountError> {
+    let syntax = || AmountError::Syntax { text: text.to_owned() };
+    if text.len() > AMOUNT_TEXT_LENGTH_MAX_BYTES {
+        return Err(syntax());
+    }
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match unsigned.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (unsigned, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !fraction.is_none_or(digits) {
+        return Err(syntax());
+    }
+    Ok(fraction.map_or(0, str::len))
+}
+
+impl FromStr for Amount {
+    type Err = AmountError;
+
+    /// Parses `-?digits(.digits)?` with at most six fraction digits
+    /// (trailing zeros count: `1.0000000` is refused, being ambiguous input).
+    fn from_str(text: &str) -> Result<Self, AmountError> {
+        let fraction_digits = check_syntax(text)?;
+        if fraction_digits > 6 {
+            return Err(AmountError::TooPrecise { text: text.to_owned() });
+        }
+        let d = Decimal::from_str_exact(text).map_err(|_| AmountError::Syntax { text: text.to_owned() })?;
+        Amount::from_decimal(d)
+    }
+}
+
+impl std::ops::Neg for Amount {
+    type Output = Amount;
+
+    /// Cannot overflow: `Decimal` is sign-magnitude.
+    fn neg(self) -> Amount {
+        Amount(canonical(-self.0))
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// A strictly positive exchange rate with the trunkward node
+/// (`node.ini conversion_rate`): trunkward quant = local quant × rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rate(Decimal);
+
+impl Rate {
+    /// One to one.
+    pub const ONE: Rate = Rate(Decimal::ONE);
+
+    /// Wraps a decimal, refusing zero and negatives.
+    pub fn new(d: Decimal) -> Result<Self, AmountError> {
+        if d <= Decimal::ZERO {
+            return Err(AmountError::RateNotPositive { rate: d.to_string() });
+        }
+        Ok(Self(canonical(d)))
+    }
+
+    /// The underlying decimal.
+    pub fn as_decimal(&self) -> Decimal {
+        self.0
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+fn encode_decimal<E: Encoder>(d: Decimal, encoder: &mut E) -> Result<(), EncodeError> {
+    d.mantissa().encode(encoder)?;
+    d.scale().encode(encoder)
+}
+
+fn decode_decimal<Context, D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Decimal, DecodeError> {
+    let mantissa = i128::decode(decoder)?;
+    let scale = u32::decode(decoder)?;
+    let d = Decimal::try_from_i128_with_scale(mantissa, scale)
+        .map_err(|e| DecodeError::OtherString(format!("decimal out of range: {e}")))?;
+    if canonical(d).mantissa() != mantissa || canonical(d).scale() != scale {
+        return Err(DecodeError::OtherString(format!("decimal {d} is not in canonical form")));
+    }
+    Ok(d)
+}
+
+impl Encode for Amount {
+    fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
+        encode_decimal(self.0, encoder)
+    }
+}
+
+impl<Context> Decode<Context> for Amount {
+    fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
+        let d = decode_decimal(decoder)?;
+        Amount::from_decimal(d).map_err(|e| DecodeError::OtherString(e.to_string()))
+    }
+}
+bincode::impl_borrow_decode!(Amount);
+
+impl Encode for Rate {
+    fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
+        encode_decimal(self.0, encoder)
+    }
+}
+
+impl<Context> Decode<Context> for Rate {
+    fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
+        let d = decode_decimal(decoder)?;
+        Rate::new(d).map_err(|e| DecodeError::OtherString(e.to_string()))
+    }
+}
+bincode::impl_borrow_decode!(Rate);

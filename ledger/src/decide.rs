@@ -1,0 +1,414 @@
+//! Commands and the rules that turn them into events or exactly one
+//! [`Violation`]. Pure: the clock and fresh uuids come in [`Context`].
+//!
+//! Limit rule (stricter than the reference, on purpose): every balance a
+//! write changes is checked, not only the primary parties' pending balance.
+//! A balance that goes down must stay ≥ `min` (`MinLimitViolation`), one that
+//! goes up must stay ≤ `max` (`MaxLimitViolation`); `projected` is the
+//! balance after the write (balance + sum of that account's entries). The
+//! pending balance is checked when `validate_pending` is on (the default),
+//! the completed balance always, so neither can leave its limits through an
+//! accepted write. Erasing a completed transaction is checked the same way.
+
+use std::collections::BTreeMap;
+
+use crate::amount::Amount;
+use crate::event::Event;
+use crate::ids::{AccountId, TxId, WorkflowId};
+use crate::model::{
+    Account, AccountKind, AccountStatus, Entry, KeyHash, Limits, NodeConfig, Peer, State, Transaction, UnixSeconds,
+    DESCRIPTION_LENGTH_MAX_BYTES, METADATA_KEYS_MAX, METADATA_TEXT_LENGTH_MAX_BYTES,
+};
+use crate::path::{resolve, Resolution};
+use crate::state::{balance_deltas, LedgerView};
+use crate::violation::Violation;
+use crate::workflow::{Actor, Workflow};
+
+/// What the shell passes besides the command.
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    /// Now, from the shell's clock.
+    pub now_unix_s: UnixSeconds,
+    /// A fresh random uuid from the shell, used when a proposal has none.
+    pub fresh_uuid: TxId,
+}
+
+/// A new transaction as a client asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposal {
+    /// Who asks (an account on this node).
+    pub author: AccountId,
+    /// Payer path (local id, relative or absolute path).
+    pub payer: String,
+    /// Payee path.
+    pub payee: String,
+    /// Quantity in this node's unit.
+    pub quant: Amount,
+    /// Free text.
+    pub description: String,
+    /// Ordered string map.
+    pub metadata: BTreeMap<String, String>,
+    /// Workflow id from the node config.
+    pub workflow: WorkflowId,
+    /// The client's uuid, if it chose one.
+    pub uuid: Option<TxId>,
+}
+
+/// A request to change the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// First command of a ledger.
+    InitialiseNode {
+        /// Settings.
+        config: NodeConfig,
+    },
+    /// Replace settings (same name).
+    ConfigureNode {
+        /// Settings.
+        config: NodeConfig,
+    },
+    /// Open an account, active.
+    OpenAccount {
+        /// Id.
+        id: AccountId,
+        /// Kind.
+        kind: AccountKind,
+        /// Limits.
+        limits: Limits,
+    },
+    /// New limits; `min ≤ 0 ≤ max` is checked here.
+    ChangeLimits {
+        /// Account.
+        id: AccountId,
+        /// New minimum.
+        min: Amount,
+        /// New maximum.
+        max: Amount,
+    },
+    /// Block or unblock.
+    ChangeStatus {
+        /// Account.
+        id: AccountId,
+        /// New status.
+        status: AccountStatus,
+    },
+    /// Store a new salted key hash.
+    ChangeKey {
+        /// Account.
+        id: AccountId,
+        /// The hash the shell computed.
+        key_hash: KeyHash,
+    },
+    /// Record peer facts on a node account.
+    ConnectPeer {
+        /// Facts.
+        peer: Peer,
+    },
+    /// Create a transaction.
+    ProposeTransaction(Proposal),
+    /// Move a transaction.
+    Transition {
+        /// Which.
+        uuid: TxId,
+        /// Target state.
+        to: State,
+        /// Who asks.
+        actor: AccountId,
+    },
+    /// Time out a validated transaction whose window has passed.
+    Expire {
+        /// Which.
+        uuid: TxId,
+    },
+}
+
+/// Turns a command into events, or refuses it with one violation. Never
+/// panics on bad input; the view must be consistent.
+pub fn decide(view: &impl LedgerView, command: Command, ctx: &Context) -> Result<Vec<Event>, Violation> {
+    if let Command::InitialiseNode { config } = command {
+        if view.config().is_some() {
+            return Err(Violation::Other { translated: "node is already initialised".to_owned() });
+        }
+        check_config(&config)?;
+        return Ok(vec![Event::NodeInitialised { config }]);
+    }
+    let config = view.config().ok_or_else(|| Violation::Other { translated: "node is not initialised".to_owned() })?;
+    match command {
+        Command::InitialiseNode { .. } => unreachable!("handled above"),
+        Command::ConfigureNode { config: new } => {
+            if new.name != config.name {
+                return Err(Violation::invalid_field("node", "name", "node name never changes"));
+            }
+            check_config(&new)?;
+            Ok(vec![Event::NodeConfigured { config: new }])
+        }
+        Command::OpenAccount { id, kind, limits } => open_account(view, config, id, kind, limits),
+        Command::ChangeLimits { id, min, max } => {
+            existing_account(view, &id)?;
+            let limits = Limits::new(min, max)
+                .map_err(|_| Violation::invalid_field("account", "limits", "min <= 0 <= max does not hold"))?;
+            Ok(vec![Event::AccountLimitsChanged { id, limits }])
+        }
+        Command::ChangeStatus { id, status } => {
+            existing_account(view, &id)?;
+            Ok(vec![Event::AccountStatusChanged { id, status }])
+        }
+        Command::ChangeKey { id, key_hash } => {
+            existing_account(view, &id)?;
+            Ok(vec![Event::AccountKeyChanged { id, key_hash }])
+        }
+        Command::ConnectPeer { peer } => {
+            if let AccountKind::User { .. } = existing_account(view, &peer.account)?.kind {
+                return Err(Violation::invalid_field("account", "id", "peers connect through node accounts"));
+            }
+            Ok(vec![Event::PeerConnected { peer }])
+        }
+        Command::ProposeTransaction(proposal) => propose(view, config, proposal, ctx),
+        Command::Transition { uuid, to, actor } => transition(view, config, uuid, to, actor, ctx),
+        Command::Expire { uuid } => expire(view, config, uuid, ctx),
+    }
+}
+
+fn check_config(config: &NodeConfig) -> Result<(), Violation> {
+    let mut ids: Vec<&WorkflowId> = config.workflows.iter().map(|w| &w.id).collect();
+    ids.sort();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Violation::invalid_field("node", "workflows", "workflow ids must be unique"));
+    }
+    Ok(())
+}
+
+fn existing_account<'v>(view: &'v impl LedgerView, id: &AccountId) -> Result<&'v Account, Violation> {
+    view.account(id).ok_or_else(|| Violation::DoesNotExist { type_: "account".to_owned(), id: id.to_string() })
+}
+
+fn active_account<'v>(view: &'v impl LedgerView, id: &AccountId) -> Result<&'v Account, Violation> {
+    let account = existing_account(view, id)?;
+    if account.status == AccountStatus::Blocked {
+        return Err(Violation::Permission);
+    }
+    Ok(account)
+}
+
+fn open_account(
+    view: &impl LedgerView,
+    config: &NodeConfig,
+    id: AccountId,
+    kind: AccountKind,
+    limits: Limits,
+) -> Result<Vec<Event>, Violation> {
+    if view.account(&id).is_some() {
+        return Err(Violation::invalid_field("account", "id", "account already exists"));
+    }
+    if id.as_str() == config.name.as_str() {
+        return Err(Violation::invalid_field("account", "id", "an account cannot be named after this node"));
+    }
+    if kind == AccountKind::Trunkward && view.trunkward_account().is_some() {
+        return Err(Violation::invalid_field("account", "kind", "node already has a trunkward account"));
+    }
+    let account = Account { id, kind, limits, status: AccountStatus::Active };
+    Ok(vec![Event::AccountOpened { account }])
+}
+
+/// Is a validated transaction past its window at `now`?
+pub fn is_expired(tx: &Transaction, config: &NodeConfig, now_unix_s: UnixSeconds) -> bool {
+    tx.state == State::Validated
+        && tx.written_unix_s.checked_add(config.validated_window_s).is_none_or(|deadline| now_unix_s >= deadline)
+}
+
+fn check_entry_fields(proposal: &Proposal, config: &NodeConfig) -> Result<(), Violation> {
+    let bad = |field: &str, why: &str| Err(Violation::invalid_field("entry", field, why));
+    if proposal.quant.is_negative() {
+        return bad("quant", "quant must not be negative");
+    }
+    if proposal.quant.is_zero() && !config.zero_payments_allowed {
+        return bad("quant", "zero payments are not allowed on this node");
+    }
+    if proposal.description.len() > DESCRIPTION_LENGTH_MAX_BYTES {
+        return bad("description", "description is too long");
+    }
+    let too_long = |s: &String| s.len() > METADATA_TEXT_LENGTH_MAX_BYTES;
+    if proposal.metadata.len() > METADATA_KEYS_MAX || proposal.metadata.iter().any(|(k, v)| too_long(k) || too_long(v))
+    {
+        return bad("metadata", "metadata is too large");
+    }
+    Ok(())
+}
+
+fn resolve_party(
+    view: &impl LedgerView,
+    config: &NodeConfig,
+    field: &str,
+    path: &str,
+) -> Result<Resolution, Violation> {
+    let resolution =
+        resolve(path, &config.name, |id| view.account(id).map(|a| a.kind.clone()), view.trunkward_account())?;
+    if resolution.remote_path() == Some("") {
+        // The path names a node, not an account.
+        return Err(Violation::Path { rel_path: path.to_owned(), context: config.name.to_string() });
+    }
+    let account = existing_account(view, resolution.account())?;
+    if account.status == AccountStatus::Blocked {
+        return Err(Violation::invalid_field("entry", field, "account is blocked"));
+    }
+    Ok(resolution)
+}
+
+fn find_workflow<'c>(config: &'c NodeConfig, id: &WorkflowId) -> Result<&'c Workflow, Violation> {
+    let workflow = config
+        .workflows
+        .iter()
+        .find(|w| &w.id == id)
+        .ok_or_else(|| Violation::UnknownWorkflow { workflow_id: id.to_string() })?;
+    if !workflow.active {
+        return Err(Violation::DeprecatedWorkflow { id: id.to_string() });
+    }
+    Ok(workflow)
+}
+
+fn propose(view: &impl LedgerView, config: &NodeConfig, p: Proposal, ctx: &Context) -> Result<Vec<Event>, Violation> {
+    let workflow = find_workflow(config, &p.workflow)?;
+    let author = active_account(view, &p.author)?;
+    check_entry_fields(&p, config)?;
+    let payer = resolve_party(view, config, "payer", &p.payer)?;
+    let payee = resolve_party(view, config, "payee", &p.payee)?;
+    if payer.account() == payee.account() {
+        return Err(Violation::SameAccount { wrong_id: payer.account().to_string() });
+    }
+    let creator_ok = match workflow.creator() {
+        Some(Actor::Payer) => payer.account() == &author.id,
+        Some(Actor::Payee) => payee.account() == &author.id,
+        _ => false,
+    };
+    if !creator_ok && !author.is_admin() {
+        return Err(Violation::Permission);
+    }
+    let uuid = p.uuid.unwrap_or(ctx.fresh_uuid);
+    if view.transaction(&uuid).is_some() {
+        return Err(Violation::DuplicateUuid { uuid: uuid.to_string() });
+    }
+    let mut metadata = p.metadata;
+    for party in [&payer, &payee] {
+        if let Some(remote) = party.remote_path() {
+            metadata.insert(party.account().to_string(), remote.to_owned());
+        }
+    }
+    let entry = Entry {
+        payer: payer.account().clone(),
+        payee: payee.account().clone(),
+        quant: p.quant,
+        description: p.description,
+        metadata,
+    };
+    let (state, version) = if workflow.creation.confirm { (State::Validated, 0) } else { (workflow.creation.state, 1) };
+    // Checked against the creation state even when the transaction first
+    // waits in validated, so a doomed proposal is refused at once.
+    check_limits(view, config, std::slice::from_ref(&entry), None, workflow.creation.state)?;
+    let transaction = Transaction {
+        uuid,
+        version,
+        state,
+        workflow: workflow.clone(),
+        author: author.id.clone(),
+        written_unix_s: ctx.now_unix_s,
+        entries: vec![entry],
+    };
+    Ok(vec![Event::TransactionProposed { transaction }])
+}
+
+/// Roles `actor` holds on `tx`'s primary entry.
+fn roles(tx: &Transaction, actor: &AccountId) -> Vec<Actor> {
+    let primary = tx.primary();
+    [(Actor::Payer, &primary.payer), (Actor::Payee, &primary.payee), (Actor::Author, &tx.author)]
+        .into_iter()
+        .filter(|(_, id)| *id == actor)
+        .map(|(role, _)| role)
+        .collect()
+}
+
+/// Who may move `tx` to `to`: `Some(actors)` if the move exists (empty =
+/// admins only), `None` if the workflow has no such move. From `validated`
+/// the author confirms into the creation state or deletes (erases).
+pub fn allowed_actors(tx: &Transaction, to: State) -> Option<Vec<Actor>> {
+    let workflow = &tx.workflow;
+    if tx.state == State::Validated {
+        let confirm = to == workflow.creation.state && workflow.creation.confirm;
+        return (confirm || to == State::Erased).then(|| vec![Actor::Author]);
+    }
+    workflow.rule(tx.state, to).map(|rule| rule.actors.clone())
+}
+
+fn transition(
+    view: &impl LedgerView,
+    config: &NodeConfig,
+    uuid: TxId,
+    to: State,
+    actor: AccountId,
+    ctx: &Context,
+) -> Result<Vec<Event>, Violation> {
+    let tx = view
+        .transaction(&uuid)
+        .ok_or_else(|| Violation::DoesNotExist { type_: "transaction".to_owned(), id: uuid.to_string() })?;
+    let account = active_account(view, &actor)?;
+    let workflow_violation = || Violation::Workflow {
+        type_: tx.workflow.id.to_string(),
+        from: tx.state.name().to_owned(),
+        to: to.name().to_owned(),
+    };
+    let actors = allowed_actors(tx, to).ok_or_else(workflow_violation)?;
+    let permitted = account.is_admin() || roles(tx, &actor).iter().any(|r| actors.contains(r));
+    if !permitted {
+        return Err(Violation::Permission);
+    }
+    check_limits(view, config, &tx.entries, Some(tx.state), to)?;
+    let version = tx.version.checked_add(1).ok_or_else(workflow_violation)?;
+    Ok(vec![Event::TransactionTransitioned { uuid, from: tx.state, to, actor, version, at_unix_s: ctx.now_unix_s }])
+}
+
+fn expire(view: &impl LedgerView, config: &NodeConfig, uuid: TxId, ctx: &Context) -> Result<Vec<Event>, Violation> {
+    let tx = view
+        .transaction(&uuid)
+        .ok_or_else(|| Violation::DoesNotExist { type_: "transaction".to_owned(), id: uuid.to_string() })?;
+    if tx.state != State::Validated {
+        let (from, to) = (tx.state.name().to_owned(), State::TimedOut.name().to_owned());
+        return Err(Violation::Workflow { type_: tx.workflow.id.to_string(), from, to });
+    }
+    if !is_expired(tx, config, ctx.now_unix_s) {
+        return Err(Violation::Other {
+            translated: format!("transaction {uuid} is still within its validated window"),
+        });
+    }
+    let version = tx.version.checked_add(1).expect("a validated transaction has version 0");
+    Ok(vec![Event::TransactionExpired { uuid, version, at_unix_s: ctx.now_unix_s }])
+}
+
+/// Applies the module's limit rule to moving `entries` from `from` to `to`.
+pub fn check_limits(
+    view: &impl LedgerView,
+    config: &NodeConfig,
+    entries: &[Entry],
+    from: Option<State>,
+    to: State,
+) -> Result<(), Violation> {
+    let overflow = || Violation::invalid_field("entry", "quant", "amount overflows the balance");
+    let deltas = balance_deltas(entries, from, to).map_err(|_| overflow())?;
+    for (id, delta) in &deltas {
+        let account = existing_account(view, id)?;
+        let balances = view.balances(id);
+        let mut checks = vec![(balances.completed, delta.completed)];
+        if config.validate_pending {
+            checks.insert(0, (balances.pending, delta.pending));
+        }
+        for (balance, change) in checks {
+            let projected = balance.checked_add(change).map_err(|_| overflow())?;
+            let limits = account.limits;
+            if change.is_negative() && projected < limits.min() {
+                return Err(Violation::MinLimit { limit: limits.min(), projected, acc_id: id.to_string() });
+            }
+            if change.is_positive() && projected > limits.max() {
+                return Err(Violation::MaxLimit { limit: limits.max(), projected, acc_id: id.to_string() });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! The event vocabulary and its versioned binary encoding.
+//!
+//! Byte format (a compatibility promise, pinned by golden fixtures):
+//! `[EVENT_FORMAT_VERSION] ++ bincode(event)` with the configuration in
+//! [`bincode_config`]: little endian, variable-length integers, and a decode
+//! limit of [`EVENT_SIZE_MAX_BYTES`]. Enum variants are their declaration
+//! index, so new variants go at the end and existing ones never move.
+
+use bincode::config::{Configuration, Limit, LittleEndian, Varint};
+use bincode::{Decode, Encode};
+
+use crate::ids::{AccountId, TxId};
+use crate::model::{Account, AccountStatus, KeyHash, Limits, NodeConfig, State, Transaction, UnixSeconds};
+
+/// The only format version so far.
+pub const EVENT_FORMAT_VERSION: u8 = 1;
+/// Largest encoded event, in bytes (the bincode decode limit).
+pub const EVENT_SIZE_MAX_BYTES: usize = 1 << 20;
+
+/// Something that happened to the ledger. Events are facts: `apply` never
+/// refuses one that `decide` produced.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum Event {
+    /// The first event of a journal.
+    NodeInitialised {
+        /// Settings.
+        config: NodeConfig,
+    },
+    /// Settings replaced (the name never changes).
+    NodeConfigured {
+        /// New settings.
+        config: NodeConfig,
+    },
+    /// A new account.
+    AccountOpened {
+        /// Its configuration.
+        account: Account,
+    },
+    /// New limits.
+    AccountLimitsChanged {
+        /// Account.
+        id: AccountId,
+        /// New limits.
+        limits: Limits,
+    },
+    /// Blocked or unblocked.
+    AccountStatusChanged {
+        /// Account.
+        id: AccountId,
+        /// New status.
+        status: AccountStatus,
+    },
+    /// A new key hash (never a key).
+    AccountKeyChanged {
+        /// Account.
+        id: AccountId,
+        /// Salted hash.
+        key_hash: KeyHash,
+    },
+    /// A node account got its peer connection facts.
+    PeerConnected {
+        /// Account, url, rate and initial ratchet hash.
+        peer: crate::model::Peer,
+    },
+    /// A new transaction, whole; its state is `validated` or its workflow's
+    /// creation state.
+    TransactionProposed {
+        /// The transaction.
+        transaction: Transaction,
+    },
+    /// A permitted state change.
+    TransactionTransitioned {
+        /// Which.
+        uuid: TxId,
+        /// Previous state.
+        from: State,
+        /// New state.
+        to: State,
+        /// Who did it.
+        actor: AccountId,
+        /// The version after the change.
+        version: u32,
+        /// When.
+        at_unix_s: UnixSeconds,
+    },
+    /// A validated transaction outlived the validated window.
+    TransactionExpired {
+        /// Which.
+        uuid: TxId,
+        /// The version after the change (state becomes timed out).
+        version: u32,
+        /// When.
+        at_unix_s: UnixSeconds,
+    },
+}
+
+/// Why bytes are not an event.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// No bytes.
+    #[error("event bytes are empty")]
+    Empty,
+    /// A version this build does not read.
+    #[error("unknown event format version {version}")]
+    UnknownVersion {
+        /// The leading byte.
+        version: u8,
+    },
+    /// Bytes left over after one event.
+    #[error("{trailing} trailing bytes after event")]
+    TrailingBytes {
+        /// How many.
+        trailing: usize,
+    },
+    /// Well-formed bytes for a value no `decide` can produce.
+    #[error("invalid event: {reason}")]
+    Invalid {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Malformed body.
+    #[error("malformed event body: {0}")]
+    Body(#[from] bincode::error::DecodeError),
+}
+
+/// The pinned bincode configuration, written out so defaults can never
+/// change the bytes.
+pub fn bincode_config() -> Configuration<LittleEndian, Varint, Limit<EVENT_SIZE_MAX_BYTES>> {
+    bincode::config::standard().with_little_endian().with_variable_int_encoding().with_limit::<EVENT_SIZE_MAX_BYTES>()
+}
+
+/// Encodes an event as version byte + body.
+pub fn encode_event(event: &Event) -> Vec<u8> {
+    let mut bytes = vec![EVENT_FORMAT_VERSION];
+    let body = bincode::encode_to_vec(event, bincode_config()).expect("encoding into a vec cannot fail");
+    bytes.extend_from_slice(&body);
+    assert!(bytes.len() <= EVENT_SIZE_MAX_BYTES + 1, "event exceeds EVENT_SIZE_MAX_BYTES");
+    bytes
+}
+
+/// Decodes exactly one event; unknown versions, garbage and trailing bytes
+/// are errors, never panics.
+pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
+    let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
+    if version != EVENT_FORMAT_VERSION {
+        return Err(DecodeError::UnknownVersion { version });
+    }
+    let (event, read) = bincode::decode_from_slice::<Event, _>(body, bincode_config())?;
+    let trailing = body.len().saturating_sub(read);
+    if trailing != 0 {
+        return Err(DecodeError::TrailingBytes { trailing });
+    }
+    if let Event::TransactionProposed { transaction } = &event {
+        if transaction.entries.is_empty() {
+            return Err(DecodeError::Invalid { reason: "transaction without entries" });
+        }
+    }
+    Ok(event)
+}

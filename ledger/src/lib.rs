@@ -1,0 +1,25 @@
+//! The Credit Commons domain, pure: identifiers, paths, amounts, accounts,
+//! transactions, workflows, the event vocabulary with its byte encoding, a
+//! minimal state fold and the `decide` rules. No I/O, no clock, no JSON.
+
+pub mod amount;
+pub mod decide;
+pub mod event;
+pub mod ids;
+pub mod model;
+pub mod path;
+pub mod state;
+pub mod violation;
+pub mod workflow;
+
+pub use amount::{Amount, AmountError, Rate};
+pub use decide::{allowed_actors, check_limits, decide, is_expired, Command, Context, Proposal};
+pub use event::{decode_event, encode_event, DecodeError, Event, EVENT_FORMAT_VERSION};
+pub use ids::{AccountId, NameError, NodeName, TxId, WorkflowId};
+pub use model::{
+    Account, AccountKind, AccountStatus, Entry, KeyHash, Limits, NodeConfig, Peer, State, Transaction, UnixSeconds,
+};
+pub use path::{resolve, Resolution};
+pub use state::{balance_deltas, Balances, LedgerState, LedgerView};
+pub use violation::{FieldValue, Violation};
+pub use workflow::{Actor, Direction, Workflow, WorkflowError, WorkflowJson};

@@ -1,0 +1,292 @@
+//! Accounts, transactions, entries, states and the node configuration.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use bincode::{Decode, Encode};
+
+use crate::amount::{Amount, Rate};
+use crate::ids::{AccountId, NodeName, TxId};
+use crate::workflow::Workflow;
+
+/// Seconds since the Unix epoch, UTC. The core never reads a clock; the
+/// shell passes `now` in [`crate::Context`].
+pub type UnixSeconds = u64;
+
+/// Default life of a validated (unconfirmed) transaction: node.ini's
+/// `validated_window = 300`.
+pub const VALIDATED_WINDOW_DEFAULT_S: u64 = 300;
+/// Longest entry description, in bytes.
+pub const DESCRIPTION_LENGTH_MAX_BYTES: usize = 1024;
+/// Most metadata keys on one entry.
+pub const METADATA_KEYS_MAX: usize = 32;
+/// Longest metadata key or value, in bytes.
+pub const METADATA_TEXT_LENGTH_MAX_BYTES: usize = 1024;
+
+/// Balance limits; `min ≤ 0 ≤ max` always ("limits straddle zero"), also
+/// when decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode)]
+pub struct Limits {
+    min: Amount,
+    max: Amount,
+}
+
+/// Limits that do not straddle zero.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("limits min {min} max {max} do not satisfy min <= 0 <= max")]
+pub struct LimitsError {
+    /// Refused minimum.
+    pub min: Amount,
+    /// Refused maximum.
+    pub max: Amount,
+}
+
+impl Limits {
+    /// Checks `min ≤ 0 ≤ max`.
+    pub fn new(min: Amount, max: Amount) -> Result<Self, LimitsError> {
+        if min.is_positive() || max.is_negative() {
+            return Err(LimitsError { min, max });
+        }
+        Ok(Self { min, max })
+    }
+
+    /// The lowest balance allowed.
+    pub fn min(&self) -> Amount {
+        self.min
+    }
+
+    /// The highest balance allowed.
+    pub fn max(&self) -> Amount {
+        self.max
+    }
+}
+
+impl<Context> Decode<Context> for Limits {
+    fn decode<D: bincode::de::Decoder<Context = Context>>(
+        decoder: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let min = Amount::decode(decoder)?;
+        let max = Amount::decode(decoder)?;
+        Limits::new(min, max).map_err(|e| bincode::error::DecodeError::OtherString(e.to_string()))
+    }
+}
+bincode::impl_borrow_decode!(Limits);
+
+/// Whether an account may trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum AccountStatus {
+    /// May propose and act on transactions.
+    Active,
+    /// Refused as a party, author or actor of new writes.
+    Blocked,
+}
+
+/// What an account stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum AccountKind {
+    /// A leaf account for an end user.
+    User {
+        /// Admins may make any transition a workflow allows.
+        admin: bool,
+    },
+    /// A child node, leafward; its id is the child's node name.
+    Leafward,
+    /// The parent node, trunkward: the balance-of-trade account. At most one.
+    Trunkward,
+}
+
+/// An account's configuration (balances live in [`crate::LedgerState`]).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Account {
+    /// Unique on this node.
+    pub id: AccountId,
+    /// User or node account.
+    pub kind: AccountKind,
+    /// Balance limits.
+    pub limits: Limits,
+    /// Active or blocked.
+    pub status: AccountStatus,
+}
+
+impl Account {
+    /// True for a user account with the admin flag.
+    pub fn is_admin(&self) -> bool {
+        matches!(self.kind, AccountKind::User { admin: true })
+    }
+}
+
+/// A salted hash of an account's key. The ledger never sees the key: the
+/// shell hashes it (blake3 or argon2, its choice) and passes only these bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct KeyHash {
+    /// Random salt.
+    pub salt: [u8; 16],
+    /// Hash of salt ‖ key.
+    pub hash: [u8; 32],
+}
+
+/// A transaction's state. 0.8.x long names and 0.9.x letters.
+///
+/// `X` is read as `timedout` (the 0.8 storage enum's last value): a terminal
+/// state that, like `erased`, removes the transaction from balances. The
+/// clock moves validated transactions there; codes such as `CX+` let a party
+/// void ("scrub") a completed one. See docs/PROTOCOL.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub enum State {
+    /// `V`: built and checked, awaiting the creator's confirmation.
+    Validated,
+    /// `P`: written, awaiting signature; counts in pending balances.
+    Pending,
+    /// `C`: written and final; counts in completed and pending balances.
+    Completed,
+    /// `E`: erased; counts nowhere.
+    Erased,
+    /// `X`: timed out or scrubbed; counts nowhere.
+    TimedOut,
+}
+
+impl State {
+    /// Every state, for tables and generators.
+    pub const ALL: [State; 5] = [State::Validated, State::Pending, State::Completed, State::Erased, State::TimedOut];
+
+    /// The 0.9.x letter.
+    pub fn letter(self) -> char {
+        match self {
+            State::Validated => 'V',
+            State::Pending => 'P',
+            State::Completed => 'C',
+            State::Erased => 'E',
+            State::TimedOut => 'X',
+        }
+    }
+
+    /// Parses a 0.9.x letter.
+    pub fn from_letter(c: char) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.letter() == c)
+    }
+
+    /// The 0.8.x name.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Validated => "validated",
+            State::Pending => "pending",
+            State::Completed => "completed",
+            State::Erased => "erased",
+            State::TimedOut => "timedout",
+        }
+    }
+
+    /// Parses a 0.8.x name or a 0.9.x letter.
+    pub fn parse(s: &str) -> Option<State> {
+        let mut chars = s.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            return State::from_letter(c);
+        }
+        State::ALL.into_iter().find(|st| st.name() == s)
+    }
+
+    /// Counts toward completed balances.
+    pub fn counts_completed(self) -> bool {
+        self == State::Completed
+    }
+
+    /// Counts toward pending balances (which include completed ones).
+    pub fn counts_pending(self) -> bool {
+        matches!(self, State::Pending | State::Completed)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One movement of value between two accounts of this node.
+///
+/// When a party is remote, `payer`/`payee` is the adjacent node's account and
+/// `metadata[<that account id>]` holds the remote relative path, as the
+/// reference does.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Entry {
+    /// Who pays.
+    pub payer: AccountId,
+    /// Who is paid.
+    pub payee: AccountId,
+    /// How much, strictly positive unless zero payments are allowed.
+    pub quant: Amount,
+    /// Free text.
+    pub description: String,
+    /// Ordered string map; JSON values are the api crate's business.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A Credit Commons transaction as this node stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Transaction {
+    /// Universal id.
+    pub uuid: TxId,
+    /// Number of state changes so far (validated = 0).
+    pub version: u32,
+    /// Current state.
+    pub state: State,
+    /// The workflow definition, embedded so that later workflow edits never
+    /// change what an existing transaction allows.
+    pub workflow: Workflow,
+    /// Who created it.
+    pub author: AccountId,
+    /// When it was proposed.
+    pub written_unix_s: UnixSeconds,
+    /// The first entry is primary; the rest are additional (fees).
+    pub entries: Vec<Entry>,
+}
+
+impl Transaction {
+    /// The primary entry. A transaction always has one.
+    pub fn primary(&self) -> &Entry {
+        self.entries.first().expect("a transaction always has a primary entry")
+    }
+}
+
+/// Node-wide settings that decide depends on; journaled so replay decides
+/// the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct NodeConfig {
+    /// This node's name (a path segment).
+    pub name: NodeName,
+    /// Seconds a validated transaction lives before it may be expired.
+    pub validated_window_s: u64,
+    /// Count pending transactions in limit checks (reference default: on).
+    pub validate_pending: bool,
+    /// Allow `quant == 0`.
+    pub zero_payments_allowed: bool,
+    /// Workflows offered for new transactions.
+    pub workflows: Vec<Workflow>,
+}
+
+impl NodeConfig {
+    /// Defaults: 300 s window, pending counted, no zero payments, the
+    /// shipped workflows.
+    pub fn new(name: NodeName) -> Self {
+        Self {
+            name,
+            validated_window_s: VALIDATED_WINDOW_DEFAULT_S,
+            validate_pending: true,
+            zero_payments_allowed: false,
+            workflows: crate::workflow::default_workflows(),
+        }
+    }
+}
+
+/// An adjacent node's connection facts (placeholder until replay exists).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Peer {
+    /// The node account the peer trades through.
+    pub account: AccountId,
+    /// Base URL.
+    pub url: String,
+    /// Exchange rate with this peer (for the trunkward parent).
+    pub rate: Rate,
+    /// The ratchet's starting hash, as text.
+    pub initial_hash: String,
+}

@@ -1,0 +1,234 @@
+//! The minimal in-memory state `decide` needs, folded from events.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::amount::{Amount, AmountError};
+use crate::event::Event;
+use crate::ids::{AccountId, TxId};
+use crate::model::{Account, AccountKind, Entry, KeyHash, NodeConfig, Peer, State, Transaction};
+
+/// An account's balances. `pending` includes completed transactions, so it
+/// is the balance "if everything pending completed".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Balances {
+    /// Sum over completed transactions.
+    pub completed: Amount,
+    /// Sum over pending and completed transactions.
+    pub pending: Amount,
+}
+
+/// What `decide` reads. [`LedgerState`] implements it; richer projections
+/// may too.
+pub trait LedgerView {
+    /// Node settings, `None` before `NodeInitialised`.
+    fn config(&self) -> Option<&NodeConfig>;
+    /// An account's configuration.
+    fn account(&self, id: &AccountId) -> Option<&Account>;
+    /// An account's balances (zero for unknown accounts).
+    fn balances(&self, id: &AccountId) -> Balances;
+    /// A transaction by uuid.
+    fn transaction(&self, uuid: &TxId) -> Option<&Transaction>;
+    /// The trunkward (balance-of-trade) account, if this node has a parent.
+    fn trunkward_account(&self) -> Option<&AccountId>;
+}
+
+/// Per-account balance changes of moving `entries` from state `from`
+/// (`None` = not yet booked) to `to`. Each entry contributes `+quant` to its
+/// payee and `-quant` to its payer, so the deltas always sum to zero.
+pub fn balance_deltas(
+    entries: &[Entry],
+    from: Option<State>,
+    to: State,
+) -> Result<BTreeMap<AccountId, Balances>, AmountError> {
+    let factor = |counts: fn(State) -> bool| -> i8 { i8::from(counts(to)) - i8::from(from.is_some_and(counts)) };
+    let (completed, pending) = (factor(State::counts_completed), factor(State::counts_pending));
+    let mut deltas: BTreeMap<AccountId, Balances> = BTreeMap::new();
+    if completed == 0 && pending == 0 {
+        return Ok(deltas);
+    }
+    for entry in entries {
+        for (account, signed) in [(&entry.payee, entry.quant), (&entry.payer, -entry.quant)] {
+            let d = deltas.entry(account.clone()).or_default();
+            d.completed = scaled_add(d.completed, signed, completed)?;
+            d.pending = scaled_add(d.pending, signed, pending)?;
+        }
+    }
+    Ok(deltas)
+}
+
+fn scaled_add(acc: Amount, value: Amount, factor: i8) -> Result<Amount, AmountError> {
+    match factor {
+        0 => Ok(acc),
+        1 => acc.checked_add(value),
+        -1 => acc.checked_sub(value),
+        _ => unreachable!("factor is a difference of two booleans"),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AccountRecord {
+    account: Account,
+    balances: Balances,
+    key_hash: Option<KeyHash>,
+    peer: Option<Peer>,
+}
+
+/// Pure fold of events: accounts, balances, transactions.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerState {
+    config: Option<NodeConfig>,
+    accounts: BTreeMap<AccountId, AccountRecord>,
+    trunkward: Option<AccountId>,
+    transactions: HashMap<TxId, Transaction>,
+}
+
+impl LedgerView for LedgerState {
+    fn config(&self) -> Option<&NodeConfig> {
+        self.config.as_ref()
+    }
+    fn account(&self, id: &AccountId) -> Option<&Account> {
+        self.accounts.get(id).map(|r| &r.account)
+    }
+    fn balances(&self, id: &AccountId) -> Balances {
+        self.accounts.get(id).map(|r| r.balances).unwrap_or_default()
+    }
+    fn transaction(&self, uuid: &TxId) -> Option<&Transaction> {
+        self.transactions.get(uuid)
+    }
+    fn trunkward_account(&self) -> Option<&AccountId> {
+        self.trunkward.as_ref()
+    }
+}
+
+impl LedgerState {
+    /// An empty, uninitialised ledger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// All accounts, ordered by id.
+    pub fn accounts(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.values().map(|r| &r.account)
+    }
+
+    /// All transactions, in no particular order.
+    pub fn transactions(&self) -> impl Iterator<Item = &Transaction> {
+        self.transactions.values()
+    }
+
+    /// An account's stored key hash.
+    pub fn key_hash(&self, id: &AccountId) -> Option<&KeyHash> {
+        self.accounts.get(id).and_then(|r| r.key_hash.as_ref())
+    }
+
+    /// An account's peer facts.
+    pub fn peer(&self, id: &AccountId) -> Option<&Peer> {
+        self.accounts.get(id).and_then(|r| r.peer.as_ref())
+    }
+
+    /// Validated transactions whose window has passed at `now`, by uuid, so
+    /// the shell can issue `Expire` for each.
+    pub fn due_expiries(&self, now_unix_s: crate::model::UnixSeconds) -> Vec<TxId> {
+        let Some(config) = &self.config else { return Vec::new() };
+        let mut due: Vec<TxId> = self
+            .transactions
+            .values()
+            .filter(|tx| crate::decide::is_expired(tx, config, now_unix_s))
+            .map(|tx| tx.uuid)
+            .collect();
+        due.sort();
+        due
+    }
+
+    /// Sums of all completed and all pending balances. Both are zero in a
+    /// consistent ledger; O(accounts), so callers run it per batch or test.
+    pub fn balance_sums(&self) -> Balances {
+        self.accounts.values().fold(Balances::default(), |acc, r| Balances {
+            completed: acc.completed.checked_add(r.balances.completed).expect("balance sum fits"),
+            pending: acc.pending.checked_add(r.balances.pending).expect("balance sum fits"),
+        })
+    }
+
+    /// Panics unless the ledger sums to zero.
+    pub fn assert_zero_sum(&self) {
+        let sums = self.balance_sums();
+        assert!(sums.completed.is_zero() && sums.pending.is_zero(), "ledger does not sum to zero: {sums:?}");
+    }
+
+    /// Folds one event. Events are facts produced by `decide`; one that does
+    /// not fit the state (unknown account, stale version) is a bug and panics.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::NodeInitialised { config } => {
+                assert!(self.config.is_none(), "node initialised twice");
+                self.config = Some(config.clone());
+            }
+            Event::NodeConfigured { config } => {
+                let old = self.config.as_ref().expect("node configured before initialised");
+                assert_eq!(old.name, config.name, "node name never changes");
+                self.config = Some(config.clone());
+            }
+            Event::AccountOpened { account } => self.open(account),
+            Event::AccountLimitsChanged { id, limits } => self.record_mut(id).account.limits = *limits,
+            Event::AccountStatusChanged { id, status } => self.record_mut(id).account.status = *status,
+            Event::AccountKeyChanged { id, key_hash } => self.record_mut(id).key_hash = Some(key_hash.clone()),
+            Event::PeerConnected { peer } => {
+                let record = self.record_mut(&peer.account);
+                assert!(!matches!(record.account.kind, AccountKind::User { .. }), "peer on a user account");
+                record.peer = Some(peer.clone());
+            }
+            Event::TransactionProposed { transaction } => self.propose(transaction),
+            Event::TransactionTransitioned { uuid, from, to, version, .. } => {
+                self.transition(uuid, *from, *to, *version)
+            }
+            Event::TransactionExpired { uuid, version, .. } => {
+                self.transition(uuid, State::Validated, State::TimedOut, *version)
+            }
+        }
+    }
+
+    fn record_mut(&mut self, id: &AccountId) -> &mut AccountRecord {
+        self.accounts.get_mut(id).expect("event names an open account")
+    }
+
+    fn open(&mut self, account: &Account) {
+        assert!(!self.accounts.contains_key(&account.id), "account {} opened twice", account.id);
+        if account.kind == AccountKind::Trunkward {
+            assert!(self.trunkward.is_none(), "a second trunkward account");
+            self.trunkward = Some(account.id.clone());
+        }
+        let record =
+            AccountRecord { account: account.clone(), balances: Balances::default(), key_hash: None, peer: None };
+        self.accounts.insert(account.id.clone(), record);
+    }
+
+    fn propose(&mut self, tx: &Transaction) {
+        assert!(!tx.entries.is_empty(), "transaction {} without entries", tx.uuid);
+        assert!(!self.transactions.contains_key(&tx.uuid), "transaction {} proposed twice", tx.uuid);
+        self.book(&tx.entries, None, tx.state);
+        self.transactions.insert(tx.uuid, tx.clone());
+    }
+
+    fn transition(&mut self, uuid: &TxId, from: State, to: State, version: u32) {
+        let mut tx = self.transactions.remove(uuid).expect("transition of a known transaction");
+        assert_eq!(tx.state, from, "transition from a stale state");
+        assert_eq!(tx.version.checked_add(1), Some(version), "versions advance by one");
+        self.book(&tx.entries, Some(from), to);
+        tx.state = to;
+        tx.version = version;
+        self.transactions.insert(*uuid, tx);
+    }
+
+    fn book(&mut self, entries: &[Entry], from: Option<State>, to: State) {
+        let deltas = balance_deltas(entries, from, to).expect("decide checked the arithmetic");
+        let mut sum = Balances::default();
+        for (id, d) in deltas {
+            let b = &mut self.record_mut(&id).balances;
+            b.completed = b.completed.checked_add(d.completed).expect("decide checked the arithmetic");
+            b.pending = b.pending.checked_add(d.pending).expect("decide checked the arithmetic");
+            sum.completed = sum.completed.checked_add(d.completed).expect("delta sum fits");
+            sum.pending = sum.pending.checked_add(d.pending).expect("delta sum fits");
+        }
+        assert!(sum.completed.is_zero() && sum.pending.is_zero(), "a booking must sum to zero");
+    }
+}

@@ -1,0 +1,155 @@
+//! Golden fixtures: the encoded bytes are a compatibility promise.
+//! `UPDATE_GOLDEN=1 cargo test -p ledger golden` rewrites the fixture;
+//! otherwise any difference fails.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use ledger::workflow::default_workflows;
+use ledger::*;
+
+use crate::{acc, amt, limits, tx_id, wid};
+
+const FIXTURE: &str = "tests/fixtures/events-v1.bin";
+
+/// One event of every kind, with fixed values.
+fn samples() -> Vec<Event> {
+    let mut config = NodeConfig::new(NodeName::new("twig").expect("name"));
+    let credit = default_workflows().into_iter().find(|w| w.id == wid("credit")).expect("credit");
+    let transaction = Transaction {
+        uuid: tx_id(0x3d8e_bb9f_6a29_42cb_9d39_9ee0_a6bf_7f1c),
+        version: 0,
+        state: State::Validated,
+        workflow: credit,
+        author: acc("alice"),
+        written_unix_s: 1_700_000_000,
+        entries: vec![
+            Entry {
+                payer: acc("alice"),
+                payee: acc("branch"),
+                quant: amt("14"),
+                description: "test long distance for 3 from leaf".to_owned(),
+                metadata: BTreeMap::from([("branch".to_owned(), "branch2/bob".to_owned())]),
+            },
+            Entry {
+                payer: acc("alice"),
+                payee: acc("admin"),
+                quant: amt("0.000001"),
+                description: "fee".to_owned(),
+                metadata: BTreeMap::new(),
+            },
+        ],
+    };
+    let initialised = Event::NodeInitialised { config: config.clone() };
+    config.validate_pending = false;
+    config.workflows.push(Workflow::from_code("_C0CE-PE0CX-").expect("code"));
+    vec![
+        initialised,
+        Event::NodeConfigured { config },
+        Event::AccountOpened {
+            account: Account {
+                id: acc("alice"),
+                kind: AccountKind::User { admin: true },
+                limits: limits("-10.5", "1000000"),
+                status: AccountStatus::Active,
+            },
+        },
+        Event::AccountOpened {
+            account: Account {
+                id: acc("branch"),
+                kind: AccountKind::Trunkward,
+                limits: limits("-1", "1"),
+                status: AccountStatus::Active,
+            },
+        },
+        Event::AccountLimitsChanged { id: acc("alice"), limits: limits("-0.000001", "0") },
+        Event::AccountStatusChanged { id: acc("alice"), status: AccountStatus::Blocked },
+        Event::AccountKeyChanged { id: acc("alice"), key_hash: KeyHash { salt: [7; 16], hash: [0xab; 32] } },
+        Event::PeerConnected {
+            peer: Peer {
+                account: acc("branch"),
+                url: "https://branch.example/cc/".to_owned(),
+                rate: Rate::new(rust_decimal::Decimal::new(25, 1)).expect("rate"),
+                initial_hash: "trunk".to_owned(),
+            },
+        },
+        Event::TransactionProposed { transaction },
+        Event::TransactionTransitioned {
+            uuid: tx_id(1),
+            from: State::Pending,
+            to: State::Completed,
+            actor: acc("bob"),
+            version: 2,
+            at_unix_s: 1_700_000_300,
+        },
+        Event::TransactionExpired { uuid: tx_id(u128::MAX), version: 1, at_unix_s: u64::MAX },
+    ]
+}
+
+/// Fixture layout: per event, a u32 little-endian length then the bytes.
+fn blob(events: &[Event]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in events {
+        let bytes = encode_event(e);
+        out.extend_from_slice(&u32::try_from(bytes.len()).expect("small event").to_le_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+fn split(mut blob: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while !blob.is_empty() {
+        let (len, rest) = blob.split_at(4);
+        let len = usize::try_from(u32::from_le_bytes(len.try_into().expect("4 bytes"))).expect("fits");
+        let (event, rest) = rest.split_at(len);
+        out.push(event);
+        blob = rest;
+    }
+    out
+}
+
+#[test]
+fn golden_event_bytes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(FIXTURE);
+    let expected = blob(&samples());
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &expected).expect("write fixture");
+    }
+    let stored = std::fs::read(&path).expect("fixture exists; run with UPDATE_GOLDEN=1 to create it");
+    assert!(stored == expected, "encoding changed: bytes differ from {FIXTURE}");
+    let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
+    assert_eq!(decoded, samples());
+}
+
+#[test]
+fn pinned_small_encodings() {
+    // Hand-checked bytes: version 1, variant 4 (AccountStatusChanged),
+    // string "bob" (len 3), variant 1 (Blocked).
+    let e = Event::AccountStatusChanged { id: acc("bob"), status: AccountStatus::Blocked };
+    assert_eq!(encode_event(&e), vec![1, 4, 3, b'b', b'o', b'b', 1]);
+}
+
+#[test]
+fn decoding_refuses_bad_bytes() {
+    let good = encode_event(&samples()[5]);
+    assert!(matches!(decode_event(&[]), Err(DecodeError::Empty)));
+    let mut v2 = good.clone();
+    v2[0] = 2;
+    assert!(matches!(decode_event(&v2), Err(DecodeError::UnknownVersion { version: 2 })));
+    let mut trailing = good.clone();
+    trailing.push(0);
+    assert!(matches!(decode_event(&trailing), Err(DecodeError::TrailingBytes { trailing: 1 })));
+    assert!(matches!(decode_event(&good[..good.len() - 1]), Err(DecodeError::Body(_))));
+    assert!(matches!(decode_event(&[1, 200]), Err(DecodeError::Body(_))));
+    // An invalid account id ("a/b") is refused by the checking decoder.
+    assert!(matches!(decode_event(&[1, 4, 3, b'a', b'/', b'b', 1]), Err(DecodeError::Body(_))));
+    // A proposed transaction with no entries decodes but is refused.
+    let Event::TransactionProposed { mut transaction } = samples()[8].clone() else { panic!("sample 8 is a proposal") };
+    transaction.entries.clear();
+    let empty = encode_event(&Event::TransactionProposed { transaction });
+    assert!(matches!(decode_event(&empty), Err(DecodeError::Invalid { .. })));
+    // Amount -1.0 (mantissa -10, scale 1) is not canonical.
+    let limits_changed = [1u8, 3, 1, b'a', 19, 1, 0, 0];
+    assert!(matches!(decode_event(&limits_changed), Err(DecodeError::Body(_))));
+}

@@ -1,0 +1,90 @@
+use ledger::{resolve, AccountKind, LedgerView, NodeName, Resolution, Violation};
+
+use crate::{acc, twig};
+
+fn on_twig(path: &str) -> Result<Resolution, Violation> {
+    let state = twig(|_| {});
+    let node = NodeName::new("twig").expect("name");
+    resolve(path, &node, |id| state.account(id).map(|a| a.kind.clone()), state.trunkward_account())
+}
+
+fn on_trunk(path: &str) -> Result<Resolution, Violation> {
+    let trunk = NodeName::new("trunk").expect("name");
+    let lookup = |id: &ledger::AccountId| match id.as_str() {
+        "branch" => Some(AccountKind::Leafward),
+        "admin" => Some(AccountKind::User { admin: true }),
+        _ => None,
+    };
+    resolve(path, &trunk, lookup, None)
+}
+
+fn local(id: &str) -> Result<Resolution, Violation> {
+    Ok(Resolution::Local(acc(id)))
+}
+
+fn leafward(node: &str, rel: &str) -> Result<Resolution, Violation> {
+    Ok(Resolution::Leafward { node_account: acc(node), rel_path: rel.to_owned() })
+}
+
+fn trunkward(rel: &str) -> Result<Resolution, Violation> {
+    Ok(Resolution::Trunkward { node_account: acc("branch"), rel_path: rel.to_owned() })
+}
+
+fn path_violation(path: &str, node: &str) -> Result<Resolution, Violation> {
+    Err(Violation::Path { rel_path: path.to_owned(), context: node.to_owned() })
+}
+
+#[test]
+fn resolution_on_a_twig() {
+    let table = [
+        ("alice", local("alice")),
+        ("twig/alice", local("alice")),
+        // The reference's S6 example: an absolute payee on its home node.
+        ("trunk/branch/twig/alice", local("alice")),
+        // The reference's S6 example: a relative path that is not ours goes
+        // trunkward with the whole path.
+        ("branch/bob", trunkward("branch/bob")),
+        ("branch2/dave", trunkward("branch2/dave")),
+        ("nobody", trunkward("nobody")),
+        ("alice/", trunkward("alice/")),
+        ("leaf1/dave", leafward("leaf1", "dave")),
+        ("leaf1/deeper/dave", leafward("leaf1", "deeper/dave")),
+        ("trunk/branch/twig/leaf1/dave", leafward("leaf1", "dave")),
+        ("leaf1/", leafward("leaf1", "")),
+        ("twig/nobody", path_violation("twig/nobody", "twig")),
+        ("twig/", path_violation("twig/", "twig")),
+        ("trunk/branch/twig", path_violation("trunk/branch/twig", "twig")),
+        ("twig/branch", path_violation("twig/branch", "twig")),
+        ("", path_violation("", "twig")),
+    ];
+    for (path, expected) in table {
+        assert_eq!(on_twig(path), expected, "{path:?}");
+    }
+}
+
+#[test]
+fn resolution_on_the_trunk() {
+    let table = [
+        ("branch/carol", Ok(Resolution::Leafward { node_account: acc("branch"), rel_path: "carol".to_owned() })),
+        (
+            "trunk/branch/twig/alice",
+            Ok(Resolution::Leafward { node_account: acc("branch"), rel_path: "twig/alice".to_owned() }),
+        ),
+        ("admin", Ok(Resolution::Local(acc("admin")))),
+        ("nobody", path_violation("nobody", "trunk")),
+        ("elsewhere/bob", path_violation("elsewhere/bob", "trunk")),
+    ];
+    for (path, expected) in table {
+        assert_eq!(on_trunk(path), expected, "{path:?}");
+    }
+}
+
+#[test]
+fn name_charset() {
+    for good in ["alice", "a", "A-b_c.9", &"x".repeat(64)] {
+        assert!(ledger::AccountId::new(good).is_ok(), "{good}");
+    }
+    for bad in ["", "a/b", "a b", ".", "..", "é", "a\n", &"x".repeat(65)] {
+        assert!(ledger::AccountId::new(bad).is_err(), "{bad:?}");
+    }
+}
