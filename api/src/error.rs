@@ -1,0 +1,119 @@
+//! Every failure leaves as Credit Commons error JSON:
+//! `{"errors":[{"class": "...", <class fields>}]}` with the right status.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+/// One Credit Commons error object and the HTTP status it travels with.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The Credit Commons class, e.g. `DoesNotExistViolation`.
+    pub class: &'static str,
+    /// The class's fields.
+    pub fields: Map<String, Value>,
+}
+
+impl ApiError {
+    /// An error with no fields.
+    pub fn new(status: StatusCode, class: &'static str) -> ApiError {
+        ApiError { status, class, fields: Map::new() }
+    }
+
+    /// Adds a field.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
+        self.fields.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// 400 `InvalidFieldsViolation`: the request's fields are malformed.
+    pub fn invalid_fields(fields: &[(&str, String)]) -> ApiError {
+        let map: Map<String, Value> = fields.iter().map(|(k, v)| ((*k).to_owned(), Value::String(v.clone()))).collect();
+        ApiError::new(StatusCode::BAD_REQUEST, "InvalidFieldsViolation").with("fields", Value::Object(map))
+    }
+
+    /// 400 `InvalidFieldsViolation` for one field.
+    pub fn invalid_field(field: &str, reason: impl Into<String>) -> ApiError {
+        ApiError::invalid_fields(&[(field, reason.into())])
+    }
+
+    /// 404 `DoesNotExistViolation`.
+    pub fn does_not_exist(kind: &str, id: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "DoesNotExistViolation").with("type", kind).with("id", id.into())
+    }
+
+    /// 401 `AuthViolation`: no or unknown credentials where they are needed.
+    pub fn unauthenticated(acc_id: &str) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "AuthViolation").with("acc_id", acc_id)
+    }
+
+    /// 401 `PasswordViolation`: a known account with the wrong key.
+    pub fn wrong_key(acc_id: &str) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "PasswordViolation").with("key", acc_id)
+    }
+
+    /// 403 `PermissionViolation`.
+    pub fn forbidden() -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "PermissionViolation")
+    }
+
+    /// 500 `CCFailure` with a message that reveals no internals.
+    pub fn failure(message: &str) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "CCFailure").with("message", message)
+    }
+
+    /// 503 `CCFailure`: the node is not taking writes.
+    pub fn unavailable(message: &str) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "CCFailure").with("message", message)
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Value {
+        let mut object = Map::new();
+        object.insert("class".to_owned(), Value::String(self.class.to_owned()));
+        for (key, value) in &self.fields {
+            object.insert(key.clone(), value.clone());
+        }
+        json!({ "errors": [Value::Object(object)] })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(class = self.class, status = %self.status, "request failed");
+        }
+        (self.status, axum::Json(self.body())).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::invalid_field("content-type", "expected application/json")
+            }
+            JsonRejection::BytesRejection(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "InvalidFieldsViolation")
+                .with("fields", json!({"body": "request body is too large or unreadable"})),
+            other => ApiError::invalid_field("body", other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::invalid_field("query", rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        ApiError::invalid_field("path", rejection.body_text())
+    }
+}
+
+/// `Result` for handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,7 @@
+//! ccnode's HTTP layer and node runtime.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod runtime;
