@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod journal_cmd;
+mod node_cmd;
 
 /// A Credit Commons node: an event-sourced mutual-credit ledger with a
 /// hash-chained, append-only journal.
@@ -32,6 +33,37 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the node: the Credit Commons HTTP API on its embedded store.
+    ///
+    /// Settings come from defaults, then the --config file, then flags and
+    /// environment variables. Stop with Ctrl-C or SIGTERM: requests in flight
+    /// finish and the journal is closed cleanly (a crash loses nothing either).
+    Serve(node_cmd::ServeArgs),
+    /// Run a node pre-filled with a small community and 90 days of trade.
+    ///
+    /// Uses ./ccnode-demo (seeded on first run, reused after), node name
+    /// `demo`, admin key `admin`; each member's key is its name.
+    Demo {
+        #[command(flatten)]
+        args: node_cmd::ServeArgs,
+        /// Seed of the generated trade.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Print an account's balance from the journal alone (the node may be running).
+    Balance {
+        /// The node's data directory.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR, env = "CCNODE_DATA")]
+        data: PathBuf,
+        /// Account id.
+        account: String,
+        /// A journal seq or an RFC 3339 instant (e.g. 2026-11-01T00:00:00Z); default now.
+        #[arg(long, value_name = "SEQ|INSTANT")]
+        at: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect and check the journal, the ledger's source of truth.
     #[command(subcommand)]
     Journal(JournalCommand),
@@ -94,6 +126,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => node_cmd::serve(args),
+        Command::Demo { args, seed } => node_cmd::demo(args, seed),
+        Command::Balance { data, account, at, json } => node_cmd::balance(&data, &account, at.as_deref(), json),
         Command::Journal(JournalCommand::Verify { data, from, until, threads, no_progress }) => {
             let from = from.as_deref().map(journal_cmd::parse_checkpoint).transpose().context("bad --from")?;
             let progress = !no_progress && std::io::stderr().is_terminal();

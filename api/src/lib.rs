@@ -1,7 +1,14 @@
-//! ccnode's HTTP layer and node runtime.
+//! ccnode's HTTP layer and node runtime: the Credit Commons routes, the admin
+//! routes, OpenAPI and metrics, over a writer thread that group-commits
+//! ledger commands to the journal and publishes them to the read model.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod node;
+pub mod routes;
 pub mod runtime;
+pub mod server;
+pub mod wire;

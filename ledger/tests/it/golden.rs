@@ -15,6 +15,8 @@ const FIXTURE: &str = "tests/fixtures/events-v1.bin";
 /// One event of every kind, with fixed values.
 fn samples() -> Vec<Event> {
     let mut config = NodeConfig::new(NodeName::new("twig").expect("name"));
+    // The fixture was written when these three were the whole default set.
+    config.workflows.retain(|w| ["payment", "bill", "credit"].contains(&w.id.as_str()));
     let credit = default_workflows().into_iter().find(|w| w.id == wid("credit")).expect("credit");
     let transaction = Transaction {
         uuid: tx_id(0x3d8e_bb9f_6a29_42cb_9d39_9ee0_a6bf_7f1c),

@@ -1,0 +1,108 @@
+//! Account keys: stored only as salted blake3 hashes; requests carry the key
+//! in `cc-auth` next to the account id in `cc-user` (the 0.8.x scheme).
+//!
+//! Keys are API tokens that a platform generates and keeps, not passwords a
+//! person remembers: a fast keyed hash is the right tool (every request is
+//! authenticated), and the salt keeps equal keys from having equal hashes.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use ledger::{AccountId, KeyHash};
+use rand::RngCore;
+
+use crate::error::ApiError;
+use crate::node::AppState;
+
+/// Longest key accepted, in bytes.
+pub const KEY_BYTES_MAX: usize = 256;
+
+const KEY_CONTEXT: &str = "ccnode 2026-11 account key v1";
+
+/// Hashes `key` with `salt`.
+pub fn hash_key(key: &str, salt: [u8; 16]) -> KeyHash {
+    let mut hasher = blake3::Hasher::new_derive_key(KEY_CONTEXT);
+    hasher.update(&salt);
+    hasher.update(key.as_bytes());
+    KeyHash { salt, hash: *hasher.finalize().as_bytes() }
+}
+
+/// Hashes `key` with a fresh random salt.
+pub fn new_key_hash(key: &str) -> KeyHash {
+    let mut salt = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut salt);
+    hash_key(key, salt)
+}
+
+/// Whether `key` matches `stored` (constant-time comparison).
+pub fn key_matches(key: &str, stored: &KeyHash) -> bool {
+    let candidate = hash_key(key, stored.salt);
+    blake3::Hash::from(candidate.hash) == blake3::Hash::from(stored.hash)
+}
+
+/// Checks a key given by an operator or admin.
+pub fn check_new_key(key: &str) -> Result<(), ApiError> {
+    if key.is_empty() {
+        return Err(ApiError::invalid_field("key", "must not be empty"));
+    }
+    if key.len() > KEY_BYTES_MAX {
+        return Err(ApiError::invalid_field("key", format!("longer than {KEY_BYTES_MAX} bytes")));
+    }
+    Ok(())
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// No `cc-user`/`cc-auth` pair.
+    Anonymous,
+    /// An authenticated local account.
+    Account {
+        /// Its id.
+        id: AccountId,
+        /// Whether it is an admin.
+        admin: bool,
+    },
+}
+
+impl Caller {
+    /// The account, or 401 if anonymous.
+    pub fn account(&self) -> Result<&AccountId, ApiError> {
+        match self {
+            Caller::Account { id, .. } => Ok(id),
+            Caller::Anonymous => Err(ApiError::unauthenticated("-anon-")),
+        }
+    }
+
+    /// The account if it is an admin; 401 if anonymous, 403 otherwise.
+    pub fn admin(&self) -> Result<&AccountId, ApiError> {
+        match self {
+            Caller::Account { id, admin: true } => Ok(id),
+            Caller::Account { .. } => Err(ApiError::forbidden()),
+            Caller::Anonymous => Err(ApiError::unauthenticated("-anon-")),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let header = |name: &str| parts.headers.get(name).map(|v| v.to_str().map(str::to_owned));
+        let (user, auth) = match (header("cc-user"), header("cc-auth")) {
+            (Some(Ok(user)), Some(Ok(auth))) if !user.is_empty() => (user, auth),
+            (Some(Err(_)), _) | (_, Some(Err(_))) => {
+                return Err(ApiError::invalid_field("cc-user", "headers must be visible ASCII"))
+            }
+            _ => return Ok(Caller::Anonymous),
+        };
+        let key = if auth == "null" { String::new() } else { auth };
+        let id = AccountId::new(&user).map_err(|_| ApiError::unauthenticated(&user))?;
+        let read = state.read();
+        let account = read.projections.account(&id).ok_or_else(|| ApiError::unauthenticated(&user))?;
+        let admin = account.is_admin();
+        match read.keys.get(&id) {
+            Some(stored) if key_matches(&key, stored) => Ok(Caller::Account { id, admin }),
+            _ => Err(ApiError::wrong_key(&user)),
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! A running node: the journal, the writer thread with the ledger's state,
+//! the read model the HTTP handlers use, and start-up / shutdown.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use journal::Journal;
+use ledger::{
+    decode_event, encode_event, Account, AccountId, AccountKind, Command, Context, Event, KeyHash, LedgerState,
+    LedgerView, Limits, NodeName, TxId, Violation,
+};
+use projections::{Projections, SnapshotStore};
+
+use crate::auth;
+use crate::metrics::Metrics;
+use crate::runtime::{Decision, Handle, Machine, WriteError, Writer};
+
+/// Id of the operator's first admin account.
+pub const ADMIN_ACCOUNT: &str = "admin";
+
+/// What the HTTP side reads: projections plus the key hashes for authentication.
+#[derive(Debug, Default)]
+pub struct ReadModel {
+    /// Balances, transactions, history.
+    pub projections: Projections,
+    /// Salted key hashes by account.
+    pub keys: HashMap<AccountId, KeyHash>,
+}
+
+impl ReadModel {
+    fn apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) {
+        if let Event::AccountKeyChanged { id, key_hash } = event {
+            self.keys.insert(id.clone(), key_hash.clone());
+        }
+        self.projections.apply(seq, recorded_at_us, event);
+    }
+}
+
+/// A request to the writer.
+#[derive(Debug, Clone)]
+pub enum NodeCommand {
+    /// One ledger command.
+    Ledger(Command),
+    /// Open an account and set its key in one atomic write.
+    OpenAccount {
+        /// Id.
+        id: AccountId,
+        /// Kind.
+        kind: AccountKind,
+        /// Limits.
+        limits: Limits,
+        /// Its key's salted hash.
+        key_hash: KeyHash,
+    },
+    /// Several account-management commands on one existing account, all or
+    /// nothing (the handler checks them first, so only the first can fail).
+    Many(Vec<Command>),
+    /// Time out every validated transaction past its window.
+    ExpireDue,
+}
+
+/// The ledger as the writer drives it.
+#[derive(Debug)]
+pub struct LedgerMachine {
+    state: LedgerState,
+    read: Arc<RwLock<ReadModel>>,
+}
+
+impl LedgerMachine {
+    fn decide_one(&mut self, command: Command, now_us: u64, events: &mut Vec<Event>) -> Result<(), Violation> {
+        let ctx = Context { now_unix_s: now_us / 1_000_000, fresh_uuid: TxId(uuid::Uuid::new_v4()) };
+        let new = ledger::decide(&self.state, command, &ctx)?;
+        for event in &new {
+            self.state.apply(event);
+        }
+        events.extend(new);
+        Ok(())
+    }
+}
+
+impl Machine for LedgerMachine {
+    type Command = NodeCommand;
+    type Event = Event;
+    type Output = ();
+    type Rejection = Violation;
+
+    fn decide(&mut self, command: NodeCommand, now_us: u64) -> Decision<Self> {
+        let mut events = Vec::new();
+        match command {
+            NodeCommand::Ledger(command) => self.decide_one(command, now_us, &mut events)?,
+            NodeCommand::OpenAccount { id, kind, limits, key_hash } => {
+                self.decide_one(Command::OpenAccount { id: id.clone(), kind, limits }, now_us, &mut events)?;
+                // Cannot fail: the account exists now. A failure here would be a bug.
+                self.decide_one(Command::ChangeKey { id, key_hash }, now_us, &mut events)
+                    .expect("setting the key of an account just opened succeeds");
+            }
+            NodeCommand::Many(commands) => {
+                let mut commands = commands.into_iter();
+                if let Some(first) = commands.next() {
+                    self.decide_one(first, now_us, &mut events)?;
+                }
+                for command in commands {
+                    self.decide_one(command, now_us, &mut events)
+                        .expect("account changes validated by the handler succeed once the first did");
+                }
+            }
+            NodeCommand::ExpireDue => {
+                for uuid in self.state.due_expiries(now_us / 1_000_000) {
+                    // A refusal means it is no longer due; nothing to do.
+                    let _ = self.decide_one(Command::Expire { uuid }, now_us, &mut events);
+                }
+            }
+        }
+        if cfg!(debug_assertions) {
+            self.state.assert_zero_sum();
+        }
+        Ok((events, ()))
+    }
+
+    fn encode(&self, event: &Event) -> Vec<u8> {
+        encode_event(event)
+    }
+
+    fn publish(&mut self, first_seq: u64, recorded_at_us: u64, events: Vec<Event>) {
+        let mut read = self.read.write().expect("the read model lock is never poisoned");
+        for (seq, event) in (first_seq..).zip(events.iter()) {
+            read.apply(seq, recorded_at_us, event);
+        }
+    }
+}
+
+/// Settings the node starts with.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Data directory (journal in `journal/`, derived store in `projections/`).
+    pub data_dir: PathBuf,
+    /// Node name, fixed at first start.
+    pub name: String,
+    /// Key for the `admin` account (created at first start, rotated if it changed).
+    pub admin_key: Option<String>,
+    /// Seconds before a validated transaction expires.
+    pub validated_window_seconds: u64,
+    /// Whether zero payments are allowed.
+    pub zero_payments: bool,
+    /// Whether pending transactions count toward limits.
+    pub validate_pending: bool,
+    /// Limits of accounts opened without explicit ones.
+    pub default_limits: (ledger::Amount, ledger::Amount),
+    /// Clock for journal timestamps (unix µs); the demo backdates with its own.
+    pub clock: fn() -> u64,
+}
+
+/// Shared state of all handlers. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    handle: Handle<LedgerMachine>,
+    read: Arc<RwLock<ReadModel>>,
+    metrics: Arc<Metrics>,
+    name: String,
+    genesis: [u8; 32],
+    default_limits: (ledger::Amount, ledger::Amount),
+}
+
+impl AppState {
+    /// Read access to the read model (never waits on the writer's fsync).
+    pub fn read(&self) -> RwLockReadGuard<'_, ReadModel> {
+        self.inner.read.read().expect("the read model lock is never poisoned")
+    }
+
+    /// Submits a command and waits until it is durable.
+    pub async fn submit(&self, command: NodeCommand) -> Result<(), WriteError<Violation>> {
+        self.inner.handle.submit(command).await
+    }
+
+    /// Metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Default (min, max) of new accounts.
+    pub fn default_limits(&self) -> (ledger::Amount, ledger::Amount) {
+        self.inner.default_limits
+    }
+
+    /// Whether the writer stopped after a journal failure.
+    pub fn writer_failed(&self) -> bool {
+        self.inner.handle.has_failed()
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The journal could not be opened.
+    #[error("opening the journal in {dir}: {source}")]
+    Journal {
+        /// Where.
+        dir: PathBuf,
+        /// Why.
+        source: Box<journal::OpenError>,
+    },
+    /// The journal could not be replayed.
+    #[error("replaying the journal: {0}")]
+    Replay(String),
+    /// The data directory belongs to another node.
+    #[error("{dir} holds the journal of node {found:?}, not {expected:?}")]
+    WrongNode {
+        /// Where.
+        dir: PathBuf,
+        /// Name in the journal.
+        found: String,
+        /// Name asked for.
+        expected: String,
+    },
+    /// Bad settings.
+    #[error("invalid setting: {0}")]
+    Config(String),
+    /// The first writes (initialisation, admin account) failed.
+    #[error("initialising the ledger: {0}")]
+    Initialise(String),
+    /// Filesystem.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A started node: hand `state()` to the router; call `shutdown` at the end.
+#[derive(Debug)]
+pub struct Node {
+    state: AppState,
+    writer: Writer,
+    store: Option<SnapshotStore>,
+    data_dir: PathBuf,
+}
+
+/// Where the journal lives inside a data directory.
+pub fn journal_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("journal")
+}
+
+/// Where the derived projections snapshot lives inside a data directory.
+pub fn projections_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("projections")
+}
+
+impl Node {
+    /// Opens (or creates) the node's journal, rebuilds state, initialises a new
+    /// ledger, and starts the writer.
+    pub async fn start(options: StartOptions, metrics: Arc<Metrics>) -> Result<Node, StartError> {
+        let name = NodeName::new(&options.name).map_err(|e| StartError::Config(format!("node name: {e}")))?;
+        if let Some(key) = &options.admin_key {
+            auth::check_new_key(key).map_err(|_| StartError::Config("admin key must be 1 to 256 bytes".into()))?;
+        }
+        std::fs::create_dir_all(&options.data_dir)?;
+        let dir = journal_dir(&options.data_dir);
+        let journal = Journal::open_or_create(&dir, &options.name, journal::Options::default())
+            .map_err(|source| StartError::Journal { dir: dir.clone(), source: Box::new(source) })?;
+        if journal.identity() != options.name {
+            return Err(StartError::WrongNode {
+                dir: options.data_dir.clone(),
+                found: journal.identity().to_owned(),
+                expected: options.name.clone(),
+            });
+        }
+        let mut state = LedgerState::new();
+        crate::runtime::replay_journal(&journal, |record| {
+            decode_event(&record.payload).map(|event| state.apply(&event)).map_err(|e| e.to_string())
+        })
+        .map_err(|e| StartError::Replay(format!("{e}: {e:?}")))?;
+        state.assert_zero_sum();
+
+        let store = match SnapshotStore::open(&projections_dir(&options.data_dir)) {
+            Ok(store) => Some(store),
+            Err(error) => {
+                tracing::warn!(%error, "the projections store cannot be opened; folding the journal in memory");
+                None
+            }
+        };
+        let projections = match &store {
+            Some(store) => {
+                let (projections, report) = projections::load_or_rebuild(&journal, store)
+                    .map_err(|e| StartError::Replay(format!("projections: {e}")))?;
+                tracing::info!(
+                    snapshot_seq = ?report.from_snapshot_seq,
+                    folded = report.folded,
+                    rebuilt_because = ?report.rebuilt_because,
+                    "projections loaded"
+                );
+                projections
+            }
+            None => fold_all(&journal)?,
+        };
+        projections.assert_invariants();
+        let mut keys = HashMap::new();
+        for account in state.accounts() {
+            if let Some(hash) = state.key_hash(&account.id) {
+                keys.insert(account.id.clone(), hash.clone());
+            }
+        }
+        let read = Arc::new(RwLock::new(ReadModel { projections, keys }));
+        metrics.set_head(journal.head().seq);
+        let genesis = journal.genesis().0;
+        let needs_init = state.config().is_none();
+        let admin_hash = state.key_hash(&AccountId::new(ADMIN_ACCOUNT).expect("valid id")).cloned();
+        let has_admin = state.account(&AccountId::new(ADMIN_ACCOUNT).expect("valid id")).is_some();
+        let machine = LedgerMachine { state, read: Arc::clone(&read) };
+        let observer: Arc<dyn crate::runtime::WriterObserver> = metrics.clone();
+        let (writer, handle) = Writer::start(machine, journal, options.clock, observer);
+        let app = AppState {
+            inner: Arc::new(Shared {
+                handle,
+                read,
+                metrics,
+                name: options.name.clone(),
+                genesis,
+                default_limits: options.default_limits,
+            }),
+        };
+
+        let init_error = |e: WriteError<Violation>| StartError::Initialise(describe_write_error(&e));
+        if needs_init {
+            let mut config = ledger::NodeConfig::new(name);
+            config.validated_window_s = options.validated_window_seconds;
+            config.zero_payments_allowed = options.zero_payments;
+            config.validate_pending = options.validate_pending;
+            app.submit(NodeCommand::Ledger(Command::InitialiseNode { config })).await.map_err(init_error)?;
+        }
+        if let Some(key) = &options.admin_key {
+            let id = AccountId::new(ADMIN_ACCOUNT).expect("valid id");
+            if !has_admin {
+                let limits = Limits::new(ledger::Amount::ZERO, ledger::Amount::ZERO).expect("0 <= 0 <= 0");
+                let kind = AccountKind::User { admin: true };
+                let key_hash = auth::new_key_hash(key);
+                app.submit(NodeCommand::OpenAccount { id, kind, limits, key_hash }).await.map_err(init_error)?;
+                tracing::info!("created the admin account");
+            } else if !admin_hash.is_some_and(|h| auth::key_matches(key, &h)) {
+                let key_hash = auth::new_key_hash(key);
+                app.submit(NodeCommand::Ledger(Command::ChangeKey { id, key_hash })).await.map_err(init_error)?;
+                tracing::warn!("the admin key given at start differs from the stored one: replaced it");
+            }
+        }
+        Ok(Node { state: app, writer, store, data_dir: options.data_dir })
+    }
+
+    /// The handlers' state.
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Stops the writer after the queued commands, then saves a projections
+    /// snapshot (derived data, so a failure here loses nothing). Every other
+    /// `AppState` clone must be dropped first (the router and its connections).
+    pub fn shutdown(self) {
+        let Node { state, writer, store, .. } = self;
+        let read = Arc::clone(&state.inner.read);
+        let genesis = state.inner.genesis;
+        drop(state);
+        let journal = writer.join();
+        let head = journal.head();
+        if let Some(store) = store {
+            let read = read.read().expect("the read model lock is never poisoned");
+            match store.save(&read.projections, genesis, head.hash.0) {
+                Ok(()) => tracing::info!(seq = head.seq, "projections snapshot saved"),
+                Err(error) => tracing::warn!(%error, "saving the projections snapshot failed; it is rebuilt at start"),
+            }
+        }
+        tracing::info!(seq = head.seq, "journal closed");
+    }
+}
+
+/// Folds the whole journal into fresh projections.
+pub fn fold_all(journal: &Journal) -> Result<Projections, StartError> {
+    let mut projections = Projections::new();
+    crate::runtime::replay_journal(journal, |record| {
+        decode_event(&record.payload)
+            .map(|event| projections.apply(record.seq, record.recorded_at_us, &event))
+            .map_err(|e| e.to_string())
+    })
+    .map_err(|e| StartError::Replay(format!("{e}: {e:?}")))?;
+    Ok(projections)
+}
+
+/// A one-line description of a failed write for logs and start-up errors.
+pub fn describe_write_error(error: &WriteError<Violation>) -> String {
+    match error {
+        WriteError::Rejected(v) => format!("{}: {v}", v.class()),
+        other => other.to_string(),
+    }
+}
+
+/// Opens a data directory read-only and folds its journal: for offline commands.
+pub fn open_offline(data_dir: &Path) -> Result<(Journal, Projections), StartError> {
+    let dir = journal_dir(data_dir);
+    let journal = Journal::open_read_only(&dir).map_err(|source| StartError::Journal { dir, source: Box::new(source) })?;
+    let projections = fold_all(&journal)?;
+    Ok((journal, projections))
+}
+
+/// Whether an account is a local user (not a node account).
+pub fn is_user(account: &Account) -> bool {
+    matches!(account.kind, AccountKind::User { .. })
+}

@@ -1,0 +1,901 @@
+//! The Credit Commons 0.8.x client routes, ccnode's additions and the admin routes.
+//!
+//! Handlers read from the read model (a short read lock, never waiting on an
+//! fsync) and write through the writer, answering only once it is durable.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ledger::{
+    allowed_actors, Account, AccountId, AccountKind, AccountStatus, Actor, Amount, Command, FieldValue, Limits,
+    Proposal, State as TxState, Transaction, TxId, Violation, WorkflowId,
+};
+use projections::{Query as TxQuery, Sort, TradeStats};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{self, Caller};
+use crate::error::{ApiError, ApiResult};
+use crate::http::AppJson;
+use crate::node::{AppState, NodeCommand, ReadModel};
+use crate::runtime::WriteError;
+use crate::wire::{
+    amount_value, envelope, format_datetime, format_rfc3339, parse_amount, parse_metadata, parse_rfc3339, parse_state,
+    workflow_hash, workflow_json, EntryFullJson, NewTransaction, TransactionJson,
+};
+
+/// Default page size of `/transactions` and `/entries`.
+pub const PAGE_LIMIT_DEFAULT: usize = 25;
+/// Largest page size.
+pub const PAGE_LIMIT_MAX: usize = 1000;
+/// Most names `/account/names` returns.
+pub const NAMES_LIMIT_MAX: usize = 1000;
+/// Most points `/account/history` samples.
+pub const HISTORY_SAMPLES_MAX: i64 = 10_000;
+/// Longest query parameter value accepted, in bytes.
+pub const QUERY_VALUE_BYTES_MAX: usize = 1024;
+
+/// Query string, parsed leniently into a map and checked by each handler.
+#[derive(Debug, Default, Deserialize, FromRequestParts)]
+#[serde(transparent)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Params(pub HashMap<String, String>);
+
+/// Path parameters with Credit Commons errors.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct AppPath<T>(pub T);
+
+impl Params {
+    fn only(&self, known: &[&str]) -> ApiResult<()> {
+        for (key, value) in &self.0 {
+            if !known.contains(&key.as_str()) {
+                return Err(ApiError::invalid_field(key, format!("unknown parameter; known: {}", known.join(", "))));
+            }
+            if value.len() > QUERY_VALUE_BYTES_MAX {
+                return Err(ApiError::invalid_field(key, "value too long"));
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    fn number<T: std::str::FromStr>(&self, key: &str) -> ApiResult<Option<T>> {
+        self.get(key).map(|v| v.parse::<T>().map_err(|_| ApiError::invalid_field(key, "expected a number"))).transpose()
+    }
+}
+
+/// A refused command as Credit Commons error JSON.
+pub fn violation_error(violation: &Violation) -> ApiError {
+    let status = match violation {
+        Violation::DoesNotExist { .. } => StatusCode::NOT_FOUND,
+        Violation::Permission => StatusCode::FORBIDDEN,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut error = ApiError::new(status, violation.class());
+    for (key, value) in violation.fields() {
+        let value = match value {
+            FieldValue::Text(s) => Value::String(s),
+            FieldValue::Amount(a) => amount_value(a),
+            FieldValue::Map(m) => json!(m),
+        };
+        error = error.with(key, value);
+    }
+    error
+}
+
+fn write_error(error: WriteError<Violation>) -> ApiError {
+    match error {
+        WriteError::Rejected(violation) => violation_error(&violation),
+        WriteError::Journal(_) => ApiError::failure("the journal could not be written; the node stopped writing"),
+        WriteError::Unavailable => ApiError::unavailable("the node is not accepting writes (shutting down or stopped)"),
+    }
+}
+
+async fn submit(state: &AppState, command: NodeCommand) -> ApiResult<()> {
+    state.submit(command).await.map_err(write_error)
+}
+
+/// What an `acc_path` names on this node.
+enum Target {
+    Node,
+    Account(AccountId),
+}
+
+fn target(read: &ReadModel, node: &str, acc_path: &str) -> ApiResult<Target> {
+    let path = acc_path.strip_prefix(node).map_or(acc_path, |rest| rest.strip_prefix('/').unwrap_or(rest));
+    if path.is_empty() || acc_path == format!("{node}/") {
+        return Ok(Target::Node);
+    }
+    if path.contains('/') {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "PathViolation")
+            .with("relPath", acc_path)
+            .with("context", node));
+    }
+    let id = AccountId::new(path).map_err(|_| ApiError::invalid_field("acc_path", "not an account name"))?;
+    if read.projections.account(&id).is_none() {
+        return Err(ApiError::does_not_exist("account", id.as_str()));
+    }
+    Ok(Target::Account(id))
+}
+
+/// The accounts an optional `acc_path` names, defaulting to the caller's own.
+fn targets(read: &ReadModel, node: &str, params: &Params, caller: &AccountId) -> ApiResult<Vec<AccountId>> {
+    match params.get("acc_path") {
+        None => Ok(vec![caller.clone()]),
+        Some(path) => match target(read, node, path)? {
+            Target::Node => Ok(read.projections.accounts().map(|a| a.id.clone()).collect()),
+            Target::Account(id) => Ok(vec![id]),
+        },
+    }
+}
+
+fn one_account(read: &ReadModel, node: &str, params: &Params, caller: &AccountId) -> ApiResult<AccountId> {
+    match params.get("acc_path") {
+        None => Ok(caller.clone()),
+        Some(path) => match target(read, node, path)? {
+            Target::Account(id) => Ok(id),
+            Target::Node => Err(ApiError::invalid_field("acc_path", "names a node; an account is needed")),
+        },
+    }
+}
+
+fn roles(tx: &Transaction, who: &AccountId) -> Vec<Actor> {
+    let primary = tx.primary();
+    let mut roles = Vec::new();
+    if &primary.payer == who {
+        roles.push(Actor::Payer);
+    }
+    if &primary.payee == who {
+        roles.push(Actor::Payee);
+    }
+    if &tx.author == who {
+        roles.push(Actor::Author);
+    }
+    roles
+}
+
+/// The transitions `caller` may make on `tx`: `{state: "/transaction/{uuid}/{state}"}`.
+fn transitions(tx: &Transaction, caller: &Caller) -> Map<String, Value> {
+    let mut out = Map::new();
+    let Caller::Account { id, admin } = caller else { return out };
+    let mine = roles(tx, id);
+    for to in TxState::ALL {
+        if to == tx.state {
+            continue;
+        }
+        if let Some(actors) = allowed_actors(tx, to) {
+            if *admin || mine.iter().any(|r| actors.contains(r)) {
+                out.insert(to.name().to_owned(), Value::String(format!("/transaction/{}/{}", tx.uuid, to.name())));
+            }
+        }
+    }
+    out
+}
+
+fn transitions_meta<'a>(txs: impl Iterator<Item = &'a Transaction>, caller: &Caller) -> Value {
+    let map: Map<String, Value> = txs.map(|tx| (tx.uuid.to_string(), Value::Object(transitions(tx, caller)))).collect();
+    json!({ "transitions": map })
+}
+
+fn tx_value(tx: &Transaction) -> Value {
+    serde_json::to_value(TransactionJson::from_tx(tx)).expect("transactions serialise")
+}
+
+fn stats_value(stats: &TradeStats) -> Value {
+    json!({
+        "balance": amount_value(stats.balance),
+        "trades": stats.trades,
+        "entries": stats.entries,
+        "gross_in": amount_value(stats.gross_in),
+        "gross_out": amount_value(stats.gross_out),
+        "partners": stats.partners,
+        "volume": amount_value(stats.volume),
+    })
+}
+
+fn ok(data: Value) -> Json<Value> {
+    Json(envelope(data, None, None))
+}
+
+// ---------------------------------------------------------------------------
+// Node routes
+
+const OPERATIONS: &[(&str, &str, &str, bool)] = &[
+    ("permittedEndpoints", "OPTIONS", "/", false),
+    ("about", "GET", "/about", false),
+    ("workflows", "GET", "/workflows", true),
+    ("handshake", "GET", "/handshake", true),
+    ("absolutePath", "GET", "/absolutepath", true),
+    ("accountNameFilter", "GET", "/account/names", true),
+    ("accountSummary", "GET", "/account/summary", true),
+    ("accountLimits", "GET", "/account/limits", true),
+    ("accountHistory", "GET", "/account/history", true),
+    ("accountBalance", "GET", "/account/balance", true),
+    ("newTransaction", "POST", "/transaction", true),
+    ("getTransaction", "GET", "/transaction/{uuid}", true),
+    ("stateChange", "PATCH", "/transaction/{uuid}/{dest_state}", true),
+    ("filterTransactions", "GET", "/transactions", true),
+    ("filterTransactionEntries", "GET", "/entries", true),
+    ("getEntries", "GET", "/entries/{uuid}", true),
+];
+
+/// The operations the caller may use.
+#[utoipa::path(options, path = "/", tag = "node",
+    responses((status = 200, description = "`{data: {operationId: [method, path]}}` for the caller")))]
+pub async fn permitted_endpoints(caller: Caller) -> Json<Value> {
+    let authenticated = caller != Caller::Anonymous;
+    let data: Map<String, Value> = OPERATIONS
+        .iter()
+        .filter(|(_, _, _, needs_auth)| authenticated || !needs_auth)
+        .map(|(op, method, path, _)| ((*op).to_owned(), json!([method, path])))
+        .collect();
+    ok(Value::Object(data))
+}
+
+/// Facts about this node: format, conversion rate and ccnode extras.
+#[utoipa::path(get, path = "/about", tag = "node",
+    params(("node_path" = Option<String>, Query, description = "A node path; only this node is known without federation")),
+    responses((status = 200, description = "`{data: {format, rate, absolute_path, validated_window, accounts, transactions}}`")))]
+pub async fn about(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
+    params.only(&["node_path"])?;
+    if let Some(path) = params.get("node_path") {
+        let path = path.trim_end_matches('/');
+        if path != state.name() {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "PathViolation")
+                .with("relPath", path)
+                .with("context", state.name()));
+        }
+    }
+    let read = state.read();
+    let p = &read.projections;
+    let window = p.config().map_or(0, |c| c.validated_window_s);
+    Ok(ok(json!({
+        "format": "0",
+        "rate": 1,
+        "absolute_path": [state.name()],
+        "validated_window": window,
+        "accounts": p.account_count(),
+        "transactions": p.transaction_count(),
+    })))
+}
+
+/// The workflows of this node, keyed by the reference's workflow hash.
+#[utoipa::path(get, path = "/workflows", tag = "node",
+    responses((status = 200, description = "`{data: {hash: workflow}}` in the 0.8.x format plus `code` (0.9.x)")))]
+pub async fn workflows(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.account()?;
+    let read = state.read();
+    let data: Map<String, Value> = read
+        .projections
+        .config()
+        .map(|c| c.workflows.iter().map(|w| (workflow_hash(w), workflow_json(w, state.name()))).collect())
+        .unwrap_or_default();
+    Ok(ok(Value::Object(data)))
+}
+
+/// This node's absolute path, trunk first.
+#[utoipa::path(get, path = "/absolutepath", tag = "node", responses((status = 200, description = "`{data: [names]}`")))]
+pub async fn absolute_path(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.account()?;
+    Ok(ok(json!([state.name()])))
+}
+
+/// Status of each adjacent node (none until federation is configured).
+#[utoipa::path(get, path = "/handshake", tag = "node", responses((status = 200, description = "`{data: {node: status}}`")))]
+pub async fn handshake(caller: Caller) -> ApiResult<Json<Value>> {
+    caller.account()?;
+    Ok(ok(json!({})))
+}
+
+// ---------------------------------------------------------------------------
+// Accounts
+
+/// Account names containing a fragment; node accounts end with `/`.
+#[utoipa::path(get, path = "/account/names", tag = "accounts",
+    params(("acc_path" = Option<String>, Query, description = "Fragment"), ("limit" = Option<usize>, Query, description = "Most names (default 10)")),
+    responses((status = 200, description = "`{data: [names]}`")))]
+pub async fn account_names(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
+    caller.account()?;
+    params.only(&["acc_path", "limit"])?;
+    let limit = params.number::<usize>("limit")?.unwrap_or(10).min(NAMES_LIMIT_MAX);
+    let fragment = params.get("acc_path").unwrap_or("").to_lowercase();
+    let fragment = fragment.strip_prefix(&format!("{}/", state.name())).unwrap_or(&fragment).to_owned();
+    let read = state.read();
+    let names: Vec<String> = read
+        .projections
+        .accounts()
+        .filter(|a| a.id.as_str().to_lowercase().contains(&fragment))
+        .take(limit)
+        .map(|a| if crate::node::is_user(a) { a.id.to_string() } else { format!("{}/", a.id) })
+        .collect();
+    Ok(ok(json!(names)))
+}
+
+/// Trade statistics (completed, and pending including completed) per account.
+#[utoipa::path(get, path = "/account/summary", tag = "accounts",
+    params(("acc_path" = Option<String>, Query, description = "Account, or this node's name for all accounts; default the caller")),
+    responses((status = 200, description = "`{data: {account: {completed: TradeStats, pending: TradeStats}}}`")))]
+pub async fn account_summary(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
+    let me = caller.account()?;
+    params.only(&["acc_path"])?;
+    let read = state.read();
+    let mut data = Map::new();
+    for id in targets(&read, state.name(), &params, me)? {
+        if let Some(stats) = read.projections.stats(&id) {
+            data.insert(
+                id.to_string(),
+                json!({"completed": stats_value(&stats.completed), "pending": stats_value(&stats.pending)}),
+            );
+        }
+    }
+    Ok(ok(Value::Object(data)))
+}
+
+/// Limits per account.
+#[utoipa::path(get, path = "/account/limits", tag = "accounts",
+    params(("acc_path" = Option<String>, Query, description = "Account, or this node's name for all; default the caller")),
+    responses((status = 200, description = "`{data: {account: {min, max}}}`")))]
+pub async fn account_limits(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
+    let me = caller.account()?;
+    params.only(&["acc_path"])?;
+    let read = state.read();
+    let mut data = Map::new();
+    for id in targets(&read, state.name(), &params, me)? {
+        if let Some(account) = read.projections.account(&id) {
+            data.insert(
+                id.to_string(),
+                json!({"min": amount_value(account.limits.min()), "max": amount_value(account.limits.max())}),
+            );
+        }
+    }
+    Ok(ok(Value::Object(data)))
+}
+
+/// The completed balance over time.
+#[utoipa::path(get, path = "/account/history", tag = "accounts",
+    params(("acc_path" = Option<String>, Query, description = "Account; default the caller"),
+           ("samples" = Option<i64>, Query, description = "-1 stepped (default), 0 raw points, n > 0 evenly spaced samples")),
+    responses((status = 200, description = "`{data: {\"Y-m-d H:i:s\": balance}, meta: {min, max, points, start, end}}`")))]
+pub async fn account_history(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
+    let me = caller.account()?;
+    params.only(&["acc_path", "samples"])?;
+    let samples = params.number::<i64>("samples")?.unwrap_or(-1);
+    if !(-1..=HISTORY_SAMPLES_MAX).contains(&samples) {
+        return Err(ApiError::invalid_field("samples", format!("must be -1, 0 or up to {HISTORY_SAMPLES_MAX}")));
+    }
+    let read = state.read();
+    let id = one_account(&read, state.name(), &params, me)?;
+    let p = &read.projections;
+    let timeline = p.timeline(&id).unwrap_or(&[]);
+    let mut points: Vec<(u64, Amount)> = Vec::new();
+    match samples {
+        0 => points.extend(timeline.iter().map(|t| (t.at_us, t.balance))),
+        -1 => {
+            let mut previous = Amount::ZERO;
+            for t in timeline {
+                // A step: the old balance just before the change, then the new one.
+                points.push((t.at_us.saturating_sub(1_000_000), previous));
+                points.push((t.at_us, t.balance));
+                previous = t.balance;
+            }
+        }
+        n => {
+            if let (Some(first), Some(last)) = (timeline.first(), timeline.last()) {
+                let n = u64::try_from(n).expect("checked positive");
+                let span = last.at_us - first.at_us;
+                for i in 0..n {
+                    let at = first.at_us + if n == 1 { span } else { span / (n - 1) * i };
+                    points.push((at, p.balance_at_time(&id, at).unwrap_or(Amount::ZERO)));
+                }
+            }
+        }
+    }
+    let mut data = Map::new();
+    for (at, balance) in &points {
+        data.insert(format_datetime(at / 1_000_000), amount_value(*balance));
+    }
+    let min = points.iter().map(|(_, b)| *b).min().unwrap_or(Amount::ZERO);
+    let max = points.iter().map(|(_, b)| *b).max().unwrap_or(Amount::ZERO);
+    let meta = json!({
+        "min": amount_value(min),
+        "max": amount_value(max),
+        "points": data.len(),
+        "start": points.first().map(|(at, _)| format_datetime(at / 1_000_000)),
+        "end": points.last().map(|(at, _)| format_datetime(at / 1_000_000)),
+    });
+    Ok(Json(envelope(Value::Object(data), Some(meta), None)))
+}
+
+/// The completed balance of an account now, or as it stood at a journal seq or instant.
+#[utoipa::path(get, path = "/account/balance", tag = "accounts",
+    params(("acc_path" = Option<String>, Query, description = "Account; default the caller"),
+           ("at" = Option<String>, Query, description = "A journal seq (digits) or an RFC 3339 instant; default now")),
+    responses((status = 200, description = "`{data: {account, balance, pending, seq?, at?}}`")))]
+pub async fn account_balance(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
+    let me = caller.account()?;
+    params.only(&["acc_path", "at"])?;
+    let read = state.read();
+    let id = one_account(&read, state.name(), &params, me)?;
+    let p = &read.projections;
+    let data = match params.get("at") {
+        None => {
+            let balances = p.balances(&id).unwrap_or_default();
+            json!({"account": id.as_str(), "balance": amount_value(balances.completed),
+                   "pending": amount_value(balances.pending), "seq": p.seq()})
+        }
+        Some(at) if at.bytes().all(|b| b.is_ascii_digit()) => {
+            let seq: u64 = at.parse().map_err(|_| ApiError::invalid_field("at", "seq out of range"))?;
+            if seq > p.seq() {
+                return Err(ApiError::invalid_field("at", format!("seq {seq} is beyond the journal head {}", p.seq())));
+            }
+            let balance = p.balance_at_seq(&id, seq).unwrap_or(Amount::ZERO);
+            json!({"account": id.as_str(), "balance": amount_value(balance), "seq": seq})
+        }
+        Some(at) => {
+            let at_us = parse_rfc3339(at)
+                .ok_or_else(|| ApiError::invalid_field("at", "expected a journal seq or an RFC 3339 instant"))?;
+            let balance = p.balance_at_time(&id, at_us).unwrap_or(Amount::ZERO);
+            json!({"account": id.as_str(), "balance": amount_value(balance), "at": format_rfc3339(at_us)})
+        }
+    };
+    Ok(ok(data))
+}
+
+// ---------------------------------------------------------------------------
+// Transactions
+
+/// Creates a transaction: 201 when written, 200 when it awaits the author's confirmation.
+#[utoipa::path(post, path = "/transaction", tag = "transactions", request_body = NewTransaction,
+    responses((status = 201, description = "Written: `{data: Transaction, meta: {transitions}}`"),
+              (status = 200, description = "Validated, awaiting confirmation (PATCH to the workflow's creation state)"),
+              (status = 400, description = "A violation (limits, workflow, fields)")))]
+pub async fn new_transaction(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<NewTransaction>,
+) -> ApiResult<Response> {
+    let author = caller.account()?.clone();
+    let quant = parse_amount("quant", &body.quant)?;
+    let workflow = body
+        .type_
+        .or(body.workflow)
+        .ok_or_else(|| ApiError::invalid_field("type", "required: the workflow id, e.g. pay, credit or bill"))?;
+    let workflow = WorkflowId::new(&workflow).map_err(|_| {
+        violation_error(&Violation::UnknownWorkflow { workflow_id: workflow.chars().take(64).collect() })
+    })?;
+    let uuid = match body.uuid {
+        Some(text) => TxId(uuid::Uuid::parse_str(&text).map_err(|_| ApiError::invalid_field("uuid", "not a uuid"))?),
+        None => TxId(uuid::Uuid::new_v4()),
+    };
+    let proposal = Proposal {
+        author,
+        payer: body.payer,
+        payee: body.payee,
+        quant,
+        description: body.description,
+        metadata: parse_metadata(body.metadata)?,
+        workflow,
+        uuid: Some(uuid),
+    };
+    submit(&state, NodeCommand::Ledger(Command::ProposeTransaction(proposal))).await?;
+    let read = state.read();
+    let tx = read.projections.transaction(&uuid).ok_or_else(|| ApiError::failure("written transaction not found"))?;
+    let status = if tx.state == TxState::Validated { StatusCode::OK } else { StatusCode::CREATED };
+    let body = envelope(tx_value(tx), Some(transitions_meta(std::iter::once(tx), &caller)), None);
+    Ok((status, Json(body)).into_response())
+}
+
+fn parse_uuid(text: &str) -> ApiResult<TxId> {
+    uuid::Uuid::parse_str(text).map(TxId).map_err(|_| ApiError::invalid_field("uuid", "not a uuid"))
+}
+
+/// One transaction with the transitions the caller may make.
+#[utoipa::path(get, path = "/transaction/{uuid}", tag = "transactions",
+    params(("uuid" = String, Path, description = "Transaction uuid")),
+    responses((status = 200, description = "`{data: Transaction, meta: {transitions: {uuid: {state: path}}}}`"),
+              (status = 404, description = "DoesNotExistViolation")))]
+pub async fn get_transaction(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(uuid): AppPath<String>,
+) -> ApiResult<Json<Value>> {
+    caller.account()?;
+    let uuid = parse_uuid(&uuid)?;
+    let read = state.read();
+    let tx =
+        read.projections.transaction(&uuid).ok_or_else(|| ApiError::does_not_exist("transaction", uuid.to_string()))?;
+    Ok(Json(envelope(tx_value(tx), Some(transitions_meta(std::iter::once(tx), &caller)), None)))
+}
+
+/// Moves a transaction to another state (`pending`, `completed`, `erased`; letters `P`, `C`, `E` too;
+/// `null` deletes a validated one).
+#[utoipa::path(patch, path = "/transaction/{uuid}/{dest_state}", tag = "transactions",
+    params(("uuid" = String, Path, description = "Transaction uuid"), ("dest_state" = String, Path, description = "Target state")),
+    responses((status = 201, description = "Written"), (status = 200, description = "A validated transaction was deleted"),
+              (status = 400, description = "WorkflowViolation or a limit violation"), (status = 403, description = "PermissionViolation")))]
+pub async fn state_change(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath((uuid, dest)): AppPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let actor = caller.account()?.clone();
+    let uuid = parse_uuid(&uuid)?;
+    let to = parse_state(&dest).ok_or_else(|| ApiError::invalid_field("dest_state", "not a state"))?;
+    let was_validated = state.read().projections.transaction(&uuid).is_some_and(|tx| tx.state == TxState::Validated);
+    submit(&state, NodeCommand::Ledger(Command::Transition { uuid, to, actor })).await?;
+    Ok(if was_validated && to == TxState::Erased { StatusCode::OK } else { StatusCode::CREATED })
+}
+
+fn parse_time(key: &str, text: &str) -> ApiResult<u64> {
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map_err(|_| ApiError::invalid_field(key, "out of range"));
+    }
+    if let Some(us) = parse_rfc3339(text) {
+        return Ok(us / 1_000_000);
+    }
+    let formats = [
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+    ];
+    for format in formats {
+        if let Ok(t) = time::PrimitiveDateTime::parse(text, &format) {
+            return u64::try_from(t.assume_utc().unix_timestamp())
+                .map_err(|_| ApiError::invalid_field(key, "before 1970"));
+        }
+    }
+    if let Ok(d) = time::Date::parse(text, &time::macros::format_description!("[year]-[month]-[day]")) {
+        let t = d.midnight().assume_utc().unix_timestamp();
+        return u64::try_from(t).map_err(|_| ApiError::invalid_field(key, "before 1970"));
+    }
+    Err(ApiError::invalid_field(key, "expected unix seconds, Y-m-d H:i:s, Y-m-d or RFC 3339"))
+}
+
+const FILTER_KEYS: &[&str] = &[
+    "payer",
+    "payee",
+    "involving",
+    "scribe",
+    "author",
+    "description",
+    "state",
+    "states",
+    "type",
+    "types",
+    "since",
+    "until",
+    "after",
+    "before",
+    "sort",
+    "dir",
+    "limit",
+    "offset",
+];
+
+fn parse_query(params: &Params) -> ApiResult<TxQuery> {
+    params.only(FILTER_KEYS)?;
+    let account = |key: &str| -> ApiResult<Option<AccountId>> {
+        params
+            .get(key)
+            .map(|v| AccountId::new(v).map_err(|_| ApiError::invalid_field(key, "not an account name")))
+            .transpose()
+    };
+    let list = |a: &str, b: &str| -> Vec<String> {
+        [params.get(a), params.get(b)].into_iter().flatten().flat_map(|v| v.split(',')).map(str::to_owned).collect()
+    };
+    let mut states = Vec::new();
+    for s in list("state", "states") {
+        states.push(parse_state(&s).ok_or_else(|| ApiError::invalid_field("states", format!("unknown state {s:?}")))?);
+    }
+    let sort = match params.get("sort").unwrap_or("written") {
+        "written" => Sort::Written,
+        "version" => Sort::Version,
+        "quant" => Sort::Quant,
+        _ => return Err(ApiError::invalid_field("sort", "one of written, version, quant")),
+    };
+    let descending = match params.get("dir").unwrap_or("desc").to_ascii_lowercase().as_str() {
+        "desc" => true,
+        "asc" => false,
+        _ => return Err(ApiError::invalid_field("dir", "asc or desc")),
+    };
+    let limit = params.number::<usize>("limit")?.unwrap_or(PAGE_LIMIT_DEFAULT);
+    if limit == 0 || limit > PAGE_LIMIT_MAX {
+        return Err(ApiError::invalid_field("limit", format!("1 to {PAGE_LIMIT_MAX}")));
+    }
+    let since = params.get("since").or(params.get("after")).map(|v| parse_time("since", v)).transpose()?;
+    let until = params.get("until").or(params.get("before")).map(|v| parse_time("until", v)).transpose()?;
+    Ok(TxQuery {
+        payer: account("payer")?,
+        payee: account("payee")?,
+        involving: account("involving")?,
+        author: match account("scribe")? {
+            Some(a) => Some(a),
+            None => account("author")?,
+        },
+        description: params.get("description").map(str::to_owned),
+        states,
+        workflows: list("type", "types"),
+        since_unix_s: since,
+        until_unix_s: until,
+        sort,
+        descending,
+        offset: params.number::<usize>("offset")?.unwrap_or(0),
+        limit,
+    })
+}
+
+fn page_meta_links(uri: &axum::http::Uri, total: usize, offset: usize, limit: usize) -> (Value, Value) {
+    let link = |offset: usize| -> String {
+        let mut pairs: Vec<(String, String)> = uri
+            .query()
+            .map(|q| {
+                q.split('&')
+                    .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+                    .filter(|(k, _)| *k != "offset" && !k.is_empty())
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        pairs.push(("offset".to_owned(), offset.to_string()));
+        let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{}?{}", uri.path(), query.join("&"))
+    };
+    let last = if total == 0 { 0 } else { (total - 1) / limit * limit };
+    let mut links = Map::new();
+    links.insert("first".to_owned(), Value::String(link(0)));
+    if offset > 0 {
+        links.insert("prev".to_owned(), Value::String(link(offset.saturating_sub(limit))));
+    }
+    if offset + limit < total {
+        links.insert("next".to_owned(), Value::String(link(offset + limit)));
+    }
+    links.insert("last".to_owned(), Value::String(link(last)));
+    let meta = json!({"number_of_results": total, "current_page": offset / limit + 1});
+    (meta, Value::Object(links))
+}
+
+/// Transactions matching filters, sorted and paged.
+#[utoipa::path(get, path = "/transactions", tag = "transactions",
+    params(TransactionFilters),
+    responses((status = 200, description = "`{data: [Transaction], meta: {number_of_results, current_page, transitions}, links: {first, prev, next, last}}`")))]
+pub async fn filter_transactions(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    params: Params,
+) -> ApiResult<Json<Value>> {
+    caller.account()?;
+    let read = state.read();
+    let query = parse_query(&params)?;
+    let page = read.projections.transactions(&query);
+    let data: Vec<Value> = page.items.iter().map(|tx| tx_value(tx)).collect();
+    let (mut meta, links) = page_meta_links(&uri, page.total, query.offset, query.limit);
+    if let (Value::Object(meta), Value::Object(t)) = (&mut meta, transitions_meta(page.items.iter().copied(), &caller))
+    {
+        meta.extend(t);
+    }
+    Ok(Json(envelope(Value::Array(data), Some(meta), Some(links))))
+}
+
+/// Entries matching filters (each with its transaction's header), sorted and paged.
+#[utoipa::path(get, path = "/entries", tag = "transactions",
+    params(TransactionFilters),
+    responses((status = 200, description = "`{data: [EntryFull], meta: {number_of_results, current_page}, links}`")))]
+pub async fn filter_entries(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    params: Params,
+) -> ApiResult<Json<Value>> {
+    caller.account()?;
+    let read = state.read();
+    let query = parse_query(&params)?;
+    let page = read.projections.entries(&query);
+    let data: Vec<Value> = page
+        .items
+        .iter()
+        .map(|row| serde_json::to_value(EntryFullJson::new(row.transaction, row.index, row.entry)).expect("serialises"))
+        .collect();
+    let (meta, links) = page_meta_links(&uri, page.total, query.offset, query.limit);
+    Ok(Json(envelope(Value::Array(data), Some(meta), Some(links))))
+}
+
+/// The entries of one transaction.
+#[utoipa::path(get, path = "/entries/{uuid}", tag = "transactions",
+    params(("uuid" = String, Path, description = "Transaction uuid")),
+    responses((status = 200, description = "`{data: [EntryFull]}`"), (status = 404, description = "DoesNotExistViolation")))]
+pub async fn transaction_entries(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(uuid): AppPath<String>,
+) -> ApiResult<Json<Value>> {
+    caller.account()?;
+    let uuid = parse_uuid(&uuid)?;
+    let read = state.read();
+    let tx =
+        read.projections.transaction(&uuid).ok_or_else(|| ApiError::does_not_exist("transaction", uuid.to_string()))?;
+    let data: Vec<Value> = tx
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| serde_json::to_value(EntryFullJson::new(tx, i, e)).expect("serialises"))
+        .collect();
+    Ok(ok(Value::Array(data)))
+}
+
+/// Filters of `/transactions` and `/entries` (documentation only; handlers parse the query map).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct TransactionFilters {
+    /// Entries paid by this account.
+    payer: Option<String>,
+    /// Entries paid to this account.
+    payee: Option<String>,
+    /// Entries this account pays or receives.
+    involving: Option<String>,
+    /// Author (`author` is accepted too).
+    scribe: Option<String>,
+    /// Case-insensitive substring of a description.
+    description: Option<String>,
+    /// Comma-separated states (`state` is accepted too).
+    states: Option<String>,
+    /// Comma-separated workflow ids (`type` is accepted too).
+    types: Option<String>,
+    /// Written at or after: unix seconds, `Y-m-d H:i:s`, `Y-m-d` or RFC 3339 (`after` too).
+    since: Option<String>,
+    /// Written at or before (`before` too).
+    until: Option<String>,
+    /// `written` (default), `version` or `quant`.
+    sort: Option<String>,
+    /// `desc` (default) or `asc`.
+    dir: Option<String>,
+    /// Page size, 1 to 1000 (default 25).
+    limit: Option<usize>,
+    /// Results to skip.
+    offset: Option<usize>,
+}
+
+// ---------------------------------------------------------------------------
+// Admin
+
+/// `POST /admin/accounts` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    /// Account id: letters, digits, `_`, `-`, `.`.
+    pub id: String,
+    /// Its key (sent by the account as `cc-auth`); stored only as a salted hash.
+    pub key: String,
+    /// Lower balance limit, ≤ 0 (default the node's).
+    #[schema(value_type = Option<f64>)]
+    pub min: Option<Box<RawValue>>,
+    /// Upper balance limit, ≥ 0 (default the node's).
+    #[schema(value_type = Option<f64>)]
+    pub max: Option<Box<RawValue>>,
+    /// Whether the account administers the node.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// `PATCH /admin/accounts/{id}` body: any of the fields.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountChange {
+    /// New lower limit.
+    #[schema(value_type = Option<f64>)]
+    pub min: Option<Box<RawValue>>,
+    /// New upper limit.
+    #[schema(value_type = Option<f64>)]
+    pub max: Option<Box<RawValue>>,
+    /// `active` or `blocked`.
+    pub status: Option<String>,
+    /// A new key.
+    pub key: Option<String>,
+}
+
+fn account_value(account: &Account) -> Value {
+    json!({
+        "id": account.id.as_str(),
+        "min": amount_value(account.limits.min()),
+        "max": amount_value(account.limits.max()),
+        "admin": account.is_admin(),
+        "status": match account.status { AccountStatus::Active => "active", AccountStatus::Blocked => "blocked" },
+    })
+}
+
+fn limits(min: Amount, max: Amount) -> ApiResult<Limits> {
+    Limits::new(min, max)
+        .map_err(|_| ApiError::invalid_fields(&[("min", "must be <= 0".into()), ("max", "must be >= 0".into())]))
+}
+
+/// Opens a local account (admin only).
+#[utoipa::path(post, path = "/admin/accounts", tag = "admin", request_body = NewAccount,
+    responses((status = 201, description = "`{data: {id, min, max, admin, status}}`"),
+              (status = 400, description = "InvalidFieldsViolation (bad id, limits, key, or the id exists)"),
+              (status = 401, description = "Not authenticated"), (status = 403, description = "Not an admin")))]
+pub async fn admin_new_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<NewAccount>,
+) -> ApiResult<Response> {
+    caller.admin()?;
+    let id = AccountId::new(&body.id).map_err(|e| ApiError::invalid_field("id", e.to_string()))?;
+    auth::check_new_key(&body.key)?;
+    let (default_min, default_max) = state.default_limits();
+    let min = body.min.as_deref().map(|v| parse_amount("min", v)).transpose()?.unwrap_or(default_min);
+    let max = body.max.as_deref().map(|v| parse_amount("max", v)).transpose()?.unwrap_or(default_max);
+    let limits = limits(min, max)?;
+    let key_hash = auth::new_key_hash(&body.key);
+    let kind = AccountKind::User { admin: body.admin };
+    submit(&state, NodeCommand::OpenAccount { id: id.clone(), kind, limits, key_hash }).await?;
+    let read = state.read();
+    let account = read.projections.account(&id).ok_or_else(|| ApiError::failure("opened account not found"))?;
+    Ok((StatusCode::CREATED, Json(envelope(account_value(account), None, None))).into_response())
+}
+
+/// Changes an account's limits, status or key (admin only); all or nothing.
+#[utoipa::path(patch, path = "/admin/accounts/{id}", tag = "admin", request_body = AccountChange,
+    params(("id" = String, Path, description = "Account id")),
+    responses((status = 200, description = "`{data: {id, min, max, admin, status}}`"),
+              (status = 404, description = "No such account"), (status = 403, description = "Not an admin")))]
+pub async fn admin_change_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<AccountChange>,
+) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    let id = AccountId::new(&id).map_err(|_| ApiError::does_not_exist("account", id))?;
+    let current = state
+        .read()
+        .projections
+        .account(&id)
+        .cloned()
+        .ok_or_else(|| ApiError::does_not_exist("account", id.as_str()))?;
+    let mut commands = Vec::new();
+    if body.min.is_some() || body.max.is_some() {
+        let min = body.min.as_deref().map(|v| parse_amount("min", v)).transpose()?.unwrap_or(current.limits.min());
+        let max = body.max.as_deref().map(|v| parse_amount("max", v)).transpose()?.unwrap_or(current.limits.max());
+        limits(min, max)?;
+        commands.push(Command::ChangeLimits { id: id.clone(), min, max });
+    }
+    if let Some(status) = &body.status {
+        let status = match status.as_str() {
+            "active" => AccountStatus::Active,
+            "blocked" => AccountStatus::Blocked,
+            _ => return Err(ApiError::invalid_field("status", "active or blocked")),
+        };
+        commands.push(Command::ChangeStatus { id: id.clone(), status });
+    }
+    if let Some(key) = &body.key {
+        auth::check_new_key(key)?;
+        commands.push(Command::ChangeKey { id: id.clone(), key_hash: auth::new_key_hash(key) });
+    }
+    if commands.is_empty() {
+        return Err(ApiError::invalid_field("body", "nothing to change: give min, max, status or key"));
+    }
+    submit(&state, NodeCommand::Many(commands)).await?;
+    let read = state.read();
+    let account = read.projections.account(&id).ok_or_else(|| ApiError::failure("account not found"))?;
+    Ok(ok(account_value(account)))
+}
+
+/// Unknown routes.
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::does_not_exist("route", uri.path())
+}
+
+/// Known route, wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "CCOtherViolation").with("translated", "method not allowed here")
+}

@@ -1,0 +1,296 @@
+//! The JSON shapes on the wire (Credit Commons 0.8.x) and their conversions.
+//!
+//! Amounts travel as JSON numbers, written from the exact decimal text (never
+//! through a float), and are read from a number or a string.
+
+use std::collections::BTreeMap;
+
+use ledger::{Amount, Entry, State, Transaction, Workflow};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// `Y-m-d H:i:s` in UTC, as the reference writes `written` and history keys.
+pub fn format_datetime(unix_s: u64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    i64::try_from(unix_s)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+/// RFC 3339 for ccnode's own fields.
+pub fn format_rfc3339(unix_us: u64) -> String {
+    let nanos = i128::from(unix_us) * 1000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// Parses an RFC 3339 instant into unix µs (instants before 1970 are refused).
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp_nanos() / 1000).ok()
+}
+
+/// An amount as a JSON number token.
+pub fn amount_json(amount: Amount) -> Box<RawValue> {
+    RawValue::from_string(amount.to_string()).expect("an amount's canonical text is a JSON number")
+}
+
+/// An amount as a `serde_json::Value` (a number; exact for up to 15 significant digits, else a string).
+pub fn amount_value(amount: Amount) -> Value {
+    serde_json::from_str::<Value>(&amount.to_string())
+        .ok()
+        .filter(|v| v.as_number().is_some_and(|n| n.to_string() == amount.to_string()))
+        .unwrap_or_else(|| Value::String(amount.to_string()))
+}
+
+/// Reads an amount from a JSON number or string: at most 6 decimals, no exponent games.
+pub fn parse_amount(field: &str, raw: &RawValue) -> Result<Amount, ApiError> {
+    let text = raw.get().trim();
+    let text = match serde_json::from_str::<Value>(text) {
+        Ok(Value::String(s)) => s,
+        Ok(Value::Number(_)) => text.to_owned(),
+        _ => return Err(ApiError::invalid_field(field, "expected a number")),
+    };
+    text.parse::<Amount>().map_err(|e| ApiError::invalid_field(field, e.to_string()))
+}
+
+/// `POST /transaction` body (0.8.x `NewTransaction`; `workflow` is the 0.9.x name of `type`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTransaction {
+    /// Payer: a local account id or a path.
+    pub payer: String,
+    /// Payee: a local account id or a path.
+    pub payee: String,
+    /// Amount, a number (or numeric string) with at most 6 decimals.
+    #[schema(value_type = f64, example = 10)]
+    pub quant: Box<RawValue>,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Workflow id, e.g. `pay`, `credit`, `bill`.
+    #[serde(rename = "type", default)]
+    pub type_: Option<String>,
+    /// Same as `type` (0.9.x name).
+    #[serde(default)]
+    pub workflow: Option<String>,
+    /// String key/value pairs kept with the entry.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Option<Value>,
+    /// Client-chosen uuid (optional).
+    #[serde(default)]
+    pub uuid: Option<String>,
+}
+
+/// Metadata must be a flat object of strings (numbers and booleans are kept as text).
+pub fn parse_metadata(value: Option<Value>) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    match value {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) if a.is_empty() => {} // PHP writes an empty object as []
+        Some(Value::Object(map)) => {
+            for (k, v) in map {
+                let text = match v {
+                    Value::String(s) => s,
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => return Err(ApiError::invalid_field("metadata", "values must be strings")),
+                };
+                out.insert(k, text);
+            }
+        }
+        Some(_) => return Err(ApiError::invalid_field("metadata", "expected an object of strings")),
+    }
+    Ok(out)
+}
+
+/// One entry as clients see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryJson {
+    /// Payee.
+    pub payee: String,
+    /// Payer.
+    pub payer: String,
+    /// Amount (JSON number).
+    #[schema(value_type = f64)]
+    pub quant: Box<RawValue>,
+    /// Description.
+    pub description: String,
+    /// Metadata.
+    #[schema(value_type = Object)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Shows a party: its remote path if the entry recorded one, else the local id.
+fn party(entry: &Entry, id: &ledger::AccountId) -> String {
+    entry.metadata.get(id.as_str()).cloned().unwrap_or_else(|| id.to_string())
+}
+
+impl EntryJson {
+    /// The reference's view of an entry: metadata keys naming a party are stripped.
+    pub fn from_entry(entry: &Entry) -> EntryJson {
+        let metadata = entry
+            .metadata
+            .iter()
+            .filter(|(k, _)| k.as_str() != entry.payer.as_str() && k.as_str() != entry.payee.as_str())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        EntryJson {
+            payee: party(entry, &entry.payee),
+            payer: party(entry, &entry.payer),
+            quant: amount_json(entry.quant),
+            description: entry.description.clone(),
+            metadata,
+        }
+    }
+}
+
+/// A transaction as clients see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionJson {
+    /// Uuid.
+    pub uuid: String,
+    /// When it was first written, `Y-m-d H:i:s` UTC.
+    pub written: String,
+    /// `validated`, `pending`, `completed`, `erased` or `timedout`.
+    pub state: String,
+    /// Workflow id.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Number of state changes written.
+    pub version: u32,
+    /// Who created it.
+    pub author: String,
+    /// First entry is the primary one.
+    pub entries: Vec<EntryJson>,
+}
+
+impl TransactionJson {
+    /// From the ledger's transaction.
+    pub fn from_tx(tx: &Transaction) -> TransactionJson {
+        TransactionJson {
+            uuid: tx.uuid.to_string(),
+            written: format_datetime(tx.written_unix_s),
+            state: tx.state.name().to_owned(),
+            type_: tx.workflow.id.to_string(),
+            version: tx.version,
+            author: tx.author.to_string(),
+            entries: tx.entries.iter().map(EntryJson::from_entry).collect(),
+        }
+    }
+}
+
+/// A flat entry (`/entries`): the entry plus its transaction's header.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryFullJson {
+    /// Transaction uuid.
+    pub uuid: String,
+    /// Written.
+    pub written: String,
+    /// State.
+    pub state: String,
+    /// Workflow id.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Version.
+    pub version: u32,
+    /// Author.
+    pub author: String,
+    /// Whether this is the transaction's first entry.
+    pub is_primary: bool,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: EntryJson,
+}
+
+impl EntryFullJson {
+    /// From a transaction and one of its entries.
+    pub fn new(tx: &Transaction, index: usize, entry: &Entry) -> EntryFullJson {
+        EntryFullJson {
+            uuid: tx.uuid.to_string(),
+            written: format_datetime(tx.written_unix_s),
+            state: tx.state.name().to_owned(),
+            type_: tx.workflow.id.to_string(),
+            version: tx.version,
+            author: tx.author.to_string(),
+            is_primary: index == 0,
+            entry: EntryJson::from_entry(entry),
+        }
+    }
+}
+
+/// The reference's workflow hash: `md5(id . json(creation.state) . json(states→actors))`,
+/// with the states in definition order. Checked against captured reference keys.
+pub fn workflow_hash(workflow: &Workflow) -> String {
+    use md5::{Digest, Md5};
+    type Tos = Vec<(State, Vec<&'static str>)>;
+    let mut states: Vec<(State, Tos)> = Vec::new();
+    for rule in &workflow.transitions {
+        let actors = rule.actors.iter().map(|a| a.name()).collect();
+        match states.iter_mut().find(|(from, _)| *from == rule.from) {
+            Some((_, tos)) => tos.push((rule.to, actors)),
+            None => states.push((rule.from, vec![(rule.to, actors)])),
+        }
+    }
+    let mut text = String::new();
+    text.push_str(workflow.id.as_str());
+    text.push_str(&format!("{{\"state\":\"{}\"}}", workflow.creation.state.name()));
+    if states.is_empty() {
+        text.push_str("[]");
+    } else {
+        let objects: Vec<String> = states
+            .iter()
+            .map(|(from, tos)| {
+                let inner: Vec<String> =
+                    tos.iter().map(|(to, actors)| format!("\"{}\":{}", to.name(), serde_json::json!(actors))).collect();
+                format!("\"{}\":{{{}}}", from.name(), inner.join(","))
+            })
+            .collect();
+        text.push_str(&format!("{{{}}}", objects.join(",")));
+    }
+    let digest = Md5::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A workflow as the reference's `GET /workflows` shows it, plus its 0.9.x code.
+pub fn workflow_json(workflow: &Workflow, home: &str) -> Value {
+    let json = ledger::WorkflowJson::from(workflow);
+    let mut value = serde_json::to_value(&json).expect("workflow JSON serialises");
+    if let Value::Object(map) = &mut value {
+        map.insert("home".to_owned(), Value::String(home.to_owned()));
+        if let Ok(code) = workflow.to_code() {
+            map.insert("code".to_owned(), Value::String(code));
+        }
+    }
+    value
+}
+
+/// The response envelope `{data, meta?, links?}`.
+pub fn envelope(data: Value, meta: Option<Value>, links: Option<Value>) -> Value {
+    let mut map = Map::new();
+    map.insert("data".to_owned(), data);
+    if let Some(meta) = meta {
+        map.insert("meta".to_owned(), meta);
+    }
+    if let Some(links) = links {
+        map.insert("links".to_owned(), links);
+    }
+    Value::Object(map)
+}
+
+/// The state named in a path or query (`pending`, or a 0.9.x letter `P`; `null` = erase a validated one).
+pub fn parse_state(text: &str) -> Option<State> {
+    if text == "null" {
+        return Some(State::Erased);
+    }
+    State::parse(text)
+}

@@ -1,0 +1,286 @@
+//! `ccnode serve`, `ccnode demo` and `ccnode balance`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use api::config::{ConfigFile, NodeConfig};
+use api::metrics::Metrics;
+use api::node::{AppState, Node, NodeCommand, StartOptions};
+use ledger::{AccountId, AccountKind, Amount, Command, Limits, Proposal, State, TxId, WorkflowId};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Flags of `serve` (and `demo`), each overriding the config file.
+#[derive(Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Data directory: the journal and derived data [default: ./ccnode-data].
+    #[arg(long, value_name = "DIR", env = "CCNODE_DATA")]
+    pub data: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR", env = "CCNODE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// This node's name, fixed at first start [default: ccnode].
+    #[arg(long, value_name = "NODE", env = "CCNODE_NAME")]
+    pub name: Option<String>,
+    /// Key of the `admin` account: created at first start, replaced if it changed.
+    #[arg(long, value_name = "KEY", env = "CCNODE_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// A TOML file with any of: data, listen, name, admin_key, validated_window_seconds,
+    /// zero_payments, validate_pending, default_min, default_max.
+    #[arg(long, value_name = "FILE", env = "CCNODE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    fn resolve(self, defaults: NodeConfig) -> anyhow::Result<NodeConfig> {
+        let mut config = defaults;
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let file: ConfigFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            file.apply(&mut config);
+        }
+        if let Some(v) = self.data {
+            config.data_dir = v;
+        }
+        if let Some(v) = self.listen {
+            config.listen = v;
+        }
+        if let Some(v) = self.name {
+            config.name = v;
+        }
+        if let Some(v) = self.admin_key {
+            config.admin_key = Some(v);
+        }
+        Ok(config)
+    }
+}
+
+fn start_options(config: &NodeConfig, clock: fn() -> u64) -> anyhow::Result<StartOptions> {
+    let min: Amount = config.default_min.parse().context("default_min")?;
+    let max: Amount = config.default_max.parse().context("default_max")?;
+    Limits::new(min, max).context("default limits must satisfy min <= 0 <= max")?;
+    Ok(StartOptions {
+        data_dir: config.data_dir.clone(),
+        name: config.name.clone(),
+        admin_key: config.admin_key.clone(),
+        validated_window_seconds: config.validated_window_seconds,
+        zero_payments: config.zero_payments,
+        validate_pending: config.validate_pending,
+        default_limits: (min, max),
+        clock,
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight and closing the journal");
+}
+
+async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data = %config.data_dir.display(), name = %config.name, "ccnode is serving");
+    // Scripts and tests read this line to find the port.
+    println!("ccnode {} listening on http://{addr}", config.name);
+    std::io::stdout().flush()?;
+    api::server::serve(node, metrics, listener, shutdown_signal()).await.context("serving")
+}
+
+/// `ccnode serve`.
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = args.resolve(NodeConfig::default())?;
+    let options = start_options(&config, journal::now_us)?;
+    runtime()?.block_on(async {
+        let metrics = Arc::new(Metrics::new());
+        let node = Node::start(options, Arc::clone(&metrics)).await?;
+        if node.state().read().projections.account(&AccountId::new("admin").expect("valid")).is_none() {
+            tracing::warn!("no admin account: start once with --admin-key KEY (or CCNODE_ADMIN_KEY) to create one");
+        }
+        run_node(node, metrics, &config).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------
+// demo
+
+static DEMO_NOW_US: AtomicU64 = AtomicU64::new(0);
+
+/// The demo's clock: backdated while seeding, then real time.
+fn demo_clock() -> u64 {
+    match DEMO_NOW_US.load(Ordering::Relaxed) {
+        0 => journal::now_us(),
+        t => t,
+    }
+}
+
+const DEMO_MEMBERS: &[&str] = &["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
+const DEMO_WHAT: &[&str] = &[
+    "bread",
+    "bike repair",
+    "childcare",
+    "garden help",
+    "eggs",
+    "lift to town",
+    "tax form help",
+    "soup",
+    "haircut",
+    "piano lesson",
+    "firewood",
+    "sewing",
+];
+
+/// `ccnode demo`: a node with a small community and a few months of trade.
+pub fn demo(args: ServeArgs, seed: u64) -> anyhow::Result<ExitCode> {
+    let mut defaults =
+        NodeConfig { name: "demo".to_owned(), admin_key: Some("admin".to_owned()), ..NodeConfig::default() };
+    defaults.data_dir = PathBuf::from("./ccnode-demo");
+    let config = args.resolve(defaults)?;
+    let fresh = !config.data_dir.join("journal").exists();
+    let options = start_options(&config, demo_clock)?;
+    runtime()?.block_on(async {
+        let metrics = Arc::new(Metrics::new());
+        if fresh {
+            // Start the ledger 90 days ago so the history has a past.
+            DEMO_NOW_US.store(journal::now_us() - 90 * 86_400 * 1_000_000, Ordering::Relaxed);
+        }
+        let node = Node::start(options, Arc::clone(&metrics)).await?;
+        if fresh {
+            let made = seed_community(&node.state(), seed).await?;
+            eprintln!("demo: seeded {made} transactions among {} members", DEMO_MEMBERS.len());
+        } else {
+            eprintln!("demo: reusing {}", config.data_dir.display());
+        }
+        DEMO_NOW_US.store(0, Ordering::Relaxed);
+        eprintln!(
+            "demo: members {} have keys equal to their names; the admin key is {:?}",
+            DEMO_MEMBERS.join(", "),
+            config.admin_key.as_deref().unwrap_or("")
+        );
+        eprintln!("demo: try  curl -H 'cc-user: alice' -H 'cc-auth: alice' http://{}/account/summary", config.listen);
+        run_node(node, metrics, &config).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn seed_community(state: &AppState, seed: u64) -> anyhow::Result<usize> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let id = |name: &str| AccountId::new(name).expect("demo names are valid");
+    for name in DEMO_MEMBERS {
+        let limits = Limits::new(Amount::from_units(-200), Amount::from_units(300)).expect("valid");
+        let key_hash = api::auth::new_key_hash(name);
+        let command =
+            NodeCommand::OpenAccount { id: id(name), kind: AccountKind::User { admin: false }, limits, key_hash };
+        state.submit(command).await.map_err(|e| anyhow::anyhow!(api::node::describe_write_error(&e)))?;
+    }
+    let start = DEMO_NOW_US.load(Ordering::Relaxed);
+    let count = 300usize;
+    let step = (90 * 86_400 * 1_000_000 - 3_600 * 1_000_000) / u64::try_from(count).expect("small");
+    let mut made = 0;
+    for i in 0..count {
+        DEMO_NOW_US.store(start + step * u64::try_from(i + 1).expect("small"), Ordering::Relaxed);
+        let a = DEMO_MEMBERS[rng.gen_range(0..DEMO_MEMBERS.len())];
+        let mut b = DEMO_MEMBERS[rng.gen_range(0..DEMO_MEMBERS.len())];
+        while b == a {
+            b = DEMO_MEMBERS[rng.gen_range(0..DEMO_MEMBERS.len())];
+        }
+        let quant = Amount::from_units(rng.gen_range(1..=40));
+        let what = DEMO_WHAT[rng.gen_range(0..DEMO_WHAT.len())];
+        let (workflow, author) = match i % 10 {
+            0..=6 => ("pay", a),
+            7 | 8 => ("bill", b),
+            _ => ("credit", a),
+        };
+        let uuid = TxId(uuid::Uuid::new_v4());
+        let proposal = Proposal {
+            author: id(author),
+            payer: a.to_owned(),
+            payee: b.to_owned(),
+            quant,
+            description: what.to_owned(),
+            metadata: Default::default(),
+            workflow: WorkflowId::new(workflow).expect("valid"),
+            uuid: Some(uuid),
+        };
+        if state.submit(NodeCommand::Ledger(Command::ProposeTransaction(proposal))).await.is_err() {
+            continue; // out of limits: communities have those days too
+        }
+        made += 1;
+        let last_days = i + 15 >= count;
+        let next = match workflow {
+            "credit" => Some((a, State::Pending)),
+            "bill" if !last_days => Some((a, State::Completed)),
+            _ => None,
+        };
+        if let Some((actor, to)) = next {
+            let _ = state.submit(NodeCommand::Ledger(Command::Transition { uuid, to, actor: id(actor) })).await;
+            if to == State::Pending && !last_days {
+                let _ = state
+                    .submit(NodeCommand::Ledger(Command::Transition { uuid, to: State::Completed, actor: id(b) }))
+                    .await;
+            }
+        }
+    }
+    Ok(made)
+}
+
+// ---------------------------------------------------------------------------
+// balance
+
+/// `ccnode balance`: an account's balance now or at a seq/instant, from the journal alone.
+pub fn balance(data: &Path, account: &str, at: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let id = AccountId::new(account).map_err(|e| anyhow::anyhow!("{account:?} is not an account id: {e}"))?;
+    let (journal, projections) = api::node::open_offline(data)?;
+    let Some(current) = projections.balances(&id) else {
+        bail!("no account {account:?} in {}", data.display());
+    };
+    let (balance, when) = match at {
+        None => (current.completed, format!("now (seq {})", journal.head().seq)),
+        Some(at) if at.bytes().all(|b| b.is_ascii_digit()) => {
+            let seq: u64 = at.parse().context("seq out of range")?;
+            if seq > journal.head().seq {
+                bail!("seq {seq} is beyond the journal head {}", journal.head().seq);
+            }
+            (projections.balance_at_seq(&id, seq).unwrap_or(Amount::ZERO), format!("seq {seq}"))
+        }
+        Some(at) => {
+            let us = api::wire::parse_rfc3339(at)
+                .with_context(|| format!("{at:?} is neither a seq nor an RFC 3339 instant"))?;
+            (projections.balance_at_time(&id, us).unwrap_or(Amount::ZERO), api::wire::format_rfc3339(us))
+        }
+    };
+    if json {
+        println!("{}", serde_json::json!({"account": account, "balance": balance.to_string(), "at": when}));
+    } else {
+        println!("{account} {balance} at {when}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
