@@ -406,7 +406,8 @@ pub fn describe_write_error(error: &WriteError<Violation>) -> String {
 /// Opens a data directory read-only and folds its journal: for offline commands.
 pub fn open_offline(data_dir: &Path) -> Result<(Journal, Projections), StartError> {
     let dir = journal_dir(data_dir);
-    let journal = Journal::open_read_only(&dir).map_err(|source| StartError::Journal { dir, source: Box::new(source) })?;
+    let journal =
+        Journal::open_read_only(&dir).map_err(|source| StartError::Journal { dir, source: Box::new(source) })?;
     let projections = fold_all(&journal)?;
     Ok((journal, projections))
 }

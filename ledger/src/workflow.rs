@@ -271,7 +271,7 @@ impl Workflow {
 
 /// The shipped workflows: `payment` (`_C-`), `bill` (`_P+PC-PE-PE+`),
 /// `credit` (`|P-PC+PE-CE0`, the reference's example), and the reference
-/// node's `pay` (`_C-`) and `3rdparty` (`_C0`).
+/// node's `pay` (`_C-CE0`, hash-identical to the reference's) and `3rdparty` (`_C0`).
 pub fn default_workflows() -> Vec<Workflow> {
     let named = |id: &str, label: &str, code: &str| {
         let mut w = Workflow::from_code(code).expect("shipped codes parse");
@@ -284,7 +284,7 @@ pub fn default_workflows() -> Vec<Workflow> {
         named("bill", "Bill: payee requests, payer signs", "_P+PC-PE-PE+"),
         named("credit", "Credit: payer proposes, payee signs", "|P-PC+PE-CE0"),
         // The reference node's ids, so platforms written for it work unchanged.
-        named("pay", "Pay: payer pays, completes at once", "_C-"),
+        named("pay", "Pay: payer pays, completes at once; an admin may erase", "_C-CE0"),
         named("3rdparty", "Third party: an admin records it, completes at once", "_C0"),
     ]
 }

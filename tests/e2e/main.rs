@@ -1,6 +1,7 @@
 //! End-to-end tests: they run the real `ccnode` binary as an operator would.
 
 mod journal_cli;
+mod node;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,0 +1,312 @@
+//! The real `ccnode serve` process over HTTP on loopback: the way a platform
+//! uses it, concurrency against one limit, SIGKILL durability and restart.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::{arg, ccnode, stdout};
+
+const ADMIN_KEY: &str = "e2e-admin-key";
+
+/// A running `ccnode serve` on a free loopback port.
+pub struct Server {
+    child: Child,
+    /// Base URL.
+    pub url: String,
+    client: Client,
+}
+
+impl Server {
+    /// Starts `ccnode serve` on `data` and waits for its "listening" line.
+    pub fn start(data: &Path, name: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ccnode"))
+            .args(["serve", "--data", arg(data), "--listen", "127.0.0.1:0", "--name", name])
+            .env("CCNODE_ADMIN_KEY", ADMIN_KEY)
+            .env("CCNODE_LOG", "warn")
+            .env_remove("CCNODE_DATA")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn ccnode serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+        let url = line.split_whitespace().last().unwrap_or_else(|| panic!("no address in {line:?}")).to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "unexpected line {line:?}");
+        let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+        Server { child, url, client }
+    }
+
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: Option<(&str, &str)>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.url));
+        if let Some((user, key)) = user {
+            request = request.header("cc-user", user).header("cc-auth", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().expect("request reaches the server");
+        let status = response.status();
+        let text = response.text().expect("body");
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") })
+    }
+
+    /// As `user` (whose key is `<user>-key`; `admin` uses the admin key).
+    pub fn call(&self, method: reqwest::Method, path: &str, user: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let key = if user == "admin" { ADMIN_KEY.to_owned() } else { format!("{user}-key") };
+        self.request(method, path, Some((user, &key)), body)
+    }
+
+    /// Opens an account through the admin API.
+    pub fn open(&self, id: &str, min: i64, max: i64) {
+        let body = json!({"id": id, "key": format!("{id}-key"), "min": min, "max": max});
+        let (status, value) = self.call(reqwest::Method::POST, "/admin/accounts", "admin", Some(body));
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+    }
+
+    /// Completed balances of every account on the node (`acc_path` = the node's name).
+    pub fn balances(&self, node: &str) -> Vec<(String, f64)> {
+        let (status, value) =
+            self.call(reqwest::Method::GET, &format!("/account/summary?acc_path={node}"), "admin", None);
+        assert_eq!(status, StatusCode::OK, "{value}");
+        value["data"]
+            .as_object()
+            .expect("map")
+            .iter()
+            .map(|(id, s)| (id.clone(), s["completed"]["balance"].as_f64().expect("number")))
+            .collect()
+    }
+
+    /// SIGTERM and wait: the graceful path.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        assert!(exit.success(), "ccnode serve exited with {exit:?} after SIGTERM");
+    }
+
+    /// SIGKILL: the crash path.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sum(balances: &[(String, f64)]) -> f64 {
+    balances.iter().map(|(_, b)| b).sum()
+}
+
+/// What a platform written for the reference node does: credit with metadata,
+/// confirm to pending, erase; list by payer; read the summary. Then the bill,
+/// history and balance-at, and the offline `ccnode balance` agreeing after a
+/// graceful restart.
+#[test]
+fn a_platform_drives_the_real_node() {
+    use reqwest::Method;
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path(), "village");
+    server.open("alice", -100, 100);
+    server.open("bob", -100, 100);
+
+    let body = json!({"payer": "alice", "payee": "bob", "quant": 7, "description": "apples", "type": "credit",
+                      "metadata": {"order": "A-17"}});
+    let (status, created) = server.call(Method::POST, "/transaction", "alice", Some(body));
+    assert_eq!(status, StatusCode::OK, "awaiting confirmation: {created}");
+    let uuid = created["data"]["uuid"].as_str().expect("uuid").to_owned();
+    let (status, _) = server.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "alice", None);
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, list) = server.call(Method::GET, "/transactions?payer=alice", "alice", None);
+    assert_eq!(list["data"][0]["uuid"], json!(uuid));
+    assert_eq!(list["data"][0]["state"], "pending");
+    assert_eq!(list["data"][0]["entries"][0]["metadata"]["order"], "A-17");
+    let (_, summary) = server.call(Method::GET, "/account/summary", "alice", None);
+    assert_eq!(summary["data"]["alice"]["pending"]["balance"], json!(-7));
+    assert_eq!(summary["data"]["alice"]["completed"]["balance"], json!(0));
+    let (status, _) = server.call(Method::PATCH, &format!("/transaction/{uuid}/erased"), "alice", None);
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, summary) = server.call(Method::GET, "/account/summary", "alice", None);
+    assert_eq!(summary["data"]["alice"]["pending"]["balance"], json!(0));
+
+    // A bill signed by the payer, then two immediate payments.
+    let bill = json!({"payer": "alice", "payee": "bob", "quant": "2.5", "description": "eggs", "type": "bill"});
+    let (status, created) = server.call(Method::POST, "/transaction", "bob", Some(bill));
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let bill_uuid = created["data"]["uuid"].as_str().expect("uuid").to_owned();
+    let (status, _) = server.call(Method::PATCH, &format!("/transaction/{bill_uuid}/completed"), "alice", None);
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, head) = server.call(Method::GET, "/account/balance?acc_path=alice", "alice", None);
+    let seq_after_bill = head["data"]["seq"].as_u64().expect("seq");
+    for quant in [10, 20] {
+        let pay = json!({"payer": "bob", "payee": "alice", "quant": quant, "description": "work", "type": "pay"});
+        assert_eq!(server.call(Method::POST, "/transaction", "bob", Some(pay)).0, StatusCode::CREATED);
+    }
+    let (_, at) =
+        server.call(Method::GET, &format!("/account/balance?acc_path=alice&at={seq_after_bill}"), "bob", None);
+    assert_eq!(at["data"]["balance"], json!(-2.5));
+    let (_, history) = server.call(Method::GET, "/account/history?acc_path=alice&samples=0", "alice", None);
+    assert_eq!(history["meta"]["min"], json!(-2.5));
+    assert_eq!(history["meta"]["max"], json!(27.5));
+    assert_eq!(sum(&server.balances("village")), 0.0);
+    server.stop();
+
+    // Offline, from the journal alone, and again after a restart.
+    let out = ccnode(&["balance", "--data", arg(data.path()), "alice", "--at", &seq_after_bill.to_string()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout(&out).starts_with("alice -2.5 at seq"), "{}", stdout(&out));
+    let out = ccnode(&["balance", "--data", arg(data.path()), "alice", "--json"]);
+    let value: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(value["balance"], "27.5");
+    let server = Server::start(data.path(), "village");
+    let (_, tx) = server.call(Method::GET, &format!("/transaction/{bill_uuid}"), "alice", None);
+    assert_eq!(tx["data"]["state"], "completed");
+    assert_eq!(sum(&server.balances("village")), 0.0);
+    server.stop();
+    let out = ccnode(&["journal", "verify", "--data", arg(data.path()), "--no-progress"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// 64 clients paying out of one account at once: exactly as many succeed as
+/// the limit allows, the rest get MinLimitViolation, and the ledger sums to zero.
+#[test]
+fn concurrent_clients_never_break_a_limit() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Arc::new(Server::start(data.path(), "busy"));
+    server.open("payer", -100, 0);
+    for i in 0..8 {
+        server.open(&format!("shop{i}"), 0, 1000);
+    }
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let threads: Vec<_> = (0..64)
+        .map(|client| {
+            let server = Arc::clone(&server);
+            let outcomes = Arc::clone(&outcomes);
+            std::thread::spawn(move || {
+                for round in 0..5 {
+                    let body = json!({"payer": "payer", "payee": format!("shop{}", (client + round) % 8),
+                                      "quant": 1, "description": "rush", "type": "pay"});
+                    let (status, value) = server.call(reqwest::Method::POST, "/transaction", "payer", Some(body));
+                    let class = value["errors"][0]["class"].as_str().map(str::to_owned);
+                    outcomes.lock().expect("lock").push((status, class));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    let outcomes = outcomes.lock().expect("lock");
+    let written = outcomes.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+    let refused = outcomes
+        .iter()
+        .filter(|(s, c)| *s == StatusCode::BAD_REQUEST && c.as_deref() == Some("MinLimitViolation"))
+        .count();
+    assert_eq!(written, 100, "the limit allows exactly 100 payments of 1");
+    assert_eq!(refused, 220, "every other attempt is refused for the limit: {outcomes:?}");
+    let balances = server.balances("busy");
+    assert_eq!(balances.iter().find(|(id, _)| id == "payer").map(|(_, b)| *b), Some(-100.0));
+    assert_eq!(sum(&balances), 0.0);
+}
+
+/// Under load the process is SIGKILLed; after restart every transaction that
+/// got a 2xx is there, the ledger sums to zero and the journal verifies.
+#[test]
+fn sigkill_under_load_loses_nothing_acknowledged() {
+    let seed: u64 = std::env::var("CCNODE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs())
+    });
+    eprintln!("sigkill_under_load: CCNODE_TEST_SEED={seed}");
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path(), "crashy");
+    for i in 0..10 {
+        server.open(&format!("m{i}"), -1_000_000, 1_000_000);
+    }
+    let url = server.url.clone();
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop_at = Instant::now() + Duration::from_millis(300 + seed % 700);
+    let threads: Vec<_> = (0..16u64)
+        .map(|client| {
+            let acknowledged = Arc::clone(&acknowledged);
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let http = Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+                let mut n = client;
+                loop {
+                    n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(seed | 1);
+                    let from = (n >> 33) % 10;
+                    let payer = format!("m{from}");
+                    let payee = format!("m{}", (from + 1 + (n >> 40) % 9) % 10);
+                    let uuid = uuid::Uuid::new_v4().to_string();
+                    let body = json!({"payer": payer, "payee": payee, "quant": 1, "type": "pay", "uuid": uuid});
+                    let sent = http
+                        .post(format!("{url}/transaction"))
+                        .header("cc-user", &payer)
+                        .header("cc-auth", format!("{payer}-key"))
+                        .json(&body)
+                        .send();
+                    match sent {
+                        Ok(r) if r.status().is_success() => acknowledged.lock().expect("lock").push(uuid),
+                        Ok(r) => panic!("unexpected status {}", r.status()),
+                        Err(_) => return, // the server died
+                    }
+                }
+            })
+        })
+        .collect();
+    while Instant::now() < stop_at {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.kill();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(!acknowledged.is_empty(), "no payment was acknowledged before the kill");
+    eprintln!("{} payments acknowledged before SIGKILL", acknowledged.len());
+
+    let server = Server::start(data.path(), "crashy");
+    for uuid in &acknowledged {
+        let (status, value) = server.call(reqwest::Method::GET, &format!("/transaction/{uuid}"), "m0", None);
+        assert_eq!(status, StatusCode::OK, "acknowledged {uuid} lost (seed {seed}): {value}");
+        assert_eq!(value["data"]["state"], "completed");
+    }
+    assert_eq!(sum(&server.balances("crashy")), 0.0, "seed {seed}");
+    server.stop();
+    let out = ccnode(&["journal", "verify", "--data", arg(data.path()), "--no-progress"]);
+    assert_eq!(out.status.code(), Some(0), "seed {seed}: {out:?}");
+}
+
+/// `ccnode --help` names every command.
+#[test]
+fn help_explains_every_command() {
+    let out = ccnode(&["--help"]);
+    let text = stdout(&out);
+    for command in ["serve", "demo", "balance", "journal"] {
+        assert!(text.contains(command), "{command} missing from --help: {text}");
+    }
+    let out = ccnode(&["serve", "--help"]);
+    let text = stdout(&out);
+    for flag in ["--data", "--listen", "--name", "--admin-key", "--config"] {
+        assert!(text.contains(flag), "{flag} missing from serve --help: {text}");
+    }
+}
