@@ -102,7 +102,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight and closing the journal");
 }
 
-async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig) -> anyhow::Result<()> {
+async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig, hint: Option<&str>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -111,6 +111,9 @@ async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig) -> any
     // Scripts and tests read this line to find the port.
     println!("ccnode {} listening on http://{addr}", config.name);
     std::io::stdout().flush()?;
+    if let Some(hint) = hint {
+        eprintln!("{}", hint.replace("{addr}", &addr.to_string()));
+    }
     api::server::serve(node, metrics, listener, shutdown_signal()).await.context("serving")
 }
 
@@ -124,7 +127,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if node.state().read().projections.account(&AccountId::new("admin").expect("valid")).is_none() {
             tracing::warn!("no admin account: start once with --admin-key KEY (or CCNODE_ADMIN_KEY) to create one");
         }
-        run_node(node, metrics, &config).await
+        run_node(node, metrics, &config, None).await
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -185,8 +188,8 @@ pub fn demo(args: ServeArgs, seed: u64) -> anyhow::Result<ExitCode> {
             DEMO_MEMBERS.join(", "),
             config.admin_key.as_deref().unwrap_or("")
         );
-        eprintln!("demo: try  curl -H 'cc-user: alice' -H 'cc-auth: alice' http://{}/account/summary", config.listen);
-        run_node(node, metrics, &config).await
+        let hint = "demo: try  curl -H 'cc-user: alice' -H 'cc-auth: alice' http://{addr}/account/summary";
+        run_node(node, metrics, &config, Some(hint)).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -26,8 +26,13 @@ pub struct Server {
 impl Server {
     /// Starts `ccnode serve` on `data` and waits for its "listening" line.
     pub fn start(data: &Path, name: &str) -> Server {
+        Server::spawn(&["serve", "--data", arg(data), "--listen", "127.0.0.1:0", "--name", name])
+    }
+
+    /// Starts `ccnode ARGS…` (a command that serves) and waits for its "listening" line.
+    pub fn spawn(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ccnode"))
-            .args(["serve", "--data", arg(data), "--listen", "127.0.0.1:0", "--name", name])
+            .args(args)
             .env("CCNODE_ADMIN_KEY", ADMIN_KEY)
             .env("CCNODE_LOG", "warn")
             .env_remove("CCNODE_DATA")
@@ -79,8 +84,13 @@ impl Server {
 
     /// Completed balances of every account on the node (`acc_path` = the node's name).
     pub fn balances(&self, node: &str) -> Vec<(String, f64)> {
-        let (status, value) =
-            self.call(reqwest::Method::GET, &format!("/account/summary?acc_path={node}"), "admin", None);
+        self.balances_as(node, ("admin", ADMIN_KEY))
+    }
+
+    /// Same, with other credentials.
+    pub fn balances_as(&self, node: &str, auth: (&str, &str)) -> Vec<(String, f64)> {
+        let path = format!("/account/summary?acc_path={node}");
+        let (status, value) = self.request(reqwest::Method::GET, &path, Some(auth), None);
         assert_eq!(status, StatusCode::OK, "{value}");
         value["data"]
             .as_object()
@@ -294,6 +304,24 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
     server.stop();
     let out = ccnode(&["journal", "verify", "--data", arg(data.path()), "--no-progress"]);
     assert_eq!(out.status.code(), Some(0), "seed {seed}: {out:?}");
+}
+
+/// `ccnode demo` serves a community with history and pending transactions.
+#[test]
+fn the_demo_is_a_living_community() {
+    use reqwest::Method;
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::spawn(&["demo", "--data", arg(data.path()), "--listen", "127.0.0.1:0"]);
+    let (status, all) = server.request(Method::GET, "/transactions?limit=1", Some(("alice", "alice")), None);
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert!(all["meta"]["number_of_results"].as_u64().expect("count") > 200, "{all}");
+    let (_, pending) = server.request(Method::GET, "/transactions?states=pending&limit=1", Some(("bob", "bob")), None);
+    assert!(pending["meta"]["number_of_results"].as_u64().expect("count") > 0, "{pending}");
+    let (_, history) =
+        server.request(Method::GET, "/account/history?acc_path=carol&samples=0", Some(("admin", ADMIN_KEY)), None);
+    assert!(history["meta"]["points"].as_u64().expect("points") > 10, "{history}");
+    assert_eq!(sum(&server.balances("demo")), 0.0);
+    server.stop();
 }
 
 /// `ccnode --help` names every command.
