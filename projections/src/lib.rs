@@ -1,1 +1,17 @@
 //! Read models folded from ledger events.
+//!
+//! [`Projections`] is a pure, in-memory fold of [`ledger::Event`]s tagged with
+//! their journal seq and record time: accounts, balances (completed and
+//! pending), transactions by uuid, entries per account, trade stats, and a
+//! per-account timeline of the completed balance answering historical
+//! queries in O(log n). [`store`] persists snapshots in sled as derived
+//! data, always checked against (and rebuildable from) the journal.
+
+mod fold;
+mod query;
+pub mod store;
+
+pub use fold::{AccountStats, Projections, TimelinePoint, TradeStats};
+pub use ledger::Balances;
+pub use query::{EntryRow, Page, Query, Sort};
+pub use store::{load_or_rebuild, LoadError, LoadReport, SnapshotStore, StoreError};
