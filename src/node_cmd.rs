@@ -34,33 +34,67 @@ pub struct ServeArgs {
     /// zero_payments, validate_pending, default_min, default_max.
     #[arg(long, value_name = "FILE", env = "CCNODE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Seconds a neighbour node has to answer a relayed request.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, env = "CCNODE_PEER_TIMEOUT")]
+    pub peer_timeout: u64,
+    /// Connect to a parent node at first start: its name (same as `PUT /admin/trunkward`).
+    #[arg(long, value_name = "NODE", requires = "trunkward_url")]
+    pub trunkward_name: Option<String>,
+    /// The parent's base URL.
+    #[arg(long, value_name = "URL", requires = "trunkward_name")]
+    pub trunkward_url: Option<String>,
+    /// Conversion rate with the parent: trunkward amount = local amount × rate.
+    #[arg(long, value_name = "RATE", default_value = "1")]
+    pub trunkward_rate: String,
+    /// Lower limit of the balance-of-trade account.
+    #[arg(long, value_name = "AMOUNT", default_value = "-1000", allow_hyphen_values = true)]
+    pub trunkward_min: String,
+    /// Upper limit of the balance-of-trade account.
+    #[arg(long, value_name = "AMOUNT", default_value = "1000")]
+    pub trunkward_max: String,
+    /// The link's agreed initial ratchet hash [default: the parent's name].
+    #[arg(long, value_name = "HASH")]
+    pub trunkward_last_hash: Option<String>,
 }
 
 impl ServeArgs {
-    fn resolve(self, defaults: NodeConfig) -> anyhow::Result<NodeConfig> {
+    fn trunkward(&self) -> anyhow::Result<Option<api::node::TrunkwardOptions>> {
+        let (Some(name), Some(url)) = (&self.trunkward_name, &self.trunkward_url) else { return Ok(None) };
+        let rate: Amount = self.trunkward_rate.parse().context("--trunkward-rate")?;
+        let rate = ledger::Rate::new(rate.as_decimal()).context("--trunkward-rate must be positive")?;
+        let min: Amount = self.trunkward_min.parse().context("--trunkward-min")?;
+        let max: Amount = self.trunkward_max.parse().context("--trunkward-max")?;
+        let limits = Limits::new(min, max).context("trunkward limits must satisfy min <= 0 <= max")?;
+        let last_hash = self.trunkward_last_hash.clone().unwrap_or_else(|| name.clone());
+        Ok(Some(api::node::TrunkwardOptions { name: name.clone(), url: url.clone(), rate, limits, last_hash }))
+    }
+}
+
+impl ServeArgs {
+    fn resolve(&self, defaults: NodeConfig) -> anyhow::Result<NodeConfig> {
         let mut config = defaults;
         if let Some(path) = &self.config {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             let file: ConfigFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
             file.apply(&mut config);
         }
-        if let Some(v) = self.data {
-            config.data_dir = v;
+        if let Some(v) = &self.data {
+            config.data_dir = v.clone();
         }
         if let Some(v) = self.listen {
             config.listen = v;
         }
-        if let Some(v) = self.name {
-            config.name = v;
+        if let Some(v) = &self.name {
+            config.name = v.clone();
         }
-        if let Some(v) = self.admin_key {
-            config.admin_key = Some(v);
+        if let Some(v) = &self.admin_key {
+            config.admin_key = Some(v.clone());
         }
         Ok(config)
     }
 }
 
-fn start_options(config: &NodeConfig, clock: fn() -> u64) -> anyhow::Result<StartOptions> {
+fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> anyhow::Result<StartOptions> {
     let min: Amount = config.default_min.parse().context("default_min")?;
     let max: Amount = config.default_max.parse().context("default_max")?;
     Limits::new(min, max).context("default limits must satisfy min <= 0 <= max")?;
@@ -72,6 +106,8 @@ fn start_options(config: &NodeConfig, clock: fn() -> u64) -> anyhow::Result<Star
         zero_payments: config.zero_payments,
         validate_pending: config.validate_pending,
         default_limits: (min, max),
+        peer_timeout: std::time::Duration::from_secs(args.peer_timeout.max(1)),
+        trunkward: args.trunkward()?,
         clock,
     })
 }
@@ -120,7 +156,7 @@ async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig, hint: 
 /// `ccnode serve`.
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = args.resolve(NodeConfig::default())?;
-    let options = start_options(&config, journal::now_us)?;
+    let options = start_options(&config, &args, journal::now_us)?;
     runtime()?.block_on(async {
         let metrics = Arc::new(Metrics::new());
         let node = Node::start(options, Arc::clone(&metrics)).await?;
@@ -168,7 +204,7 @@ pub fn demo(args: ServeArgs, seed: u64) -> anyhow::Result<ExitCode> {
     defaults.data_dir = PathBuf::from("./ccnode-demo");
     let config = args.resolve(defaults)?;
     let fresh = !config.data_dir.join("journal").exists();
-    let options = start_options(&config, demo_clock)?;
+    let options = start_options(&config, &args, demo_clock)?;
     runtime()?.block_on(async {
         let metrics = Arc::new(Metrics::new());
         if fresh {

@@ -55,6 +55,11 @@ pub fn check_new_key(key: &str) -> Result<(), ApiError> {
 pub enum Caller {
     /// No `cc-user`/`cc-auth` pair.
     Anonymous,
+    /// A neighbour node, authenticated by the link's last hash.
+    Node {
+        /// Its node account here.
+        account: AccountId,
+    },
     /// An authenticated local account.
     Account {
         /// Its id.
@@ -69,6 +74,7 @@ impl Caller {
     pub fn account(&self) -> Result<&AccountId, ApiError> {
         match self {
             Caller::Account { id, .. } => Ok(id),
+            Caller::Node { account } => Ok(account),
             Caller::Anonymous => Err(ApiError::unauthenticated("-anon-")),
         }
     }
@@ -77,7 +83,7 @@ impl Caller {
     pub fn admin(&self) -> Result<&AccountId, ApiError> {
         match self {
             Caller::Account { id, admin: true } => Ok(id),
-            Caller::Account { .. } => Err(ApiError::forbidden()),
+            Caller::Account { .. } | Caller::Node { .. } => Err(ApiError::forbidden()),
             Caller::Anonymous => Err(ApiError::unauthenticated("-anon-")),
         }
     }
@@ -88,6 +94,9 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
         let header = |name: &str| parts.headers.get(name).map(|v| v.to_str().map(str::to_owned));
+        if let (Some(Ok(node)), Some(Ok(hash))) = (header("cc-node"), header("last-hash")) {
+            return authenticate_node(state, &node, &hash);
+        }
         let (user, auth) = match (header("cc-user"), header("cc-auth")) {
             (Some(Ok(user)), Some(Ok(auth))) if !user.is_empty() => (user, auth),
             (Some(Err(_)), _) | (_, Some(Err(_))) => {
@@ -99,10 +108,30 @@ impl FromRequestParts<AppState> for Caller {
         let id = AccountId::new(&user).map_err(|_| ApiError::unauthenticated(&user))?;
         let read = state.read();
         let account = read.projections.account(&id).ok_or_else(|| ApiError::unauthenticated(&user))?;
+        if !matches!(account.kind, ledger::AccountKind::User { .. }) {
+            // 0.8.x: a neighbour sends its name as cc-user and the link's last hash as cc-auth.
+            drop(read);
+            return authenticate_node(state, &user, &key);
+        }
         let admin = account.is_admin();
         match read.keys.get(&id) {
             Some(stored) if key_matches(&key, stored) => Ok(Caller::Account { id, admin }),
             _ => Err(ApiError::wrong_key(&user)),
         }
     }
+}
+
+/// A neighbour proves itself with the link's last hash; a different hash is
+/// `HashMismatchFailure` and the request is refused before anything is read or written.
+fn authenticate_node(state: &AppState, node: &str, hash: &str) -> Result<Caller, ApiError> {
+    let id = AccountId::new(node).map_err(|_| ApiError::unauthenticated(node))?;
+    let read = state.read();
+    let ours = read.ratchets.get(&id).ok_or_else(|| ApiError::unauthenticated(node))?;
+    if ours.md5 != hash {
+        return Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "HashMismatchFailure")
+            .with("remoteNode", node)
+            .with("localHash", ours.md5.as_str())
+            .with("remoteHash", hash));
+    }
+    Ok(Caller::Node { account: id })
 }

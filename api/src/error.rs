@@ -15,12 +15,24 @@ pub struct ApiError {
     pub class: &'static str,
     /// The class's fields.
     pub fields: Map<String, Value>,
+    /// A neighbour's error body, passed upstream untouched.
+    pub raw: Option<Value>,
 }
 
 impl ApiError {
     /// An error with no fields.
     pub fn new(status: StatusCode, class: &'static str) -> ApiError {
-        ApiError { status, class, fields: Map::new() }
+        ApiError { status, class, fields: Map::new(), raw: None }
+    }
+
+    /// A neighbour's error answer, relayed as it came.
+    pub fn raw(status: StatusCode, body: Value) -> ApiError {
+        ApiError { status, class: "CCFailure", fields: Map::new(), raw: Some(body) }
+    }
+
+    /// The class, also of a relayed error.
+    pub fn class_name(&self) -> &str {
+        self.raw.as_ref().and_then(|b| b["errors"][0]["class"].as_str()).unwrap_or(self.class)
     }
 
     /// Adds a field.
@@ -72,6 +84,9 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> Value {
+        if let Some(raw) = &self.raw {
+            return raw.clone();
+        }
         let mut object = Map::new();
         object.insert("class".to_owned(), Value::String(self.class.to_owned()));
         for (key, value) in &self.fields {
@@ -84,7 +99,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::warn!(class = self.class, status = %self.status, "request failed");
+            tracing::warn!(class = self.class_name(), status = %self.status, "request failed");
         }
         (self.status, axum::Json(self.body())).into_response()
     }

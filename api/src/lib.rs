@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod federation;
 pub mod http;
 pub mod metrics;
 pub mod node;

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use journal::Journal;
+use ledger::federation::{self, Link, Plan, Ratchet, RelayIn};
 use ledger::{
     decode_event, encode_event, Account, AccountId, AccountKind, Command, Context, Event, KeyHash, LedgerState,
-    LedgerView, Limits, NodeName, TxId, Violation,
+    LedgerView, Limits, NodeName, Proposal, TxId, Violation,
 };
 use projections::{Projections, SnapshotStore};
 
@@ -26,12 +27,37 @@ pub struct ReadModel {
     pub projections: Projections,
     /// Salted key hashes by account.
     pub keys: HashMap<AccountId, KeyHash>,
+    /// Link facts of transactions that cross nodes.
+    pub links: HashMap<TxId, Link>,
+    /// Each neighbour's ratchet head.
+    pub ratchets: HashMap<AccountId, Ratchet>,
 }
 
 impl ReadModel {
     fn apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) {
-        if let Event::AccountKeyChanged { id, key_hash } = event {
-            self.keys.insert(id.clone(), key_hash.clone());
+        match event {
+            Event::AccountKeyChanged { id, key_hash } => {
+                self.keys.insert(id.clone(), key_hash.clone());
+            }
+            Event::PeerConnected { peer } => {
+                let ratchet = Ratchet {
+                    md5: peer.initial_hash.clone(),
+                    blake3: ledger::ratchet::blake3_genesis(&peer.initial_hash),
+                    count: 0,
+                };
+                self.ratchets.insert(peer.account.clone(), ratchet);
+            }
+            Event::LinkAttached { uuid, link } => {
+                self.links.insert(*uuid, link.clone());
+            }
+            Event::RatchetAdvanced { peer, md5, blake3, .. } => {
+                if let Some(r) = self.ratchets.get_mut(peer) {
+                    r.md5.clone_from(md5);
+                    r.blake3 = *blake3;
+                    r.count += 1;
+                }
+            }
+            _ => {}
         }
         self.projections.apply(seq, recorded_at_us, event);
     }
@@ -58,6 +84,110 @@ pub enum NodeCommand {
     Many(Vec<Command>),
     /// Time out every validated transaction past its window.
     ExpireDue,
+    /// Plan a client's proposal: `NodeOutput::Plan(None)` when both parties are local.
+    PlanOrigin(Proposal),
+    /// Plan a proposal relayed by a neighbour.
+    PlanRelay {
+        /// The neighbour's account.
+        from: AccountId,
+        /// What it sent.
+        relay: RelayIn,
+    },
+    /// Check a state change of a transaction that crosses nodes and reserve
+    /// its balance changes until `Commit` or `Abort` (writes nothing).
+    Prepare {
+        /// Which.
+        uuid: TxId,
+        /// Target state.
+        to: ledger::State,
+        /// Who asks (a local account or the neighbour that relayed it).
+        actor: AccountId,
+    },
+    /// Write a prepared state change (after the next node wrote it).
+    Commit {
+        /// Which.
+        uuid: TxId,
+        /// Target state.
+        to: ledger::State,
+        /// Who asked.
+        actor: AccountId,
+    },
+    /// Drop a prepared state change (the next node refused or did not answer).
+    Abort {
+        /// Which.
+        uuid: TxId,
+    },
+}
+
+/// What a command answers besides "durable".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeOutput {
+    /// Nothing more.
+    Done,
+    /// A plan (no write).
+    Plan(Option<Box<Plan>>),
+}
+
+/// A state change in flight across nodes: its balance changes are reserved.
+#[derive(Debug, Clone)]
+struct Hold {
+    entries: Vec<ledger::Entry>,
+    from: ledger::State,
+    to: ledger::State,
+}
+
+/// The writer's state seen with the reservations of changes in flight.
+struct HeldView<'a> {
+    state: &'a LedgerState,
+    holds: &'a HashMap<TxId, Hold>,
+}
+
+impl LedgerView for HeldView<'_> {
+    fn config(&self) -> Option<&ledger::NodeConfig> {
+        self.state.config()
+    }
+    fn account(&self, id: &AccountId) -> Option<&Account> {
+        self.state.account(id)
+    }
+    fn balances(&self, id: &AccountId) -> ledger::Balances {
+        self.state.balances(id)
+    }
+    fn transaction(&self, uuid: &TxId) -> Option<&ledger::Transaction> {
+        self.state.transaction(uuid)
+    }
+    fn trunkward_account(&self) -> Option<&AccountId> {
+        self.state.trunkward_account()
+    }
+    fn peer(&self, id: &AccountId) -> Option<&ledger::Peer> {
+        self.state.peer(id)
+    }
+    fn link(&self, uuid: &TxId) -> Option<&Link> {
+        self.state.link(uuid)
+    }
+    fn ratchet(&self, peer: &AccountId) -> Option<&Ratchet> {
+        self.state.ratchet(peer)
+    }
+    fn held(&self, id: &AccountId) -> (ledger::Balances, ledger::Balances) {
+        let mut down = ledger::Balances::default();
+        let mut up = ledger::Balances::default();
+        for hold in self.holds.values() {
+            let Ok(deltas) = ledger::balance_deltas(&hold.entries, Some(hold.from), hold.to) else { continue };
+            if let Some(d) = deltas.get(id) {
+                let add = |acc: ledger::Amount, v: ledger::Amount| acc.checked_add(v).unwrap_or(acc);
+                if d.completed.is_negative() {
+                    down.completed = add(down.completed, d.completed);
+                } else {
+                    up.completed = add(up.completed, d.completed);
+                }
+                if d.pending.is_negative() {
+                    down.pending = add(down.pending, d.pending);
+                } else {
+                    up.pending = add(up.pending, d.pending);
+                }
+            }
+        }
+        (down, up)
+    }
 }
 
 /// The ledger as the writer drives it.
@@ -65,12 +195,21 @@ pub enum NodeCommand {
 pub struct LedgerMachine {
     state: LedgerState,
     read: Arc<RwLock<ReadModel>>,
+    holds: HashMap<TxId, Hold>,
+}
+
+fn context(now_us: u64) -> Context {
+    Context { now_unix_s: now_us / 1_000_000, fresh_uuid: TxId(uuid::Uuid::new_v4()) }
 }
 
 impl LedgerMachine {
+    fn view(&self) -> HeldView<'_> {
+        HeldView { state: &self.state, holds: &self.holds }
+    }
+
     fn decide_one(&mut self, command: Command, now_us: u64, events: &mut Vec<Event>) -> Result<(), Violation> {
-        let ctx = Context { now_unix_s: now_us / 1_000_000, fresh_uuid: TxId(uuid::Uuid::new_v4()) };
-        let new = ledger::decide(&self.state, command, &ctx)?;
+        let ctx = context(now_us);
+        let new = ledger::decide(&self.view(), command, &ctx)?;
         for event in &new {
             self.state.apply(event);
         }
@@ -82,12 +221,37 @@ impl LedgerMachine {
 impl Machine for LedgerMachine {
     type Command = NodeCommand;
     type Event = Event;
-    type Output = ();
+    type Output = NodeOutput;
     type Rejection = Violation;
 
     fn decide(&mut self, command: NodeCommand, now_us: u64) -> Decision<Self> {
         let mut events = Vec::new();
+        let mut output = NodeOutput::Done;
         match command {
+            NodeCommand::PlanOrigin(proposal) => {
+                output =
+                    NodeOutput::Plan(federation::plan_origin(&self.view(), &proposal, &context(now_us))?.map(Box::new));
+            }
+            NodeCommand::PlanRelay { from, relay } => {
+                let plan = federation::plan_relay(&self.view(), &from, relay, &context(now_us))?;
+                output = NodeOutput::Plan(Some(Box::new(plan)));
+            }
+            NodeCommand::Prepare { uuid, to, actor } => {
+                if self.holds.contains_key(&uuid) {
+                    return Err(Violation::Other { translated: format!("a change of {uuid} is already in flight") });
+                }
+                // Decide without applying: the events are dropped, only the verdict counts.
+                ledger::decide(&self.view(), Command::Transition { uuid, to, actor }, &context(now_us))?;
+                let tx = self.state.transaction(&uuid).expect("decide found it");
+                self.holds.insert(uuid, Hold { entries: tx.entries.clone(), from: tx.state, to });
+            }
+            NodeCommand::Commit { uuid, to, actor } => {
+                self.holds.remove(&uuid);
+                self.decide_one(Command::Transition { uuid, to, actor }, now_us, &mut events)?;
+            }
+            NodeCommand::Abort { uuid } => {
+                self.holds.remove(&uuid);
+            }
             NodeCommand::Ledger(command) => self.decide_one(command, now_us, &mut events)?,
             NodeCommand::OpenAccount { id, kind, limits, key_hash } => {
                 self.decide_one(Command::OpenAccount { id: id.clone(), kind, limits }, now_us, &mut events)?;
@@ -115,7 +279,7 @@ impl Machine for LedgerMachine {
         if cfg!(debug_assertions) {
             self.state.assert_zero_sum();
         }
-        Ok((events, ()))
+        Ok((events, output))
     }
 
     fn encode(&self, event: &Event) -> Vec<u8> {
@@ -147,8 +311,27 @@ pub struct StartOptions {
     pub validate_pending: bool,
     /// Limits of accounts opened without explicit ones.
     pub default_limits: (ledger::Amount, ledger::Amount),
+    /// How long a neighbour has to answer.
+    pub peer_timeout: std::time::Duration,
+    /// The parent node to connect at first start, if not connected yet.
+    pub trunkward: Option<TrunkwardOptions>,
     /// Clock for journal timestamps (unix µs); the demo backdates with its own.
     pub clock: fn() -> u64,
+}
+
+/// A parent node given on the command line.
+#[derive(Debug, Clone)]
+pub struct TrunkwardOptions {
+    /// Its name (the balance-of-trade account here).
+    pub name: String,
+    /// Its base URL.
+    pub url: String,
+    /// Trunkward amount = local amount × rate.
+    pub rate: ledger::Rate,
+    /// Limits of the balance-of-trade account.
+    pub limits: Limits,
+    /// The link's agreed initial hash.
+    pub last_hash: String,
 }
 
 /// Shared state of all handlers. Cheap to clone.
@@ -165,6 +348,8 @@ struct Shared {
     name: String,
     genesis: [u8; 32],
     default_limits: (ledger::Amount, ledger::Amount),
+    peers: crate::federation::Peers,
+    data_dir: PathBuf,
 }
 
 impl AppState {
@@ -174,7 +359,7 @@ impl AppState {
     }
 
     /// Submits a command and waits until it is durable.
-    pub async fn submit(&self, command: NodeCommand) -> Result<(), WriteError<Violation>> {
+    pub async fn submit(&self, command: NodeCommand) -> Result<NodeOutput, WriteError<Violation>> {
         self.inner.handle.submit(command).await
     }
 
@@ -188,6 +373,11 @@ impl AppState {
         &self.inner.name
     }
 
+    /// Neighbour calls and link locks.
+    pub fn peers(&self) -> &crate::federation::Peers {
+        &self.inner.peers
+    }
+
     /// Default (min, max) of new accounts.
     pub fn default_limits(&self) -> (ledger::Amount, ledger::Amount) {
         self.inner.default_limits
@@ -196,6 +386,12 @@ impl AppState {
     /// Whether the writer stopped after a journal failure.
     pub fn writer_failed(&self) -> bool {
         self.inner.handle.has_failed()
+    }
+
+    /// The data directory (journal in `journal/`), for read-only journal
+    /// handles such as the replay event feed.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
     }
 }
 
@@ -307,13 +503,15 @@ impl Node {
                 keys.insert(account.id.clone(), hash.clone());
             }
         }
-        let read = Arc::new(RwLock::new(ReadModel { projections, keys }));
+        let links = state.links().map(|(k, v)| (*k, v.clone())).collect();
+        let ratchets = state.ratchets().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let read = Arc::new(RwLock::new(ReadModel { projections, keys, links, ratchets }));
         metrics.set_head(journal.head().seq);
         let genesis = journal.genesis().0;
         let needs_init = state.config().is_none();
         let admin_hash = state.key_hash(&AccountId::new(ADMIN_ACCOUNT).expect("valid id")).cloned();
         let has_admin = state.account(&AccountId::new(ADMIN_ACCOUNT).expect("valid id")).is_some();
-        let machine = LedgerMachine { state, read: Arc::clone(&read) };
+        let machine = LedgerMachine { state, read: Arc::clone(&read), holds: HashMap::new() };
         let observer: Arc<dyn crate::runtime::WriterObserver> = metrics.clone();
         let (writer, handle) = Writer::start(machine, journal, options.clock, observer);
         let app = AppState {
@@ -324,6 +522,8 @@ impl Node {
                 name: options.name.clone(),
                 genesis,
                 default_limits: options.default_limits,
+                peers: crate::federation::Peers::new(options.peer_timeout),
+                data_dir: options.data_dir.clone(),
             }),
         };
 
@@ -347,6 +547,22 @@ impl Node {
                 let key_hash = auth::new_key_hash(key);
                 app.submit(NodeCommand::Ledger(Command::ChangeKey { id, key_hash })).await.map_err(init_error)?;
                 tracing::warn!("the admin key given at start differs from the stored one: replaced it");
+            }
+        }
+        if let Some(t) = &options.trunkward {
+            let id = AccountId::new(&t.name).map_err(|e| StartError::Config(format!("trunkward name: {e}")))?;
+            let connected = app.read().projections.account(&id).is_some();
+            if !connected {
+                let commands = crate::federation::connect_commands(
+                    id,
+                    AccountKind::Trunkward,
+                    t.limits,
+                    t.url.clone(),
+                    t.rate,
+                    t.last_hash.clone(),
+                );
+                app.submit(NodeCommand::Many(commands)).await.map_err(init_error)?;
+                tracing::info!(parent = %t.name, url = %t.url, "connected the trunkward node");
             }
         }
         Ok(Node { state: app, writer, store, data_dir: options.data_dir })

@@ -23,7 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppJson;
-use crate::node::{AppState, NodeCommand, ReadModel};
+use crate::node::{AppState, NodeCommand, NodeOutput, ReadModel};
 use crate::runtime::WriteError;
 use crate::wire::{
     amount_value, envelope, format_datetime, format_rfc3339, parse_amount, parse_metadata, parse_rfc3339, parse_state,
@@ -93,7 +93,7 @@ pub fn violation_error(violation: &Violation) -> ApiError {
     error
 }
 
-fn write_error(error: WriteError<Violation>) -> ApiError {
+pub(crate) fn write_error(error: WriteError<Violation>) -> ApiError {
     match error {
         WriteError::Rejected(violation) => violation_error(&violation),
         WriteError::Journal(_) => ApiError::failure("the journal could not be written; the node stopped writing"),
@@ -101,7 +101,7 @@ fn write_error(error: WriteError<Violation>) -> ApiError {
     }
 }
 
-async fn submit(state: &AppState, command: NodeCommand) -> ApiResult<()> {
+pub(crate) async fn submit(state: &AppState, command: NodeCommand) -> ApiResult<NodeOutput> {
     state.submit(command).await.map_err(write_error)
 }
 
@@ -287,14 +287,19 @@ pub async fn workflows(State(state): State<AppState>, caller: Caller) -> ApiResu
 #[utoipa::path(get, path = "/absolutepath", tag = "node", responses((status = 200, description = "`{data: [names]}`")))]
 pub async fn absolute_path(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.account()?;
-    Ok(ok(json!([state.name()])))
+    let path = crate::federation::absolute_path(&state, "").await?;
+    Ok(ok(json!(path)))
 }
 
-/// Status of each adjacent node (none until federation is configured).
+/// Status of each adjacent node: `ok`, `UnavailableNodeFailure`, `HashMismatchFailure` or another class.
+/// Only a local account's call checks the neighbours (one level deep); a neighbour's call gets `{}`.
 #[utoipa::path(get, path = "/handshake", tag = "node", responses((status = 200, description = "`{data: {node: status}}`")))]
-pub async fn handshake(caller: Caller) -> ApiResult<Json<Value>> {
+pub async fn handshake(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.account()?;
-    Ok(ok(json!({})))
+    if matches!(caller, Caller::Node { .. }) {
+        return Ok(ok(json!({})));
+    }
+    Ok(ok(json!(crate::federation::handshake(&state, "").await)))
 }
 
 // ---------------------------------------------------------------------------
@@ -487,7 +492,14 @@ pub async fn new_transaction(
         workflow,
         uuid: Some(uuid),
     };
-    submit(&state, NodeCommand::Ledger(Command::ProposeTransaction(proposal))).await?;
+    match submit(&state, NodeCommand::PlanOrigin(proposal.clone())).await? {
+        NodeOutput::Plan(Some(plan)) => {
+            crate::federation::propose(&state, *plan, "").await?;
+        }
+        _ => {
+            submit(&state, NodeCommand::Ledger(Command::ProposeTransaction(proposal))).await?;
+        }
+    }
     let read = state.read();
     let tx = read.projections.transaction(&uuid).ok_or_else(|| ApiError::failure("written transaction not found"))?;
     let status = if tx.state == TxState::Validated { StatusCode::OK } else { StatusCode::CREATED };
@@ -526,13 +538,18 @@ pub async fn get_transaction(
 pub async fn state_change(
     State(state): State<AppState>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     AppPath((uuid, dest)): AppPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let actor = caller.account()?.clone();
     let uuid = parse_uuid(&uuid)?;
     let to = parse_state(&dest).ok_or_else(|| ApiError::invalid_field("dest_state", "not a state"))?;
+    let trace = headers.get("cc-node-trace").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    if let Caller::Node { account } = &caller {
+        return crate::federation::relayed_state_change(&state, account.clone(), uuid, to, &trace).await;
+    }
     let was_validated = state.read().projections.transaction(&uuid).is_some_and(|tx| tx.state == TxState::Validated);
-    submit(&state, NodeCommand::Ledger(Command::Transition { uuid, to, actor })).await?;
+    crate::federation::change_state(&state, uuid, to, actor, None, &trace).await?;
     Ok(if was_validated && to == TxState::Erased { StatusCode::OK } else { StatusCode::CREATED })
 }
 

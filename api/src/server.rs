@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::{get, on, patch, post, MethodFilter};
+use axum::routing::{get, on, patch, post, put, MethodFilter};
 use axum::{middleware, Json, Router};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
@@ -15,7 +15,7 @@ use utoipa::OpenApi;
 use crate::http::{decorate, track_metrics, BODY_BYTES_MAX};
 use crate::metrics::Metrics;
 use crate::node::{AppState, Node, NodeCommand};
-use crate::routes;
+use crate::{federation, routes};
 
 /// How often validated transactions past their window are timed out.
 pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -30,10 +30,12 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         routes::account_balance, routes::new_transaction, routes::get_transaction, routes::state_change,
         routes::filter_transactions, routes::filter_entries, routes::transaction_entries,
         routes::admin_new_account, routes::admin_change_account, openapi_json, metrics_text,
+        federation::relay, federation::admin_new_child, federation::admin_set_trunkward, federation::admin_list_nodes,
     ),
     components(schemas(crate::wire::NewTransaction, crate::wire::TransactionJson, crate::wire::EntryJson,
-        crate::wire::EntryFullJson, routes::NewAccount, routes::AccountChange)),
-    tags((name = "node"), (name = "accounts"), (name = "transactions"), (name = "admin"), (name = "operations")),
+        crate::wire::EntryFullJson, routes::NewAccount, routes::AccountChange, federation::RelayBody,
+        federation::RelayEntry, federation::NewChild, federation::Trunkward)),
+    tags((name = "node"), (name = "accounts"), (name = "transactions"), (name = "admin"), (name = "federation"), (name = "operations")),
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -71,6 +73,9 @@ pub fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
         .route("/entries/{uuid}", get(routes::transaction_entries))
         .route("/admin/accounts", post(routes::admin_new_account))
         .route("/admin/accounts/{id}", patch(routes::admin_change_account))
+        .route("/admin/nodes", post(federation::admin_new_child).get(federation::admin_list_nodes))
+        .route("/admin/trunkward", put(federation::admin_set_trunkward))
+        .route("/transaction/relay", post(federation::relay))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics_text))
         .fallback(routes::not_found)

@@ -33,6 +33,8 @@ impl TestNode {
             zero_payments: false,
             validate_pending: true,
             default_limits: (Amount::from_units(-100), Amount::from_units(100)),
+            peer_timeout: std::time::Duration::from_secs(5),
+            trunkward: None,
             clock: journal::now_us,
         };
         let metrics = Arc::new(Metrics::new());

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use crate::amount::Amount;
 use crate::event::Event;
+use crate::federation::{hash_rows, Link};
 use crate::ids::{AccountId, TxId, WorkflowId};
 use crate::model::{
     Account, AccountKind, AccountStatus, Entry, KeyHash, Limits, NodeConfig, Peer, State, Transaction, UnixSeconds,
@@ -120,6 +121,14 @@ pub enum Command {
         /// Which.
         uuid: TxId,
     },
+    /// Record a transaction that crosses nodes, as planned by
+    /// `federation::plan_origin` or `plan_relay` and accepted by the next hop.
+    ProposeTransversal {
+        /// The transaction (validated, version 0).
+        transaction: Transaction,
+        /// Its neighbours and trunkward amounts.
+        link: Link,
+    },
 }
 
 /// Turns a command into events, or refuses it with one violation. Never
@@ -166,6 +175,7 @@ pub fn decide(view: &impl LedgerView, command: Command, ctx: &Context) -> Result
         Command::ProposeTransaction(proposal) => propose(view, config, proposal, ctx),
         Command::Transition { uuid, to, actor } => transition(view, config, uuid, to, actor, ctx),
         Command::Expire { uuid } => expire(view, config, uuid, ctx),
+        Command::ProposeTransversal { transaction, link } => propose_transversal(view, config, transaction, link),
     }
 }
 
@@ -216,7 +226,7 @@ pub fn is_expired(tx: &Transaction, config: &NodeConfig, now_unix_s: UnixSeconds
         && tx.written_unix_s.checked_add(config.validated_window_s).is_none_or(|deadline| now_unix_s >= deadline)
 }
 
-fn check_entry_fields(proposal: &Proposal, config: &NodeConfig) -> Result<(), Violation> {
+pub(crate) fn check_entry_fields(proposal: &Proposal, config: &NodeConfig) -> Result<(), Violation> {
     let bad = |field: &str, why: &str| Err(Violation::invalid_field("entry", field, why));
     if proposal.quant.is_negative() {
         return bad("quant", "quant must not be negative");
@@ -254,7 +264,7 @@ fn resolve_party(
     Ok(resolution)
 }
 
-fn find_workflow<'c>(config: &'c NodeConfig, id: &WorkflowId) -> Result<&'c Workflow, Violation> {
+pub(crate) fn find_workflow<'c>(config: &'c NodeConfig, id: &WorkflowId) -> Result<&'c Workflow, Violation> {
     let workflow = config
         .workflows
         .iter()
@@ -332,7 +342,9 @@ fn roles(tx: &Transaction, actor: &AccountId) -> Vec<Actor> {
 pub fn allowed_actors(tx: &Transaction, to: State) -> Option<Vec<Actor>> {
     let workflow = &tx.workflow;
     if tx.state == State::Validated {
-        let confirm = to == workflow.creation.state && workflow.creation.confirm;
+        // Confirming: locally only workflows with a confirm step wait here, and
+        // a transaction crossing nodes always does (the validate phase).
+        let confirm = to == workflow.creation.state;
         return (confirm || to == State::Erased).then(|| vec![Actor::Author]);
     }
     workflow.rule(tx.state, to).map(|rule| rule.actors.clone())
@@ -356,13 +368,77 @@ fn transition(
         to: to.name().to_owned(),
     };
     let actors = allowed_actors(tx, to).ok_or_else(workflow_violation)?;
-    let permitted = account.is_admin() || roles(tx, &actor).iter().any(|r| actors.contains(r));
+    let link = view.link(&uuid);
+    // A neighbour relaying a change of a transaction it shares is trusted as
+    // the reference trusts it: as an admin of this transaction.
+    let neighbour = link.is_some_and(|l| l.peers().any(|p| p == &actor));
+    if link.is_some() && !neighbour && link.is_some_and(|l| l.upstream.is_some() && l.downstream.is_some()) {
+        // Intermediate ledger: only the ends of a transversal transaction change it.
+        return Err(workflow_violation());
+    }
+    let permitted = account.is_admin() || neighbour || roles(tx, &actor).iter().any(|r| actors.contains(r));
     if !permitted {
         return Err(Violation::Permission);
     }
     check_limits(view, config, &tx.entries, Some(tx.state), to)?;
     let version = tx.version.checked_add(1).ok_or_else(workflow_violation)?;
-    Ok(vec![Event::TransactionTransitioned { uuid, from: tx.state, to, actor, version, at_unix_s: ctx.now_unix_s }])
+    let mut events =
+        vec![Event::TransactionTransitioned { uuid, from: tx.state, to, actor, version, at_unix_s: ctx.now_unix_s }];
+    if let Some(link) = link {
+        let mut moved = tx.clone();
+        moved.state = to;
+        moved.version = version;
+        for peer in link.peers() {
+            let head = view
+                .ratchet(peer)
+                .ok_or_else(|| Violation::Other { translated: format!("node {peer} is not connected") })?;
+            let rows = hash_rows(view, &moved, link, peer);
+            let (uuid_text, state_text, version_text) =
+                (uuid.to_string(), to.letter().to_string(), version.to_string());
+            events.push(Event::RatchetAdvanced {
+                peer: peer.clone(),
+                uuid,
+                version,
+                md5: crate::ratchet::md5_next(&head.md5, &uuid_text, &state_text, &rows, &version_text),
+                blake3: crate::ratchet::blake3_next(&head.blake3, &uuid_text, &state_text, &rows, &version_text),
+            });
+        }
+    }
+    Ok(events)
+}
+
+fn propose_transversal(
+    view: &impl LedgerView,
+    config: &NodeConfig,
+    transaction: Transaction,
+    link: Link,
+) -> Result<Vec<Event>, Violation> {
+    if view.transaction(&transaction.uuid).is_some() {
+        return Err(Violation::DuplicateUuid { uuid: transaction.uuid.to_string() });
+    }
+    if transaction.entries.is_empty()
+        || transaction.state != State::Validated
+        || transaction.version != 0
+        || link.trunkward_quants.len() != transaction.entries.len()
+        || link.peers().next().is_none()
+    {
+        return Err(Violation::invalid_field("transaction", "link", "not a planned transversal transaction"));
+    }
+    for peer in link.peers() {
+        if view.peer(peer).is_none() {
+            return Err(Violation::Other { translated: format!("node {peer} is not connected") });
+        }
+    }
+    for entry in &transaction.entries {
+        for id in [&entry.payer, &entry.payee] {
+            if active_account(view, id).is_err() {
+                return Err(Violation::invalid_field("entry", "payer", &format!("account {id} is missing or blocked")));
+            }
+        }
+    }
+    check_limits(view, config, &transaction.entries, None, transaction.workflow.creation.state)?;
+    let uuid = transaction.uuid;
+    Ok(vec![Event::TransactionProposed { transaction }, Event::LinkAttached { uuid, link }])
 }
 
 fn expire(view: &impl LedgerView, config: &NodeConfig, uuid: TxId, ctx: &Context) -> Result<Vec<Event>, Violation> {
@@ -395,17 +471,18 @@ pub fn check_limits(
     for (id, delta) in &deltas {
         let account = existing_account(view, id)?;
         let balances = view.balances(id);
-        let mut checks = vec![(balances.completed, delta.completed)];
+        let (down, up) = view.held(id);
+        let mut checks = vec![(balances.completed, delta.completed, down.completed, up.completed)];
         if config.validate_pending {
-            checks.insert(0, (balances.pending, delta.pending));
+            checks.insert(0, (balances.pending, delta.pending, down.pending, up.pending));
         }
-        for (balance, change) in checks {
+        for (balance, change, held_down, held_up) in checks {
             let projected = balance.checked_add(change).map_err(|_| overflow())?;
             let limits = account.limits;
-            if change.is_negative() && projected < limits.min() {
+            if change.is_negative() && projected.checked_add(held_down).map_err(|_| overflow())? < limits.min() {
                 return Err(Violation::MinLimit { limit: limits.min(), projected, acc_id: id.to_string() });
             }
-            if change.is_positive() && projected > limits.max() {
+            if change.is_positive() && projected.checked_add(held_up).map_err(|_| overflow())? > limits.max() {
                 return Err(Violation::MaxLimit { limit: limits.max(), projected, acc_id: id.to_string() });
             }
         }

@@ -9,6 +9,7 @@
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 use bincode::{Decode, Encode};
 
+use crate::federation::Link;
 use crate::ids::{AccountId, TxId};
 use crate::model::{Account, AccountStatus, KeyHash, Limits, NodeConfig, State, Transaction, UnixSeconds};
 
@@ -91,6 +92,26 @@ pub enum Event {
         version: u32,
         /// When.
         at_unix_s: UnixSeconds,
+    },
+    /// The transaction just proposed crosses nodes: its neighbours here.
+    LinkAttached {
+        /// Which.
+        uuid: TxId,
+        /// Neighbours and trunkward amounts.
+        link: Link,
+    },
+    /// A written version of a shared transaction advanced a link's ratchet.
+    RatchetAdvanced {
+        /// The neighbour's account.
+        peer: AccountId,
+        /// Which transaction.
+        uuid: TxId,
+        /// Its version now.
+        version: u32,
+        /// The new reference (MD5) hash, lower-case hex.
+        md5: String,
+        /// The new blake3 hash.
+        blake3: [u8; 32],
     },
 }
 

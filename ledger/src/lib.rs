@@ -5,9 +5,11 @@
 pub mod amount;
 pub mod decide;
 pub mod event;
+pub mod federation;
 pub mod ids;
 pub mod model;
 pub mod path;
+pub mod ratchet;
 pub mod state;
 pub mod violation;
 pub mod workflow;

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::amount::{Amount, AmountError};
 use crate::event::Event;
+use crate::federation::{Link, Ratchet};
 use crate::ids::{AccountId, TxId};
 use crate::model::{Account, AccountKind, Entry, KeyHash, NodeConfig, Peer, State, Transaction};
 
@@ -30,6 +31,25 @@ pub trait LedgerView {
     fn transaction(&self, uuid: &TxId) -> Option<&Transaction>;
     /// The trunkward (balance-of-trade) account, if this node has a parent.
     fn trunkward_account(&self) -> Option<&AccountId>;
+    /// A node account's connection facts.
+    fn peer(&self, _id: &AccountId) -> Option<&Peer> {
+        None
+    }
+    /// The link facts of a transaction that crosses nodes.
+    fn link(&self, _uuid: &TxId) -> Option<&Link> {
+        None
+    }
+    /// A neighbour's ratchet head.
+    fn ratchet(&self, _peer: &AccountId) -> Option<&Ratchet> {
+        None
+    }
+    /// Balance changes reserved by writes in flight elsewhere: `(down, up)`,
+    /// the sums of their negative and of their positive deltas. Limit checks
+    /// count `down` against minimums and `up` against maximums, so a
+    /// reservation can only make a check stricter.
+    fn held(&self, _id: &AccountId) -> (Balances, Balances) {
+        (Balances::default(), Balances::default())
+    }
 }
 
 /// Per-account balance changes of moving `entries` from state `from`
@@ -80,6 +100,8 @@ pub struct LedgerState {
     accounts: BTreeMap<AccountId, AccountRecord>,
     trunkward: Option<AccountId>,
     transactions: HashMap<TxId, Transaction>,
+    links: HashMap<TxId, Link>,
+    ratchets: BTreeMap<AccountId, Ratchet>,
 }
 
 impl LedgerView for LedgerState {
@@ -94,6 +116,15 @@ impl LedgerView for LedgerState {
     }
     fn transaction(&self, uuid: &TxId) -> Option<&Transaction> {
         self.transactions.get(uuid)
+    }
+    fn peer(&self, id: &AccountId) -> Option<&Peer> {
+        self.accounts.get(id).and_then(|r| r.peer.as_ref())
+    }
+    fn link(&self, uuid: &TxId) -> Option<&Link> {
+        self.links.get(uuid)
+    }
+    fn ratchet(&self, peer: &AccountId) -> Option<&Ratchet> {
+        self.ratchets.get(peer)
     }
     fn trunkward_account(&self) -> Option<&AccountId> {
         self.trunkward.as_ref()
@@ -121,9 +152,14 @@ impl LedgerState {
         self.accounts.get(id).and_then(|r| r.key_hash.as_ref())
     }
 
-    /// An account's peer facts.
-    pub fn peer(&self, id: &AccountId) -> Option<&Peer> {
-        self.accounts.get(id).and_then(|r| r.peer.as_ref())
+    /// Link facts of every transaction that crosses nodes.
+    pub fn links(&self) -> impl Iterator<Item = (&TxId, &Link)> {
+        self.links.iter()
+    }
+
+    /// Every neighbour's ratchet head, by node account.
+    pub fn ratchets(&self) -> impl Iterator<Item = (&AccountId, &Ratchet)> {
+        self.ratchets.iter()
     }
 
     /// Validated transactions whose window has passed at `now`, by uuid, so
@@ -176,6 +212,22 @@ impl LedgerState {
                 let record = self.record_mut(&peer.account);
                 assert!(!matches!(record.account.kind, AccountKind::User { .. }), "peer on a user account");
                 record.peer = Some(peer.clone());
+                let ratchet = Ratchet {
+                    md5: peer.initial_hash.clone(),
+                    blake3: crate::ratchet::blake3_genesis(&peer.initial_hash),
+                    count: 0,
+                };
+                self.ratchets.insert(peer.account.clone(), ratchet);
+            }
+            Event::LinkAttached { uuid, link } => {
+                assert!(self.transactions.contains_key(uuid), "link of an unknown transaction");
+                self.links.insert(*uuid, link.clone());
+            }
+            Event::RatchetAdvanced { peer, md5, blake3, .. } => {
+                let ratchet = self.ratchets.get_mut(peer).expect("ratchet of a connected peer");
+                ratchet.md5.clone_from(md5);
+                ratchet.blake3 = *blake3;
+                ratchet.count += 1;
             }
             Event::TransactionProposed { transaction } => self.propose(transaction),
             Event::TransactionTransitioned { uuid, from, to, version, .. } => {

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::{arg, ccnode, stdout};
 
-const ADMIN_KEY: &str = "e2e-admin-key";
+pub const ADMIN_KEY: &str = "e2e-admin-key";
 
 /// A running `ccnode serve` on a free loopback port.
 pub struct Server {
@@ -35,6 +35,7 @@ impl Server {
             .args(args)
             .env("CCNODE_ADMIN_KEY", ADMIN_KEY)
             .env("CCNODE_LOG", "warn")
+            .env("CCNODE_PEER_TIMEOUT", "3")
             .env_remove("CCNODE_DATA")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -49,7 +50,7 @@ impl Server {
         Server { child, url, client }
     }
 
-    fn request(
+    pub fn request(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -67,6 +68,23 @@ impl Server {
         let status = response.status();
         let text = response.text().expect("body");
         (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") })
+    }
+
+    /// With arbitrary headers (a neighbour node's, for instance).
+    pub fn request_with(&self, method: reqwest::Method, path: &str, headers: &[(&str, &str)]) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.url));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().expect("request reaches the server");
+        let status = response.status();
+        let text = response.text().expect("body");
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") })
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// As `user` (whose key is `<user>-key`; `admin` uses the admin key).

@@ -5,6 +5,7 @@ mod decide_table;
 mod golden;
 mod paths;
 mod props;
+mod ratchet;
 mod workflows;
 
 use ledger::*;

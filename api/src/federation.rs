@@ -1,0 +1,514 @@
+//! Talking to neighbour nodes: the peer client, node authentication, the
+//! relay and state-change flows across the tree, and the routes for them.
+//!
+//! Peer calls never run inside the writer: a flow asks the writer to plan or
+//! prepare (no write), calls the neighbour, then asks the writer to record.
+//! Every request to one neighbour is serialised by that link's lock, so both
+//! sides advance the link's ratchet in the same order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ledger::federation::{RelayIn, WireEntry};
+use ledger::{AccountId, AccountKind, Amount, Command, Limits, Peer, Rate, State as TxState, TxId, Workflow};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::http::AppJson;
+use crate::node::{AppState, NodeCommand, NodeOutput};
+use crate::routes::{submit, violation_error};
+use crate::wire::{amount_json, envelope, parse_amount};
+
+/// Default time a neighbour has to answer (the reference's 2 s proved too tight in practice).
+pub const PEER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+/// Longest neighbour URL accepted.
+pub const URL_BYTES_MAX: usize = 512;
+
+/// Calls to neighbours, and the per-link locks.
+#[derive(Debug)]
+pub struct Peers {
+    client: reqwest::Client,
+    locks: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Peers {
+    /// A client whose requests give up after `timeout`.
+    pub fn new(timeout: Duration) -> Peers {
+        let client = reqwest::Client::builder().timeout(timeout).build().expect("an HTTP client without TLS builds");
+        Peers { client, locks: Mutex::new(HashMap::new()) }
+    }
+
+    fn lock_for(&self, peer: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().expect("link locks are never poisoned");
+        Arc::clone(locks.entry(peer.clone()).or_default())
+    }
+}
+
+/// What a neighbour needs to be called: its URL and our last hash on the link.
+fn peer_facts(state: &AppState, peer: &AccountId) -> ApiResult<(String, String)> {
+    let read = state.read();
+    let url = read.projections.peer(peer).map(|p| p.url.clone());
+    let hash = read.ratchets.get(peer).map(|r| r.md5.clone());
+    match (url, hash) {
+        (Some(url), Some(hash)) => Ok((url.trim_end_matches('/').to_owned(), hash)),
+        _ => Err(ApiError::does_not_exist("node", peer.as_str())),
+    }
+}
+
+fn unavailable(url: &str) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UnavailableNodeFailure").with("url", url)
+}
+
+/// Sends a request to a neighbour with our node headers; an error answer
+/// comes back as the neighbour's own error JSON, untouched.
+async fn call_peer(
+    state: &AppState,
+    peer: &AccountId,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    trace: &str,
+) -> ApiResult<(StatusCode, Value)> {
+    let (url, last_hash) = peer_facts(state, peer)?;
+    let full = format!("{url}{path}");
+    let mut request = state
+        .peers()
+        .client
+        .request(method, &full)
+        .header("cc-node", state.name())
+        .header("last-hash", &last_hash)
+        .header("cc-node-trace", format!("{trace}{}>", state.name()));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.map_err(|e| {
+        tracing::warn!(%peer, url = %full, error = %e, "neighbour did not answer");
+        unavailable(&url)
+    })?;
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let text = response.text().await.map_err(|_| unavailable(&url))?;
+    let value: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+    if status.is_success() {
+        return Ok((status, value));
+    }
+    if value.get("errors").is_some() {
+        return Err(ApiError::raw(status, value));
+    }
+    Err(unavailable(&url))
+}
+
+fn trace_of(headers: &HeaderMap) -> String {
+    headers.get("cc-node-trace").and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(512).collect()
+}
+
+/// A relay body, 0.9.x style (`state` letter, `workflow` code) with the 0.8.x `type` accepted.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RelayBody {
+    /// The transaction's uuid.
+    pub uuid: String,
+    /// `V` (or `validated`).
+    #[serde(default)]
+    pub state: Option<String>,
+    /// 0.9.x workflow code, e.g. `_C-`.
+    #[serde(default)]
+    pub workflow: Option<String>,
+    /// 0.8.x workflow id.
+    #[serde(rename = "type", default)]
+    pub type_: Option<String>,
+    /// Entries shared with the receiver, paths as it must read them.
+    pub entries: Vec<RelayEntry>,
+}
+
+/// One relayed entry; `quant` in the trunkward node's unit of this link.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RelayEntry {
+    /// Payer path.
+    pub payer: String,
+    /// Payee path.
+    pub payee: String,
+    /// Amount (JSON number).
+    #[schema(value_type = f64)]
+    pub quant: Box<RawValue>,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Metadata.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Option<Value>,
+}
+
+fn relay_body(tx: &ledger::Transaction, entries: &[WireEntry]) -> Value {
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({"payer": e.payer, "payee": e.payee, "quant": amount_json(e.quant), "description": e.description,
+                   "metadata": e.metadata})
+        })
+        .collect();
+    json!({
+        "uuid": tx.uuid.to_string(),
+        "state": "V",
+        "workflow": tx.workflow.to_code().ok(),
+        "type": tx.workflow.id.as_str(),
+        "entries": entries,
+    })
+}
+
+/// Creates a transaction whose other party is on another node: validate here,
+/// relay to the next node (which validates and relays on), record it validated,
+/// then, unless the workflow waits for confirmation, write it along the chain.
+pub async fn propose(state: &AppState, plan: ledger::federation::Plan, trace: &str) -> ApiResult<TxId> {
+    let forward = plan.forward.clone().expect("an origin plan always goes somewhere");
+    let uuid = plan.transaction.uuid;
+    let workflow = plan.transaction.workflow.clone();
+    let author = plan.transaction.author.clone();
+    {
+        let lock = state.peers().lock_for(&forward.peer);
+        let _link = lock.lock().await;
+        let body = relay_body(&plan.transaction, &forward.entries);
+        call_peer(state, &forward.peer, reqwest::Method::POST, "/transaction/relay", Some(body), trace).await?;
+        let command = Command::ProposeTransversal { transaction: plan.transaction, link: plan.link };
+        submit(state, NodeCommand::Ledger(command)).await?;
+    }
+    if !workflow.creation.confirm {
+        change_state(state, uuid, workflow.creation.state, author, None, trace).await?;
+    }
+    Ok(uuid)
+}
+
+/// Moves a transaction that crosses nodes: check and reserve here, have the
+/// next node write first, then write here. `from` is the neighbour that asked,
+/// `None` for a local user.
+pub async fn change_state(
+    state: &AppState,
+    uuid: TxId,
+    to: TxState,
+    actor: AccountId,
+    from: Option<AccountId>,
+    trace: &str,
+) -> ApiResult<()> {
+    let link = state.read().links.get(&uuid).cloned();
+    let Some(link) = link else {
+        submit(state, NodeCommand::Ledger(Command::Transition { uuid, to, actor })).await?;
+        return Ok(());
+    };
+    submit(state, NodeCommand::Prepare { uuid, to, actor: actor.clone() }).await?;
+    let Some(next) = link.other_than(from.as_ref()).cloned() else {
+        return commit(state, uuid, to, actor).await;
+    };
+    let lock = state.peers().lock_for(&next);
+    let _link = lock.lock().await;
+    let path = format!("/transaction/{uuid}/{}", to.letter());
+    if let Err(error) = call_peer(state, &next, reqwest::Method::PATCH, &path, None, trace).await {
+        let _ = state.submit(NodeCommand::Abort { uuid }).await;
+        return Err(error);
+    }
+    commit(state, uuid, to, actor).await
+}
+
+async fn commit(state: &AppState, uuid: TxId, to: TxState, actor: AccountId) -> ApiResult<()> {
+    match state.submit(NodeCommand::Commit { uuid, to, actor }).await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            tracing::error!(%uuid, state = %to, "the next node wrote a change this node then could not write");
+            Err(crate::routes::write_error(error))
+        }
+    }
+}
+
+fn parse_relay(state: &AppState, body: RelayBody) -> ApiResult<RelayIn> {
+    let uuid =
+        uuid::Uuid::parse_str(&body.uuid).map(TxId).map_err(|_| ApiError::invalid_field("uuid", "not a uuid"))?;
+    if let Some(s) = &body.state {
+        if ledger::State::parse(s) != Some(TxState::Validated) {
+            return Err(ApiError::invalid_field("state", "a relayed transaction is validated (V)"));
+        }
+    }
+    let ours: Option<Workflow> = {
+        let read = state.read();
+        let config = read.projections.config();
+        body.type_
+            .as_deref()
+            .and_then(|id| config.and_then(|c| c.workflows.iter().find(|w| w.id.as_str() == id).cloned()))
+    };
+    let workflow = match (ours, &body.workflow) {
+        (Some(w), Some(code)) if w.to_code().ok().as_deref() == Some(code.as_str()) => w,
+        (Some(w), None) => w,
+        (_, Some(code)) => Workflow::from_code(code).map_err(|e| ApiError::invalid_field("workflow", e.to_string()))?,
+        (None, None) => return Err(ApiError::invalid_field("workflow", "a workflow code or a known type is required")),
+    };
+    if body.entries.is_empty() || body.entries.len() > 64 {
+        return Err(ApiError::invalid_field("entries", "1 to 64 entries"));
+    }
+    let mut entries = Vec::with_capacity(body.entries.len());
+    for e in body.entries {
+        entries.push(WireEntry {
+            payer: e.payer,
+            payee: e.payee,
+            quant: parse_amount("quant", &e.quant)?,
+            description: e.description,
+            metadata: crate::wire::parse_metadata(e.metadata)?,
+        });
+    }
+    Ok(RelayIn { uuid, workflow, entries })
+}
+
+/// A neighbour relays a proposal: validate it here (limits on our two
+/// adjacent accounts), relay it on if it goes further, record it validated.
+#[utoipa::path(post, path = "/transaction/relay", tag = "federation", request_body = RelayBody,
+    responses((status = 201, description = "Validated here and downstream: `{data: [additional entries]}`"),
+              (status = 400, description = "A violation here or downstream (passed back untouched)"),
+              (status = 403, description = "Not called by a neighbour node")))]
+pub async fn relay(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    AppJson(body): AppJson<RelayBody>,
+) -> ApiResult<Response> {
+    let Caller::Node { account: from } = caller else { return Err(ApiError::forbidden()) };
+    let relay = parse_relay(&state, body)?;
+    let trace = trace_of(&headers);
+    // A retried relay that was already recorded answers as the first did.
+    let existing = {
+        let read = state.read();
+        read.links.get(&relay.uuid).map(|l| l.upstream.as_ref() == Some(&from))
+    };
+    match existing {
+        Some(true) => return Ok((StatusCode::CREATED, Json(envelope(json!([]), None, None))).into_response()),
+        Some(false) => return Err(violation_error(&ledger::Violation::DuplicateUuid { uuid: relay.uuid.to_string() })),
+        None => {}
+    }
+    let output = submit(&state, NodeCommand::PlanRelay { from, relay }).await?;
+    let NodeOutput::Plan(Some(plan)) = output else { return Err(ApiError::failure("relay planning gave no plan")) };
+    let plan = *plan;
+    let lock = plan.forward.as_ref().map(|f| state.peers().lock_for(&f.peer));
+    let _link = match &lock {
+        Some(lock) => Some(lock.lock().await),
+        None => None,
+    };
+    if let Some(forward) = &plan.forward {
+        let body = relay_body(&plan.transaction, &forward.entries);
+        call_peer(&state, &forward.peer, reqwest::Method::POST, "/transaction/relay", Some(body), &trace).await?;
+    }
+    let command = Command::ProposeTransversal { transaction: plan.transaction, link: plan.link };
+    submit(&state, NodeCommand::Ledger(command)).await?;
+    Ok((StatusCode::CREATED, Json(envelope(json!([]), None, None))).into_response())
+}
+
+/// A neighbour relays a state change (the PATCH route calls this for node callers).
+pub async fn relayed_state_change(
+    state: &AppState,
+    from: AccountId,
+    uuid: TxId,
+    to: TxState,
+    trace: &str,
+) -> ApiResult<StatusCode> {
+    let current = state.read().projections.transaction(&uuid).map(|tx| tx.state);
+    match current {
+        None => return Err(ApiError::does_not_exist("transaction", uuid.to_string())),
+        // Idempotent per (uuid, target state): a retry changes nothing and advances no ratchet.
+        Some(s) if s == to => return Ok(StatusCode::CREATED),
+        Some(_) => {}
+    }
+    if !state.read().links.get(&uuid).is_some_and(|l| l.peers().any(|p| p == &from)) {
+        return Err(ApiError::forbidden());
+    }
+    change_state(state, uuid, to, from.clone(), Some(from), trace).await?;
+    Ok(StatusCode::CREATED)
+}
+
+// ---------------------------------------------------------------------------
+// Tree configuration (admin)
+
+/// `POST /admin/nodes`: a child node, on the parent.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewChild {
+    /// The child node's name (its account here).
+    pub id: String,
+    /// Its base URL.
+    pub url: String,
+    /// Lower limit of its account here.
+    #[schema(value_type = f64)]
+    pub min: Box<RawValue>,
+    /// Upper limit.
+    #[schema(value_type = f64)]
+    pub max: Box<RawValue>,
+    /// The link's agreed initial ratchet hash (the same on both sides).
+    pub last_hash: String,
+}
+
+/// `PUT /admin/trunkward`: the parent node, on the child.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Trunkward {
+    /// The parent node's name (the balance-of-trade account here).
+    pub name: String,
+    /// Its base URL.
+    pub url: String,
+    /// Conversion rate: trunkward amount = local amount × rate.
+    #[schema(value_type = f64)]
+    pub rate: Box<RawValue>,
+    /// Lower limit of the balance-of-trade account.
+    #[schema(value_type = f64)]
+    pub min: Box<RawValue>,
+    /// Upper limit.
+    #[schema(value_type = f64)]
+    pub max: Box<RawValue>,
+    /// The link's agreed initial ratchet hash.
+    pub last_hash: String,
+}
+
+fn check_url(url: &str) -> ApiResult<()> {
+    if url.len() > URL_BYTES_MAX || !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ApiError::invalid_field("url", "an http:// or https:// URL"));
+    }
+    Ok(())
+}
+
+fn check_hash(hash: &str) -> ApiResult<()> {
+    if hash.is_empty() || hash.len() > 128 || !hash.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid_field("last_hash", "1 to 128 visible ASCII characters"));
+    }
+    Ok(())
+}
+
+/// The commands that connect a neighbour: open its node account, record its facts.
+pub fn connect_commands(
+    id: AccountId,
+    kind: AccountKind,
+    limits: Limits,
+    url: String,
+    rate: Rate,
+    last_hash: String,
+) -> Vec<Command> {
+    let peer = Peer { account: id.clone(), url, rate, initial_hash: last_hash };
+    vec![Command::OpenAccount { id, kind, limits }, Command::ConnectPeer { peer }]
+}
+
+fn limits_of(min: &RawValue, max: &RawValue) -> ApiResult<Limits> {
+    let (min, max): (Amount, Amount) = (parse_amount("min", min)?, parse_amount("max", max)?);
+    Limits::new(min, max)
+        .map_err(|_| ApiError::invalid_fields(&[("min", "must be <= 0".into()), ("max", "must be >= 0".into())]))
+}
+
+/// Connects a child node (admin only, on the parent).
+#[utoipa::path(post, path = "/admin/nodes", tag = "admin", request_body = NewChild,
+    responses((status = 201, description = "`{data: {id, url, min, max}}`"), (status = 400, description = "Bad fields or the id exists"),
+              (status = 403, description = "Not an admin")))]
+pub async fn admin_new_child(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<NewChild>,
+) -> ApiResult<Response> {
+    caller.admin()?;
+    let id = AccountId::new(&body.id).map_err(|e| ApiError::invalid_field("id", e.to_string()))?;
+    check_url(&body.url)?;
+    check_hash(&body.last_hash)?;
+    let limits = limits_of(&body.min, &body.max)?;
+    let commands =
+        connect_commands(id.clone(), AccountKind::Leafward, limits, body.url.clone(), Rate::ONE, body.last_hash);
+    submit(&state, NodeCommand::Many(commands)).await?;
+    let data = json!({"id": id.as_str(), "url": body.url, "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max())});
+    Ok((StatusCode::CREATED, Json(envelope(data, None, None))).into_response())
+}
+
+/// Sets this node's parent (admin only, on the child).
+#[utoipa::path(put, path = "/admin/trunkward", tag = "admin", request_body = Trunkward,
+    responses((status = 201, description = "`{data: {name, url, rate, min, max}}`"), (status = 400, description = "Bad fields or a parent is already set"),
+              (status = 403, description = "Not an admin")))]
+pub async fn admin_set_trunkward(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<Trunkward>,
+) -> ApiResult<Response> {
+    caller.admin()?;
+    let name = AccountId::new(&body.name).map_err(|e| ApiError::invalid_field("name", e.to_string()))?;
+    check_url(&body.url)?;
+    check_hash(&body.last_hash)?;
+    let limits = limits_of(&body.min, &body.max)?;
+    let rate_text = parse_amount("rate", &body.rate)?;
+    let rate = Rate::new(rate_text.as_decimal()).map_err(|_| ApiError::invalid_field("rate", "must be positive"))?;
+    let commands =
+        connect_commands(name.clone(), AccountKind::Trunkward, limits, body.url.clone(), rate, body.last_hash);
+    submit(&state, NodeCommand::Many(commands)).await?;
+    let data = json!({"name": name.as_str(), "url": body.url, "rate": rate.to_string(), "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max())});
+    Ok((StatusCode::CREATED, Json(envelope(data, None, None))).into_response())
+}
+
+/// This node's absolute path, asking the parent for its own.
+pub async fn absolute_path(state: &AppState, trace: &str) -> ApiResult<Vec<String>> {
+    let trunkward =
+        state.read().projections.accounts().find(|a| a.kind == AccountKind::Trunkward).map(|a| a.id.clone());
+    let mut path = match trunkward {
+        Some(parent) => {
+            let lock = state.peers().lock_for(&parent);
+            let _link = lock.lock().await;
+            let (_, value) = call_peer(state, &parent, reqwest::Method::GET, "/absolutepath", None, trace).await?;
+            value["data"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    path.push(state.name().to_owned());
+    Ok(path)
+}
+
+/// Each neighbour's status as seen from here.
+pub async fn handshake(state: &AppState, trace: &str) -> BTreeMap<String, String> {
+    let peers: Vec<AccountId> = state.read().ratchets.keys().cloned().collect();
+    let mut out = BTreeMap::new();
+    for peer in peers {
+        let lock = state.peers().lock_for(&peer);
+        let _link = lock.lock().await;
+        let status = match call_peer(state, &peer, reqwest::Method::GET, "/handshake", None, trace).await {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.class_name().to_owned(),
+        };
+        out.insert(peer.to_string(), status);
+    }
+    out
+}
+
+/// The neighbours of this node with each link's ratchet head (admin only).
+#[utoipa::path(get, path = "/admin/nodes", tag = "admin",
+    responses((status = 200, description = "`{data: {node: {kind, url, rate, last_hash, blake3, versions, balance}}}`"),
+              (status = 403, description = "Not an admin")))]
+pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    let read = state.read();
+    let mut data = serde_json::Map::new();
+    for (peer, ratchet) in &read.ratchets {
+        let facts = read.projections.peer(peer);
+        let kind =
+            read.projections
+                .account(peer)
+                .map(|a| if a.kind == AccountKind::Trunkward { "trunkward" } else { "leafward" });
+        let balance = read.projections.balances(peer).unwrap_or_default();
+        data.insert(
+            peer.to_string(),
+            json!({
+                "kind": kind,
+                "url": facts.map(|p| p.url.clone()),
+                "rate": facts.map(|p| p.rate.to_string()),
+                "last_hash": ratchet.md5,
+                "blake3": ratchet.blake3.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                "versions": ratchet.count,
+                "balance": crate::wire::amount_value(balance.completed),
+            }),
+        );
+    }
+    Ok(Json(envelope(Value::Object(data), None, None)))
+}

@@ -1,0 +1,359 @@
+//! Transactions that cross nodes: planning a proposal that leaves this node
+//! or arrives from a neighbour, rewriting paths and converting amounts for the
+//! next hop, and the link facts every node keeps for such a transaction.
+//!
+//! Pure like the rest of the crate: the shell relays the planned entries to
+//! the neighbour and then asks `decide` to record the plan.
+
+use std::collections::BTreeMap;
+
+use bincode::{Decode, Encode};
+
+use crate::amount::Amount;
+use crate::decide::{check_entry_fields, check_limits, Context, Proposal};
+use crate::ids::{AccountId, TxId};
+use crate::model::{AccountKind, AccountStatus, Entry, NodeConfig, State, Transaction};
+use crate::path::{resolve, Resolution};
+use crate::state::LedgerView;
+use crate::violation::Violation;
+use crate::workflow::{Actor, Workflow};
+
+/// What a node keeps about a transaction that crosses it.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Link {
+    /// The neighbour it came from (`None` on the node where it started).
+    pub upstream: Option<AccountId>,
+    /// The neighbour it went on to (`None` on the node where it ends).
+    pub downstream: Option<AccountId>,
+    /// Per entry: its amount in the trunkward node's unit, when the entry is
+    /// shared with the trunkward neighbour (exactly as it went on the wire).
+    pub trunkward_quants: Vec<Option<Amount>>,
+}
+
+impl Link {
+    /// The neighbours on this transaction, upstream first.
+    pub fn peers(&self) -> impl Iterator<Item = &AccountId> {
+        self.upstream.iter().chain(self.downstream.iter())
+    }
+
+    /// The neighbour that is not `from` (for a request that came from `from`,
+    /// or from a local user when `from` is `None`).
+    pub fn other_than(&self, from: Option<&AccountId>) -> Option<&AccountId> {
+        self.peers().find(|p| Some(*p) != from)
+    }
+}
+
+/// A link's ratchet head: the last MD5 (reference) and blake3 (ccnode) hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ratchet {
+    /// Lower-case hex MD5, as sent in `last-hash`.
+    pub md5: String,
+    /// ccnode's blake3 chain.
+    pub blake3: [u8; 32],
+    /// Written versions hashed into it so far.
+    pub count: u64,
+}
+
+/// An entry as it travels between nodes: paths seen from the receiver,
+/// amount in the trunkward unit of that link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireEntry {
+    /// Payer path.
+    pub payer: String,
+    /// Payee path.
+    pub payee: String,
+    /// Amount.
+    pub quant: Amount,
+    /// Description.
+    pub description: String,
+    /// Metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A relayed proposal as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayIn {
+    /// The transaction's uuid, chosen where it started.
+    pub uuid: TxId,
+    /// Its workflow (from the 0.9.x code, or our definition of the 0.8.x `type`).
+    pub workflow: Workflow,
+    /// Entries, primary first.
+    pub entries: Vec<WireEntry>,
+}
+
+/// Where the shell must relay a planned transaction next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    /// The neighbour's account here.
+    pub peer: AccountId,
+    /// The entries as that neighbour must receive them.
+    pub entries: Vec<WireEntry>,
+}
+
+/// A transaction ready to be recorded as validated, and where it goes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The transaction (state validated, version 0).
+    pub transaction: Transaction,
+    /// Its link facts.
+    pub link: Link,
+    /// The next hop, if this node is not the last.
+    pub forward: Option<Forward>,
+}
+
+fn path_violation(path: &str, config: &NodeConfig) -> Violation {
+    Violation::Path { rel_path: path.to_owned(), context: config.name.to_string() }
+}
+
+fn resolve_on(view: &impl LedgerView, config: &NodeConfig, path: &str) -> Result<Resolution, Violation> {
+    let resolution =
+        resolve(path, &config.name, |id| view.account(id).map(|a| a.kind.clone()), view.trunkward_account())?;
+    if resolution.remote_path() == Some("") {
+        return Err(path_violation(path, config));
+    }
+    let account = view
+        .account(resolution.account())
+        .ok_or_else(|| Violation::DoesNotExist { type_: "account".to_owned(), id: resolution.account().to_string() })?;
+    if account.status == AccountStatus::Blocked {
+        return Err(Violation::invalid_field("entry", "payer", "account is blocked"));
+    }
+    if resolution.remote_path().is_some() && view.peer(resolution.account()).is_none() {
+        return Err(Violation::Other { translated: format!("node {} is not connected", resolution.account()) });
+    }
+    Ok(resolution)
+}
+
+fn remote_account(resolution: &Resolution) -> Option<&AccountId> {
+    resolution.remote_path().map(|_| resolution.account())
+}
+
+/// Builds one local entry from two resolved parties.
+fn local_entry(
+    payer: &Resolution,
+    payee: &Resolution,
+    quant: Amount,
+    description: String,
+    mut metadata: BTreeMap<String, String>,
+) -> Entry {
+    for party in [payer, payee] {
+        if let Some(remote) = party.remote_path() {
+            metadata.insert(party.account().to_string(), remote.to_owned());
+        }
+    }
+    Entry { payer: payer.account().clone(), payee: payee.account().clone(), quant, description, metadata }
+}
+
+/// Plans a client's proposal with a party on another node. `Ok(None)` when
+/// both parties are local (record it with `Command::ProposeTransaction`).
+pub fn plan_origin(view: &impl LedgerView, proposal: &Proposal, ctx: &Context) -> Result<Option<Plan>, Violation> {
+    let config = view.config().ok_or_else(|| Violation::Other { translated: "node is not initialised".to_owned() })?;
+    let workflow = crate::decide::find_workflow(config, &proposal.workflow)?;
+    let author = view
+        .account(&proposal.author)
+        .ok_or_else(|| Violation::DoesNotExist { type_: "account".to_owned(), id: proposal.author.to_string() })?;
+    if author.status == AccountStatus::Blocked {
+        return Err(Violation::Permission);
+    }
+    check_entry_fields(proposal, config)?;
+    let payer = resolve_on(view, config, &proposal.payer)?;
+    let payee = resolve_on(view, config, &proposal.payee)?;
+    let remote = match (remote_account(&payer), remote_account(&payee)) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(Violation::Other { translated: "one party of a transaction must be on this node".to_owned() })
+        }
+        (Some(r), None) | (None, Some(r)) => r.clone(),
+    };
+    if payer.account() == payee.account() {
+        return Err(Violation::SameAccount { wrong_id: payer.account().to_string() });
+    }
+    let creator_ok = match workflow.creator() {
+        Some(Actor::Payer) => payer.account() == &author.id,
+        Some(Actor::Payee) => payee.account() == &author.id,
+        _ => false,
+    };
+    if !creator_ok && !author.is_admin() {
+        return Err(Violation::Permission);
+    }
+    let uuid = proposal.uuid.unwrap_or(ctx.fresh_uuid);
+    if view.transaction(&uuid).is_some() {
+        return Err(Violation::DuplicateUuid { uuid: uuid.to_string() });
+    }
+    let entry = local_entry(&payer, &payee, proposal.quant, proposal.description.clone(), proposal.metadata.clone());
+    let transaction = Transaction {
+        uuid,
+        version: 0,
+        state: State::Validated,
+        workflow: workflow.clone(),
+        author: author.id.clone(),
+        written_unix_s: ctx.now_unix_s,
+        entries: vec![entry],
+    };
+    check_limits(view, config, &transaction.entries, None, workflow.creation.state)?;
+    let trunkward_quants = trunkward_quants(view, &transaction.entries, None)?;
+    let link = Link { upstream: None, downstream: Some(remote.clone()), trunkward_quants };
+    let entries = wire_entries(view, config, &transaction, &link, &remote);
+    Ok(Some(Plan { transaction, link, forward: Some(Forward { peer: remote, entries }) }))
+}
+
+/// Plans a proposal relayed to us by the neighbour `from`.
+pub fn plan_relay(view: &impl LedgerView, from: &AccountId, relay: RelayIn, ctx: &Context) -> Result<Plan, Violation> {
+    let config = view.config().ok_or_else(|| Violation::Other { translated: "node is not initialised".to_owned() })?;
+    let peer = view.peer(from).ok_or(Violation::Permission)?;
+    let from_trunkward = view.trunkward_account() == Some(from);
+    if relay.entries.is_empty() {
+        return Err(Violation::invalid_field("transaction", "entries", "at least one entry"));
+    }
+    if view.transaction(&relay.uuid).is_some() {
+        return Err(Violation::DuplicateUuid { uuid: relay.uuid.to_string() });
+    }
+    let mut entries = Vec::with_capacity(relay.entries.len());
+    let mut wire_trunkward = Vec::with_capacity(relay.entries.len());
+    let mut downstream: Option<AccountId> = None;
+    for (index, wire) in relay.entries.into_iter().enumerate() {
+        if wire.quant.is_negative() || (wire.quant.is_zero() && !config.zero_payments_allowed) {
+            return Err(Violation::invalid_field("entry", "quant", "must be positive"));
+        }
+        let payer = resolve_on(view, config, &wire.payer)?;
+        let payee = resolve_on(view, config, &wire.payee)?;
+        if payer.account() == payee.account() {
+            return Err(Violation::SameAccount { wrong_id: payer.account().to_string() });
+        }
+        if index == 0 {
+            // The primary entry runs from the neighbour that sent it to one other account.
+            let other = match (payer.account() == from, payee.account() == from) {
+                (true, false) => &payee,
+                (false, true) => &payer,
+                _ => return Err(path_violation(&wire.payee, config)),
+            };
+            downstream = remote_account(other).cloned();
+        }
+        let quant = if from_trunkward {
+            wire.quant
+                .from_trunkward(peer.rate)
+                .map_err(|_| Violation::invalid_field("entry", "quant", "out of range"))?
+        } else {
+            wire.quant
+        };
+        wire_trunkward.push(from_trunkward.then_some(wire.quant));
+        entries.push(local_entry(&payer, &payee, quant, wire.description, wire.metadata));
+    }
+    let transaction = Transaction {
+        uuid: relay.uuid,
+        version: 0,
+        state: State::Validated,
+        workflow: relay.workflow,
+        author: from.clone(),
+        written_unix_s: ctx.now_unix_s,
+        entries,
+    };
+    check_limits(view, config, &transaction.entries, None, transaction.workflow.creation.state)?;
+    let trunkward_quants = trunkward_quants(view, &transaction.entries, from_trunkward.then_some(&wire_trunkward))?;
+    let link = Link { upstream: Some(from.clone()), downstream: downstream.clone(), trunkward_quants };
+    let forward = downstream.map(|peer| {
+        let entries = wire_entries(view, config, &transaction, &link, &peer);
+        Forward { peer, entries }
+    });
+    Ok(Plan { transaction, link, forward })
+}
+
+/// Trunkward amounts of the entries shared with the trunkward neighbour:
+/// as received when they came from it, else converted at its rate.
+fn trunkward_quants(
+    view: &impl LedgerView,
+    entries: &[Entry],
+    received: Option<&Vec<Option<Amount>>>,
+) -> Result<Vec<Option<Amount>>, Violation> {
+    let Some(trunkward) = view.trunkward_account() else { return Ok(vec![None; entries.len()]) };
+    let rate = view.peer(trunkward).map(|p| p.rate);
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            if &e.payer != trunkward && &e.payee != trunkward {
+                return Ok(None);
+            }
+            if let Some(q) = received.and_then(|r| r.get(i).copied().flatten()) {
+                return Ok(Some(q));
+            }
+            let rate = rate.ok_or_else(|| Violation::Other { translated: "trunkward node is not connected".into() })?;
+            e.quant
+                .to_trunkward(rate)
+                .map(Some)
+                .map_err(|_| Violation::invalid_field("entry", "quant", "out of range after conversion"))
+        })
+        .collect()
+}
+
+/// How a party is named to the neighbour `to` (the reference's path rewriting).
+fn wire_path(view: &impl LedgerView, config: &NodeConfig, entry: &Entry, party: &AccountId, to: &AccountId) -> String {
+    let node = config.name.as_str();
+    let to_trunkward = view.trunkward_account() == Some(to);
+    let rel = entry.metadata.get(party.as_str()).map(String::as_str).unwrap_or("");
+    let kind = view.account(party).map(|a| a.kind.clone());
+    let join = |a: &str, b: &str| if b.is_empty() { a.to_owned() } else { format!("{a}/{b}") };
+    match kind {
+        Some(AccountKind::Trunkward) if to_trunkward => rel.to_owned(),
+        Some(AccountKind::Trunkward) => join(party.as_str(), rel),
+        Some(AccountKind::Leafward) if to_trunkward => join(&format!("{node}/{party}"), rel),
+        Some(AccountKind::Leafward) => join(party.as_str(), rel),
+        _ => format!("{node}/{party}"),
+    }
+}
+
+/// The entries shared with neighbour `to`, as it must receive them.
+pub fn wire_entries(
+    view: &impl LedgerView,
+    config: &NodeConfig,
+    tx: &Transaction,
+    link: &Link,
+    to: &AccountId,
+) -> Vec<WireEntry> {
+    let to_trunkward = view.trunkward_account() == Some(to);
+    tx.entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| &e.payer == to || &e.payee == to)
+        .map(|(i, e)| {
+            let quant =
+                if to_trunkward { link.trunkward_quants.get(i).copied().flatten().unwrap_or(e.quant) } else { e.quant };
+            let metadata = e
+                .metadata
+                .iter()
+                .filter(|(k, _)| k.as_str() != e.payer.as_str() && k.as_str() != e.payee.as_str())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            WireEntry {
+                payer: wire_path(view, config, e, &e.payer, to),
+                payee: wire_path(view, config, e, &e.payee, to),
+                quant,
+                description: e.description.clone(),
+                metadata,
+            }
+        })
+        .collect()
+}
+
+/// The rows a link's ratchet hashes for `tx`: entries shared with `peer`,
+/// amounts in the trunkward unit.
+pub fn hash_rows<'t>(
+    view: &impl LedgerView,
+    tx: &'t Transaction,
+    link: &Link,
+    peer: &AccountId,
+) -> Vec<crate::ratchet::HashRow<'t>> {
+    let peer_is_trunkward = view.trunkward_account() == Some(peer);
+    tx.entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| &e.payer == peer || &e.payee == peer)
+        .map(|(i, e)| crate::ratchet::HashRow {
+            quant: if peer_is_trunkward {
+                link.trunkward_quants.get(i).copied().flatten().unwrap_or(e.quant)
+            } else {
+                e.quant
+            },
+            description: &e.description,
+        })
+        .collect()
+}

@@ -1,0 +1,58 @@
+//! The per-link hash chain ("ratchet") two adjacent nodes both advance on
+//! every written state change of a transaction they share (cc-protocol.md §4).
+//!
+//! The reference string is `lastHash|uuid|state|quant|description|…|version`:
+//! one `quant|description` pair per entry shared on the link, amounts in the
+//! trunkward node's unit written in canonical decimal (`14`, `0.5`), and the
+//! MD5 of its UTF-8 bytes in lower-case hex is the new hash. ccnode also keeps
+//! a blake3 chain over the same string (keyed by the previous blake3 hash), so
+//! a link's history is provable without relying on MD5.
+
+use crate::amount::Amount;
+
+/// One entry as the link hash sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashRow<'a> {
+    /// The amount in the trunkward node's unit.
+    pub quant: Amount,
+    /// The entry's description.
+    pub description: &'a str,
+}
+
+/// The string both sides hash.
+pub fn link_string(last_hash: &str, uuid: &str, state: &str, rows: &[HashRow<'_>], version: &str) -> String {
+    let mut text = String::with_capacity(64 + rows.len() * 32);
+    for part in [last_hash, uuid, state] {
+        text.push_str(part);
+        text.push('|');
+    }
+    for row in rows {
+        text.push_str(&row.quant.to_string());
+        text.push('|');
+        text.push_str(row.description);
+        text.push('|');
+    }
+    text.push_str(version);
+    text
+}
+
+/// The reference's MD5 ratchet step, lower-case hex.
+pub fn md5_next(last_hash: &str, uuid: &str, state: &str, rows: &[HashRow<'_>], version: &str) -> String {
+    use md5::{Digest, Md5};
+    let digest = Md5::digest(link_string(last_hash, uuid, state, rows, version).as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// ccnode's blake3 chain over the same string: `blake3_keyed(previous, string)`.
+pub fn blake3_next(previous: &[u8; 32], uuid: &str, state: &str, rows: &[HashRow<'_>], version: &str) -> [u8; 32] {
+    // The MD5 chain's last hash is not part of the blake3 input: the key carries the history.
+    *blake3::keyed_hash(previous, link_string("", uuid, state, rows, version).as_bytes()).as_bytes()
+}
+
+/// The blake3 chain's start for a link whose agreed initial hash is `initial`.
+pub fn blake3_genesis(initial: &str) -> [u8; 32] {
+    *blake3::Hasher::new_derive_key("ccnode 2026-11 link ratchet genesis v1")
+        .update(initial.as_bytes())
+        .finalize()
+        .as_bytes()
+}

@@ -1,0 +1,251 @@
+//! Five real `ccnode` processes on loopback forming a tree:
+//!
+//! ```text
+//!                 trunk
+//!          ×2 /         \ ×0.5
+//!        branch1       branch2 (carol)
+//!    ×1 /      \ ×3
+//!   twig1      twig2
+//!  (alice)     (bob)
+//! ```
+//!
+//! (`×r` is the child's conversion rate: trunkward amount = local amount × r.)
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::node::Server;
+
+struct Tree {
+    trunk: Server,
+    branch1: Server,
+    branch2: Server,
+    twig1: Server,
+    twig2: Server,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+fn start(name: &str, dirs: &mut Vec<tempfile::TempDir>) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), name);
+    dirs.push(dir);
+    server
+}
+
+/// Grafts `child` under `parent`: the parent opens the child's node account,
+/// the child sets its trunkward node; both agree on the initial hash.
+fn graft(parent: &Server, parent_name: &str, child: &Server, child_name: &str, rate: &str, parent_min: i64) {
+    let hash = format!("graft-{parent_name}-{child_name}");
+    let body = json!({"id": child_name, "url": child.url, "min": parent_min, "max": 1000, "last_hash": hash});
+    let (status, value) = parent.call(Method::POST, "/admin/nodes", "admin", Some(body));
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    let body =
+        json!({"name": parent_name, "url": parent.url, "rate": rate, "min": -1000, "max": 1000, "last_hash": hash});
+    let (status, value) = child.call(Method::PUT, "/admin/trunkward", "admin", Some(body));
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+}
+
+impl Tree {
+    fn start() -> Tree {
+        let mut dirs = Vec::new();
+        let trunk = start("trunk", &mut dirs);
+        let branch1 = start("branch1", &mut dirs);
+        let branch2 = start("branch2", &mut dirs);
+        let twig1 = start("twig1", &mut dirs);
+        let twig2 = start("twig2", &mut dirs);
+        graft(&trunk, "trunk", &branch1, "branch1", "2", -100);
+        graft(&trunk, "trunk", &branch2, "branch2", "0.5", -1000);
+        graft(&branch1, "branch1", &twig1, "twig1", "1", -1000);
+        graft(&branch1, "branch1", &twig2, "twig2", "3", -1000);
+        twig1.open("alice", -1000, 1000);
+        twig2.open("bob", -1000, 1000);
+        branch2.open("carol", -1000, 1000);
+        branch1.open("dave", -1000, 1000);
+        Tree { trunk, branch1, branch2, twig1, twig2, _dirs: dirs }
+    }
+
+    fn nodes(&self) -> [(&str, &Server); 5] {
+        [
+            ("trunk", &self.trunk),
+            ("branch1", &self.branch1),
+            ("branch2", &self.branch2),
+            ("twig1", &self.twig1),
+            ("twig2", &self.twig2),
+        ]
+    }
+
+    fn links(&self) -> [(&str, &Server, &str, &Server); 4] {
+        [
+            ("trunk", &self.trunk, "branch1", &self.branch1),
+            ("trunk", &self.trunk, "branch2", &self.branch2),
+            ("branch1", &self.branch1, "twig1", &self.twig1),
+            ("branch1", &self.branch1, "twig2", &self.twig2),
+        ]
+    }
+
+    /// Every ledger sums to zero; both sides of every link hold the same ratchet.
+    fn check_consistent(&self) {
+        for (name, node) in self.nodes() {
+            let sum: f64 = node.balances(name).iter().map(|(_, b)| b).sum();
+            assert!(sum.abs() < 1e-9, "{name} does not sum to zero: {:?}", node.balances(name));
+        }
+        for (parent_name, parent, child_name, child) in self.links() {
+            let (_, up) = parent.call(Method::GET, "/admin/nodes", "admin", None);
+            let (_, down) = child.call(Method::GET, "/admin/nodes", "admin", None);
+            let (a, b) = (&up["data"][child_name], &down["data"][parent_name]);
+            assert_eq!(a["last_hash"], b["last_hash"], "ratchet {parent_name}-{child_name}: {a} vs {b}");
+            assert_eq!(a["blake3"], b["blake3"], "blake3 {parent_name}-{child_name}");
+            assert_eq!(a["versions"], b["versions"], "versions {parent_name}-{child_name}");
+        }
+    }
+
+    fn balance(&self, node: &Server, account: &str) -> Value {
+        let (status, value) = node.call(Method::GET, &format!("/account/balance?acc_path={account}"), "admin", None);
+        assert_eq!(status, StatusCode::OK, "{value}");
+        value["data"]["balance"].clone()
+    }
+
+    fn state_everywhere(&self, uuid: &str, nodes: &[&Server]) -> Vec<String> {
+        nodes
+            .iter()
+            .map(|n| {
+                let (status, value) = n.call(Method::GET, &format!("/transaction/{uuid}"), "admin", None);
+                assert_eq!(status, StatusCode::OK, "{value}");
+                value["data"]["state"].as_str().expect("state").to_owned()
+            })
+            .collect()
+    }
+
+    fn transaction_count(&self, node: &Server) -> u64 {
+        let (_, value) = node.call(Method::GET, "/transactions?limit=1", "admin", None);
+        value["meta"]["number_of_results"].as_u64().expect("count")
+    }
+}
+
+fn pay(payer: &str, payee: &str, quant: Value, workflow: &str) -> Value {
+    json!({"payer": payer, "payee": payee, "quant": quant, "description": "across the tree", "type": workflow})
+}
+
+#[test]
+fn payments_cross_the_tree_with_rates_limits_erase_and_matching_ratchets() {
+    let tree = Tree::start();
+    let (_, path) = tree.twig1.call(Method::GET, "/absolutepath", "alice", None);
+    assert_eq!(path["data"], json!(["trunk", "branch1", "twig1"]));
+
+    // Leaf to leaf across the trunk: 10 at twig1 is 10 at branch1, 20 at the trunk, 40 at branch2.
+    let (status, body) =
+        tree.twig1.call(Method::POST, "/transaction", "alice", Some(pay("alice", "branch2/carol", json!(10), "pay")));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["state"], "completed");
+    let first = body["data"]["uuid"].as_str().expect("uuid").to_owned();
+    assert_eq!(tree.balance(&tree.twig1, "alice"), json!(-10));
+    assert_eq!(tree.balance(&tree.branch1, "trunk"), json!(10));
+    assert_eq!(tree.balance(&tree.trunk, "branch1"), json!(-20));
+    assert_eq!(tree.balance(&tree.trunk, "branch2"), json!(20));
+    assert_eq!(tree.balance(&tree.branch2, "carol"), json!(40));
+    let all = [&tree.twig1, &tree.branch1, &tree.trunk, &tree.branch2];
+    assert_eq!(tree.state_everywhere(&first, &all), vec!["completed"; 4]);
+    let (_, seen) = tree.branch2.call(Method::GET, &format!("/transaction/{first}"), "carol", None);
+    // A path relative to branch2: it travels trunkward until a node knows `branch1`.
+    assert_eq!(seen["data"]["entries"][0]["payer"], "branch1/twig1/alice", "{seen}");
+    tree.check_consistent();
+
+    // Within a branch: 5 at twig1 and branch1 is 5/3 = 1.666667 (half-even) at twig2.
+    let (status, body) =
+        tree.twig1.call(Method::POST, "/transaction", "alice", Some(pay("alice", "twig2/bob", json!(5), "pay")));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(tree.balance(&tree.twig2, "bob"), json!(1.666667));
+    assert_eq!(tree.balance(&tree.branch1, "twig2"), json!(5));
+    tree.check_consistent();
+
+    // Credit with confirmation: validated (200), the author confirms, the far payee signs.
+    let (status, body) =
+        tree.twig1.call(Method::POST, "/transaction", "alice", Some(pay("alice", "branch2/carol", json!(3), "credit")));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["state"], "validated");
+    let credit = body["data"]["uuid"].as_str().expect("uuid").to_owned();
+    let (status, body) = tree.twig1.call(Method::PATCH, &format!("/transaction/{credit}/pending"), "alice", None);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(tree.state_everywhere(&credit, &all), vec!["pending"; 4]);
+    let (status, body) = tree.branch2.call(Method::PATCH, &format!("/transaction/{credit}/completed"), "carol", None);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(tree.state_everywhere(&credit, &all), vec!["completed"; 4]);
+    assert_eq!(tree.balance(&tree.branch2, "carol"), json!(52));
+    tree.check_consistent();
+
+    // A bill from a far payee: pending at once everywhere, signed by the payer at its own node.
+    let (status, body) =
+        tree.twig2.call(Method::POST, "/transaction", "bob", Some(pay("branch2/carol", "bob", json!(1), "bill")));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let bill = body["data"]["uuid"].as_str().expect("uuid").to_owned();
+    let bill_nodes = [&tree.twig2, &tree.branch1, &tree.trunk, &tree.branch2];
+    assert_eq!(tree.state_everywhere(&bill, &bill_nodes), vec!["pending"; 4]);
+    let (status, body) = tree.branch2.call(Method::PATCH, &format!("/transaction/{bill}/completed"), "carol", None);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(tree.state_everywhere(&bill, &bill_nodes), vec!["completed"; 4]);
+    tree.check_consistent();
+
+    // Refused at an intermediate balance-of-trade account: nothing is written anywhere.
+    let counts: Vec<u64> = tree.nodes().iter().map(|(_, n)| tree.transaction_count(n)).collect();
+    let (status, body) =
+        tree.twig1.call(Method::POST, "/transaction", "alice", Some(pay("alice", "branch2/carol", json!(100), "pay")));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["class"], "MinLimitViolation", "{body}");
+    assert_eq!(body["errors"][0]["accId"], "branch1", "{body}");
+    let after: Vec<u64> = tree.nodes().iter().map(|(_, n)| tree.transaction_count(n)).collect();
+    assert_eq!(counts, after, "a refused transaction left something behind");
+    tree.check_consistent();
+
+    // An admin erases the first (completed) payment at its origin; every ledger reverts it.
+    let (status, body) = tree.twig1.call(Method::PATCH, &format!("/transaction/{first}/erased"), "admin", None);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(tree.state_everywhere(&first, &all), vec!["erased"; 4]);
+    assert_eq!(tree.balance(&tree.trunk, "branch1"), json!(0), "credit -6 and bill +6 remain");
+    tree.check_consistent();
+}
+
+#[test]
+fn a_wrong_last_hash_or_an_unreachable_node_changes_nothing() {
+    let tree = Tree::start();
+    let (status, body) =
+        tree.twig1.call(Method::POST, "/transaction", "alice", Some(pay("alice", "twig2/bob", json!(2), "pay")));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let uuid = body["data"]["uuid"].as_str().expect("uuid").to_owned();
+
+    // A neighbour with the wrong last hash is refused before anything happens.
+    let (status, body) = tree.branch1.request_with(
+        Method::PATCH,
+        &format!("/transaction/{uuid}/erased"),
+        &[("cc-node", "twig1"), ("last-hash", "0123456789abcdef0123456789abcdef")],
+    );
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["errors"][0]["class"], "HashMismatchFailure");
+    assert_eq!(body["errors"][0]["remoteNode"], "twig1");
+    assert_eq!(tree.state_everywhere(&uuid, &[&tree.branch1]), vec!["completed"]);
+
+    // A duplicated state change from the right neighbour is answered and changes nothing twice.
+    let (_, nodes) = tree.branch1.call(Method::GET, "/admin/nodes", "admin", None);
+    let hash = nodes["data"]["twig1"]["last_hash"].as_str().expect("hash").to_owned();
+    let (status, body) = tree.branch1.request_with(
+        Method::PATCH,
+        &format!("/transaction/{uuid}/completed"),
+        &[("cc-node", "twig1"), ("last-hash", &hash)],
+    );
+    assert_eq!(status, StatusCode::CREATED, "a retried PATCH is idempotent: {body}");
+    let (_, again) = tree.branch1.call(Method::GET, "/admin/nodes", "admin", None);
+    assert_eq!(again["data"]["twig1"]["versions"], nodes["data"]["twig1"]["versions"]);
+
+    // twig2 goes away: a payment to it is refused with UnavailableNodeFailure and nothing is written.
+    let counts = (tree.transaction_count(&tree.twig1), tree.transaction_count(&tree.branch1));
+    let pid = tree.twig2.pid();
+    std::process::Command::new("kill").args(["-STOP", &pid.to_string()]).status().expect("kill -STOP");
+    let (status, body) =
+        tree.twig1.call(Method::POST, "/transaction", "alice", Some(pay("alice", "twig2/bob", json!(1), "pay")));
+    std::process::Command::new("kill").args(["-CONT", &pid.to_string()]).status().expect("kill -CONT");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["errors"][0]["class"], "UnavailableNodeFailure", "{body}");
+    assert_eq!((tree.transaction_count(&tree.twig1), tree.transaction_count(&tree.branch1)), counts);
+    let (_, handshake) = tree.branch1.call(Method::GET, "/handshake", "dave", None);
+    assert_eq!(handshake["data"], json!({"trunk": "ok", "twig1": "ok", "twig2": "ok"}));
+    tree.check_consistent();
+}
