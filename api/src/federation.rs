@@ -148,13 +148,7 @@ pub struct RelayEntry {
 }
 
 fn relay_body(tx: &ledger::Transaction, entries: &[WireEntry]) -> Value {
-    let entries: Vec<Value> = entries
-        .iter()
-        .map(|e| {
-            json!({"payer": e.payer, "payee": e.payee, "quant": amount_json(e.quant), "description": e.description,
-                   "metadata": e.metadata})
-        })
-        .collect();
+    let entries = entries_json(entries);
     json!({
         "uuid": tx.uuid.to_string(),
         "state": "V",
@@ -175,8 +169,7 @@ pub async fn propose(state: &AppState, plan: ledger::federation::Plan, trace: &s
     {
         let lock = state.peers().lock_for(&forward.peer);
         let _link = lock.lock().await;
-        let body = relay_body(&plan.transaction, &forward.entries);
-        call_peer(state, &forward.peer, reqwest::Method::POST, "/transaction/relay", Some(body), trace).await?;
+        let plan = relay_on(state, plan, trace).await?;
         let command = Command::ProposeTransversal { transaction: plan.transaction, link: plan.link };
         submit(state, NodeCommand::Ledger(command)).await?;
     }
@@ -226,6 +219,61 @@ async fn commit(state: &AppState, uuid: TxId, to: TxState, actor: AccountId) -> 
     }
 }
 
+fn parse_entries(entries: Vec<RelayEntry>) -> ApiResult<Vec<WireEntry>> {
+    entries
+        .into_iter()
+        .map(|e| {
+            Ok(WireEntry {
+                payer: e.payer,
+                payee: e.payee,
+                quant: parse_amount("quant", &e.quant)?,
+                description: e.description,
+                metadata: crate::wire::parse_metadata(e.metadata)?,
+            })
+        })
+        .collect()
+}
+
+/// The entries a relay was answered with (`{data: [entries]}`).
+fn answered_entries(value: &Value) -> ApiResult<Vec<WireEntry>> {
+    let data = value.get("data").cloned().unwrap_or(Value::Array(Vec::new()));
+    let entries: Vec<RelayEntry> = serde_json::from_value(data)
+        .map_err(|e| ApiError::failure(&format!("a neighbour answered a relay with malformed entries: {e}")))?;
+    parse_entries(entries).map_err(|_| ApiError::failure("a neighbour answered a relay with malformed amounts"))
+}
+
+fn entries_json(entries: &[WireEntry]) -> Value {
+    Value::Array(
+        entries
+            .iter()
+            .map(|e| {
+                json!({"payer": e.payer, "payee": e.payee, "quant": amount_json(e.quant), "description": e.description,
+                       "metadata": e.metadata})
+            })
+            .collect(),
+    )
+}
+
+/// Relays a plan to its next node and folds the entries it answers with into the plan.
+async fn relay_on(
+    state: &AppState,
+    plan: ledger::federation::Plan,
+    trace: &str,
+) -> ApiResult<ledger::federation::Plan> {
+    let Some(forward) = plan.forward.clone() else { return Ok(plan) };
+    let body = relay_body(&plan.transaction, &forward.entries);
+    let (_, answer) =
+        call_peer(state, &forward.peer, reqwest::Method::POST, "/transaction/relay", Some(body), trace).await?;
+    let added = answered_entries(&answer)?;
+    if added.is_empty() {
+        return Ok(plan);
+    }
+    match submit(state, NodeCommand::Absorb { plan: Box::new(plan), from: forward.peer.clone(), added }).await? {
+        NodeOutput::Plan(Some(plan)) => Ok(*plan),
+        _ => Err(ApiError::failure("absorbing additional entries gave no plan")),
+    }
+}
+
 fn parse_relay(state: &AppState, body: RelayBody) -> ApiResult<RelayIn> {
     let uuid =
         uuid::Uuid::parse_str(&body.uuid).map(TxId).map_err(|_| ApiError::invalid_field("uuid", "not a uuid"))?;
@@ -250,16 +298,7 @@ fn parse_relay(state: &AppState, body: RelayBody) -> ApiResult<RelayIn> {
     if body.entries.is_empty() || body.entries.len() > 64 {
         return Err(ApiError::invalid_field("entries", "1 to 64 entries"));
     }
-    let mut entries = Vec::with_capacity(body.entries.len());
-    for e in body.entries {
-        entries.push(WireEntry {
-            payer: e.payer,
-            payee: e.payee,
-            quant: parse_amount("quant", &e.quant)?,
-            description: e.description,
-            metadata: crate::wire::parse_metadata(e.metadata)?,
-        });
-    }
+    let entries = parse_entries(body.entries)?;
     Ok(RelayIn { uuid, workflow, entries })
 }
 
@@ -276,6 +315,7 @@ pub async fn relay(
     AppJson(body): AppJson<RelayBody>,
 ) -> ApiResult<Response> {
     let Caller::Node { account: from } = caller else { return Err(ApiError::forbidden()) };
+    let upstream = from.clone();
     let relay = parse_relay(&state, body)?;
     let trace = trace_of(&headers);
     // A retried relay that was already recorded answers as the first did.
@@ -284,11 +324,17 @@ pub async fn relay(
         read.links.get(&relay.uuid).map(|l| l.upstream.as_ref() == Some(&from))
     };
     match existing {
-        Some(true) => return Ok((StatusCode::CREATED, Json(envelope(json!([]), None, None))).into_response()),
+        Some(true) => {
+            let added = match submit(&state, NodeCommand::Additional { uuid: relay.uuid, upstream: from }).await? {
+                NodeOutput::Entries(entries) => entries,
+                _ => Vec::new(),
+            };
+            return Ok((StatusCode::CREATED, Json(envelope(entries_json(&added), None, None))).into_response());
+        }
         Some(false) => return Err(violation_error(&ledger::Violation::DuplicateUuid { uuid: relay.uuid.to_string() })),
         None => {}
     }
-    let output = submit(&state, NodeCommand::PlanRelay { from, relay }).await?;
+    let output = submit(&state, NodeCommand::PlanRelay { from: upstream, relay }).await?;
     let NodeOutput::Plan(Some(plan)) = output else { return Err(ApiError::failure("relay planning gave no plan")) };
     let plan = *plan;
     let lock = plan.forward.as_ref().map(|f| state.peers().lock_for(&f.peer));
@@ -296,13 +342,16 @@ pub async fn relay(
         Some(lock) => Some(lock.lock().await),
         None => None,
     };
-    if let Some(forward) = &plan.forward {
-        let body = relay_body(&plan.transaction, &forward.entries);
-        call_peer(&state, &forward.peer, reqwest::Method::POST, "/transaction/relay", Some(body), &trace).await?;
-    }
+    let plan = relay_on(&state, plan, &trace).await?;
+    let uuid = plan.transaction.uuid;
     let command = Command::ProposeTransversal { transaction: plan.transaction, link: plan.link };
     submit(&state, NodeCommand::Ledger(command)).await?;
-    Ok((StatusCode::CREATED, Json(envelope(json!([]), None, None))).into_response())
+    drop(_link);
+    let added = match submit(&state, NodeCommand::Additional { uuid, upstream: from }).await? {
+        NodeOutput::Entries(entries) => entries,
+        _ => Vec::new(),
+    };
+    Ok((StatusCode::CREATED, Json(envelope(entries_json(&added), None, None))).into_response())
 }
 
 /// A neighbour relays a state change (the PATCH route calls this for node callers).
@@ -511,4 +560,49 @@ pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> 
         );
     }
     Ok(Json(envelope(Value::Object(data), None, None)))
+}
+
+/// `PUT /admin/fees`: what this node charges on transactions crossing it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fees {
+    /// The local account fees are paid to; `null` stops charging.
+    pub account: Option<String>,
+    /// A fixed amount per transaction (default 0).
+    #[schema(value_type = Option<f64>)]
+    pub fixed: Option<Box<RawValue>>,
+    /// A percentage of the primary amount (default 0; `1.5` = 1.5 %).
+    #[schema(value_type = Option<f64>)]
+    pub percent: Option<Box<RawValue>>,
+}
+
+/// Sets the fees this node charges on transactions that cross it (admin only).
+/// Fees are paid by the payer, added as entries on the way, and never charged on fees.
+#[utoipa::path(put, path = "/admin/fees", tag = "admin", request_body = Fees,
+    responses((status = 200, description = "`{data: {account, fixed, percent}}`"), (status = 400, description = "Bad fields"),
+              (status = 403, description = "Not an admin")))]
+pub async fn admin_set_fees(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<Fees>,
+) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    let policy = match body.account {
+        None => None,
+        Some(account) => {
+            let account = AccountId::new(&account).map_err(|e| ApiError::invalid_field("account", e.to_string()))?;
+            let fixed = body.fixed.as_deref().map(|v| parse_amount("fixed", v)).transpose()?.unwrap_or(Amount::ZERO);
+            let percent =
+                body.percent.as_deref().map(|v| parse_amount("percent", v)).transpose()?.unwrap_or(Amount::ZERO);
+            Some(ledger::federation::FeePolicy { account, fixed, percent })
+        }
+    };
+    submit(&state, NodeCommand::Ledger(Command::ConfigureFees { policy: policy.clone() })).await?;
+    let data = match policy {
+        Some(p) => {
+            json!({"account": p.account.as_str(), "fixed": crate::wire::amount_value(p.fixed), "percent": crate::wire::amount_value(p.percent)})
+        }
+        None => Value::Null,
+    };
+    Ok(Json(envelope(data, None, None)))
 }

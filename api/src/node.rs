@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use journal::Journal;
-use ledger::federation::{self, Link, Plan, Ratchet, RelayIn};
+use ledger::federation::{self, FeePolicy, Link, Plan, Ratchet, RelayIn, WireEntry};
 use ledger::{
     decode_event, encode_event, Account, AccountId, AccountKind, Command, Context, Event, KeyHash, LedgerState,
     LedgerView, Limits, NodeName, Proposal, TxId, Violation,
@@ -117,6 +117,22 @@ pub enum NodeCommand {
         /// Which.
         uuid: TxId,
     },
+    /// Add the entries the next node answered a relay with to a plan (no write).
+    Absorb {
+        /// The plan.
+        plan: Box<Plan>,
+        /// The node that answered.
+        from: AccountId,
+        /// Its additional entries.
+        added: Vec<WireEntry>,
+    },
+    /// The additional entries to answer `upstream` with for a recorded transaction (no write).
+    Additional {
+        /// Which.
+        uuid: TxId,
+        /// The neighbour that relayed it to us.
+        upstream: AccountId,
+    },
 }
 
 /// What a command answers besides "durable".
@@ -126,6 +142,8 @@ pub enum NodeOutput {
     Done,
     /// A plan (no write).
     Plan(Option<Box<Plan>>),
+    /// Entries to answer a relay with.
+    Entries(Vec<WireEntry>),
 }
 
 /// A state change in flight across nodes: its balance changes are reserved.
@@ -166,6 +184,9 @@ impl LedgerView for HeldView<'_> {
     }
     fn ratchet(&self, peer: &AccountId) -> Option<&Ratchet> {
         self.state.ratchet(peer)
+    }
+    fn fees(&self) -> Option<&FeePolicy> {
+        self.state.fees()
     }
     fn held(&self, id: &AccountId) -> (ledger::Balances, ledger::Balances) {
         let mut down = ledger::Balances::default();
@@ -251,6 +272,18 @@ impl Machine for LedgerMachine {
             }
             NodeCommand::Abort { uuid } => {
                 self.holds.remove(&uuid);
+            }
+            NodeCommand::Absorb { plan, from, added } => {
+                let plan = federation::absorb(&self.view(), *plan, &from, added)?;
+                output = NodeOutput::Plan(Some(Box::new(plan)));
+            }
+            NodeCommand::Additional { uuid, upstream } => {
+                let view = self.view();
+                let entries = match (view.transaction(&uuid), view.link(&uuid)) {
+                    (Some(tx), Some(link)) => federation::additional_for(&view, tx, link, &upstream),
+                    _ => Vec::new(),
+                };
+                output = NodeOutput::Entries(entries);
             }
             NodeCommand::Ledger(command) => self.decide_one(command, now_us, &mut events)?,
             NodeCommand::OpenAccount { id, kind, limits, key_hash } => {

@@ -31,10 +31,11 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         routes::filter_transactions, routes::filter_entries, routes::transaction_entries,
         routes::admin_new_account, routes::admin_change_account, openapi_json, metrics_text,
         federation::relay, federation::admin_new_child, federation::admin_set_trunkward, federation::admin_list_nodes,
+        federation::admin_set_fees,
     ),
     components(schemas(crate::wire::NewTransaction, crate::wire::TransactionJson, crate::wire::EntryJson,
         crate::wire::EntryFullJson, routes::NewAccount, routes::AccountChange, federation::RelayBody,
-        federation::RelayEntry, federation::NewChild, federation::Trunkward)),
+        federation::RelayEntry, federation::NewChild, federation::Trunkward, federation::Fees)),
     tags((name = "node"), (name = "accounts"), (name = "transactions"), (name = "admin"), (name = "federation"), (name = "operations")),
 )]
 #[derive(Debug)]
@@ -75,6 +76,7 @@ pub fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
         .route("/admin/accounts/{id}", patch(routes::admin_change_account))
         .route("/admin/nodes", post(federation::admin_new_child).get(federation::admin_list_nodes))
         .route("/admin/trunkward", put(federation::admin_set_trunkward))
+        .route("/admin/fees", put(federation::admin_set_fees))
         .route("/transaction/relay", post(federation::relay))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics_text))

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use crate::amount::Amount;
 use crate::event::Event;
-use crate::federation::{hash_rows, Link};
+use crate::federation::{hash_rows, FeePolicy, Link};
 use crate::ids::{AccountId, TxId, WorkflowId};
 use crate::model::{
     Account, AccountKind, AccountStatus, Entry, KeyHash, Limits, NodeConfig, Peer, State, Transaction, UnixSeconds,
@@ -129,6 +129,11 @@ pub enum Command {
         /// Its neighbours and trunkward amounts.
         link: Link,
     },
+    /// Set (or clear) the fees charged on transactions crossing this node.
+    ConfigureFees {
+        /// The policy; `None` charges nothing.
+        policy: Option<FeePolicy>,
+    },
 }
 
 /// Turns a command into events, or refuses it with one violation. Never
@@ -176,6 +181,17 @@ pub fn decide(view: &impl LedgerView, command: Command, ctx: &Context) -> Result
         Command::Transition { uuid, to, actor } => transition(view, config, uuid, to, actor, ctx),
         Command::Expire { uuid } => expire(view, config, uuid, ctx),
         Command::ProposeTransversal { transaction, link } => propose_transversal(view, config, transaction, link),
+        Command::ConfigureFees { policy } => {
+            if let Some(p) = &policy {
+                if !matches!(existing_account(view, &p.account)?.kind, AccountKind::User { .. }) {
+                    return Err(Violation::invalid_field("fees", "account", "fees are paid to a local user account"));
+                }
+                if p.fixed.is_negative() || p.percent.is_negative() || p.percent > Amount::from_units(100) {
+                    return Err(Violation::invalid_field("fees", "percent", "fixed >= 0 and 0 <= percent <= 100"));
+                }
+            }
+            Ok(vec![Event::FeesConfigured { policy }])
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 use bincode::{Decode, Encode};
 
-use crate::federation::Link;
+use crate::federation::{FeePolicy, Link};
 use crate::ids::{AccountId, TxId};
 use crate::model::{Account, AccountStatus, KeyHash, Limits, NodeConfig, State, Transaction, UnixSeconds};
 
@@ -112,6 +112,11 @@ pub enum Event {
         md5: String,
         /// The new blake3 hash.
         blake3: [u8; 32],
+    },
+    /// The fees this node charges on transactions crossing it (`None`: none).
+    FeesConfigured {
+        /// The policy.
+        policy: Option<FeePolicy>,
     },
 }
 

@@ -43,6 +43,30 @@ impl Link {
     }
 }
 
+/// What this node charges on transactions that cross it: `fixed` plus
+/// `percent` of the primary amount (in this node's unit, half-even to six
+/// places), paid by the payer to a local account. Fee entries are never
+/// charged fees themselves (no cascades).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct FeePolicy {
+    /// The local account fees are paid to.
+    pub account: AccountId,
+    /// A fixed amount per transaction.
+    pub fixed: Amount,
+    /// A percentage of the primary amount (`1.5` = 1.5 %).
+    pub percent: Amount,
+}
+
+impl FeePolicy {
+    /// The fee on a primary amount, or `None` when it comes to zero.
+    pub fn fee(&self, quant: Amount) -> Option<Amount> {
+        let share = quant.as_decimal().checked_mul(self.percent.as_decimal())? / rust_decimal::Decimal::ONE_HUNDRED;
+        let share = share.round_dp_with_strategy(6, rust_decimal::RoundingStrategy::MidpointNearestEven);
+        let total = Amount::from_decimal(share).ok()?.checked_add(self.fixed).ok()?;
+        total.is_positive().then_some(total)
+    }
+}
+
 /// A link's ratchet head: the last MD5 (reference) and blake3 (ccnode) hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ratchet {
@@ -189,6 +213,10 @@ pub fn plan_origin(view: &impl LedgerView, proposal: &Proposal, ctx: &Context) -
         written_unix_s: ctx.now_unix_s,
         entries: vec![entry],
     };
+    let mut transaction = transaction;
+    if let Some(fee) = fee_entry(view, config, &transaction.entries[0]) {
+        transaction.entries.push(fee);
+    }
     check_limits(view, config, &transaction.entries, None, workflow.creation.state)?;
     let trunkward_quants = trunkward_quants(view, &transaction.entries, None)?;
     let link = Link { upstream: None, downstream: Some(remote.clone()), trunkward_quants };
@@ -237,6 +265,10 @@ pub fn plan_relay(view: &impl LedgerView, from: &AccountId, relay: RelayIn, ctx:
         };
         wire_trunkward.push(from_trunkward.then_some(wire.quant));
         entries.push(local_entry(&payer, &payee, quant, wire.description, wire.metadata));
+    }
+    if let Some(fee) = fee_entry(view, config, &entries[0]) {
+        entries.push(fee);
+        wire_trunkward.push(None);
     }
     let transaction = Transaction {
         uuid: relay.uuid,
@@ -294,6 +326,8 @@ fn wire_path(view: &impl LedgerView, config: &NodeConfig, entry: &Entry, party: 
     let join = |a: &str, b: &str| if b.is_empty() { a.to_owned() } else { format!("{a}/{b}") };
     match kind {
         Some(AccountKind::Trunkward) if to_trunkward => rel.to_owned(),
+        // The whole path was kept; name the parent in front unless it already is.
+        Some(AccountKind::Trunkward) if rel.starts_with(&format!("{party}/")) => rel.to_owned(),
         Some(AccountKind::Trunkward) => join(party.as_str(), rel),
         Some(AccountKind::Leafward) if to_trunkward => join(&format!("{node}/{party}"), rel),
         Some(AccountKind::Leafward) => join(party.as_str(), rel),
@@ -356,4 +390,87 @@ pub fn hash_rows<'t>(
             description: &e.description,
         })
         .collect()
+}
+
+/// This node's fee on a transaction whose primary entry is `primary`: paid by
+/// the payer's side (the payer, or the node account it is reached through) to
+/// the fee account.
+fn fee_entry(view: &impl LedgerView, config: &NodeConfig, primary: &Entry) -> Option<Entry> {
+    let policy = view.fees()?;
+    let quant = policy.fee(primary.quant)?;
+    if primary.payer == policy.account {
+        return None;
+    }
+    let mut metadata = BTreeMap::new();
+    if let Some(remote) = primary.metadata.get(primary.payer.as_str()) {
+        metadata.insert(primary.payer.to_string(), remote.clone());
+    }
+    Some(Entry {
+        payer: primary.payer.clone(),
+        payee: policy.account.clone(),
+        quant,
+        description: format!("Payer fee of {quant} to {}/{}", config.name, policy.account),
+        metadata,
+    })
+}
+
+/// Adds the entries the next node answered with (its fees and those further
+/// on, already filtered to our link) to a planned transaction: amounts
+/// converted from the trunkward unit when `from` is our trunkward node, paths
+/// resolved here, limits checked again over everything.
+pub fn absorb(view: &impl LedgerView, plan: Plan, from: &AccountId, added: Vec<WireEntry>) -> Result<Plan, Violation> {
+    let config = view.config().ok_or_else(|| Violation::Other { translated: "node is not initialised".to_owned() })?;
+    if added.is_empty() {
+        return Ok(plan);
+    }
+    if added.len() > 32 {
+        return Err(Violation::invalid_field("transaction", "entries", "too many additional entries"));
+    }
+    let from_trunkward = view.trunkward_account() == Some(from);
+    let rate = view.peer(from).map(|p| p.rate).ok_or(Violation::Permission)?;
+    let Plan { mut transaction, mut link, forward } = plan;
+    for wire in added {
+        if !wire.quant.is_positive() {
+            return Err(Violation::invalid_field("entry", "quant", "additional entries must be positive"));
+        }
+        let payer = resolve_on(view, config, &wire.payer)?;
+        let payee = resolve_on(view, config, &wire.payee)?;
+        if payer.account() != from && payee.account() != from {
+            return Err(Violation::invalid_field(
+                "entry",
+                "payee",
+                "an additional entry must involve the node that added it",
+            ));
+        }
+        let quant = if from_trunkward {
+            wire.quant.from_trunkward(rate).map_err(|_| Violation::invalid_field("entry", "quant", "out of range"))?
+        } else {
+            wire.quant
+        };
+        transaction.entries.push(local_entry(&payer, &payee, quant, wire.description, wire.metadata));
+        let entry = transaction.entries.last().expect("just pushed");
+        let trunkward = match view.trunkward_account() {
+            Some(t) if &entry.payer == t || &entry.payee == t => Some(if from_trunkward {
+                wire.quant
+            } else {
+                let rate = view.peer(t).map(|p| p.rate).ok_or(Violation::Permission)?;
+                quant.to_trunkward(rate).map_err(|_| Violation::invalid_field("entry", "quant", "out of range"))?
+            }),
+            _ => None,
+        };
+        link.trunkward_quants.push(trunkward);
+    }
+    check_limits(view, config, &transaction.entries, None, transaction.workflow.creation.state)?;
+    Ok(Plan { transaction, link, forward })
+}
+
+/// What a node answers upstream after validating a relay: the entries it and
+/// the nodes after it added, as the upstream node must read them.
+pub fn additional_for(view: &impl LedgerView, tx: &Transaction, link: &Link, upstream: &AccountId) -> Vec<WireEntry> {
+    let Some(config) = view.config() else { return Vec::new() };
+    let mut without_primary = tx.clone();
+    let mut link = link.clone();
+    without_primary.entries.remove(0);
+    link.trunkward_quants.remove(0);
+    wire_entries(view, config, &without_primary, &link, upstream)
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::amount::{Amount, AmountError};
 use crate::event::Event;
-use crate::federation::{Link, Ratchet};
+use crate::federation::{FeePolicy, Link, Ratchet};
 use crate::ids::{AccountId, TxId};
 use crate::model::{Account, AccountKind, Entry, KeyHash, NodeConfig, Peer, State, Transaction};
 
@@ -41,6 +41,10 @@ pub trait LedgerView {
     }
     /// A neighbour's ratchet head.
     fn ratchet(&self, _peer: &AccountId) -> Option<&Ratchet> {
+        None
+    }
+    /// What this node charges on transactions that cross it.
+    fn fees(&self) -> Option<&FeePolicy> {
         None
     }
     /// Balance changes reserved by writes in flight elsewhere: `(down, up)`,
@@ -102,6 +106,7 @@ pub struct LedgerState {
     transactions: HashMap<TxId, Transaction>,
     links: HashMap<TxId, Link>,
     ratchets: BTreeMap<AccountId, Ratchet>,
+    fees: Option<FeePolicy>,
 }
 
 impl LedgerView for LedgerState {
@@ -125,6 +130,9 @@ impl LedgerView for LedgerState {
     }
     fn ratchet(&self, peer: &AccountId) -> Option<&Ratchet> {
         self.ratchets.get(peer)
+    }
+    fn fees(&self) -> Option<&FeePolicy> {
+        self.fees.as_ref()
     }
     fn trunkward_account(&self) -> Option<&AccountId> {
         self.trunkward.as_ref()
@@ -223,6 +231,7 @@ impl LedgerState {
                 assert!(self.transactions.contains_key(uuid), "link of an unknown transaction");
                 self.links.insert(*uuid, link.clone());
             }
+            Event::FeesConfigured { policy } => self.fees.clone_from(policy),
             Event::RatchetAdvanced { peer, md5, blake3, .. } => {
                 let ratchet = self.ratchets.get_mut(peer).expect("ratchet of a connected peer");
                 ratchet.md5.clone_from(md5);

@@ -249,3 +249,38 @@ fn a_wrong_last_hash_or_an_unreachable_node_changes_nothing() {
     assert_eq!(handshake["data"], json!({"trunk": "ok", "twig1": "ok", "twig2": "ok"}));
     tree.check_consistent();
 }
+
+#[test]
+fn nodes_on_the_way_add_their_fees_and_everyone_records_them() {
+    let tree = Tree::start();
+    tree.trunk.open("fees", 0, 1000);
+    let fees = |node: &Server, body: Value| {
+        let (status, value) = node.call(Method::PUT, "/admin/fees", "admin", Some(body));
+        assert_eq!(status, StatusCode::OK, "{value}");
+    };
+    fees(&tree.branch1, json!({"account": "dave", "fixed": 1}));
+    fees(&tree.trunk, json!({"account": "fees", "percent": 1}));
+
+    let (status, body) =
+        tree.twig1.call(Method::POST, "/transaction", "alice", Some(pay("alice", "branch2/carol", json!(10), "pay")));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let entries = body["data"]["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 3, "primary, branch1's fee, the trunk's fee: {body}");
+    assert_eq!(entries[1]["payee"], "branch1/dave");
+    assert_eq!(entries[1]["quant"], json!(1));
+    assert_eq!(entries[2]["payee"], "trunk/fees");
+    assert_eq!(entries[2]["quant"], json!(0.1), "1% of 20 trunk units is 0.2 there, 0.1 here");
+    assert_eq!(tree.balance(&tree.twig1, "alice"), json!(-11.1));
+    assert_eq!(tree.balance(&tree.branch1, "dave"), json!(1));
+    assert_eq!(tree.balance(&tree.trunk, "fees"), json!(0.2));
+    assert_eq!(tree.balance(&tree.branch2, "carol"), json!(40), "the payee's node sees no fees");
+    tree.check_consistent();
+
+    // Erasing reverts the fees with the payment, on every node.
+    let uuid = body["data"]["uuid"].as_str().expect("uuid").to_owned();
+    let (status, body) = tree.twig1.call(Method::PATCH, &format!("/transaction/{uuid}/erased"), "admin", None);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(tree.balance(&tree.trunk, "fees"), json!(0));
+    assert_eq!(tree.balance(&tree.twig1, "alice"), json!(0));
+    tree.check_consistent();
+}
