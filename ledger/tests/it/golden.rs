@@ -155,3 +155,51 @@ fn decoding_refuses_bad_bytes() {
     let limits_changed = [1u8, 3, 1, b'a', 19, 1, 0, 0];
     assert!(matches!(decode_event(&limits_changed), Err(DecodeError::Body(_))));
 }
+
+const FEDERATION_FIXTURE: &str = "tests/fixtures/events-v1-federation.bin";
+
+/// The events federation added (appended variants 10–12 of format version 1;
+/// the older fixture above is untouched by them).
+fn federation_samples() -> Vec<Event> {
+    vec![
+        Event::LinkAttached {
+            uuid: tx_id(0x3d8e_bb9f_6a29_42cb_9d39_9ee0_a6bf_7f1c),
+            link: ledger::federation::Link {
+                upstream: Some(acc("branch")),
+                downstream: None,
+                trunkward_quants: vec![Some(amt("14")), None, Some(amt("0.000001"))],
+            },
+        },
+        Event::RatchetAdvanced {
+            peer: acc("branch"),
+            uuid: tx_id(2),
+            version: 1,
+            md5: "15bfc7d0cff9160fe34cf541b7da56c3".to_owned(),
+            blake3: [0x5a; 32],
+        },
+        Event::FeesConfigured {
+            policy: Some(ledger::federation::FeePolicy {
+                account: acc("admin"),
+                fixed: amt("1"),
+                percent: amt("0.5"),
+            }),
+        },
+        Event::FeesConfigured { policy: None },
+    ]
+}
+
+#[test]
+fn golden_federation_event_bytes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(FEDERATION_FIXTURE);
+    let expected = blob(&federation_samples());
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &expected).expect("write fixture");
+    }
+    let stored = std::fs::read(&path).expect("fixture exists; run with UPDATE_GOLDEN=1 to create it");
+    assert!(stored == expected, "encoding changed: bytes differ from {FEDERATION_FIXTURE}");
+    let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
+    assert_eq!(decoded, federation_samples());
+    // Variant indices are the promise: 10, 11, 12 after the version byte.
+    let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
+    assert_eq!(firsts, vec![10, 11, 12, 12]);
+}
