@@ -323,3 +323,122 @@ pub fn balance(data: &Path, account: &str, at: Option<&str>, json: bool) -> anyh
     }
     Ok(ExitCode::SUCCESS)
 }
+
+// ---------------------------------------------------------------------------
+// demo-tree
+
+/// The demo tree: (node, parent, conversion rate with the parent).
+const TREE: &[(&str, Option<&str>, &str)] = &[
+    ("trunk", None, "1"),
+    ("branch1", Some("trunk"), "2"),
+    ("branch2", Some("trunk"), "0.5"),
+    ("twig1", Some("branch1"), "1"),
+    ("twig2", Some("branch1"), "3"),
+];
+
+/// Members of the demo tree and their nodes; each key is the member's name.
+const TREE_MEMBERS: &[(&str, &str)] =
+    &[("alice", "twig1"), ("bob", "twig2"), ("carol", "branch2"), ("dave", "branch1")];
+
+/// `ccnode demo-tree`: five federated nodes in one process, on consecutive ports.
+pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async move {
+        let mut listeners = Vec::new();
+        for (i, (name, _, _)) in TREE.iter().enumerate() {
+            let port = if base_port == 0 { 0 } else { base_port + u16::try_from(i).expect("five nodes") };
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .with_context(|| format!("binding a port for {name}"))?;
+            listeners.push(listener);
+        }
+        let urls: Vec<String> =
+            listeners.iter().map(|l| l.local_addr().map(|a| format!("http://{a}"))).collect::<Result<_, _>>()?;
+        let url_of = |node: &str| -> String {
+            let i = TREE.iter().position(|(n, _, _)| *n == node).expect("a node of the tree");
+            urls[i].clone()
+        };
+        let wide = Limits::new(Amount::from_units(-1000), Amount::from_units(1000)).expect("valid");
+        let mut nodes = Vec::new();
+        for (name, parent, rate) in TREE {
+            let trunkward = parent.map(|p| api::node::TrunkwardOptions {
+                name: p.to_owned(),
+                url: url_of(p),
+                rate: ledger::Rate::new(rate.parse::<Amount>().expect("demo rate").as_decimal()).expect("positive"),
+                limits: wide,
+                last_hash: format!("{p}-{name}"),
+            });
+            let options = StartOptions {
+                data_dir: data.join(name),
+                name: (*name).to_owned(),
+                admin_key: Some("admin".to_owned()),
+                validated_window_seconds: 300,
+                zero_payments: false,
+                validate_pending: true,
+                default_limits: (Amount::from_units(-100), Amount::from_units(100)),
+                peer_timeout: std::time::Duration::from_secs(30),
+                trunkward,
+                clock: journal::now_us,
+            };
+            let metrics = Arc::new(Metrics::new());
+            let node = Node::start(options, Arc::clone(&metrics)).await?;
+            nodes.push((*name, node, metrics));
+        }
+        // Parents open their children's accounts; members get accounts (first run only).
+        for (name, node, _) in &nodes {
+            let state = node.state();
+            for (child, parent, _) in TREE.iter().filter(|(_, p, _)| p == &Some(*name)) {
+                let id = AccountId::new(child).expect("valid");
+                if state.read().projections.account(&id).is_none() {
+                    let commands = api::federation::connect_commands(
+                        id,
+                        AccountKind::Leafward,
+                        wide,
+                        url_of(child),
+                        ledger::Rate::ONE,
+                        format!("{}-{child}", parent.expect("a child has a parent")),
+                    );
+                    state.submit(NodeCommand::Many(commands)).await.map_err(|e| anyhow::anyhow!(api::node::describe_write_error(&e)))?;
+                }
+            }
+            for (member, _) in TREE_MEMBERS.iter().filter(|(_, n)| n == name) {
+                let id = AccountId::new(member).expect("valid");
+                if state.read().projections.account(&id).is_none() {
+                    let limits = Limits::new(Amount::from_units(-500), Amount::from_units(500)).expect("valid");
+                    let command = NodeCommand::OpenAccount {
+                        id,
+                        kind: AccountKind::User { admin: false },
+                        limits,
+                        key_hash: api::auth::new_key_hash(member),
+                    };
+                    state.submit(command).await.map_err(|e| anyhow::anyhow!(api::node::describe_write_error(&e)))?;
+                }
+            }
+        }
+        for ((name, parent, rate), url) in TREE.iter().zip(&urls) {
+            let under = parent.map_or(String::new(), |p| format!(" (under {p}, rate {rate})"));
+            println!("{name:8} {url}{under}");
+        }
+        std::io::stdout().flush()?;
+        eprintln!("demo-tree: members alice@twig1, bob@twig2, carol@branch2, dave@branch1; keys are their names, admin key `admin`");
+        eprintln!(
+            "demo-tree: try  curl -H 'cc-user: alice' -H 'cc-auth: alice' -H 'content-type: application/json' {}/transaction \\\n  -d '{{\"payer\":\"alice\",\"payee\":\"branch2/carol\",\"quant\":10,\"description\":\"hello\",\"type\":\"pay\"}}'",
+            url_of("twig1")
+        );
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::new();
+        for ((_, node, metrics), listener) in nodes.into_iter().zip(listeners) {
+            let mut stop = stop_rx.clone();
+            let shutdown = async move {
+                let _ = stop.changed().await;
+            };
+            tasks.push(tokio::spawn(api::server::serve(node, metrics, listener, shutdown)));
+        }
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        for task in tasks {
+            task.await.context("a node task")?.context("serving")?;
+        }
+        Ok::<(), anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -80,6 +80,7 @@ async fn call_peer(
 ) -> ApiResult<(StatusCode, Value)> {
     let (url, last_hash) = peer_facts(state, peer)?;
     let full = format!("{url}{path}");
+    let method_name = method.to_string();
     let mut request = state
         .peers()
         .client
@@ -87,6 +88,8 @@ async fn call_peer(
         .header("cc-node", state.name())
         .header("last-hash", &last_hash)
         .header("cc-node-trace", format!("{trace}{}>", state.name()));
+    let sent = body.as_ref().map(|b| b.to_string()).unwrap_or_default();
+    tracing::debug!(%peer, %method_name, path, %last_hash, body = %sent, "to neighbour");
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -97,6 +100,7 @@ async fn call_peer(
     let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let text = response.text().await.map_err(|_| unavailable(&url))?;
     let value: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+    tracing::debug!(%peer, path, status = status.as_u16(), body = %text, "from neighbour");
     if status.is_success() {
         return Ok((status, value));
     }

@@ -248,6 +248,34 @@ fn a_wrong_last_hash_or_an_unreachable_node_changes_nothing() {
     let (_, handshake) = tree.branch1.call(Method::GET, "/handshake", "dave", None);
     assert_eq!(handshake["data"], json!({"trunk": "ok", "twig1": "ok", "twig2": "ok"}));
     tree.check_consistent();
+
+    // A duplicated relay is answered as the first one was and records nothing twice.
+    let relay = json!({"uuid": uuid::Uuid::new_v4().to_string(), "state": "V", "workflow": "_C-CE0", "type": "pay",
+                       "entries": [{"payer": "twig1/alice", "payee": "dave", "quant": 1, "description": "twice"}]});
+    let before = tree.transaction_count(&tree.branch1);
+    for _ in 0..2 {
+        let (_, nodes) = tree.branch1.call(Method::GET, "/admin/nodes", "admin", None);
+        let hash = nodes["data"]["twig1"]["last_hash"].as_str().expect("hash").to_owned();
+        let headers = [("cc-node", "twig1"), ("last-hash", hash.as_str())];
+        let (status, body) = tree.branch1.request_json(Method::POST, "/transaction/relay", &headers, &relay);
+        assert_eq!((status, &body["data"]), (StatusCode::CREATED, &json!([])), "{body}");
+    }
+    assert_eq!(tree.transaction_count(&tree.branch1), before + 1);
+
+    // The far node dies between validation and confirmation: the PATCH is
+    // refused with UnavailableNodeFailure and neither near node moves.
+    let (status, body) =
+        tree.twig1.call(Method::POST, "/transaction", "alice", Some(pay("alice", "twig2/bob", json!(1), "credit")));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let credit = body["data"]["uuid"].as_str().expect("uuid").to_owned();
+    std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().expect("kill -KILL");
+    let (status, body) = tree.twig1.call(Method::PATCH, &format!("/transaction/{credit}/pending"), "alice", None);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["errors"][0]["class"], "UnavailableNodeFailure");
+    assert_eq!(tree.state_everywhere(&credit, &[&tree.twig1, &tree.branch1]), vec!["validated"; 2]);
+    let (_, up) = tree.branch1.call(Method::GET, "/admin/nodes", "admin", None);
+    let (_, down) = tree.twig1.call(Method::GET, "/admin/nodes", "admin", None);
+    assert_eq!(up["data"]["twig1"]["last_hash"], down["data"]["branch1"]["last_hash"]);
 }
 
 #[test]
@@ -283,4 +311,44 @@ fn nodes_on_the_way_add_their_fees_and_everyone_records_them() {
     assert_eq!(tree.balance(&tree.trunk, "fees"), json!(0));
     assert_eq!(tree.balance(&tree.twig1, "alice"), json!(0));
     tree.check_consistent();
+}
+
+/// `ccnode demo-tree` serves five federated nodes from one command.
+#[test]
+fn the_demo_tree_pays_across_the_trunk() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ccnode"))
+        .args(["demo-tree", "--data", crate::arg(data.path()), "--base-port", "0"])
+        .env("CCNODE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn demo-tree");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut urls = std::collections::BTreeMap::new();
+    for _ in 0..5 {
+        let line = lines.next().expect("a node line").expect("utf-8");
+        let mut words = line.split_whitespace();
+        urls.insert(words.next().expect("name").to_owned(), words.next().expect("url").to_owned());
+    }
+    let client = reqwest::blocking::Client::new();
+    let body = pay("alice", "branch2/carol", json!(10), "pay");
+    let response = client
+        .post(format!("{}/transaction", urls["twig1"]))
+        .header("cc-user", "alice")
+        .header("cc-auth", "alice")
+        .json(&body)
+        .send()
+        .expect("twig1 answers");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let summary: Value = client
+        .get(format!("{}/account/summary", urls["branch2"]))
+        .header("cc-user", "carol")
+        .header("cc-auth", "carol")
+        .send()
+        .and_then(|r| r.json())
+        .expect("branch2 answers");
+    assert_eq!(summary["data"]["carol"]["completed"]["balance"], json!(40), "{summary}");
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(child.wait().expect("wait").success());
 }

@@ -82,6 +82,24 @@ impl Server {
         (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") })
     }
 
+    /// A JSON body with arbitrary headers.
+    pub fn request_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.url)).json(body);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().expect("request reaches the server");
+        let status = response.status();
+        let text = response.text().expect("body");
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") })
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
