@@ -178,11 +178,7 @@ fn federation_samples() -> Vec<Event> {
             blake3: [0x5a; 32],
         },
         Event::FeesConfigured {
-            policy: Some(ledger::federation::FeePolicy {
-                account: acc("admin"),
-                fixed: amt("1"),
-                percent: amt("0.5"),
-            }),
+            policy: Some(ledger::federation::FeePolicy { account: acc("admin"), fixed: amt("1"), percent: amt("0.5") }),
         },
         Event::FeesConfigured { policy: None },
     ]
