@@ -65,6 +65,23 @@ enum Command {
         #[arg(long, value_name = "PORT", default_value_t = 8100)]
         base_port: u16,
     },
+    /// Ask a running node to reconcile its federation link with a neighbour now.
+    ///
+    /// Prints the verdict (in_sync, we_are_behind with the versions copied,
+    /// peer_behind, diverged with the evidence). Exit status: 0 in sync or
+    /// repaired, 1 diverged (the link stays closed until an admin reopens it
+    /// with POST /admin/nodes/{node}/reopen), 2 could not ask.
+    Reconcile {
+        /// The neighbour node's name.
+        #[arg(long, value_name = "NODE")]
+        peer: String,
+        /// The running node's base URL.
+        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080", env = "CCNODE_URL")]
+        url: String,
+        /// The node's admin key.
+        #[arg(long, value_name = "KEY", env = "CCNODE_ADMIN_KEY", hide_env_values = true)]
+        admin_key: String,
+    },
     /// Print an account's balance from the journal alone (the node may be running).
     Balance {
         /// The node's data directory.
@@ -159,6 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => node_cmd::serve(args),
         Command::Demo { args, seed } => node_cmd::demo(args, seed),
         Command::DemoTree { data, base_port } => node_cmd::demo_tree(data, base_port),
+        Command::Reconcile { peer, url, admin_key } => node_cmd::reconcile(&url, &admin_key, &peer),
         Command::Balance { data, account, at, json } => node_cmd::balance(&data, &account, at.as_deref(), json),
         Command::Journal(JournalCommand::Verify { data, from, until, threads, no_progress }) => {
             let from = from.as_deref().map(journal_cmd::parse_checkpoint).transpose().context("bad --from")?;

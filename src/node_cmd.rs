@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Seconds a neighbour node has to answer a relayed request.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, env = "CCNODE_PEER_TIMEOUT")]
     pub peer_timeout: u64,
+    /// Seconds between automatic reconciliations of every federation link (also at start
+    /// and whenever a neighbour reports a hash mismatch).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, env = "CCNODE_RECONCILE_INTERVAL")]
+    pub reconcile_interval: u64,
     /// Connect to a parent node at first start: its name (same as `PUT /admin/trunkward`).
     #[arg(long, value_name = "NODE", requires = "trunkward_url")]
     pub trunkward_name: Option<String>,
@@ -107,6 +111,7 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
         validate_pending: config.validate_pending,
         default_limits: (min, max),
         peer_timeout: std::time::Duration::from_secs(args.peer_timeout.max(1)),
+        reconcile_interval: std::time::Duration::from_secs(args.reconcile_interval.max(1)),
         trunkward: args.trunkward()?,
         clock,
     })
@@ -376,6 +381,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 validate_pending: true,
                 default_limits: (Amount::from_units(-100), Amount::from_units(100)),
                 peer_timeout: std::time::Duration::from_secs(30),
+                reconcile_interval: std::time::Duration::from_secs(10),
                 trunkward,
                 clock: journal::now_us,
             };
@@ -441,4 +447,30 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
         Ok::<(), anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------
+// reconcile
+
+/// `ccnode reconcile`: asks a running node to reconcile its link with a neighbour.
+pub fn reconcile(url: &str, admin_key: &str, peer: &str) -> anyhow::Result<ExitCode> {
+    let url = url.trim_end_matches('/');
+    let body = runtime()?.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("{url}/replay/reconcile/{peer}"))
+            .header("cc-user", "admin")
+            .header("cc-auth", admin_key)
+            .send()
+            .await
+            .with_context(|| format!("reaching the node at {url}"))?;
+        let status = response.status();
+        let value: serde_json::Value = response.json().await.context("reading the answer")?;
+        if !status.is_success() {
+            bail!("the node refused ({status}): {value}");
+        }
+        Ok::<serde_json::Value, anyhow::Error>(value)
+    })?;
+    let report = &body["data"];
+    println!("{}", serde_json::to_string_pretty(report)?);
+    Ok(if report["verdict"] == "diverged" { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

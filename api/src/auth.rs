@@ -126,6 +126,9 @@ impl FromRequestParts<AppState> for Caller {
 fn authenticate_node(state: &AppState, node: &str, hash: &str) -> Result<Caller, ApiError> {
     let id = AccountId::new(node).map_err(|_| ApiError::unauthenticated(node))?;
     let read = state.read();
+    if let Some(evidence) = read.closed_links.get(&id) {
+        return Err(crate::federation::link_closed(&id, evidence));
+    }
     let ours = read.ratchets.get(&id).ok_or_else(|| ApiError::unauthenticated(node))?;
     if ours.md5 != hash {
         return Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "HashMismatchFailure")

@@ -47,7 +47,13 @@ impl Peers {
         Peers { client, locks: Mutex::new(HashMap::new()) }
     }
 
-    fn lock_for(&self, peer: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
+    /// The HTTP client.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The lock every request to `peer` holds.
+    pub fn lock_for(&self, peer: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().expect("link locks are never poisoned");
         Arc::clone(locks.entry(peer.clone()).or_default())
     }
@@ -61,6 +67,23 @@ fn peer_facts(state: &AppState, peer: &AccountId) -> ApiResult<(String, String)>
     match (url, hash) {
         (Some(url), Some(hash)) => Ok((url.trim_end_matches('/').to_owned(), hash)),
         _ => Err(ApiError::does_not_exist("node", peer.as_str())),
+    }
+}
+
+/// A link closed after a divergence refuses traffic until an admin reopens it.
+pub fn link_closed(peer: &AccountId, evidence: &Value) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "HashMismatchFailure")
+        .with("remoteNode", peer.as_str())
+        .with("translated", "the link diverged and is closed until an admin resolves it")
+        .with("evidence", evidence.clone())
+}
+
+/// Test-only fault injection: `CCNODE_FAILPOINT=<name>` makes the process abort at that point.
+fn failpoint(name: &str) {
+    static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if POINT.get_or_init(|| std::env::var("CCNODE_FAILPOINT").ok()).as_deref() == Some(name) {
+        tracing::error!(failpoint = name, "failpoint reached: aborting");
+        std::process::abort();
     }
 }
 
@@ -78,6 +101,9 @@ async fn call_peer(
     body: Option<Value>,
     trace: &str,
 ) -> ApiResult<(StatusCode, Value)> {
+    if let Some(evidence) = state.read().closed_links.get(peer) {
+        return Err(link_closed(peer, evidence));
+    }
     let (url, last_hash) = peer_facts(state, peer)?;
     let full = format!("{url}{path}");
     let method_name = method.to_string();
@@ -105,6 +131,16 @@ async fn call_peer(
         return Ok((status, value));
     }
     if value.get("errors").is_some() {
+        if value["errors"][0]["class"] == "HashMismatchFailure" {
+            // Our heads differ: find out which side missed what, in the background
+            // (it needs this link's lock, which our caller holds).
+            let (state, peer) = (state.clone(), peer.clone());
+            tokio::spawn(async move {
+                if let Err(error) = crate::reconcile::reconcile_link(&state, &peer).await {
+                    tracing::warn!(%peer, class = error.class_name(), "reconciliation after a hash mismatch failed");
+                }
+            });
+        }
         return Err(ApiError::raw(status, value));
     }
     Err(unavailable(&url))
@@ -210,6 +246,7 @@ pub async fn change_state(
         let _ = state.submit(NodeCommand::Abort { uuid }).await;
         return Err(error);
     }
+    failpoint("after-next-node-wrote");
     commit(state, uuid, to, actor).await
 }
 
@@ -609,4 +646,62 @@ pub async fn admin_set_fees(
         None => Value::Null,
     };
     Ok(Json(envelope(data, None, None)))
+}
+
+/// Where a path that names a node (or starts with one) leads from here.
+#[derive(Debug)]
+pub enum PathRoute {
+    /// This node; the rest of the path.
+    Here(String),
+    /// A child node and the path below it.
+    Leafward(AccountId, String),
+    /// The parent node, with the whole path.
+    Trunkward(AccountId, String),
+}
+
+/// Routes `path` by the reference's rule: this node's name and what precedes
+/// it are dropped; a first segment naming a child goes leafward; a path that
+/// does not name this node goes trunkward if there is a parent. With
+/// `node_only`, a single unknown segment is a node name, not a local fragment.
+pub fn route_path(state: &AppState, path: &str, node_only: bool) -> ApiResult<PathRoute> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let own = segments.iter().position(|s| *s == state.name());
+    let rest: &[&str] = own.map_or(&segments[..], |i| &segments[i + 1..]);
+    let read = state.read();
+    let trunkward = read.projections.accounts().find(|a| a.kind == AccountKind::Trunkward).map(|a| a.id.clone());
+    if rest.is_empty() {
+        return Ok(PathRoute::Here(String::new()));
+    }
+    if let Ok(first) = AccountId::new(rest[0]) {
+        if read.projections.account(&first).is_some_and(|a| a.kind == AccountKind::Leafward) {
+            return Ok(PathRoute::Leafward(first, rest[1..].join("/")));
+        }
+    }
+    if rest.len() == 1 && (!node_only || own.is_some()) {
+        return Ok(PathRoute::Here(rest[0].to_owned()));
+    }
+    match (own, trunkward) {
+        (None, Some(parent)) => Ok(PathRoute::Trunkward(parent, path.to_owned())),
+        _ => Err(ApiError::new(StatusCode::BAD_REQUEST, "PathViolation")
+            .with("relPath", path)
+            .with("context", state.name())),
+    }
+}
+
+/// GETs `path_and_query` from a neighbour, holding the link's lock.
+pub async fn get_from(state: &AppState, peer: &AccountId, path_and_query: &str) -> ApiResult<Value> {
+    let lock = state.peers().lock_for(peer);
+    let _link = lock.lock().await;
+    let (_, value) = call_peer(state, peer, reqwest::Method::GET, path_and_query, None, "").await?;
+    Ok(value)
+}
+
+/// Percent-encodes a query value (paths and fragments are short ASCII names).
+pub fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -9,6 +9,8 @@ pub mod federation;
 pub mod http;
 pub mod metrics;
 pub mod node;
+pub mod reconcile;
+pub mod replay_routes;
 pub mod routes;
 pub mod runtime;
 pub mod server;

@@ -31,6 +31,10 @@ pub struct ReadModel {
     pub links: HashMap<TxId, Link>,
     /// Each neighbour's ratchet head.
     pub ratchets: HashMap<AccountId, Ratchet>,
+    /// Each link's written versions, in order (what `GET /replay/link/{node}` serves).
+    pub link_logs: HashMap<AccountId, Vec<replay::reconcile::LinkVersion>>,
+    /// Links closed after a divergence, with the evidence, until an admin reopens them.
+    pub closed_links: HashMap<AccountId, serde_json::Value>,
 }
 
 impl ReadModel {
@@ -50,12 +54,15 @@ impl ReadModel {
             Event::LinkAttached { uuid, link } => {
                 self.links.insert(*uuid, link.clone());
             }
-            Event::RatchetAdvanced { peer, md5, blake3, .. } => {
+            Event::RatchetAdvanced { peer, uuid, version, md5, blake3 } => {
                 if let Some(r) = self.ratchets.get_mut(peer) {
                     r.md5.clone_from(md5);
                     r.blake3 = *blake3;
                     r.count += 1;
                 }
+                let state = self.projections.transaction(uuid).map_or(ledger::State::Validated, |tx| tx.state);
+                let v = crate::reconcile::link_version(*uuid, *version, state, md5, *blake3);
+                self.link_logs.entry(peer.clone()).or_default().push(v);
             }
             _ => {}
         }
@@ -346,6 +353,8 @@ pub struct StartOptions {
     pub default_limits: (ledger::Amount, ledger::Amount),
     /// How long a neighbour has to answer.
     pub peer_timeout: std::time::Duration,
+    /// Seconds between reconciliation passes over every link.
+    pub reconcile_interval: std::time::Duration,
     /// The parent node to connect at first start, if not connected yet.
     pub trunkward: Option<TrunkwardOptions>,
     /// Clock for journal timestamps (unix µs); the demo backdates with its own.
@@ -383,6 +392,7 @@ struct Shared {
     default_limits: (ledger::Amount, ledger::Amount),
     peers: crate::federation::Peers,
     data_dir: PathBuf,
+    reconcile_interval: std::time::Duration,
 }
 
 impl AppState {
@@ -404,6 +414,23 @@ impl AppState {
     /// This node's name.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// Closes a link after a divergence.
+    pub fn close_link(&self, peer: &AccountId, evidence: serde_json::Value) {
+        let mut read = self.inner.read.write().expect("the read model lock is never poisoned");
+        read.closed_links.insert(peer.clone(), evidence);
+    }
+
+    /// Reopens a closed link; whether it was closed.
+    pub fn reopen_link(&self, peer: &AccountId) -> bool {
+        let mut read = self.inner.read.write().expect("the read model lock is never poisoned");
+        read.closed_links.remove(peer).is_some()
+    }
+
+    /// Seconds between reconciliation passes.
+    pub fn reconcile_interval(&self) -> std::time::Duration {
+        self.inner.reconcile_interval
     }
 
     /// Neighbour calls and link locks.
@@ -502,8 +529,16 @@ impl Node {
             });
         }
         let mut state = LedgerState::new();
+        let mut link_logs: HashMap<AccountId, Vec<replay::reconcile::LinkVersion>> = HashMap::new();
         crate::runtime::replay_journal(&journal, |record| {
-            decode_event(&record.payload).map(|event| state.apply(&event)).map_err(|e| e.to_string())
+            let event = decode_event(&record.payload).map_err(|e| e.to_string())?;
+            state.apply(&event);
+            if let Event::RatchetAdvanced { peer, uuid, version, md5, blake3 } = &event {
+                let tx_state = state.transaction(uuid).map_or(ledger::State::Validated, |tx| tx.state);
+                let v = crate::reconcile::link_version(*uuid, *version, tx_state, md5, *blake3);
+                link_logs.entry(peer.clone()).or_default().push(v);
+            }
+            Ok::<(), String>(())
         })
         .map_err(|e| StartError::Replay(format!("{e}: {e:?}")))?;
         state.assert_zero_sum();
@@ -538,7 +573,14 @@ impl Node {
         }
         let links = state.links().map(|(k, v)| (*k, v.clone())).collect();
         let ratchets = state.ratchets().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let read = Arc::new(RwLock::new(ReadModel { projections, keys, links, ratchets }));
+        let read = Arc::new(RwLock::new(ReadModel {
+            projections,
+            keys,
+            links,
+            ratchets,
+            link_logs,
+            closed_links: HashMap::new(),
+        }));
         metrics.set_head(journal.head().seq);
         let genesis = journal.genesis().0;
         let needs_init = state.config().is_none();
@@ -556,6 +598,7 @@ impl Node {
                 genesis,
                 default_limits: options.default_limits,
                 peers: crate::federation::Peers::new(options.peer_timeout),
+                reconcile_interval: options.reconcile_interval,
                 data_dir: options.data_dir.clone(),
             }),
         };

@@ -244,16 +244,26 @@ pub async fn permitted_endpoints(caller: Caller) -> Json<Value> {
 
 /// Facts about this node: format, conversion rate and ccnode extras.
 #[utoipa::path(get, path = "/about", tag = "node",
-    params(("node_path" = Option<String>, Query, description = "A node path; only this node is known without federation")),
-    responses((status = 200, description = "`{data: {format, rate, absolute_path, validated_window, accounts, transactions}}`")))]
+    params(("node_path" = Option<String>, Query, description = "Another node's path (relative or absolute); the request is forwarded along the tree")),
+    responses((status = 200, description = "`{data: {format, rate, name, validated_window, accounts, transactions}}` of the node named")))]
 pub async fn about(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
     params.only(&["node_path"])?;
     if let Some(path) = params.get("node_path") {
-        let path = path.trim_end_matches('/');
-        if path != state.name() {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "PathViolation")
-                .with("relPath", path)
-                .with("context", state.name()));
+        use crate::federation::{get_from, query_value, route_path, PathRoute};
+        let forwarded = match route_path(&state, path, true)? {
+            PathRoute::Here(rest) if rest.is_empty() => None,
+            PathRoute::Here(_) => {
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, "PathViolation")
+                    .with("relPath", path)
+                    .with("context", state.name()))
+            }
+            PathRoute::Leafward(child, rest) => Some((child, rest)),
+            PathRoute::Trunkward(parent, whole) => Some((parent, whole)),
+        };
+        if let Some((peer, rest)) = forwarded {
+            let query = if rest.is_empty() { String::new() } else { format!("?node_path={}", query_value(&rest)) };
+            let value = get_from(&state, &peer, &format!("/about{query}")).await?;
+            return Ok(Json(value));
         }
     }
     let read = state.read();
@@ -262,7 +272,7 @@ pub async fn about(State(state): State<AppState>, params: Params) -> ApiResult<J
     Ok(ok(json!({
         "format": "0",
         "rate": 1,
-        "absolute_path": [state.name()],
+        "name": state.name(),
         "validated_window": window,
         "accounts": p.account_count(),
         "transactions": p.transaction_count(),
@@ -307,22 +317,36 @@ pub async fn handshake(State(state): State<AppState>, caller: Caller) -> ApiResu
 
 /// Account names containing a fragment; node accounts end with `/`.
 #[utoipa::path(get, path = "/account/names", tag = "accounts",
-    params(("acc_path" = Option<String>, Query, description = "Fragment"), ("limit" = Option<usize>, Query, description = "Most names (default 10)")),
+    params(("acc_path" = Option<String>, Query, description = "Fragment, or a node path then a fragment (`branch2/ca`), answered by that node"), ("limit" = Option<usize>, Query, description = "Most names (default 10)")),
     responses((status = 200, description = "`{data: [names]}`")))]
 pub async fn account_names(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
     caller.account()?;
     params.only(&["acc_path", "limit"])?;
     let limit = params.number::<usize>("limit")?.unwrap_or(10).min(NAMES_LIMIT_MAX);
-    let fragment = params.get("acc_path").unwrap_or("").to_lowercase();
-    let fragment = fragment.strip_prefix(&format!("{}/", state.name())).unwrap_or(&fragment).to_owned();
-    let read = state.read();
-    let names: Vec<String> = read
-        .projections
-        .accounts()
-        .filter(|a| a.id.as_str().to_lowercase().contains(&fragment))
-        .take(limit)
-        .map(|a| if crate::node::is_user(a) { a.id.to_string() } else { format!("{}/", a.id) })
-        .collect();
+    let path = params.get("acc_path").unwrap_or("");
+    use crate::federation::{get_from, query_value, route_path, PathRoute};
+    let (peer, rest, prefix) = match route_path(&state, path, false)? {
+        PathRoute::Here(fragment) => {
+            let fragment = fragment.to_lowercase();
+            let read = state.read();
+            let names: Vec<String> = read
+                .projections
+                .accounts()
+                .filter(|a| a.id.as_str().to_lowercase().contains(&fragment))
+                .take(limit)
+                .map(|a| if crate::node::is_user(a) { a.id.to_string() } else { format!("{}/", a.id) })
+                .collect();
+            return Ok(ok(json!(names)));
+        }
+        PathRoute::Leafward(child, rest) => (child.clone(), rest, format!("{child}/")),
+        PathRoute::Trunkward(parent, whole) => (parent, whole, String::new()),
+    };
+    let value =
+        get_from(&state, &peer, &format!("/account/names?acc_path={}&limit={limit}", query_value(&rest))).await?;
+    let names: Vec<String> = value["data"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|n| n.as_str()).map(|n| format!("{prefix}{n}")).collect())
+        .unwrap_or_default();
     Ok(ok(json!(names)))
 }
 

@@ -31,7 +31,8 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         routes::filter_transactions, routes::filter_entries, routes::transaction_entries,
         routes::admin_new_account, routes::admin_change_account, openapi_json, metrics_text,
         federation::relay, federation::admin_new_child, federation::admin_set_trunkward, federation::admin_list_nodes,
-        federation::admin_set_fees,
+        federation::admin_set_fees, crate::reconcile::link_feed, crate::reconcile::reconcile_route,
+        crate::reconcile::reopen_route,
     ),
     components(schemas(crate::wire::NewTransaction, crate::wire::TransactionJson, crate::wire::EntryJson,
         crate::wire::EntryFullJson, routes::NewAccount, routes::AccountChange, federation::RelayBody,
@@ -78,8 +79,12 @@ pub fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
         .route("/admin/trunkward", put(federation::admin_set_trunkward))
         .route("/admin/fees", put(federation::admin_set_fees))
         .route("/transaction/relay", post(federation::relay))
+        .route("/replay/link/{node}", get(crate::reconcile::link_feed))
+        .route("/replay/reconcile/{node}", post(crate::reconcile::reconcile_route))
+        .route("/admin/nodes/{node}/reopen", post(crate::reconcile::reopen_route))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics_text))
+        .merge(crate::replay_routes::router())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
@@ -115,11 +120,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = node.state();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let expiry = tokio::spawn(expire_loop(state.clone(), stop_rx));
+    let expiry = tokio::spawn(expire_loop(state.clone(), stop_rx.clone()));
+    let reconciler = tokio::spawn(crate::reconcile::reconcile_loop(state.clone(), state.reconcile_interval(), stop_rx));
     let app = router(state, metrics);
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     let _ = stop_tx.send(true);
     let _ = expiry.await;
+    let _ = reconciler.await;
     tokio::task::spawn_blocking(move || node.shutdown()).await.map_err(std::io::Error::other)?;
     result
 }

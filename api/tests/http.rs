@@ -34,6 +34,7 @@ impl TestNode {
             validate_pending: true,
             default_limits: (Amount::from_units(-100), Amount::from_units(100)),
             peer_timeout: std::time::Duration::from_secs(5),
+            reconcile_interval: std::time::Duration::from_secs(30),
             trunkward: None,
             clock: journal::now_us,
         };

@@ -129,6 +129,22 @@ pub enum Command {
         /// Its neighbours and trunkward amounts.
         link: Link,
     },
+    /// Write a version of a shared transaction that the neighbour `peer`
+    /// already wrote and this node missed (a crash or a cut link): the same
+    /// transition a relayed PATCH would make, checked to produce exactly the
+    /// neighbour's ratchet hash, and marked as a reconciliation.
+    Reconcile {
+        /// The neighbour whose link feed holds the version.
+        peer: AccountId,
+        /// Which transaction.
+        uuid: TxId,
+        /// Its state in that version.
+        to: State,
+        /// The version number.
+        version: u32,
+        /// The neighbour's MD5 ratchet hash after that version.
+        md5: String,
+    },
     /// Set (or clear) the fees charged on transactions crossing this node.
     ConfigureFees {
         /// The policy; `None` charges nothing.
@@ -181,6 +197,30 @@ pub fn decide(view: &impl LedgerView, command: Command, ctx: &Context) -> Result
         Command::Transition { uuid, to, actor } => transition(view, config, uuid, to, actor, ctx),
         Command::Expire { uuid } => expire(view, config, uuid, ctx),
         Command::ProposeTransversal { transaction, link } => propose_transversal(view, config, transaction, link),
+        Command::Reconcile { peer, uuid, to, version, md5 } => {
+            let tx = view
+                .transaction(&uuid)
+                .ok_or_else(|| Violation::DoesNotExist { type_: "transaction".to_owned(), id: uuid.to_string() })?;
+            if tx.version.checked_add(1) != Some(version)
+                || !view.link(&uuid).is_some_and(|l| l.peers().any(|p| p == &peer))
+            {
+                return Err(Violation::Other {
+                    translated: format!("version {version} of {uuid} does not follow this node's"),
+                });
+            }
+            let mut events = transition(view, config, uuid, to, peer.clone(), ctx)?;
+            let ours = events.iter().find_map(|e| match e {
+                Event::RatchetAdvanced { peer: p, md5, .. } if p == &peer => Some(md5.clone()),
+                _ => None,
+            });
+            if ours.as_deref() != Some(md5.as_str()) {
+                return Err(Violation::Other {
+                    translated: format!("link with {peer} diverged at {uuid} version {version}: the hashes differ"),
+                });
+            }
+            events.push(Event::LinkReconciled { peer, uuid, version });
+            Ok(events)
+        }
         Command::ConfigureFees { policy } => {
             if let Some(p) = &policy {
                 if !matches!(existing_account(view, &p.account)?.kind, AccountKind::User { .. }) {

@@ -118,6 +118,16 @@ pub enum Event {
         /// The policy.
         policy: Option<FeePolicy>,
     },
+    /// The transition just before this event was not relayed to us but
+    /// copied from a neighbour's link feed, to repair a link.
+    LinkReconciled {
+        /// The neighbour.
+        peer: AccountId,
+        /// Which transaction.
+        uuid: TxId,
+        /// The version repaired.
+        version: u32,
+    },
 }
 
 /// Why bytes are not an event.

@@ -232,6 +232,7 @@ impl LedgerState {
                 self.links.insert(*uuid, link.clone());
             }
             Event::FeesConfigured { policy } => self.fees.clone_from(policy),
+            Event::LinkReconciled { .. } => {}
             Event::RatchetAdvanced { peer, md5, blake3, .. } => {
                 let ratchet = self.ratchets.get_mut(peer).expect("ratchet of a connected peer");
                 ratchet.md5.clone_from(md5);

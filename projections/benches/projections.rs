@@ -5,7 +5,9 @@
 //! with the sizes:
 //! `cargo bench -p projections --bench projections -- --fold-events 2000000
 //! --timeline-points 1000000 --rebuild-events 10000000 --accounts 100000`.
-//! `--skip-rebuild` skips the journal part. The journal is written under
+//! `--skip-rebuild` skips the journal part, `--only-rebuild` everything
+//! else; `--keep-journal DIR` builds the journal in DIR once and reuses it;
+//! `--skip-snapshot` skips the snapshot save/load after the rebuild. The journal is written under
 //! `$CCNODE_BENCH_DIR` or the system temp dir and deleted afterwards. The
 //! rebuild runs in a child process (this binary with `--rebuild-child DIR`)
 //! so its peak RSS (VmHWM) is the rebuild's own. Results: docs/BENCHMARKS.md.
@@ -30,19 +32,22 @@ fn main() {
             .unwrap_or(default)
     };
     if let Some(i) = args.iter().position(|a| a == "--rebuild-child") {
-        rebuild_child(Path::new(&args[i + 1]));
+        rebuild_child(Path::new(&args[i + 1]), Path::new(&args[i + 2]));
         return;
     }
+    let keep = args.iter().position(|a| a == "--keep-journal").map(|i| Path::new(&args[i + 1]));
     let fold_events = flag("--fold-events", 1_000_000);
     let points = flag("--timeline-points", 1_000_000);
     let rebuild_events = flag("--rebuild-events", 1_000_000);
     let accounts = flag("--accounts", 100_000);
     println!("# projections benchmarks ({} cores)", std::thread::available_parallelism().map_or(1, usize::from));
     println!();
-    fold_section(fold_events, accounts.min(10_000));
-    query_section(points);
+    if !args.iter().any(|a| a == "--only-rebuild") {
+        fold_section(fold_events, accounts.min(10_000));
+        query_section(points);
+    }
     if !args.iter().any(|a| a == "--skip-rebuild") {
-        rebuild_section(rebuild_events, accounts);
+        rebuild_section(rebuild_events, accounts, keep);
     }
 }
 
@@ -143,6 +148,8 @@ fn fold_section(events: u64, accounts: u64) {
         for (seq, event) in (1u64..).zip(&stream) {
             p.apply(seq, seq, event);
         }
+        // The per-account listing index is caught up lazily: time it too.
+        p.index_transactions();
         best = best.min(started.elapsed());
         p.assert_invariants();
     }
@@ -200,12 +207,15 @@ fn query_section(points: u64) {
     println!("balances_at_seq over {} accounts: {:.2?} (sink {sink})", all.len(), started.elapsed());
 }
 
-fn rebuild_section(events: u64, accounts: u64) {
+fn rebuild_section(events: u64, accounts: u64, keep: Option<&Path>) {
     let base = std::env::var_os("CCNODE_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
     let scratch = tempfile::tempdir_in(&base).expect("bench dir");
-    let dir = scratch.path().join("journal");
+    // `--keep-journal DIR`: build the journal in DIR once, reuse it later.
+    let dir = keep.map_or_else(|| scratch.path().join("journal"), Path::to_path_buf);
     let started = Instant::now();
-    {
+    if keep.is_some_and(|d| d.join("journal.meta").exists() || d.read_dir().is_ok_and(|mut e| e.next().is_some())) {
+        println!("reusing the journal in {}", dir.display());
+    } else {
         let mut journal = Journal::create(&dir, "bench", Options::default()).expect("create");
         let mut batch: Vec<Vec<u8>> = Vec::with_capacity(1024);
         let mut at_us = 1_700_000_000_000_000u64;
@@ -228,18 +238,22 @@ fn rebuild_section(events: u64, accounts: u64) {
         bytes as f64 / f64::from(1u32 << 20),
         started.elapsed()
     );
-    let status = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .arg("--rebuild-child")
-        .arg(scratch.path())
-        .status()
-        .expect("run child");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"));
+    child.arg("--rebuild-child").arg(scratch.path()).arg(&dir);
+    if std::env::args().any(|a| a == "--threaded") {
+        child.arg("--threaded");
+    }
+    if std::env::args().any(|a| a == "--skip-snapshot") {
+        child.arg("--skip-snapshot");
+    }
+    let status = child.status().expect("run child");
     assert!(status.success(), "rebuild child failed");
 }
 
 /// Runs in a fresh process: rebuild from the journal, report time and VmHWM,
 /// then save a snapshot and load it back.
-fn rebuild_child(scratch: &Path) {
-    let journal = Journal::open_read_only(&scratch.join("journal")).expect("open journal");
+fn rebuild_child(scratch: &Path, journal_dir: &Path) {
+    let journal = Journal::open_read_only(journal_dir).expect("open journal");
     let store = SnapshotStore::open(&scratch.join("sled")).expect("open store");
     let started = Instant::now();
     let (p, report) = load_or_rebuild(&journal, &store).expect("rebuild");
@@ -253,6 +267,9 @@ fn rebuild_child(scratch: &Path) {
         per_second(report.folded, elapsed),
         hwm as f64 / f64::from(1u32 << 20)
     );
+    if std::env::args().any(|a| a == "--skip-snapshot") {
+        return;
+    }
     let started = Instant::now();
     let head = journal.head();
     store.save(&p, journal.genesis().0, head.hash.0).expect("save");

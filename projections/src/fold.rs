@@ -1,18 +1,30 @@
 //! The fold: events in, read models out.
 //!
 //! Accounts are interned: each gets a dense slot index (`u32`) on opening,
-//! and everything per account (balances, stats, timeline, transaction list)
-//! lives in its slot. Transactions live in a dense `Vec` in proposal order,
-//! indexed by uuid.
+//! and everything per account (balances and trade stats in integer
+//! micro-units, timeline, transaction list) lives in its slot.
+//!
+//! Transactions are stored compactly ([`TxRec`], 64 bytes) in a dense `Vec`
+//! in proposal order: parties and author as account slots, the workflow as
+//! an index into a table of distinct definitions, and only what is rare
+//! (descriptions, metadata, additional entries, non-account authors) in a
+//! side table. A `&Transaction` is built on demand and cached until the
+//! transaction changes ([`TxCache`]). Partner counts live in one table keyed
+//! by account pair ([`PairTable`]), uuids in an index of slots ([`TxIndex`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use ledger::federation::{Link, Ratchet};
 use ledger::{
-    balance_deltas, Account, AccountId, AccountKind, Amount, AmountError, Balances, Entry, Event, KeyHash, LedgerView,
-    NodeConfig, Peer, State, Transaction, TxId,
+    Account, AccountId, AccountKind, Amount, AmountError, Balances, Entry, Event, KeyHash, LedgerView, NodeConfig,
+    Peer, State, Transaction, TxId, Workflow, WorkflowId,
 };
+use rust_decimal::Decimal;
+
+use crate::tables::{PairTable, TxIndex};
 
 /// One change of an account's completed balance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,13 +109,137 @@ impl Hasher for SlotHasher {
 
 pub(crate) type SlotMap<K, V> = HashMap<K, V, BuildHasherDefault<SlotHasher>>;
 
+/// Bytes of an id kept inline in an [`IdKey`].
+const ID_INLINE: usize = 23;
+
+/// An account id as a hash-map key: ids of up to [`ID_INLINE`] bytes are
+/// stored inline, so a lookup compares within the table instead of chasing
+/// a pointer to the heap; longer ones are boxed. Hashes and compares as its
+/// bytes, so maps keyed by it are queried with `id.as_str().as_bytes()`.
+#[derive(Debug, Clone)]
+pub(crate) enum IdKey {
+    Inline(u8, [u8; ID_INLINE]),
+    Boxed(Box<[u8]>),
+}
+
+impl IdKey {
+    pub(crate) fn new(id: &AccountId) -> Self {
+        let bytes = id.as_str().as_bytes();
+        match u8::try_from(bytes.len()) {
+            Ok(len) if bytes.len() <= ID_INLINE => {
+                let mut inline = [0u8; ID_INLINE];
+                inline[..bytes.len()].copy_from_slice(bytes);
+                IdKey::Inline(len, inline)
+            }
+            _ => IdKey::Boxed(bytes.into()),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            IdKey::Inline(len, inline) => &inline[..usize::from(*len)],
+            IdKey::Boxed(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq for IdKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for IdKey {}
+
+impl std::hash::Hash for IdKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.bytes().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for IdKey {
+    fn borrow(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
 /// Index of the completed class in per-class arrays.
 const COMPLETED: usize = 0;
 /// Which states each class counts, by class index (completed, pending).
 const CLASSES: [fn(State) -> bool; 2] = [State::counts_completed, State::counts_pending];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A quantity in micro-units (10^-6): every [`Amount`] is one exactly.
+pub(crate) type Micros = i128;
+
+const POW10: [Micros; 7] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
+
+/// Largest magnitude (exclusive) a micro-unit quantity may have to be an
+/// [`Amount`]: a 96-bit decimal mantissa at scale 6.
+const MICROS_BOUND: u128 = 1 << 96;
+
+/// `a` in micro-units. Exact: amounts have at most six decimal places.
+pub(crate) fn micros(a: Amount) -> Micros {
+    let d = a.as_decimal();
+    let shift = 6u32.checked_sub(d.scale()).expect("an amount has at most six decimal places");
+    d.mantissa() * POW10[usize::try_from(shift).expect("small")]
+}
+
+/// `m` if it is an amount's worth of micro-units, else `Overflow`.
+pub(crate) fn fits(m: Option<Micros>) -> Result<Micros, AmountError> {
+    m.filter(|m| m.unsigned_abs() < MICROS_BOUND).ok_or(AmountError::Overflow)
+}
+
+/// The amount of `m` micro-units (canonical form). `m` passed [`fits`].
+pub(crate) fn amount(m: Micros) -> Amount {
+    if let Ok(small) = i64::try_from(m) {
+        return Amount::from_micros(small);
+    }
+    let d = Decimal::try_from_i128_with_scale(m, 6).expect("checked to fit");
+    Amount::from_decimal(d).expect("six decimal places at most")
+}
+
+/// Slot value meaning "not an account slot" (authors kept in the side table).
+pub(crate) const NO_SLOT: u32 = u32::MAX;
+/// `TxRec::extra` value meaning "no side-table record".
+pub(crate) const NO_EXTRA: u32 = u32::MAX;
+/// `TxRec::workflow` value meaning "workflow index in the side table".
+const WIDE_WORKFLOW: u16 = u16::MAX;
+
+/// Trade statistics of one class in micro-units; [`TradeStats`] on demand.
+/// The class's balance is `gross_in - gross_out`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct ClassStats {
+    pub(crate) gross_in: Micros,
+    pub(crate) gross_out: Micros,
+    pub(crate) trades: u64,
+    pub(crate) entries: u64,
+    pub(crate) partners: u64,
+}
+
+impl ClassStats {
+    fn trade_stats(&self) -> TradeStats {
+        TradeStats {
+            balance: amount(self.gross_in - self.gross_out),
+            trades: self.trades,
+            entries: self.entries,
+            gross_in: amount(self.gross_in),
+            gross_out: amount(self.gross_out),
+            partners: self.partners,
+            volume: amount(self.gross_in + self.gross_out),
+        }
+    }
+}
+
+/// One account. `repr(C)` keeps what every booking touches (stats, the ends
+/// of the timeline and transaction list) together in the first three cache
+/// lines; the rest is read rarely.
+#[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct AccountSlot {
+    /// Per class (completed, pending); their balances are the account's.
+    pub(crate) classes: [ClassStats; 2],
+    pub(crate) timeline: Vec<TimelinePoint>,
     pub(crate) account: Account,
     pub(crate) opened_seq: u64,
     pub(crate) opened_at_us: u64,
@@ -111,14 +247,42 @@ pub(crate) struct AccountSlot {
     pub(crate) peer: Option<Peer>,
     /// The link ratchet with this neighbour (node accounts with a peer).
     pub(crate) ratchet: Option<Ratchet>,
-    pub(crate) balances: Balances,
-    pub(crate) stats: AccountStats,
-    /// Per class: counterparty slot → number of entries with it.
-    pub(crate) partners: [SlotMap<u32, u32>; 2],
-    pub(crate) timeline: Vec<TimelinePoint>,
-    /// Transaction slots the account is party to, in proposal order.
-    pub(crate) txs: Vec<u32>,
+    /// `classes` as [`AccountStats`], built on demand, reset by the next
+    /// `apply` (see `Projections::stats_built`).
+    stats: OnceLock<Box<AccountStats>>,
 }
+
+impl Clone for AccountSlot {
+    fn clone(&self) -> Self {
+        Self {
+            account: self.account.clone(),
+            opened_seq: self.opened_seq,
+            opened_at_us: self.opened_at_us,
+            key_hash: self.key_hash.clone(),
+            peer: self.peer.clone(),
+            ratchet: self.ratchet.clone(),
+            classes: self.classes,
+            timeline: self.timeline.clone(),
+            stats: OnceLock::new(),
+        }
+    }
+}
+
+/// Equal when everything but the stats cache is.
+impl PartialEq for AccountSlot {
+    fn eq(&self, other: &Self) -> bool {
+        self.account == other.account
+            && self.opened_seq == other.opened_seq
+            && self.opened_at_us == other.opened_at_us
+            && self.key_hash == other.key_hash
+            && self.peer == other.peer
+            && self.ratchet == other.ratchet
+            && self.classes == other.classes
+            && self.timeline == other.timeline
+    }
+}
+
+impl Eq for AccountSlot {}
 
 impl AccountSlot {
     pub(crate) fn new(account: Account, opened_seq: u64, opened_at_us: u64) -> Self {
@@ -129,19 +293,136 @@ impl AccountSlot {
             key_hash: None,
             peer: None,
             ratchet: None,
-            balances: Balances::default(),
-            stats: AccountStats::default(),
-            partners: [SlotMap::default(), SlotMap::default()],
+            classes: [ClassStats::default(); 2],
             timeline: Vec::new(),
-            txs: Vec::new(),
+            stats: OnceLock::new(),
         }
     }
 
-    fn class_stats(&mut self, class: usize) -> &mut TradeStats {
-        if class == COMPLETED {
-            &mut self.stats.completed
-        } else {
-            &mut self.stats.pending
+    fn stats_value(&self) -> AccountStats {
+        AccountStats {
+            completed: self.classes[COMPLETED].trade_stats(),
+            pending: self.classes[1 - COMPLETED].trade_stats(),
+        }
+    }
+
+    /// Completed balance, micro-units.
+    pub(crate) fn completed(&self) -> Micros {
+        let c = &self.classes[COMPLETED];
+        c.gross_in - c.gross_out
+    }
+
+    /// Pending balance (pending and completed), micro-units.
+    pub(crate) fn pending(&self) -> Micros {
+        let c = &self.classes[1 - COMPLETED];
+        c.gross_in - c.gross_out
+    }
+
+    fn balances(&self) -> Balances {
+        Balances { completed: amount(self.completed()), pending: amount(self.pending()) }
+    }
+}
+
+/// A transaction, compactly: the primary entry inline, the rest (rare) in
+/// [`TxExtra`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TxRec {
+    pub(crate) uuid: TxId,
+    /// Primary entry's quant.
+    pub(crate) quant: Amount,
+    pub(crate) written_unix_s: u64,
+    /// Primary entry's payer slot.
+    pub(crate) payer: u32,
+    /// Primary entry's payee slot.
+    pub(crate) payee: u32,
+    /// Author slot, [`NO_SLOT`] when the author is in the side table.
+    pub(crate) author: u32,
+    pub(crate) version: u32,
+    /// Index in `Projections::extras`, or [`NO_EXTRA`].
+    pub(crate) extra: u32,
+    /// Index in `Projections::workflows`, or `WIDE_WORKFLOW`.
+    workflow: u16,
+    pub(crate) state: State,
+}
+
+/// The rare parts of a transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TxExtra {
+    /// The author when it is not an open account.
+    author: Option<AccountId>,
+    /// The workflow index when it does not fit `TxRec::workflow`.
+    workflow: Option<u32>,
+    /// Primary entry's description.
+    pub(crate) description: String,
+    /// Primary entry's metadata.
+    pub(crate) metadata: BTreeMap<String, String>,
+    /// Additional entries.
+    pub(crate) more: Vec<ExtraEntry>,
+}
+
+/// An additional entry with its parties as slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExtraEntry {
+    pub(crate) payer: u32,
+    pub(crate) payee: u32,
+    pub(crate) quant: Amount,
+    pub(crate) description: String,
+    pub(crate) metadata: BTreeMap<String, String>,
+}
+
+/// Transactions per cache chunk.
+const CHUNK: usize = 64;
+/// Built transactions kept before the cache is dropped (on the next `apply`).
+const CACHE_MAX: usize = 1 << 16;
+
+type Chunk = [OnceLock<Box<Transaction>>; CHUNK];
+
+/// `&Transaction`s built on demand from [`TxRec`]s, by transaction slot, in
+/// chunks of [`CHUNK`]. Filled through `&self`; reset per transaction when it
+/// changes and dropped whole past [`CACHE_MAX`] entries, both under `&mut`.
+#[derive(Debug, Default)]
+struct TxCache {
+    chunks: Vec<OnceLock<Box<Chunk>>>,
+    filled: AtomicUsize,
+}
+
+impl TxCache {
+    fn sized(txs: usize) -> Self {
+        let mut cache = Self::default();
+        cache.cover(txs);
+        cache
+    }
+
+    fn get_or_build(&self, slot: usize, build: impl FnOnce() -> Transaction) -> &Transaction {
+        let chunk = self.chunks[slot / CHUNK].get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+        chunk[slot % CHUNK].get_or_init(|| {
+            self.filled.fetch_add(1, Ordering::Relaxed);
+            Box::new(build())
+        })
+    }
+
+    /// Makes room for slots `0..txs`.
+    fn cover(&mut self, txs: usize) {
+        let need = txs.div_ceil(CHUNK);
+        if self.chunks.len() < need {
+            self.chunks.resize_with(need, OnceLock::new);
+        }
+    }
+
+    fn invalidate(&mut self, slot: usize) {
+        if let Some(chunk) = self.chunks.get_mut(slot / CHUNK).and_then(OnceLock::get_mut) {
+            if chunk[slot % CHUNK].take().is_some() {
+                *self.filled.get_mut() -= 1;
+            }
+        }
+    }
+
+    fn trim(&mut self) {
+        if *self.filled.get_mut() > CACHE_MAX {
+            let n = self.chunks.len();
+            self.chunks.clear();
+            self.chunks.resize_with(n, OnceLock::new);
+            *self.filled.get_mut() = 0;
         }
     }
 }
@@ -156,31 +437,139 @@ pub(crate) enum PartsError {
 }
 
 /// The read models, folded from events. Pure and in memory.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Projections {
     pub(crate) seq: u64,
     pub(crate) last_at_us: u64,
     pub(crate) config: Option<NodeConfig>,
     pub(crate) slots: Vec<AccountSlot>,
-    pub(crate) by_id: SlotMap<AccountId, u32>,
+    pub(crate) by_id: SlotMap<IdKey, u32>,
     pub(crate) ordered: BTreeMap<AccountId, u32>,
-    pub(crate) txs: Vec<Transaction>,
-    pub(crate) tx_index: HashMap<TxId, u32>,
     pub(crate) trunkward: Option<u32>,
     /// Link facts of transactions that cross nodes.
     pub(crate) links: HashMap<TxId, Link>,
+    /// Transactions in proposal order.
+    pub(crate) txs: Vec<TxRec>,
+    pub(crate) extras: Vec<TxExtra>,
+    /// Distinct workflow definitions of transactions, in order of first use.
+    workflows: Vec<Workflow>,
+    workflow_ids: SlotMap<WorkflowId, Vec<u32>>,
+    tx_index: TxIndex,
+    /// Per account pair, entries between them per class.
+    pairs: PairTable,
+    cache: TxCache,
+    /// Slots whose stats were built since the last `apply`, which resets them.
+    stats_built: Mutex<Vec<u32>>,
+    /// Per account, the transactions it is party to: an index for listings,
+    /// caught up on use rather than on every `apply`.
+    lists: Mutex<TxLists>,
 }
+
+/// Per account slot, the transaction slots it is party to, in proposal
+/// order, for transactions `0..upto`.
+#[derive(Debug, Default)]
+pub(crate) struct TxLists {
+    upto: usize,
+    lists: Vec<Vec<u32>>,
+}
+
+impl TxLists {
+    pub(crate) fn of(&self, account: u32) -> &[u32] {
+        self.lists.get(ix(account)).map_or(&[], Vec::as_slice)
+    }
+}
+
+impl Clone for Projections {
+    fn clone(&self) -> Self {
+        Self {
+            seq: self.seq,
+            last_at_us: self.last_at_us,
+            config: self.config.clone(),
+            slots: self.slots.clone(),
+            by_id: self.by_id.clone(),
+            ordered: self.ordered.clone(),
+            trunkward: self.trunkward,
+            links: self.links.clone(),
+            txs: self.txs.clone(),
+            extras: self.extras.clone(),
+            workflows: self.workflows.clone(),
+            workflow_ids: self.workflow_ids.clone(),
+            tx_index: self.tx_index.clone(),
+            pairs: self.pairs.clone(),
+            cache: TxCache::sized(self.txs.len()),
+            stats_built: Mutex::default(),
+            lists: Mutex::default(),
+        }
+    }
+}
+
+/// Equal when they hold the same facts: indexes, caches and the numbering
+/// of workflow definitions aside.
+impl PartialEq for Projections {
+    fn eq(&self, other: &Self) -> bool {
+        let same_txs = self.txs.len() == other.txs.len()
+            && self.txs.iter().zip(&other.txs).all(|(a, b)| {
+                TxRec { workflow: 0, ..*a } == TxRec { workflow: 0, ..*b }
+                    && self.workflow_of(a) == other.workflow_of(b)
+            })
+            && self.extras.len() == other.extras.len()
+            && self
+                .extras
+                .iter()
+                .zip(&other.extras)
+                .all(|(a, b)| TxExtra { workflow: None, ..a.clone() } == TxExtra { workflow: None, ..b.clone() });
+        self.seq == other.seq
+            && self.last_at_us == other.last_at_us
+            && self.config == other.config
+            && self.slots == other.slots
+            && self.ordered == other.ordered
+            && self.trunkward == other.trunkward
+            && self.links == other.links
+            && same_txs
+    }
+}
+
+impl Eq for Projections {}
 
 pub(crate) fn ix(slot: u32) -> usize {
     usize::try_from(slot).expect("u32 fits in usize")
 }
 
-fn add(a: Amount, b: Amount) -> Result<Amount, AmountError> {
-    a.checked_add(b)
-}
-
 /// Event arithmetic was checked by `decide`; failing here is a bug.
 const CHECKED: &str = "decide checked the arithmetic";
+
+/// `n + 1` or `n - 1`, `None` on under/overflow.
+fn step<T: num_like::Checked>(n: T, adding: bool) -> Option<T> {
+    if adding {
+        n.add_one()
+    } else {
+        n.sub_one()
+    }
+}
+
+mod num_like {
+    /// Counters stepped by one.
+    pub(crate) trait Checked: Sized {
+        fn add_one(self) -> Option<Self>;
+        fn sub_one(self) -> Option<Self>;
+    }
+    impl Checked for u64 {
+        fn add_one(self) -> Option<Self> {
+            self.checked_add(1)
+        }
+        fn sub_one(self) -> Option<Self> {
+            self.checked_sub(1)
+        }
+    }
+    impl Checked for u32 {
+        fn add_one(self) -> Option<Self> {
+            self.checked_add(1)
+        }
+        fn sub_one(self) -> Option<Self> {
+            self.checked_sub(1)
+        }
+    }
+}
 
 impl Projections {
     /// Empty projections (seq 0).
@@ -205,12 +594,20 @@ impl Projections {
         let at_us = recorded_at_us.max(self.last_at_us);
         self.seq = seq;
         self.last_at_us = at_us;
+        self.cache.trim();
+        for slot in self.stats_built.get_mut().unwrap_or_else(PoisonError::into_inner).drain(..) {
+            self.slots[ix(slot)].stats.take();
+        }
         match event {
             Event::NodeInitialised { config } | Event::NodeConfigured { config } => {
                 self.config = Some(config.clone());
             }
             Event::AccountOpened { account } => {
-                assert!(!self.by_id.contains_key(&account.id), "account {} opened twice", account.id);
+                assert!(
+                    !self.by_id.contains_key(account.id.as_str().as_bytes()),
+                    "account {} opened twice",
+                    account.id
+                );
                 self.open(AccountSlot::new(account.clone(), seq, at_us));
             }
             Event::AccountLimitsChanged { id, limits } => self.slot_mut(id).account.limits = *limits,
@@ -223,7 +620,7 @@ impl Projections {
                 slot.ratchet = Some(Ratchet { md5: peer.initial_hash.clone(), blake3, count: 0 });
             }
             Event::LinkAttached { uuid, link } => {
-                assert!(self.tx_index.contains_key(uuid), "link of unknown transaction {uuid}");
+                assert!(self.tx_slot(uuid).is_some(), "link of unknown transaction {uuid}");
                 self.links.insert(*uuid, link.clone());
             }
             Event::RatchetAdvanced { peer, md5, blake3, .. } => {
@@ -232,11 +629,13 @@ impl Projections {
                 ratchet.blake3 = *blake3;
                 ratchet.count += 1;
             }
+            // Fee policy is the writer's concern; no read model shows it yet.
+            Event::FeesConfigured { .. } | Event::LinkReconciled { .. } => {}
             Event::TransactionProposed { transaction } => {
                 assert!(!transaction.entries.is_empty(), "transaction {} without entries", transaction.uuid);
-                assert!(!self.tx_index.contains_key(&transaction.uuid), "transaction {} twice", transaction.uuid);
-                self.book(&transaction.entries, None, transaction.state, Some((seq, at_us))).expect(CHECKED);
-                self.register(transaction.clone()).expect("transaction parties are open accounts");
+                assert!(self.tx_slot(&transaction.uuid).is_none(), "transaction {} twice", transaction.uuid);
+                let slot = self.register(transaction).expect("transaction parties are open accounts");
+                self.book(slot, None, transaction.state, Some((seq, at_us))).expect(CHECKED);
             }
             Event::TransactionTransitioned { uuid, from, to, version, .. } => {
                 self.transition(uuid, *from, *to, *version, seq, at_us);
@@ -248,8 +647,9 @@ impl Projections {
     }
 
     pub(crate) fn open(&mut self, slot: AccountSlot) {
-        let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 accounts");
-        self.by_id.insert(slot.account.id.clone(), index);
+        let index =
+            u32::try_from(self.slots.len()).ok().filter(|&i| i != NO_SLOT).expect("fewer than 2^32 - 1 accounts");
+        self.by_id.insert(IdKey::new(&slot.account.id), index);
         self.ordered.insert(slot.account.id.clone(), index);
         if slot.account.kind == AccountKind::Trunkward {
             self.trunkward = Some(index);
@@ -258,144 +658,404 @@ impl Projections {
     }
 
     fn slot_mut(&mut self, id: &AccountId) -> &mut AccountSlot {
-        let index = *self.by_id.get(id).unwrap_or_else(|| panic!("event names unknown account {id}"));
+        let index =
+            *self.by_id.get(id.as_str().as_bytes()).unwrap_or_else(|| panic!("event names unknown account {id}"));
         &mut self.slots[ix(index)]
     }
 
     fn slot(&self, id: &AccountId) -> Option<&AccountSlot> {
-        self.by_id.get(id).map(|&i| &self.slots[ix(i)])
+        self.by_id.get(id.as_str().as_bytes()).map(|&i| &self.slots[ix(i)])
     }
 
     pub(crate) fn index_of(&self, id: &AccountId) -> Option<u32> {
-        self.by_id.get(id).copied()
+        self.by_id.get(id.as_str().as_bytes()).copied()
     }
 
-    /// Stores a new transaction and lists it on its parties; no booking.
-    pub(crate) fn register(&mut self, tx: Transaction) -> Result<(), PartsError> {
-        let slot =
-            u32::try_from(self.txs.len()).map_err(|_| PartsError::Inconsistent("too many transactions".into()))?;
-        for entry in &tx.entries {
-            for party in [&entry.payer, &entry.payee] {
-                let index = self
-                    .index_of(party)
-                    .ok_or_else(|| PartsError::Inconsistent(format!("{} names unknown account {party}", tx.uuid)))?;
-                let list = &mut self.slots[ix(index)].txs;
-                if list.last() != Some(&slot) {
-                    list.push(slot);
-                }
+    /// The transaction slot of `uuid`.
+    pub(crate) fn tx_slot(&self, uuid: &TxId) -> Option<u32> {
+        self.tx_index.get(uuid, |slot| self.txs[ix(slot)].uuid)
+    }
+
+    /// The index of `workflow` in the table of definitions, added if new.
+    fn intern_workflow(&mut self, workflow: &Workflow) -> u32 {
+        if let Some(known) = self.workflow_ids.get(&workflow.id) {
+            // Newest first: transactions usually carry the current definition.
+            if let Some(&i) = known.iter().rev().find(|&&i| self.workflows[ix(i)] == *workflow) {
+                return i;
             }
         }
-        if self.tx_index.insert(tx.uuid, slot).is_some() {
+        let i = u32::try_from(self.workflows.len()).expect("fewer than 2^32 workflow definitions");
+        self.workflows.push(workflow.clone());
+        self.workflow_ids.entry(workflow.id.clone()).or_default().push(i);
+        i
+    }
+
+    pub(crate) fn workflow_of(&self, rec: &TxRec) -> &Workflow {
+        let i = match rec.workflow {
+            WIDE_WORKFLOW => {
+                self.extra_of(rec).and_then(|x| x.workflow).expect("wide workflow index in the side table")
+            }
+            narrow => u32::from(narrow),
+        };
+        &self.workflows[ix(i)]
+    }
+
+    /// The workflow id of a stored transaction.
+    pub(crate) fn workflow_id_of(&self, rec: &TxRec) -> &str {
+        self.workflow_of(rec).id.as_str()
+    }
+
+    pub(crate) fn extra_of(&self, rec: &TxRec) -> Option<&TxExtra> {
+        (rec.extra != NO_EXTRA).then(|| &self.extras[ix(rec.extra)])
+    }
+
+    /// The author of a stored transaction.
+    pub(crate) fn author_of<'a>(&'a self, rec: &TxRec) -> &'a AccountId {
+        match rec.author {
+            NO_SLOT => self.extra_of(rec).and_then(|x| x.author.as_ref()).expect("author in the side table"),
+            slot => &self.slots[ix(slot)].account.id,
+        }
+    }
+
+    /// Stores a new transaction compactly and lists it on its parties; no
+    /// booking. Returns its slot.
+    pub(crate) fn register(&mut self, tx: &Transaction) -> Result<u32, PartsError> {
+        let slot = u32::try_from(self.txs.len())
+            .ok()
+            .filter(|&s| s != u32::MAX)
+            .ok_or_else(|| PartsError::Inconsistent("too many transactions".into()))?;
+        if self.tx_slot(&tx.uuid).is_some() {
             return Err(PartsError::Inconsistent(format!("transaction {} appears twice", tx.uuid)));
         }
-        self.txs.push(tx);
-        Ok(())
+        let unknown =
+            |party: &AccountId| PartsError::Inconsistent(format!("{} names unknown account {party}", tx.uuid));
+        let (primary, more) = tx
+            .entries
+            .split_first()
+            .ok_or_else(|| PartsError::Inconsistent(format!("transaction {} without entries", tx.uuid)))?;
+        let payer = self.index_of(&primary.payer).ok_or_else(|| unknown(&primary.payer))?;
+        let payee = self.index_of(&primary.payee).ok_or_else(|| unknown(&primary.payee))?;
+        let mut extra = TxExtra::default();
+        for e in more {
+            extra.more.push(ExtraEntry {
+                payer: self.index_of(&e.payer).ok_or_else(|| unknown(&e.payer))?,
+                payee: self.index_of(&e.payee).ok_or_else(|| unknown(&e.payee))?,
+                quant: e.quant,
+                description: e.description.clone(),
+                metadata: e.metadata.clone(),
+            });
+        }
+        let author = if tx.author == primary.payer {
+            payer
+        } else if tx.author == primary.payee {
+            payee
+        } else {
+            self.index_of(&tx.author).unwrap_or_else(|| {
+                extra.author = Some(tx.author.clone());
+                NO_SLOT
+            })
+        };
+        let wide = self.intern_workflow(&tx.workflow);
+        let workflow = match u16::try_from(wide) {
+            Ok(narrow) if narrow != WIDE_WORKFLOW => narrow,
+            _ => {
+                extra.workflow = Some(wide);
+                WIDE_WORKFLOW
+            }
+        };
+        extra.description.clone_from(&primary.description);
+        extra.metadata.clone_from(&primary.metadata);
+        let extra = if extra == TxExtra::default() {
+            NO_EXTRA
+        } else {
+            let at = u32::try_from(self.extras.len()).ok().filter(|&i| i != NO_EXTRA).expect("slot checked above");
+            self.extras.push(extra);
+            at
+        };
+        let rec = TxRec {
+            uuid: tx.uuid,
+            quant: primary.quant,
+            written_unix_s: tx.written_unix_s,
+            payer,
+            payee,
+            author,
+            version: tx.version,
+            extra,
+            workflow,
+            state: tx.state,
+        };
+        self.tx_index.insert(&tx.uuid, slot);
+        self.txs.push(rec);
+        self.cache.cover(self.txs.len());
+        Ok(slot)
+    }
+
+    /// The accounts party to `rec`'s entries, in entry order (payer then
+    /// payee), without repeats.
+    fn parties(&self, rec: &TxRec) -> Parties {
+        let mut parties = Parties::Two([rec.payer, rec.payee], if rec.payer == rec.payee { 1 } else { 2 });
+        if let Some(x) = self.extra_of(rec).filter(|x| !x.more.is_empty()) {
+            let mut all = vec![rec.payer];
+            for party in [rec.payee].into_iter().chain(x.more.iter().flat_map(|e| [e.payer, e.payee])) {
+                if !all.contains(&party) {
+                    all.push(party);
+                }
+            }
+            parties = Parties::Many(all);
+        }
+        parties
+    }
+
+    /// A transaction as `ledger` models it, built from its record.
+    pub(crate) fn build(&self, slot: u32) -> Transaction {
+        let rec = &self.txs[ix(slot)];
+        let extra = self.extra_of(rec);
+        let id = |slot: u32| self.slots[ix(slot)].account.id.clone();
+        let mut entries = Vec::with_capacity(1 + extra.map_or(0, |x| x.more.len()));
+        entries.push(Entry {
+            payer: id(rec.payer),
+            payee: id(rec.payee),
+            quant: rec.quant,
+            description: extra.map(|x| x.description.clone()).unwrap_or_default(),
+            metadata: extra.map(|x| x.metadata.clone()).unwrap_or_default(),
+        });
+        for e in extra.iter().flat_map(|x| &x.more) {
+            entries.push(Entry {
+                payer: id(e.payer),
+                payee: id(e.payee),
+                quant: e.quant,
+                description: e.description.clone(),
+                metadata: e.metadata.clone(),
+            });
+        }
+        Transaction {
+            uuid: rec.uuid,
+            version: rec.version,
+            state: rec.state,
+            workflow: self.workflow_of(rec).clone(),
+            author: self.author_of(rec).clone(),
+            written_unix_s: rec.written_unix_s,
+            entries,
+        }
+    }
+
+    /// Reads what applying `event` will read first (index buckets, the
+    /// parties' slots and timeline ends), so that applying it soon after
+    /// finds them in the cache. Folding a batch, calling this a few events
+    /// ahead overlaps those cache misses with other work instead of taking
+    /// them one after another. Changes nothing; returns a value only to keep
+    /// the reads.
+    ///
+    /// `far` warms only the first reads (index buckets), whose results the
+    /// others need: call it further ahead.
+    pub(crate) fn warm(&self, event: &Event, far: bool) -> u64 {
+        let (parties, index) = match event {
+            Event::TransactionProposed { transaction } => {
+                let Some(primary) = transaction.entries.first() else { return 0 };
+                let parties = (self.index_of(&primary.payer), self.index_of(&primary.payee));
+                if far {
+                    let found = parties.0.unwrap_or(0) ^ parties.1.unwrap_or(0);
+                    return self.tx_index.warm(&transaction.uuid) ^ u64::from(found);
+                }
+                (parties, 0)
+            }
+            Event::TransactionTransitioned { uuid, .. } if far => return self.tx_index.warm(uuid),
+            Event::TransactionTransitioned { uuid, .. } => match self.tx_slot(uuid) {
+                Some(slot) => {
+                    let rec = &self.txs[ix(slot)];
+                    ((Some(rec.payer), Some(rec.payee)), u64::from(rec.version))
+                }
+                None => return 0,
+            },
+            _ => return 0,
+        };
+        let (Some(payer), Some(payee)) = parties else { return index };
+        let touch = |slot: u32| {
+            let s = &self.slots[ix(slot)];
+            s.classes[0].trades ^ s.classes[1].trades ^ s.timeline.last().map_or(0, |p| p.seq)
+        };
+        index ^ touch(payer) ^ touch(payee) ^ self.pairs.warm(payer, payee)
+    }
+
+    /// The per-account transaction lists, caught up with every transaction.
+    pub(crate) fn lists(&self) -> std::sync::MutexGuard<'_, TxLists> {
+        let mut lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
+        self.catch_up(&mut lists);
+        lists
+    }
+
+    /// Catches the per-account lists up now (they are otherwise caught up
+    /// by the first listing that needs them).
+    pub fn index_transactions(&mut self) {
+        let mut lists = std::mem::take(self.lists.get_mut().unwrap_or_else(PoisonError::into_inner));
+        self.catch_up(&mut lists);
+        *self.lists.get_mut().unwrap_or_else(PoisonError::into_inner) = lists;
+    }
+
+    /// Appends transactions `lists.upto..` to their parties' lists: counts
+    /// first, so each list grows once to its exact size.
+    fn catch_up(&self, lists: &mut TxLists) {
+        if lists.upto == self.txs.len() {
+            return;
+        }
+        lists.lists.resize_with(self.slots.len(), Vec::new);
+        let new = lists.upto..self.txs.len();
+        let mut counts = vec![0u32; self.slots.len()];
+        for rec in &self.txs[new.clone()] {
+            for &party in self.parties(rec).as_slice() {
+                counts[ix(party)] += 1;
+            }
+        }
+        for (list, &count) in lists.lists.iter_mut().zip(&counts) {
+            if count > 0 {
+                list.reserve_exact(ix(count));
+            }
+        }
+        for (slot, rec) in (u32::try_from(new.start).expect("slots are u32")..).zip(&self.txs[new]) {
+            for &party in self.parties(rec).as_slice() {
+                lists.lists[ix(party)].push(slot);
+            }
+        }
+        lists.upto = self.txs.len();
+    }
+
+    /// The transaction in slot `slot`, built on first use.
+    pub(crate) fn tx_ref(&self, slot: u32) -> &Transaction {
+        self.cache.get_or_build(ix(slot), || self.build(slot))
     }
 
     fn transition(&mut self, uuid: &TxId, from: State, to: State, version: u32, seq: u64, at_us: u64) {
-        let slot = ix(*self.tx_index.get(uuid).unwrap_or_else(|| panic!("transition of unknown transaction {uuid}")));
-        let tx = &mut self.txs[slot];
-        assert_eq!(tx.state, from, "transition of {uuid} from a stale state");
-        assert_eq!(tx.version.checked_add(1), Some(version), "versions of {uuid} advance by one");
-        tx.state = to;
-        tx.version = version;
-        let entries = std::mem::take(&mut tx.entries);
-        let booked = self.book(&entries, Some(from), to, Some((seq, at_us)));
-        self.txs[slot].entries = entries;
-        booked.expect(CHECKED);
+        let slot = self.tx_slot(uuid).unwrap_or_else(|| panic!("transition of unknown transaction {uuid}"));
+        let rec = &mut self.txs[ix(slot)];
+        assert_eq!(rec.state, from, "transition of {uuid} from a stale state");
+        assert_eq!(rec.version.checked_add(1), Some(version), "versions of {uuid} advance by one");
+        rec.state = to;
+        rec.version = version;
+        self.cache.invalidate(ix(slot));
+        self.book(slot, Some(from), to, Some((seq, at_us))).expect(CHECKED);
     }
 
-    /// Books moving `entries` from `from` (None = new) to `to`: balances,
-    /// stats, and (when `at` is given) timeline points.
+    /// Books moving transaction `slot` from `from` (None = new) to `to`:
+    /// balances, stats, and (when `at` is given) timeline points. Each entry
+    /// moves `quant` from payer to payee, in each class (completed, pending)
+    /// whose membership changes.
     pub(crate) fn book(
         &mut self,
-        entries: &[Entry],
+        slot: u32,
         from: Option<State>,
         to: State,
         at: Option<(u64, u64)>,
     ) -> Result<(), PartsError> {
-        let deltas = balance_deltas(entries, from, to)?;
-        for (id, d) in deltas {
-            let index = self.index_of(&id).ok_or_else(|| PartsError::Inconsistent(format!("unknown account {id}")))?;
-            let slot = &mut self.slots[ix(index)];
-            slot.balances.completed = add(slot.balances.completed, d.completed)?;
-            slot.balances.pending = add(slot.balances.pending, d.pending)?;
-            if let (Some((seq, at_us)), false) = (at, d.completed.is_zero()) {
-                slot.timeline.push(TimelinePoint { seq, at_us, balance: slot.balances.completed });
-            }
+        let factor = |counts: fn(State) -> bool| -> i8 { i8::from(counts(to)) - i8::from(from.is_some_and(counts)) };
+        let factors = [factor(CLASSES[0]), factor(CLASSES[1])];
+        if factors == [0, 0] {
+            return Ok(());
         }
-        let shifts: Vec<(usize, bool)> = CLASSES
-            .iter()
-            .enumerate()
-            .filter(|(_, counts)| from.is_some_and(counts) != counts(to))
-            .map(|(class, counts)| (class, counts(to)))
-            .collect();
-        if !shifts.is_empty() {
-            let unknown = |id: &AccountId| PartsError::Inconsistent(format!("unknown account {id}"));
-            let mut resolved = Vec::with_capacity(entries.len());
-            for entry in entries {
-                let payer = self.index_of(&entry.payer).ok_or_else(|| unknown(&entry.payer))?;
-                let payee = self.index_of(&entry.payee).ok_or_else(|| unknown(&entry.payee))?;
-                resolved.push((payer, payee, entry.quant));
-            }
-            for (class, adding) in shifts {
-                self.shift_stats(&resolved, class, adding)?;
-            }
-        }
-        Ok(())
-    }
+        let rec = self.txs[ix(slot)];
+        let primary = (rec.payer, rec.payee, micros(rec.quant));
+        let more: Vec<(u32, u32, Micros)> = match self.extra_of(&rec) {
+            Some(x) if !x.more.is_empty() => x.more.iter().map(|e| (e.payer, e.payee, micros(e.quant))).collect(),
+            _ => Vec::new(),
+        };
+        let parties = self.parties(&rec);
+        let parties = parties.as_slice();
 
-    /// Adds (or removes) `entries` to (from) the stats of class `class`.
-    fn shift_stats(&mut self, entries: &[(u32, u32, Amount)], class: usize, adding: bool) -> Result<(), PartsError> {
+        // Trade stats of each class whose membership changes.
+        let active: &[(usize, bool)] = match factors {
+            [0, p] => &[(1, p > 0)][..],
+            [c, 0] => &[(0, c > 0)][..],
+            [c, p] => &[(0, c > 0), (1, p > 0)][..],
+        };
         let inconsistent = |what: &str| PartsError::Inconsistent(format!("trade stats {what} would go negative"));
-        let count = |n: u64, by: u64| if adding { n.checked_add(by) } else { n.checked_sub(by) };
-        let amount = |a: Amount, by: Amount| if adding { a.checked_add(by) } else { a.checked_sub(by) };
-        let mut parties: Vec<u32> = Vec::with_capacity(2 * entries.len());
-        for &(payer, payee, quant) in entries {
-            parties.extend([payer, payee]);
+        for &(payer, payee, quant) in std::iter::once(&primary).chain(&more) {
             if payer == payee {
                 // A self-entry: one entry, on both sides of the gross, no partner.
-                let s = self.slots[ix(payer)].class_stats(class);
-                s.entries = count(s.entries, 1).ok_or_else(|| inconsistent("entries"))?;
-                s.gross_in = amount(s.gross_in, quant)?;
-                s.gross_out = amount(s.gross_out, quant)?;
+                let s = &mut self.slots[ix(payer)].classes;
+                for &(class, adding) in active {
+                    let c = &mut s[class];
+                    c.entries = step(c.entries, adding).ok_or_else(|| inconsistent("entries"))?;
+                    let signed = if adding { quant } else { -quant };
+                    c.gross_in = fits(c.gross_in.checked_add(signed))?;
+                    c.gross_out = fits(c.gross_out.checked_add(signed))?;
+                }
                 continue;
             }
-            for (me, other, paying) in [(payer, payee, true), (payee, payer, false)] {
-                let slot = &mut self.slots[ix(me)];
-                let s = slot.class_stats(class);
-                s.entries = count(s.entries, 1).ok_or_else(|| inconsistent("entries"))?;
-                if paying {
-                    s.gross_out = amount(s.gross_out, quant)?;
-                } else {
-                    s.gross_in = amount(s.gross_in, quant)?;
-                }
-                let partners = &mut slot.partners[class];
-                if adding {
-                    *partners.entry(other).or_insert(0) += 1;
-                } else {
-                    let n = partners.get_mut(&other).ok_or_else(|| inconsistent("partners"))?;
-                    *n -= 1;
-                    if *n == 0 {
-                        partners.remove(&other);
+            let counts = self.pairs.counts_mut(payer, payee);
+            let mut partner = [0i8; 2];
+            for &(class, adding) in active {
+                let before = counts[class];
+                counts[class] = step(before, adding).ok_or_else(|| inconsistent("partners"))?;
+                partner[class] = match (before, counts[class]) {
+                    (0, _) => 1,
+                    (_, 0) => -1,
+                    _ => 0,
+                };
+            }
+            for (me, paying) in [(payer, true), (payee, false)] {
+                let s = &mut self.slots[ix(me)].classes;
+                for &(class, adding) in active {
+                    let c = &mut s[class];
+                    c.entries = step(c.entries, adding).ok_or_else(|| inconsistent("entries"))?;
+                    let signed = if adding { quant } else { -quant };
+                    let gross = if paying { &mut c.gross_out } else { &mut c.gross_in };
+                    *gross = fits(gross.checked_add(signed))?;
+                    c.partners = match partner[class] {
+                        1 => c.partners.checked_add(1),
+                        -1 => c.partners.checked_sub(1),
+                        _ => Some(c.partners),
                     }
+                    .ok_or_else(|| inconsistent("partners"))?;
                 }
             }
         }
-        parties.sort_unstable();
-        parties.dedup();
-        for index in parties {
-            let slot = &mut self.slots[ix(index)];
-            let partners = u64::try_from(slot.partners[class].len()).expect("usize fits in u64");
-            let s = slot.class_stats(class);
-            s.trades = count(s.trades, 1).ok_or_else(|| inconsistent("trades"))?;
-            s.partners = partners;
-            s.balance = s.gross_in.checked_sub(s.gross_out)?;
-            s.volume = add(s.gross_in, s.gross_out)?;
+        // Trades, and a timeline point where the completed balance moved
+        // (a net change of the account over all entries).
+        let timeline = at.filter(|_| factors[COMPLETED] != 0);
+        for &party in parties {
+            let s = &mut self.slots[ix(party)];
+            for &(class, adding) in active {
+                let c = &mut s.classes[class];
+                c.trades = step(c.trades, adding).ok_or_else(|| inconsistent("trades"))?;
+                fits(c.gross_in.checked_add(c.gross_out))?;
+                fits(c.gross_in.checked_sub(c.gross_out))?;
+            }
+            if let Some((seq, at_us)) = timeline {
+                let moved =
+                    std::iter::once(&primary).chain(&more).try_fold(0, |net: Micros, &(payer, payee, quant)| {
+                        let net = if payee == party { net.checked_add(quant)? } else { net };
+                        if payer == party {
+                            net.checked_sub(quant)
+                        } else {
+                            Some(net)
+                        }
+                    });
+                if fits(moved)? != 0 {
+                    s.timeline.push(TimelinePoint { seq, at_us, balance: amount(s.completed()) });
+                }
+            }
         }
         Ok(())
     }
+}
 
+/// The distinct parties of a transaction: inline for one entry.
+#[derive(Debug)]
+enum Parties {
+    /// The first `n` of the array.
+    Two([u32; 2], usize),
+    Many(Vec<u32>),
+}
+
+impl Parties {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Parties::Two(two, n) => &two[..*n],
+            Parties::Many(all) => all,
+        }
+    }
+}
+
+impl Projections {
     /// Last applied seq, 0 if none.
     pub fn seq(&self) -> u64 {
         self.seq
@@ -443,17 +1103,22 @@ impl Projections {
 
     /// Current balances; `None` for an unknown account.
     pub fn balances(&self, id: &AccountId) -> Option<Balances> {
-        self.slot(id).map(|s| s.balances)
+        self.slot(id).map(AccountSlot::balances)
     }
 
     /// Current trade stats.
     pub fn stats(&self, id: &AccountId) -> Option<&AccountStats> {
-        self.slot(id).map(|s| &s.stats)
+        let index = self.index_of(id)?;
+        let slot = &self.slots[ix(index)];
+        Some(slot.stats.get_or_init(|| {
+            self.stats_built.lock().unwrap_or_else(PoisonError::into_inner).push(index);
+            Box::new(slot.stats_value())
+        }))
     }
 
     /// A transaction's current version and state.
     pub fn transaction(&self, uuid: &TxId) -> Option<&Transaction> {
-        self.tx_index.get(uuid).map(|&i| &self.txs[ix(i)])
+        self.tx_slot(uuid).map(|slot| self.tx_ref(slot))
     }
 
     /// Number of transactions (any state).
@@ -499,7 +1164,8 @@ impl Projections {
     /// # Panics
     ///
     /// On a violation (a bug): completed or pending balances not summing to
-    /// zero, stats disagreeing with balances, a timeline out of order or not
+    /// zero, completed-class stats exceeding pending-class ones or negative
+    /// gross sums, a timeline out of order or not
     /// ending at the completed balance.
     pub fn assert_invariants(&self) {
         if let Err(why) = self.check_invariants() {
@@ -509,14 +1175,17 @@ impl Projections {
 
     /// As [`Projections::assert_invariants`], returning the first violation.
     pub(crate) fn check_invariants(&self) -> Result<(), String> {
-        let mut sum = Balances::default();
+        let (mut completed, mut pending): (Micros, Micros) = (0, 0);
         for slot in &self.slots {
             let id = &slot.account.id;
-            let b = slot.balances;
-            sum.completed = add(sum.completed, b.completed).map_err(|e| e.to_string())?;
-            sum.pending = add(sum.pending, b.pending).map_err(|e| e.to_string())?;
-            if slot.stats.completed.balance != b.completed || slot.stats.pending.balance != b.pending {
-                return Err(format!("{id}: stats {:?} disagree with balances {b:?}", slot.stats));
+            let b = slot.balances();
+            completed = completed.checked_add(slot.completed()).ok_or("balance sum overflows")?;
+            pending = pending.checked_add(slot.pending()).ok_or("balance sum overflows")?;
+            let [c, p] = slot.classes;
+            // Completed transactions are a subset of the pending class's.
+            let subset = c.entries <= p.entries && c.trades <= p.trades && c.partners <= p.partners;
+            if !subset || [c.gross_in, c.gross_out, p.gross_in, p.gross_out].iter().any(|g| *g < 0) {
+                return Err(format!("{id}: stats {:?} are not those of any transactions", slot.stats_value()));
             }
             let last = slot.timeline.last().map_or(Amount::ZERO, |p| p.balance);
             if last != b.completed {
@@ -529,7 +1198,8 @@ impl Projections {
                 return Err(format!("{id}: timeline out of order or out of bounds"));
             }
         }
-        if !sum.completed.is_zero() || !sum.pending.is_zero() {
+        if completed != 0 || pending != 0 {
+            let sum = Balances { completed: amount(completed), pending: amount(pending) };
             return Err(format!("balances do not sum to zero: {sum:?}"));
         }
         Ok(())
@@ -570,4 +1240,198 @@ impl LedgerView for Projections {
 fn balance_before(timeline: &[TimelinePoint], before: impl FnMut(&TimelinePoint) -> bool) -> Amount {
     let n = timeline.partition_point(before);
     n.checked_sub(1).map_or(Amount::ZERO, |i| timeline[i].balance)
+}
+
+#[cfg(test)]
+mod tests {
+    use ledger::{AccountStatus, Limits, NodeName};
+
+    use super::*;
+    use crate::Query;
+
+    fn id(s: &str) -> AccountId {
+        AccountId::new(s).expect("id")
+    }
+
+    fn entry(payer: &str, payee: &str, quant: i64, description: &str) -> Entry {
+        let mut metadata = BTreeMap::new();
+        if !description.is_empty() {
+            metadata.insert(payee.to_owned(), format!("path/{description}"));
+        }
+        Entry {
+            payer: id(payer),
+            payee: id(payee),
+            quant: Amount::from_micros(quant),
+            description: description.into(),
+            metadata,
+        }
+    }
+
+    fn tx(n: u128, author: &str, workflow: Workflow, state: State, entries: Vec<Entry>) -> Transaction {
+        Transaction {
+            uuid: TxId(uuid::Uuid::from_u128(n)),
+            version: 1,
+            state,
+            workflow,
+            author: id(author),
+            written_unix_s: u64::try_from(n).expect("small"),
+            entries,
+        }
+    }
+
+    /// A node with accounts a, b, c and a long-named one.
+    fn node(long: &str) -> Projections {
+        let mut p = Projections::new();
+        p.apply(1, 1, &Event::NodeInitialised { config: NodeConfig::new(NodeName::new("n").expect("name")) });
+        for name in ["a", "b", "c", long] {
+            let limits = Limits::new(Amount::from_units(-1_000), Amount::from_units(1_000)).expect("limits");
+            let kind = AccountKind::User { admin: false };
+            let account = Account { id: id(name), kind, limits, status: AccountStatus::Active };
+            let seq = p.seq() + 1;
+            p.apply(seq, seq, &Event::AccountOpened { account });
+        }
+        p
+    }
+
+    #[test]
+    fn id_keys_inline_short_ids_box_long_ones_and_find_both() {
+        let short = id("abcdefghijklmnopqrstuvw");
+        let long = id("abcdefghijklmnopqrstuvwx");
+        assert!(matches!(IdKey::new(&short), IdKey::Inline(23, _)));
+        assert!(matches!(IdKey::new(&long), IdKey::Boxed(_)));
+        let p = node(long.as_str());
+        assert_eq!(p.index_of(&long), Some(3));
+        assert_eq!(p.index_of(&id("a")), Some(0));
+        assert_eq!(p.index_of(&short), None);
+        assert_eq!(p.index_of(&id("abcdefghijklmnopqrstuvwxy")), None);
+        assert_eq!(IdKey::new(&short), IdKey::new(&short.clone()));
+        assert_ne!(IdKey::new(&short), IdKey::new(&long));
+    }
+
+    #[test]
+    fn micro_units_round_trip_amounts_in_canonical_form() {
+        for text in [
+            "0",
+            "1",
+            "-1",
+            "0.000001",
+            "-2.5",
+            "123456789.123456",
+            "79228162514264337593543.950335",
+            "-79228162514264337593543.950335",
+        ] {
+            let Ok(a) = text.parse::<Amount>() else { continue };
+            assert_eq!(amount(micros(a)), a, "{text}");
+            assert_eq!(amount(micros(a)).to_string(), a.to_string(), "{text}");
+        }
+        let big = i128::from(i64::MAX) * 1_000;
+        assert_eq!(micros(amount(big)), big);
+        assert!(fits(Some(1 << 96)).is_err() && fits(None).is_err());
+        assert_eq!(fits(Some((1 << 96) - 1)).expect("fits"), (1 << 96) - 1);
+    }
+
+    /// Rare shapes: several entries (one a self-entry), descriptions and
+    /// metadata, an author that is not an account, then a transition.
+    #[test]
+    fn rare_transaction_shapes_are_stored_and_rebuilt_exactly() {
+        let long = "a-rather-long-account-name-here";
+        let mut p = node(long);
+        let bill = Workflow::from_code("_P+PC-CX+").expect("code");
+        let rich = tx(
+            7,
+            "ghost",
+            bill.clone(),
+            State::Pending,
+            vec![entry("a", long, 1_500_000, "Apple pie"), entry("b", "a", 250_000, ""), entry("c", "c", 3, "self")],
+        );
+        let plain = tx(8, "b", bill, State::Completed, vec![entry("b", "c", 1, "")]);
+        for (seq, t) in [(6, &rich), (7, &plain)] {
+            p.apply(seq, seq, &Event::TransactionProposed { transaction: t.clone() });
+        }
+        assert_eq!(p.extras.len(), 1, "only the rich transaction needs the side table");
+        assert_eq!(p.workflows.len(), 1, "one definition, interned once");
+        assert_eq!(p.transaction(&rich.uuid), Some(&rich));
+        assert_eq!(p.transaction(&plain.uuid), Some(&plain));
+        let stats = p.stats(&id("c")).expect("open").clone();
+        assert_eq!((stats.pending.entries, stats.pending.trades, stats.pending.partners), (2, 2, 1));
+        assert_eq!(stats.pending.gross_in, Amount::from_micros(4));
+        let event = Event::TransactionTransitioned {
+            uuid: rich.uuid,
+            from: State::Pending,
+            to: State::Completed,
+            actor: id("a"),
+            version: 2,
+            at_unix_s: 9,
+        };
+        p.apply(8, 8, &event);
+        let done = Transaction { state: State::Completed, version: 2, ..rich.clone() };
+        assert_eq!(p.transaction(&rich.uuid), Some(&done), "the cached copy was refreshed");
+        assert_eq!(p.balances(&id("a")).map(|b| b.completed), Some(Amount::from_micros(-1_250_000)));
+        assert_eq!(p.balances(&id(long)).map(|b| b.completed), Some(Amount::from_micros(1_500_000)));
+        assert_eq!(p.timeline(&id("c")).expect("open").len(), 1, "c's self-entry nets to zero");
+        let stats = p.stats(&id("a")).expect("open").clone();
+        assert_eq!((stats.completed.entries, stats.completed.trades, stats.completed.partners), (2, 1, 2));
+        p.assert_invariants();
+        let copy = p.clone();
+        assert_eq!(copy, p);
+        assert_eq!(copy.transaction(&rich.uuid), Some(&done));
+        let q = Query { author: Some(id("ghost")), ..Query::default() };
+        assert_eq!(p.transactions(&q).items, [&done]);
+        let q = Query { description: Some("PIE".into()), ..Query::default() };
+        assert_eq!(
+            p.entries(&q).items.iter().map(|r| (r.transaction.uuid, r.index)).collect::<Vec<_>>(),
+            [(rich.uuid, 0)]
+        );
+        let q = Query { payer: Some(id("c")), ..Query::default() };
+        assert_eq!(p.entries(&q).items.iter().map(|r| r.index).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn more_workflow_definitions_than_fit_inline_still_round_trip() {
+        let mut p = node("d");
+        let base = Workflow::from_code("_C-").expect("code");
+        let n = u128::from(WIDE_WORKFLOW) + 2;
+        for i in 0..n {
+            let id = WorkflowId::new(&format!("w{i}")).expect("id");
+            let workflow = Workflow { id, label: format!("w{i}"), ..base.clone() };
+            let seq = p.seq() + 1;
+            let t = tx(i + 100, "a", workflow, State::Completed, vec![entry("a", "b", 1, "")]);
+            p.apply(seq, seq, &Event::TransactionProposed { transaction: t });
+        }
+        assert_eq!(p.workflows.len(), usize::try_from(n).expect("small"));
+        for i in [0, n - 3, n - 2, n - 1] {
+            let t = p.transaction(&TxId(uuid::Uuid::from_u128(i + 100))).expect("stored");
+            assert_eq!(t.workflow.label, format!("w{i}"));
+        }
+        assert_eq!(p.extras.len(), 2, "only the last two definitions are wide");
+        let q = Query { workflows: vec![format!("w{}", n - 1), "w7".into()], ..Query::default() };
+        assert_eq!(p.transactions(&q).total, 2);
+        let copy = p.clone();
+        assert_eq!(copy, p);
+    }
+
+    #[test]
+    fn built_transactions_are_cached_then_dropped_in_bulk() {
+        let mut p = node("d");
+        let workflow = Workflow::from_code("_C-").expect("code");
+        let n = u128::try_from(CACHE_MAX).expect("fits") + 10;
+        for i in 0..n {
+            let seq = p.seq() + 1;
+            let t = tx(i, "a", workflow.clone(), State::Completed, vec![entry("a", "b", 1, "")]);
+            p.apply(seq, seq, &Event::TransactionProposed { transaction: t });
+        }
+        for i in 0..n {
+            assert!(p.transaction(&TxId(uuid::Uuid::from_u128(i))).is_some());
+        }
+        assert_eq!(*p.cache.filled.get_mut(), CACHE_MAX + 10);
+        let stats = p.stats(&id("a")).expect("open").clone();
+        assert_eq!(stats.completed.entries, u64::try_from(n).expect("fits"));
+        assert_eq!(p.stats_built.get_mut().expect("lock").len(), 1);
+        let seq = p.seq() + 1;
+        p.apply(seq, seq, &Event::AccountStatusChanged { id: id("c"), status: AccountStatus::Blocked });
+        assert_eq!(*p.cache.filled.get_mut(), 0, "dropped past the bound");
+        assert!(p.stats_built.get_mut().expect("lock").is_empty());
+        assert!(p.slots[0].stats.get().is_none());
+        assert_eq!(p.transaction(&TxId(uuid::Uuid::from_u128(3))).map(|t| t.version), Some(1));
+    }
 }

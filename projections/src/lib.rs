@@ -10,6 +10,7 @@
 mod fold;
 mod query;
 pub mod store;
+mod tables;
 
 pub use fold::{AccountStats, Projections, TimelinePoint, TradeStats};
 pub use ledger::Balances;

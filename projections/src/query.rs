@@ -3,7 +3,7 @@
 
 use ledger::{AccountId, Amount, Entry, State, Transaction, TxId};
 
-use crate::fold::{ix, Projections};
+use crate::fold::{ix, Projections, TxRec, NO_SLOT};
 
 /// Sort order of a listing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,34 +76,86 @@ pub struct EntryRow<'a> {
 /// Sort key: (number, amount, uuid, entry index); unique per row.
 type Key = (u64, Amount, TxId, usize);
 
+/// An account filter resolved to a slot.
+#[derive(Clone, Copy)]
+enum Party {
+    /// No filter.
+    Any,
+    /// This slot.
+    Slot(u32),
+    /// An account that does not exist: matches no entry.
+    Nobody,
+}
+
+impl Party {
+    fn holds(self, slot: u32) -> bool {
+        match self {
+            Party::Any => true,
+            Party::Slot(s) => s == slot,
+            Party::Nobody => false,
+        }
+    }
+}
+
+/// One entry of a stored transaction, with parties as slots.
+struct EntryView<'a> {
+    payer: u32,
+    payee: u32,
+    quant: Amount,
+    description: &'a str,
+}
+
 struct Matcher<'q> {
     query: &'q Query,
+    payer: Party,
+    payee: Party,
+    involving: Party,
+    /// Author as a slot when it is an account, else compared by id.
+    author: Party,
     description: Option<String>,
 }
 
 impl<'q> Matcher<'q> {
-    fn new(query: &'q Query) -> Self {
-        Self { query, description: query.description.as_ref().map(|d| d.to_lowercase()) }
+    fn new(p: &Projections, query: &'q Query) -> Self {
+        let party = |id: &Option<AccountId>| match id {
+            None => Party::Any,
+            Some(id) => p.index_of(id).map_or(Party::Nobody, Party::Slot),
+        };
+        Self {
+            query,
+            payer: party(&query.payer),
+            payee: party(&query.payee),
+            involving: party(&query.involving),
+            author: party(&query.author),
+            description: query.description.as_ref().map(|d| d.to_lowercase()),
+        }
     }
 
-    fn transaction(&self, tx: &Transaction) -> bool {
+    fn transaction(&self, p: &Projections, tx: &TxRec) -> bool {
         let q = self.query;
+        let author = match (self.author, tx.author) {
+            (Party::Any, _) => true,
+            (_, NO_SLOT) => q.author.as_ref().is_some_and(|a| a == p.author_of(tx)),
+            (party, slot) => party.holds(slot),
+        };
         (q.states.is_empty() || q.states.contains(&tx.state))
-            && (q.workflows.is_empty() || q.workflows.iter().any(|w| w == tx.workflow.id.as_str()))
-            && q.author.as_ref().is_none_or(|a| *a == tx.author)
+            && (q.workflows.is_empty() || {
+                let id = p.workflow_id_of(tx);
+                q.workflows.iter().any(|w| w == id)
+            })
+            && author
             && q.since_unix_s.is_none_or(|s| tx.written_unix_s >= s)
             && q.until_unix_s.is_none_or(|u| tx.written_unix_s <= u)
     }
 
-    fn entry(&self, e: &Entry) -> bool {
-        let q = self.query;
-        q.payer.as_ref().is_none_or(|p| *p == e.payer)
-            && q.payee.as_ref().is_none_or(|p| *p == e.payee)
-            && q.involving.as_ref().is_none_or(|a| *a == e.payer || *a == e.payee)
+    fn entry(&self, e: &EntryView<'_>) -> bool {
+        self.payer.holds(e.payer)
+            && self.payee.holds(e.payee)
+            && (self.involving.holds(e.payer) || self.involving.holds(e.payee))
             && self.description.as_ref().is_none_or(|d| e.description.to_lowercase().contains(d.as_str()))
     }
 
-    fn key(&self, tx: &Transaction, index: usize, quant: Amount) -> Key {
+    fn key(&self, tx: &TxRec, index: usize, quant: Amount) -> Key {
         match self.query.sort {
             Sort::Written => (tx.written_unix_s, Amount::ZERO, tx.uuid, index),
             Sort::Version => (u64::from(tx.version), Amount::ZERO, tx.uuid, index),
@@ -129,47 +181,70 @@ impl Projections {
     /// the named entry-level accounts, else all. `None` when a named account
     /// does not exist (nothing can match).
     fn candidates(&self, query: &Query) -> Option<Vec<u32>> {
-        let mut best: Option<&Vec<u32>> = None;
-        for id in [&query.payer, &query.payee, &query.involving].into_iter().flatten() {
-            let list = &self.slots[ix(self.index_of(id)?)].txs;
-            if best.is_none_or(|b| list.len() < b.len()) {
-                best = Some(list);
-            }
+        let named = [&query.payer, &query.payee, &query.involving].into_iter().flatten();
+        let accounts = named.map(|id| self.index_of(id)).collect::<Option<Vec<u32>>>()?;
+        if accounts.is_empty() {
+            return Some((0..u32::try_from(self.txs.len()).expect("slots are u32")).collect());
         }
-        Some(match best {
-            Some(list) => list.clone(),
-            None => (0..u32::try_from(self.txs.len()).expect("slots are u32")).collect(),
-        })
+        let lists = self.lists();
+        accounts.into_iter().map(|a| lists.of(a)).min_by_key(|list| list.len()).map(<[u32]>::to_vec)
+    }
+
+    /// The entries of a stored transaction, primary first.
+    fn entry_views<'a>(&'a self, tx: &'a TxRec) -> impl Iterator<Item = EntryView<'a>> + 'a {
+        let extra = self.extra_of(tx);
+        let primary = EntryView {
+            payer: tx.payer,
+            payee: tx.payee,
+            quant: tx.quant,
+            description: extra.map_or("", |x| x.description.as_str()),
+        };
+        let more = extra.into_iter().flat_map(|x| &x.more).map(|e| EntryView {
+            payer: e.payer,
+            payee: e.payee,
+            quant: e.quant,
+            description: e.description.as_str(),
+        });
+        std::iter::once(primary).chain(more)
     }
 
     /// Matching transactions (current version and state), sorted and paged.
     pub fn transactions(&self, query: &Query) -> Page<&Transaction> {
-        let matcher = Matcher::new(query);
+        let matcher = Matcher::new(self, query);
         let mut hits = Vec::new();
         for slot in self.candidates(query).unwrap_or_default() {
             let tx = &self.txs[ix(slot)];
-            if matcher.transaction(tx) && tx.entries.iter().any(|e| matcher.entry(e)) {
-                hits.push((matcher.key(tx, 0, tx.primary().quant), tx));
+            if matcher.transaction(self, tx) && self.entry_views(tx).any(|e| matcher.entry(&e)) {
+                hits.push((matcher.key(tx, 0, tx.quant), slot));
             }
         }
-        page(hits, query)
+        let Page { items, total } = page(hits, query);
+        Page { items: items.into_iter().map(|slot| self.tx_ref(slot)).collect(), total }
     }
 
     /// Matching entries with their transactions, sorted and paged.
     pub fn entries(&self, query: &Query) -> Page<EntryRow<'_>> {
-        let matcher = Matcher::new(query);
+        let matcher = Matcher::new(self, query);
         let mut hits = Vec::new();
         for slot in self.candidates(query).unwrap_or_default() {
             let tx = &self.txs[ix(slot)];
-            if !matcher.transaction(tx) {
+            if !matcher.transaction(self, tx) {
                 continue;
             }
-            for (index, entry) in tx.entries.iter().enumerate() {
-                if matcher.entry(entry) {
-                    hits.push((matcher.key(tx, index, entry.quant), EntryRow { transaction: tx, index, entry }));
+            for (index, entry) in self.entry_views(tx).enumerate() {
+                if matcher.entry(&entry) {
+                    hits.push((matcher.key(tx, index, entry.quant), (slot, index)));
                 }
             }
         }
-        page(hits, query)
+        let Page { items, total } = page(hits, query);
+        let items = items
+            .into_iter()
+            .map(|(slot, index)| {
+                let transaction = self.tx_ref(slot);
+                EntryRow { transaction, index, entry: &transaction.entries[index] }
+            })
+            .collect();
+        Page { items, total }
     }
 }

@@ -22,7 +22,7 @@ use bincode::{Decode, Encode};
 use ledger::federation::{Link, Ratchet};
 use ledger::{decode_event, Account, Amount, DecodeError, KeyHash, LedgerView, NodeConfig, Peer, Transaction, TxId};
 
-use crate::fold::{AccountSlot, Projections, TimelinePoint};
+use crate::fold::{ix, AccountSlot, Projections, TimelinePoint};
 
 /// The only snapshot format so far.
 pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
@@ -110,6 +110,13 @@ struct RatchetV1 {
     count: u64,
 }
 
+/// The body layout, as the fields of a bincode struct in this order
+/// (encoded and decoded field by field, never built whole):
+/// `genesis: [u8; 32], head_hash: [u8; 32], seq: u64, last_at_us: u64,
+/// config: Option<NodeConfig>, accounts: Vec<AccountV1>` (opening order),
+/// `transactions: Vec<Transaction>` (proposal order),
+/// `links: Vec<(TxId, Link)>` (proposal order of their transactions).
+#[cfg(test)]
 #[derive(Encode, Decode)]
 struct SnapshotV1 {
     genesis: [u8; 32],
@@ -117,60 +124,106 @@ struct SnapshotV1 {
     seq: u64,
     last_at_us: u64,
     config: Option<NodeConfig>,
-    /// In opening order.
     accounts: Vec<AccountV1>,
-    /// In proposal order.
     transactions: Vec<Transaction>,
-    /// Link facts, in proposal order of their transactions.
     links: Vec<(TxId, Link)>,
 }
 
 /// Encodes a snapshot body (no version byte, no checksum).
 fn encode_body(p: &Projections, genesis: [u8; 32], head_hash: [u8; 32]) -> Result<Vec<u8>, StoreError> {
-    // Encoded field by field in `SnapshotV1`'s order, borrowing instead of
-    // cloning the transactions.
-    let config = bincode_config();
     let mut out = Vec::new();
-    let mut put = |bytes: Result<Vec<u8>, bincode::error::EncodeError>| -> Result<(), StoreError> {
-        out.extend_from_slice(&bytes.map_err(|e| StoreError::Corrupt(format!("encode: {e}")))?);
-        Ok(())
-    };
-    put(bincode::encode_to_vec(genesis, config))?;
-    put(bincode::encode_to_vec(head_hash, config))?;
-    put(bincode::encode_to_vec(p.seq, config))?;
-    put(bincode::encode_to_vec(p.last_at_us, config))?;
-    put(bincode::encode_to_vec(&p.config, config))?;
-    put(bincode::encode_to_vec(u64::try_from(p.slots.len()).expect("usize fits in u64"), config))?;
+    encode_head(p, genesis, head_hash, &mut out)?;
+    put(&mut out, u64::try_from(p.txs.len()).expect("usize fits in u64"))?;
+    for slot in 0..p.txs.len() {
+        encode_transaction(p, u32::try_from(slot).expect("slots are u32"), &mut out)?;
+    }
+    encode_links(p, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the bincode encoding of `value` to `out`.
+fn put(out: &mut Vec<u8>, value: impl Encode) -> Result<(), StoreError> {
+    bincode::encode_into_std_write(value, out, bincode_config())
+        .map(drop)
+        .map_err(|e| StoreError::Corrupt(format!("encode: {e}")))
+}
+
+/// The fields of [`SnapshotV1`] before `transactions`, in its order,
+/// borrowing instead of cloning.
+fn encode_head(p: &Projections, genesis: [u8; 32], head_hash: [u8; 32], out: &mut Vec<u8>) -> Result<(), StoreError> {
+    put(out, genesis)?;
+    put(out, head_hash)?;
+    put(out, p.seq)?;
+    put(out, p.last_at_us)?;
+    put(out, &p.config)?;
+    put(out, u64::try_from(p.slots.len()).expect("usize fits in u64"))?;
     for slot in &p.slots {
-        put(bincode::encode_to_vec(&slot.account, config))?;
-        put(bincode::encode_to_vec(slot.opened_seq, config))?;
-        put(bincode::encode_to_vec(slot.opened_at_us, config))?;
-        put(bincode::encode_to_vec(&slot.key_hash, config))?;
-        put(bincode::encode_to_vec(&slot.peer, config))?;
-        let ratchet = slot.ratchet.as_ref().map(|r| (r.md5.as_str(), r.blake3, r.count));
-        put(bincode::encode_to_vec(ratchet, config))?;
-        put(bincode::encode_to_vec(u64::try_from(slot.timeline.len()).expect("usize fits in u64"), config))?;
+        put(out, &slot.account)?;
+        put(out, slot.opened_seq)?;
+        put(out, slot.opened_at_us)?;
+        put(out, &slot.key_hash)?;
+        put(out, &slot.peer)?;
+        put(out, slot.ratchet.as_ref().map(|r| (r.md5.as_str(), r.blake3, r.count)))?;
+        put(out, u64::try_from(slot.timeline.len()).expect("usize fits in u64"))?;
         for point in &slot.timeline {
-            put(bincode::encode_to_vec(point.seq, config))?;
-            put(bincode::encode_to_vec(point.at_us, config))?;
-            put(bincode::encode_to_vec(point.balance, config))?;
+            put(out, (point.seq, point.at_us, point.balance))?;
         }
     }
-    put(bincode::encode_to_vec(p.txs.as_slice(), config))?;
+    Ok(())
+}
+
+/// Transaction `slot` exactly as bincode encodes the `ledger::Transaction`
+/// it stands for (fields in declaration order), without building it.
+fn encode_transaction(p: &Projections, slot: u32, out: &mut Vec<u8>) -> Result<(), StoreError> {
+    let tx = &p.txs[ix(slot)];
+    let id = |slot: u32| &p.slots[ix(slot)].account.id;
+    let extra = p.extra_of(tx);
+    let no_metadata = std::collections::BTreeMap::new();
+    put(out, (tx.uuid, tx.version, tx.state, p.workflow_of(tx), p.author_of(tx), tx.written_unix_s))?;
+    put(out, u64::try_from(1 + extra.map_or(0, |x| x.more.len())).expect("usize fits in u64"))?;
+    let (description, metadata) = extra.map_or(("", &no_metadata), |x| (x.description.as_str(), &x.metadata));
+    put(out, (id(tx.payer), id(tx.payee), tx.quant, description, metadata))?;
+    for e in extra.iter().flat_map(|x| &x.more) {
+        put(out, (id(e.payer), id(e.payee), e.quant, e.description.as_str(), &e.metadata))?;
+    }
+    Ok(())
+}
+
+/// Link facts, in proposal order of their transactions.
+fn encode_links(p: &Projections, out: &mut Vec<u8>) -> Result<(), StoreError> {
     let links: Vec<(TxId, &Link)> =
         p.txs.iter().filter_map(|tx| p.links.get(&tx.uuid).map(|link| (tx.uuid, link))).collect();
-    put(bincode::encode_to_vec(links, config))?;
-    Ok(out)
+    put(out, links)
 }
 
 /// Encodes `p` as a snapshot blob: version byte, crc32c, body.
 pub fn encode_snapshot(p: &Projections, genesis: [u8; 32], head_hash: [u8; 32]) -> Result<Vec<u8>, StoreError> {
     let body = encode_body(p, genesis, head_hash)?;
+    Ok(seal(&body))
+}
+
+/// Version byte, crc32c of `body`, `body`.
+fn seal(body: &[u8]) -> Vec<u8> {
     let mut blob = Vec::with_capacity(body.len() + 5);
     blob.push(SNAPSHOT_FORMAT_VERSION);
-    blob.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
-    blob.extend_from_slice(&body);
-    Ok(blob)
+    blob.extend_from_slice(&crc32c::crc32c(body).to_le_bytes());
+    blob.extend_from_slice(body);
+    blob
+}
+
+/// Reads a snapshot body value by value.
+struct Reader<'a> {
+    body: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn next<T: Decode<()>>(&mut self) -> Result<T, StoreError> {
+        let (value, read) = bincode::decode_from_slice::<T, _>(&self.body[self.at..], bincode_config())
+            .map_err(|e| StoreError::Corrupt(format!("decode: {e}")))?;
+        self.at += read;
+        Ok(value)
+    }
 }
 
 /// Decodes a snapshot blob made by [`encode_snapshot`] for the journal with
@@ -185,32 +238,41 @@ pub fn decode_snapshot(blob: &[u8], genesis: [u8; 32]) -> Result<(Projections, u
     if crc32c::crc32c(body).to_le_bytes() != crc {
         return Err(StoreError::Corrupt("checksum mismatch".into()));
     }
-    let (snapshot, read) = bincode::decode_from_slice::<SnapshotV1, _>(body, bincode_config())
-        .map_err(|e| StoreError::Corrupt(format!("decode: {e}")))?;
-    if read != body.len() {
-        return Err(StoreError::Corrupt(format!("{} trailing bytes", body.len() - read)));
-    }
-    if snapshot.genesis != genesis {
+    let mut r = Reader { body, at: 0 };
+    let snapshot_genesis: [u8; 32] = r.next()?;
+    if snapshot_genesis != genesis {
         return Err(StoreError::Foreign);
     }
-    let (seq, hash) = (snapshot.seq, snapshot.head_hash);
-    let p = restore(snapshot).map_err(StoreError::Corrupt)?;
-    Ok((p, seq, hash))
+    let head_hash: [u8; 32] = r.next()?;
+    let p = restore(&mut r)?;
+    if r.at != body.len() {
+        return Err(StoreError::Corrupt(format!("{} trailing bytes", body.len() - r.at)));
+    }
+    let seq = p.seq;
+    Ok((p, seq, head_hash))
 }
 
-/// Rebuilds the projections from a decoded snapshot, recomputing balances,
-/// stats and lists, and checking every invariant.
-fn restore(s: SnapshotV1) -> Result<Projections, String> {
-    let mut p = Projections { seq: s.seq, last_at_us: s.last_at_us, config: s.config, ..Projections::default() };
-    for a in s.accounts {
+/// Rebuilds the projections from a snapshot body (after genesis and head
+/// hash), decoding one transaction at a time, recomputing balances, stats and
+/// lists, and checking every invariant.
+fn restore(r: &mut Reader<'_>) -> Result<Projections, StoreError> {
+    let corrupt = StoreError::Corrupt;
+    let seq: u64 = r.next()?;
+    let last_at_us: u64 = r.next()?;
+    let config: Option<NodeConfig> = r.next()?;
+    let mut p = Projections::new();
+    (p.seq, p.last_at_us, p.config) = (seq, last_at_us, config);
+    let accounts: u64 = r.next()?;
+    for _ in 0..accounts {
+        let a: AccountV1 = r.next()?;
         if p.index_of(&a.account.id).is_some() {
-            return Err(format!("account {} twice", a.account.id));
+            return Err(corrupt(format!("account {} twice", a.account.id)));
         }
         if a.account.kind == ledger::AccountKind::Trunkward && p.trunkward_account().is_some() {
-            return Err("a second trunkward account".to_owned());
+            return Err(corrupt("a second trunkward account".to_owned()));
         }
-        if a.opened_seq > s.seq || a.opened_seq == 0 || a.opened_at_us > s.last_at_us {
-            return Err(format!("account {} opened after the snapshot", a.account.id));
+        if a.opened_seq > seq || a.opened_seq == 0 || a.opened_at_us > last_at_us {
+            return Err(corrupt(format!("account {} opened after the snapshot", a.account.id)));
         }
         let mut slot = AccountSlot::new(a.account, a.opened_seq, a.opened_at_us);
         slot.key_hash = a.key_hash;
@@ -220,21 +282,22 @@ fn restore(s: SnapshotV1) -> Result<Projections, String> {
             a.timeline.into_iter().map(|t| TimelinePoint { seq: t.seq, at_us: t.at_us, balance: t.balance }).collect();
         p.open(slot);
     }
-    for tx in s.transactions {
+    let transactions: u64 = r.next()?;
+    for _ in 0..transactions {
+        let tx: Transaction = r.next()?;
         if tx.entries.is_empty() {
-            return Err(format!("transaction {} without entries", tx.uuid));
+            return Err(corrupt(format!("transaction {} without entries", tx.uuid)));
         }
-        p.register(tx).map_err(|e| e.to_string())?;
-        let tx = p.txs.last().expect("just registered");
-        let (entries, state) = (tx.entries.clone(), tx.state);
-        p.book(&entries, None, state, None).map_err(|e| e.to_string())?;
+        let slot = p.register(&tx).map_err(|e| corrupt(e.to_string()))?;
+        p.book(slot, None, tx.state, None).map_err(|e| corrupt(e.to_string()))?;
     }
-    for (uuid, link) in s.links {
+    let links: Vec<(TxId, Link)> = r.next()?;
+    for (uuid, link) in links {
         if p.transaction(&uuid).is_none() || p.links.insert(uuid, link).is_some() {
-            return Err(format!("link of unknown or twice-linked transaction {uuid}"));
+            return Err(corrupt(format!("link of unknown or twice-linked transaction {uuid}")));
         }
     }
-    p.check_invariants()?;
+    p.check_invariants().map_err(corrupt)?;
     Ok(p)
 }
 
@@ -361,17 +424,141 @@ pub fn load_or_rebuild(
         Ok(None) => (Projections::new(), None, Some("no snapshot".to_owned())),
         Err(e) => (Projections::new(), None, Some(e.to_string())),
     };
-    let mut folded = 0u64;
-    if p.seq() < head.seq {
-        for record in journal.iter_from(p.seq() + 1)? {
-            let record = record?;
-            let event =
-                decode_event(&record.payload).map_err(|source| LoadError::Decode { seq: record.seq, source })?;
-            p.apply(record.seq, record.recorded_at_us, &event);
-            folded += 1;
-        }
-    }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let pipelined = threads > 1 && head.seq - p.seq() >= PIPELINE_MIN_RECORDS;
+    let folded = fold_rest(journal, &mut p, pipelined)?;
     Ok((p, LoadReport { from_snapshot_seq, folded, rebuilt_because }))
+}
+
+/// Folds the journal after `p.seq()` into `p`, on two threads or one, then
+/// catches the listing index up.
+fn fold_rest(journal: &journal::Journal, p: &mut Projections, pipelined: bool) -> Result<u64, LoadError> {
+    let folded = if pipelined { fold_pipelined(journal, p)? } else { fold_tail(journal, p)? };
+    p.index_transactions();
+    Ok(folded)
+}
+
+/// Journal tails at least this long are read and decoded on a second thread.
+pub const PIPELINE_MIN_RECORDS: u64 = 100_000;
+/// Records per batch handed from the decoding thread to the folding one.
+const PIPELINE_BATCH: usize = 1024;
+
+/// Folds the journal after `p.seq()` into `p` on this thread.
+fn fold_tail(journal: &journal::Journal, p: &mut Projections) -> Result<u64, LoadError> {
+    let mut folded = 0u64;
+    if p.seq() < journal.head().seq {
+        let mut batch = Batch::with_capacity(PIPELINE_BATCH);
+        let mut flush = |p: &mut Projections, batch: &mut Batch| {
+            fold_batch(p, batch);
+            folded += u64::try_from(batch.len()).expect("usize fits in u64");
+            batch.clear();
+        };
+        for record in journal.iter_from(p.seq() + 1)? {
+            let decoded = record.map_err(LoadError::from).and_then(|r| {
+                decode_event(&r.payload)
+                    .map(|event| (r.seq, r.recorded_at_us, event))
+                    .map_err(|source| LoadError::Decode { seq: r.seq, source })
+            });
+            match decoded {
+                Ok(item) => batch.push(item),
+                Err(e) => {
+                    flush(p, &mut batch);
+                    return Err(e);
+                }
+            }
+            if batch.len() == PIPELINE_BATCH {
+                flush(p, &mut batch);
+            }
+        }
+        flush(p, &mut batch);
+    }
+    Ok(folded)
+}
+
+type Batch = Vec<(u64, u64, ledger::Event)>;
+
+/// Events warmed ahead of the one applied (see `Projections::warm`): index
+/// buckets this far ahead, the rest `WARM_NEAR` ahead.
+const WARM_FAR: usize = 16;
+const WARM_NEAR: usize = 6;
+
+/// Applies `batch`, warming the cache a few events ahead.
+fn fold_batch(p: &mut Projections, batch: &[(u64, u64, ledger::Event)]) {
+    let mut sink = 0u64;
+    for (i, (seq, at_us, event)) in batch.iter().enumerate() {
+        if let Some((_, _, ahead)) = batch.get(i + WARM_FAR) {
+            sink ^= p.warm(ahead, true);
+        }
+        if let Some((_, _, ahead)) = batch.get(i + WARM_NEAR) {
+            sink ^= p.warm(ahead, false);
+        }
+        p.apply(*seq, *at_us, event);
+    }
+    std::hint::black_box(sink);
+}
+
+/// As [`fold_tail`], with reading and decoding on a second thread, which
+/// also frees the folded events (it allocated them), while this one folds.
+/// Same result, same errors: the decoder stops at the first bad record and
+/// everything before it is folded.
+fn fold_pipelined(journal: &journal::Journal, p: &mut Projections) -> Result<u64, LoadError> {
+    use std::sync::mpsc;
+    let from = p.seq() + 1;
+    let (full_tx, full_rx) = mpsc::sync_channel::<Result<Batch, LoadError>>(8);
+    let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut batch = Batch::with_capacity(PIPELINE_BATCH);
+            let send = |batch: Result<Batch, LoadError>| full_tx.send(batch).is_ok();
+            let records = match journal.iter_from(from) {
+                Ok(records) => records,
+                Err(e) => {
+                    send(Err(e.into()));
+                    return;
+                }
+            };
+            for record in records {
+                let decoded = record.map_err(LoadError::from).and_then(|r| {
+                    decode_event(&r.payload)
+                        .map(|event| (r.seq, r.recorded_at_us, event))
+                        .map_err(|source| LoadError::Decode { seq: r.seq, source })
+                });
+                match decoded {
+                    Ok(item) => batch.push(item),
+                    Err(e) => {
+                        if batch.is_empty() || send(Ok(std::mem::take(&mut batch))) {
+                            send(Err(e));
+                        }
+                        return;
+                    }
+                }
+                if batch.len() == PIPELINE_BATCH {
+                    let next = empty_rx.try_recv().map_or_else(
+                        |_| Batch::with_capacity(PIPELINE_BATCH),
+                        |mut b| {
+                            b.clear();
+                            b
+                        },
+                    );
+                    if !send(Ok(std::mem::replace(&mut batch, next))) {
+                        return;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                send(Ok(batch));
+            }
+        });
+        let mut folded = 0u64;
+        for batch in full_rx {
+            let batch = batch?;
+            fold_batch(p, &batch);
+            folded += u64::try_from(batch.len()).expect("usize fits in u64");
+            // Freed by the decoder, which allocated it; if it is gone, here.
+            let _ = empty_tx.send(batch);
+        }
+        Ok(folded)
+    })
 }
 
 /// `None` if a snapshot at (`seq`, `hash`) is a prefix of `journal`, else why not.
@@ -443,33 +630,109 @@ mod tests {
         })
     }
 
+    /// The snapshot of `p` as the whole struct.
+    fn parts(p: &Projections) -> SnapshotV1 {
+        let blob = encode_snapshot(p, [1; 32], [2; 32]).expect("encode");
+        let (s, read) = bincode::decode_from_slice::<SnapshotV1, _>(&blob[5..], bincode_config()).expect("whole");
+        assert_eq!(read, blob.len() - 5);
+        s
+    }
+
+    fn decode_parts(s: &SnapshotV1) -> Result<(Projections, u64, [u8; 32]), StoreError> {
+        let body = bincode::encode_to_vec(s, bincode_config()).expect("encode");
+        decode_snapshot(&seal(&body), [1; 32])
+    }
+
+    #[test]
+    fn field_by_field_encoding_is_the_snapshot_struct() {
+        let p = tiny();
+        let s = parts(&p);
+        assert_eq!(s.transactions, vec![p.transaction(&ledger::TxId(Default::default())).expect("stored").clone()]);
+        assert_eq!(
+            bincode::encode_to_vec(&s, bincode_config()).expect("encode"),
+            &encode_snapshot(&p, [1; 32], [2; 32]).expect("encode")[5..]
+        );
+        assert_eq!(decode_parts(&s).expect("decodes").0, p);
+    }
+
     #[test]
     fn well_checksummed_but_inconsistent_snapshots_are_refused() {
         let good = tiny();
         assert_eq!(round_trip(&good).expect("consistent"), good);
-        let corrupt = |p: Projections, what: &str| match round_trip(&p) {
+        let corrupt = |s: SnapshotV1, what: &str| match decode_parts(&s) {
             Err(StoreError::Corrupt(why)) => why,
             other => panic!("{what}: expected Corrupt, got {other:?}"),
         };
-        let mut p = good.clone();
-        p.slots[0].timeline.pop();
-        assert!(corrupt(p, "timeline short").contains("timeline ends at"));
-        let mut p = good.clone();
-        p.slots[0].timeline[0].seq = 99;
-        assert!(corrupt(p, "timeline after head").contains("out of bounds"));
-        let mut p = good.clone();
-        p.txs[0].entries[0].payer = ledger::AccountId::new("ghost").expect("id");
-        assert!(corrupt(p, "unknown party").contains("unknown account ghost"));
-        let mut p = good.clone();
-        let twin = p.txs[0].clone();
-        p.txs.push(twin);
-        assert!(corrupt(p, "duplicate uuid").contains("twice"));
-        let mut p = good.clone();
-        p.slots[1].opened_seq = 7;
-        assert!(corrupt(p, "opened after").contains("opened after"));
-        let mut p = good;
-        p.txs[0].entries[0].quant = Amount::from_units(3);
-        assert!(corrupt(p, "balance vs timeline").contains("timeline ends at"));
+        let mut s = parts(&good);
+        s.accounts[0].timeline.pop();
+        assert!(corrupt(s, "timeline short").contains("timeline ends at"));
+        let mut s = parts(&good);
+        s.accounts[0].timeline[0].seq = 99;
+        assert!(corrupt(s, "timeline after head").contains("out of bounds"));
+        let mut s = parts(&good);
+        s.transactions[0].entries[0].payer = ledger::AccountId::new("ghost").expect("id");
+        assert!(corrupt(s, "unknown party").contains("unknown account ghost"));
+        let mut s = parts(&good);
+        let twin = s.transactions[0].clone();
+        s.transactions.push(twin);
+        assert!(corrupt(s, "duplicate uuid").contains("twice"));
+        let mut s = parts(&good);
+        s.accounts[1].opened_seq = 7;
+        assert!(corrupt(s, "opened after").contains("opened after"));
+        let mut s = parts(&good);
+        s.transactions[0].entries[0].quant = Amount::from_units(3);
+        assert!(corrupt(s, "balance vs timeline").contains("timeline ends at"));
+        let mut s = parts(&good);
+        s.transactions[0].entries.clear();
+        assert!(corrupt(s, "no entries").contains("without entries"));
+        let mut s = parts(&good);
+        s.genesis = [3; 32];
+        assert!(matches!(decode_parts(&s), Err(StoreError::Foreign)));
+    }
+
+    #[test]
+    fn pipelined_folding_equals_folding_on_one_thread_and_stops_at_the_same_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut journal =
+            journal::Journal::create(&dir.path().join("j"), "n", journal::Options::default()).expect("create");
+        let p = tiny();
+        let mut events = vec![
+            ledger::Event::NodeInitialised { config: p.config().expect("initialised").clone() },
+            ledger::Event::AccountOpened { account: p.slots[0].account.clone() },
+            ledger::Event::AccountOpened { account: p.slots[1].account.clone() },
+        ];
+        let template = p.tx_ref(0).clone();
+        for n in 0..3_000u128 {
+            let mut t = template.clone();
+            t.uuid = ledger::TxId(uuid::Uuid::from_u128(n + 1));
+            t.entries[0].quant = Amount::from_micros(i64::try_from(n).expect("small") + 1);
+            if n % 2 == 1 {
+                let e = &mut t.entries[0];
+                std::mem::swap(&mut e.payer, &mut e.payee);
+            }
+            events.push(ledger::Event::TransactionProposed { transaction: t });
+        }
+        for chunk in events.chunks(500) {
+            let payloads: Vec<Vec<u8>> = chunk.iter().map(ledger::encode_event).collect();
+            journal.append_batch(&payloads).expect("append");
+        }
+        let (mut one, mut two) = (Projections::new(), Projections::new());
+        assert_eq!(fold_rest(&journal, &mut one, false).expect("fold"), 3_003);
+        assert_eq!(fold_rest(&journal, &mut two, true).expect("fold"), 3_003);
+        assert_eq!(one, two);
+        one.assert_invariants();
+        let q = crate::Query { involving: Some(p.slots[1].account.id.clone()), ..crate::Query::default() };
+        assert_eq!(two.transactions(&q).total, 3_000);
+        // A record that is not an event: both stop there, with the same error.
+        journal.append_batch(&[b"not an event".to_vec()]).expect("append");
+        for pipelined in [false, true] {
+            let mut p = Projections::new();
+            match fold_rest(&journal, &mut p, pipelined) {
+                Err(LoadError::Decode { seq, .. }) => assert_eq!(seq, 3_004),
+                other => panic!("expected a decode error, got {other:?}"),
+            }
+            assert_eq!(p.seq(), 3_003, "everything before the bad record is folded");
+        }
     }
 
     #[test]

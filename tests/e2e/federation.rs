@@ -131,6 +131,14 @@ fn payments_cross_the_tree_with_rates_limits_erase_and_matching_ratchets() {
     let tree = Tree::start();
     let (_, path) = tree.twig1.call(Method::GET, "/absolutepath", "alice", None);
     assert_eq!(path["data"], json!(["trunk", "branch1", "twig1"]));
+    let (_, names) = tree.twig1.call(Method::GET, "/account/names?acc_path=branch2/ca", "alice", None);
+    assert_eq!(names["data"], json!(["branch2/carol"]), "names complete across the trunk: {names}");
+    let (_, names) = tree.trunk.call(Method::GET, "/account/names?acc_path=branch1/twig", "admin", None);
+    assert_eq!(names["data"], json!(["branch1/twig1/", "branch1/twig2/"]), "{names}");
+    let (_, about) = tree.twig1.call(Method::GET, "/about?node_path=branch2", "alice", None);
+    assert_eq!(about["data"]["name"], "branch2", "{about}");
+    let (_, about) = tree.branch2.call(Method::GET, "/about?node_path=trunk/branch1/twig2", "carol", None);
+    assert_eq!(about["data"]["name"], "twig2", "{about}");
 
     // Leaf to leaf across the trunk: 10 at twig1 is 10 at branch1, 20 at the trunk, 40 at branch2.
     let (status, body) =

@@ -3,6 +3,8 @@
 mod federation;
 mod journal_cli;
 mod node;
+mod reconcile;
+mod replay_cli;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -31,8 +31,14 @@ impl Server {
 
     /// Starts `ccnode ARGS…` (a command that serves) and waits for its "listening" line.
     pub fn spawn(args: &[&str]) -> Server {
+        Server::spawn_env(args, &[])
+    }
+
+    /// Same, with extra environment variables.
+    pub fn spawn_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ccnode"))
             .args(args)
+            .envs(envs.iter().copied())
             .env("CCNODE_ADMIN_KEY", ADMIN_KEY)
             .env("CCNODE_LOG", "warn")
             .env("CCNODE_PEER_TIMEOUT", "3")
@@ -143,6 +149,11 @@ impl Server {
         assert!(status.success());
         let exit = self.child.wait().expect("wait");
         assert!(exit.success(), "ccnode serve exited with {exit:?} after SIGTERM");
+    }
+
+    /// Waits for the process to exit on its own (a failpoint abort, for instance).
+    pub fn wait_exit(mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("wait")
     }
 
     /// SIGKILL: the crash path.

@@ -158,7 +158,7 @@ fn decoding_refuses_bad_bytes() {
 
 const FEDERATION_FIXTURE: &str = "tests/fixtures/events-v1-federation.bin";
 
-/// The events federation added (appended variants 10–12 of format version 1;
+/// The events federation added (appended variants 10–13 of format version 1;
 /// the older fixture above is untouched by them).
 fn federation_samples() -> Vec<Event> {
     vec![
@@ -181,6 +181,7 @@ fn federation_samples() -> Vec<Event> {
             policy: Some(ledger::federation::FeePolicy { account: acc("admin"), fixed: amt("1"), percent: amt("0.5") }),
         },
         Event::FeesConfigured { policy: None },
+        Event::LinkReconciled { peer: acc("branch"), uuid: tx_id(3), version: 2 },
     ]
 }
 
@@ -197,5 +198,5 @@ fn golden_federation_event_bytes() {
     assert_eq!(decoded, federation_samples());
     // Variant indices are the promise: 10, 11, 12 after the version byte.
     let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
-    assert_eq!(firsts, vec![10, 11, 12, 12]);
+    assert_eq!(firsts, vec![10, 11, 12, 12, 13]);
 }

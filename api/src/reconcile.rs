@@ -1,0 +1,287 @@
+//! Reconciling federation links: each side serves the ordered versions it
+//! wrote on a link (`GET /replay/link/{node}`); a node compares its own with
+//! its neighbour's (`replay::reconcile`), copies the versions it missed
+//! through the normal decide/append path (`Command::Reconcile`, which checks
+//! that the copy reproduces the neighbour's hash), and closes the link on a
+//! true divergence until an admin reopens it.
+//!
+//! It runs at start, periodically, when a neighbour answers
+//! `HashMismatchFailure`, and on demand (`POST /replay/reconcile/{node}`,
+//! `ccnode reconcile`).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use ledger::{AccountId, Command};
+use replay::reconcile::{reconcile, LinkVersion, Verdict};
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::node::{AppState, NodeCommand};
+use crate::routes::{AppPath, Params};
+use crate::wire::envelope;
+
+/// Most link versions served per page.
+pub const LINK_PAGE_MAX: usize = 10_000;
+
+/// Default seconds between reconciliation passes over every link.
+pub const RECONCILE_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != N * 2 {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A link version from a `RatchetAdvanced` event and the state it recorded.
+pub fn link_version(
+    uuid: ledger::TxId,
+    version: u32,
+    state: ledger::State,
+    md5: &str,
+    blake3: [u8; 32],
+) -> LinkVersion {
+    LinkVersion { uuid, version, state, md5: unhex::<16>(md5).unwrap_or([0; 16]), blake3 }
+}
+
+fn version_json(v: &LinkVersion) -> Value {
+    json!({"uuid": v.uuid.to_string(), "version": v.version, "state": v.state.letter().to_string(),
+           "md5": hex(&v.md5), "blake3": hex(&v.blake3)})
+}
+
+fn version_from_json(v: &Value) -> Option<LinkVersion> {
+    let uuid = uuid::Uuid::parse_str(v["uuid"].as_str()?).ok().map(ledger::TxId)?;
+    let version = u32::try_from(v["version"].as_u64()?).ok()?;
+    let state = ledger::State::parse(v["state"].as_str()?)?;
+    Some(LinkVersion {
+        uuid,
+        version,
+        state,
+        md5: unhex::<16>(v["md5"].as_str()?)?,
+        blake3: unhex::<32>(v["blake3"].as_str()?)?,
+    })
+}
+
+/// The versions written on the link with `node`, for that node only. It proves
+/// who it is with the hash at position `after` of the link (the agreed initial
+/// hash for 0), which works even when the two heads differ.
+#[utoipa::path(get, path = "/replay/link/{node}", tag = "federation",
+    params(("node" = String, Path, description = "The calling neighbour"), ("after" = Option<usize>, Query, description = "Versions to skip"),
+           ("limit" = Option<usize>, Query, description = "Page size (up to 10000)")),
+    responses((status = 200, description = "`{data: [{uuid, version, state, md5, blake3}], meta: {count, head}}`"),
+              (status = 409, description = "HashMismatchFailure: the caller's hash at `after` is not ours")))]
+pub async fn link_feed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppPath(node): AppPath<String>,
+    params: Params,
+) -> ApiResult<Json<Value>> {
+    let caller = headers.get("cc-node").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let hash = headers.get("last-hash").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if caller != node {
+        return Err(ApiError::forbidden());
+    }
+    let after = params
+        .0
+        .get("after")
+        .map(|v| v.parse::<usize>())
+        .transpose()
+        .map_err(|_| ApiError::invalid_field("after", "a number"))?
+        .unwrap_or(0);
+    let limit = params
+        .0
+        .get("limit")
+        .map(|v| v.parse::<usize>())
+        .transpose()
+        .map_err(|_| ApiError::invalid_field("limit", "a number"))?
+        .unwrap_or(LINK_PAGE_MAX)
+        .clamp(1, LINK_PAGE_MAX);
+    let id = AccountId::new(&node).map_err(|_| ApiError::forbidden())?;
+    let read = state.read();
+    let initial = read.projections.peer(&id).map(|p| p.initial_hash.clone()).ok_or_else(ApiError::forbidden)?;
+    let log = read.link_logs.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+    let ours_at = match after {
+        0 => Some(initial),
+        n => log.get(n - 1).map(|v| hex(&v.md5)),
+    };
+    match ours_at {
+        Some(h) if h == hash => {}
+        Some(h) => {
+            return Err(ApiError::new(StatusCode::CONFLICT, "HashMismatchFailure")
+                .with("remoteNode", node.as_str())
+                .with("localHash", h)
+                .with("remoteHash", hash))
+        }
+        // We hold fewer versions than the caller asks to skip: nothing to show.
+        None => {}
+    }
+    let page: Vec<Value> = log.iter().skip(after).take(limit).map(version_json).collect();
+    let head =
+        log.last().map_or_else(|| read.ratchets.get(&id).map(|r| r.md5.clone()).unwrap_or_default(), |v| hex(&v.md5));
+    Ok(Json(envelope(Value::Array(page), Some(json!({"count": log.len(), "head": head})), None)))
+}
+
+/// Fetches the neighbour's whole feed for our link.
+async fn fetch_feed(state: &AppState, peer: &AccountId) -> ApiResult<Vec<LinkVersion>> {
+    let (url, initial) = {
+        let read = state.read();
+        let facts = read.projections.peer(peer).ok_or_else(|| ApiError::does_not_exist("node", peer.as_str()))?;
+        (facts.url.trim_end_matches('/').to_owned(), facts.initial_hash.clone())
+    };
+    let mut theirs: Vec<LinkVersion> = Vec::new();
+    loop {
+        let hash = theirs.last().map_or_else(|| initial.clone(), |v| hex(&v.md5));
+        let full = format!("{url}/replay/link/{}?after={}&limit={LINK_PAGE_MAX}", state.name(), theirs.len());
+        let response = state
+            .peers()
+            .client()
+            .get(&full)
+            .header("cc-node", state.name())
+            .header("last-hash", hash)
+            .send()
+            .await
+            .map_err(|_| {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UnavailableNodeFailure").with("url", url.as_str())
+            })?;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(ApiError::raw(StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY), value));
+        }
+        let page = value["data"].as_array().cloned().unwrap_or_default();
+        let parsed: Option<Vec<LinkVersion>> = page.iter().map(version_from_json).collect();
+        let parsed = parsed.ok_or_else(|| ApiError::failure("a neighbour's link feed is malformed"))?;
+        let done = parsed.len() < LINK_PAGE_MAX;
+        theirs.extend(parsed);
+        if done {
+            return Ok(theirs);
+        }
+    }
+}
+
+/// Reconciles the link with `peer` and says what happened.
+pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Value> {
+    let lock = state.peers().lock_for(peer);
+    let _link = lock.lock().await;
+    let theirs = fetch_feed(state, peer).await?;
+    let ours = state.read().link_logs.get(peer).cloned().unwrap_or_default();
+    let verdict = reconcile(&ours, &theirs);
+    let mut report = json!({"node": peer.as_str(), "ours": ours.len(), "theirs": theirs.len()});
+    match verdict {
+        Verdict::InSync => report["verdict"] = json!("in_sync"),
+        Verdict::PeerBehind { missing } => {
+            report["verdict"] = json!("peer_behind");
+            report["missing"] = json!(missing.len());
+        }
+        Verdict::WeAreBehind { missing } => {
+            report["verdict"] = json!("we_are_behind");
+            report["missing"] = json!(missing.len());
+            let mut applied = 0;
+            for v in &missing {
+                let command = Command::Reconcile {
+                    peer: peer.clone(),
+                    uuid: v.uuid,
+                    to: v.state,
+                    version: v.version,
+                    md5: hex(&v.md5),
+                };
+                match state.submit(NodeCommand::Ledger(command)).await {
+                    Ok(_) => applied += 1,
+                    Err(error) => {
+                        let why = crate::node::describe_write_error(&error);
+                        tracing::error!(%peer, uuid = %v.uuid, version = v.version, %why, "a missing version could not be copied; the link is closed");
+                        state.close_link(peer, json!({"uuid": v.uuid.to_string(), "version": v.version, "why": why}));
+                        report["verdict"] = json!("diverged");
+                        report["evidence"] = json!({"theirs": version_json(v), "why": why});
+                        break;
+                    }
+                }
+            }
+            report["applied"] = json!(applied);
+            if applied > 0 {
+                tracing::info!(%peer, applied, "link repaired from the neighbour's feed");
+            }
+        }
+        Verdict::Diverged { index, ours, theirs } => {
+            let evidence = json!({"index": index, "ours": version_json(&ours), "theirs": version_json(&theirs)});
+            tracing::error!(%peer, %evidence, "link diverged: both sides wrote different versions; closed until an admin reopens it");
+            state.close_link(peer, evidence.clone());
+            report["verdict"] = json!("diverged");
+            report["evidence"] = evidence;
+        }
+    }
+    Ok(report)
+}
+
+/// Reconciles every link now.
+pub async fn reconcile_all(state: &AppState) {
+    let peers: Vec<AccountId> = state.read().ratchets.keys().cloned().collect();
+    for peer in peers {
+        if state.read().closed_links.contains_key(&peer) {
+            continue;
+        }
+        match reconcile_link(state, &peer).await {
+            Ok(report) if report["verdict"] != "in_sync" => tracing::info!(%peer, %report, "link reconciled"),
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%peer, class = error.class_name(), "link not reconciled this time"),
+        }
+    }
+}
+
+/// Reconciles one link on demand (admin only).
+#[utoipa::path(post, path = "/replay/reconcile/{node}", tag = "federation",
+    params(("node" = String, Path, description = "A neighbour")),
+    responses((status = 200, description = "`{data: {node, verdict: in_sync|we_are_behind|peer_behind|diverged, missing, applied, evidence}}`"),
+              (status = 403, description = "Not an admin"), (status = 404, description = "Not a neighbour")))]
+pub async fn reconcile_route(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(node): AppPath<String>,
+) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    let id = AccountId::new(&node).map_err(|_| ApiError::does_not_exist("node", node.as_str()))?;
+    if !state.read().ratchets.contains_key(&id) {
+        return Err(ApiError::does_not_exist("node", node));
+    }
+    let report = reconcile_link(&state, &id).await?;
+    Ok(Json(envelope(report, None, None)))
+}
+
+/// Reopens a link closed after a divergence, once an admin has resolved it (admin only).
+#[utoipa::path(post, path = "/admin/nodes/{node}/reopen", tag = "admin",
+    params(("node" = String, Path, description = "A neighbour")),
+    responses((status = 200, description = "`{data: {node, was_closed}}`"), (status = 403, description = "Not an admin")))]
+pub async fn reopen_route(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(node): AppPath<String>,
+) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    let id = AccountId::new(&node).map_err(|_| ApiError::does_not_exist("node", node.as_str()))?;
+    let was = state.reopen_link(&id);
+    Ok(Json(envelope(json!({"node": node, "was_closed": was}), None, None)))
+}
+
+/// Reconciles all links every `interval`, the first pass at once, until `stop` changes.
+pub async fn reconcile_loop(state: AppState, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => reconcile_all(&state).await,
+            _ = stop.changed() => return,
+        }
+    }
+}

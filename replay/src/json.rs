@@ -1,0 +1,172 @@
+//! A JSON view of ledger events, for the event feed and `ccnode replay
+//! --format json`. Amounts are strings (exact decimal text), hashes hex.
+//! Key hashes are never shown (the raw payload still carries them).
+
+use ledger::{Account, AccountKind, AccountStatus, Entry, Event, Limits, NodeConfig, Transaction};
+use serde_json::{json, Value};
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// Parses lower- or upper-case hex.
+pub fn from_hex(text: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    bytes.chunks_exact(2).map(|p| Some((digit(p[0])? << 4) | digit(p[1])?)).collect()
+}
+
+/// Limits as `{"min": "-10", "max": "10"}`.
+pub fn limits_json(limits: &Limits) -> Value {
+    json!({ "min": limits.min().to_string(), "max": limits.max().to_string() })
+}
+
+fn kind_name(kind: &AccountKind) -> &'static str {
+    match kind {
+        AccountKind::User { admin: true } => "admin",
+        AccountKind::User { admin: false } => "user",
+        AccountKind::Leafward => "leafward",
+        AccountKind::Trunkward => "trunkward",
+    }
+}
+
+fn status_name(status: AccountStatus) -> &'static str {
+    match status {
+        AccountStatus::Active => "active",
+        AccountStatus::Blocked => "blocked",
+    }
+}
+
+/// An account's configuration.
+pub fn account_json(account: &Account) -> Value {
+    json!({
+        "id": account.id.as_str(),
+        "kind": kind_name(&account.kind),
+        "status": status_name(account.status),
+        "limits": limits_json(&account.limits),
+    })
+}
+
+fn config_json(config: &NodeConfig) -> Value {
+    let workflows: Vec<&str> = config.workflows.iter().map(|w| w.id.as_str()).collect();
+    json!({
+        "name": config.name.as_str(),
+        "validated_window_s": config.validated_window_s,
+        "validate_pending": config.validate_pending,
+        "zero_payments_allowed": config.zero_payments_allowed,
+        "workflows": workflows,
+    })
+}
+
+fn entry_json(entry: &Entry) -> Value {
+    json!({
+        "payer": entry.payer.as_str(),
+        "payee": entry.payee.as_str(),
+        "quant": entry.quant.to_string(),
+        "description": entry.description,
+        "metadata": entry.metadata,
+    })
+}
+
+/// A transaction as stored (workflow by id).
+pub fn transaction_json(tx: &Transaction) -> Value {
+    let entries: Vec<Value> = tx.entries.iter().map(entry_json).collect();
+    json!({
+        "uuid": tx.uuid.to_string(),
+        "version": tx.version,
+        "state": tx.state.name(),
+        "workflow": tx.workflow.id.as_str(),
+        "author": tx.author.as_str(),
+        "written_unix_s": tx.written_unix_s,
+        "entries": entries,
+    })
+}
+
+/// One event: `{"type": "<variant>", ...fields}`.
+pub fn event_json(event: &Event) -> Value {
+    match event {
+        Event::NodeInitialised { config } => json!({"type": "NodeInitialised", "config": config_json(config)}),
+        Event::NodeConfigured { config } => json!({"type": "NodeConfigured", "config": config_json(config)}),
+        Event::AccountOpened { account } => json!({"type": "AccountOpened", "account": account_json(account)}),
+        Event::AccountLimitsChanged { id, limits } => {
+            json!({"type": "AccountLimitsChanged", "id": id.as_str(), "limits": limits_json(limits)})
+        }
+        Event::AccountStatusChanged { id, status } => {
+            json!({"type": "AccountStatusChanged", "id": id.as_str(), "status": status_name(*status)})
+        }
+        Event::AccountKeyChanged { id, .. } => json!({"type": "AccountKeyChanged", "id": id.as_str()}),
+        Event::PeerConnected { peer } => json!({
+            "type": "PeerConnected",
+            "account": peer.account.as_str(),
+            "url": peer.url,
+            "rate": peer.rate.as_decimal().to_string(),
+            "initial_hash": peer.initial_hash,
+        }),
+        Event::LinkAttached { uuid, link } => {
+            let quants: Vec<Value> =
+                link.trunkward_quants.iter().map(|q| q.map_or(Value::Null, |q| Value::String(q.to_string()))).collect();
+            json!({
+                "type": "LinkAttached",
+                "uuid": uuid.to_string(),
+                "upstream": link.upstream.as_ref().map(|a| a.as_str()),
+                "downstream": link.downstream.as_ref().map(|a| a.as_str()),
+                "trunkward_quants": quants,
+            })
+        }
+        Event::RatchetAdvanced { peer, uuid, version, md5, blake3 } => json!({
+            "type": "RatchetAdvanced",
+            "peer": peer.as_str(),
+            "uuid": uuid.to_string(),
+            "version": version,
+            "md5": md5,
+            "blake3": hex(blake3),
+        }),
+        Event::LinkReconciled { peer, uuid, version } => json!({
+            "type": "LinkReconciled",
+            "peer": peer.as_str(),
+            "uuid": uuid.to_string(),
+            "version": version,
+        }),
+        Event::FeesConfigured { policy } => json!({
+            "type": "FeesConfigured",
+            "policy": policy.as_ref().map(|p| json!({
+                "account": p.account.as_str(),
+                "fixed": p.fixed.to_string(),
+                "percent": p.percent.to_string(),
+            })),
+        }),
+        Event::TransactionProposed { transaction } => {
+            json!({"type": "TransactionProposed", "transaction": transaction_json(transaction)})
+        }
+        Event::TransactionTransitioned { uuid, from, to, actor, version, at_unix_s } => json!({
+            "type": "TransactionTransitioned",
+            "uuid": uuid.to_string(),
+            "from": from.name(),
+            "to": to.name(),
+            "actor": actor.as_str(),
+            "version": version,
+            "at_unix_s": at_unix_s,
+        }),
+        Event::TransactionExpired { uuid, version, at_unix_s } => json!({
+            "type": "TransactionExpired",
+            "uuid": uuid.to_string(),
+            "version": version,
+            "at_unix_s": at_unix_s,
+        }),
+    }
+}
