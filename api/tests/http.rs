@@ -647,6 +647,28 @@ async fn node_routes_and_documents() {
     assert_eq!(path["data"], json!(["twig"]));
     let (_, names) = node.as_user(Method::GET, "/account/names?acc_path=ali", "alice", None).await;
     assert_eq!(names["data"], json!(["alice"]));
+    // The entries of one transaction, flat, primary first.
+    node.open("bob", -10, 10).await;
+    let body = json!({"payer": "alice", "payee": "bob", "quant": 2, "description": "tea", "type": "pay"});
+    let (_, created) = node.as_user(Method::POST, "/transaction", "alice", Some(body)).await;
+    let uuid = created["data"]["uuid"].as_str().expect("uuid").to_owned();
+    let (status, entries) = node.as_user(Method::GET, &format!("/entries/{uuid}"), "bob", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(entries["data"][0]["uuid"], json!(uuid));
+    assert_eq!(entries["data"][0]["is_primary"], json!(true));
+    assert_eq!(entries["data"][0]["quant"], json!(2));
+    // Prometheus text with the journal head and the request counters.
+    let request = Request::builder().uri("/metrics").body(Body::empty()).expect("request");
+    let response = node.router.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body").to_vec())
+        .expect("utf-8");
+    assert!(text.contains("ccnode_journal_head_seq"), "{text}");
+    assert!(
+        text.contains("ccnode_http_requests_total{route=\"/transaction\",method=\"POST\",status=\"201\"}"),
+        "{text}"
+    );
+    assert!(text.contains("ccnode_writer_batch_commands"), "{text}");
     let (status, doc) = node.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     for route in ["/transaction", "/transactions", "/admin/accounts", "/admin/accounts/{id}", "/account/balance"] {

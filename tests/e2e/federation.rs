@@ -193,6 +193,20 @@ fn payments_cross_the_tree_with_rates_limits_erase_and_matching_ratchets() {
     assert_eq!(tree.state_everywhere(&bill, &bill_nodes), vec!["completed"; 4]);
     tree.check_consistent();
 
+    // A bill within a branch: bob (twig2) bills alice (twig1) through branch1 only; alice signs.
+    let (status, body) =
+        tree.twig2.call(Method::POST, "/transaction", "bob", Some(pay("twig1/alice", "bob", json!(2), "bill")));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let local_bill = body["data"]["uuid"].as_str().expect("uuid").to_owned();
+    let (status, body) = tree.twig1.call(Method::PATCH, &format!("/transaction/{local_bill}/completed"), "alice", None);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let branch_nodes = [&tree.twig2, &tree.branch1, &tree.twig1];
+    assert_eq!(tree.state_everywhere(&local_bill, &branch_nodes), vec!["completed"; 3]);
+    // 2 at twig2 is 6 at branch1 (rate 3) and 6 at twig1 (rate 1).
+    assert_eq!(tree.balance(&tree.branch1, "twig1"), json!(-10 - 5 - 3 - 6), "alice's side of branch1");
+    assert_eq!(tree.balance(&tree.twig1, "alice"), json!(-10 - 5 - 3 - 6));
+    tree.check_consistent();
+
     // Refused at an intermediate balance-of-trade account: nothing is written anywhere.
     let counts: Vec<u64> = tree.nodes().iter().map(|(_, n)| tree.transaction_count(n)).collect();
     let (status, body) =
@@ -230,6 +244,16 @@ fn a_wrong_last_hash_or_an_unreachable_node_changes_nothing() {
     assert_eq!(body["errors"][0]["class"], "HashMismatchFailure");
     assert_eq!(body["errors"][0]["remoteNode"], "twig1");
     assert_eq!(tree.state_everywhere(&uuid, &[&tree.branch1]), vec!["completed"]);
+
+    // The 0.8.x pair works for a neighbour too: cc-user is the node, cc-auth the link's last hash.
+    let (_, nodes) = tree.branch1.call(Method::GET, "/admin/nodes", "admin", None);
+    let hash = nodes["data"]["twig1"]["last_hash"].as_str().expect("hash").to_owned();
+    let (status, body) = tree.branch1.request_with(
+        Method::PATCH,
+        &format!("/transaction/{uuid}/completed"),
+        &[("cc-user", "twig1"), ("cc-auth", &hash)],
+    );
+    assert_eq!(status, StatusCode::CREATED, "0.8.x node headers: {body}");
 
     // A duplicated state change from the right neighbour is answered and changes nothing twice.
     let (_, nodes) = tree.branch1.call(Method::GET, "/admin/nodes", "admin", None);
@@ -359,4 +383,46 @@ fn the_demo_tree_pays_across_the_trunk() {
     assert_eq!(summary["data"]["carol"]["completed"]["balance"], json!(40), "{summary}");
     std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(child.wait().expect("wait").success());
+}
+
+/// The trunkward side of a graft can come from `ccnode serve` flags at first start.
+#[test]
+fn a_child_can_be_grafted_from_the_command_line() {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let parent = Server::start(dirs[0].path(), "hub");
+    let child = Server::spawn(&[
+        "serve",
+        "--data",
+        crate::arg(dirs[1].path()),
+        "--listen",
+        "127.0.0.1:0",
+        "--name",
+        "spoke",
+        "--trunkward-name",
+        "hub",
+        "--trunkward-url",
+        &parent.url,
+        "--trunkward-rate",
+        "4",
+        "--trunkward-min",
+        "-50",
+        "--trunkward-max",
+        "50",
+        "--trunkward-last-hash",
+        "hub-spoke",
+    ]);
+    let body = json!({"id": "spoke", "url": child.url, "min": -1000, "max": 1000, "last_hash": "hub-spoke"});
+    assert_eq!(parent.call(Method::POST, "/admin/nodes", "admin", Some(body)).0, StatusCode::CREATED);
+    parent.open("zoe", -100, 100);
+    child.open("yan", -100, 100);
+    let (status, body) =
+        child.call(Method::POST, "/transaction", "yan", Some(pay("yan", "hub/zoe", json!(2.5), "pay")));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, zoe) = parent.call(Method::GET, "/account/balance?acc_path=zoe", "admin", None);
+    assert_eq!(zoe["data"]["balance"], json!(10), "2.5 at the spoke is 10 at the hub");
+    let (_, nodes) = child.call(Method::GET, "/admin/nodes", "admin", None);
+    assert_eq!(nodes["data"]["hub"]["rate"], "4");
+    assert_eq!(nodes["data"]["hub"]["kind"], "trunkward");
+    let (_, path) = child.call(Method::GET, "/absolutepath", "yan", None);
+    assert_eq!(path["data"], json!(["hub", "spoke"]));
 }
