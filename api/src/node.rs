@@ -224,6 +224,7 @@ pub struct LedgerMachine {
     state: LedgerState,
     read: Arc<RwLock<ReadModel>>,
     holds: HashMap<TxId, Hold>,
+    durable: tokio::sync::watch::Sender<u64>,
 }
 
 fn context(now_us: u64) -> Context {
@@ -331,6 +332,9 @@ impl Machine for LedgerMachine {
         for (seq, event) in (first_seq..).zip(events.iter()) {
             read.apply(seq, recorded_at_us, event);
         }
+        let head = read.projections.seq();
+        drop(read);
+        self.durable.send_replace(head);
     }
 }
 
@@ -393,6 +397,8 @@ struct Shared {
     peers: crate::federation::Peers,
     data_dir: PathBuf,
     reconcile_interval: std::time::Duration,
+    durable: tokio::sync::watch::Receiver<u64>,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -414,6 +420,21 @@ impl AppState {
     /// This node's name.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// The seq of the last durable, published record; changes as the writer commits.
+    pub fn durable_head(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.durable.clone()
+    }
+
+    /// Says to long-lived streams that the node is shutting down.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Resolves when the node begins shutting down.
+    pub fn shutting_down(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
     }
 
     /// Closes a link after a divergence.
@@ -586,7 +607,9 @@ impl Node {
         let needs_init = state.config().is_none();
         let admin_hash = state.key_hash(&AccountId::new(ADMIN_ACCOUNT).expect("valid id")).cloned();
         let has_admin = state.account(&AccountId::new(ADMIN_ACCOUNT).expect("valid id")).is_some();
-        let machine = LedgerMachine { state, read: Arc::clone(&read), holds: HashMap::new() };
+        let (durable, durable_rx) = tokio::sync::watch::channel(read.read().expect("fresh lock").projections.seq());
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let machine = LedgerMachine { state, read: Arc::clone(&read), holds: HashMap::new(), durable };
         let observer: Arc<dyn crate::runtime::WriterObserver> = metrics.clone();
         let (writer, handle) = Writer::start(machine, journal, options.clock, observer);
         let app = AppState {
@@ -599,6 +622,8 @@ impl Node {
                 default_limits: options.default_limits,
                 peers: crate::federation::Peers::new(options.peer_timeout),
                 reconcile_interval: options.reconcile_interval,
+                durable: durable_rx,
+                shutdown,
                 data_dir: options.data_dir.clone(),
             }),
         };

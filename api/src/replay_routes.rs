@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -39,12 +40,15 @@ fn number(params: &Params, key: &str) -> ApiResult<Option<u64>> {
     }
 }
 
-/// Journal records after `after`, with the head (admins only).
-async fn events(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
+/// Journal records after `after`, with the head (admins only). With
+/// `follow=true` the answer is newline-delimited JSON, one record per line,
+/// that continues with new records as they become durable until the client
+/// disconnects or the node shuts down.
+async fn events(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
     caller.admin()?;
     for key in params.0.keys() {
-        if !["after", "limit"].contains(&key.as_str()) {
-            return Err(ApiError::invalid_field(key, "unknown parameter; known: after, limit"));
+        if !["after", "limit", "follow"].contains(&key.as_str()) {
+            return Err(ApiError::invalid_field(key, "unknown parameter; known: after, limit, follow"));
         }
     }
     let after = number(&params, "after")?.unwrap_or(0);
@@ -52,20 +56,82 @@ async fn events(State(state): State<AppState>, caller: Caller, params: Params) -
     if limit == 0 || limit > EVENTS_LIMIT_MAX {
         return Err(ApiError::invalid_field("limit", format!("between 1 and {EVENTS_LIMIT_MAX}")));
     }
+    let follow = match params.0.get("follow").map(String::as_str) {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(_) => return Err(ApiError::invalid_field("follow", "true or false")),
+    };
     let dir = journal_dir(state.data_dir());
-    let page = tokio::task::spawn_blocking(move || read_page(dir, after, limit))
+    if follow {
+        return Ok(follow_stream(state, dir, after));
+    }
+    let durable = *state.durable_head().borrow();
+    let page = tokio::task::spawn_blocking(move || read_page(dir, after, limit, durable))
         .await
         .map_err(|_| ApiError::failure("reading the journal failed"))??;
-    Ok(Json(page))
+    Ok(Json(page).into_response())
 }
 
-fn read_page(dir: PathBuf, after: u64, limit: u64) -> ApiResult<Value> {
+/// The live NDJSON form: pages of records, then waits for the durable head to move.
+fn follow_stream(state: AppState, dir: PathBuf, after: u64) -> Response {
+    struct Cursor {
+        state: AppState,
+        dir: PathBuf,
+        after: u64,
+        durable: tokio::sync::watch::Receiver<u64>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    }
+    let cursor = Cursor { durable: state.durable_head(), stop: state.shutting_down(), state, dir, after };
+    let stream = futures_util::stream::unfold(Some(cursor), |cursor| async move {
+        let mut c = cursor?;
+        loop {
+            if *c.stop.borrow() {
+                return None;
+            }
+            let head = *c.durable.borrow_and_update();
+            if c.after < head {
+                let (dir, after) = (c.dir.clone(), c.after);
+                let page = tokio::task::spawn_blocking(move || read_page(dir, after, EVENTS_LIMIT_MAX, head)).await;
+                let Ok(Ok(page)) = page else { return None };
+                let records = page["data"].as_array().cloned().unwrap_or_default();
+                let mut text = String::new();
+                for record in &records {
+                    text.push_str(&record.to_string());
+                    text.push('\n');
+                }
+                c.after = records.last().and_then(|r| r["seq"].as_u64()).unwrap_or(head);
+                let _ = &c.state;
+                return Some((Ok::<_, std::io::Error>(text), Some(c)));
+            }
+            tokio::select! {
+                changed = c.durable.changed() => if changed.is_err() { return None },
+                _ = c.stop.changed() => return None,
+                // A blank line now and then keeps proxies from closing an idle feed.
+                _ = tokio::time::sleep(std::time::Duration::from_secs(15)) => return Some((Ok("\n".to_owned()), Some(c))),
+            }
+        }
+    });
+    ([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(stream))
+        .into_response()
+}
+
+/// Records after `after`, at most `limit`, never past `durable` (a record on
+/// disk but not yet acknowledged stays invisible).
+fn read_page(dir: PathBuf, after: u64, limit: u64, durable: u64) -> ApiResult<Value> {
     let failure = |e: &dyn std::fmt::Display| {
         tracing::warn!(error = %e, "replay feed: reading the journal failed");
         ApiError::failure("reading the journal failed")
     };
     let journal = journal::Journal::open_read_only(&dir).map_err(|e| failure(&e))?;
-    let head = journal.head();
+    let mut head = journal.head();
+    if head.seq > durable && durable == 0 {
+        head = journal::Head { seq: 0, hash: journal.genesis(), recorded_at_us: 0 };
+    } else if head.seq > durable {
+        head = journal
+            .read(durable)
+            .map(|r| journal::Head { seq: r.seq, hash: r.hash, recorded_at_us: r.recorded_at_us })
+            .map_err(|e| failure(&e))?;
+    }
     let mut data = Vec::new();
     if after < head.seq {
         let last = after.saturating_add(limit).min(head.seq);

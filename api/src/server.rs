@@ -122,7 +122,14 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let expiry = tokio::spawn(expire_loop(state.clone(), stop_rx.clone()));
     let reconciler = tokio::spawn(crate::reconcile::reconcile_loop(state.clone(), state.reconcile_interval(), stop_rx));
-    let app = router(state, metrics);
+    let app = router(state.clone(), metrics);
+    let streams = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Live feeds end so their connections can close.
+        streams.begin_shutdown();
+    };
+    drop(state);
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     let _ = stop_tx.send(true);
     let _ = expiry.await;

@@ -385,3 +385,48 @@ fn help_explains_every_command() {
         assert!(text.contains(flag), "{flag} missing from serve --help: {text}");
     }
 }
+
+/// `GET /replay/events?follow=true` streams records as they become durable,
+/// and ends when the node shuts down (which it then does promptly).
+#[test]
+fn the_live_event_feed_follows_new_records_and_ends_at_shutdown() {
+    use std::io::BufRead as _;
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path(), "feed");
+    server.open("alice", -100, 100);
+    server.open("bob", -100, 100);
+    let response = reqwest::blocking::Client::builder()
+        .timeout(None)
+        .build()
+        .expect("client")
+        .get(format!("{}/replay/events?after=0&follow=true", server.url))
+        .header("cc-user", "admin")
+        .header("cc-auth", ADMIN_KEY)
+        .send()
+        .expect("feed");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut lines = std::io::BufReader::new(response).lines();
+    let mut next_record = move || loop {
+        let line = lines.next().expect("the feed stays open").expect("utf-8");
+        if !line.trim().is_empty() {
+            return serde_json::from_str::<Value>(&line).expect("one JSON record per line");
+        }
+    };
+    let first = next_record();
+    assert_eq!(first["seq"], json!(1));
+    assert_eq!(first["event"]["type"], "NodeInitialised");
+    let mut last_seq = 1;
+    // Initialisation, then admin, alice and bob: each an opening and a key.
+    while last_seq < 7 {
+        last_seq = next_record()["seq"].as_u64().expect("seq");
+    }
+    // New records arrive on the open stream.
+    let pay = json!({"payer": "alice", "payee": "bob", "quant": 3, "description": "live", "type": "pay"});
+    assert_eq!(server.call(reqwest::Method::POST, "/transaction", "alice", Some(pay)).0, StatusCode::CREATED);
+    let live = next_record();
+    assert_eq!(live["seq"], json!(last_seq + 1));
+    assert_eq!(live["event"]["type"], "TransactionProposed");
+    let started = Instant::now();
+    server.stop();
+    assert!(started.elapsed() < Duration::from_secs(10), "an open feed must not hold up shutdown");
+}
