@@ -207,8 +207,9 @@ pub async fn propose(state: &AppState, plan: ledger::federation::Plan, trace: &s
     let workflow = plan.transaction.workflow.clone();
     let author = plan.transaction.author.clone();
     {
-        let lock = state.peers().lock_for(&forward.peer);
-        let _link = lock.lock().await;
+        // A relay advances no ratchet, so it does not hold the link's lock: many
+        // proposals may validate along a link at once.
+        let _ = &forward;
         let plan = relay_on(state, plan, trace).await?;
         let command = Command::ProposeTransversal { transaction: plan.transaction, link: plan.link };
         submit(state, NodeCommand::Ledger(command)).await?;
@@ -378,16 +379,10 @@ pub async fn relay(
     let output = submit(&state, NodeCommand::PlanRelay { from: upstream, relay }).await?;
     let NodeOutput::Plan(Some(plan)) = output else { return Err(ApiError::failure("relay planning gave no plan")) };
     let plan = *plan;
-    let lock = plan.forward.as_ref().map(|f| state.peers().lock_for(&f.peer));
-    let _link = match &lock {
-        Some(lock) => Some(lock.lock().await),
-        None => None,
-    };
     let plan = relay_on(&state, plan, &trace).await?;
     let uuid = plan.transaction.uuid;
     let command = Command::ProposeTransversal { transaction: plan.transaction, link: plan.link };
     submit(&state, NodeCommand::Ledger(command)).await?;
-    drop(_link);
     let added = match submit(&state, NodeCommand::Additional { uuid, upstream: from }).await? {
         NodeOutput::Entries(entries) => entries,
         _ => Vec::new(),

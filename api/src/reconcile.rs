@@ -56,6 +56,11 @@ pub fn link_version(
     LinkVersion { uuid, version, state, md5: unhex::<16>(md5).unwrap_or([0; 16]), blake3 }
 }
 
+/// A link version's MD5 as the lower-case hex the protocol carries.
+pub fn md5_hex(v: &LinkVersion) -> String {
+    hex(&v.md5)
+}
+
 fn version_json(v: &LinkVersion) -> Value {
     json!({"uuid": v.uuid.to_string(), "version": v.version, "state": v.state.letter().to_string(),
            "md5": hex(&v.md5), "blake3": hex(&v.blake3)})
