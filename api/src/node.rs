@@ -222,9 +222,7 @@ impl LedgerView for HeldView<'_> {
 #[derive(Debug)]
 pub struct LedgerMachine {
     state: LedgerState,
-    read: Arc<RwLock<ReadModel>>,
     holds: HashMap<TxId, Hold>,
-    durable: tokio::sync::watch::Sender<u64>,
 }
 
 fn context(now_us: u64) -> Context {
@@ -326,7 +324,16 @@ impl Machine for LedgerMachine {
     fn encode(&self, event: &Event) -> Vec<u8> {
         encode_event(event)
     }
+}
 
+/// Applies durable events to the read model and announces the new head.
+#[derive(Debug)]
+pub struct ReadPublisher {
+    read: Arc<RwLock<ReadModel>>,
+    durable: tokio::sync::watch::Sender<u64>,
+}
+
+impl crate::runtime::Publisher<Event> for ReadPublisher {
     fn publish(&mut self, first_seq: u64, recorded_at_us: u64, events: Vec<Event>) {
         let mut read = self.read.write().expect("the read model lock is never poisoned");
         for (seq, event) in (first_seq..).zip(events.iter()) {
@@ -609,9 +616,10 @@ impl Node {
         let has_admin = state.account(&AccountId::new(ADMIN_ACCOUNT).expect("valid id")).is_some();
         let (durable, durable_rx) = tokio::sync::watch::channel(read.read().expect("fresh lock").projections.seq());
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        let machine = LedgerMachine { state, read: Arc::clone(&read), holds: HashMap::new(), durable };
+        let machine = LedgerMachine { state, holds: HashMap::new() };
+        let publisher = ReadPublisher { read: Arc::clone(&read), durable };
         let observer: Arc<dyn crate::runtime::WriterObserver> = metrics.clone();
-        let (writer, handle) = Writer::start(machine, journal, options.clock, observer);
+        let (writer, handle) = Writer::start(machine, publisher, journal, options.clock, observer);
         let app = AppState {
             inner: Arc::new(Shared {
                 handle,

@@ -1,13 +1,18 @@
-//! The node runtime: one writer thread owns the journal and the mutable state.
+//! The node runtime: one writer owns the journal and the mutable state.
 //!
-//! Commands arrive over a bounded channel. The writer takes as many as are
-//! waiting (up to `BATCH_COMMANDS_MAX`), decides each against the state left by
-//! the ones before it, appends all their events with one `fdatasync` (group
-//! commit), publishes them to the read side, and only then answers every
-//! command of the batch. Refused commands are answered after the batch too, so
-//! no answer ever depends on state that might not become durable.
+//! Commands arrive over a bounded channel. The *decider* thread takes as many
+//! as are waiting (up to `BATCH_COMMANDS_MAX`), decides each against the state
+//! left by the ones before it, and hands the batch to the *appender* thread,
+//! which appends all its events with one `fdatasync` (group commit), publishes
+//! them to the read side, and only then answers every command of the batch.
+//! While the appender syncs batch n the decider already decides batch n+1, so
+//! the CPU work overlaps the disk wait. Batches reach the disk, the read side
+//! and the clients strictly in order; refused commands are answered after
+//! their batch too, so no answer ever depends on state that might not become
+//! durable. If an append fails, every later batch is refused: the state they
+//! were decided against may not be on disk, and a restart rebuilds it.
 //!
-//! The writer is a plain thread, not a tokio task: `fdatasync` blocks.
+//! Both are plain threads, not tokio tasks: `fdatasync` blocks.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,12 +25,14 @@ use tokio::sync::{mpsc, oneshot};
 pub const BATCH_COMMANDS_MAX: usize = 1024;
 /// Commands that may wait for the writer before senders are slowed down.
 pub const QUEUE_COMMANDS_MAX: usize = 4096;
+/// Decided batches that may wait for the appender (one syncing, this many queued).
+pub const DECIDED_BATCHES_MAX: usize = 1;
 
 /// What `Machine::decide` returns: the events to record and the answer, or a refusal.
 pub type Decision<M> = Result<(Vec<<M as Machine>::Event>, <M as Machine>::Output), <M as Machine>::Rejection>;
 
-/// The state machine the writer drives. `decide` both decides and applies to
-/// the writer's own state; `publish` applies durable events to the read side.
+/// The state machine the decider drives. `decide` both decides and applies
+/// to the machine's own state.
 pub trait Machine: Send + 'static {
     /// A request to change the ledger.
     type Command: Send + 'static;
@@ -37,17 +44,19 @@ pub trait Machine: Send + 'static {
     type Rejection: Send + 'static;
 
     /// Decides `command` at `now_us` against the current state; on success the
-    /// events are already applied to the writer's state.
+    /// events are already applied to the machine's state.
     fn decide(&mut self, command: Self::Command, now_us: u64) -> Decision<Self>
     where
         Self: Sized;
 
     /// The journal payload of an event.
     fn encode(&self, event: &Self::Event) -> Vec<u8>;
+}
 
-    /// Makes durable events visible to readers. `first_seq` is the journal
-    /// seq of `events[0]`; all were recorded at `recorded_at_us`.
-    fn publish(&mut self, first_seq: u64, recorded_at_us: u64, events: Vec<Self::Event>);
+/// Makes durable events visible to readers, on the appender thread.
+pub trait Publisher<E>: Send + 'static {
+    /// `first_seq` is the journal seq of `events[0]`; all were recorded at `recorded_at_us`.
+    fn publish(&mut self, first_seq: u64, recorded_at_us: u64, events: Vec<E>);
 }
 
 /// Why a command got no decision.
@@ -64,11 +73,21 @@ pub enum WriteError<R> {
     Unavailable,
 }
 
-type Reply<M> = oneshot::Sender<Result<<M as Machine>::Output, WriteError<<M as Machine>::Rejection>>>;
+type Answer<M> = Result<<M as Machine>::Output, WriteError<<M as Machine>::Rejection>>;
+type Reply<M> = oneshot::Sender<Answer<M>>;
 
 struct Envelope<M: Machine> {
     command: M::Command,
     reply: Reply<M>,
+}
+
+/// A decided batch on its way to the disk.
+struct Decided<M: Machine> {
+    now_us: u64,
+    commands: usize,
+    events: Vec<M::Event>,
+    payloads: Vec<Vec<u8>>,
+    answers: Vec<(Reply<M>, Answer<M>)>,
 }
 
 /// Observations of the writer, for metrics.
@@ -112,48 +131,64 @@ impl<M: Machine> Handle<M> {
     }
 }
 
-/// The running writer thread.
+/// The running writer threads.
 #[derive(Debug)]
 pub struct Writer {
-    thread: std::thread::JoinHandle<Journal>,
+    decider: std::thread::JoinHandle<()>,
+    appender: std::thread::JoinHandle<Journal>,
 }
 
 impl Writer {
-    /// Starts the writer thread. It runs until every `Handle` is dropped, then
+    /// Starts the writer. It runs until every `Handle` is dropped, then
     /// finishes the commands already queued and returns the journal.
-    pub fn start<M: Machine>(
+    pub fn start<M: Machine, P: Publisher<M::Event>>(
         machine: M,
+        publisher: P,
         journal: Journal,
         clock: fn() -> u64,
         observer: Arc<dyn WriterObserver>,
     ) -> (Writer, Handle<M>) {
         let (sender, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
+        let (to_appender, from_decider) = std::sync::mpsc::sync_channel(DECIDED_BATCHES_MAX);
         let failed = Arc::new(AtomicBool::new(false));
-        let state = WriterState { machine, journal, receiver, clock, observer, failed: Arc::clone(&failed) };
-        let thread = std::thread::Builder::new()
-            .name("ccnode-writer".to_owned())
-            .spawn(move || state.run())
-            .expect("spawn the writer thread");
-        (Writer { thread }, Handle { sender, failed })
+        let decider = Decider {
+            machine,
+            receiver,
+            clock,
+            last_us: journal.head().recorded_at_us,
+            failed: Arc::clone(&failed),
+            to_appender,
+        };
+        let appender = Appender { journal, publisher, observer, failed: Arc::clone(&failed), from_decider };
+        let decider = std::thread::Builder::new()
+            .name("ccnode-decider".to_owned())
+            .spawn(move || decider.run())
+            .expect("spawn the decider thread");
+        let appender = std::thread::Builder::new()
+            .name("ccnode-appender".to_owned())
+            .spawn(move || appender.run())
+            .expect("spawn the appender thread");
+        (Writer { decider, appender }, Handle { sender, failed })
     }
 
     /// Waits for the writer to finish (after all handles are dropped) and returns the journal.
     pub fn join(self) -> Journal {
-        self.thread.join().expect("the writer thread does not panic")
+        self.decider.join().expect("the decider thread does not panic");
+        self.appender.join().expect("the appender thread does not panic")
     }
 }
 
-struct WriterState<M: Machine> {
+struct Decider<M: Machine> {
     machine: M,
-    journal: Journal,
     receiver: mpsc::Receiver<Envelope<M>>,
     clock: fn() -> u64,
-    observer: Arc<dyn WriterObserver>,
+    last_us: u64,
     failed: Arc<AtomicBool>,
+    to_appender: std::sync::mpsc::SyncSender<Decided<M>>,
 }
 
-impl<M: Machine> WriterState<M> {
-    fn run(mut self) -> Journal {
+impl<M: Machine> Decider<M> {
+    fn run(mut self) {
         let mut batch = Vec::with_capacity(BATCH_COMMANDS_MAX);
         while let Some(first) = self.receiver.blocking_recv() {
             batch.push(first);
@@ -169,46 +204,78 @@ impl<M: Machine> WriterState<M> {
                 }
                 continue;
             }
-            self.commit(&mut batch);
+            // Timestamps never go backwards, whatever the clock does.
+            let now_us = (self.clock)().max(self.last_us);
+            self.last_us = now_us;
+            let commands = batch.len();
+            let mut events = Vec::new();
+            let mut answers = Vec::with_capacity(commands);
+            for envelope in batch.drain(..) {
+                let answer = match self.machine.decide(envelope.command, now_us) {
+                    Ok((new_events, output)) => {
+                        events.extend(new_events);
+                        Ok(output)
+                    }
+                    Err(rejection) => Err(WriteError::Rejected(rejection)),
+                };
+                answers.push((envelope.reply, answer));
+            }
+            let payloads = events.iter().map(|e| self.machine.encode(e)).collect();
+            let decided = Decided { now_us, commands, events, payloads, answers };
+            if let Err(std::sync::mpsc::SendError(decided)) = self.to_appender.send(decided) {
+                // The appender is gone (it only stops when this thread does): answer no.
+                for (reply, _) in decided.answers {
+                    let _ = reply.send(Err(WriteError::Unavailable));
+                }
+            }
+        }
+    }
+}
+
+struct Appender<M: Machine, P> {
+    journal: Journal,
+    publisher: P,
+    observer: Arc<dyn WriterObserver>,
+    failed: Arc<AtomicBool>,
+    from_decider: std::sync::mpsc::Receiver<Decided<M>>,
+}
+
+impl<M: Machine, P: Publisher<M::Event>> Appender<M, P> {
+    fn run(mut self) -> Journal {
+        while let Ok(decided) = self.from_decider.recv() {
+            self.commit(decided);
         }
         self.journal
     }
 
-    fn commit(&mut self, batch: &mut Vec<Envelope<M>>) {
-        let commands = batch.len();
-        let now_us = (self.clock)().max(self.journal.head().recorded_at_us);
-        let mut events = Vec::new();
-        let mut answers = Vec::with_capacity(commands);
-        for envelope in batch.drain(..) {
-            let answer = match self.machine.decide(envelope.command, now_us) {
-                Ok((new_events, output)) => {
-                    events.extend(new_events);
-                    Ok(output)
-                }
-                Err(rejection) => Err(WriteError::Rejected(rejection)),
-            };
-            answers.push((envelope.reply, answer));
+    fn commit(&mut self, decided: Decided<M>) {
+        let Decided { now_us, commands, events, payloads, answers } = decided;
+        if self.failed.load(Ordering::Acquire) {
+            // Decided against state that includes a batch that never became durable.
+            for (reply, _) in answers {
+                let _ = reply.send(Err(WriteError::Unavailable));
+            }
+            return;
         }
         if !events.is_empty() {
-            let payloads: Vec<Vec<u8>> = events.iter().map(|e| self.machine.encode(e)).collect();
             let started = Instant::now();
             match self.journal.append_batch_at(now_us, &payloads) {
                 Ok(ack) => {
                     let fsync_seconds = started.elapsed().as_secs_f64();
                     let count = events.len();
                     assert_eq!(ack.head.seq - ack.first_seq + 1, u64::try_from(count).expect("usize fits u64"));
-                    self.machine.publish(ack.first_seq, ack.head.recorded_at_us, events);
+                    self.publisher.publish(ack.first_seq, ack.head.recorded_at_us, events);
                     self.observer.batch(commands, count, fsync_seconds, ack.head.seq);
                 }
                 Err(error) => {
-                    // The writer's state now holds events that may not be on disk: stop
+                    // The decider's state now holds events that may not be on disk: stop
                     // writing. A restart rebuilds the state from the journal.
                     tracing::error!(%error, "journal write failed; the node stops accepting writes until restarted");
                     self.failed.store(true, Ordering::Release);
                     for (reply, answer) in answers {
                         let failure = match answer {
                             Ok(_) => Err(WriteError::Journal(error.to_string())),
-                            Err(rejected) => Err(rejected),
+                            Err(_) => Err(WriteError::Unavailable),
                         };
                         let _ = reply.send(failure);
                     }

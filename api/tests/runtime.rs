@@ -4,12 +4,16 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use api::runtime::{replay_journal, Machine, WriteError, Writer, WriterObserver};
+use api::runtime::{replay_journal, Machine, Publisher, WriteError, Writer, WriterObserver};
 use journal::{Journal, Options};
 
 /// A balance that may not go below zero; events are the deltas.
 struct Counter {
     total: i64,
+}
+
+/// Collects what was published, with seqs.
+struct Collect {
     published: Arc<Mutex<Vec<(u64, i64)>>>,
 }
 
@@ -30,7 +34,9 @@ impl Machine for Counter {
     fn encode(&self, event: &i64) -> Vec<u8> {
         event.to_le_bytes().to_vec()
     }
+}
 
+impl Publisher<i64> for Collect {
     fn publish(&mut self, first_seq: u64, _recorded_at_us: u64, events: Vec<i64>) {
         let mut published = self.published.lock().unwrap();
         for (offset, event) in (0u64..).zip(events) {
@@ -58,8 +64,9 @@ async fn concurrent_commands_are_group_committed_and_durable_when_answered() {
     let journal = Journal::create(dir.path(), "runtime-test", Options::default()).unwrap();
     let published = Arc::new(Mutex::new(Vec::new()));
     let observer = Arc::new(Batches::default());
-    let machine = Counter { total: 0, published: Arc::clone(&published) };
-    let (writer, handle) = Writer::start(machine, journal, journal::now_us, observer.clone());
+    let machine = Counter { total: 0 };
+    let publisher = Collect { published: Arc::clone(&published) };
+    let (writer, handle) = Writer::start(machine, publisher, journal, journal::now_us, observer.clone());
 
     let mut tasks = Vec::new();
     for task in 0..16i64 {

@@ -84,7 +84,15 @@ impl Amount {
 
     /// A number of micro-units (10^-6).
     pub fn from_micros(micros: i64) -> Self {
-        Self(canonical(Decimal::new(micros, AMOUNT_DECIMAL_PLACES_MAX)))
+        // Canonical form built directly: trailing zeros stripped with i64
+        // arithmetic instead of `Decimal::normalize`'s 96-bit divisions.
+        // Zero ends at scale 0 with a positive sign, as `canonical` makes it.
+        let (mut mantissa, mut scale) = (micros, AMOUNT_DECIMAL_PLACES_MAX);
+        while scale > 0 && mantissa % 10 == 0 {
+            mantissa /= 10;
+            scale -= 1;
+        }
+        Self(Decimal::new(mantissa, scale))
     }
 
     /// The underlying decimal.

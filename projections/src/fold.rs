@@ -900,6 +900,17 @@ impl Projections {
         }
         lists.lists.resize_with(self.slots.len(), Vec::new);
         let new = lists.upto..self.txs.len();
+        if new.len() < self.slots.len() / 64 {
+            // A few new transactions (a live node between two listings): no
+            // counting pass over every account.
+            for (slot, rec) in (u32::try_from(new.start).expect("slots are u32")..).zip(&self.txs[new]) {
+                for &party in self.parties(rec).as_slice() {
+                    lists.lists[ix(party)].push(slot);
+                }
+            }
+            lists.upto = self.txs.len();
+            return;
+        }
         let mut counts = vec![0u32; self.slots.len()];
         for rec in &self.txs[new.clone()] {
             for &party in self.parties(rec).as_slice() {
@@ -1330,6 +1341,31 @@ mod tests {
         assert_eq!(fits(Some((1 << 96) - 1)).expect("fits"), (1 << 96) - 1);
     }
 
+    #[test]
+    fn amounts_from_micros_are_canonical_and_encode_as_before() {
+        let config = bincode::config::standard().with_little_endian().with_variable_int_encoding();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut samples = vec![0, 1, -1, 10, -10, 1_000_000, -1_000_000, 120_000, 7_000_000_000, i64::MAX, i64::MIN];
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let m = i64::from_ne_bytes(x.to_ne_bytes());
+            samples.extend([m, m / 1_000 * 1_000, m % 1_000_000 * 100]);
+        }
+        for m in samples {
+            let fast = Amount::from_micros(m);
+            let reference = Amount::from_decimal(Decimal::new(m, 6)).expect("six places");
+            assert_eq!(fast, reference, "{m}");
+            assert_eq!(fast.as_decimal().scale(), reference.as_decimal().scale(), "{m}");
+            assert_eq!(fast.to_string(), reference.to_string(), "{m}");
+            let bytes = bincode::encode_to_vec(fast, config).expect("encode");
+            assert_eq!(bytes, bincode::encode_to_vec(reference, config).expect("encode"), "{m}");
+            let (back, _) = bincode::decode_from_slice::<Amount, _>(&bytes, config).expect("canonical");
+            assert_eq!(back, fast);
+        }
+    }
+
     /// Rare shapes: several entries (one a self-entry), descriptions and
     /// metadata, an author that is not an account, then a transition.
     #[test]
@@ -1408,6 +1444,37 @@ mod tests {
         assert_eq!(p.transactions(&q).total, 2);
         let copy = p.clone();
         assert_eq!(copy, p);
+    }
+
+    #[test]
+    fn listing_index_catches_up_in_bulk_and_one_by_one() {
+        let mut p = node("d");
+        for i in 0..200 {
+            let limits = Limits::new(Amount::from_units(-1_000), Amount::from_units(1_000)).expect("limits");
+            let kind = AccountKind::User { admin: false };
+            let account = Account { id: id(&format!("u{i}")), kind, limits, status: AccountStatus::Active };
+            let seq = p.seq() + 1;
+            p.apply(seq, seq, &Event::AccountOpened { account });
+        }
+        let workflow = Workflow::from_code("_C-").expect("code");
+        let involving = |p: &Projections, who: &str| {
+            let q = Query { involving: Some(id(who)), ..Query::default() };
+            p.transactions(&q).items.iter().map(|t| t.uuid.0.as_u128()).collect::<Vec<_>>()
+        };
+        let mut expected: Vec<u128> = Vec::new();
+        for n in 1..=20u128 {
+            let (payer, payee) = if n % 2 == 0 { ("a", "u7") } else { ("u7", "b") };
+            let seq = p.seq() + 1;
+            let t = tx(n, payer, workflow.clone(), State::Completed, vec![entry(payer, payee, 1, "")]);
+            p.apply(seq, seq, &Event::TransactionProposed { transaction: t });
+            expected.push(n);
+            if n > 10 {
+                // One new transaction since the last listing: the direct path.
+                assert_eq!(involving(&p, "u7"), expected, "after {n}");
+            }
+        }
+        assert_eq!(involving(&p, "a").len(), 10);
+        assert_eq!(involving(&p, "u8"), Vec::<u128>::new());
     }
 
     #[test]

@@ -425,7 +425,7 @@ pub fn load_or_rebuild(
         Err(e) => (Projections::new(), None, Some(e.to_string())),
     };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let pipelined = threads > 1 && head.seq - p.seq() >= PIPELINE_MIN_RECORDS;
+    let pipelined = threads >= PIPELINE_MIN_THREADS && head.seq - p.seq() >= PIPELINE_MIN_RECORDS;
     let folded = fold_rest(journal, &mut p, pipelined)?;
     Ok((p, LoadReport { from_snapshot_seq, folded, rebuilt_because }))
 }
@@ -438,8 +438,13 @@ fn fold_rest(journal: &journal::Journal, p: &mut Projections, pipelined: bool) -
     Ok(folded)
 }
 
-/// Journal tails at least this long are read and decoded on a second thread.
+/// Journal tails at least this long are read and decoded on a second thread
+/// (given [`PIPELINE_MIN_THREADS`]).
 pub const PIPELINE_MIN_RECORDS: u64 = 100_000;
+/// Cores needed to read and decode on a second thread. On 2 cores shared
+/// with other work the fold, which is bound by cache misses, lost more to
+/// the decoding thread's memory traffic than it gained (docs/BENCHMARKS.md).
+pub const PIPELINE_MIN_THREADS: usize = 3;
 /// Records per batch handed from the decoding thread to the folding one.
 const PIPELINE_BATCH: usize = 1024;
 
