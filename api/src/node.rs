@@ -91,8 +91,9 @@ pub enum NodeCommand {
     Many(Vec<Command>),
     /// Time out every validated transaction past its window.
     ExpireDue,
-    /// Plan a client's proposal: `NodeOutput::Plan(None)` when both parties are local.
-    PlanOrigin(Proposal),
+    /// A client's proposal: written at once when both parties are local
+    /// (`NodeOutput::Done`), else planned for relaying (`NodeOutput::Plan`, no write).
+    Propose(Proposal),
     /// Plan a proposal relayed by a neighbour.
     PlanRelay {
         /// The neighbour's account.
@@ -255,10 +256,11 @@ impl Machine for LedgerMachine {
         let mut events = Vec::new();
         let mut output = NodeOutput::Done;
         match command {
-            NodeCommand::PlanOrigin(proposal) => {
-                output =
-                    NodeOutput::Plan(federation::plan_origin(&self.view(), &proposal, &context(now_us))?.map(Box::new));
-            }
+            NodeCommand::Propose(proposal) => match federation::plan_origin(&self.view(), &proposal, &context(now_us))?
+            {
+                Some(plan) => output = NodeOutput::Plan(Some(Box::new(plan))),
+                None => self.decide_one(Command::ProposeTransaction(proposal), now_us, &mut events)?,
+            },
             NodeCommand::PlanRelay { from, relay } => {
                 let plan = federation::plan_relay(&self.view(), &from, relay, &context(now_us))?;
                 output = NodeOutput::Plan(Some(Box::new(plan)));

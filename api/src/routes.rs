@@ -516,13 +516,10 @@ pub async fn new_transaction(
         workflow,
         uuid: Some(uuid),
     };
-    match submit(&state, NodeCommand::PlanOrigin(proposal.clone())).await? {
-        NodeOutput::Plan(Some(plan)) => {
-            crate::federation::propose(&state, *plan, "").await?;
-        }
-        _ => {
-            submit(&state, NodeCommand::Ledger(Command::ProposeTransaction(proposal))).await?;
-        }
+    // One trip through the writer: a local payment is written at once, one
+    // that leaves this node comes back as a plan to relay.
+    if let NodeOutput::Plan(Some(plan)) = submit(&state, NodeCommand::Propose(proposal)).await? {
+        crate::federation::propose(&state, *plan, "").await?;
     }
     let read = state.read();
     let tx = read.projections.transaction(&uuid).ok_or_else(|| ApiError::failure("written transaction not found"))?;
