@@ -123,7 +123,7 @@ impl FromRequestParts<AppState> for Caller {
 
 /// A neighbour proves itself with the link's last hash; a different hash is
 /// `HashMismatchFailure` and the request is refused before anything is read or written.
-fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: bool) -> Result<Caller, ApiError> {
+fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency) -> Result<Caller, ApiError> {
     let id = AccountId::new(node).map_err(|_| ApiError::unauthenticated(node))?;
     let read = state.read();
     if let Some(evidence) = read.closed_links.get(&id) {
@@ -137,7 +137,13 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: bool) ->
         Some([_]) => read.projections.peer(&id).map(|p| p.initial_hash.clone()),
         _ => None,
     };
-    if ours.md5 != hash && !(lenient && previous().as_deref() == Some(hash)) {
+    let accepted = match lenient {
+        // A state change is checked exactly once it holds the link's lock.
+        Leniency::Deferred => true,
+        Leniency::OneBehind => ours.md5 == hash || previous().as_deref() == Some(hash),
+        Leniency::Exact => ours.md5 == hash,
+    };
+    if !accepted {
         return Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "HashMismatchFailure")
             .with("remoteNode", node)
             .with("localHash", ours.md5.as_str())
@@ -146,7 +152,23 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: bool) ->
     Ok(Caller::Node { account: id })
 }
 
-/// Requests that advance no ratchet: reads and relayed proposals.
-fn lenient(parts: &Parts) -> bool {
-    parts.method == axum::http::Method::GET || parts.uri.path() == "/transaction/relay"
+/// How exactly a neighbour's last hash must match ours at the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leniency {
+    /// It must be our head.
+    Exact,
+    /// Our head or the one before (requests that advance no ratchet: reads, relays).
+    OneBehind,
+    /// Checked later, under the link's lock (state changes).
+    Deferred,
+}
+
+fn lenient(parts: &Parts) -> Leniency {
+    if parts.method == axum::http::Method::PATCH && parts.uri.path().starts_with("/transaction/") {
+        Leniency::Deferred
+    } else if parts.method == axum::http::Method::GET || parts.uri.path() == "/transaction/relay" {
+        Leniency::OneBehind
+    } else {
+        Leniency::Exact
+    }
 }

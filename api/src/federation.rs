@@ -70,6 +70,14 @@ fn peer_facts(state: &AppState, peer: &AccountId) -> ApiResult<(String, String)>
     }
 }
 
+/// Both ends of a link tried to change a shared transaction at once; this one
+/// yields. Nothing was written; retrying is safe.
+pub fn link_busy(peer: &AccountId) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "LinkBusyFailure")
+        .with("remoteNode", peer.as_str())
+        .with("translated", "another change is crossing this link; nothing was written, retry")
+}
+
 /// A link closed after a divergence refuses traffic until an admin reopens it.
 pub fn link_closed(peer: &AccountId, evidence: &Value) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "HashMismatchFailure")
@@ -241,7 +249,20 @@ pub async fn change_state(
         return commit(state, uuid, to, actor).await;
     };
     let lock = state.peers().lock_for(&next);
-    let _link = lock.lock().await;
+    // A flow that already holds its incoming link never waits for a second
+    // lock (no hold-and-wait, so no deadlock between opposite flows): if the
+    // next link is busy it gives up, and the client may retry.
+    let _link = if from.is_some() {
+        match lock.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                let _ = state.submit(NodeCommand::Abort { uuid }).await;
+                return Err(link_busy(&next));
+            }
+        }
+    } else {
+        lock.lock().await
+    };
     let path = format!("/transaction/{uuid}/{}", to.letter());
     if let Err(error) = call_peer(state, &next, reqwest::Method::PATCH, &path, None, trace).await {
         let _ = state.submit(NodeCommand::Abort { uuid }).await;
@@ -394,10 +415,26 @@ pub async fn relay(
 pub async fn relayed_state_change(
     state: &AppState,
     from: AccountId,
+    claimed_hash: &str,
     uuid: TxId,
     to: TxState,
     trace: &str,
 ) -> ApiResult<StatusCode> {
+    // State changes on one link are written in one order on both sides: the
+    // incoming one takes this link's lock before anything is checked. The
+    // trunkward side wins a collision: a change from our parent waits for our
+    // own outgoing change on that link (which the parent refuses at once);
+    // a change from a child is refused while ours to that child is in flight.
+    let lock = state.peers().lock_for(&from);
+    let from_parent = state.read().projections.account(&from).is_some_and(|a| a.kind == AccountKind::Trunkward);
+    let _incoming = if from_parent { lock.lock().await } else { lock.try_lock().map_err(|_| link_busy(&from))? };
+    let ours = state.read().ratchets.get(&from).map(|r| r.md5.clone()).unwrap_or_default();
+    if ours != claimed_hash {
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "HashMismatchFailure")
+            .with("remoteNode", from.as_str())
+            .with("localHash", ours)
+            .with("remoteHash", claimed_hash));
+    }
     let current = state.read().projections.transaction(&uuid).map(|tx| tx.state);
     match current {
         None => return Err(ApiError::does_not_exist("transaction", uuid.to_string())),

@@ -567,7 +567,12 @@ pub async fn state_change(
     let to = parse_state(&dest).ok_or_else(|| ApiError::invalid_field("dest_state", "not a state"))?;
     let trace = headers.get("cc-node-trace").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     if let Caller::Node { account } = &caller {
-        return crate::federation::relayed_state_change(&state, account.clone(), uuid, to, &trace).await;
+        let claimed = ["last-hash", "cc-auth"]
+            .iter()
+            .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+            .unwrap_or("")
+            .to_owned();
+        return crate::federation::relayed_state_change(&state, account.clone(), &claimed, uuid, to, &trace).await;
     }
     let was_validated = state.read().projections.transaction(&uuid).is_some_and(|tx| tx.state == TxState::Validated);
     crate::federation::change_state(&state, uuid, to, actor, None, &trace).await?;

@@ -426,3 +426,55 @@ fn a_child_can_be_grafted_from_the_command_line() {
     let (_, path) = child.call(Method::GET, "/absolutepath", "yan", None);
     assert_eq!(path["data"], json!(["hub", "spoke"]));
 }
+
+/// State changes crossing one link in both directions at once never make the
+/// two sides hash versions in different orders: one side yields
+/// (`LinkBusyFailure`, nothing written) and the client retries.
+#[test]
+fn opposite_changes_on_one_link_keep_both_sides_in_the_same_order() {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let hub = std::sync::Arc::new(Server::start(dirs[0].path(), "hub"));
+    let spoke = std::sync::Arc::new(Server::start(dirs[1].path(), "spoke"));
+    graft(&hub, "hub", &spoke, "spoke", "1", -100_000);
+    hub.open("hana", -100_000, 100_000);
+    spoke.open("sami", -100_000, 100_000);
+    let mut work = Vec::new();
+    for i in 0..80 {
+        let (server, author, payee) =
+            if i % 2 == 0 { (&hub, "hana", "spoke/sami") } else { (&spoke, "sami", "hub/hana") };
+        let (status, body) =
+            server.call(Method::POST, "/transaction", author, Some(pay(author, payee, json!(1), "credit")));
+        assert_eq!(status, StatusCode::OK, "{body}");
+        work.push((i % 2 == 0, author, body["data"]["uuid"].as_str().expect("uuid").to_owned()));
+    }
+    let threads: Vec<_> = work
+        .into_iter()
+        .map(|(on_hub, author, uuid)| {
+            let server = std::sync::Arc::clone(if on_hub { &hub } else { &spoke });
+            std::thread::spawn(move || {
+                for attempt in 0..50 {
+                    let (status, body) =
+                        server.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), author, None);
+                    match status {
+                        StatusCode::CREATED => return attempt,
+                        StatusCode::CONFLICT => {
+                            assert_eq!(body["errors"][0]["class"], "LinkBusyFailure", "{body}");
+                            std::thread::sleep(std::time::Duration::from_millis(5 + attempt * 3));
+                        }
+                        other => panic!("{other}: {body}"),
+                    }
+                }
+                panic!("{uuid} never got through");
+            })
+        })
+        .collect();
+    let retries: u64 = threads.into_iter().map(|t| t.join().expect("client")).sum();
+    eprintln!("opposite changes: {retries} retries after LinkBusyFailure");
+    let (_, up) = hub.call(Method::GET, "/admin/nodes", "admin", None);
+    let (_, down) = spoke.call(Method::GET, "/admin/nodes", "admin", None);
+    assert_eq!(up["data"]["spoke"]["versions"], json!(80));
+    assert_eq!(up["data"]["spoke"]["last_hash"], down["data"]["hub"]["last_hash"]);
+    assert_eq!(up["data"]["spoke"]["blake3"], down["data"]["hub"]["blake3"]);
+    let (_, report) = hub.call(Method::POST, "/replay/reconcile/spoke", "admin", None);
+    assert_eq!(report["data"]["verdict"], "in_sync", "{report}");
+}
