@@ -207,6 +207,22 @@ fn payments_cross_the_tree_with_rates_limits_erase_and_matching_ratchets() {
     assert_eq!(tree.balance(&tree.twig1, "alice"), json!(-10 - 5 - 3 - 6));
     tree.check_consistent();
 
+    // A credit within a branch: alice proposes to bob, confirms, bob signs at twig2.
+    let (status, body) =
+        tree.twig1.call(Method::POST, "/transaction", "alice", Some(pay("alice", "twig2/bob", json!(1), "credit")));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let local_credit = body["data"]["uuid"].as_str().expect("uuid").to_owned();
+    assert_eq!(
+        tree.twig1.call(Method::PATCH, &format!("/transaction/{local_credit}/pending"), "alice", None).0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        tree.twig2.call(Method::PATCH, &format!("/transaction/{local_credit}/completed"), "bob", None).0,
+        StatusCode::CREATED
+    );
+    assert_eq!(tree.state_everywhere(&local_credit, &branch_nodes), vec!["completed"; 3]);
+    tree.check_consistent();
+
     // Refused at an intermediate balance-of-trade account: nothing is written anywhere.
     let counts: Vec<u64> = tree.nodes().iter().map(|(_, n)| tree.transaction_count(n)).collect();
     let (status, body) =
