@@ -421,6 +421,12 @@ impl AppState {
         self.inner.handle.submit(command).await
     }
 
+    /// Submits commands in order, sharing batches; one answer per command sent
+    /// (fewer if the writer stopped).
+    pub async fn submit_all(&self, commands: Vec<NodeCommand>) -> Vec<Result<NodeOutput, WriteError<Violation>>> {
+        self.inner.handle.submit_all(commands).await
+    }
+
     /// Metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics

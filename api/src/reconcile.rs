@@ -194,24 +194,35 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
             report["verdict"] = json!("we_are_behind");
             report["missing"] = json!(missing.len());
             let mut applied = 0;
-            for v in &missing {
-                let command = Command::Reconcile {
-                    peer: peer.clone(),
-                    uuid: v.uuid,
-                    to: v.state,
-                    version: v.version,
-                    md5: hex(&v.md5),
-                };
-                match state.submit(NodeCommand::Ledger(command)).await {
-                    Ok(_) => applied += 1,
-                    Err(error) => {
-                        let why = crate::node::describe_write_error(&error);
-                        tracing::error!(%peer, uuid = %v.uuid, version = v.version, %why, "a missing version could not be copied; the link is closed");
-                        state.close_link(peer, json!({"uuid": v.uuid.to_string(), "version": v.version, "why": why}));
-                        report["verdict"] = json!("diverged");
-                        report["evidence"] = json!({"theirs": version_json(v), "why": why});
-                        break;
-                    }
+            // In order, a chunk at a time so the copies share group commits.
+            'chunks: for chunk in missing.chunks(crate::runtime::BATCH_COMMANDS_MAX) {
+                let commands = chunk
+                    .iter()
+                    .map(|v| {
+                        NodeCommand::Ledger(Command::Reconcile {
+                            peer: peer.clone(),
+                            uuid: v.uuid,
+                            to: v.state,
+                            version: v.version,
+                            md5: hex(&v.md5),
+                        })
+                    })
+                    .collect();
+                let answers = state.submit_all(commands).await;
+                for (v, answer) in chunk.iter().zip(answers.iter().map(Some).chain(std::iter::repeat(None))) {
+                    let why = match answer {
+                        Some(Ok(_)) => {
+                            applied += 1;
+                            continue;
+                        }
+                        Some(Err(error)) => crate::node::describe_write_error(error),
+                        None => "the writer stopped".to_owned(),
+                    };
+                    tracing::error!(%peer, uuid = %v.uuid, version = v.version, %why, "a missing version could not be copied; the link is closed");
+                    state.close_link(peer, json!({"uuid": v.uuid.to_string(), "version": v.version, "why": why}));
+                    report["verdict"] = json!("diverged");
+                    report["evidence"] = json!({"theirs": version_json(v), "why": why});
+                    break 'chunks;
                 }
             }
             report["applied"] = json!(applied);
@@ -280,12 +291,21 @@ pub async fn reopen_route(
 }
 
 /// Reconciles all links every `interval`, the first pass at once, until `stop` changes.
-pub async fn reconcile_loop(state: AppState, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Says `true` on `first_pass` once the first pass is over (expiry waits for it).
+pub async fn reconcile_loop(
+    state: AppState,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    first_pass: tokio::sync::watch::Sender<bool>,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
-            _ = tick.tick() => reconcile_all(&state).await,
+            _ = tick.tick() => {
+                reconcile_all(&state).await;
+                first_pass.send_replace(true);
+            }
             _ = stop.changed() => return,
         }
     }

@@ -125,6 +125,28 @@ impl<M: Machine> Handle<M> {
         answer.await.unwrap_or(Err(WriteError::Unavailable))
     }
 
+    /// Submits commands in order without waiting between them, so they share
+    /// batches, and waits for every answer. Later commands are decided after
+    /// earlier ones, exactly as if submitted one by one.
+    pub async fn submit_all(&self, commands: Vec<M::Command>) -> Vec<Result<M::Output, WriteError<M::Rejection>>> {
+        let mut answers = Vec::with_capacity(commands.len());
+        let mut waiting = Vec::with_capacity(commands.len());
+        for command in commands {
+            if self.failed.load(Ordering::Acquire) {
+                break;
+            }
+            let (reply, answer) = oneshot::channel();
+            if self.sender.send(Envelope { command, reply }).await.is_err() {
+                break;
+            }
+            waiting.push(answer);
+        }
+        for answer in waiting {
+            answers.push(answer.await.unwrap_or(Err(WriteError::Unavailable)));
+        }
+        answers
+    }
+
     /// Whether the writer stopped after a failed journal write.
     pub fn has_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)

@@ -94,7 +94,18 @@ pub fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
 }
 
 /// Times out validated transactions past their window, until `stop` resolves.
-async fn expire_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn expire_loop(
+    state: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut reconciled: tokio::sync::watch::Receiver<bool>,
+) {
+    // A transaction a neighbour completed while this node was down is still
+    // validated here; copying that version must come before the local clock
+    // times it out, so expiry waits for the first reconciliation pass.
+    tokio::select! {
+        _ = reconciled.wait_for(|done| *done) => {}
+        _ = stop.changed() => return,
+    }
     let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -120,8 +131,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = node.state();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let expiry = tokio::spawn(expire_loop(state.clone(), stop_rx.clone()));
-    let reconciler = tokio::spawn(crate::reconcile::reconcile_loop(state.clone(), state.reconcile_interval(), stop_rx));
+    let (reconciled_tx, reconciled_rx) = tokio::sync::watch::channel(false);
+    let expiry = tokio::spawn(expire_loop(state.clone(), stop_rx.clone(), reconciled_rx));
+    let reconciler = tokio::spawn(crate::reconcile::reconcile_loop(
+        state.clone(),
+        state.reconcile_interval(),
+        stop_rx,
+        reconciled_tx,
+    ));
     let app = router(state.clone(), metrics);
     let streams = state.clone();
     let shutdown = async move {

@@ -121,3 +121,25 @@ async fn concurrent_commands_are_group_committed_and_durable_when_answered() {
         assert!(running >= 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_all_decides_in_order_and_shares_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::create(dir.path(), "runtime-test", Options::default()).unwrap();
+    let published = Arc::new(Mutex::new(Vec::new()));
+    let observer = Arc::new(Batches::default());
+    let publisher = Collect { published: Arc::clone(&published) };
+    let (writer, handle) = Writer::start(Counter { total: 0 }, publisher, journal, journal::now_us, observer.clone());
+    let mut commands = vec![5, -3, -3];
+    commands.extend(std::iter::repeat_n(1, 500));
+    let answers = handle.submit_all(commands).await;
+    assert_eq!(answers.len(), 503);
+    assert!(matches!(answers[0], Ok(5)));
+    assert!(matches!(answers[1], Ok(2)));
+    assert!(matches!(answers[2], Err(WriteError::Rejected(2))), "decided after the first two");
+    assert!(matches!(answers[502], Ok(502)));
+    drop(handle);
+    let _journal = writer.join();
+    assert_eq!(published.lock().unwrap().len(), 502);
+    assert!(observer.batches.load(Ordering::Relaxed) < 100, "commands sent together share batches");
+}
