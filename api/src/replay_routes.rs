@@ -40,11 +40,17 @@ fn number(params: &Params, key: &str) -> ApiResult<Option<u64>> {
     }
 }
 
+#[utoipa::path(get, path = "/replay/events", tag = "operations",
+    params(("after" = Option<u64>, Query, description = "Records after this seq (default 0)"),
+           ("limit" = Option<u64>, Query, description = "Page size, 1 to 1000 (default 100)"),
+           ("follow" = Option<bool>, Query, description = "Stream newline-delimited JSON that continues live")),
+    responses((status = 200, description = "`{data: [{seq, recorded_at, recorded_at_us, prev_hash, hash, payload, event}], meta: {head, identity, genesis}}`, or NDJSON with follow=true"),
+              (status = 401, description = "Not authenticated"), (status = 403, description = "Not an admin")))]
 /// Journal records after `after`, with the head (admins only). With
 /// `follow=true` the answer is newline-delimited JSON, one record per line,
 /// that continues with new records as they become durable until the client
 /// disconnects or the node shuts down.
-async fn events(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
+pub async fn events(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
     caller.admin()?;
     for key in params.0.keys() {
         if !["after", "limit", "follow"].contains(&key.as_str()) {

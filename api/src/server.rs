@@ -32,7 +32,7 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         routes::admin_new_account, routes::admin_change_account, openapi_json, metrics_text,
         federation::relay, federation::admin_new_child, federation::admin_set_trunkward, federation::admin_list_nodes,
         federation::admin_set_fees, crate::reconcile::link_feed, crate::reconcile::reconcile_route,
-        crate::reconcile::reopen_route,
+        crate::reconcile::reopen_route, crate::replay_routes::events,
     ),
     components(schemas(crate::wire::NewTransaction, crate::wire::TransactionJson, crate::wire::EntryJson,
         crate::wire::EntryFullJson, routes::NewAccount, routes::AccountChange, federation::RelayBody,

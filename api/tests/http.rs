@@ -671,7 +671,20 @@ async fn node_routes_and_documents() {
     assert!(text.contains("ccnode_writer_batch_commands"), "{text}");
     let (status, doc) = node.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
-    for route in ["/transaction", "/transactions", "/admin/accounts", "/admin/accounts/{id}", "/account/balance"] {
+    for route in [
+        "/transaction",
+        "/transactions",
+        "/admin/accounts",
+        "/admin/accounts/{id}",
+        "/account/balance",
+        "/transaction/relay",
+        "/admin/nodes",
+        "/admin/trunkward",
+        "/admin/fees",
+        "/replay/events",
+        "/replay/link/{node}",
+        "/replay/reconcile/{node}",
+    ] {
         assert!(doc["paths"][route].is_object(), "{route} not documented");
     }
     let (status, ops) = node.as_user(Method::OPTIONS, "/", "alice", None).await;
