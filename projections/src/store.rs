@@ -301,6 +301,9 @@ fn restore(r: &mut Reader<'_>) -> Result<Projections, StoreError> {
     Ok(p)
 }
 
+/// How long `SnapshotStore::open` waits for a lock a just-closed store still holds.
+pub const OPEN_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Snapshots in a sled database.
 #[derive(Debug)]
 pub struct SnapshotStore {
@@ -309,8 +312,26 @@ pub struct SnapshotStore {
 
 impl SnapshotStore {
     /// Opens (or creates) the sled database in `dir`.
+    ///
+    /// sled releases its file lock from a background thread after the last
+    /// handle is dropped, so reopening right after closing (a node restarted
+    /// in the same process) may briefly find it held: that is retried for up
+    /// to [`OPEN_LOCK_WAIT`] before giving up.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        Ok(Self { db: sled::open(dir)? })
+        let started = std::time::Instant::now();
+        loop {
+            match sled::open(dir) {
+                Ok(db) => return Ok(Self { db }),
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::Other
+                        && e.to_string().contains("could not acquire lock")
+                        && started.elapsed() < OPEN_LOCK_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Replaces the stored snapshot with `p`, tagged with the journal's
