@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use journal::{Journal, Options};
-use ledger::federation::{plan_origin, plan_relay, RelayIn};
+use ledger::federation::{plan_origin, plan_relay, Origin, RelayIn};
 use ledger::{
     AccountId, AccountKind, Amount, Command as LedgerCommand, Context, Event, LedgerState, Limits, NodeConfig,
     NodeName, Peer, Proposal, Rate, State, TxId, WorkflowId,
@@ -139,7 +139,10 @@ fn main() {
             uuid: Some(TxId(uuid::Uuid::new_v4())),
         };
         let ctx = Context { now_unix_s: now, fresh_uuid: TxId(uuid::Uuid::new_v4()) };
-        let out = plan_origin(&spoke, &proposal, &ctx).expect("plan").expect("crosses the link");
+        let Origin::Relay(out) = plan_origin(&spoke, &proposal, &ctx).expect("plan") else {
+            panic!("the payment crosses the link")
+        };
+        let out = *out;
         let forward = out.forward.clone().expect("goes to the hub");
         let relay = RelayIn {
             uuid: out.transaction.uuid,

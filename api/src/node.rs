@@ -238,11 +238,16 @@ impl LedgerMachine {
     fn decide_one(&mut self, command: Command, now_us: u64, events: &mut Vec<Event>) -> Result<(), Violation> {
         let ctx = context(now_us);
         let new = ledger::decide(&self.view(), command, &ctx)?;
+        self.record(new, events);
+        Ok(())
+    }
+
+    /// Applies decided events to the writer's state and queues them for the journal.
+    fn record(&mut self, new: Vec<Event>, events: &mut Vec<Event>) {
         for event in &new {
             self.state.apply(event);
         }
         events.extend(new);
-        Ok(())
     }
 }
 
@@ -256,10 +261,12 @@ impl Machine for LedgerMachine {
         let mut events = Vec::new();
         let mut output = NodeOutput::Done;
         match command {
+            // One decision: a local payment is recorded at once, one leaving
+            // this node comes back as a plan (the checks are not run twice).
             NodeCommand::Propose(proposal) => match federation::plan_origin(&self.view(), &proposal, &context(now_us))?
             {
-                Some(plan) => output = NodeOutput::Plan(Some(Box::new(plan))),
-                None => self.decide_one(Command::ProposeTransaction(proposal), now_us, &mut events)?,
+                federation::Origin::Relay(plan) => output = NodeOutput::Plan(Some(plan)),
+                federation::Origin::Local(new) => self.record(new, &mut events),
             },
             NodeCommand::PlanRelay { from, relay } => {
                 let plan = federation::plan_relay(&self.view(), &from, relay, &context(now_us))?;

@@ -301,7 +301,8 @@ pub(crate) fn check_entry_fields(proposal: &Proposal, config: &NodeConfig) -> Re
     Ok(())
 }
 
-fn resolve_party(
+/// Resolves one party of an entry to the account on this node that books it.
+pub(crate) fn resolve_party(
     view: &impl LedgerView,
     config: &NodeConfig,
     field: &str,
@@ -332,10 +333,50 @@ pub(crate) fn find_workflow<'c>(config: &'c NodeConfig, id: &WorkflowId) -> Resu
     Ok(workflow)
 }
 
-fn propose(view: &impl LedgerView, config: &NodeConfig, p: Proposal, ctx: &Context) -> Result<Vec<Event>, Violation> {
+/// A client's proposal that passed the checks every proposal gets, whether
+/// both parties are here or one is on another node.
+pub(crate) struct CheckedProposal<'c> {
+    pub workflow: &'c Workflow,
+    pub author: AccountId,
+    pub payer: Resolution,
+    pub payee: Resolution,
+    pub uuid: TxId,
+}
+
+impl CheckedProposal<'_> {
+    /// The primary entry, with the remote parties' paths kept in its metadata.
+    pub fn entry(&self, p: &Proposal) -> Entry {
+        entry_between(&self.payer, &self.payee, p.quant, p.description.clone(), p.metadata.clone())
+    }
+}
+
+/// An entry between two resolved parties; a remote party's path is kept in
+/// the metadata under the account that books it here.
+pub(crate) fn entry_between(
+    payer: &Resolution,
+    payee: &Resolution,
+    quant: Amount,
+    description: String,
+    mut metadata: BTreeMap<String, String>,
+) -> Entry {
+    for party in [payer, payee] {
+        if let Some(remote) = party.remote_path() {
+            metadata.insert(party.account().to_string(), remote.to_owned());
+        }
+    }
+    Entry { payer: payer.account().clone(), payee: payee.account().clone(), quant, description, metadata }
+}
+
+/// Workflow, author, fields, parties, creator and uuid of a proposal.
+pub(crate) fn check_proposal<'c>(
+    view: &impl LedgerView,
+    config: &'c NodeConfig,
+    p: &Proposal,
+    ctx: &Context,
+) -> Result<CheckedProposal<'c>, Violation> {
     let workflow = find_workflow(config, &p.workflow)?;
     let author = active_account(view, &p.author)?;
-    check_entry_fields(&p, config)?;
+    check_entry_fields(p, config)?;
     let payer = resolve_party(view, config, "payer", &p.payer)?;
     let payee = resolve_party(view, config, "payee", &p.payee)?;
     if payer.account() == payee.account() {
@@ -353,29 +394,34 @@ fn propose(view: &impl LedgerView, config: &NodeConfig, p: Proposal, ctx: &Conte
     if view.transaction(&uuid).is_some() {
         return Err(Violation::DuplicateUuid { uuid: uuid.to_string() });
     }
-    let mut metadata = p.metadata;
-    for party in [&payer, &payee] {
-        if let Some(remote) = party.remote_path() {
-            metadata.insert(party.account().to_string(), remote.to_owned());
-        }
-    }
-    let entry = Entry {
-        payer: payer.account().clone(),
-        payee: payee.account().clone(),
-        quant: p.quant,
-        description: p.description,
-        metadata,
-    };
+    Ok(CheckedProposal { workflow, author: author.id.clone(), payer, payee, uuid })
+}
+
+fn propose(view: &impl LedgerView, config: &NodeConfig, p: Proposal, ctx: &Context) -> Result<Vec<Event>, Violation> {
+    let checked = check_proposal(view, config, &p, ctx)?;
+    record_proposal(view, config, &checked, &p, ctx)
+}
+
+/// The events of a checked proposal booked on this node only.
+pub(crate) fn record_proposal(
+    view: &impl LedgerView,
+    config: &NodeConfig,
+    checked: &CheckedProposal<'_>,
+    p: &Proposal,
+    ctx: &Context,
+) -> Result<Vec<Event>, Violation> {
+    let workflow = checked.workflow;
+    let entry = checked.entry(p);
     let (state, version) = if workflow.creation.confirm { (State::Validated, 0) } else { (workflow.creation.state, 1) };
     // Checked against the creation state even when the transaction first
     // waits in validated, so a doomed proposal is refused at once.
     check_limits(view, config, std::slice::from_ref(&entry), None, workflow.creation.state)?;
     let transaction = Transaction {
-        uuid,
+        uuid: checked.uuid,
         version,
         state,
         workflow: workflow.clone(),
-        author: author.id.clone(),
+        author: checked.author.clone(),
         written_unix_s: ctx.now_unix_s,
         entries: vec![entry],
     };

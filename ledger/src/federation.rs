@@ -10,13 +10,14 @@ use std::collections::BTreeMap;
 use bincode::{Decode, Encode};
 
 use crate::amount::Amount;
-use crate::decide::{check_entry_fields, check_limits, Context, Proposal};
+use crate::decide::{check_limits, check_proposal, entry_between, record_proposal, resolve_party, Context, Proposal};
+use crate::event::Event;
 use crate::ids::{AccountId, TxId};
-use crate::model::{AccountKind, AccountStatus, Entry, NodeConfig, State, Transaction};
-use crate::path::{resolve, Resolution};
+use crate::model::{AccountKind, Entry, NodeConfig, State, Transaction};
+use crate::path::Resolution;
 use crate::state::LedgerView;
 use crate::violation::Violation;
-use crate::workflow::{Actor, Workflow};
+use crate::workflow::Workflow;
 
 /// What a node keeps about a transaction that crosses it.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -129,89 +130,57 @@ fn path_violation(path: &str, config: &NodeConfig) -> Violation {
     Violation::Path { rel_path: path.to_owned(), context: config.name.to_string() }
 }
 
-fn resolve_on(view: &impl LedgerView, config: &NodeConfig, path: &str) -> Result<Resolution, Violation> {
-    let resolution =
-        resolve(path, &config.name, |id| view.account(id).map(|a| a.kind.clone()), view.trunkward_account())?;
-    if resolution.remote_path() == Some("") {
-        return Err(path_violation(path, config));
-    }
-    let account = view
-        .account(resolution.account())
-        .ok_or_else(|| Violation::DoesNotExist { type_: "account".to_owned(), id: resolution.account().to_string() })?;
-    if account.status == AccountStatus::Blocked {
-        return Err(Violation::invalid_field("entry", "payer", "account is blocked"));
-    }
+/// Resolves a party and, when it is on another node, checks that node is connected.
+fn resolve_on(view: &impl LedgerView, config: &NodeConfig, field: &str, path: &str) -> Result<Resolution, Violation> {
+    let resolution = resolve_party(view, config, field, path)?;
+    check_connected(view, &resolution)?;
+    Ok(resolution)
+}
+
+fn check_connected(view: &impl LedgerView, resolution: &Resolution) -> Result<(), Violation> {
     if resolution.remote_path().is_some() && view.peer(resolution.account()).is_none() {
         return Err(Violation::Other { translated: format!("node {} is not connected", resolution.account()) });
     }
-    Ok(resolution)
+    Ok(())
 }
 
 fn remote_account(resolution: &Resolution) -> Option<&AccountId> {
     resolution.remote_path().map(|_| resolution.account())
 }
 
-/// Builds one local entry from two resolved parties.
-fn local_entry(
-    payer: &Resolution,
-    payee: &Resolution,
-    quant: Amount,
-    description: String,
-    mut metadata: BTreeMap<String, String>,
-) -> Entry {
-    for party in [payer, payee] {
-        if let Some(remote) = party.remote_path() {
-            metadata.insert(party.account().to_string(), remote.to_owned());
-        }
-    }
-    Entry { payer: payer.account().clone(), payee: payee.account().clone(), quant, description, metadata }
+/// A client's proposal, decided: booked here when both parties are local,
+/// planned for relaying when one is on another node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Both parties are here: the events to record.
+    Local(Vec<Event>),
+    /// One party is elsewhere: relay this plan, then record it.
+    Relay(Box<Plan>),
 }
 
-/// Plans a client's proposal with a party on another node. `Ok(None)` when
-/// both parties are local (record it with `Command::ProposeTransaction`).
-pub fn plan_origin(view: &impl LedgerView, proposal: &Proposal, ctx: &Context) -> Result<Option<Plan>, Violation> {
+/// Decides a client's proposal once: the checks every proposal gets, then
+/// either the local events or the plan for a transaction leaving this node.
+pub fn plan_origin(view: &impl LedgerView, proposal: &Proposal, ctx: &Context) -> Result<Origin, Violation> {
     let config = view.config().ok_or_else(|| Violation::Other { translated: "node is not initialised".to_owned() })?;
-    let workflow = crate::decide::find_workflow(config, &proposal.workflow)?;
-    let author = view
-        .account(&proposal.author)
-        .ok_or_else(|| Violation::DoesNotExist { type_: "account".to_owned(), id: proposal.author.to_string() })?;
-    if author.status == AccountStatus::Blocked {
-        return Err(Violation::Permission);
-    }
-    check_entry_fields(proposal, config)?;
-    let payer = resolve_on(view, config, &proposal.payer)?;
-    let payee = resolve_on(view, config, &proposal.payee)?;
-    let remote = match (remote_account(&payer), remote_account(&payee)) {
-        (None, None) => return Ok(None),
+    let checked = check_proposal(view, config, proposal, ctx)?;
+    let remote = match (remote_account(&checked.payer), remote_account(&checked.payee)) {
+        (None, None) => return Ok(Origin::Local(record_proposal(view, config, &checked, proposal, ctx)?)),
         (Some(_), Some(_)) => {
             return Err(Violation::Other { translated: "one party of a transaction must be on this node".to_owned() })
         }
         (Some(r), None) | (None, Some(r)) => r.clone(),
     };
-    if payer.account() == payee.account() {
-        return Err(Violation::SameAccount { wrong_id: payer.account().to_string() });
-    }
-    let creator_ok = match workflow.creator() {
-        Some(Actor::Payer) => payer.account() == &author.id,
-        Some(Actor::Payee) => payee.account() == &author.id,
-        _ => false,
-    };
-    if !creator_ok && !author.is_admin() {
-        return Err(Violation::Permission);
-    }
-    let uuid = proposal.uuid.unwrap_or(ctx.fresh_uuid);
-    if view.transaction(&uuid).is_some() {
-        return Err(Violation::DuplicateUuid { uuid: uuid.to_string() });
-    }
-    let entry = local_entry(&payer, &payee, proposal.quant, proposal.description.clone(), proposal.metadata.clone());
+    check_connected(view, &checked.payer)?;
+    check_connected(view, &checked.payee)?;
+    let workflow = checked.workflow;
     let transaction = Transaction {
-        uuid,
+        uuid: checked.uuid,
         version: 0,
         state: State::Validated,
         workflow: workflow.clone(),
-        author: author.id.clone(),
+        author: checked.author.clone(),
         written_unix_s: ctx.now_unix_s,
-        entries: vec![entry],
+        entries: vec![checked.entry(proposal)],
     };
     let mut transaction = transaction;
     if let Some(fee) = fee_entry(view, config, &transaction.entries[0]) {
@@ -221,7 +190,7 @@ pub fn plan_origin(view: &impl LedgerView, proposal: &Proposal, ctx: &Context) -
     let trunkward_quants = trunkward_quants(view, &transaction.entries, None)?;
     let link = Link { upstream: None, downstream: Some(remote.clone()), trunkward_quants };
     let entries = wire_entries(view, config, &transaction, &link, &remote);
-    Ok(Some(Plan { transaction, link, forward: Some(Forward { peer: remote, entries }) }))
+    Ok(Origin::Relay(Box::new(Plan { transaction, link, forward: Some(Forward { peer: remote, entries }) })))
 }
 
 /// Plans a proposal relayed to us by the neighbour `from`.
@@ -242,8 +211,8 @@ pub fn plan_relay(view: &impl LedgerView, from: &AccountId, relay: RelayIn, ctx:
         if wire.quant.is_negative() || (wire.quant.is_zero() && !config.zero_payments_allowed) {
             return Err(Violation::invalid_field("entry", "quant", "must be positive"));
         }
-        let payer = resolve_on(view, config, &wire.payer)?;
-        let payee = resolve_on(view, config, &wire.payee)?;
+        let payer = resolve_on(view, config, "payer", &wire.payer)?;
+        let payee = resolve_on(view, config, "payee", &wire.payee)?;
         if payer.account() == payee.account() {
             return Err(Violation::SameAccount { wrong_id: payer.account().to_string() });
         }
@@ -264,7 +233,7 @@ pub fn plan_relay(view: &impl LedgerView, from: &AccountId, relay: RelayIn, ctx:
             wire.quant
         };
         wire_trunkward.push(from_trunkward.then_some(wire.quant));
-        entries.push(local_entry(&payer, &payee, quant, wire.description, wire.metadata));
+        entries.push(entry_between(&payer, &payee, quant, wire.description, wire.metadata));
     }
     if let Some(fee) = fee_entry(view, config, &entries[0]) {
         entries.push(fee);
@@ -433,8 +402,8 @@ pub fn absorb(view: &impl LedgerView, plan: Plan, from: &AccountId, added: Vec<W
         if !wire.quant.is_positive() {
             return Err(Violation::invalid_field("entry", "quant", "additional entries must be positive"));
         }
-        let payer = resolve_on(view, config, &wire.payer)?;
-        let payee = resolve_on(view, config, &wire.payee)?;
+        let payer = resolve_on(view, config, "payer", &wire.payer)?;
+        let payee = resolve_on(view, config, "payee", &wire.payee)?;
         if payer.account() != from && payee.account() != from {
             return Err(Violation::invalid_field(
                 "entry",
@@ -447,7 +416,7 @@ pub fn absorb(view: &impl LedgerView, plan: Plan, from: &AccountId, added: Vec<W
         } else {
             wire.quant
         };
-        transaction.entries.push(local_entry(&payer, &payee, quant, wire.description, wire.metadata));
+        transaction.entries.push(entry_between(&payer, &payee, quant, wire.description, wire.metadata));
         let entry = transaction.entries.last().expect("just pushed");
         let trunkward = match view.trunkward_account() {
             Some(t) if &entry.payer == t || &entry.payee == t => Some(if from_trunkward {
