@@ -626,7 +626,7 @@ pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> 
                 "url": facts.map(|p| p.url.clone()),
                 "rate": facts.map(|p| p.rate.to_string()),
                 "last_hash": ratchet.md5,
-                "blake3": ratchet.blake3.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                "blake3": ledger::ratchet::hex(&ratchet.blake3),
                 "versions": ratchet.count,
                 "balance": crate::wire::amount_value(balance.completed),
             }),

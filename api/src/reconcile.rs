@@ -23,16 +23,13 @@ use crate::error::{ApiError, ApiResult};
 use crate::node::{AppState, NodeCommand};
 use crate::routes::{AppPath, Params};
 use crate::wire::envelope;
+use ledger::ratchet::hex;
 
 /// Most link versions served per page.
 pub const LINK_PAGE_MAX: usize = 10_000;
 
 /// Default seconds between reconciliation passes over every link.
 pub const RECONCILE_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
     if text.len() != N * 2 {

@@ -257,8 +257,7 @@ pub fn workflow_hash(workflow: &Workflow) -> String {
             .collect();
         text.push_str(&format!("{{{}}}", objects.join(",")));
     }
-    let digest = Md5::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    ledger::ratchet::hex(&Md5::digest(text.as_bytes()))
 }
 
 /// A workflow as the reference's `GET /workflows` shows it, plus its 0.9.x code.

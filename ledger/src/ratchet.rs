@@ -36,11 +36,21 @@ pub fn link_string(last_hash: &str, uuid: &str, state: &str, rows: &[HashRow<'_>
     text
 }
 
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
 /// The reference's MD5 ratchet step, lower-case hex.
 pub fn md5_next(last_hash: &str, uuid: &str, state: &str, rows: &[HashRow<'_>], version: &str) -> String {
     use md5::{Digest, Md5};
-    let digest = Md5::digest(link_string(last_hash, uuid, state, rows, version).as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Md5::digest(link_string(last_hash, uuid, state, rows, version).as_bytes()))
 }
 
 /// ccnode's blake3 chain over the same string: `blake3_keyed(previous, string)`.

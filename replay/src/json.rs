@@ -5,16 +5,7 @@
 use ledger::{Account, AccountKind, AccountStatus, Entry, Event, Limits, NodeConfig, Transaction};
 use serde_json::{json, Value};
 
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
+pub use ledger::ratchet::hex;
 
 /// Parses lower- or upper-case hex.
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
