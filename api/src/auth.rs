@@ -144,10 +144,7 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency
         Leniency::Exact => ours.md5 == hash,
     };
     if !accepted {
-        return Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "HashMismatchFailure")
-            .with("remoteNode", node)
-            .with("localHash", ours.md5.as_str())
-            .with("remoteHash", hash));
+        return Err(ApiError::hash_mismatch(axum::http::StatusCode::INTERNAL_SERVER_ERROR, node, &ours.md5, hash));
     }
     Ok(Caller::Node { account: id })
 }

@@ -72,6 +72,16 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "PermissionViolation")
     }
 
+    /// `HashMismatchFailure {remoteNode, localHash, remoteHash}`: a neighbour's
+    /// last hash is not ours (500, as the reference sends it; 409 where the
+    /// caller asked about a position of the link rather than its head).
+    pub fn hash_mismatch(status: StatusCode, node: &str, local: &str, remote: &str) -> ApiError {
+        ApiError::new(status, "HashMismatchFailure")
+            .with("remoteNode", node)
+            .with("localHash", local)
+            .with("remoteHash", remote)
+    }
+
     /// 500 `CCFailure` with a message that reveals no internals.
     pub fn failure(message: &str) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "CCFailure").with("message", message)

@@ -430,10 +430,7 @@ pub async fn relayed_state_change(
     let _incoming = if from_parent { lock.lock().await } else { lock.try_lock().map_err(|_| link_busy(&from))? };
     let ours = state.read().ratchets.get(&from).map(|r| r.md5.clone()).unwrap_or_default();
     if ours != claimed_hash {
-        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "HashMismatchFailure")
-            .with("remoteNode", from.as_str())
-            .with("localHash", ours)
-            .with("remoteHash", claimed_hash));
+        return Err(ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, from.as_str(), &ours, claimed_hash));
     }
     let current = state.read().projections.transaction(&uuid).map(|tx| tx.state);
     match current {

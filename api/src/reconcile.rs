@@ -120,12 +120,7 @@ pub async fn link_feed(
     };
     match ours_at {
         Some(h) if h == hash => {}
-        Some(h) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "HashMismatchFailure")
-                .with("remoteNode", node.as_str())
-                .with("localHash", h)
-                .with("remoteHash", hash))
-        }
+        Some(h) => return Err(ApiError::hash_mismatch(StatusCode::CONFLICT, &node, &h, hash)),
         // We hold fewer versions than the caller asks to skip: nothing to show.
         None => {}
     }

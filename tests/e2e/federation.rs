@@ -34,7 +34,7 @@ fn start(name: &str, dirs: &mut Vec<tempfile::TempDir>) -> Server {
 
 /// Grafts `child` under `parent`: the parent opens the child's node account,
 /// the child sets its trunkward node; both agree on the initial hash.
-fn graft(parent: &Server, parent_name: &str, child: &Server, child_name: &str, rate: &str, parent_min: i64) {
+pub fn graft(parent: &Server, parent_name: &str, child: &Server, child_name: &str, rate: &str, parent_min: i64) {
     let hash = format!("graft-{parent_name}-{child_name}");
     let body = json!({"id": child_name, "url": child.url, "min": parent_min, "max": 1000, "last_hash": hash});
     let (status, value) = parent.call(Method::POST, "/admin/nodes", "admin", Some(body));

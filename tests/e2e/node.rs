@@ -70,10 +70,7 @@ impl Server {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().expect("request reaches the server");
-        let status = response.status();
-        let text = response.text().expect("body");
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") })
+        send(request)
     }
 
     /// With arbitrary headers (a neighbour node's, for instance).
@@ -82,10 +79,7 @@ impl Server {
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
-        let response = request.send().expect("request reaches the server");
-        let status = response.status();
-        let text = response.text().expect("body");
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") })
+        send(request)
     }
 
     /// A JSON body with arbitrary headers.
@@ -100,10 +94,7 @@ impl Server {
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
-        let response = request.send().expect("request reaches the server");
-        let status = response.status();
-        let text = response.text().expect("body");
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") })
+        send(request)
     }
 
     /// The server's process id.
@@ -161,6 +152,14 @@ impl Server {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("wait");
     }
+}
+
+/// Sends a request and reads its answer: the status and the JSON body (null when empty).
+fn send(request: reqwest::blocking::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().expect("request reaches the server");
+    let status = response.status();
+    let text = response.text().expect("body");
+    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") })
 }
 
 impl Drop for Server {

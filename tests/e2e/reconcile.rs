@@ -8,6 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::arg;
+use crate::federation::graft;
 use crate::node::Server;
 
 fn free_port() -> u16 {
@@ -16,14 +17,6 @@ fn free_port() -> u16 {
 
 fn serve_args<'a>(data: &'a str, listen: &'a str, name: &'a str) -> Vec<&'a str> {
     vec!["serve", "--data", data, "--listen", listen, "--name", name, "--reconcile-interval", "1"]
-}
-
-fn graft(parent: &Server, parent_name: &str, child: &Server, child_name: &str) {
-    let hash = format!("{parent_name}-{child_name}");
-    let body = json!({"id": child_name, "url": child.url, "min": -1000, "max": 1000, "last_hash": hash});
-    assert_eq!(parent.call(Method::POST, "/admin/nodes", "admin", Some(body)).0, StatusCode::CREATED);
-    let body = json!({"name": parent_name, "url": parent.url, "rate": 1, "min": -1000, "max": 1000, "last_hash": hash});
-    assert_eq!(child.call(Method::PUT, "/admin/trunkward", "admin", Some(body)).0, StatusCode::CREATED);
 }
 
 fn state_of(node: &Server, uuid: &str) -> String {
@@ -59,8 +52,8 @@ fn a_middle_node_that_crashed_mid_write_is_repaired_without_an_operator() {
         Server::spawn_env(&serve_args(d_branch, &listen, "branch1"), &[("CCNODE_FAILPOINT", "after-next-node-wrote")]);
     let twig1 = Server::spawn(&serve_args(d_twig1, "127.0.0.1:0", "twig1"));
     let twig2 = Server::spawn(&serve_args(d_twig2, "127.0.0.1:0", "twig2"));
-    graft(&branch1, "branch1", &twig1, "twig1");
-    graft(&branch1, "branch1", &twig2, "twig2");
+    graft(&branch1, "branch1", &twig1, "twig1", "1", -1000);
+    graft(&branch1, "branch1", &twig2, "twig2", "1", -1000);
     twig1.open("alice", -100, 100);
     twig2.open("bob", -100, 100);
 
@@ -101,7 +94,7 @@ fn a_cut_link_leaves_nothing_half_written_and_agrees_after_reconciliation() {
     let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().expect("tempdir")).collect();
     let parent = Server::spawn(&serve_args(arg(dirs[0].path()), "127.0.0.1:0", "branch1"));
     let child = Server::spawn(&serve_args(arg(dirs[1].path()), "127.0.0.1:0", "twig1"));
-    graft(&parent, "branch1", &child, "twig1");
+    graft(&parent, "branch1", &child, "twig1", "1", -1000);
     parent.open("dave", -100, 100);
     child.open("alice", -100, 100);
     let pay = |quant: i64| json!({"payer": "alice", "payee": "branch1/dave", "quant": quant, "type": "pay"});
