@@ -114,7 +114,7 @@ impl FromRequestParts<AppState> for Caller {
             return authenticate_node(state, &user, &key, lenient(parts));
         }
         let admin = account.is_admin();
-        match read.keys.get(&id) {
+        match read.projections.key_hash(&id) {
             Some(stored) if key_matches(&key, stored) => Ok(Caller::Account { id, admin }),
             _ => Err(ApiError::wrong_key(&user)),
         }
@@ -129,7 +129,7 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency
     if let Some(evidence) = read.closed_links.get(&id) {
         return Err(crate::federation::link_closed(&id, evidence));
     }
-    let ours = read.ratchets.get(&id).ok_or_else(|| ApiError::unauthenticated(node))?;
+    let ours = read.ratchet(&id).ok_or_else(|| ApiError::unauthenticated(node))?;
     // A request that advances no ratchet may come from a neighbour that has not
     // yet written the version we just wrote on this link: one behind is accepted.
     let previous = || match read.link_logs.get(&id).map(Vec::as_slice) {

@@ -63,7 +63,7 @@ impl Peers {
 fn peer_facts(state: &AppState, peer: &AccountId) -> ApiResult<(String, String)> {
     let read = state.read();
     let url = read.projections.peer(peer).map(|p| p.url.clone());
-    let hash = read.ratchets.get(peer).map(|r| r.md5.clone());
+    let hash = read.ratchet(peer).map(|r| r.md5.clone());
     match (url, hash) {
         (Some(url), Some(hash)) => Ok((url.trim_end_matches('/').to_owned(), hash)),
         _ => Err(ApiError::does_not_exist("node", peer.as_str())),
@@ -239,7 +239,7 @@ pub async fn change_state(
     from: Option<AccountId>,
     trace: &str,
 ) -> ApiResult<()> {
-    let link = state.read().links.get(&uuid).cloned();
+    let link = state.read().link(&uuid).cloned();
     let Some(link) = link else {
         submit(state, NodeCommand::Ledger(Command::Transition { uuid, to, actor })).await?;
         return Ok(());
@@ -384,7 +384,7 @@ pub async fn relay(
     // A retried relay that was already recorded answers as the first did.
     let existing = {
         let read = state.read();
-        read.links.get(&relay.uuid).map(|l| l.upstream.as_ref() == Some(&from))
+        read.link(&relay.uuid).map(|l| l.upstream.as_ref() == Some(&from))
     };
     match existing {
         Some(true) => {
@@ -428,7 +428,7 @@ pub async fn relayed_state_change(
     let lock = state.peers().lock_for(&from);
     let from_parent = state.read().projections.account(&from).is_some_and(|a| a.kind == AccountKind::Trunkward);
     let _incoming = if from_parent { lock.lock().await } else { lock.try_lock().map_err(|_| link_busy(&from))? };
-    let ours = state.read().ratchets.get(&from).map(|r| r.md5.clone()).unwrap_or_default();
+    let ours = state.read().ratchet(&from).map(|r| r.md5.clone()).unwrap_or_default();
     if ours != claimed_hash {
         return Err(ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, from.as_str(), &ours, claimed_hash));
     }
@@ -439,7 +439,7 @@ pub async fn relayed_state_change(
         Some(s) if s == to => return Ok(StatusCode::CREATED),
         Some(_) => {}
     }
-    if !state.read().links.get(&uuid).is_some_and(|l| l.peers().any(|p| p == &from)) {
+    if !state.read().link(&uuid).is_some_and(|l| l.peers().any(|p| p == &from)) {
         return Err(ApiError::forbidden());
     }
     change_state(state, uuid, to, from.clone(), Some(from), trace).await?;
@@ -587,7 +587,7 @@ pub async fn absolute_path(state: &AppState, trace: &str) -> ApiResult<Vec<Strin
 
 /// Each neighbour's status as seen from here.
 pub async fn handshake(state: &AppState, trace: &str) -> BTreeMap<String, String> {
-    let peers: Vec<AccountId> = state.read().ratchets.keys().cloned().collect();
+    let peers: Vec<AccountId> = state.read().neighbours();
     let mut out = BTreeMap::new();
     for peer in peers {
         let lock = state.peers().lock_for(&peer);
@@ -609,7 +609,8 @@ pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> 
     caller.admin()?;
     let read = state.read();
     let mut data = serde_json::Map::new();
-    for (peer, ratchet) in &read.ratchets {
+    for peer in &read.neighbours() {
+        let Some(ratchet) = read.ratchet(peer) else { continue };
         let facts = read.projections.peer(peer);
         let kind =
             read.projections

@@ -20,17 +20,12 @@ use crate::runtime::{Decision, Handle, Machine, WriteError, Writer};
 /// Id of the operator's first admin account.
 pub const ADMIN_ACCOUNT: &str = "admin";
 
-/// What the HTTP side reads: projections plus the key hashes for authentication.
+/// What the HTTP side reads: the projections (balances, transactions, key
+/// hashes, links and ratchets) plus each link's version log and closed links.
 #[derive(Debug, Default)]
 pub struct ReadModel {
     /// Balances, transactions, history.
     pub projections: Projections,
-    /// Salted key hashes by account.
-    pub keys: HashMap<AccountId, KeyHash>,
-    /// Link facts of transactions that cross nodes.
-    pub links: HashMap<TxId, Link>,
-    /// Each neighbour's ratchet head.
-    pub ratchets: HashMap<AccountId, Ratchet>,
     /// Each link's written versions, in order (what `GET /replay/link/{node}` serves).
     pub link_logs: HashMap<AccountId, Vec<replay::reconcile::LinkVersion>>,
     /// Links closed after a divergence, with the evidence, until an admin reopens them.
@@ -38,33 +33,26 @@ pub struct ReadModel {
 }
 
 impl ReadModel {
+    /// The link facts of a transaction that crosses nodes (from the projections).
+    pub fn link(&self, uuid: &TxId) -> Option<&Link> {
+        LedgerView::link(&self.projections, uuid)
+    }
+
+    /// A neighbour's ratchet head (from the projections).
+    pub fn ratchet(&self, peer: &AccountId) -> Option<&Ratchet> {
+        LedgerView::ratchet(&self.projections, peer)
+    }
+
+    /// The node accounts of connected neighbours, by id.
+    pub fn neighbours(&self) -> Vec<AccountId> {
+        self.projections.accounts().filter(|a| self.projections.peer(&a.id).is_some()).map(|a| a.id.clone()).collect()
+    }
+
     fn apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) {
-        match event {
-            Event::AccountKeyChanged { id, key_hash } => {
-                self.keys.insert(id.clone(), key_hash.clone());
-            }
-            Event::PeerConnected { peer } => {
-                let ratchet = Ratchet {
-                    md5: peer.initial_hash.clone(),
-                    blake3: ledger::ratchet::blake3_genesis(&peer.initial_hash),
-                    count: 0,
-                };
-                self.ratchets.insert(peer.account.clone(), ratchet);
-            }
-            Event::LinkAttached { uuid, link } => {
-                self.links.insert(*uuid, link.clone());
-            }
-            Event::RatchetAdvanced { peer, uuid, version, md5, blake3 } => {
-                if let Some(r) = self.ratchets.get_mut(peer) {
-                    r.md5.clone_from(md5);
-                    r.blake3 = *blake3;
-                    r.count += 1;
-                }
-                let state = self.projections.transaction(uuid).map_or(ledger::State::Validated, |tx| tx.state);
-                let v = crate::reconcile::link_version(*uuid, *version, state, md5, *blake3);
-                self.link_logs.entry(peer.clone()).or_default().push(v);
-            }
-            _ => {}
+        if let Event::RatchetAdvanced { peer, uuid, version, md5, blake3 } = event {
+            let state = self.projections.transaction(uuid).map_or(ledger::State::Validated, |tx| tx.state);
+            let v = crate::reconcile::link_version(*uuid, *version, state, md5, *blake3);
+            self.link_logs.entry(peer.clone()).or_default().push(v);
         }
         self.projections.apply(seq, recorded_at_us, event);
     }
@@ -608,22 +596,7 @@ impl Node {
             None => fold_all(&journal)?,
         };
         projections.assert_invariants();
-        let mut keys = HashMap::new();
-        for account in state.accounts() {
-            if let Some(hash) = state.key_hash(&account.id) {
-                keys.insert(account.id.clone(), hash.clone());
-            }
-        }
-        let links = state.links().map(|(k, v)| (*k, v.clone())).collect();
-        let ratchets = state.ratchets().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let read = Arc::new(RwLock::new(ReadModel {
-            projections,
-            keys,
-            links,
-            ratchets,
-            link_logs,
-            closed_links: HashMap::new(),
-        }));
+        let read = Arc::new(RwLock::new(ReadModel { projections, link_logs, closed_links: HashMap::new() }));
         metrics.set_head(journal.head().seq);
         let genesis = journal.genesis().0;
         let needs_init = state.config().is_none();

@@ -125,8 +125,7 @@ pub async fn link_feed(
         None => {}
     }
     let page: Vec<Value> = log.iter().skip(after).take(limit).map(version_json).collect();
-    let head =
-        log.last().map_or_else(|| read.ratchets.get(&id).map(|r| r.md5.clone()).unwrap_or_default(), |v| hex(&v.md5));
+    let head = log.last().map_or_else(|| read.ratchet(&id).map(|r| r.md5.clone()).unwrap_or_default(), |v| hex(&v.md5));
     Ok(Json(envelope(Value::Array(page), Some(json!({"count": log.len(), "head": head})), None)))
 }
 
@@ -235,7 +234,7 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
 
 /// Reconciles every link now.
 pub async fn reconcile_all(state: &AppState) {
-    let peers: Vec<AccountId> = state.read().ratchets.keys().cloned().collect();
+    let peers: Vec<AccountId> = state.read().neighbours();
     for peer in peers {
         if state.read().closed_links.contains_key(&peer) {
             continue;
@@ -260,7 +259,7 @@ pub async fn reconcile_route(
 ) -> ApiResult<Json<Value>> {
     caller.admin()?;
     let id = AccountId::new(&node).map_err(|_| ApiError::does_not_exist("node", node.as_str()))?;
-    if !state.read().ratchets.contains_key(&id) {
+    if state.read().ratchet(&id).is_none() {
         return Err(ApiError::does_not_exist("node", node));
     }
     let report = reconcile_link(&state, &id).await?;

@@ -160,16 +160,6 @@ impl LedgerState {
         self.accounts.get(id).and_then(|r| r.key_hash.as_ref())
     }
 
-    /// Link facts of every transaction that crosses nodes.
-    pub fn links(&self) -> impl Iterator<Item = (&TxId, &Link)> {
-        self.links.iter()
-    }
-
-    /// Every neighbour's ratchet head, by node account.
-    pub fn ratchets(&self) -> impl Iterator<Item = (&AccountId, &Ratchet)> {
-        self.ratchets.iter()
-    }
-
     /// Validated transactions whose window has passed at `now`, by uuid, so
     /// the shell can issue `Expire` for each.
     pub fn due_expiries(&self, now_unix_s: crate::model::UnixSeconds) -> Vec<TxId> {
