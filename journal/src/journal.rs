@@ -724,13 +724,31 @@ fn open_segment_file(path: &Path, read_only: bool) -> Result<File, OpenError> {
     OpenOptions::new().read(true).write(!read_only).open(path).map_err(io_at(path))
 }
 
+/// How long `open` keeps trying a lock that is held before it answers `Locked`.
+///
+/// The lock is an `flock` on an open file description. A process that forks
+/// (to spawn any child) copies its descriptors, and the child holds them, and
+/// so the lock, until it execs: descriptors are close-on-exec, but a journal
+/// closed and reopened during that window would find its own lock still
+/// taken. A real second writer holds the lock for its lifetime, so waiting a
+/// little changes nothing for it but the delay before the error.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn lock(dir: &Path) -> Result<File, OpenError> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_at(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(OpenError::Locked(dir.to_owned())),
-        Err(fs::TryLockError::Error(source)) => Err(OpenError::Io { path, source }),
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            Err(fs::TryLockError::WouldBlock) => return Err(OpenError::Locked(dir.to_owned())),
+            Err(fs::TryLockError::Error(source)) => return Err(OpenError::Io { path, source }),
+        }
     }
 }
 

@@ -28,7 +28,7 @@ pub use format::{
     BODY_FIXED_BYTES, CHECKPOINT_ENTRY_BYTES, FORMAT_VERSION, FRAME_HEADER_BYTES, GENESIS_CONTEXT,
     SEGMENT_HEADER_BYTES,
 };
-pub use journal::{now_us, BatchAck, Head, Journal, Options, RecordIter};
+pub use journal::{now_us, BatchAck, Head, Journal, Options, RecordIter, LOCK_WAIT};
 pub use verify::{verify_dir, VerifyError, VerifyOptions, VerifyProgress, VerifyReport};
 
 /// Largest payload of one record, in bytes.

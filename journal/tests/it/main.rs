@@ -3,6 +3,7 @@
 mod crash;
 mod golden;
 mod kill;
+mod lock;
 mod model;
 mod usage;
 
