@@ -1,7 +1,7 @@
 //! Every failure leaves as Credit Commons error JSON:
 //! `{"errors":[{"class": "...", <class fields>}]}` with the right status.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
@@ -92,13 +92,25 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "CCFailure").with("message", message)
     }
 
-    /// The JSON body.
+    /// The JSON body, without the answering node's name.
     pub fn body(&self) -> Value {
+        self.render(None)
+    }
+
+    /// The JSON body as node `node` answers it: its own errors name it.
+    pub fn body_from(&self, node: &str) -> Value {
+        self.render(Some(node))
+    }
+
+    fn render(&self, node: Option<&str>) -> Value {
         if let Some(raw) = &self.raw {
             return raw.clone();
         }
         let mut object = Map::new();
         object.insert("class".to_owned(), Value::String(self.class.to_owned()));
+        if let Some(node) = node {
+            object.insert("node".to_owned(), Value::String(node.to_owned()));
+        }
         for (key, value) in &self.fields {
             object.insert(key.clone(), value.clone());
         }
@@ -111,22 +123,16 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::warn!(class = self.class_name(), status = %self.status, "request failed");
         }
-        (self.status, axum::Json(self.body())).into_response()
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        response.extensions_mut().insert(Rendered(self));
+        response
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> ApiError {
-        match rejection {
-            JsonRejection::MissingJsonContentType(_) => {
-                ApiError::invalid_field("content-type", "expected application/json")
-            }
-            JsonRejection::BytesRejection(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "InvalidFieldsViolation")
-                .with("fields", json!({"body": "request body is too large or unreadable"})),
-            other => ApiError::invalid_field("body", other.body_text()),
-        }
-    }
-}
+/// The error a response was made from, so the router can name the node in it
+/// (`crate::http::name_errors`).
+#[derive(Debug, Clone)]
+pub struct Rendered(pub ApiError);
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> ApiError {

@@ -689,33 +689,22 @@ pub enum PathRoute {
     Trunkward(AccountId, String),
 }
 
-/// Routes `path` by the reference's rule: this node's name and what precedes
-/// it are dropped; a first segment naming a child goes leafward; a path that
-/// does not name this node goes trunkward if there is a parent. With
-/// `node_only`, a single unknown segment is a node name, not a local fragment.
+/// Routes `path` with the one path resolver (`ledger::path::route`). With
+/// `node_only`, a single segment that is not this node's name is a node
+/// name (sent trunkward), not a local name.
 pub fn route_path(state: &AppState, path: &str, node_only: bool) -> ApiResult<PathRoute> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').filter(|s| !s.is_empty()).collect();
-    let own = segments.iter().position(|s| *s == state.name());
-    let rest: &[&str] = own.map_or(&segments[..], |i| &segments[i + 1..]);
     let read = state.read();
-    let trunkward = read.projections.accounts().find(|a| a.kind == AccountKind::Trunkward).map(|a| a.id.clone());
-    if rest.is_empty() {
-        return Ok(PathRoute::Here(String::new()));
-    }
-    if let Ok(first) = AccountId::new(rest[0]) {
-        if read.projections.account(&first).is_some_and(|a| a.kind == AccountKind::Leafward) {
-            return Ok(PathRoute::Leafward(first, rest[1..].join("/")));
-        }
-    }
-    if rest.len() == 1 && (!node_only || own.is_some()) {
-        return Ok(PathRoute::Here(rest[0].to_owned()));
-    }
-    match (own, trunkward) {
-        (None, Some(parent)) => Ok(PathRoute::Trunkward(parent, path.to_owned())),
-        _ => Err(ApiError::new(StatusCode::BAD_REQUEST, "PathViolation")
-            .with("relPath", path)
-            .with("context", state.name())),
-    }
+    let p = &read.projections;
+    let name = ledger::NodeName::new(state.name()).map_err(|_| ApiError::failure("node name"))?;
+    let trunkward = p.accounts().find(|a| a.kind == AccountKind::Trunkward).map(|a| a.id.clone());
+    let route =
+        ledger::route(path, &name, |id| p.account(id).map(|a| a.kind.clone()), trunkward.as_ref(), |_| !node_only)
+            .map_err(|v| violation_error(&v))?;
+    Ok(match route {
+        ledger::Route::Here(rest) => PathRoute::Here(rest),
+        ledger::Route::Leafward { node_account, rel_path } => PathRoute::Leafward(node_account, rel_path),
+        ledger::Route::Trunkward { node_account, rel_path } => PathRoute::Trunkward(node_account, rel_path),
+    })
 }
 
 /// GETs `path_and_query` from a neighbour, holding the link's lock.

@@ -15,10 +15,30 @@ use crate::metrics::Metrics;
 /// Largest request body accepted, in bytes.
 pub const BODY_BYTES_MAX: usize = 64 * 1024;
 
-/// `axum::Json`, but a malformed body is an `InvalidFieldsViolation`.
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body, whatever its `Content-Type`: a browser sends
+/// `text/plain;charset=UTF-8` for a body it posts without a preflight, and the
+/// reference reads such bodies as JSON. A body that is not JSON (or not the
+/// expected shape) is an `InvalidFieldsViolation`; an oversized one is 413.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|_| {
+            ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "InvalidFieldsViolation")
+                .with("fields", serde_json::json!({"body": "request body is too large or unreadable"}))
+        })?;
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::invalid_field("body", format!("not the expected JSON: {e}")))?;
+        Ok(AppJson(value))
+    }
+}
 
 impl<T: serde::Serialize> IntoResponse for AppJson<T> {
     fn into_response(self) -> Response {
@@ -37,21 +57,46 @@ pub async fn track_metrics(metrics: Arc<Metrics>, request: Request, next: Next) 
     response
 }
 
-/// The headers the reference node sends on every response (CORS for browser platforms).
+/// Methods a browser may use from another origin.
+pub const CORS_METHODS: &str = "GET, POST, PATCH, PUT, OPTIONS";
+/// Request headers a browser may send from another origin.
+pub const CORS_HEADERS: &str = "cc-user, cc-auth, cc-node, last-hash, cc-node-trace, content-type";
+
+/// CORS on every response, so browser wallets served from another origin
+/// work: a preflight (`OPTIONS` with `Access-Control-Request-Method`) on any
+/// route is answered 204 here, before routing and authentication (a browser
+/// sends it without the `cc-user`/`cc-auth` headers); `OPTIONS /` without it
+/// is still the reference's `permittedEndpoints`.
 pub async fn decorate(request: Request, next: Next) -> Response {
-    let is_preflight = request.method() == Method::OPTIONS;
-    let mut response = next.run(request).await;
+    let is_preflight =
+        request.method() == Method::OPTIONS && request.headers().contains_key("access-control-request-method");
+    let mut response =
+        if is_preflight { axum::http::StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
     let headers = response.headers_mut();
     headers.insert(HeaderName::from_static("access-control-allow-origin"), HeaderValue::from_static("*"));
-    headers.insert(
-        HeaderName::from_static("access-control-allow-headers"),
-        HeaderValue::from_static("content-type, cc-user, cc-auth, cc-node, last-hash, cc-node-trace"),
-    );
+    headers.insert(HeaderName::from_static("access-control-allow-headers"), HeaderValue::from_static(CORS_HEADERS));
+    headers.insert(HeaderName::from_static("access-control-allow-methods"), HeaderValue::from_static(CORS_METHODS));
     if is_preflight {
-        headers.insert(
-            HeaderName::from_static("access-control-allow-methods"),
-            HeaderValue::from_static("GET, POST, PATCH, PUT, OPTIONS"),
-        );
+        headers.insert(HeaderName::from_static("access-control-max-age"), HeaderValue::from_static("86400"));
+    }
+    response
+}
+
+/// Puts the answering node's name into every error object ccnode itself
+/// makes (`{"errors":[{"class": …, "node": "<name>"}]}`, as the reference
+/// does); a neighbour's error relayed upstream keeps the node it came from.
+pub async fn name_errors(
+    axum::extract::State(state): axum::extract::State<crate::node::AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if let Some(error) = response.extensions_mut().remove::<crate::error::Rendered>() {
+        let (mut parts, _) = response.into_parts();
+        let body = error.0.body_from(state.name());
+        let bytes = serde_json::to_vec(&body).expect("error JSON serialises");
+        parts.headers.insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
     }
     response
 }

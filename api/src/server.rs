@@ -12,7 +12,7 @@ use axum::{middleware, Json, Router};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 
-use crate::http::{decorate, track_metrics, BODY_BYTES_MAX};
+use crate::http::{decorate, name_errors, track_metrics, BODY_BYTES_MAX};
 use crate::metrics::Metrics;
 use crate::node::{AppState, Node, NodeCommand};
 use crate::{federation, routes};
@@ -88,6 +88,7 @@ pub fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(middleware::from_fn_with_state(state.clone(), name_errors))
         .layer(middleware::from_fn(decorate))
         .route_layer(middleware::from_fn(move |req, next| track_metrics(Arc::clone(&metrics), req, next)))
         .with_state(state)

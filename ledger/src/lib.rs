@@ -21,7 +21,7 @@ pub use ids::{AccountId, NameError, NodeName, TxId, WorkflowId};
 pub use model::{
     Account, AccountKind, AccountStatus, Entry, KeyHash, Limits, NodeConfig, Peer, State, Transaction, UnixSeconds,
 };
-pub use path::{resolve, Resolution};
+pub use path::{resolve, route, Resolution, Route};
 pub use state::{balance_deltas, Balances, LedgerState, LedgerView};
 pub use violation::{FieldValue, Violation};
 pub use workflow::{Actor, Direction, Workflow, WorkflowError, WorkflowJson};

@@ -72,16 +72,14 @@ pub fn resolve(
     if path.is_empty() || path.len() > PATH_LENGTH_MAX_BYTES {
         return Err(violation());
     }
-    let segments: Vec<&str> = path.split('/').collect();
-    let own = segments.iter().position(|s| *s == this_node.as_str());
-    let rest = match own {
-        Some(i) => &segments[i + 1..],
-        None => &segments[..],
-    };
+    let (segments, own) = segments_after_own(path, this_node);
+    let rest = &segments[own.unwrap_or(0)..];
     if let Some((first, tail)) = rest.split_first() {
         if let Ok(candidate) = AccountId::new(first) {
             match lookup(&candidate) {
-                Some(AccountKind::User { .. }) if tail.is_empty() => return Ok(Resolution::Local(candidate)),
+                Some(AccountKind::User { .. }) if tail.is_empty() && !path.ends_with('/') => {
+                    return Ok(Resolution::Local(candidate))
+                }
                 Some(AccountKind::Leafward) => {
                     return Ok(Resolution::Leafward { node_account: candidate, rel_path: tail.join("/") })
                 }
@@ -91,6 +89,74 @@ pub fn resolve(
     }
     match (own, trunkward) {
         (None, Some(t)) => Ok(Resolution::Trunkward { node_account: t.clone(), rel_path: path.to_owned() }),
+        _ => Err(violation()),
+    }
+}
+
+/// Where a path that names a node, or an account under a node, leads from
+/// here (the reading routes use: `/about?node_path`, `/account/summary`,
+/// `/account/limits`, `/account/history`, `/account/names`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// This node: the rest of the path after this node's own name (empty when
+    /// the path names this node itself).
+    Here(String),
+    /// Through a child node's account, with the path below it (empty when the
+    /// path names that node).
+    Leafward {
+        /// The child node's account here.
+        node_account: AccountId,
+        /// Remaining path below it.
+        rel_path: String,
+    },
+    /// Through the trunkward account, with the whole given path.
+    Trunkward {
+        /// The trunkward account here.
+        node_account: AccountId,
+        /// The whole given path.
+        rel_path: String,
+    },
+}
+
+/// Segments of `path` (empty ones dropped), and the index just after this
+/// node's own name if it occurs. Paths are always compared segment by
+/// segment, never as strings: node `a` does not prefix account `alice`.
+fn segments_after_own<'p>(path: &'p str, this_node: &NodeName) -> (Vec<&'p str>, Option<usize>) {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let own = segments.iter().position(|s| *s == this_node.as_str()).map(|i| i + 1);
+    (segments, own)
+}
+
+/// Routes `path` by the reference's rule for reads: everything up to and
+/// including this node's name is dropped; a first remaining segment naming a
+/// child node goes leafward; a path that does not name this node goes
+/// trunkward when there is a parent, unless it is a single segment that
+/// `is_here` accepts (a local account, or a name fragment); otherwise it is
+/// `PathViolation`.
+pub fn route(
+    path: &str,
+    this_node: &NodeName,
+    lookup: impl Fn(&AccountId) -> Option<AccountKind>,
+    trunkward: Option<&AccountId>,
+    is_here: impl Fn(&str) -> bool,
+) -> Result<Route, Violation> {
+    let violation = || Violation::Path { rel_path: path.to_owned(), context: this_node.to_string() };
+    if path.len() > PATH_LENGTH_MAX_BYTES {
+        return Err(violation());
+    }
+    let (segments, own) = segments_after_own(path, this_node);
+    let rest = &segments[own.unwrap_or(0)..];
+    let Some((first, tail)) = rest.split_first() else { return Ok(Route::Here(String::new())) };
+    if let Ok(candidate) = AccountId::new(first) {
+        if lookup(&candidate) == Some(AccountKind::Leafward) {
+            return Ok(Route::Leafward { node_account: candidate, rel_path: tail.join("/") });
+        }
+    }
+    if tail.is_empty() && (own.is_some() || is_here(first)) {
+        return Ok(Route::Here((*first).to_owned()));
+    }
+    match (own, trunkward) {
+        (None, Some(t)) => Ok(Route::Trunkward { node_account: t.clone(), rel_path: path.to_owned() }),
         _ => Err(violation()),
     }
 }
