@@ -34,6 +34,14 @@ pub struct ServeArgs {
     /// zero_payments, validate_pending, default_min, default_max.
     #[arg(long, value_name = "FILE", env = "CCNODE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// The workflows new transactions may use: a JSON file in the reference's
+    /// `workflows.json` format (an array of {id, label, direction, creation, states,
+    /// disabled}). A workflow marked `"disabled": true` is refused for new transactions
+    /// (DeprecatedWorkflowViolation). A changed set is journaled; old transactions keep
+    /// the workflow they were written under. [default: the journal's; on a new node the
+    /// shipped set: bill, credit, disabled, 3rdparty, pay, payment]
+    #[arg(long, value_name = "FILE", env = "CCNODE_WORKFLOWS")]
+    pub workflows: Option<PathBuf>,
     /// Seconds a neighbour node has to answer a relayed request.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, env = "CCNODE_PEER_TIMEOUT")]
     pub peer_timeout: u64,
@@ -113,6 +121,16 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
         peer_timeout: std::time::Duration::from_secs(args.peer_timeout.max(1)),
         reconcile_interval: std::time::Duration::from_secs(args.reconcile_interval.max(1)),
         trunkward: args.trunkward()?,
+        workflows: match &args.workflows {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the workflows file {}", path.display()))?;
+                let workflows = api::wire::workflows_from_json(&text)
+                    .with_context(|| format!("the workflows file {}", path.display()))?;
+                Some(workflows)
+            }
+        },
         clock,
     })
 }
@@ -383,6 +401,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 peer_timeout: std::time::Duration::from_secs(30),
                 reconcile_interval: std::time::Duration::from_secs(10),
                 trunkward,
+                workflows: None,
                 clock: journal::now_us,
             };
             let metrics = Arc::new(Metrics::new());

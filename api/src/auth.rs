@@ -70,22 +70,27 @@ pub enum Caller {
 }
 
 impl Caller {
-    /// The account, or 401 if anonymous.
+    /// The account, or `PermissionViolation` (403) if anonymous, as the
+    /// reference answers a route that needs an account.
     pub fn account(&self) -> Result<&AccountId, ApiError> {
         match self {
             Caller::Account { id, .. } => Ok(id),
             Caller::Node { account } => Ok(account),
-            Caller::Anonymous => Err(ApiError::unauthenticated("-anon-")),
+            Caller::Anonymous => Err(ApiError::forbidden()),
         }
     }
 
-    /// The account if it is an admin; 401 if anonymous, 403 otherwise.
+    /// The account if it is an admin; `PermissionViolation` otherwise.
     pub fn admin(&self) -> Result<&AccountId, ApiError> {
         match self {
             Caller::Account { id, admin: true } => Ok(id),
-            Caller::Account { .. } | Caller::Node { .. } => Err(ApiError::forbidden()),
-            Caller::Anonymous => Err(ApiError::unauthenticated("-anon-")),
+            Caller::Account { .. } | Caller::Node { .. } | Caller::Anonymous => Err(ApiError::forbidden()),
         }
+    }
+
+    /// Whether the caller is an admin account.
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Caller::Account { admin: true, .. })
     }
 }
 
@@ -105,9 +110,11 @@ impl FromRequestParts<AppState> for Caller {
             _ => return Ok(Caller::Anonymous),
         };
         let key = if auth == "null" { String::new() } else { auth };
-        let id = AccountId::new(&user).map_err(|_| ApiError::unauthenticated(&user))?;
+        // An unknown account is `DoesNotExistViolation` (type account), as the reference answers.
+        let unknown = || ApiError::does_not_exist("account", user.chars().take(64).collect::<String>());
+        let id = AccountId::new(&user).map_err(|_| unknown())?;
         let read = state.read();
-        let account = read.projections.account(&id).ok_or_else(|| ApiError::unauthenticated(&user))?;
+        let account = read.projections.account(&id).ok_or_else(unknown)?;
         if !matches!(account.kind, ledger::AccountKind::User { .. }) {
             // 0.8.x: a neighbour sends its name as cc-user and the link's last hash as cc-auth.
             drop(read);

@@ -693,13 +693,28 @@ pub enum PathRoute {
 /// `node_only`, a single segment that is not this node's name is a node
 /// name (sent trunkward), not a local name.
 pub fn route_path(state: &AppState, path: &str, node_only: bool) -> ApiResult<PathRoute> {
+    route_path_with(state, path, |_, _| !node_only)
+}
+
+/// `route_path`, where `is_here` says whether a single segment that is not
+/// this node's name is read here (given the read model) or sent trunkward.
+pub fn route_path_with(
+    state: &AppState,
+    path: &str,
+    is_here: impl Fn(&projections::Projections, &str) -> bool,
+) -> ApiResult<PathRoute> {
     let read = state.read();
     let p = &read.projections;
     let name = ledger::NodeName::new(state.name()).map_err(|_| ApiError::failure("node name"))?;
     let trunkward = p.accounts().find(|a| a.kind == AccountKind::Trunkward).map(|a| a.id.clone());
-    let route =
-        ledger::route(path, &name, |id| p.account(id).map(|a| a.kind.clone()), trunkward.as_ref(), |_| !node_only)
-            .map_err(|v| violation_error(&v))?;
+    let route = ledger::route(
+        path,
+        &name,
+        |id| p.account(id).map(|a| a.kind.clone()),
+        trunkward.as_ref(),
+        |seg| is_here(p, seg),
+    )
+    .map_err(|v| violation_error(&v))?;
     Ok(match route {
         ledger::Route::Here(rest) => PathRoute::Here(rest),
         ledger::Route::Leafward { node_account, rel_path } => PathRoute::Leafward(node_account, rel_path),

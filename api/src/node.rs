@@ -365,6 +365,10 @@ pub struct StartOptions {
     pub reconcile_interval: std::time::Duration,
     /// The parent node to connect at first start, if not connected yet.
     pub trunkward: Option<TrunkwardOptions>,
+    /// The workflows new transactions may use (`--workflows FILE`); `None`
+    /// keeps the journal's (the shipped set on a new node). A different set
+    /// is journaled as a configuration change; old transactions keep theirs.
+    pub workflows: Option<Vec<ledger::Workflow>>,
     /// Clock for journal timestamps (unix µs); the demo backdates with its own.
     pub clock: fn() -> u64,
 }
@@ -630,7 +634,17 @@ impl Node {
             config.validated_window_s = options.validated_window_seconds;
             config.zero_payments_allowed = options.zero_payments;
             config.validate_pending = options.validate_pending;
+            if let Some(workflows) = &options.workflows {
+                config.workflows.clone_from(workflows);
+            }
             app.submit(NodeCommand::Ledger(Command::InitialiseNode { config })).await.map_err(init_error)?;
+        } else if let Some(workflows) = &options.workflows {
+            let current = app.read().projections.config().cloned();
+            if let Some(mut config) = current.filter(|c| &c.workflows != workflows) {
+                config.workflows.clone_from(workflows);
+                app.submit(NodeCommand::Ledger(Command::ConfigureNode { config })).await.map_err(init_error)?;
+                tracing::info!(count = workflows.len(), "the workflows changed: new transactions use the new set");
+            }
         }
         if let Some(key) = &options.admin_key {
             let id = AccountId::new(ADMIN_ACCOUNT).expect("valid id");

@@ -23,7 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppJson;
-use crate::node::{AppState, NodeCommand, NodeOutput, ReadModel};
+use crate::node::{AppState, NodeCommand, NodeOutput};
 use crate::runtime::WriteError;
 use crate::wire::{
     amount_value, envelope, format_datetime, format_rfc3339, parse_amount, parse_metadata, parse_rfc3339, parse_state,
@@ -105,46 +105,87 @@ pub(crate) async fn submit(state: &AppState, command: NodeCommand) -> ApiResult<
     state.submit(command).await.map_err(write_error)
 }
 
-/// What an `acc_path` names on this node.
+/// What an `acc_path` names, seen from this node.
 enum Target {
+    /// This node: every account here.
     Node,
+    /// One account here.
     Account(AccountId),
+    /// Held by a neighbour: ask it, with the path as it must read it.
+    Remote { peer: AccountId, acc_path: String },
 }
 
-fn target(read: &ReadModel, node: &str, acc_path: &str) -> ApiResult<Target> {
-    let path = acc_path.strip_prefix(node).map_or(acc_path, |rest| rest.strip_prefix('/').unwrap_or(rest));
-    if path.is_empty() || acc_path == format!("{node}/") {
-        return Ok(Target::Node);
+/// Reads `acc_path` with the one path resolver: `alice` or `<this node>/alice`
+/// is an account here, `<this node>` or `<this node>/` the node, a path
+/// through a child (`branch2/carol`, `branch2/`) goes leafward and anything
+/// else trunkward (when there is a parent).
+fn target(state: &AppState, acc_path: &str) -> ApiResult<Target> {
+    use crate::federation::{route_path_with, PathRoute};
+    // A single name is read here when it is an account here, or when there is
+    // no parent to ask (then an unknown one is DoesNotExistViolation).
+    let route = route_path_with(state, acc_path, |p, name| {
+        AccountId::new(name).ok().and_then(|id| p.account(&id).map(|_| ())).is_some()
+            || !p.accounts().any(|a| a.kind == AccountKind::Trunkward)
+    })?;
+    match route {
+        PathRoute::Here(rest) if rest.is_empty() => Ok(Target::Node),
+        PathRoute::Here(rest) => {
+            let id = AccountId::new(&rest).map_err(|_| ApiError::invalid_field("acc_path", "not an account name"))?;
+            if state.read().projections.account(&id).is_none() {
+                return Err(ApiError::does_not_exist("account", id.as_str()));
+            }
+            Ok(Target::Account(id))
+        }
+        // A child node's own path names that node: it reads its name as itself.
+        PathRoute::Leafward(child, rest) if rest.is_empty() => {
+            Ok(Target::Remote { acc_path: child.to_string(), peer: child })
+        }
+        PathRoute::Leafward(child, rest) => Ok(Target::Remote { peer: child, acc_path: rest }),
+        PathRoute::Trunkward(parent, whole) => Ok(Target::Remote { peer: parent, acc_path: whole }),
     }
-    if path.contains('/') {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "PathViolation")
-            .with("relPath", acc_path)
-            .with("context", node));
-    }
-    let id = AccountId::new(path).map_err(|_| ApiError::invalid_field("acc_path", "not an account name"))?;
-    if read.projections.account(&id).is_none() {
-        return Err(ApiError::does_not_exist("account", id.as_str()));
-    }
-    Ok(Target::Account(id))
 }
 
-/// The accounts an optional `acc_path` names, defaulting to the caller's own.
-fn targets(read: &ReadModel, node: &str, params: &Params, caller: &AccountId) -> ApiResult<Vec<AccountId>> {
-    match params.get("acc_path") {
-        None => Ok(vec![caller.clone()]),
-        Some(path) => match target(read, node, path)? {
-            Target::Node => Ok(read.projections.accounts().map(|a| a.id.clone()).collect()),
-            Target::Account(id) => Ok(vec![id]),
-        },
-    }
+/// Asks the neighbour that holds `acc_path` and answers as it answers (with
+/// its own authorisation of this node as the caller).
+async fn forward_read(
+    state: &AppState,
+    peer: &AccountId,
+    route: &str,
+    acc_path: &str,
+    extra: &str,
+) -> ApiResult<Json<Value>> {
+    let query = format!("{route}?acc_path={}{extra}", crate::federation::query_value(acc_path));
+    Ok(Json(crate::federation::get_from(state, peer, &query).await?))
 }
 
-fn one_account(read: &ReadModel, node: &str, params: &Params, caller: &AccountId) -> ApiResult<AccountId> {
+/// The accounts an optional `acc_path` names here, defaulting to the caller's
+/// own; `Err(Ok(..))` when a neighbour holds them.
+fn local_targets(
+    state: &AppState,
+    params: &Params,
+    caller: &AccountId,
+) -> ApiResult<Result<Vec<AccountId>, (AccountId, String)>> {
+    let Some(path) = params.get("acc_path") else { return Ok(Ok(vec![caller.clone()])) };
+    Ok(match target(state, path)? {
+        Target::Node => Ok(state.read().projections.accounts().map(|a| a.id.clone()).collect()),
+        Target::Account(id) => Ok(vec![id]),
+        Target::Remote { peer, acc_path } => Err((peer, acc_path)),
+    })
+}
+
+fn one_account(state: &AppState, params: &Params, caller: &AccountId) -> ApiResult<AccountId> {
     match params.get("acc_path") {
         None => Ok(caller.clone()),
-        Some(path) => match target(read, node, path)? {
+        // Any account here by its id, node accounts included (their balance of trade).
+        Some(path) if AccountId::new(path).is_ok_and(|id| state.read().projections.account(&id).is_some()) => {
+            Ok(AccountId::new(path).expect("checked"))
+        }
+        Some(path) => match target(state, path)? {
             Target::Account(id) => Ok(id),
             Target::Node => Err(ApiError::invalid_field("acc_path", "names a node; an account is needed")),
+            Target::Remote { .. } => {
+                Err(ApiError::invalid_field("acc_path", "names an account on another node; ask /account/history"))
+            }
         },
     }
 }
@@ -175,7 +216,9 @@ fn transitions(tx: &Transaction, caller: &Caller) -> Map<String, Value> {
         }
         if let Some(actors) = allowed_actors(tx, to) {
             if *admin || mine.iter().any(|r| actors.contains(r)) {
-                out.insert(to.name().to_owned(), Value::String(format!("/transaction/{}/{}", tx.uuid, to.name())));
+                // The reference names deleting a validated transaction `null`.
+                let name = if tx.state == TxState::Validated && to == TxState::Erased { "null" } else { to.name() };
+                out.insert(name.to_owned(), Value::String(format!("/transaction/{}/{name}", tx.uuid)));
             }
         }
     }
@@ -185,6 +228,27 @@ fn transitions(tx: &Transaction, caller: &Caller) -> Map<String, Value> {
 fn transitions_meta<'a>(txs: impl Iterator<Item = &'a Transaction>, caller: &Caller) -> Value {
     let map: Map<String, Value> = txs.map(|tx| (tx.uuid.to_string(), Value::Object(transitions(tx, caller)))).collect();
     json!({ "transitions": map })
+}
+
+/// A `validated` transaction (not yet confirmed) exists only for its author
+/// and admins; anyone else is refused as the reference refuses them.
+fn visible(tx: &Transaction, caller: &Caller) -> ApiResult<()> {
+    if tx.state != TxState::Validated || caller.is_admin() {
+        return Ok(());
+    }
+    match caller {
+        Caller::Account { id, .. } | Caller::Node { account: id } if id == &tx.author => Ok(()),
+        _ => Err(ApiError::forbidden()),
+    }
+}
+
+/// Whose validated transactions a listing shows: an admin's shows all.
+fn validated_author(caller: &Caller) -> Option<AccountId> {
+    match caller {
+        Caller::Account { admin: true, .. } => None,
+        Caller::Account { id, .. } | Caller::Node { account: id } => Some(id.clone()),
+        Caller::Anonymous => Some(AccountId::new("-anon-").expect("a valid placeholder id")),
+    }
 }
 
 fn tx_value(tx: &Transaction) -> Value {
@@ -326,18 +390,7 @@ pub async fn account_names(State(state): State<AppState>, caller: Caller, params
     let path = params.get("acc_path").unwrap_or("");
     use crate::federation::{get_from, query_value, route_path, PathRoute};
     let (peer, rest, prefix) = match route_path(&state, path, false)? {
-        PathRoute::Here(fragment) => {
-            let fragment = fragment.to_lowercase();
-            let read = state.read();
-            let names: Vec<String> = read
-                .projections
-                .accounts()
-                .filter(|a| a.id.as_str().to_lowercase().contains(&fragment))
-                .take(limit)
-                .map(|a| if crate::node::is_user(a) { a.id.to_string() } else { format!("{}/", a.id) })
-                .collect();
-            return Ok(ok(json!(names)));
-        }
+        PathRoute::Here(fragment) => return Ok(ok(json!(names_in_tree(&state, &caller, &fragment, limit).await))),
         PathRoute::Leafward(child, rest) => (child.clone(), rest, format!("{child}/")),
         PathRoute::Trunkward(parent, whole) => (parent, whole, String::new()),
     };
@@ -350,6 +403,56 @@ pub async fn account_names(State(state): State<AppState>, caller: Caller, params
     Ok(ok(json!(names)))
 }
 
+/// Names containing `fragment` here and on the nodes around (the reference's
+/// `accountNameFilter`): this node's accounts (child nodes end with `/`),
+/// then each child's names as `child/name`, then the parent's as
+/// `parent/name`, each a path that reaches the account from here. A
+/// neighbour that asks is not asked back, so the walk covers the tree once.
+/// A neighbour that does not answer is left out.
+async fn names_in_tree(state: &AppState, caller: &Caller, fragment: &str, limit: usize) -> Vec<String> {
+    let asking_node = match caller {
+        Caller::Node { account } => Some(account.clone()),
+        _ => None,
+    };
+    let lower = fragment.to_lowercase();
+    let (mut names, children, parent) = {
+        let read = state.read();
+        let p = &read.projections;
+        let names: Vec<String> = p
+            .accounts()
+            .filter(|a| a.kind != AccountKind::Trunkward && Some(&a.id) != asking_node.as_ref())
+            .filter(|a| a.id.as_str().to_lowercase().contains(&lower))
+            .take(limit)
+            .map(|a| if crate::node::is_user(a) { a.id.to_string() } else { format!("{}/", a.id) })
+            .collect();
+        let children: Vec<AccountId> = p
+            .accounts()
+            .filter(|a| a.kind == AccountKind::Leafward && Some(&a.id) != asking_node.as_ref())
+            .map(|a| a.id.clone())
+            .collect();
+        let parent = p
+            .accounts()
+            .find(|a| a.kind == AccountKind::Trunkward && Some(&a.id) != asking_node.as_ref())
+            .map(|a| a.id.clone());
+        (names, children, parent)
+    };
+    let query = format!("/account/names?acc_path={}&limit={limit}", crate::federation::query_value(fragment));
+    for peer in children.into_iter().chain(parent) {
+        if names.len() >= limit {
+            break;
+        }
+        match crate::federation::get_from(state, &peer, &query).await {
+            Ok(value) => {
+                let theirs = value["data"].as_array().cloned().unwrap_or_default();
+                names.extend(theirs.iter().filter_map(Value::as_str).map(|n| format!("{peer}/{n}")));
+            }
+            Err(error) => tracing::debug!(%peer, class = error.class_name(), "names from a neighbour left out"),
+        }
+    }
+    names.truncate(limit);
+    names
+}
+
 /// Trade statistics (completed, and pending including completed) per account.
 #[utoipa::path(get, path = "/account/summary", tag = "accounts",
     params(("acc_path" = Option<String>, Query, description = "Account, or this node's name for all accounts; default the caller")),
@@ -357,9 +460,13 @@ pub async fn account_names(State(state): State<AppState>, caller: Caller, params
 pub async fn account_summary(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
     let me = caller.account()?;
     params.only(&["acc_path"])?;
+    let ids = match local_targets(&state, &params, me)? {
+        Ok(ids) => ids,
+        Err((peer, acc_path)) => return forward_read(&state, &peer, "/account/summary", &acc_path, "").await,
+    };
     let read = state.read();
     let mut data = Map::new();
-    for id in targets(&read, state.name(), &params, me)? {
+    for id in ids {
         if let Some(stats) = read.projections.stats(&id) {
             data.insert(
                 id.to_string(),
@@ -377,9 +484,13 @@ pub async fn account_summary(State(state): State<AppState>, caller: Caller, para
 pub async fn account_limits(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
     let me = caller.account()?;
     params.only(&["acc_path"])?;
+    let ids = match local_targets(&state, &params, me)? {
+        Ok(ids) => ids,
+        Err((peer, acc_path)) => return forward_read(&state, &peer, "/account/limits", &acc_path, "").await,
+    };
     let read = state.read();
     let mut data = Map::new();
-    for id in targets(&read, state.name(), &params, me)? {
+    for id in ids {
         if let Some(account) = read.projections.account(&id) {
             data.insert(
                 id.to_string(),
@@ -402,8 +513,14 @@ pub async fn account_history(State(state): State<AppState>, caller: Caller, para
     if !(-1..=HISTORY_SAMPLES_MAX).contains(&samples) {
         return Err(ApiError::invalid_field("samples", format!("must be -1, 0 or up to {HISTORY_SAMPLES_MAX}")));
     }
+    if let Some(path) = params.get("acc_path") {
+        if let Target::Remote { peer, acc_path } = target(&state, path)? {
+            let extra = format!("&samples={samples}");
+            return forward_read(&state, &peer, "/account/history", &acc_path, &extra).await;
+        }
+    }
+    let id = one_account(&state, &params, me)?;
     let read = state.read();
-    let id = one_account(&read, state.name(), &params, me)?;
     let p = &read.projections;
     let timeline = p.timeline(&id).unwrap_or(&[]);
     let mut points: Vec<(u64, Amount)> = Vec::new();
@@ -453,8 +570,8 @@ pub async fn account_history(State(state): State<AppState>, caller: Caller, para
 pub async fn account_balance(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
     let me = caller.account()?;
     params.only(&["acc_path", "at"])?;
+    let id = one_account(&state, &params, me)?;
     let read = state.read();
-    let id = one_account(&read, state.name(), &params, me)?;
     let p = &read.projections;
     let data = match params.get("at") {
         None => {
@@ -494,22 +611,41 @@ pub async fn new_transaction(
     AppJson(body): AppJson<NewTransaction>,
 ) -> ApiResult<Response> {
     let author = caller.account()?.clone();
-    let quant = parse_amount("quant", &body.quant)?;
     let workflow = body
         .type_
         .or(body.workflow)
         .ok_or_else(|| ApiError::invalid_field("type", "required: the workflow id, e.g. pay, credit or bill"))?;
     let workflow = WorkflowId::new(&workflow).map_err(|_| {
-        violation_error(&Violation::UnknownWorkflow { workflow_id: workflow.chars().take(64).collect() })
+        violation_error(&Violation::DoesNotExist {
+            type_: "workflow".to_owned(),
+            id: workflow.chars().take(64).collect(),
+        })
     })?;
+    // The reference fills in the author as the missing party of a bill (the
+    // payee) or a credit (the payer); a party that is given is never replaced.
+    let direction = state
+        .read()
+        .projections
+        .config()
+        .and_then(|c| c.workflows.iter().find(|w| w.id == workflow).map(|w| w.direction));
+    let fill = |party: Option<String>, own: ledger::Direction, name: &str| -> ApiResult<String> {
+        match party.filter(|p| !p.is_empty()) {
+            Some(party) => Ok(party),
+            None if direction == Some(own) => Ok(author.to_string()),
+            None => Err(ApiError::invalid_field(name, format!("Missing {name} from passed params"))),
+        }
+    };
+    let payer = fill(body.payer, ledger::Direction::Credit, "payer")?;
+    let payee = fill(body.payee, ledger::Direction::Bill, "payee")?;
+    let quant = parse_amount("quant", &body.quant)?;
     let uuid = match body.uuid {
         Some(text) => TxId(uuid::Uuid::parse_str(&text).map_err(|_| ApiError::invalid_field("uuid", "not a uuid"))?),
         None => TxId(uuid::Uuid::new_v4()),
     };
     let proposal = Proposal {
         author,
-        payer: body.payer,
-        payee: body.payee,
+        payer,
+        payee,
         quant,
         description: body.description,
         metadata: parse_metadata(body.metadata)?,
@@ -524,7 +660,8 @@ pub async fn new_transaction(
     let read = state.read();
     let tx = read.projections.transaction(&uuid).ok_or_else(|| ApiError::failure("written transaction not found"))?;
     let status = if tx.state == TxState::Validated { StatusCode::OK } else { StatusCode::CREATED };
-    let body = envelope(tx_value(tx), Some(transitions_meta(std::iter::once(tx), &caller)), None);
+    // POST answers the transitions of this one transaction, not keyed by uuid (the reference's shape).
+    let body = envelope(tx_value(tx), Some(json!({"transitions": transitions(tx, &caller)})), None);
     Ok((status, Json(body)).into_response())
 }
 
@@ -547,6 +684,7 @@ pub async fn get_transaction(
     let read = state.read();
     let tx =
         read.projections.transaction(&uuid).ok_or_else(|| ApiError::does_not_exist("transaction", uuid.to_string()))?;
+    visible(tx, &caller)?;
     Ok(Json(envelope(tx_value(tx), Some(transitions_meta(std::iter::once(tx), &caller)), None)))
 }
 
@@ -635,10 +773,10 @@ fn parse_query(params: &Params) -> ApiResult<TxQuery> {
     let list = |a: &str, b: &str| -> Vec<String> {
         [params.get(a), params.get(b)].into_iter().flatten().flat_map(|v| v.split(',')).map(str::to_owned).collect()
     };
-    let mut states = Vec::new();
-    for s in list("state", "states") {
-        states.push(parse_state(&s).ok_or_else(|| ApiError::invalid_field("states", format!("unknown state {s:?}")))?);
-    }
+    // An unknown state matches nothing, as in the reference (a plain SQL `IN`).
+    let named = list("state", "states");
+    let states: Vec<TxState> = named.iter().filter_map(|s| TxState::parse(s)).collect();
+    let nothing = !named.is_empty() && states.is_empty();
     let sort = match params.get("sort").unwrap_or("written") {
         "written" => Sort::Written,
         "version" => Sort::Version,
@@ -673,6 +811,8 @@ fn parse_query(params: &Params) -> ApiResult<TxQuery> {
         descending,
         offset: params.number::<usize>("offset")?.unwrap_or(0),
         limit,
+        validated_author: None,
+        nothing,
     })
 }
 
@@ -718,7 +858,7 @@ pub async fn filter_transactions(
 ) -> ApiResult<Json<Value>> {
     caller.account()?;
     let read = state.read();
-    let query = parse_query(&params)?;
+    let query = TxQuery { validated_author: validated_author(&caller), ..parse_query(&params)? };
     let page = read.projections.transactions(&query);
     let data: Vec<Value> = page.items.iter().map(|tx| tx_value(tx)).collect();
     let (mut meta, links) = page_meta_links(&uri, page.total, query.offset, query.limit);
@@ -741,7 +881,7 @@ pub async fn filter_entries(
 ) -> ApiResult<Json<Value>> {
     caller.account()?;
     let read = state.read();
-    let query = parse_query(&params)?;
+    let query = TxQuery { validated_author: validated_author(&caller), ..parse_query(&params)? };
     let page = read.projections.entries(&query);
     let data: Vec<Value> = page
         .items
@@ -766,6 +906,7 @@ pub async fn transaction_entries(
     let read = state.read();
     let tx =
         read.projections.transaction(&uuid).ok_or_else(|| ApiError::does_not_exist("transaction", uuid.to_string()))?;
+    visible(tx, &caller)?;
     let data: Vec<Value> = tx
         .entries
         .iter()

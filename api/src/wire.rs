@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use ledger::{Amount, Entry, State, Transaction, Workflow};
+use ledger::{Amount, Entry, State, Transaction, Workflow, WorkflowError, WorkflowJson};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -66,10 +66,12 @@ pub fn parse_amount(field: &str, raw: &RawValue) -> Result<Amount, ApiError> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTransaction {
-    /// Payer: a local account id or a path.
-    pub payer: String,
-    /// Payee: a local account id or a path.
-    pub payee: String,
+    /// Payer: a local account id or a path (default the author, for a credit).
+    #[serde(default)]
+    pub payer: Option<String>,
+    /// Payee: a local account id or a path (default the author, for a bill).
+    #[serde(default)]
+    pub payee: Option<String>,
     /// Amount, a number (or numeric string) with at most 6 decimals.
     #[schema(value_type = f64, example = 10)]
     pub quant: Box<RawValue>,
@@ -292,4 +294,31 @@ pub fn parse_state(text: &str) -> Option<State> {
         return Some(State::Erased);
     }
     State::parse(text)
+}
+
+/// Reads an operator's workflows file in the reference's `workflows.json`
+/// format: a JSON array of workflow objects (an object keyed by anything is
+/// accepted too), each with `disabled` (reference) or `active`.
+pub fn workflows_from_json(text: &str) -> Result<Vec<Workflow>, WorkflowError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| WorkflowError::File { reason: e.to_string() })?;
+    let items: Vec<serde_json::Value> = match value {
+        serde_json::Value::Array(items) => items,
+        serde_json::Value::Object(map) => map.into_iter().map(|(_, v)| v).collect(),
+        _ => return Err(WorkflowError::File { reason: "expected an array of workflows".to_owned() }),
+    };
+    let mut workflows = Vec::with_capacity(items.len());
+    for item in items {
+        let json: WorkflowJson =
+            serde_json::from_value(item).map_err(|e| WorkflowError::File { reason: e.to_string() })?;
+        let workflow = Workflow::try_from(&json)?;
+        if workflows.iter().any(|w: &Workflow| w.id == workflow.id) {
+            return Err(WorkflowError::File { reason: format!("workflow id {} appears twice", workflow.id) });
+        }
+        workflows.push(workflow);
+    }
+    if workflows.is_empty() {
+        return Err(WorkflowError::File { reason: "no workflows".to_owned() });
+    }
+    Ok(workflows)
 }

@@ -326,7 +326,7 @@ pub(crate) fn find_workflow<'c>(config: &'c NodeConfig, id: &WorkflowId) -> Resu
         .workflows
         .iter()
         .find(|w| &w.id == id)
-        .ok_or_else(|| Violation::UnknownWorkflow { workflow_id: id.to_string() })?;
+        .ok_or_else(|| Violation::DoesNotExist { type_: "workflow".to_owned(), id: id.to_string() })?;
     if !workflow.active {
         return Err(Violation::DeprecatedWorkflow { id: id.to_string() });
     }
@@ -388,7 +388,13 @@ pub(crate) fn check_proposal<'c>(
         _ => false,
     };
     if !creator_ok && !author.is_admin() {
-        return Err(Violation::Permission);
+        // The reference's answer to a bill not sent by its payee, a credit not
+        // sent by its payer, or a third-party transaction not sent by an admin.
+        return Err(Violation::Workflow {
+            type_: workflow.id.to_string(),
+            from: "init".to_owned(),
+            to: workflow.creation.state.name().to_owned(),
+        });
     }
     let uuid = p.uuid.unwrap_or(ctx.fresh_uuid);
     if view.transaction(&uuid).is_some() {

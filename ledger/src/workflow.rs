@@ -157,6 +157,12 @@ pub enum WorkflowError {
     /// Bad id.
     #[error("workflow id: {0}")]
     Id(#[from] NameError),
+    /// A workflows file that is not a list of workflows.
+    #[error("workflows file: {reason}")]
+    File {
+        /// Why.
+        reason: String,
+    },
 }
 
 fn sign_actor(c: char) -> Option<Option<Actor>> {
@@ -269,9 +275,21 @@ impl Workflow {
     }
 }
 
-/// The shipped workflows: `payment` (`_C-`), `bill` (`_P+PC-PE-PE+`),
-/// `credit` (`|P-PC+PE-CE0`, the reference's example), and the reference
-/// node's `pay` (`_C-CE0`, hash-identical to the reference's) and `3rdparty` (`_C0`).
+/// The shipped workflows: the reference's `workflows.json.example`
+/// (cc-node 0.8.5 `07149f7`) as it defines them, and ccnode's immediate ones.
+///
+/// - `bill`: the payee asks, confirms (POST answers 200 `validated`, `PATCH
+///   …/pending` 201), the payer signs or the payee erases; an admin may erase
+///   a completed bill.
+/// - `credit`: the payer proposes and confirms, the payee signs or the payer
+///   erases; an admin may erase a completed credit.
+/// - `disabled`: inactive, kept so old transactions stay readable
+///   (`DeprecatedWorkflowViolation` for new ones).
+/// - `3rdparty`: an admin records it, completed at once; an admin may erase.
+/// - `pay` (`_C-CE0`) and `payment` (`_C-`): ccnode's immediate payments.
+///
+/// Transactions carry their workflow whole, so changing this set changes what
+/// new transactions do, never how old ones replay.
 pub fn default_workflows() -> Vec<Workflow> {
     let named = |id: &str, label: &str, code: &str| {
         let mut w = Workflow::from_code(code).expect("shipped codes parse");
@@ -279,13 +297,40 @@ pub fn default_workflows() -> Vec<Workflow> {
         w.label = label.to_owned();
         w
     };
+    let reference = |id: &str, label: &str, direction: Direction, state: State, confirm: bool, active: bool| {
+        let rule = |from, to, actors: &[Actor], label: &str| TransitionRule {
+            from,
+            to,
+            actors: actors.to_vec(),
+            label: label.to_owned(),
+        };
+        let (signer, eraser) = match direction {
+            Direction::Bill => (Actor::Payer, Actor::Payee),
+            _ => (Actor::Payee, Actor::Payer),
+        };
+        let mut transitions = Vec::new();
+        if state == State::Pending {
+            transitions.push(rule(State::Pending, State::Completed, &[signer], "Sign"));
+            transitions.push(rule(State::Pending, State::Erased, &[eraser], "Erase"));
+        }
+        transitions.push(rule(State::Completed, State::Erased, &[], "Erase"));
+        Workflow {
+            id: WorkflowId::new(id).expect("shipped ids are valid"),
+            label: label.to_owned(),
+            direction,
+            creation: Creation { state, confirm },
+            transitions,
+            active,
+        }
+    };
     vec![
-        named("payment", "Immediate payment", "_C-"),
-        named("bill", "Bill: payee requests, payer signs", "_P+PC-PE-PE+"),
-        named("credit", "Credit: payer proposes, payee signs", "|P-PC+PE-CE0"),
-        // The reference node's ids, so platforms written for it work unchanged.
+        reference("bill", "Bill", Direction::Bill, State::Pending, true, true),
+        reference("credit", "Credit", Direction::Credit, State::Pending, true, true),
+        reference("disabled", "Disabled", Direction::Credit, State::Pending, false, false),
+        reference("3rdparty", "3rd Party", Direction::ThirdParty, State::Completed, false, true),
+        // ccnode's immediate payments: the payer pays, completed at once.
         named("pay", "Pay: payer pays, completes at once; an admin may erase", "_C-CE0"),
-        named("3rdparty", "Third party: an admin records it, completes at once", "_C0"),
+        named("payment", "Immediate payment", "_C-"),
     ]
 }
 
@@ -306,9 +351,12 @@ pub struct WorkflowJson {
     pub creation: CreationJson,
     /// `states.{from}.{to}`.
     pub states: BTreeMap<String, BTreeMap<String, TransitionJson>>,
-    /// Offered.
+    /// Offered (ccnode's name; the reference writes `disabled`).
     #[serde(default = "active_default")]
     pub active: bool,
+    /// Not offered (the reference's name; wins over `active` when present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
 }
 
 fn active_default() -> bool {
@@ -378,7 +426,7 @@ impl TryFrom<&WorkflowJson> for Workflow {
             direction,
             creation,
             transitions,
-            active: json.active,
+            active: json.disabled.map_or(json.active, |disabled| !disabled),
         })
     }
 }
@@ -405,6 +453,7 @@ impl From<&Workflow> for WorkflowJson {
             },
             states,
             active: w.active,
+            disabled: Some(!w.active),
         }
     }
 }

@@ -51,6 +51,12 @@ pub struct Query {
     pub offset: usize,
     /// Most rows returned; 0 means no limit.
     pub limit: usize,
+    /// `validated` transactions (not yet confirmed) exist only for their
+    /// author: with `Some(account)` only that account's are listed; `None`
+    /// lists all of them (admins).
+    pub validated_author: Option<AccountId>,
+    /// Match nothing at all (a `states` filter that named no known state).
+    pub nothing: bool,
 }
 
 /// One page of a listing.
@@ -113,6 +119,8 @@ struct Matcher<'q> {
     /// Author as a slot when it is an account, else compared by id.
     author: Party,
     description: Option<String>,
+    /// The only author whose validated transactions are listed.
+    validated_author: Party,
 }
 
 impl<'q> Matcher<'q> {
@@ -128,6 +136,7 @@ impl<'q> Matcher<'q> {
             involving: party(&query.involving),
             author: party(&query.author),
             description: query.description.as_ref().map(|d| d.to_lowercase()),
+            validated_author: party(&query.validated_author),
         }
     }
 
@@ -138,7 +147,15 @@ impl<'q> Matcher<'q> {
             (_, NO_SLOT) => q.author.as_ref().is_some_and(|a| a == p.author_of(tx)),
             (party, slot) => party.holds(slot),
         };
-        (q.states.is_empty() || q.states.contains(&tx.state))
+        let visible = tx.state != State::Validated
+            || match (self.validated_author, tx.author) {
+                (Party::Any, _) => true,
+                (_, NO_SLOT) => q.validated_author.as_ref().is_some_and(|a| a == p.author_of(tx)),
+                (party, slot) => party.holds(slot),
+            };
+        !q.nothing
+            && visible
+            && (q.states.is_empty() || q.states.contains(&tx.state))
             && (q.workflows.is_empty() || {
                 let id = p.workflow_id_of(tx);
                 q.workflows.iter().any(|w| w == id)

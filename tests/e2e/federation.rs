@@ -181,12 +181,16 @@ fn payments_cross_the_tree_with_rates_limits_erase_and_matching_ratchets() {
     assert_eq!(tree.balance(&tree.branch2, "carol"), json!(52));
     tree.check_consistent();
 
-    // A bill from a far payee: pending at once everywhere, signed by the payer at its own node.
+    // A bill from a far payee (the reference's bill): validated everywhere, the
+    // payee confirms it to pending, then the payer signs at its own node.
     let (status, body) =
         tree.twig2.call(Method::POST, "/transaction", "bob", Some(pay("branch2/carol", "bob", json!(1), "bill")));
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(status, StatusCode::OK, "{body}");
     let bill = body["data"]["uuid"].as_str().expect("uuid").to_owned();
     let bill_nodes = [&tree.twig2, &tree.branch1, &tree.trunk, &tree.branch2];
+    assert_eq!(tree.state_everywhere(&bill, &bill_nodes), vec!["validated"; 4]);
+    let (status, body) = tree.twig2.call(Method::PATCH, &format!("/transaction/{bill}/pending"), "bob", None);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(tree.state_everywhere(&bill, &bill_nodes), vec!["pending"; 4]);
     let (status, body) = tree.branch2.call(Method::PATCH, &format!("/transaction/{bill}/completed"), "carol", None);
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -196,8 +200,10 @@ fn payments_cross_the_tree_with_rates_limits_erase_and_matching_ratchets() {
     // A bill within a branch: bob (twig2) bills alice (twig1) through branch1 only; alice signs.
     let (status, body) =
         tree.twig2.call(Method::POST, "/transaction", "bob", Some(pay("twig1/alice", "bob", json!(2), "bill")));
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(status, StatusCode::OK, "{body}");
     let local_bill = body["data"]["uuid"].as_str().expect("uuid").to_owned();
+    let (status, body) = tree.twig2.call(Method::PATCH, &format!("/transaction/{local_bill}/pending"), "bob", None);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = tree.twig1.call(Method::PATCH, &format!("/transaction/{local_bill}/completed"), "alice", None);
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let branch_nodes = [&tree.twig2, &tree.branch1, &tree.twig1];

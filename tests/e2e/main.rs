@@ -1,5 +1,6 @@
 //! End-to-end tests: they run the real `ccnode` binary as an operator would.
 
+mod browser;
 mod federation;
 mod journal_cli;
 mod node;

@@ -206,9 +206,12 @@ fn a_platform_drives_the_real_node() {
 
     // A bill signed by the payer, then two immediate payments.
     let bill = json!({"payer": "alice", "payee": "bob", "quant": "2.5", "description": "eggs", "type": "bill"});
+    // The reference's bill: the payee confirms it (200 validated, then PATCH pending 201).
     let (status, created) = server.call(Method::POST, "/transaction", "bob", Some(bill));
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(status, StatusCode::OK, "{created}");
     let bill_uuid = created["data"]["uuid"].as_str().expect("uuid").to_owned();
+    let (status, _) = server.call(Method::PATCH, &format!("/transaction/{bill_uuid}/pending"), "bob", None);
+    assert_eq!(status, StatusCode::CREATED);
     let (status, _) = server.call(Method::PATCH, &format!("/transaction/{bill_uuid}/completed"), "alice", None);
     assert_eq!(status, StatusCode::CREATED);
     let (_, head) = server.call(Method::GET, "/account/balance?acc_path=alice", "alice", None);

@@ -155,7 +155,7 @@ fn the_event_feed_replay_export_and_audit_agree_and_find_tampering() {
 
     // The feed: admins only.
     let anonymous = reqwest::blocking::get(format!("{}/replay/events", server.url)).expect("request");
-    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.status(), StatusCode::FORBIDDEN);
     let (status, _) = server.call(Method::GET, "/replay/events", "alice", None);
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = server.call(Method::GET, "/replay/events?limit=0", "admin", None);

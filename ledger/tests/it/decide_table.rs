@@ -52,8 +52,13 @@ fn default_workflow_transitions() {
     use State::*;
     use Who::*;
     let allowed: &[(&str, State, State, &[Who])] = &[
+        // The reference's bill (cc-node 0.8.5 workflows.json.example): the
+        // payee asks and confirms, the payer signs or the payee erases.
+        ("bill", Validated, Pending, &[Payee, Admin]),
+        ("bill", Validated, Erased, &[Payee, Admin]),
         ("bill", Pending, Completed, &[Payer, Admin]),
-        ("bill", Pending, Erased, &[Payer, Payee, Admin]),
+        ("bill", Pending, Erased, &[Payee, Admin]),
+        ("bill", Completed, Erased, &[Admin]),
         ("credit", Validated, Pending, &[Payer, Admin]),
         ("credit", Validated, Erased, &[Payer, Admin]),
         ("credit", Pending, Completed, &[Payee, Admin]),
@@ -62,7 +67,7 @@ fn default_workflow_transitions() {
     ];
     let reachable = [
         ("payment", vec![Completed]),
-        ("bill", vec![Pending, Completed]),
+        ("bill", vec![Validated, Pending, Completed]),
         ("credit", vec![Validated, Pending, Completed]),
     ];
     let mut checked = 0;
@@ -87,7 +92,7 @@ fn default_workflow_transitions() {
             }
         }
     }
-    assert_eq!(checked, 6 * 5 * 4);
+    assert_eq!(checked, 7 * 5 * 4);
 }
 
 #[test]
@@ -96,13 +101,18 @@ fn creation_permissions() {
     let refused = |author, workflow| {
         decide(&state, proposal(author, "alice", "bob", "1", workflow, 9), &ctx(1)).map_err(|v| v.class())
     };
+    // The reference's class for a transaction created by the wrong party.
     assert!(refused("alice", "payment").is_ok());
-    assert_eq!(refused("bob", "payment"), Err("PermissionViolation"));
+    assert_eq!(refused("bob", "payment"), Err("WorkflowViolation"));
     assert!(refused("bob", "bill").is_ok());
-    assert_eq!(refused("alice", "bill"), Err("PermissionViolation"));
-    assert_eq!(refused("carol", "credit"), Err("PermissionViolation"));
+    assert_eq!(refused("alice", "bill"), Err("WorkflowViolation"));
+    assert_eq!(refused("carol", "credit"), Err("WorkflowViolation"));
     assert!(refused("admin", "credit").is_ok());
-    assert_eq!(refused("alice", "_C0CE-PE0CX-"), Err("PermissionViolation"));
+    assert_eq!(refused("alice", "_C0CE-PE0CX-"), Err("WorkflowViolation"));
+    assert_eq!(refused("alice", "3rdparty"), Err("WorkflowViolation"));
+    assert!(refused("admin", "3rdparty").is_ok());
+    assert_eq!(refused("admin", "nosuch"), Err("DoesNotExistViolation"));
+    assert_eq!(refused("alice", "disabled"), Err("DeprecatedWorkflowViolation"));
     assert!(refused("admin", "_C0CE-PE0CX-").is_ok());
 }
 
@@ -127,6 +137,7 @@ fn pending_counts_only_when_validate_pending() {
     for (validate_pending, refused) in [(true, true), (false, false)] {
         let mut state = twig(|c| c.validate_pending = validate_pending);
         run(&mut state, proposal("bob", "alice", "bob", "8", "bill", 1), 1);
+        run(&mut state, Command::Transition { uuid: tx_id(1), to: State::Pending, actor: acc("bob") }, 1);
         assert_eq!(state.balances(&acc("alice")), Balances { completed: amt("0"), pending: amt("-8") });
         let result = decide(&state, proposal("alice", "alice", "carol", "3", "payment", 2), &ctx(1));
         assert_eq!(result.is_err(), refused, "validate_pending={validate_pending}: {result:?}");
@@ -153,7 +164,7 @@ fn refusals_by_class() {
     assert_eq!(class(&state, proposal("alice", "alice", "alice", "1", "payment", 2)), Err("SameAccountViolation"));
     assert_eq!(class(&state, proposal("alice", "alice", "twig/nobody", "1", "payment", 2)), Err("PathViolation"));
     assert_eq!(class(&state, proposal("alice", "alice", "leaf1/", "1", "payment", 2)), Err("PathViolation"));
-    assert_eq!(class(&state, proposal("alice", "alice", "bob", "1", "nope", 2)), Err("UnknownWorkflowViolation"));
+    assert_eq!(class(&state, proposal("alice", "alice", "bob", "1", "nope", 2)), Err("DoesNotExistViolation"));
     assert_eq!(class(&state, proposal("alice", "alice", "bob", "1", "payment", 1)), Err("DuplicateUuidViolation"));
     assert_eq!(class(&state, proposal("zed", "alice", "bob", "1", "payment", 2)), Err("DoesNotExistViolation"));
     assert_eq!(class(&state, proposal("alice", "alice", "bob", "-1", "payment", 2)), Err("InvalidFieldsViolation"));

@@ -88,3 +88,70 @@ fn name_charset() {
         assert!(ledger::AccountId::new(bad).is_err(), "{bad:?}");
     }
 }
+
+mod shared_prefixes {
+    //! Issue 9, 7a: node `a` and account `alice` share a prefix; paths are
+    //! compared segment by segment, so neither resolver may strip one from
+    //! the other.
+    use ledger::{resolve, route, AccountId, AccountKind, NodeName, Resolution, Route};
+    use proptest::prelude::*;
+
+    /// Names drawn from a tiny alphabet so prefixes are shared often.
+    fn name() -> impl Strategy<Value = String> {
+        "[ab]{1,4}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn an_account_is_found_whatever_prefix_it_shares_with_the_node(
+            node in name(),
+            accounts in proptest::collection::btree_set(name(), 1..6),
+            child in name(),
+            has_parent in any::<bool>(),
+        ) {
+            let this = NodeName::new(&node).expect("node name");
+            let accounts: Vec<String> = accounts.into_iter().filter(|a| *a != node && *a != child).collect();
+            prop_assume!(!accounts.is_empty() && child != node);
+            let parent = AccountId::new("zz").expect("id");
+            let lookup = |id: &AccountId| {
+                if id.as_str() == child {
+                    Some(AccountKind::Leafward)
+                } else if accounts.iter().any(|a| a == id.as_str()) {
+                    Some(AccountKind::User { admin: false })
+                } else if has_parent && id == &parent {
+                    Some(AccountKind::Trunkward)
+                } else {
+                    None
+                }
+            };
+            let trunkward = has_parent.then_some(&parent);
+            for account in &accounts {
+                let local = Resolution::Local(AccountId::new(account).expect("id"));
+                for path in [account.clone(), format!("{node}/{account}"), format!("zz/{node}/{account}")] {
+                    prop_assert_eq!(resolve(&path, &this, lookup, trunkward), Ok(local.clone()), "path {}", path);
+                    let is_here = |s: &str| accounts.iter().any(|a| a == s);
+                    prop_assert_eq!(
+                        route(&path, &this, lookup, trunkward, is_here),
+                        Ok(Route::Here(account.clone())),
+                        "path {}", path
+                    );
+                }
+                // Through the child, the account is the child's to find.
+                let below = format!("{child}/{account}");
+                prop_assert_eq!(
+                    resolve(&below, &this, lookup, trunkward),
+                    Ok(Resolution::Leafward {
+                        node_account: AccountId::new(&child).expect("id"),
+                        rel_path: account.clone()
+                    })
+                );
+            }
+            // The node itself, by name or with a trailing slash.
+            for path in [node.clone(), format!("{node}/")] {
+                prop_assert_eq!(route(&path, &this, lookup, trunkward, |_| false), Ok(Route::Here(String::new())));
+            }
+        }
+    }
+}
