@@ -83,6 +83,13 @@ pub fn resolve(
                 Some(AccountKind::Leafward) => {
                     return Ok(Resolution::Leafward { node_account: candidate, rel_path: tail.join("/") })
                 }
+                // `<this node>/<parent>/…`: up through the parent, with what follows
+                // this node's name (a name another node listed for us).
+                Some(AccountKind::Trunkward) if own.is_some() => {
+                    // Empty when it names the parent itself (not an account).
+                    let rel_path = if tail.is_empty() { String::new() } else { rest.join("/") };
+                    return Ok(Resolution::Trunkward { node_account: candidate, rel_path });
+                }
                 _ => {}
             }
         }
@@ -148,8 +155,18 @@ pub fn route(
     let rest = &segments[own.unwrap_or(0)..];
     let Some((first, tail)) = rest.split_first() else { return Ok(Route::Here(String::new())) };
     if let Ok(candidate) = AccountId::new(first) {
-        if lookup(&candidate) == Some(AccountKind::Leafward) {
-            return Ok(Route::Leafward { node_account: candidate, rel_path: tail.join("/") });
+        match lookup(&candidate) {
+            Some(AccountKind::Leafward) => {
+                return Ok(Route::Leafward { node_account: candidate, rel_path: tail.join("/") })
+            }
+            // A path through the parent (`ccbranch1/`, `ccbranch1/dave`) is the
+            // parent's to read, with the whole path (or what follows this
+            // node's own name).
+            Some(AccountKind::Trunkward) => {
+                let rel_path = if own.is_some() { rest.join("/") } else { path.to_owned() };
+                return Ok(Route::Trunkward { node_account: candidate, rel_path });
+            }
+            _ => {}
         }
     }
     if tail.is_empty() && (own.is_some() || is_here(first)) {

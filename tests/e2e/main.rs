@@ -5,6 +5,8 @@ mod federation;
 mod journal_cli;
 mod node;
 mod reconcile;
+mod reference_multi;
+mod reference_single;
 mod replay_cli;
 
 use std::path::Path;

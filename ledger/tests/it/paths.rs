@@ -54,7 +54,10 @@ fn resolution_on_a_twig() {
         ("twig/nobody", path_violation("twig/nobody", "twig")),
         ("twig/", path_violation("twig/", "twig")),
         ("trunk/branch/twig", path_violation("trunk/branch/twig", "twig")),
-        ("twig/branch", path_violation("twig/branch", "twig")),
+        // Up through the parent from this node's own name (names other nodes list for us).
+        ("twig/branch", trunkward("")),
+        ("twig/branch/bob", trunkward("branch/bob")),
+        ("trunk/branch/twig/branch/trunk/carol", trunkward("branch/trunk/carol")),
         ("", path_violation("", "twig")),
     ];
     for (path, expected) in table {
