@@ -297,17 +297,18 @@ async fn seed_community(state: &AppState, seed: u64) -> anyhow::Result<usize> {
         }
         made += 1;
         let last_days = i + 15 >= count;
-        let next = match workflow {
-            "credit" => Some((a, State::Pending)),
-            "bill" if !last_days => Some((a, State::Completed)),
-            _ => None,
+        // The author confirms a credit or bill; the other party signs it, except
+        // in the last days (left pending for the visitor to see).
+        let steps: &[(&str, State)] = match workflow {
+            "credit" if last_days => &[(a, State::Pending)],
+            "credit" => &[(a, State::Pending), (b, State::Completed)],
+            "bill" if last_days => &[(b, State::Pending)],
+            "bill" => &[(b, State::Pending), (a, State::Completed)],
+            _ => &[],
         };
-        if let Some((actor, to)) = next {
-            let _ = state.submit(NodeCommand::Ledger(Command::Transition { uuid, to, actor: id(actor) })).await;
-            if to == State::Pending && !last_days {
-                let _ = state
-                    .submit(NodeCommand::Ledger(Command::Transition { uuid, to: State::Completed, actor: id(b) }))
-                    .await;
+        for &(actor, to) in steps {
+            if state.submit(NodeCommand::Ledger(Command::Transition { uuid, to, actor: id(actor) })).await.is_err() {
+                break;
             }
         }
     }

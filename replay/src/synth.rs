@@ -34,6 +34,9 @@ pub struct SynthOptions {
     pub limit_units: i64,
     /// Journal options (segment size, checkpoint interval).
     pub journal: journal::Options,
+    /// The node's workflows (must include `payment` and `bill`); `None` ships
+    /// the defaults. Golden fixtures pin their own.
+    pub workflows: Option<Vec<ledger::Workflow>>,
 }
 
 impl Default for SynthOptions {
@@ -48,6 +51,7 @@ impl Default for SynthOptions {
             step_us: 1_000_000,
             limit_units: 500,
             journal: journal::Options::default(),
+            workflows: None,
         }
     }
 }
@@ -87,7 +91,11 @@ pub fn write_payments_journal(dir: &Path, options: &SynthOptions) -> Result<(Hea
     let name = NodeName::new(&options.node).map_err(|e| SynthError::Setup(e.to_string()))?;
     let limits = Limits::new(Amount::from_units(-options.limit_units), Amount::from_units(options.limit_units))
         .map_err(|e| SynthError::Setup(e.to_string()))?;
-    let mut setup = vec![Command::InitialiseNode { config: NodeConfig::new(name) }];
+    let mut config = NodeConfig::new(name);
+    if let Some(workflows) = &options.workflows {
+        config.workflows.clone_from(workflows);
+    }
+    let mut setup = vec![Command::InitialiseNode { config }];
     for i in 0..options.accounts {
         setup.push(Command::OpenAccount { id: id(&format!("u{i}")), kind: AccountKind::User { admin: false }, limits });
     }
@@ -107,7 +115,7 @@ pub fn write_payments_journal(dir: &Path, options: &SynthOptions) -> Result<(Hea
         };
         for event in events {
             if let Event::TransactionProposed { transaction } = &event {
-                if transaction.state == State::Pending {
+                if matches!(transaction.state, State::Pending | State::Validated) {
                     open_bills.push(transaction.uuid);
                 }
             }
@@ -141,8 +149,16 @@ fn random_command(
         let uuid = open_bills.swap_remove(i);
         let to = if roll < 6 { State::Completed } else { State::Erased };
         if let Some(tx) = state.transaction(&uuid) {
-            // The payer signs (completes) a bill; payer or payee may erase it.
-            return Command::Transition { uuid, to, actor: tx.primary().payer.clone() };
+            if tx.state == State::Validated {
+                // The payee confirms its bill; it is then open for signing.
+                open_bills.push(uuid);
+                return Command::Transition { uuid, to: State::Pending, actor: tx.author.clone() };
+            }
+            // The payer signs (completes) a bill; the payer erases it where
+            // the workflow lets it, else the payee.
+            let payer_may = ledger::allowed_actors(tx, to).is_some_and(|a| a.contains(&ledger::Actor::Payer));
+            let actor = if to == State::Completed || payer_may { &tx.primary().payer } else { &tx.primary().payee };
+            return Command::Transition { uuid, to, actor: actor.clone() };
         }
     }
     let payer = rng.gen_range(0..accounts);

@@ -78,6 +78,25 @@ fn export_then_audit_recomputes_the_same_ledger() {
     assert_eq!(summary.head_hash, expected);
 }
 
+/// `payment`, `bill`, `credit`, `pay`, `3rdparty` as ccnode first shipped them (2026-11).
+fn first_shipped_workflows() -> Vec<ledger::Workflow> {
+    [
+        ("payment", "Immediate payment", "_C-"),
+        ("bill", "Bill: payee requests, payer signs", "_P+PC-PE-PE+"),
+        ("credit", "Credit: payer proposes, payee signs", "|P-PC+PE-CE0"),
+        ("pay", "Pay: payer pays, completes at once; an admin may erase", "_C-CE0"),
+        ("3rdparty", "Third party: an admin records it, completes at once", "_C0"),
+    ]
+    .into_iter()
+    .map(|(id, label, code)| {
+        let mut w = ledger::Workflow::from_code(code).expect("code");
+        w.id = ledger::WorkflowId::new(id).expect("id");
+        w.label = label.to_owned();
+        w
+    })
+    .collect()
+}
+
 /// The golden fixture pins the byte format: a fixed synthetic journal
 /// exports to exactly these bytes, and the fixture audits to a pinned head.
 /// `REPLAY_BLESS=1` rewrites it after a deliberate format change.
@@ -92,6 +111,8 @@ fn the_golden_bundle_is_stable() {
         batch: 4,
         start_us: 1_796_000_000_000_000,
         journal: journal::Options { checkpoint_interval_records: 16, ..Default::default() },
+        // The workflows the fixture was written with (ccnode's first shipped set), frozen here.
+        workflows: Some(first_shipped_workflows()),
         ..Default::default()
     };
     replay::synth::write_payments_journal(&dir.path().join("journal"), &options).expect("journal");
