@@ -2,6 +2,7 @@
 
 mod federation;
 mod journal_cli;
+mod komunitin;
 mod node;
 mod reconcile;
 mod replay_cli;
