@@ -224,7 +224,7 @@ impl Komunitin {
             let quant = e["quant"].as_f64().unwrap_or(f64::NAN);
             net_gain += if payee_local { quant } else { -quant };
         }
-        if !(net_gain > 0.0) {
+        if net_gain.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             return error(400, "Net gain must be positive for incoming transaction");
         }
         let code = local.expect("some entry");
@@ -251,6 +251,7 @@ impl Komunitin {
     /// pretty-printed body in Komunitin's key order; on 200/201 the hash
     /// advances over what it sent. `version: None` sends 3.receive.test.ts's
     /// shape (no `version`), `Some(1)` what Komunitin itself sends.
+    #[allow(clippy::too_many_arguments)]
     fn send(
         &self,
         ccnode: &Server,
