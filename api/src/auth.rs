@@ -144,6 +144,10 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency
         Some([_]) => read.projections.peer(&id).map(|p| p.initial_hash.clone()),
         _ => None,
     };
+    // A Komunitin node checks our hash exactly and keeps no history, so we do
+    // the same on its link (docs/PROTOCOL.md, "Komunitin links").
+    let komunitin = ledger::LedgerView::dialect(&read.projections, &id) == ledger::Dialect::Komunitin;
+    let lenient = if komunitin { Leniency::Exact } else { lenient };
     let accepted = match lenient {
         // A state change is checked exactly once it holds the link's lock.
         Leniency::Deferred => true,

@@ -6,6 +6,8 @@
 //! Every request to one neighbour is serialised by that link's lock, so both
 //! sides advance the link's ratchet in the same order.
 
+mod komunitin;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,7 +17,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ledger::federation::{RelayIn, WireEntry};
-use ledger::{AccountId, AccountKind, Amount, Command, Limits, Peer, Rate, State as TxState, TxId, Workflow};
+use ledger::{
+    AccountId, AccountKind, Amount, Command, Dialect, LedgerView, Limits, Peer, Rate, State as TxState, TxId, Workflow,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -239,6 +243,19 @@ pub async fn change_state(
     from: Option<AccountId>,
     trace: &str,
 ) -> ApiResult<()> {
+    change_state_relayed(state, uuid, to, actor, from, trace, None).await
+}
+
+/// `change_state`, for a relay from a Komunitin neighbour with its body's `version` text.
+async fn change_state_relayed(
+    state: &AppState,
+    uuid: TxId,
+    to: TxState,
+    actor: AccountId,
+    from: Option<AccountId>,
+    trace: &str,
+    relay_version: Option<String>,
+) -> ApiResult<()> {
     let link = state.read().link(&uuid).cloned();
     let Some(link) = link else {
         submit(state, NodeCommand::Ledger(Command::Transition { uuid, to, actor })).await?;
@@ -246,7 +263,7 @@ pub async fn change_state(
     };
     submit(state, NodeCommand::Prepare { uuid, to, actor: actor.clone() }).await?;
     let Some(next) = link.other_than(from.as_ref()).cloned() else {
-        return commit(state, uuid, to, actor).await;
+        return commit(state, uuid, to, actor, relay_version).await;
     };
     let lock = state.peers().lock_for(&next);
     // A flow that already holds its incoming link never waits for a second
@@ -263,17 +280,33 @@ pub async fn change_state(
     } else {
         lock.lock().await
     };
-    let path = format!("/transaction/{uuid}/{}", to.letter());
-    if let Err(error) = call_peer(state, &next, reqwest::Method::PATCH, &path, None, trace).await {
+    let sent = if state.read().projections.dialect(&next) == Dialect::Komunitin {
+        // No PATCH crosses a Komunitin link: the relay goes now and books it
+        // there at once (a validated copy it never saw is erased here alone).
+        match to {
+            TxState::Completed => komunitin::send_to(state, uuid, &next, trace).await,
+            _ => Ok(()),
+        }
+    } else {
+        let path = format!("/transaction/{uuid}/{}", to.letter());
+        call_peer(state, &next, reqwest::Method::PATCH, &path, None, trace).await.map(drop)
+    };
+    if let Err(error) = sent {
         let _ = state.submit(NodeCommand::Abort { uuid }).await;
         return Err(error);
     }
     failpoint("after-next-node-wrote");
-    commit(state, uuid, to, actor).await
+    commit(state, uuid, to, actor, relay_version).await
 }
 
-async fn commit(state: &AppState, uuid: TxId, to: TxState, actor: AccountId) -> ApiResult<()> {
-    match state.submit(NodeCommand::Commit { uuid, to, actor }).await {
+async fn commit(
+    state: &AppState,
+    uuid: TxId,
+    to: TxState,
+    actor: AccountId,
+    relay_version: Option<String>,
+) -> ApiResult<()> {
+    match state.submit(NodeCommand::Commit { uuid, to, actor, relay_version }).await {
         Ok(_) => Ok(()),
         Err(error) => {
             tracing::error!(%uuid, state = %to, "the next node wrote a change this node then could not write");
@@ -324,6 +357,10 @@ async fn relay_on(
     trace: &str,
 ) -> ApiResult<ledger::federation::Plan> {
     let Some(forward) = plan.forward.clone() else { return Ok(plan) };
+    if state.read().projections.dialect(&forward.peer) == Dialect::Komunitin {
+        // Komunitin books a relay at once: it is sent when the transaction is written here.
+        return Ok(plan);
+    }
     let body = relay_body(&plan.transaction, &forward.entries);
     let (_, answer) =
         call_peer(state, &forward.peer, reqwest::Method::POST, "/transaction/relay", Some(body), trace).await?;
@@ -375,9 +412,14 @@ pub async fn relay(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    AppJson(body): AppJson<RelayBody>,
+    AppJson(raw): AppJson<Box<RawValue>>,
 ) -> ApiResult<Response> {
     let Caller::Node { account: from } = caller else { return Err(ApiError::forbidden()) };
+    let body: RelayBody = serde_json::from_str(raw.get())
+        .map_err(|e| ApiError::invalid_field("body", format!("not the expected JSON: {e}")))?;
+    if state.read().projections.dialect(&from) == Dialect::Komunitin {
+        return komunitin::relay_from(&state, from, &headers, &raw, body).await;
+    }
     let upstream = from.clone();
     let relay = parse_relay(&state, body)?;
     let trace = trace_of(&headers);
@@ -465,6 +507,9 @@ pub struct NewChild {
     pub max: Box<RawValue>,
     /// The link's agreed initial ratchet hash (the same on both sides).
     pub last_hash: String,
+    /// How the child speaks: `reference` (default) or `komunitin`.
+    #[serde(default)]
+    pub dialect: Option<String>,
 }
 
 /// `PUT /admin/trunkward`: the parent node, on the child.
@@ -486,6 +531,9 @@ pub struct Trunkward {
     pub max: Box<RawValue>,
     /// The link's agreed initial ratchet hash.
     pub last_hash: String,
+    /// How the parent speaks: `reference` (default) or `komunitin`.
+    #[serde(default)]
+    pub dialect: Option<String>,
 }
 
 fn check_url(url: &str) -> ApiResult<()> {
@@ -515,6 +563,30 @@ pub fn connect_commands(
     vec![Command::OpenAccount { id, kind, limits }, Command::ConnectPeer { peer }]
 }
 
+/// `connect_commands`, then the link's dialect when it is not the reference's.
+pub fn connect_commands_in(
+    id: AccountId,
+    kind: AccountKind,
+    limits: Limits,
+    url: String,
+    rate: Rate,
+    last_hash: String,
+    dialect: Dialect,
+) -> Vec<Command> {
+    let mut commands = connect_commands(id.clone(), kind, limits, url, rate, last_hash);
+    if dialect != Dialect::Reference {
+        commands.push(Command::SetLinkDialect { account: id, dialect });
+    }
+    commands
+}
+
+fn dialect_of(name: Option<&str>) -> ApiResult<Dialect> {
+    match name {
+        None => Ok(Dialect::Reference),
+        Some(name) => Dialect::parse(name).ok_or_else(|| ApiError::invalid_field("dialect", "reference or komunitin")),
+    }
+}
+
 fn limits_of(min: &RawValue, max: &RawValue) -> ApiResult<Limits> {
     let (min, max): (Amount, Amount) = (parse_amount("min", min)?, parse_amount("max", max)?);
     Limits::new(min, max)
@@ -534,11 +606,19 @@ pub async fn admin_new_child(
     let id = AccountId::new(&body.id).map_err(|e| ApiError::invalid_field("id", e.to_string()))?;
     check_url(&body.url)?;
     check_hash(&body.last_hash)?;
+    let dialect = dialect_of(body.dialect.as_deref())?;
     let limits = limits_of(&body.min, &body.max)?;
-    let commands =
-        connect_commands(id.clone(), AccountKind::Leafward, limits, body.url.clone(), Rate::ONE, body.last_hash);
+    let commands = connect_commands_in(
+        id.clone(),
+        AccountKind::Leafward,
+        limits,
+        body.url.clone(),
+        Rate::ONE,
+        body.last_hash,
+        dialect,
+    );
     submit(&state, NodeCommand::Many(commands)).await?;
-    let data = json!({"id": id.as_str(), "url": body.url, "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max())});
+    let data = json!({"id": id.as_str(), "url": body.url, "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max()), "dialect": dialect.name()});
     Ok((StatusCode::CREATED, Json(envelope(data, None, None))).into_response())
 }
 
@@ -555,13 +635,21 @@ pub async fn admin_set_trunkward(
     let name = AccountId::new(&body.name).map_err(|e| ApiError::invalid_field("name", e.to_string()))?;
     check_url(&body.url)?;
     check_hash(&body.last_hash)?;
+    let dialect = dialect_of(body.dialect.as_deref())?;
     let limits = limits_of(&body.min, &body.max)?;
     let rate_text = parse_amount("rate", &body.rate)?;
     let rate = Rate::new(rate_text.as_decimal()).map_err(|_| ApiError::invalid_field("rate", "must be positive"))?;
-    let commands =
-        connect_commands(name.clone(), AccountKind::Trunkward, limits, body.url.clone(), rate, body.last_hash);
+    let commands = connect_commands_in(
+        name.clone(),
+        AccountKind::Trunkward,
+        limits,
+        body.url.clone(),
+        rate,
+        body.last_hash,
+        dialect,
+    );
     submit(&state, NodeCommand::Many(commands)).await?;
-    let data = json!({"name": name.as_str(), "url": body.url, "rate": rate.to_string(), "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max())});
+    let data = json!({"name": name.as_str(), "url": body.url, "rate": rate.to_string(), "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max()), "dialect": dialect.name()});
     Ok((StatusCode::CREATED, Json(envelope(data, None, None))).into_response())
 }
 
@@ -590,6 +678,11 @@ pub async fn handshake(state: &AppState, trace: &str) -> BTreeMap<String, String
     let peers: Vec<AccountId> = state.read().neighbours();
     let mut out = BTreeMap::new();
     for peer in peers {
+        if state.read().projections.dialect(&peer) == Dialect::Komunitin {
+            // Komunitin has no /handshake (it serves only relay, account and history).
+            out.insert(peer.to_string(), "komunitin (not asked)".to_owned());
+            continue;
+        }
         let lock = state.peers().lock_for(&peer);
         let _link = lock.lock().await;
         let status = match call_peer(state, &peer, reqwest::Method::GET, "/handshake", None, trace).await {
@@ -627,6 +720,7 @@ pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> 
                 "blake3": ledger::ratchet::hex(&ratchet.blake3),
                 "versions": ratchet.count,
                 "balance": crate::wire::amount_value(balance.completed),
+                "dialect": read.projections.dialect(peer).name(),
             }),
         );
     }

@@ -107,6 +107,9 @@ pub enum NodeCommand {
         to: ledger::State,
         /// Who asked.
         actor: AccountId,
+        /// For a relay a Komunitin neighbour sent: its body's `version` text,
+        /// which its link's ratchet hashes.
+        relay_version: Option<String>,
     },
     /// Drop a prepared state change (the next node refused or did not answer).
     Abort {
@@ -183,6 +186,9 @@ impl LedgerView for HeldView<'_> {
     }
     fn fees(&self) -> Option<&FeePolicy> {
         self.state.fees()
+    }
+    fn dialect(&self, peer: &AccountId) -> ledger::Dialect {
+        self.state.dialect(peer)
     }
     fn held(&self, id: &AccountId) -> (ledger::Balances, ledger::Balances) {
         let mut down = ledger::Balances::default();
@@ -269,9 +275,13 @@ impl Machine for LedgerMachine {
                 let tx = self.state.transaction(&uuid).expect("decide found it");
                 self.holds.insert(uuid, Hold { entries: tx.entries.clone(), from: tx.state, to });
             }
-            NodeCommand::Commit { uuid, to, actor } => {
+            NodeCommand::Commit { uuid, to, actor, relay_version } => {
                 self.holds.remove(&uuid);
-                self.decide_one(Command::Transition { uuid, to, actor }, now_us, &mut events)?;
+                let command = match relay_version {
+                    Some(relay_version) => Command::TransitionRelayed { uuid, to, actor, relay_version },
+                    None => Command::Transition { uuid, to, actor },
+                };
+                self.decide_one(command, now_us, &mut events)?;
             }
             NodeCommand::Abort { uuid } => {
                 self.holds.remove(&uuid);

@@ -169,6 +169,10 @@ async fn fetch_feed(state: &AppState, peer: &AccountId) -> ApiResult<Vec<LinkVer
 
 /// Reconciles the link with `peer` and says what happened.
 pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Value> {
+    if ledger::LedgerView::dialect(&state.read().projections, peer) == ledger::Dialect::Komunitin {
+        // Komunitin serves no link feed (docs/PROTOCOL.md, "Komunitin links"): never ask it.
+        return Ok(json!({"node": peer.as_str(), "verdict": "not_reconciled", "dialect": "komunitin"}));
+    }
     let lock = state.peers().lock_for(peer);
     let _link = lock.lock().await;
     let theirs = fetch_feed(state, peer).await?;
@@ -236,7 +240,8 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
 pub async fn reconcile_all(state: &AppState) {
     let peers: Vec<AccountId> = state.read().neighbours();
     for peer in peers {
-        if state.read().closed_links.contains_key(&peer) {
+        let komunitin = ledger::LedgerView::dialect(&state.read().projections, &peer) == ledger::Dialect::Komunitin;
+        if komunitin || state.read().closed_links.contains_key(&peer) {
             continue;
         }
         match reconcile_link(state, &peer).await {

@@ -17,8 +17,8 @@ use crate::event::Event;
 use crate::federation::{hash_rows, FeePolicy, Link};
 use crate::ids::{AccountId, TxId, WorkflowId};
 use crate::model::{
-    Account, AccountKind, AccountStatus, Entry, KeyHash, Limits, NodeConfig, Peer, State, Transaction, UnixSeconds,
-    DESCRIPTION_LENGTH_MAX_BYTES, METADATA_KEYS_MAX, METADATA_TEXT_LENGTH_MAX_BYTES,
+    Account, AccountKind, AccountStatus, Dialect, Entry, KeyHash, Limits, NodeConfig, Peer, State, Transaction,
+    UnixSeconds, DESCRIPTION_LENGTH_MAX_BYTES, METADATA_KEYS_MAX, METADATA_TEXT_LENGTH_MAX_BYTES,
 };
 use crate::path::{resolve, Resolution};
 use crate::state::{balance_deltas, LedgerView};
@@ -145,6 +145,26 @@ pub enum Command {
         /// The neighbour's MD5 ratchet hash after that version.
         md5: String,
     },
+    /// Declare the dialect a connected neighbour speaks.
+    SetLinkDialect {
+        /// The neighbour's node account (connected, its link still unused).
+        account: AccountId,
+        /// Its dialect.
+        dialect: Dialect,
+    },
+    /// `Transition` of a transaction that a Komunitin neighbour relayed to
+    /// us: its ratchet advances over the relay body, whose `version` field
+    /// read as text (empty when absent) is `relay_version`.
+    TransitionRelayed {
+        /// Which.
+        uuid: TxId,
+        /// Target state.
+        to: State,
+        /// Who asks (the neighbour).
+        actor: AccountId,
+        /// The relay body's `version`, as Komunitin joins it into the hash.
+        relay_version: String,
+    },
     /// Set (or clear) the fees charged on transactions crossing this node.
     ConfigureFees {
         /// The policy; `None` charges nothing.
@@ -194,7 +214,19 @@ pub fn decide(view: &impl LedgerView, command: Command, ctx: &Context) -> Result
             Ok(vec![Event::PeerConnected { peer }])
         }
         Command::ProposeTransaction(proposal) => propose(view, config, proposal, ctx),
-        Command::Transition { uuid, to, actor } => transition(view, config, uuid, to, actor, ctx),
+        Command::Transition { uuid, to, actor } => transition(view, config, uuid, to, actor, ctx, ""),
+        Command::TransitionRelayed { uuid, to, actor, relay_version } => {
+            transition(view, config, uuid, to, actor, ctx, &relay_version)
+        }
+        Command::SetLinkDialect { account, dialect } => {
+            let ratchet = view
+                .ratchet(&account)
+                .ok_or_else(|| Violation::Other { translated: format!("node {account} is not connected") })?;
+            if ratchet.count != 0 {
+                return Err(Violation::invalid_field("node", "dialect", "the link has carried transactions already"));
+            }
+            Ok(vec![Event::LinkDialectSet { account, dialect }])
+        }
         Command::Expire { uuid } => expire(view, config, uuid, ctx),
         Command::ProposeTransversal { transaction, link } => propose_transversal(view, config, transaction, link),
         Command::Reconcile { peer, uuid, to, version, md5 } => {
@@ -208,7 +240,7 @@ pub fn decide(view: &impl LedgerView, command: Command, ctx: &Context) -> Result
                     translated: format!("version {version} of {uuid} does not follow this node's"),
                 });
             }
-            let mut events = transition(view, config, uuid, to, peer.clone(), ctx)?;
+            let mut events = transition(view, config, uuid, to, peer.clone(), ctx, "")?;
             let ours = events.iter().find_map(|e| match e {
                 Event::RatchetAdvanced { peer: p, md5, .. } if p == &peer => Some(md5.clone()),
                 _ => None,
@@ -458,6 +490,8 @@ pub fn allowed_actors(tx: &Transaction, to: State) -> Option<Vec<Actor>> {
     workflow.rule(tx.state, to).map(|rule| rule.actors.clone())
 }
 
+/// `relay_version` is the `version` text of the relay body a Komunitin
+/// neighbour sent (empty otherwise, and for the bodies ccnode sends).
 fn transition(
     view: &impl LedgerView,
     config: &NodeConfig,
@@ -465,6 +499,7 @@ fn transition(
     to: State,
     actor: AccountId,
     ctx: &Context,
+    relay_version: &str,
 ) -> Result<Vec<Event>, Violation> {
     let tx = view
         .transaction(&uuid)
@@ -488,6 +523,17 @@ fn transition(
     if !permitted {
         return Err(Violation::Permission);
     }
+    if let Some(link) = link {
+        let komunitin = link.peers().any(|p| view.dialect(p) == Dialect::Komunitin);
+        // A Komunitin node books a relay at once and never takes a PATCH: the
+        // only change it shares is the one that books the relay (or erasing a
+        // validated copy it never saw).
+        if komunitin && !(tx.state == State::Validated && matches!(to, State::Completed | State::Erased)) {
+            return Err(Violation::Other {
+                translated: format!("{uuid} crosses a Komunitin link, which carries no state change after the relay"),
+            });
+        }
+    }
     check_limits(view, config, &tx.entries, Some(tx.state), to)?;
     let version = tx.version.checked_add(1).ok_or_else(workflow_violation)?;
     let mut events =
@@ -501,8 +547,17 @@ fn transition(
                 .ratchet(peer)
                 .ok_or_else(|| Violation::Other { translated: format!("node {peer} is not connected") })?;
             let rows = hash_rows(view, &moved, link, peer);
-            let (uuid_text, state_text, version_text) =
-                (uuid.to_string(), to.letter().to_string(), version.to_string());
+            let (uuid_text, state_text, version_text) = if view.dialect(peer) == Dialect::Komunitin {
+                if to != State::Completed {
+                    continue; // a validated copy the Komunitin node never booked
+                }
+                // Komunitin hashes the relay body: its state letter and `version` field.
+                // The bodies ccnode sends carry no `version`; only the upstream's body had one.
+                let version_text = if link.upstream.as_ref() == Some(peer) { relay_version } else { "" };
+                (uuid.to_string(), State::Validated.letter().to_string(), version_text.to_owned())
+            } else {
+                (uuid.to_string(), to.letter().to_string(), version.to_string())
+            };
             events.push(Event::RatchetAdvanced {
                 peer: peer.clone(),
                 uuid,

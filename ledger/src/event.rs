@@ -11,7 +11,7 @@ use bincode::{Decode, Encode};
 
 use crate::federation::{FeePolicy, Link};
 use crate::ids::{AccountId, TxId};
-use crate::model::{Account, AccountStatus, KeyHash, Limits, NodeConfig, State, Transaction, UnixSeconds};
+use crate::model::{Account, AccountStatus, Dialect, KeyHash, Limits, NodeConfig, State, Transaction, UnixSeconds};
 
 /// The only format version so far.
 pub const EVENT_FORMAT_VERSION: u8 = 1;
@@ -127,6 +127,14 @@ pub enum Event {
         uuid: TxId,
         /// The version repaired.
         version: u32,
+    },
+    /// A connected neighbour speaks another dialect than the reference's
+    /// (absent: `Reference`). Recorded right after its `PeerConnected`.
+    LinkDialectSet {
+        /// The neighbour's node account.
+        account: AccountId,
+        /// Its dialect.
+        dialect: Dialect,
     },
 }
 

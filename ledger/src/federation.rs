@@ -13,7 +13,7 @@ use crate::amount::Amount;
 use crate::decide::{check_limits, check_proposal, entry_between, record_proposal, resolve_party, Context, Proposal};
 use crate::event::Event;
 use crate::ids::{AccountId, TxId};
-use crate::model::{AccountKind, Entry, NodeConfig, State, Transaction};
+use crate::model::{AccountKind, Dialect, Entry, NodeConfig, State, Transaction};
 use crate::path::Resolution;
 use crate::state::LedgerView;
 use crate::violation::Violation;
@@ -190,6 +190,7 @@ pub fn plan_origin(view: &impl LedgerView, proposal: &Proposal, ctx: &Context) -
     let trunkward_quants = trunkward_quants(view, &transaction.entries, None)?;
     let link = Link { upstream: None, downstream: Some(remote.clone()), trunkward_quants };
     let entries = wire_entries(view, config, &transaction, &link, &remote);
+    check_komunitin_forward(view, &transaction, &remote, &entries)?;
     Ok(Origin::Relay(Box::new(Plan { transaction, link, forward: Some(Forward { peer: remote, entries }) })))
 }
 
@@ -203,6 +204,11 @@ pub fn plan_relay(view: &impl LedgerView, from: &AccountId, relay: RelayIn, ctx:
     }
     if view.transaction(&relay.uuid).is_some() {
         return Err(Violation::DuplicateUuid { uuid: relay.uuid.to_string() });
+    }
+    if view.dialect(from) == Dialect::Komunitin {
+        for wire in &relay.entries {
+            check_js_amount(wire.quant)?;
+        }
     }
     let mut entries = Vec::with_capacity(relay.entries.len());
     let mut wire_trunkward = Vec::with_capacity(relay.entries.len());
@@ -255,7 +261,55 @@ pub fn plan_relay(view: &impl LedgerView, from: &AccountId, relay: RelayIn, ctx:
         let entries = wire_entries(view, config, &transaction, &link, &peer);
         Forward { peer, entries }
     });
+    if let Some(f) = &forward {
+        check_komunitin_forward(view, &transaction, &f.peer, &f.entries)?;
+    }
     Ok(Plan { transaction, link, forward })
+}
+
+fn check_js_amount(quant: Amount) -> Result<(), Violation> {
+    if crate::ratchet::js_number_text_agrees(quant) {
+        return Ok(());
+    }
+    Err(Violation::invalid_field(
+        "entry",
+        "quant",
+        "a Komunitin node reads amounts as JavaScript numbers: below 1e21 with at most 15 significant digits",
+    ))
+}
+
+/// What a Komunitin neighbour can take (docs/PROTOCOL.md, "Komunitin links"):
+/// a payment that completes at once (it books the relay and never takes a
+/// PATCH), crediting its account (its `netGain` must be positive), with
+/// amounts it reads as we write them.
+fn check_komunitin_forward(
+    view: &impl LedgerView,
+    tx: &Transaction,
+    to: &AccountId,
+    entries: &[WireEntry],
+) -> Result<(), Violation> {
+    if view.dialect(to) != Dialect::Komunitin {
+        return Ok(());
+    }
+    let creation = &tx.workflow.creation;
+    if creation.state != State::Completed || creation.confirm {
+        return Err(Violation::invalid_field(
+            "transaction",
+            "workflow",
+            "a Komunitin node books only payments that complete at once",
+        ));
+    }
+    if &tx.primary().payee != to {
+        return Err(Violation::invalid_field(
+            "entry",
+            "payee",
+            "a Komunitin node accepts only payments to its accounts",
+        ));
+    }
+    for entry in entries {
+        check_js_amount(entry.quant)?;
+    }
+    Ok(())
 }
 
 /// Trunkward amounts of the entries shared with the trunkward neighbour:
@@ -366,6 +420,10 @@ pub fn hash_rows<'t>(
 /// the fee account.
 fn fee_entry(view: &impl LedgerView, config: &NodeConfig, primary: &Entry) -> Option<Entry> {
     let policy = view.fees()?;
+    if view.dialect(&primary.payer) == Dialect::Komunitin {
+        // It would be shared with a Komunitin node, which ignores additional entries.
+        return None;
+    }
     let quant = policy.fee(primary.quant)?;
     if primary.payer == policy.account {
         return None;
@@ -404,6 +462,13 @@ pub fn absorb(view: &impl LedgerView, plan: Plan, from: &AccountId, added: Vec<W
         }
         let payer = resolve_on(view, config, "payer", &wire.payer)?;
         let payee = resolve_on(view, config, "payee", &wire.payee)?;
+        if [payer.account(), payee.account()].into_iter().any(|a| view.dialect(a) == Dialect::Komunitin) {
+            return Err(Violation::invalid_field(
+                "entry",
+                "payer",
+                "a Komunitin node ignores additional entries: none may involve it (no fees on its side)",
+            ));
+        }
         if payer.account() != from && payee.account() != from {
             return Err(Violation::invalid_field(
                 "entry",

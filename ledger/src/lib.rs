@@ -19,7 +19,8 @@ pub use decide::{allowed_actors, check_limits, decide, is_expired, Command, Cont
 pub use event::{decode_event, encode_event, DecodeError, Event, EVENT_FORMAT_VERSION};
 pub use ids::{AccountId, NameError, NodeName, TxId, WorkflowId};
 pub use model::{
-    Account, AccountKind, AccountStatus, Entry, KeyHash, Limits, NodeConfig, Peer, State, Transaction, UnixSeconds,
+    Account, AccountKind, AccountStatus, Dialect, Entry, KeyHash, Limits, NodeConfig, Peer, State, Transaction,
+    UnixSeconds,
 };
 pub use path::{resolve, route, Resolution, Route};
 pub use state::{balance_deltas, Balances, LedgerState, LedgerView};

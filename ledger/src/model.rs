@@ -278,6 +278,32 @@ impl NodeConfig {
     }
 }
 
+/// How a link's neighbour speaks the protocol (docs/PROTOCOL.md, "Komunitin links").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Encode, Decode)]
+pub enum Dialect {
+    /// The reference node's rules (cc-php 0.9.x): relay validates, PATCH writes.
+    #[default]
+    Reference,
+    /// Komunitin's: a relay books at once, no PATCH ever crosses, and the
+    /// ratchet advances over the relay body (state `V`, its `version`).
+    Komunitin,
+}
+
+impl Dialect {
+    /// Its name in the admin API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Reference => "reference",
+            Dialect::Komunitin => "komunitin",
+        }
+    }
+
+    /// Parses an admin API name.
+    pub fn parse(name: &str) -> Option<Dialect> {
+        [Dialect::Reference, Dialect::Komunitin].into_iter().find(|d| d.name() == name)
+    }
+}
+
 /// An adjacent node's connection facts (placeholder until replay exists).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Peer {

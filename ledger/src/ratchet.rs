@@ -66,3 +66,21 @@ pub fn blake3_genesis(initial: &str) -> [u8; 32] {
         .finalize()
         .as_bytes()
 }
+
+/// Whether JavaScript's `Number#toString` of `quant`, read as a JSON number,
+/// is `quant`'s canonical text, so a Komunitin neighbour hashes the amount as
+/// we do (docs/PROTOCOL.md, "Komunitin links"). True below 1e21 with at most
+/// 15 significant digits (a double keeps those exactly, and JS prints the
+/// shortest text that reads back; ccnode amounts have at most 6 decimals,
+/// above JS's 1e-7 switch to exponents).
+pub fn js_number_text_agrees(quant: Amount) -> bool {
+    let text = quant.to_string();
+    let digits = text.trim_start_matches('-');
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.len() > 21 {
+        return false;
+    }
+    let all = format!("{int}{frac}");
+    let significant = all.trim_start_matches('0').trim_end_matches('0');
+    significant.len() <= 15
+}

@@ -6,7 +6,7 @@ use crate::amount::{Amount, AmountError};
 use crate::event::Event;
 use crate::federation::{FeePolicy, Link, Ratchet};
 use crate::ids::{AccountId, TxId};
-use crate::model::{Account, AccountKind, Entry, KeyHash, NodeConfig, Peer, State, Transaction};
+use crate::model::{Account, AccountKind, Dialect, Entry, KeyHash, NodeConfig, Peer, State, Transaction};
 
 /// An account's balances. `pending` includes completed transactions, so it
 /// is the balance "if everything pending completed".
@@ -46,6 +46,10 @@ pub trait LedgerView {
     /// What this node charges on transactions that cross it.
     fn fees(&self) -> Option<&FeePolicy> {
         None
+    }
+    /// The dialect a neighbour speaks (`Reference` unless a `LinkDialectSet` said otherwise).
+    fn dialect(&self, _peer: &AccountId) -> Dialect {
+        Dialect::Reference
     }
     /// Balance changes reserved by writes in flight elsewhere: `(down, up)`,
     /// the sums of their negative and of their positive deltas. Limit checks
@@ -107,6 +111,7 @@ pub struct LedgerState {
     links: HashMap<TxId, Link>,
     ratchets: BTreeMap<AccountId, Ratchet>,
     fees: Option<FeePolicy>,
+    dialects: BTreeMap<AccountId, Dialect>,
 }
 
 impl LedgerView for LedgerState {
@@ -133,6 +138,9 @@ impl LedgerView for LedgerState {
     }
     fn fees(&self) -> Option<&FeePolicy> {
         self.fees.as_ref()
+    }
+    fn dialect(&self, peer: &AccountId) -> Dialect {
+        self.dialects.get(peer).copied().unwrap_or_default()
     }
     fn trunkward_account(&self) -> Option<&AccountId> {
         self.trunkward.as_ref()
@@ -223,6 +231,10 @@ impl LedgerState {
             }
             Event::FeesConfigured { policy } => self.fees.clone_from(policy),
             Event::LinkReconciled { .. } => {}
+            Event::LinkDialectSet { account, dialect } => {
+                assert!(self.ratchets.contains_key(account), "dialect of a peer not connected");
+                self.dialects.insert(account.clone(), *dialect);
+            }
             Event::RatchetAdvanced { peer, md5, blake3, .. } => {
                 let ratchet = self.ratchets.get_mut(peer).expect("ratchet of a connected peer");
                 ratchet.md5.clone_from(md5);

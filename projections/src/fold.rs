@@ -19,8 +19,8 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use ledger::federation::{Link, Ratchet};
 use ledger::{
-    Account, AccountId, AccountKind, Amount, AmountError, Balances, Entry, Event, KeyHash, LedgerView, NodeConfig,
-    Peer, State, Transaction, TxId, Workflow, WorkflowId,
+    Account, AccountId, AccountKind, Amount, AmountError, Balances, Dialect, Entry, Event, KeyHash, LedgerView,
+    NodeConfig, Peer, State, Transaction, TxId, Workflow, WorkflowId,
 };
 use rust_decimal::Decimal;
 
@@ -448,6 +448,8 @@ pub struct Projections {
     pub(crate) trunkward: Option<u32>,
     /// Link facts of transactions that cross nodes.
     pub(crate) links: HashMap<TxId, Link>,
+    /// Neighbours declared with a dialect other than the reference's.
+    pub(crate) dialects: BTreeMap<AccountId, Dialect>,
     /// Transactions in proposal order.
     pub(crate) txs: Vec<TxRec>,
     pub(crate) extras: Vec<TxExtra>,
@@ -490,6 +492,7 @@ impl Clone for Projections {
             ordered: self.ordered.clone(),
             trunkward: self.trunkward,
             links: self.links.clone(),
+            dialects: self.dialects.clone(),
             txs: self.txs.clone(),
             extras: self.extras.clone(),
             workflows: self.workflows.clone(),
@@ -525,6 +528,7 @@ impl PartialEq for Projections {
             && self.ordered == other.ordered
             && self.trunkward == other.trunkward
             && self.links == other.links
+            && self.dialects == other.dialects
             && same_txs
     }
 }
@@ -631,6 +635,13 @@ impl Projections {
             }
             // Fee policy is the writer's concern; no read model shows it yet.
             Event::FeesConfigured { .. } | Event::LinkReconciled { .. } => {}
+            Event::LinkDialectSet { account, dialect } => {
+                assert!(self.slot_mut(account).peer.is_some(), "dialect of {account}, which is not connected");
+                match dialect {
+                    Dialect::Reference => self.dialects.remove(account),
+                    other => self.dialects.insert(account.clone(), *other),
+                };
+            }
             Event::TransactionProposed { transaction } => {
                 assert!(!transaction.entries.is_empty(), "transaction {} without entries", transaction.uuid);
                 assert!(self.tx_slot(&transaction.uuid).is_none(), "transaction {} twice", transaction.uuid);
@@ -1243,6 +1254,9 @@ impl LedgerView for Projections {
     }
     fn ratchet(&self, peer: &AccountId) -> Option<&Ratchet> {
         self.slot(peer).and_then(|s| s.ratchet.as_ref())
+    }
+    fn dialect(&self, peer: &AccountId) -> Dialect {
+        self.dialects.get(peer).copied().unwrap_or_default()
     }
 }
 

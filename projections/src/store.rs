@@ -20,12 +20,15 @@ use std::path::Path;
 use bincode::config::{Configuration, LittleEndian, NoLimit, Varint};
 use bincode::{Decode, Encode};
 use ledger::federation::{Link, Ratchet};
-use ledger::{decode_event, Account, Amount, DecodeError, KeyHash, LedgerView, NodeConfig, Peer, Transaction, TxId};
+use ledger::{
+    decode_event, Account, AccountId, Amount, DecodeError, Dialect, KeyHash, LedgerView, NodeConfig, Peer, Transaction,
+    TxId,
+};
 
 use crate::fold::{ix, AccountSlot, Projections, TimelinePoint};
 
-/// The only snapshot format so far.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
+/// The snapshot format (2 added link dialects; older snapshots are rebuilt).
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
 /// Largest sled value a snapshot body is cut into, in bytes.
 pub const CHUNK_BYTES: usize = 8 << 20;
 
@@ -115,7 +118,8 @@ struct RatchetV1 {
 /// `genesis: [u8; 32], head_hash: [u8; 32], seq: u64, last_at_us: u64,
 /// config: Option<NodeConfig>, accounts: Vec<AccountV1>` (opening order),
 /// `transactions: Vec<Transaction>` (proposal order),
-/// `links: Vec<(TxId, Link)>` (proposal order of their transactions).
+/// `links: Vec<(TxId, Link)>` (proposal order of their transactions),
+/// `dialects: Vec<(AccountId, Dialect)>` (by account id, non-reference only).
 #[cfg(test)]
 #[derive(Encode, Decode)]
 struct SnapshotV1 {
@@ -127,6 +131,7 @@ struct SnapshotV1 {
     accounts: Vec<AccountV1>,
     transactions: Vec<Transaction>,
     links: Vec<(TxId, Link)>,
+    dialects: Vec<(AccountId, Dialect)>,
 }
 
 /// Encodes a snapshot body (no version byte, no checksum).
@@ -138,6 +143,8 @@ fn encode_body(p: &Projections, genesis: [u8; 32], head_hash: [u8; 32]) -> Resul
         encode_transaction(p, u32::try_from(slot).expect("slots are u32"), &mut out)?;
     }
     encode_links(p, &mut out)?;
+    let dialects: Vec<(&AccountId, &Dialect)> = p.dialects.iter().collect();
+    put(&mut out, dialects)?;
     Ok(out)
 }
 
@@ -295,6 +302,13 @@ fn restore(r: &mut Reader<'_>) -> Result<Projections, StoreError> {
     for (uuid, link) in links {
         if p.transaction(&uuid).is_none() || p.links.insert(uuid, link).is_some() {
             return Err(corrupt(format!("link of unknown or twice-linked transaction {uuid}")));
+        }
+    }
+    let dialects: Vec<(AccountId, Dialect)> = r.next()?;
+    for (account, dialect) in dialects {
+        if p.peer(&account).is_none() || dialect == Dialect::Reference || p.dialects.insert(account, dialect).is_some()
+        {
+            return Err(corrupt("a dialect of a peer not connected, or twice".to_owned()));
         }
     }
     p.check_invariants().map_err(corrupt)?;

@@ -367,6 +367,10 @@ impl Checker {
                 Some(p) => self.slot_of(&p.account).map(drop),
                 None => Ok(()),
             },
+            Event::LinkDialectSet { account, .. } => match self.peers.contains(account) {
+                true => Ok(()),
+                false => Err(FindingKind::NotAPeer { account: account.to_string() }),
+            },
             Event::RatchetAdvanced { peer, .. } => match self.peers.contains(peer) {
                 true => Ok(()),
                 false => Err(FindingKind::NotAPeer { account: peer.to_string() }),

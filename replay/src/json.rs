@@ -133,6 +133,11 @@ pub fn event_json(event: &Event) -> Value {
             "uuid": uuid.to_string(),
             "version": version,
         }),
+        Event::LinkDialectSet { account, dialect } => json!({
+            "type": "LinkDialectSet",
+            "account": account.as_str(),
+            "dialect": dialect.name(),
+        }),
         Event::FeesConfigured { policy } => json!({
             "type": "FeesConfigured",
             "policy": policy.as_ref().map(|p| json!({

@@ -3,6 +3,7 @@
 mod browser;
 mod federation;
 mod journal_cli;
+mod komunitin;
 mod node;
 mod reconcile;
 mod reference_multi;

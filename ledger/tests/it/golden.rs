@@ -217,3 +217,30 @@ fn golden_federation_event_bytes() {
     let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
     assert_eq!(firsts, vec![10, 11, 12, 12, 13]);
 }
+
+const KOMUNITIN_FIXTURE: &str = "tests/fixtures/events-v1-komunitin.bin";
+
+/// The link dialect (appended variant 14 of format version 1).
+fn komunitin_samples() -> Vec<Event> {
+    vec![
+        Event::LinkDialectSet { account: acc("branch2"), dialect: Dialect::Komunitin },
+        Event::LinkDialectSet { account: acc("branch"), dialect: Dialect::Reference },
+    ]
+}
+
+#[test]
+fn golden_komunitin_event_bytes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(KOMUNITIN_FIXTURE);
+    let expected = blob(&komunitin_samples());
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &expected).expect("write fixture");
+    }
+    let stored = std::fs::read(&path).expect("fixture exists; run with UPDATE_GOLDEN=1 to create it");
+    assert!(stored == expected, "encoding changed: bytes differ from {KOMUNITIN_FIXTURE}");
+    let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
+    assert_eq!(decoded, komunitin_samples());
+    // Hand-checked: version 1, variant 14, "branch2" (len 7), Komunitin = 1.
+    assert_eq!(encode_event(&komunitin_samples()[0]), [&[1u8, 14, 7][..], b"branch2", &[1]].concat());
+    let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
+    assert_eq!(firsts, vec![14, 14]);
+}

@@ -48,3 +48,84 @@ fn every_input_changes_both_chains() {
         assert_ne!(b3, base_b3);
     }
 }
+
+/// Komunitin's `makeHash` (credit-commons-controller.ts l.23-32 at a3de3eab):
+/// `[lastHash, uuid, state, entries.map(quant|description).join('|'), version].join('|')`
+/// is the reference string with the relay's state letter and its `version`
+/// text (empty when absent, which leaves a trailing `|`).
+#[test]
+fn komunitin_vectors_hash_as_komunitin_does() {
+    let uuid = "3d8ebb9f-6a29-42cb-9d39-9ee0a6bf7f1c";
+    let rows = [HashRow { quant: "0.01".parse().expect("amount"), description: "test long distance for 3 from leaf" }];
+    // V1: 3.receive.test.ts asserts this head after the relay (no `version`).
+    assert_eq!(
+        link_string("trunk", uuid, "V", &rows, ""),
+        format!("trunk|{uuid}|V|0.01|test long distance for 3 from leaf|")
+    );
+    assert_eq!(md5_next("trunk", uuid, "V", &rows, ""), "196bf56fdf9c2b747a20b8604b7b1f61");
+    // V2: the same body with `"version": 1`, as Komunitin itself sends.
+    assert_eq!(md5_next("trunk", uuid, "V", &rows, "1"), "0468cf7c904eafa6dd59cc295442f8dc");
+    // V5: 5.send.test.ts's body with a fixed uuid.
+    let rows = [HashRow {
+        quant: "0.1".parse().expect("amount"),
+        description: "Test transfer from trunk/EXTR0000 to trunk/branch2/TEST0002",
+    }];
+    assert_eq!(
+        md5_next("trunk", "00000000-0000-4000-8000-000000000001", "V", &rows, "1"),
+        "fe120d920095a784da76827ac7faad0a"
+    );
+}
+
+#[test]
+fn js_number_text_agrees_only_where_javascript_prints_our_text() {
+    use ledger::ratchet::js_number_text_agrees;
+    for ok in ["0.01", "14", "0.1", "0.000001", "123456789.123456", "999999999999999", "100000000000000000000"] {
+        assert!(js_number_text_agrees(ok.parse().expect("amount")), "{ok}");
+    }
+    for bad in ["1234567890.123456", "1000000000000000000000", "9999999999999999"] {
+        assert!(!js_number_text_agrees(bad.parse().expect("amount")), "{bad}");
+    }
+}
+
+/// A Komunitin child `leaf1` relays 3.receive.test.ts's fixture (one entry,
+/// no `version`) with last hash `trunk`: booked at once, and the link head is
+/// the hash that test asserts Komunitin holds afterwards.
+#[test]
+fn a_komunitin_relay_advances_the_link_as_komunitin_does() {
+    use crate::{acc, amt, ctx, run, twig, tx_id};
+    use ledger::federation::{plan_relay, RelayIn, WireEntry};
+    use ledger::{Command, Dialect, LedgerView, Peer, Rate, State, Workflow};
+    let mut state = twig(|_| {});
+    let peer = Peer { account: acc("leaf1"), url: "http://k/".into(), rate: Rate::ONE, initial_hash: "trunk".into() };
+    run(&mut state, Command::ConnectPeer { peer }, 0);
+    run(&mut state, Command::SetLinkDialect { account: acc("leaf1"), dialect: Dialect::Komunitin }, 0);
+    let uuid = tx_id(0x3d8e_bb9f_6a29_42cb_9d39_9ee0_a6bf_7f1c);
+    let relay = RelayIn {
+        uuid,
+        workflow: Workflow::from_code("_C-").expect("code"),
+        entries: vec![WireEntry {
+            payer: "twig/leaf1/TEST0001".into(),
+            payee: "twig/bob".into(),
+            quant: amt("0.01"),
+            description: "test long distance for 3 from leaf".into(),
+            metadata: Default::default(),
+        }],
+    };
+    let plan = plan_relay(&state, &acc("leaf1"), relay, &ctx(1)).expect("planned");
+    assert!(plan.forward.is_none());
+    run(&mut state, Command::ProposeTransversal { transaction: plan.transaction, link: plan.link }, 1);
+    let to = State::Completed;
+    run(&mut state, Command::TransitionRelayed { uuid, to, actor: acc("leaf1"), relay_version: String::new() }, 1);
+    assert_eq!(state.ratchet(&acc("leaf1")).expect("ratchet").md5, "196bf56fdf9c2b747a20b8604b7b1f61");
+    assert_eq!(state.balances(&acc("bob")).completed, amt("0.01"));
+    // No later change crosses a Komunitin link.
+    let erase = Command::Transition { uuid, to: State::Erased, actor: acc("admin") };
+    assert!(ledger::decide(&state, erase, &ctx(2)).is_err());
+    // Only payments that complete at once go to it.
+    let bill = crate::proposal("bob", "twig/leaf1/TEST0002", "bob", "1", "bill", 9);
+    let Command::ProposeTransaction(p) = bill else { unreachable!() };
+    assert!(ledger::federation::plan_origin(&state, &p, &ctx(2)).is_err());
+    let pay = crate::proposal("bob", "bob", "twig/leaf1/TEST0002", "1", "payment", 10);
+    let Command::ProposeTransaction(p) = pay else { unreachable!() };
+    assert!(ledger::federation::plan_origin(&state, &p, &ctx(2)).is_ok());
+}
