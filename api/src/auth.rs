@@ -100,7 +100,7 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
         let header = |name: &str| parts.headers.get(name).map(|v| v.to_str().map(str::to_owned));
         if let (Some(Ok(node)), Some(Ok(hash))) = (header("cc-node"), header("last-hash")) {
-            return authenticate_node(state, &node, &hash, lenient(parts));
+            return guarded(state, &node, authenticate_node(state, &node, &hash, lenient(parts))).await;
         }
         let (user, auth) = match (header("cc-user"), header("cc-auth")) {
             (Some(Ok(user)), Some(Ok(auth))) if !user.is_empty() => (user, auth),
@@ -113,19 +113,35 @@ impl FromRequestParts<AppState> for Caller {
         // An unknown account is `DoesNotExistViolation` (type account), as the reference answers.
         let unknown = || ApiError::does_not_exist("account", user.chars().take(64).collect::<String>());
         let id = AccountId::new(&user).map_err(|_| unknown())?;
-        let read = state.read();
-        let account = read.projections.account(&id).ok_or_else(unknown)?;
-        if !matches!(account.kind, ledger::AccountKind::User { .. }) {
+        let user_account = {
+            let read = state.read();
+            let account = read.projections.account(&id).ok_or_else(unknown)?;
+            if matches!(account.kind, ledger::AccountKind::User { .. }) {
+                let admin = account.is_admin();
+                Some(match read.projections.key_hash(&id) {
+                    Some(stored) if key_matches(&key, stored) => Ok(Caller::Account { id, admin }),
+                    _ => Err(ApiError::wrong_key(&user)),
+                })
+            } else {
+                None
+            }
+        };
+        match user_account {
+            Some(result) => result,
             // 0.8.x: a neighbour sends its name as cc-user and the link's last hash as cc-auth.
-            drop(read);
-            return authenticate_node(state, &user, &key, lenient(parts));
-        }
-        let admin = account.is_admin();
-        match read.projections.key_hash(&id) {
-            Some(stored) if key_matches(&key, stored) => Ok(Caller::Account { id, admin }),
-            _ => Err(ApiError::wrong_key(&user)),
+            None => guarded(state, &user, authenticate_node(state, &user, &key, lenient(parts))).await,
         }
     }
+}
+
+/// Slows down and logs repeated failures to prove a link hash.
+async fn guarded(state: &AppState, node: &str, result: Result<Caller, ApiError>) -> Result<Caller, ApiError> {
+    match &result {
+        Ok(_) => state.peers().proved(node),
+        Err(e) if e.class == "HashMismatchFailure" => state.peers().refused(node).await,
+        Err(_) => {}
+    }
+    result
 }
 
 /// A neighbour proves itself with the link's last hash; a different hash is
@@ -155,7 +171,7 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency
         Leniency::Exact => ours.md5 == hash,
     };
     if !accepted {
-        return Err(ApiError::hash_mismatch(axum::http::StatusCode::INTERNAL_SERVER_ERROR, node, &ours.md5, hash));
+        return Err(ApiError::hash_mismatch(axum::http::StatusCode::INTERNAL_SERVER_ERROR, node, hash));
     }
     Ok(Caller::Node { account: id })
 }

@@ -72,14 +72,14 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "PermissionViolation")
     }
 
-    /// `HashMismatchFailure {remoteNode, localHash, remoteHash}`: a neighbour's
-    /// last hash is not ours (500, as the reference sends it; 409 where the
-    /// caller asked about a position of the link rather than its head).
-    pub fn hash_mismatch(status: StatusCode, node: &str, local: &str, remote: &str) -> ApiError {
-        ApiError::new(status, "HashMismatchFailure")
-            .with("remoteNode", node)
-            .with("localHash", local)
-            .with("remoteHash", remote)
+    /// `HashMismatchFailure {remoteNode, remoteHash}`: a neighbour's last hash
+    /// is not ours (500, as the reference sends it; 409 where the caller asked
+    /// about a position of the link rather than its head). Unlike the
+    /// reference, ccnode never sends its own hash (`localHash`) back: the link
+    /// hash is the neighbour's credential, and a caller that does not hold it
+    /// must not learn it from the refusal.
+    pub fn hash_mismatch(status: StatusCode, node: &str, remote: &str) -> ApiError {
+        ApiError::new(status, "HashMismatchFailure").with("remoteNode", node).with("remoteHash", remote)
     }
 
     /// 500 `CCFailure` with a message that reveals no internals.

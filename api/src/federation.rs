@@ -42,13 +42,46 @@ pub const URL_BYTES_MAX: usize = 512;
 pub struct Peers {
     client: reqwest::Client,
     locks: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Consecutive failed node authentications per claimed node name.
+    failures: Mutex<HashMap<String, u32>>,
 }
+
+/// Most distinct node names whose failures are remembered (beyond it the
+/// record starts over, so a caller cannot grow it without bound).
+const FAILURE_NAMES_MAX: usize = 4096;
 
 impl Peers {
     /// A client whose requests give up after `timeout`.
     pub fn new(timeout: Duration) -> Peers {
         let client = reqwest::Client::builder().timeout(timeout).build().expect("an HTTP client without TLS builds");
-        Peers { client, locks: Mutex::new(HashMap::new()) }
+        Peers { client, locks: Mutex::new(HashMap::new()), failures: Mutex::new(HashMap::new()) }
+    }
+
+    /// A request claiming to be node `node` failed to prove the link hash:
+    /// logged, and answered only after a delay that doubles with each
+    /// consecutive failure (100 ms up to 5 s), so guessing is slow.
+    pub async fn refused(&self, node: &str) {
+        let count = {
+            let mut failures = self.failures.lock().expect("failure counts are never poisoned");
+            if failures.len() >= FAILURE_NAMES_MAX && !failures.contains_key(node) {
+                failures.clear();
+            }
+            let count = failures.entry(node.chars().take(64).collect()).or_insert(0);
+            *count = count.saturating_add(1);
+            *count
+        };
+        let delay = Duration::from_millis(100u64.saturating_mul(1 << count.min(6).saturating_sub(1)))
+            .min(Duration::from_secs(5));
+        tracing::warn!(node = %node.chars().take(64).collect::<String>(), failures = count, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "a caller claiming to be this neighbour sent a wrong link hash");
+        tokio::time::sleep(delay).await;
+    }
+
+    /// Node `node` proved the link hash: its failure count starts over.
+    pub fn proved(&self, node: &str) {
+        let mut failures = self.failures.lock().expect("failure counts are never poisoned");
+        if !failures.is_empty() {
+            failures.remove(node);
+        }
     }
 
     /// The HTTP client.
@@ -472,7 +505,8 @@ pub async fn relayed_state_change(
     let _incoming = if from_parent { lock.lock().await } else { lock.try_lock().map_err(|_| link_busy(&from))? };
     let ours = state.read().ratchet(&from).map(|r| r.md5.clone()).unwrap_or_default();
     if ours != claimed_hash {
-        return Err(ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, from.as_str(), &ours, claimed_hash));
+        state.peers().refused(from.as_str()).await;
+        return Err(ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, from.as_str(), claimed_hash));
     }
     let current = state.read().projections.transaction(&uuid).map(|tx| tx.state);
     match current {

@@ -111,22 +111,38 @@ pub async fn link_feed(
         .unwrap_or(LINK_PAGE_MAX)
         .clamp(1, LINK_PAGE_MAX);
     let id = AccountId::new(&node).map_err(|_| ApiError::forbidden())?;
-    let read = state.read();
-    let initial = read.projections.peer(&id).map(|p| p.initial_hash.clone()).ok_or_else(ApiError::forbidden)?;
-    let log = read.link_logs.get(&id).map(Vec::as_slice).unwrap_or(&[]);
-    let ours_at = match after {
-        0 => Some(initial),
-        n => log.get(n - 1).map(|v| hex(&v.md5)),
+    let answer = {
+        let read = state.read();
+        let initial = read.projections.peer(&id).map(|p| p.initial_hash.clone()).ok_or_else(ApiError::forbidden)?;
+        let log = read.link_logs.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+        let ours_at = match after {
+            0 => Some(initial),
+            n => log.get(n - 1).map(|v| hex(&v.md5)),
+        };
+        // Authenticated before anything is shown: the caller proves the link
+        // hash at the position it asks from. A position past our end proves
+        // nothing (it once answered our head to anyone): refused like a wrong hash.
+        match ours_at {
+            Some(h) if h == hash => {
+                let page: Vec<Value> = log.iter().skip(after).take(limit).map(version_json).collect();
+                let head = log
+                    .last()
+                    .map_or_else(|| read.ratchet(&id).map(|r| r.md5.clone()).unwrap_or_default(), |v| hex(&v.md5));
+                Some(envelope(Value::Array(page), Some(json!({"count": log.len(), "head": head})), None))
+            }
+            _ => None,
+        }
     };
-    match ours_at {
-        Some(h) if h == hash => {}
-        Some(h) => return Err(ApiError::hash_mismatch(StatusCode::CONFLICT, &node, &h, hash)),
-        // We hold fewer versions than the caller asks to skip: nothing to show.
-        None => {}
+    match answer {
+        Some(body) => {
+            state.peers().proved(&node);
+            Ok(Json(body))
+        }
+        None => {
+            state.peers().refused(&node).await;
+            Err(ApiError::hash_mismatch(StatusCode::CONFLICT, &node, hash))
+        }
     }
-    let page: Vec<Value> = log.iter().skip(after).take(limit).map(version_json).collect();
-    let head = log.last().map_or_else(|| read.ratchet(&id).map(|r| r.md5.clone()).unwrap_or_default(), |v| hex(&v.md5));
-    Ok(Json(envelope(Value::Array(page), Some(json!({"count": log.len(), "head": head})), None)))
 }
 
 /// Fetches the neighbour's whole feed for our link.

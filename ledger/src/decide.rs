@@ -214,9 +214,9 @@ pub fn decide(view: &impl LedgerView, command: Command, ctx: &Context) -> Result
             Ok(vec![Event::PeerConnected { peer }])
         }
         Command::ProposeTransaction(proposal) => propose(view, config, proposal, ctx),
-        Command::Transition { uuid, to, actor } => transition(view, config, uuid, to, actor, ctx, ""),
+        Command::Transition { uuid, to, actor } => transition(view, config, uuid, to, actor, ctx, How::default()),
         Command::TransitionRelayed { uuid, to, actor, relay_version } => {
-            transition(view, config, uuid, to, actor, ctx, &relay_version)
+            transition(view, config, uuid, to, actor, ctx, How { relay_version: &relay_version, copied: false })
         }
         Command::SetLinkDialect { account, dialect } => {
             let ratchet = view
@@ -240,7 +240,10 @@ pub fn decide(view: &impl LedgerView, command: Command, ctx: &Context) -> Result
                     translated: format!("version {version} of {uuid} does not follow this node's"),
                 });
             }
-            let mut events = transition(view, config, uuid, to, peer.clone(), ctx, "")?;
+            // A version the neighbour already wrote: any move the workflow defines,
+            // proven by reproducing the neighbour's hash below.
+            let mut events =
+                transition(view, config, uuid, to, peer.clone(), ctx, How { relay_version: "", copied: true })?;
             let ours = events.iter().find_map(|e| match e {
                 Event::RatchetAdvanced { peer: p, md5, .. } if p == &peer => Some(md5.clone()),
                 _ => None,
@@ -492,6 +495,15 @@ pub fn allowed_actors(tx: &Transaction, to: State) -> Option<Vec<Actor>> {
 
 /// `relay_version` is the `version` text of the relay body a Komunitin
 /// neighbour sent (empty otherwise, and for the bodies ccnode sends).
+/// How a state change reaches `transition`.
+#[derive(Debug, Clone, Copy, Default)]
+struct How<'a> {
+    /// A Komunitin relay body's `version` text (its link hashes it).
+    relay_version: &'a str,
+    /// A version the neighbour already wrote, copied by reconciliation.
+    copied: bool,
+}
+
 fn transition(
     view: &impl LedgerView,
     config: &NodeConfig,
@@ -499,8 +511,9 @@ fn transition(
     to: State,
     actor: AccountId,
     ctx: &Context,
-    relay_version: &str,
+    how: How<'_>,
 ) -> Result<Vec<Event>, Violation> {
+    let How { relay_version, copied } = how;
     let tx = view
         .transaction(&uuid)
         .ok_or_else(|| Violation::DoesNotExist { type_: "transaction".to_owned(), id: uuid.to_string() })?;
@@ -512,14 +525,18 @@ fn transition(
     };
     let actors = allowed_actors(tx, to).ok_or_else(workflow_violation)?;
     let link = view.link(&uuid);
-    // A neighbour relaying a change of a transaction it shares is trusted as
-    // the reference trusts it: as an admin of this transaction.
+    // A neighbour relays a change of a transaction it shares, for the party on
+    // its side: its node account here holds that party's roles (payer, payee,
+    // author of a relayed proposal), and it may make the moves the workflow
+    // gives those roles. Admin-only moves (no actors) are trusted from a
+    // neighbour, whose admin made them.
     let neighbour = link.is_some_and(|l| l.peers().any(|p| p == &actor));
     if link.is_some() && !neighbour && link.is_some_and(|l| l.upstream.is_some() && l.downstream.is_some()) {
         // Intermediate ledger: only the ends of a transversal transaction change it.
         return Err(workflow_violation());
     }
-    let permitted = account.is_admin() || neighbour || roles(tx, &actor).iter().any(|r| actors.contains(r));
+    let by_role = roles(tx, &actor).iter().any(|r| actors.contains(r));
+    let permitted = account.is_admin() || by_role || (neighbour && (actors.is_empty() || copied));
     if !permitted {
         return Err(Violation::Permission);
     }

@@ -93,7 +93,7 @@ pub(super) async fn relay_from(
     let ours = state.read().ratchet(&from).map(|r| r.md5.clone()).unwrap_or_default();
     if claimed != Some(ours.as_str()) {
         let claimed = claimed.unwrap_or("");
-        return Err(ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, from.as_str(), &ours, claimed));
+        return Err(ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, from.as_str(), claimed));
     }
     if state.read().projections.transaction(&uuid).is_some() {
         // Komunitin never retries; a replay is refused as Komunitin refuses one (TC l.22-64).
