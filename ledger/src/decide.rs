@@ -336,6 +336,26 @@ pub(crate) fn check_entry_fields(proposal: &Proposal, config: &NodeConfig) -> Re
     Ok(())
 }
 
+/// Metadata may not use a key that names a party's account here: that key is
+/// where ccnode keeps a remote party's path, and a user's value there would
+/// change how the party is shown (`{"bob": "evil/path"}` on a payment to bob).
+pub(crate) fn check_metadata_keys(
+    payer: &Resolution,
+    payee: &Resolution,
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), Violation> {
+    for party in [payer, payee] {
+        if metadata.contains_key(party.account().as_str()) {
+            return Err(Violation::invalid_field(
+                "entry",
+                "metadata",
+                &format!("the key {:?} is reserved: it names a party of the entry", party.account().as_str()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Resolves one party of an entry to the account on this node that books it.
 pub(crate) fn resolve_party(
     view: &impl LedgerView,
@@ -417,6 +437,7 @@ pub(crate) fn check_proposal<'c>(
     if payer.account() == payee.account() {
         return Err(Violation::SameAccount { wrong_id: payer.account().to_string() });
     }
+    check_metadata_keys(&payer, &payee, &p.metadata)?;
     let creator_ok = match workflow.creator() {
         Some(Actor::Payer) => payer.account() == &author.id,
         Some(Actor::Payee) => payee.account() == &author.id,

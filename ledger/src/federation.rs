@@ -222,6 +222,7 @@ pub fn plan_relay(view: &impl LedgerView, from: &AccountId, relay: RelayIn, ctx:
         if payer.account() == payee.account() {
             return Err(Violation::SameAccount { wrong_id: payer.account().to_string() });
         }
+        crate::decide::check_metadata_keys(&payer, &payee, &wire.metadata)?;
         if index == 0 {
             // The primary entry runs from the neighbour that sent it to one other account.
             let other = match (payer.account() == from, payee.account() == from) {
@@ -469,6 +470,7 @@ pub fn absorb(view: &impl LedgerView, plan: Plan, from: &AccountId, added: Vec<W
                 "a Komunitin node ignores additional entries: none may involve it (no fees on its side)",
             ));
         }
+        crate::decide::check_metadata_keys(&payer, &payee, &wire.metadata)?;
         if payer.account() != from && payee.account() != from {
             return Err(Violation::invalid_field(
                 "entry",

@@ -134,3 +134,31 @@ fn a_neighbour_may_make_only_the_moves_of_its_own_side() {
     assert_eq!(tx["data"]["state"], "completed");
     assert_eq!(head(&trunk, "branch"), head(&branch, "trunk"));
 }
+
+/// Issue 16, item 4: a metadata key naming a party would replace how that
+/// party is shown (the key where ccnode keeps a remote party's path).
+#[test]
+fn metadata_cannot_change_how_a_party_is_shown() {
+    let Pair { trunk, branch, .. } = pair();
+    trunk.open("bob", -100, 100);
+    let before = trunk.call(Method::GET, "/account/balance?acc_path=alice", "admin", None).1["data"]["seq"].clone();
+    for (payer, payee, key) in [("alice", "bob", "bob"), ("alice", "bob", "alice"), ("alice", "branch/bob", "branch")] {
+        let body = json!({"payer": payer, "payee": payee, "quant": 1, "description": "x", "type": "pay",
+                          "metadata": {key: "evil/path"}});
+        let (status, value) = trunk.call(Method::POST, "/transaction", "alice", Some(body));
+        assert_eq!(
+            (status, value["errors"][0]["class"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("InvalidFieldsViolation")),
+            "{payee} with key {key}: {value}"
+        );
+    }
+    let after = trunk.call(Method::GET, "/account/balance?acc_path=alice", "admin", None).1["data"]["seq"].clone();
+    assert_eq!(before, after, "nothing written");
+    // Keys that name no party stay the user's own, shown as given.
+    let body = json!({"payer": "alice", "payee": "bob", "quant": 1, "type": "pay", "metadata": {"order": "A-1"}});
+    let (status, value) = trunk.call(Method::POST, "/transaction", "alice", Some(body));
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    assert_eq!(value["data"]["entries"][0]["payee"], "bob");
+    assert_eq!(value["data"]["entries"][0]["metadata"], json!({"order": "A-1"}));
+    drop(branch);
+}
