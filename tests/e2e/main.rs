@@ -4,6 +4,7 @@ mod browser;
 mod federation;
 mod journal_cli;
 mod node;
+mod overflow;
 mod reconcile;
 mod reference_multi;
 mod reference_single;
