@@ -81,7 +81,7 @@ fn write_old_journal(data: &std::path::Path) {
     let open = |name: &str, admin: bool, limits: Limits| Event::AccountOpened {
         account: Account { id: id(name), kind: AccountKind::User { admin }, limits, status: AccountStatus::Active },
     };
-    let events = vec![
+    let events = [
         Event::NodeInitialised { config },
         open("admin", true, Limits::new(Amount::ZERO, Amount::ZERO).expect("limits")),
         Event::AccountKeyChanged { id: id("admin"), key_hash: api::auth::new_key_hash(ADMIN_KEY) },
