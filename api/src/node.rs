@@ -407,6 +407,8 @@ pub struct AppState {
 #[derive(Debug)]
 struct Shared {
     handle: Handle<LedgerMachine>,
+    /// Why the node refuses writes, when it started read-only.
+    read_only: Option<String>,
     read: Arc<RwLock<ReadModel>>,
     metrics: Arc<Metrics>,
     name: String,
@@ -427,12 +429,24 @@ impl AppState {
 
     /// Submits a command and waits until it is durable.
     pub async fn submit(&self, command: NodeCommand) -> Result<NodeOutput, WriteError<Violation>> {
+        if let Some(reason) = &self.inner.read_only {
+            return Err(WriteError::ReadOnly(reason.clone()));
+        }
         self.inner.handle.submit(command).await
+    }
+
+    /// Why the node refuses every write, when it started read-only (its
+    /// journal holds a record the read model cannot fold; the reason names it).
+    pub fn read_only(&self) -> Option<&str> {
+        self.inner.read_only.as_deref()
     }
 
     /// Submits commands in order, sharing batches; one answer per command sent
     /// (fewer if the writer stopped).
     pub async fn submit_all(&self, commands: Vec<NodeCommand>) -> Vec<Result<NodeOutput, WriteError<Violation>>> {
+        if let Some(reason) = &self.inner.read_only {
+            return commands.iter().map(|_| Err(WriteError::ReadOnly(reason.clone()))).collect();
+        }
         self.inner.handle.submit_all(commands).await
     }
 
@@ -595,7 +609,7 @@ impl Node {
                 None
             }
         };
-        let projections = match &store {
+        let (projections, unfoldable) = match &store {
             Some(store) => {
                 let (projections, report) = projections::load_or_rebuild(&journal, store)
                     .map_err(|e| StartError::Replay(format!("projections: {e}")))?;
@@ -605,11 +619,16 @@ impl Node {
                     rebuilt_because = ?report.rebuilt_because,
                     "projections loaded"
                 );
-                projections
+                (projections, report.unfoldable)
             }
-            None => fold_all(&journal)?,
+            None => fold_until_unfoldable(&journal)?,
         };
         projections.assert_invariants();
+        let read_only = unfoldable.map(|u| {
+            let reason = read_only_reason(&u);
+            tracing::error!(seq = u.seq, detail = %u.detail, "{reason}");
+            reason
+        });
         let read = Arc::new(RwLock::new(ReadModel { projections, link_logs, closed_links: HashMap::new() }));
         metrics.set_head(journal.head().seq);
         let genesis = journal.genesis().0;
@@ -625,6 +644,7 @@ impl Node {
         let app = AppState {
             inner: Arc::new(Shared {
                 handle,
+                read_only: read_only.clone(),
                 read,
                 metrics,
                 name: options.name.clone(),
@@ -638,6 +658,10 @@ impl Node {
             }),
         };
 
+        if read_only.is_some() {
+            // No start-up write either: the node only answers reads.
+            return Ok(Node { state: app, writer, store: None, data_dir: options.data_dir });
+        }
         let init_error = |e: WriteError<Violation>| StartError::Initialise(describe_write_error(&e));
         if needs_init {
             let mut config = ledger::NodeConfig::new(name);
@@ -720,16 +744,40 @@ impl Node {
     }
 }
 
-/// Folds the whole journal into fresh projections.
+/// Folds the whole journal into fresh projections; a record they cannot
+/// fold is an error naming its seq.
 pub fn fold_all(journal: &Journal) -> Result<Projections, StartError> {
+    match fold_until_unfoldable(journal)? {
+        (projections, None) => Ok(projections),
+        (_, Some(unfoldable)) => Err(StartError::Replay(unfoldable.to_string())),
+    }
+}
+
+/// Folds the journal into fresh projections up to the first record they
+/// cannot fold (an event an older version journaled beyond today's bounds),
+/// which is returned: the projections are then those of the records before it.
+pub fn fold_until_unfoldable(journal: &Journal) -> Result<(Projections, Option<projections::Unfoldable>), StartError> {
     let mut projections = Projections::new();
+    let mut unfoldable = None;
     crate::runtime::replay_journal(journal, |record| {
-        decode_event(&record.payload)
-            .map(|event| projections.apply(record.seq, record.recorded_at_us, &event))
-            .map_err(|e| e.to_string())
+        if unfoldable.is_some() {
+            return Ok(());
+        }
+        let event = decode_event(&record.payload).map_err(|e| e.to_string())?;
+        unfoldable = projections.try_apply(record.seq, record.recorded_at_us, &event).err();
+        Ok::<(), String>(())
     })
     .map_err(|e| StartError::Replay(format!("{e}: {e:?}")))?;
-    Ok(projections)
+    Ok((projections, unfoldable))
+}
+
+/// What a read-only node answers to every write.
+fn read_only_reason(unfoldable: &projections::Unfoldable) -> String {
+    format!(
+        "the node is read-only: journal record {} cannot be folded ({}); it was written by an older version \
+         that accepted amounts beyond today's bounds. Reads show the ledger before it; `ccnode verify` names it",
+        unfoldable.seq, unfoldable.detail
+    )
 }
 
 /// A one-line description of a failed write for logs and start-up errors.

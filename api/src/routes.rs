@@ -26,8 +26,8 @@ use crate::http::AppJson;
 use crate::node::{AppState, NodeCommand, NodeOutput};
 use crate::runtime::WriteError;
 use crate::wire::{
-    amount_value, envelope, format_datetime, format_rfc3339, parse_amount, parse_metadata, parse_rfc3339, parse_state,
-    workflow_hash, workflow_json, EntryFullJson, NewTransaction, TransactionJson,
+    amount_value, decimal_value, envelope, format_datetime, format_rfc3339, parse_amount, parse_metadata,
+    parse_rfc3339, parse_state, workflow_hash, workflow_json, EntryFullJson, NewTransaction, TransactionJson,
 };
 
 /// Default page size of `/transactions` and `/entries`.
@@ -98,6 +98,7 @@ pub(crate) fn write_error(error: WriteError<Violation>) -> ApiError {
         WriteError::Rejected(violation) => violation_error(&violation),
         WriteError::Journal(_) => ApiError::failure("the journal could not be written; the node stopped writing"),
         WriteError::Unavailable => ApiError::unavailable("the node is not accepting writes (shutting down or stopped)"),
+        WriteError::ReadOnly(reason) => ApiError::unavailable(&reason),
     }
 }
 
@@ -260,10 +261,10 @@ fn stats_value(stats: &TradeStats) -> Value {
         "balance": amount_value(stats.balance),
         "trades": stats.trades,
         "entries": stats.entries,
-        "gross_in": amount_value(stats.gross_in),
-        "gross_out": amount_value(stats.gross_out),
+        "gross_in": decimal_value(&stats.gross_in.to_string()),
+        "gross_out": decimal_value(&stats.gross_out.to_string()),
         "partners": stats.partners,
-        "volume": amount_value(stats.volume),
+        "volume": decimal_value(&stats.volume.to_string()),
     })
 }
 

@@ -71,6 +71,10 @@ pub enum WriteError<R> {
     /// The writer is not running (shutting down, or stopped after a failure).
     #[error("the ledger writer is not running")]
     Unavailable,
+    /// The node started read-only (its journal holds a record the read model
+    /// cannot fold); the reason names the record.
+    #[error("{0}")]
+    ReadOnly(String),
 }
 
 type Answer<M> = Result<<M as Machine>::Output, WriteError<<M as Machine>::Rejection>>;

@@ -45,13 +45,22 @@ pub fn amount_json(amount: Amount) -> Box<RawValue> {
 
 /// An amount as a `serde_json::Value` (a number; exact for up to 15 significant digits, else a string).
 pub fn amount_value(amount: Amount) -> Value {
-    serde_json::from_str::<Value>(&amount.to_string())
-        .ok()
-        .filter(|v| v.as_number().is_some_and(|n| n.to_string() == amount.to_string()))
-        .unwrap_or_else(|| Value::String(amount.to_string()))
+    decimal_value(&amount.to_string())
 }
 
-/// Reads an amount from a JSON number or string: at most 6 decimals, no exponent games.
+/// A canonical decimal text as a JSON number when it survives the round
+/// trip exactly, else as a string (as [`amount_value`]; also for totals).
+pub fn decimal_value(text: &str) -> Value {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .filter(|v| v.as_number().is_some_and(|n| n.to_string() == text))
+        .unwrap_or_else(|| Value::String(text.to_owned()))
+}
+
+/// Reads an amount from a JSON number or string: at most 6 decimals, no
+/// exponent games, magnitude at most `ledger::AMOUNT_MAX_UNITS` (every
+/// amount a client sends is a quant, a limit or a fee; `decide` checks the
+/// bound again).
 pub fn parse_amount(field: &str, raw: &RawValue) -> Result<Amount, ApiError> {
     let text = raw.get().trim();
     let text = match serde_json::from_str::<Value>(text) {
@@ -59,7 +68,14 @@ pub fn parse_amount(field: &str, raw: &RawValue) -> Result<Amount, ApiError> {
         Ok(Value::Number(_)) => text.to_owned(),
         _ => return Err(ApiError::invalid_field(field, "expected a number")),
     };
-    text.parse::<Amount>().map_err(|e| ApiError::invalid_field(field, e.to_string()))
+    let amount = text.parse::<Amount>().map_err(|e| ApiError::invalid_field(field, e.to_string()))?;
+    if !amount.within_max() {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("{field} exceeds the maximum amount of {} units", ledger::AMOUNT_MAX_UNITS),
+        ));
+    }
+    Ok(amount)
 }
 
 /// `POST /transaction` body (0.8.x `NewTransaction`; `workflow` is the 0.9.x name of `type`).

@@ -23,6 +23,32 @@ pub const AMOUNT_DECIMAL_PLACES_MAX: u32 = 6;
 /// parsing bounded and far inside `Decimal`'s 28 significant digits.
 pub const AMOUNT_TEXT_LENGTH_MAX_BYTES: usize = 26;
 
+/// Largest magnitude, in whole units, of an entry's `quant`, of a limit
+/// (`-min` and `max`) and of a fixed fee: 10^15 units, i.e. 10^21
+/// micro-units (about 2^69.8). `decide` refuses anything larger, and the API
+/// refuses it where the amount is parsed.
+///
+/// With it, no sequence of accepted events can overflow a figure the
+/// projections or the checker keep:
+/// - a completed balance moves only within its limits, so it stays within
+///   ±10^15 units; a pending one too when `validate_pending` is on, and
+///   `decide` keeps it within [`BALANCE_MAX_UNITS`] when it is off; both are
+///   far inside what an [`Amount`] holds exactly (a 96-bit mantissa at six
+///   decimals, about 7.9·10^22 units);
+/// - the running totals (gross in, gross out, volume) are 128-bit
+///   micro-units: a volume overflows only past 2^127 / (2 · 10^21) ≈ 8.5·10^16
+///   maximal entries of one account, which is more than 3 EB of journal (an
+///   entry takes at least 40 bytes) or 2,700 years at a million entries a
+///   second;
+/// - the sum of all balances: fewer than 2^32 accounts × 10^24 micro-units
+///   is below 2^112.
+pub const AMOUNT_MAX_UNITS: i64 = 1_000_000_000_000_000;
+
+/// Largest magnitude, in whole units, of any balance after an accepted
+/// write: 10^18 units (10^24 micro-units). Only a pending balance of a node
+/// that does not check pending balances against limits can come near it.
+pub const BALANCE_MAX_UNITS: i64 = 1_000_000_000_000_000_000;
+
 /// Why an amount or rate was refused, or arithmetic failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -98,6 +124,22 @@ impl Amount {
     /// The underlying decimal.
     pub fn as_decimal(&self) -> Decimal {
         self.0
+    }
+
+    /// [`AMOUNT_MAX_UNITS`] as an amount.
+    pub fn max_value() -> Amount {
+        Amount::from_units(AMOUNT_MAX_UNITS)
+    }
+
+    /// True when `|self| ≤` [`AMOUNT_MAX_UNITS`]: the bound of a quant, a
+    /// limit or a fee.
+    pub fn within_max(&self) -> bool {
+        self.0.abs() <= Decimal::from(AMOUNT_MAX_UNITS)
+    }
+
+    /// True when `|self| ≤` [`BALANCE_MAX_UNITS`]: the bound of a balance.
+    pub fn within_balance_max(&self) -> bool {
+        self.0.abs() <= Decimal::from(BALANCE_MAX_UNITS)
     }
 
     /// True when zero.

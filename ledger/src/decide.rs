@@ -9,10 +9,15 @@
 //! pending balance is checked when `validate_pending` is on (the default),
 //! the completed balance always, so neither can leave its limits through an
 //! accepted write. Erasing a completed transaction is checked the same way.
+//!
+//! Bounds (see [`AMOUNT_MAX_UNITS`]): an entry's quant, a limit's `-min` and
+//! `max`, and a fixed fee are at most 10^15 units (`InvalidFieldsViolation`
+//! naming the field), and no write moves a balance away from zero beyond
+//! [`BALANCE_MAX_UNITS`], so every accepted event can be folded.
 
 use std::collections::BTreeMap;
 
-use crate::amount::Amount;
+use crate::amount::{Amount, AMOUNT_MAX_UNITS, BALANCE_MAX_UNITS};
 use crate::event::Event;
 use crate::federation::{hash_rows, FeePolicy, Link};
 use crate::ids::{AccountId, TxId, WorkflowId};
@@ -197,6 +202,7 @@ pub fn decide(view: &impl LedgerView, command: Command, ctx: &Context) -> Result
             existing_account(view, &id)?;
             let limits = Limits::new(min, max)
                 .map_err(|_| Violation::invalid_field("account", "limits", "min <= 0 <= max does not hold"))?;
+            check_limits_bound(&limits)?;
             Ok(vec![Event::AccountLimitsChanged { id, limits }])
         }
         Command::ChangeStatus { id, status } => {
@@ -264,10 +270,28 @@ pub fn decide(view: &impl LedgerView, command: Command, ctx: &Context) -> Result
                 if p.fixed.is_negative() || p.percent.is_negative() || p.percent > Amount::from_units(100) {
                     return Err(Violation::invalid_field("fees", "percent", "fixed >= 0 and 0 <= percent <= 100"));
                 }
+                if !p.fixed.within_max() {
+                    return Err(Violation::invalid_field("fees", "fixed", &beyond_max("fixed")));
+                }
             }
             Ok(vec![Event::FeesConfigured { policy }])
         }
     }
+}
+
+/// Why a figure is refused for exceeding [`AMOUNT_MAX_UNITS`].
+pub(crate) fn beyond_max(field: &str) -> String {
+    format!("{field} exceeds the maximum amount of {AMOUNT_MAX_UNITS} units")
+}
+
+/// `-min` and `max` within [`AMOUNT_MAX_UNITS`].
+fn check_limits_bound(limits: &Limits) -> Result<(), Violation> {
+    for (field, value) in [("min", limits.min()), ("max", limits.max())] {
+        if !value.within_max() {
+            return Err(Violation::invalid_field("account", field, &beyond_max(field)));
+        }
+    }
+    Ok(())
 }
 
 fn check_config(config: &NodeConfig) -> Result<(), Violation> {
@@ -307,6 +331,7 @@ fn open_account(
     if kind == AccountKind::Trunkward && view.trunkward_account().is_some() {
         return Err(Violation::invalid_field("account", "kind", "node already has a trunkward account"));
     }
+    check_limits_bound(&limits)?;
     let account = Account { id, kind, limits, status: AccountStatus::Active };
     Ok(vec![Event::AccountOpened { account }])
 }
@@ -321,6 +346,9 @@ pub(crate) fn check_entry_fields(proposal: &Proposal, config: &NodeConfig) -> Re
     let bad = |field: &str, why: &str| Err(Violation::invalid_field("entry", field, why));
     if proposal.quant.is_negative() {
         return bad("quant", "quant must not be negative");
+    }
+    if !proposal.quant.within_max() {
+        return bad("quant", &beyond_max("quant"));
     }
     if proposal.quant.is_zero() && !config.zero_payments_allowed {
         return bad("quant", "zero payments are not allowed on this node");
@@ -631,6 +659,9 @@ fn propose_transversal(
         }
     }
     for entry in &transaction.entries {
+        if entry.quant.is_negative() || !entry.quant.within_max() {
+            return Err(Violation::invalid_field("entry", "quant", &beyond_max("quant")));
+        }
         for id in [&entry.payer, &entry.payee] {
             if active_account(view, id).is_err() {
                 return Err(Violation::invalid_field("entry", "payer", &format!("account {id} is missing or blocked")));
@@ -673,12 +704,25 @@ pub fn check_limits(
         let account = existing_account(view, id)?;
         let balances = view.balances(id);
         let (down, up) = view.held(id);
-        let mut checks = vec![(balances.completed, delta.completed, down.completed, up.completed)];
-        if config.validate_pending {
-            checks.insert(0, (balances.pending, delta.pending, down.pending, up.pending));
-        }
-        for (balance, change, held_down, held_up) in checks {
+        // The pending balance keeps within its limits only when they are
+        // checked, and within BALANCE_MAX_UNITS always.
+        let checks = [
+            (balances.pending, delta.pending, down.pending, up.pending, config.validate_pending),
+            (balances.completed, delta.completed, down.completed, up.completed, true),
+        ];
+        for (balance, change, held_down, held_up, limited) in checks {
             let projected = balance.checked_add(change).map_err(|_| overflow())?;
+            let growing = projected.as_decimal().abs() > balance.as_decimal().abs();
+            if growing && !projected.within_balance_max() {
+                return Err(Violation::invalid_field(
+                    "entry",
+                    "quant",
+                    &format!("the balance of {id} would exceed the maximum balance of {BALANCE_MAX_UNITS} units"),
+                ));
+            }
+            if !limited {
+                continue;
+            }
             let limits = account.limits;
             if change.is_negative() && projected.checked_add(held_down).map_err(|_| overflow())? < limits.min() {
                 return Err(Violation::MinLimit { limit: limits.min(), projected, acc_id: id.to_string() });

@@ -37,6 +37,57 @@ pub struct TimelinePoint {
     pub balance: Amount,
 }
 
+/// A running total (gross in, gross out, volume) in 128-bit micro-units.
+///
+/// Unlike an [`Amount`] (a 96-bit mantissa: about 7.9·10^22 units), a total
+/// cannot overflow on any real journal: entries are at most
+/// [`ledger::AMOUNT_MAX_UNITS`] = 10^15 units = 10^21 micro-units, so a
+/// volume (gross in + gross out) reaches 2^127 only after
+/// 2^127 / (2 · 10^21) ≈ 8.5·10^16 maximal entries of one account: more than
+/// 3 EB of journal, or 2,700 years at a million entries a second. The fold
+/// still checks the arithmetic and reports an overflow instead of wrapping.
+/// Its text form is the canonical decimal one, as an [`Amount`]'s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Total(i128);
+
+impl Total {
+    /// The total of `micros` micro-units.
+    pub fn from_micros(micros: i128) -> Self {
+        Self(micros)
+    }
+
+    /// Micro-units.
+    pub fn micros(&self) -> i128 {
+        self.0
+    }
+}
+
+impl From<Amount> for Total {
+    fn from(a: Amount) -> Self {
+        Self(micros(a))
+    }
+}
+
+impl PartialEq<Amount> for Total {
+    fn eq(&self, other: &Amount) -> bool {
+        self.0 == micros(*other)
+    }
+}
+
+impl std::fmt::Display for Total {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const MICRO: u128 = 1_000_000;
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let magnitude = self.0.unsigned_abs();
+        let (whole, fraction) = (magnitude / MICRO, magnitude % MICRO);
+        if fraction == 0 {
+            return write!(f, "{sign}{whole}");
+        }
+        let digits = format!("{fraction:06}");
+        write!(f, "{sign}{whole}.{}", digits.trim_end_matches('0'))
+    }
+}
+
 /// Trade statistics of one account over one class of transactions, as the
 /// reference's `TradeStats` reports them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,13 +99,13 @@ pub struct TradeStats {
     /// Entries the account is payer or payee of.
     pub entries: u64,
     /// Sum received (as payee).
-    pub gross_in: Amount,
+    pub gross_in: Total,
     /// Sum paid (as payer).
-    pub gross_out: Amount,
+    pub gross_out: Total,
     /// Distinct counterparties.
     pub partners: u64,
     /// `gross_in + gross_out`.
-    pub volume: Amount,
+    pub volume: Total,
 }
 
 /// Trade statistics for the two classes: `completed` counts completed
@@ -223,10 +274,11 @@ impl ClassStats {
             balance: amount(self.gross_in - self.gross_out),
             trades: self.trades,
             entries: self.entries,
-            gross_in: amount(self.gross_in),
-            gross_out: amount(self.gross_out),
+            gross_in: Total(self.gross_in),
+            gross_out: Total(self.gross_out),
             partners: self.partners,
-            volume: amount(self.gross_in + self.gross_out),
+            // Checked when booked.
+            volume: Total(self.gross_in + self.gross_out),
         }
     }
 }
@@ -436,6 +488,16 @@ pub(crate) enum PartsError {
     Amount(#[from] AmountError),
 }
 
+/// An event the projections cannot fold (see [`Projections::try_apply`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("journal record {seq} cannot be folded: {detail}")]
+pub struct Unfoldable {
+    /// The record's seq.
+    pub seq: u64,
+    /// Why.
+    pub detail: String,
+}
+
 /// The read models, folded from events. Pure and in memory.
 #[derive(Debug, Default)]
 pub struct Projections {
@@ -594,7 +656,25 @@ impl Projections {
     /// (unknown account or transaction, stale state or version, overflow),
     /// which `decide` could not have produced.
     pub fn apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) {
+        if let Err(e) = self.try_apply(seq, recorded_at_us, event) {
+            panic!("{CHECKED}: {e}");
+        }
+    }
+
+    /// As [`Projections::apply`], but an event whose figures cannot be kept
+    /// (a balance beyond what an [`Amount`] holds, a total beyond 128 bits,
+    /// which `decide` can no longer produce but an older version could have
+    /// journaled) or that names an unknown transaction or account in a
+    /// booking is refused with an [`Unfoldable`] naming `seq`, and the
+    /// projections are left exactly as they were (at the previous seq).
+    ///
+    /// # Panics
+    ///
+    /// As `apply` on the other bugs: seq not increasing, an account opened
+    /// twice, a non-booking event naming an unknown account.
+    pub fn try_apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) -> Result<(), Unfoldable> {
         assert!(seq > self.seq, "seq {seq} does not follow the last applied seq {}", self.seq);
+        self.check_event(event).map_err(|detail| Unfoldable { seq, detail })?;
         let at_us = recorded_at_us.max(self.last_at_us);
         self.seq = seq;
         self.last_at_us = at_us;
@@ -655,6 +735,95 @@ impl Projections {
                 self.transition(uuid, State::Validated, State::TimedOut, *version, seq, at_us);
             }
         }
+        Ok(())
+    }
+
+    /// Whether a booking event fits the state and keeps every figure in
+    /// range, without changing anything.
+    fn check_event(&self, event: &Event) -> Result<(), String> {
+        let (legs, from, to) = match event {
+            Event::TransactionProposed { transaction } => {
+                if transaction.entries.is_empty() || self.tx_slot(&transaction.uuid).is_some() {
+                    return Err(format!("transaction {} has no entries or appears twice", transaction.uuid));
+                }
+                let slot = |id: &AccountId| {
+                    self.index_of(id)
+                        .ok_or_else(|| format!("transaction {} names unknown account {id}", transaction.uuid))
+                };
+                let legs = transaction
+                    .entries
+                    .iter()
+                    .map(|e| Ok((slot(&e.payer)?, slot(&e.payee)?, micros(e.quant))))
+                    .collect::<Result<Vec<_>, String>>()?;
+                (legs, None, transaction.state)
+            }
+            Event::TransactionTransitioned { uuid, from, to, version, .. } => {
+                (self.transition_legs(uuid, *from, *version)?, Some(*from), *to)
+            }
+            Event::TransactionExpired { uuid, version, .. } => {
+                (self.transition_legs(uuid, State::Validated, *version)?, Some(State::Validated), State::TimedOut)
+            }
+            _ => return Ok(()),
+        };
+        self.check_figures(&legs, from, to)
+    }
+
+    /// The entries of a transaction that may move from `from` to `version`.
+    fn transition_legs(&self, uuid: &TxId, from: State, version: u32) -> Result<Vec<(u32, u32, Micros)>, String> {
+        let slot = self.tx_slot(uuid).ok_or_else(|| format!("transition of unknown transaction {uuid}"))?;
+        let rec = &self.txs[ix(slot)];
+        if rec.state != from || rec.version.checked_add(1) != Some(version) {
+            return Err(format!("transition of {uuid} from a stale state or version"));
+        }
+        let mut legs = vec![(rec.payer, rec.payee, micros(rec.quant))];
+        if let Some(x) = self.extra_of(rec) {
+            legs.extend(x.more.iter().map(|e| (e.payer, e.payee, micros(e.quant))));
+        }
+        Ok(legs)
+    }
+
+    /// Whether booking `legs` from `from` to `to` keeps each touched
+    /// account's balances within an [`Amount`] and its totals within 128 bits.
+    fn check_figures(&self, legs: &[(u32, u32, Micros)], from: Option<State>, to: State) -> Result<(), String> {
+        // (account, class, gross in change, gross out change)
+        let mut changes: Vec<(u32, usize, Micros, Micros)> = Vec::new();
+        for (class, counts) in CLASSES.iter().enumerate() {
+            let factor = i8::from(counts(to)) - i8::from(from.is_some_and(counts));
+            if factor == 0 {
+                continue;
+            }
+            for &(payer, payee, quant) in legs {
+                let signed = if factor > 0 { quant } else { -quant };
+                for (me, d_in, d_out) in [(payee, signed, 0), (payer, 0, signed)] {
+                    let i = match changes.iter().position(|c| c.0 == me && c.1 == class) {
+                        Some(i) => i,
+                        None => {
+                            changes.push((me, class, 0, 0));
+                            changes.len() - 1
+                        }
+                    };
+                    let c = &mut changes[i];
+                    (c.2, c.3) = c.2.checked_add(d_in).zip(c.3.checked_add(d_out)).ok_or("entries overflow")?;
+                }
+            }
+        }
+        for (me, class, d_in, d_out) in changes {
+            let slot = &self.slots[ix(me)];
+            let c = &slot.classes[class];
+            let which = if class == COMPLETED { "completed" } else { "pending" };
+            let id = &slot.account.id;
+            let (gross_in, gross_out) = c
+                .gross_in
+                .checked_add(d_in)
+                .zip(c.gross_out.checked_add(d_out))
+                .filter(|(i, o)| i.checked_add(*o).is_some())
+                .ok_or_else(|| format!("the {which} trade totals of {id} would overflow 128 bits"))?;
+            fits(gross_in.checked_sub(gross_out)).map_err(|_| {
+                let balance = Total(gross_in.saturating_sub(gross_out));
+                format!("the {which} balance of {id} would be {balance}, beyond what an amount holds")
+            })?;
+        }
+        Ok(())
     }
 
     pub(crate) fn open(&mut self, slot: AccountSlot) {
@@ -997,8 +1166,8 @@ impl Projections {
                     let c = &mut s[class];
                     c.entries = step(c.entries, adding).ok_or_else(|| inconsistent("entries"))?;
                     let signed = if adding { quant } else { -quant };
-                    c.gross_in = fits(c.gross_in.checked_add(signed))?;
-                    c.gross_out = fits(c.gross_out.checked_add(signed))?;
+                    c.gross_in = c.gross_in.checked_add(signed).ok_or(AmountError::Overflow)?;
+                    c.gross_out = c.gross_out.checked_add(signed).ok_or(AmountError::Overflow)?;
                 }
                 continue;
             }
@@ -1020,7 +1189,7 @@ impl Projections {
                     c.entries = step(c.entries, adding).ok_or_else(|| inconsistent("entries"))?;
                     let signed = if adding { quant } else { -quant };
                     let gross = if paying { &mut c.gross_out } else { &mut c.gross_in };
-                    *gross = fits(gross.checked_add(signed))?;
+                    *gross = gross.checked_add(signed).ok_or(AmountError::Overflow)?;
                     c.partners = match partner[class] {
                         1 => c.partners.checked_add(1),
                         -1 => c.partners.checked_sub(1),
@@ -1038,7 +1207,7 @@ impl Projections {
             for &(class, adding) in active {
                 let c = &mut s.classes[class];
                 c.trades = step(c.trades, adding).ok_or_else(|| inconsistent("trades"))?;
-                fits(c.gross_in.checked_add(c.gross_out))?;
+                c.gross_in.checked_add(c.gross_out).ok_or(AmountError::Overflow)?;
                 fits(c.gross_in.checked_sub(c.gross_out))?;
             }
             if let Some((seq, at_us)) = timeline {
@@ -1051,7 +1220,7 @@ impl Projections {
                             Some(net)
                         }
                     });
-                if fits(moved)? != 0 {
+                if moved.ok_or(AmountError::Overflow)? != 0 {
                     s.timeline.push(TimelinePoint { seq, at_us, balance: amount(s.completed()) });
                 }
             }

@@ -12,7 +12,7 @@ mod query;
 pub mod store;
 mod tables;
 
-pub use fold::{AccountStats, Projections, TimelinePoint, TradeStats};
+pub use fold::{AccountStats, Projections, TimelinePoint, Total, TradeStats, Unfoldable};
 pub use ledger::Balances;
 pub use query::{EntryRow, Page, Query, Sort};
 pub use store::{load_or_rebuild, LoadError, LoadReport, SnapshotStore, StoreError};

@@ -86,6 +86,12 @@ pub struct LoadReport {
     pub folded: u64,
     /// Why the snapshot was not used, `None` when it was.
     pub rebuilt_because: Option<String>,
+    /// The first record the projections could not fold (an event an older
+    /// version journaled that no projection can hold, see
+    /// [`Projections::try_apply`]): the fold stopped there, so the
+    /// projections are those of the records before it. `None` when the whole
+    /// journal was folded.
+    pub unfoldable: Option<crate::Unfoldable>,
 }
 
 #[derive(Encode, Decode)]
@@ -461,14 +467,20 @@ pub fn load_or_rebuild(
     };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let pipelined = threads >= PIPELINE_MIN_THREADS && head.seq - p.seq() >= PIPELINE_MIN_RECORDS;
-    let folded = fold_rest(journal, &mut p, pipelined)?;
-    Ok((p, LoadReport { from_snapshot_seq, folded, rebuilt_because }))
+    let mut unfoldable = None;
+    let folded = fold_rest(journal, &mut p, pipelined, &mut unfoldable)?;
+    Ok((p, LoadReport { from_snapshot_seq, folded, rebuilt_because, unfoldable }))
 }
 
 /// Folds the journal after `p.seq()` into `p`, on two threads or one, then
 /// catches the listing index up.
-fn fold_rest(journal: &journal::Journal, p: &mut Projections, pipelined: bool) -> Result<u64, LoadError> {
-    let folded = if pipelined { fold_pipelined(journal, p)? } else { fold_tail(journal, p)? };
+fn fold_rest(
+    journal: &journal::Journal,
+    p: &mut Projections,
+    pipelined: bool,
+    unfoldable: &mut Option<crate::Unfoldable>,
+) -> Result<u64, LoadError> {
+    let folded = if pipelined { fold_pipelined(journal, p, unfoldable)? } else { fold_tail(journal, p, unfoldable)? };
     p.index_transactions();
     Ok(folded)
 }
@@ -484,14 +496,18 @@ pub const PIPELINE_MIN_THREADS: usize = 3;
 const PIPELINE_BATCH: usize = 1024;
 
 /// Folds the journal after `p.seq()` into `p` on this thread.
-fn fold_tail(journal: &journal::Journal, p: &mut Projections) -> Result<u64, LoadError> {
-    let mut folded = 0u64;
+fn fold_tail(
+    journal: &journal::Journal,
+    p: &mut Projections,
+    unfoldable: &mut Option<crate::Unfoldable>,
+) -> Result<u64, LoadError> {
+    let start = p.seq();
     if p.seq() < journal.head().seq {
         let mut batch = Batch::with_capacity(PIPELINE_BATCH);
-        let mut flush = |p: &mut Projections, batch: &mut Batch| {
-            fold_batch(p, batch);
-            folded += u64::try_from(batch.len()).expect("usize fits in u64");
+        let flush = |p: &mut Projections, batch: &mut Batch, unfoldable: &mut Option<crate::Unfoldable>| {
+            *unfoldable = fold_batch(p, batch).err();
             batch.clear();
+            unfoldable.is_none()
         };
         for record in journal.iter_from(p.seq() + 1)? {
             let decoded = record.map_err(LoadError::from).and_then(|r| {
@@ -502,17 +518,19 @@ fn fold_tail(journal: &journal::Journal, p: &mut Projections) -> Result<u64, Loa
             match decoded {
                 Ok(item) => batch.push(item),
                 Err(e) => {
-                    flush(p, &mut batch);
+                    if !flush(p, &mut batch, unfoldable) {
+                        return Ok(p.seq() - start);
+                    }
                     return Err(e);
                 }
             }
-            if batch.len() == PIPELINE_BATCH {
-                flush(p, &mut batch);
+            if batch.len() == PIPELINE_BATCH && !flush(p, &mut batch, unfoldable) {
+                return Ok(p.seq() - start);
             }
         }
-        flush(p, &mut batch);
+        flush(p, &mut batch, unfoldable);
     }
-    Ok(folded)
+    Ok(p.seq() - start)
 }
 
 type Batch = Vec<(u64, u64, ledger::Event)>;
@@ -522,8 +540,9 @@ type Batch = Vec<(u64, u64, ledger::Event)>;
 const WARM_FAR: usize = 16;
 const WARM_NEAR: usize = 6;
 
-/// Applies `batch`, warming the cache a few events ahead.
-fn fold_batch(p: &mut Projections, batch: &[(u64, u64, ledger::Event)]) {
+/// Applies `batch`, warming the cache a few events ahead; stops at the
+/// first event that cannot be folded.
+fn fold_batch(p: &mut Projections, batch: &[(u64, u64, ledger::Event)]) -> Result<(), crate::Unfoldable> {
     let mut sink = 0u64;
     for (i, (seq, at_us, event)) in batch.iter().enumerate() {
         if let Some((_, _, ahead)) = batch.get(i + WARM_FAR) {
@@ -532,18 +551,24 @@ fn fold_batch(p: &mut Projections, batch: &[(u64, u64, ledger::Event)]) {
         if let Some((_, _, ahead)) = batch.get(i + WARM_NEAR) {
             sink ^= p.warm(ahead, false);
         }
-        p.apply(*seq, *at_us, event);
+        p.try_apply(*seq, *at_us, event)?;
     }
     std::hint::black_box(sink);
+    Ok(())
 }
 
 /// As [`fold_tail`], with reading and decoding on a second thread, which
 /// also frees the folded events (it allocated them), while this one folds.
 /// Same result, same errors: the decoder stops at the first bad record and
 /// everything before it is folded.
-fn fold_pipelined(journal: &journal::Journal, p: &mut Projections) -> Result<u64, LoadError> {
+fn fold_pipelined(
+    journal: &journal::Journal,
+    p: &mut Projections,
+    unfoldable: &mut Option<crate::Unfoldable>,
+) -> Result<u64, LoadError> {
     use std::sync::mpsc;
     let from = p.seq() + 1;
+    let start = p.seq();
     let (full_tx, full_rx) = mpsc::sync_channel::<Result<Batch, LoadError>>(8);
     let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
     std::thread::scope(|scope| {
@@ -589,15 +614,17 @@ fn fold_pipelined(journal: &journal::Journal, p: &mut Projections) -> Result<u64
                 send(Ok(batch));
             }
         });
-        let mut folded = 0u64;
         for batch in full_rx {
             let batch = batch?;
-            fold_batch(p, &batch);
-            folded += u64::try_from(batch.len()).expect("usize fits in u64");
+            if let Err(u) = fold_batch(p, &batch) {
+                // Dropping the receiver stops the decoder at its next send.
+                *unfoldable = Some(u);
+                break;
+            }
             // Freed by the decoder, which allocated it; if it is gone, here.
             let _ = empty_tx.send(batch);
         }
-        Ok(folded)
+        Ok(p.seq() - start)
     })
 }
 
@@ -757,8 +784,8 @@ mod tests {
             journal.append_batch(&payloads).expect("append");
         }
         let (mut one, mut two) = (Projections::new(), Projections::new());
-        assert_eq!(fold_rest(&journal, &mut one, false).expect("fold"), 3_003);
-        assert_eq!(fold_rest(&journal, &mut two, true).expect("fold"), 3_003);
+        assert_eq!(fold_rest(&journal, &mut one, false, &mut None).expect("fold"), 3_003);
+        assert_eq!(fold_rest(&journal, &mut two, true, &mut None).expect("fold"), 3_003);
         assert_eq!(one, two);
         one.assert_invariants();
         let q = crate::Query { involving: Some(p.slots[1].account.id.clone()), ..crate::Query::default() };
@@ -767,7 +794,7 @@ mod tests {
         journal.append_batch(&[b"not an event".to_vec()]).expect("append");
         for pipelined in [false, true] {
             let mut p = Projections::new();
-            match fold_rest(&journal, &mut p, pipelined) {
+            match fold_rest(&journal, &mut p, pipelined, &mut None) {
                 Err(LoadError::Decode { seq, .. }) => assert_eq!(seq, 3_004),
                 other => panic!("expected a decode error, got {other:?}"),
             }

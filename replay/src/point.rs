@@ -54,17 +54,19 @@ pub enum ReplayError {
     },
 }
 
-/// `Projections::apply`, which panics on an event that does not fit, turned
-/// into an error: the checker runs first and refuses such events, so this is
+/// `Projections::try_apply`, with a panic on an event that does not fit
+/// turned into an error too: the checker runs first and refuses such events, so this is
 /// a second line of defence against a disagreement between the two folds.
 pub fn fold_guarded(p: &mut Projections, seq: u64, recorded_at_us: u64, event: &ledger::Event) -> Result<(), String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.apply(seq, recorded_at_us, event))).map_err(|panic| {
-        panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "panicked".to_owned())
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.try_apply(seq, recorded_at_us, event)))
+        .map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "panicked".to_owned())
+        })?
+        .map_err(|unfoldable| unfoldable.detail)
 }
 
 /// The ledger as of one journal record.

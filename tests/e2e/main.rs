@@ -6,6 +6,7 @@ mod hostile;
 mod journal_cli;
 mod komunitin;
 mod node;
+mod overflow;
 mod reconcile;
 mod reference_multi;
 mod reference_single;

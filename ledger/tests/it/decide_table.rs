@@ -230,3 +230,58 @@ fn versions_count_state_changes() {
     assert_eq!((tx.state, tx.version), (State::Completed, 2));
     assert_eq!(state.balances(&acc("bob")), Balances { completed: amt("1"), pending: amt("1") });
 }
+
+#[test]
+fn amounts_and_limits_beyond_the_maximum_are_refused() {
+    let max = AMOUNT_MAX_UNITS.to_string();
+    let over = format!("{max}.000001");
+    let mut state = twig(|_| {});
+    // Limits: exactly the maximum is accepted, anything beyond is not.
+    run(&mut state, Command::ChangeLimits { id: acc("alice"), min: amt(&format!("-{max}")), max: amt(&max) }, 1);
+    run(&mut state, Command::ChangeLimits { id: acc("bob"), min: amt(&format!("-{max}")), max: amt(&max) }, 1);
+    for (min, max_) in [(format!("-{over}"), "0".to_owned()), ("0".to_owned(), over.clone())] {
+        let v = decide(&state, Command::ChangeLimits { id: acc("carol"), min: amt(&min), max: amt(&max_) }, &ctx(1))
+            .expect_err("beyond the maximum");
+        assert_eq!(v.class(), "InvalidFieldsViolation", "{v}");
+        assert!(v.to_string().contains(&max) || format!("{:?}", v.fields()).contains(&max), "{v:?}");
+        let open = Command::OpenAccount {
+            id: acc("dave"),
+            kind: AccountKind::User { admin: false },
+            limits: Limits::new(amt(&min), amt(&max_)).expect("min <= 0 <= max"),
+        };
+        assert_eq!(decide(&state, open, &ctx(1)).expect_err("beyond").class(), "InvalidFieldsViolation");
+    }
+    // Quant: the maximum passes, beyond it is refused, whatever the limits.
+    let v = decide(&state, proposal("alice", "alice", "bob", &over, "payment", 1), &ctx(1)).expect_err("beyond");
+    assert_eq!(v.class(), "InvalidFieldsViolation");
+    run(&mut state, proposal("alice", "alice", "bob", &max, "payment", 2), 1);
+    assert_eq!(state.balances(&acc("bob")).completed, amt(&max));
+}
+
+#[test]
+fn unchecked_pending_balances_stop_at_the_balance_maximum() {
+    let max = AMOUNT_MAX_UNITS.to_string();
+    let mut state = twig(|c| c.validate_pending = false);
+    for id in ["alice", "bob"] {
+        run(&mut state, Command::ChangeLimits { id: acc(id), min: amt(&format!("-{max}")), max: amt(&max) }, 1);
+    }
+    let per_balance = BALANCE_MAX_UNITS / AMOUNT_MAX_UNITS;
+    let mut refused = None;
+    for n in 0..=u128::try_from(per_balance).expect("positive") {
+        let bill = proposal("bob", "alice", "bob", &max, "bill", n + 1);
+        match decide(&state, bill.clone(), &ctx(1)) {
+            Ok(_) => {
+                run(&mut state, bill, 1);
+                run(&mut state, Command::Transition { uuid: tx_id(n + 1), to: State::Pending, actor: acc("bob") }, 1);
+            }
+            Err(v) => {
+                refused = Some((n, v));
+                break;
+            }
+        }
+    }
+    let (n, v) = refused.expect("refused before the balance maximum");
+    assert_eq!(n, u128::try_from(per_balance).expect("positive"), "{v}");
+    assert_eq!(v.class(), "InvalidFieldsViolation");
+    assert_eq!(state.balances(&acc("bob")).pending, Amount::from_units(BALANCE_MAX_UNITS));
+}

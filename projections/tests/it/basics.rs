@@ -40,10 +40,10 @@ fn bill_counts_pending_then_completed_and_erase_of_completed_credit_undoes_it() 
         balance: amt("-10"),
         trades: 1,
         entries: 1,
-        gross_in: amt("0"),
-        gross_out: amt("10"),
+        gross_in: amt("0").into(),
+        gross_out: amt("10").into(),
         partners: 1,
-        volume: amt("10"),
+        volume: amt("10").into(),
     };
     assert_eq!(s.pending, expected);
     node.transition(1, State::Completed, "alice");
@@ -59,10 +59,10 @@ fn bill_counts_pending_then_completed_and_erase_of_completed_credit_undoes_it() 
     node.transition(2, State::Pending, "alice");
     node.transition(2, State::Completed, "carol");
     let s = node.proj.stats(&acc("alice")).expect("open").clone();
-    assert_eq!((s.completed.trades, s.completed.partners, s.completed.gross_out), (2, 2, amt("14")));
+    assert_eq!((s.completed.trades, s.completed.partners, s.completed.gross_out), (2, 2, amt("14").into()));
     node.transition(2, State::Erased, "admin");
     let s = node.proj.stats(&acc("alice")).expect("open").clone();
-    assert_eq!((s.completed.trades, s.completed.partners, s.completed.volume), (1, 1, amt("10")));
+    assert_eq!((s.completed.trades, s.completed.partners, s.completed.volume), (1, 1, amt("10").into()));
     assert_eq!(node.proj.stats(&acc("carol")).expect("open").pending, TradeStats::default());
     assert_eq!(node.proj.balances(&acc("alice")), bal("-10", "-10"));
     node.proj.assert_invariants();
@@ -76,7 +76,7 @@ fn partners_count_distinct_counterparties_and_drop_when_the_last_trade_goes() {
     node.propose("bob", "carol", "bob", "3", "bill", 3);
     let bob = node.proj.stats(&acc("bob")).expect("open").clone();
     assert_eq!((bob.completed.partners, bob.completed.trades, bob.completed.entries), (1, 2, 2));
-    assert_eq!((bob.pending.partners, bob.pending.trades, bob.pending.gross_in), (2, 3, amt("5")));
+    assert_eq!((bob.pending.partners, bob.pending.trades, bob.pending.gross_in), (2, 3, amt("5").into()));
     node.transition(3, State::Erased, "carol");
     let bob = node.proj.stats(&acc("bob")).expect("open").clone();
     assert_eq!((bob.pending.partners, bob.pending.trades), (1, 2));

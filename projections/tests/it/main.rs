@@ -1,6 +1,7 @@
 //! Integration tests for the projections crate: one binary.
 
 mod basics;
+mod overflow;
 mod props;
 mod queries;
 mod store;
