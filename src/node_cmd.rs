@@ -28,10 +28,28 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NODE", env = "CCNODE_NAME")]
     pub name: Option<String>,
     /// Key of the `admin` account: created at first start, replaced if it changed.
+    /// `-` reads it from standard input (one line), which keeps it out of `ps`;
+    /// so does --admin-key-file.
     #[arg(long, value_name = "KEY", env = "CCNODE_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
+    /// A file holding the admin key on its first line (the line end is not part
+    /// of it). Refused when group or others may read it: chmod 600.
+    #[arg(long, value_name = "FILE", env = "CCNODE_ADMIN_KEY_FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers; also the longest a
+    /// kept-alive connection may sit idle [default: 10].
+    #[arg(long, value_name = "SECONDS", env = "CCNODE_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a client has to send a request's body once its headers are in
+    /// (408 after) [default: 30]. Responses, such as live feeds, are not limited.
+    #[arg(long, value_name = "SECONDS", env = "CCNODE_BODY_TIMEOUT")]
+    pub body_timeout: Option<u64>,
+    /// Most connections open at once; further ones wait to be accepted [default: 1024].
+    #[arg(long, value_name = "N", env = "CCNODE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// A TOML file with any of: data, listen, name, admin_key, validated_window_seconds,
-    /// zero_payments, validate_pending, default_min, default_max.
+    /// zero_payments, validate_pending, default_min, default_max, header_timeout_seconds,
+    /// body_timeout_seconds, max_connections.
     #[arg(long, value_name = "FILE", env = "CCNODE_CONFIG")]
     pub config: Option<PathBuf>,
     /// The workflows new transactions may use: a JSON file in the reference's
@@ -88,6 +106,9 @@ impl ServeArgs {
         if let Some(path) = &self.config {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             let file: ConfigFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            if file.admin_key.is_some() {
+                crate::private::warn_if_shared(path, "the config file holds the admin key");
+            }
             file.apply(&mut config);
         }
         if let Some(v) = &self.data {
@@ -99,8 +120,23 @@ impl ServeArgs {
         if let Some(v) = &self.name {
             config.name = v.clone();
         }
-        if let Some(v) = &self.admin_key {
-            config.admin_key = Some(v.clone());
+        if let Some(key) = crate::private::admin_key(self.admin_key.as_deref(), self.admin_key_file.as_deref())? {
+            config.admin_key = Some(key);
+        }
+        if let Some(v) = self.header_timeout {
+            config.header_timeout_seconds = v;
+        }
+        if let Some(v) = self.body_timeout {
+            config.body_timeout_seconds = v;
+        }
+        if let Some(v) = self.max_connections {
+            config.max_connections = v;
+        }
+        if config.header_timeout_seconds == 0 || config.body_timeout_seconds == 0 {
+            bail!("the header and body timeouts are at least 1 second");
+        }
+        if config.max_connections == 0 {
+            bail!("max_connections must be at least 1");
         }
         Ok(config)
     }
@@ -173,18 +209,22 @@ async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig, hint: 
     if let Some(hint) = hint {
         eprintln!("{}", hint.replace("{addr}", &addr.to_string()));
     }
-    api::server::serve(node, metrics, listener, shutdown_signal()).await.context("serving")
+    let limits = api::server::ConnectionLimits::from_config(config);
+    api::server::serve(node, metrics, listener, limits, shutdown_signal()).await.context("serving")
 }
 
 /// `ccnode serve`.
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = args.resolve(NodeConfig::default())?;
     let options = start_options(&config, &args, journal::now_us)?;
+    crate::private::prepare_data_dir(&config.data_dir)?;
     runtime()?.block_on(async {
         let metrics = Arc::new(Metrics::new());
         let node = Node::start(options, Arc::clone(&metrics)).await?;
         if node.state().read().projections.account(&AccountId::new("admin").expect("valid")).is_none() {
-            tracing::warn!("no admin account: start once with --admin-key KEY (or CCNODE_ADMIN_KEY) to create one");
+            tracing::warn!(
+                "no admin account: start once with --admin-key-file FILE (or --admin-key -, reading standard input) to create one"
+            );
         }
         run_node(node, metrics, &config, None).await
     })?;
@@ -228,6 +268,7 @@ pub fn demo(args: ServeArgs, seed: u64) -> anyhow::Result<ExitCode> {
     let config = args.resolve(defaults)?;
     let fresh = !config.data_dir.join("journal").exists();
     let options = start_options(&config, &args, demo_clock)?;
+    crate::private::prepare_data_dir(&config.data_dir)?;
     runtime()?.block_on(async {
         let metrics = Arc::new(Metrics::new());
         if fresh {
@@ -391,6 +432,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 limits: wide,
                 last_hash: format!("{p}-{name}"),
             });
+            crate::private::prepare_data_dir(&data.join(name))?;
             let options = StartOptions {
                 data_dir: data.join(name),
                 name: (*name).to_owned(),
@@ -457,7 +499,8 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
             let shutdown = async move {
                 let _ = stop.changed().await;
             };
-            tasks.push(tokio::spawn(api::server::serve(node, metrics, listener, shutdown)));
+            let limits = api::server::ConnectionLimits::default();
+            tasks.push(tokio::spawn(api::server::serve(node, metrics, listener, limits, shutdown)));
         }
         shutdown_signal().await;
         let _ = stop_tx.send(true);

@@ -2,6 +2,7 @@
 
 mod browser;
 mod federation;
+mod hardening;
 mod journal_cli;
 mod node;
 mod reconcile;
