@@ -175,26 +175,42 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves at SIGINT or SIGTERM. The handlers are installed when this is
+/// called (not when first polled), so a signal that arrives as soon as the
+/// "listening" line is out still shuts down gracefully.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok())
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut interrupt, mut terminate) = signals;
+            let interrupt = async {
+                match interrupt.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let terminate = async {
+                match terminate.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = interrupt => {},
+                () = terminate => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing requests in flight and closing the journal");
     }
-    tracing::info!("shutting down: finishing requests in flight and closing the journal");
 }
 
 async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig, hint: Option<&str>) -> anyhow::Result<()> {
@@ -202,6 +218,7 @@ async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig, hint: 
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let shutdown = shutdown_signal();
     tracing::info!(%addr, data = %config.data_dir.display(), name = %config.name, "ccnode is serving");
     // Scripts and tests read this line to find the port.
     println!("ccnode {} listening on http://{addr}", config.name);
@@ -210,7 +227,7 @@ async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig, hint: 
         eprintln!("{}", hint.replace("{addr}", &addr.to_string()));
     }
     let limits = api::server::ConnectionLimits::from_config(config);
-    api::server::serve(node, metrics, listener, limits, shutdown_signal()).await.context("serving")
+    api::server::serve(node, metrics, listener, limits, shutdown).await.context("serving")
 }
 
 /// `ccnode serve`.
@@ -482,6 +499,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        let shutdown = shutdown_signal();
         for ((name, parent, rate), url) in TREE.iter().zip(&urls) {
             let under = parent.map_or(String::new(), |p| format!(" (under {p}, rate {rate})"));
             println!("{name:8} {url}{under}");
@@ -502,7 +520,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
             let limits = api::server::ConnectionLimits::default();
             tasks.push(tokio::spawn(api::server::serve(node, metrics, listener, limits, shutdown)));
         }
-        shutdown_signal().await;
+        shutdown.await;
         let _ = stop_tx.send(true);
         for task in tasks {
             task.await.context("a node task")?.context("serving")?;
