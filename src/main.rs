@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod journal_cmd;
 mod node_cmd;
+mod private;
 mod replay_cmd;
 
 /// A Credit Commons node: an event-sourced mutual-credit ledger with a
@@ -78,9 +79,12 @@ enum Command {
         /// The running node's base URL.
         #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080", env = "CCNODE_URL")]
         url: String,
-        /// The node's admin key.
+        /// The node's admin key (`-`: one line of standard input).
         #[arg(long, value_name = "KEY", env = "CCNODE_ADMIN_KEY", hide_env_values = true)]
-        admin_key: String,
+        admin_key: Option<String>,
+        /// A file holding the admin key on its first line (chmod 600).
+        #[arg(long, value_name = "FILE", env = "CCNODE_ADMIN_KEY_FILE")]
+        admin_key_file: Option<PathBuf>,
     },
     /// Print an account's balance from the journal alone (the node may be running).
     Balance {
@@ -176,7 +180,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => node_cmd::serve(args),
         Command::Demo { args, seed } => node_cmd::demo(args, seed),
         Command::DemoTree { data, base_port } => node_cmd::demo_tree(data, base_port),
-        Command::Reconcile { peer, url, admin_key } => node_cmd::reconcile(&url, &admin_key, &peer),
+        Command::Reconcile { peer, url, admin_key, admin_key_file } => {
+            let key = private::admin_key(admin_key.as_deref(), admin_key_file.as_deref())?
+                .context("the admin key: --admin-key-file FILE, --admin-key - (standard input) or CCNODE_ADMIN_KEY")?;
+            node_cmd::reconcile(&url, &key, &peer)
+        }
         Command::Balance { data, account, at, json } => node_cmd::balance(&data, &account, at.as_deref(), json),
         Command::Journal(JournalCommand::Verify { data, from, until, threads, no_progress }) => {
             let from = from.as_deref().map(journal_cmd::parse_checkpoint).transpose().context("bad --from")?;

@@ -28,10 +28,28 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NODE", env = "CCNODE_NAME")]
     pub name: Option<String>,
     /// Key of the `admin` account: created at first start, replaced if it changed.
+    /// `-` reads it from standard input (one line), which keeps it out of `ps`;
+    /// so does --admin-key-file.
     #[arg(long, value_name = "KEY", env = "CCNODE_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
+    /// A file holding the admin key on its first line (the line end is not part
+    /// of it). Refused when group or others may read it: chmod 600.
+    #[arg(long, value_name = "FILE", env = "CCNODE_ADMIN_KEY_FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers; also the longest a
+    /// kept-alive connection may sit idle [default: 10].
+    #[arg(long, value_name = "SECONDS", env = "CCNODE_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a client has to send a request's body once its headers are in
+    /// (408 after) [default: 30]. Responses, such as live feeds, are not limited.
+    #[arg(long, value_name = "SECONDS", env = "CCNODE_BODY_TIMEOUT")]
+    pub body_timeout: Option<u64>,
+    /// Most connections open at once; further ones wait to be accepted [default: 1024].
+    #[arg(long, value_name = "N", env = "CCNODE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// A TOML file with any of: data, listen, name, admin_key, validated_window_seconds,
-    /// zero_payments, validate_pending, default_min, default_max.
+    /// zero_payments, validate_pending, default_min, default_max, header_timeout_seconds,
+    /// body_timeout_seconds, max_connections.
     #[arg(long, value_name = "FILE", env = "CCNODE_CONFIG")]
     pub config: Option<PathBuf>,
     /// The workflows new transactions may use: a JSON file in the reference's
@@ -88,6 +106,9 @@ impl ServeArgs {
         if let Some(path) = &self.config {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             let file: ConfigFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            if file.admin_key.is_some() {
+                crate::private::warn_if_shared(path, "the config file holds the admin key");
+            }
             file.apply(&mut config);
         }
         if let Some(v) = &self.data {
@@ -99,8 +120,23 @@ impl ServeArgs {
         if let Some(v) = &self.name {
             config.name = v.clone();
         }
-        if let Some(v) = &self.admin_key {
-            config.admin_key = Some(v.clone());
+        if let Some(key) = crate::private::admin_key(self.admin_key.as_deref(), self.admin_key_file.as_deref())? {
+            config.admin_key = Some(key);
+        }
+        if let Some(v) = self.header_timeout {
+            config.header_timeout_seconds = v;
+        }
+        if let Some(v) = self.body_timeout {
+            config.body_timeout_seconds = v;
+        }
+        if let Some(v) = self.max_connections {
+            config.max_connections = v;
+        }
+        if config.header_timeout_seconds == 0 || config.body_timeout_seconds == 0 {
+            bail!("the header and body timeouts are at least 1 second");
+        }
+        if config.max_connections == 0 {
+            bail!("max_connections must be at least 1");
         }
         Ok(config)
     }
@@ -139,26 +175,42 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves at SIGINT or SIGTERM. The handlers are installed when this is
+/// called (not when first polled), so a signal that arrives as soon as the
+/// "listening" line is out still shuts down gracefully.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok())
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut interrupt, mut terminate) = signals;
+            let interrupt = async {
+                match interrupt.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let terminate = async {
+                match terminate.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = interrupt => {},
+                () = terminate => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing requests in flight and closing the journal");
     }
-    tracing::info!("shutting down: finishing requests in flight and closing the journal");
 }
 
 async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig, hint: Option<&str>) -> anyhow::Result<()> {
@@ -166,6 +218,7 @@ async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig, hint: 
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let shutdown = shutdown_signal();
     tracing::info!(%addr, data = %config.data_dir.display(), name = %config.name, "ccnode is serving");
     // Scripts and tests read this line to find the port.
     println!("ccnode {} listening on http://{addr}", config.name);
@@ -173,18 +226,22 @@ async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig, hint: 
     if let Some(hint) = hint {
         eprintln!("{}", hint.replace("{addr}", &addr.to_string()));
     }
-    api::server::serve(node, metrics, listener, shutdown_signal()).await.context("serving")
+    let limits = api::server::ConnectionLimits::from_config(config);
+    api::server::serve(node, metrics, listener, limits, shutdown).await.context("serving")
 }
 
 /// `ccnode serve`.
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = args.resolve(NodeConfig::default())?;
     let options = start_options(&config, &args, journal::now_us)?;
+    crate::private::prepare_data_dir(&config.data_dir)?;
     runtime()?.block_on(async {
         let metrics = Arc::new(Metrics::new());
         let node = Node::start(options, Arc::clone(&metrics)).await?;
         if node.state().read().projections.account(&AccountId::new("admin").expect("valid")).is_none() {
-            tracing::warn!("no admin account: start once with --admin-key KEY (or CCNODE_ADMIN_KEY) to create one");
+            tracing::warn!(
+                "no admin account: start once with --admin-key-file FILE (or --admin-key -, reading standard input) to create one"
+            );
         }
         run_node(node, metrics, &config, None).await
     })?;
@@ -228,6 +285,7 @@ pub fn demo(args: ServeArgs, seed: u64) -> anyhow::Result<ExitCode> {
     let config = args.resolve(defaults)?;
     let fresh = !config.data_dir.join("journal").exists();
     let options = start_options(&config, &args, demo_clock)?;
+    crate::private::prepare_data_dir(&config.data_dir)?;
     runtime()?.block_on(async {
         let metrics = Arc::new(Metrics::new());
         if fresh {
@@ -391,6 +449,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 limits: wide,
                 last_hash: format!("{p}-{name}"),
             });
+            crate::private::prepare_data_dir(&data.join(name))?;
             let options = StartOptions {
                 data_dir: data.join(name),
                 name: (*name).to_owned(),
@@ -440,6 +499,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        let shutdown = shutdown_signal();
         for ((name, parent, rate), url) in TREE.iter().zip(&urls) {
             let under = parent.map_or(String::new(), |p| format!(" (under {p}, rate {rate})"));
             println!("{name:8} {url}{under}");
@@ -457,9 +517,10 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
             let shutdown = async move {
                 let _ = stop.changed().await;
             };
-            tasks.push(tokio::spawn(api::server::serve(node, metrics, listener, shutdown)));
+            let limits = api::server::ConnectionLimits::default();
+            tasks.push(tokio::spawn(api::server::serve(node, metrics, listener, limits, shutdown)));
         }
-        shutdown_signal().await;
+        shutdown.await;
         let _ = stop_tx.send(true);
         for task in tasks {
             task.await.context("a node task")?.context("serving")?;

@@ -14,6 +14,13 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_NAME: &str = "ccnode";
 /// Default seconds a validated (unconfirmed) transaction lives, as in the reference's node.ini.
 pub const DEFAULT_VALIDATED_WINDOW_SECONDS: u64 = 300;
+/// Default seconds a client has to send a request's headers (also the most a
+/// kept-alive connection may sit idle).
+pub const DEFAULT_HEADER_TIMEOUT_SECONDS: u64 = 10;
+/// Default seconds a client has to send a request's body, from its headers.
+pub const DEFAULT_BODY_TIMEOUT_SECONDS: u64 = 30;
+/// Default most connections open at once; further ones wait to be accepted.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -36,6 +43,12 @@ pub struct NodeConfig {
     pub default_min: String,
     /// Default upper limit of new accounts.
     pub default_max: String,
+    /// Seconds a client has to send a request's headers.
+    pub header_timeout_seconds: u64,
+    /// Seconds a client has to send a request's body.
+    pub body_timeout_seconds: u64,
+    /// Most connections open at once.
+    pub max_connections: usize,
 }
 
 impl Default for NodeConfig {
@@ -50,6 +63,9 @@ impl Default for NodeConfig {
             validate_pending: true,
             default_min: "-100".to_owned(),
             default_max: "100".to_owned(),
+            header_timeout_seconds: DEFAULT_HEADER_TIMEOUT_SECONDS,
+            body_timeout_seconds: DEFAULT_BODY_TIMEOUT_SECONDS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -76,6 +92,12 @@ pub struct ConfigFile {
     pub default_min: Option<String>,
     /// See `NodeConfig::default_max`.
     pub default_max: Option<String>,
+    /// See `NodeConfig::header_timeout_seconds`.
+    pub header_timeout_seconds: Option<u64>,
+    /// See `NodeConfig::body_timeout_seconds`.
+    pub body_timeout_seconds: Option<u64>,
+    /// See `NodeConfig::max_connections`.
+    pub max_connections: Option<usize>,
 }
 
 impl ConfigFile {
@@ -107,6 +129,15 @@ impl ConfigFile {
         }
         if let Some(v) = self.default_max {
             config.default_max = v;
+        }
+        if let Some(v) = self.header_timeout_seconds {
+            config.header_timeout_seconds = v;
+        }
+        if let Some(v) = self.body_timeout_seconds {
+            config.body_timeout_seconds = v;
+        }
+        if let Some(v) = self.max_connections {
+            config.max_connections = v;
         }
     }
 }

@@ -1,17 +1,24 @@
 //! The router, the OpenAPI document, and serving with graceful shutdown.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::{CONNECTION, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, on, patch, post, put, MethodFilter};
 use axum::{middleware, Json, Router};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 
+use crate::error::ApiError;
 use crate::http::{decorate, name_errors, track_metrics, BODY_BYTES_MAX};
 use crate::metrics::Metrics;
 use crate::node::{AppState, Node, NodeCommand};
@@ -54,8 +61,14 @@ pub async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics().render())
 }
 
-/// Every route, with the body limit, metrics and the reference's response headers.
+/// Every route, with the body limit, metrics and the reference's response
+/// headers, and the default body timeout.
 pub fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
+    router_with(state, metrics, ConnectionLimits::default().body_timeout)
+}
+
+/// Every route; a request body must arrive within `body_timeout` of its headers.
+pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duration) -> Router {
     Router::new()
         .route("/", on(MethodFilter::OPTIONS, routes::permitted_endpoints))
         .route("/about", get(routes::about))
@@ -88,6 +101,7 @@ pub fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(middleware::from_fn(move |req, next| body_deadline(body_timeout, req, next)))
         .layer(middleware::from_fn_with_state(state.clone(), name_errors))
         .layer(middleware::from_fn(decorate))
         .route_layer(middleware::from_fn(move |req, next| track_metrics(Arc::clone(&metrics), req, next)))
@@ -121,13 +135,117 @@ async fn expire_loop(
     }
 }
 
+/// What a connection may take: the slow-client defences.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Time to send a request's headers, from the connection's start or the
+    /// end of the previous response (so also the longest idle keep-alive).
+    pub header_timeout: Duration,
+    /// Time to send a request's body, from the end of its headers.
+    pub body_timeout: Duration,
+    /// Connections open at once; further ones wait in the listen queue.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> ConnectionLimits {
+        ConnectionLimits {
+            header_timeout: Duration::from_secs(crate::config::DEFAULT_HEADER_TIMEOUT_SECONDS),
+            body_timeout: Duration::from_secs(crate::config::DEFAULT_BODY_TIMEOUT_SECONDS),
+            max_connections: crate::config::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// From a resolved configuration (each value at least 1).
+    pub fn from_config(config: &crate::config::NodeConfig) -> ConnectionLimits {
+        ConnectionLimits {
+            header_timeout: Duration::from_secs(config.header_timeout_seconds.max(1)),
+            body_timeout: Duration::from_secs(config.body_timeout_seconds.max(1)),
+            max_connections: config.max_connections.max(1),
+        }
+    }
+}
+
+/// A request body that fails once `deadline` passes before its end, and says so in `expired`.
+struct DeadlineBody {
+    inner: Body,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    expired: Arc<AtomicBool>,
+}
+
+/// The error a timed-out body gives its reader.
+#[derive(Debug)]
+struct BodyTimedOut;
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body did not arrive in time")
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
+impl http_body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            this.expired.store(true, Ordering::Relaxed);
+            return Poll::Ready(Some(Err(axum::Error::new(BodyTimedOut))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A request with a body must deliver all of it within `timeout` of its
+/// headers; else the answer is 408 `CCFailure` and the connection closes.
+/// Responses are not limited: a live feed streams for as long as it likes.
+async fn body_deadline(timeout: Duration, request: Request, next: Next) -> Response {
+    use http_body::Body as _;
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let expired = Arc::new(AtomicBool::new(false));
+    let (parts, body) = request.into_parts();
+    let body =
+        DeadlineBody { inner: body, deadline: Box::pin(tokio::time::sleep(timeout)), expired: Arc::clone(&expired) };
+    let response = next.run(Request::from_parts(parts, Body::new(body))).await;
+    if !expired.load(Ordering::Relaxed) {
+        return response;
+    }
+    tracing::debug!(seconds = timeout.as_secs(), "request body timed out");
+    let message = format!("the request body did not arrive within {} s", timeout.as_secs());
+    let mut response = ApiError::new(StatusCode::REQUEST_TIMEOUT, "CCFailure").with("message", message).into_response();
+    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// Serves `node` on `listener` until `shutdown` resolves; then stops taking
 /// connections, lets requests in flight finish, drains the writer and closes
-/// the journal.
+/// the journal. Connections are held to `limits`.
 pub async fn serve(
     node: Node,
     metrics: Arc<Metrics>,
     listener: TcpListener,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = node.state();
@@ -140,7 +258,7 @@ pub async fn serve(
         stop_rx,
         reconciled_tx,
     ));
-    let app = router(state.clone(), metrics);
+    let app = router_with(state.clone(), metrics, limits.body_timeout);
     let streams = state.clone();
     let shutdown = async move {
         shutdown.await;
@@ -148,10 +266,81 @@ pub async fn serve(
         streams.begin_shutdown();
     };
     drop(state);
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    accept_loop(listener, app, limits, shutdown).await;
     let _ = stop_tx.send(true);
     let _ = expiry.await;
     let _ = reconciler.await;
     tokio::task::spawn_blocking(move || node.shutdown()).await.map_err(std::io::Error::other)?;
-    result
+    Ok(())
+}
+
+/// Accepts connections while fewer than `limits.max_connections` are open
+/// and serves each over HTTP/1.1 with the header timeout, until `shutdown`;
+/// then asks every connection to finish its request in flight and close,
+/// and waits for them.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut shutdown = std::pin::pin!(shutdown);
+    // The limit is logged at most once a minute, however long it lasts.
+    let mut warned: Option<tokio::time::Instant> = None;
+    loop {
+        let slot = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                    tracing::warn!(max = limits.max_connections, "connection limit reached: new connections wait");
+                    warned = Some(tokio::time::Instant::now());
+                }
+                tokio::select! {
+                    slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    if !is_connection_error(&error) {
+                        // Out of descriptors, for instance: wait before trying again.
+                        tracing::error!(%error, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Errors of one connection, not of the listener.
+fn is_connection_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }

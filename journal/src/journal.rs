@@ -1,6 +1,6 @@
 //! The journal: open, append with group commit, read.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{AppendError, Corruption, CorruptionKind, OpenError, ReadError};
 use crate::format::{self, Checkpoint, FrameRead, Hash, Meta, Record, SegmentIndex, SEGMENT_HEADER_BYTES};
+use crate::private::{create_private_dir_all, private_options};
 use crate::scan::{self, to_u64, ChainPoint, ScanPolicy};
 use crate::{
     CHECKPOINT_INTERVAL_RECORDS, IDENTITY_BYTES_MAX, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_PAYLOAD_BYTES,
@@ -126,7 +127,7 @@ impl Journal {
         if identity.is_empty() || identity.len() > IDENTITY_BYTES_MAX {
             return Err(OpenError::BadIdentity { len: identity.len(), max: IDENTITY_BYTES_MAX });
         }
-        fs::create_dir_all(dir).map_err(io_at(dir))?;
+        create_private_dir_all(dir).map_err(io_at(dir))?;
         let meta_path = dir.join(META_FILE);
         if meta_path.exists() {
             return Err(OpenError::AlreadyExists(dir.to_owned()));
@@ -460,7 +461,7 @@ impl Journal {
     fn start_segment(&mut self, first_seq: u64) -> Result<(), AppendError> {
         let path = self.dir.join(segment_file_name(first_seq));
         let started = (|| {
-            let mut file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+            let mut file = private_options().read(true).write(true).create_new(true).open(&path)?;
             file.write_all(&format::encode_segment_header(first_seq))?;
             file.sync_all()?;
             sync_dir_io(&self.dir)?;
@@ -493,7 +494,7 @@ impl Journal {
         }
         let checkpoint = Checkpoint { seq: self.head.seq, hash: self.head.hash };
         let path = self.dir.join(CHECKPOINT_FILE);
-        let written = OpenOptions::new()
+        let written = private_options()
             .create(true)
             .write(true)
             .truncate(false)
@@ -670,7 +671,13 @@ fn write_index(segment: &Segment, head: &Head) {
     };
     let path = segment.path.with_extension(INDEX_EXTENSION);
     let tmp = segment.path.with_extension("idx.tmp");
-    let written = fs::write(&tmp, format::encode_index(&index)).and_then(|()| fs::rename(&tmp, &path));
+    let written = private_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(&format::encode_index(&index)))
+        .and_then(|()| fs::rename(&tmp, &path));
     if let Err(e) = written {
         tracing::warn!(error = %e, path = %path.display(), "could not write a segment index");
     }
@@ -714,14 +721,14 @@ fn read_checkpoints(dir: &Path, read_only: bool) -> Result<(Vec<Checkpoint>, u64
     let valid = ordered * format::CHECKPOINT_ENTRY_BYTES;
     if valid < bytes.len() && !read_only {
         tracing::warn!(path = %path.display(), "dropping a damaged checkpoint tail");
-        let file = OpenOptions::new().write(true).open(&path).map_err(io_at(&path))?;
+        let file = private_options().write(true).open(&path).map_err(io_at(&path))?;
         file.set_len(to_u64(valid)).map_err(io_at(&path))?;
     }
     Ok((checkpoints, to_u64(valid)))
 }
 
 fn open_segment_file(path: &Path, read_only: bool) -> Result<File, OpenError> {
-    OpenOptions::new().read(true).write(!read_only).open(path).map_err(io_at(path))
+    private_options().read(true).write(!read_only).open(path).map_err(io_at(path))
 }
 
 /// How long `open` keeps trying a lock that is held before it answers `Locked`.
@@ -736,7 +743,7 @@ pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn lock(dir: &Path) -> Result<File, OpenError> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_at(&path))?;
+    let file = private_options().create(true).truncate(false).write(true).open(&path).map_err(io_at(&path))?;
     let started = std::time::Instant::now();
     let mut pause = std::time::Duration::from_millis(1);
     loop {
@@ -753,7 +760,7 @@ fn lock(dir: &Path) -> Result<File, OpenError> {
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = File::create(path)?;
+    let mut file = private_options().write(true).create(true).truncate(true).open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }

@@ -19,6 +19,7 @@
 mod error;
 mod format;
 mod journal;
+mod private;
 mod scan;
 mod verify;
 
@@ -29,6 +30,7 @@ pub use format::{
     SEGMENT_HEADER_BYTES,
 };
 pub use journal::{now_us, BatchAck, Head, Journal, Options, RecordIter, LOCK_WAIT};
+pub use private::{create_private_dir_all, exposed_paths, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
 pub use verify::{verify_dir, VerifyError, VerifyOptions, VerifyProgress, VerifyReport};
 
 /// Largest payload of one record, in bytes.

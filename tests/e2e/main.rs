@@ -2,6 +2,7 @@
 
 mod browser;
 mod federation;
+mod hardening;
 mod hostile;
 mod journal_cli;
 mod komunitin;
