@@ -704,8 +704,8 @@ pub struct EventsAnswer {
 /// Gives every error answer of every operation the shared [`ErrorBody`]
 /// schema, and lists the errors every route may answer: 400 (a malformed
 /// header, query, path or body), 404 (an unknown `cc-user`), 401 (a wrong
-/// key), 413 (a body over 64 KiB), 500 and 503 (the writer failed or is
-/// stopped).
+/// key), 413 (a body over 64 KiB, on routes with a body), 500 (the writer
+/// failed) and 503 (a neighbour did not answer, or the node is stopping).
 #[derive(Debug)]
 pub struct ErrorResponses;
 
@@ -715,13 +715,11 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
     ("401", "PasswordViolation: wrong key for cc-user"),
     ("404", "DoesNotExistViolation: unknown cc-user (or what the path names)"),
     ("500", "CCFailure: the node could not complete the request"),
+    ("503", "UnavailableNodeFailure (a neighbour asked on the way did not answer) or CCFailure (not taking writes)"),
 ];
 
 /// Statuses of routes that write.
-const WRITE_ERRORS: &[(&str, &str)] = &[
-    ("413", "InvalidFieldsViolation: the body is over 64 KiB"),
-    ("503", "CCFailure: the node is not accepting writes"),
-];
+const WRITE_ERRORS: &[(&str, &str)] = &[("413", "InvalidFieldsViolation: the body is over 64 KiB")];
 
 impl Modify for ErrorResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
