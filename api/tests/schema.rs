@@ -143,7 +143,7 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
         }
         let six = schema.get("format").and_then(Value::as_str) == Some("decimal6")
             || schema.get("multipleOf").and_then(Value::as_f64) == Some(0.000_001);
-        if six && !places(n).is_some_and(|p| p <= 6) {
+        if six && places(n).is_none_or(|p| p > 6) {
             fail("not a decimal of at most 6 places".to_owned());
         }
     }
