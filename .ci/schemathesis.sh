@@ -82,7 +82,8 @@ run() {
     # every read that asks them answers 503 UnavailableNodeFailure, as it
     # must. api/tests/schema.rs and api/tests/http.rs check those three.
     set +e
-    timeout --signal=INT --kill-after=10 "$ST_SECONDS" \
+    # Run from the temporary directory: st keeps a cache (.schemathesis/) where it runs.
+    (cd "$work" && timeout --signal=INT --kill-after=10 "$ST_SECONDS" \
         "$work/venv/bin/st" run "$url/openapi.json" \
         --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
         --phases examples,coverage,fuzzing \
@@ -90,7 +91,7 @@ run() {
         --request-timeout 10 --exclude-path /replay/events \
         --exclude-operation-id admin_new_child --exclude-operation-id admin_set_trunkward \
         --header "cc-user: $who" --header "cc-auth: $key" \
-        --no-color --report junit --report-dir "$work/report-$who" 2>&1 | tee "$work/st-$who.log"
+        --no-color --report junit --report-dir "$work/report-$who") 2>&1 | tee "$work/st-$who.log"
     local rc=${PIPESTATUS[0]}
     set -e
     if [[ $rc -eq 124 || $rc -eq 130 ]]; then
