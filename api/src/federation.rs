@@ -199,6 +199,7 @@ fn trace_of(headers: &HeaderMap) -> String {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RelayBody {
     /// The transaction's uuid.
+    #[schema(pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub uuid: String,
     /// `V` (or `validated`).
     #[serde(default)]
@@ -221,7 +222,7 @@ pub struct RelayEntry {
     /// Payee path.
     pub payee: String,
     /// Amount (JSON number).
-    #[schema(value_type = f64)]
+    #[schema(value_type = crate::schema::AmountIn)]
     pub quant: Box<RawValue>,
     /// Description.
     #[serde(default)]
@@ -438,9 +439,9 @@ fn parse_relay(state: &AppState, body: RelayBody) -> ApiResult<RelayIn> {
 /// A neighbour relays a proposal: validate it here (limits on our two
 /// adjacent accounts), relay it on if it goes further, record it validated.
 #[utoipa::path(post, path = "/transaction/relay", tag = "federation", request_body = RelayBody,
-    responses((status = 201, description = "Validated here and downstream: `{data: [additional entries]}`"),
+    responses((status = 201, description = "Validated here and downstream: `{data: [additional entries]}`", body = crate::schema::RelayAnswer),
               (status = 400, description = "A violation here or downstream (passed back untouched)"),
-              (status = 403, description = "Not called by a neighbour node")))]
+              (status = 403, description = "Not called by a neighbour node"), (status = 503, description = "UnavailableNodeFailure: a neighbour downstream did not answer")))]
 pub async fn relay(
     State(state): State<AppState>,
     caller: Caller,
@@ -530,19 +531,23 @@ pub async fn relayed_state_change(
 #[serde(deny_unknown_fields)]
 pub struct NewChild {
     /// The child node's name (its account here).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "branch2")]
     pub id: String,
     /// Its base URL.
+    #[schema(pattern = "^https?://[!-~]{1,500}$", example = "http://127.0.0.1:9")]
     pub url: String,
     /// Lower limit of its account here.
-    #[schema(value_type = f64)]
+    #[schema(value_type = crate::schema::AmountIn)]
     pub min: Box<RawValue>,
     /// Upper limit.
-    #[schema(value_type = f64)]
+    #[schema(value_type = crate::schema::AmountIn)]
     pub max: Box<RawValue>,
     /// The link's agreed initial ratchet hash (the same on both sides).
+    #[schema(pattern = "^[!-~]{1,128}$", example = "initial-hash")]
     pub last_hash: String,
     /// How the child speaks: `reference` (default) or `komunitin`.
     #[serde(default)]
+    #[schema(pattern = "^(reference|komunitin)$", example = "reference")]
     pub dialect: Option<String>,
 }
 
@@ -551,22 +556,26 @@ pub struct NewChild {
 #[serde(deny_unknown_fields)]
 pub struct Trunkward {
     /// The parent node's name (the balance-of-trade account here).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "trunk")]
     pub name: String,
     /// Its base URL.
+    #[schema(pattern = "^https?://[!-~]{1,500}$", example = "http://127.0.0.1:9")]
     pub url: String,
     /// Conversion rate: trunkward amount = local amount × rate.
-    #[schema(value_type = f64)]
+    #[schema(value_type = crate::schema::AmountIn)]
     pub rate: Box<RawValue>,
     /// Lower limit of the balance-of-trade account.
-    #[schema(value_type = f64)]
+    #[schema(value_type = crate::schema::AmountIn)]
     pub min: Box<RawValue>,
     /// Upper limit.
-    #[schema(value_type = f64)]
+    #[schema(value_type = crate::schema::AmountIn)]
     pub max: Box<RawValue>,
     /// The link's agreed initial ratchet hash.
+    #[schema(pattern = "^[!-~]{1,128}$", example = "initial-hash")]
     pub last_hash: String,
     /// How the parent speaks: `reference` (default) or `komunitin`.
     #[serde(default)]
+    #[schema(pattern = "^(reference|komunitin)$", example = "reference")]
     pub dialect: Option<String>,
 }
 
@@ -629,7 +638,7 @@ fn limits_of(min: &RawValue, max: &RawValue) -> ApiResult<Limits> {
 
 /// Connects a child node (admin only, on the parent).
 #[utoipa::path(post, path = "/admin/nodes", tag = "admin", request_body = NewChild,
-    responses((status = 201, description = "`{data: {id, url, min, max}}`"), (status = 400, description = "Bad fields or the id exists"),
+    responses((status = 201, description = "`{data: {id, url, min, max, dialect}}`", body = crate::schema::ChildAnswer), (status = 400, description = "Bad fields or the id exists"),
               (status = 403, description = "Not an admin")))]
 pub async fn admin_new_child(
     State(state): State<AppState>,
@@ -658,7 +667,7 @@ pub async fn admin_new_child(
 
 /// Sets this node's parent (admin only, on the child).
 #[utoipa::path(put, path = "/admin/trunkward", tag = "admin", request_body = Trunkward,
-    responses((status = 201, description = "`{data: {name, url, rate, min, max}}`"), (status = 400, description = "Bad fields or a parent is already set"),
+    responses((status = 201, description = "`{data: {name, url, rate, min, max, dialect}}`", body = crate::schema::TrunkwardAnswer), (status = 400, description = "Bad fields or a parent is already set"),
               (status = 403, description = "Not an admin")))]
 pub async fn admin_set_trunkward(
     State(state): State<AppState>,
@@ -730,7 +739,7 @@ pub async fn handshake(state: &AppState, trace: &str) -> BTreeMap<String, String
 
 /// The neighbours of this node with each link's ratchet head (admin only).
 #[utoipa::path(get, path = "/admin/nodes", tag = "admin",
-    responses((status = 200, description = "`{data: {node: {kind, url, rate, last_hash, blake3, versions, balance}}}`"),
+    responses((status = 200, description = "`{data: {node: {kind, url, rate, last_hash, blake3, versions, balance, dialect}}}`", body = crate::schema::NodesAnswer),
               (status = 403, description = "Not an admin")))]
 pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
@@ -766,19 +775,20 @@ pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> 
 #[serde(deny_unknown_fields)]
 pub struct Fees {
     /// The local account fees are paid to; `null` stops charging.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "admin")]
     pub account: Option<String>,
     /// A fixed amount per transaction (default 0).
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<crate::schema::AmountIn>)]
     pub fixed: Option<Box<RawValue>>,
     /// A percentage of the primary amount (default 0; `1.5` = 1.5 %).
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<crate::schema::AmountIn>)]
     pub percent: Option<Box<RawValue>>,
 }
 
 /// Sets the fees this node charges on transactions that cross it (admin only).
 /// Fees are paid by the payer, added as entries on the way, and never charged on fees.
 #[utoipa::path(put, path = "/admin/fees", tag = "admin", request_body = Fees,
-    responses((status = 200, description = "`{data: {account, fixed, percent}}`"), (status = 400, description = "Bad fields"),
+    responses((status = 200, description = "`{data: {account, fixed, percent}}` (`data: null` when charging stopped)", body = crate::schema::FeesAnswer), (status = 400, description = "Bad fields"),
               (status = 403, description = "Not an admin")))]
 pub async fn admin_set_fees(
     State(state): State<AppState>,

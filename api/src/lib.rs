@@ -13,5 +13,6 @@ pub mod reconcile;
 pub mod replay_routes;
 pub mod routes;
 pub mod runtime;
+pub mod schema;
 pub mod server;
 pub mod wire;

@@ -82,7 +82,8 @@ fn version_from_json(v: &Value) -> Option<LinkVersion> {
 #[utoipa::path(get, path = "/replay/link/{node}", tag = "federation",
     params(("node" = String, Path, description = "The calling neighbour"), ("after" = Option<usize>, Query, description = "Versions to skip"),
            ("limit" = Option<usize>, Query, description = "Page size (up to 10000)")),
-    responses((status = 200, description = "`{data: [{uuid, version, state, md5, blake3}], meta: {count, head}}`"),
+    responses((status = 200, description = "`{data: [{uuid, version, state, md5, blake3}], meta: {count, head}}`", body = crate::schema::LinkFeedAnswer),
+              (status = 403, description = "PermissionViolation: not that neighbour"),
               (status = 409, description = "HashMismatchFailure: the caller's hash at `after` is not ours")))]
 pub async fn link_feed(
     State(state): State<AppState>,
@@ -271,8 +272,9 @@ pub async fn reconcile_all(state: &AppState) {
 /// Reconciles one link on demand (admin only).
 #[utoipa::path(post, path = "/replay/reconcile/{node}", tag = "federation",
     params(("node" = String, Path, description = "A neighbour")),
-    responses((status = 200, description = "`{data: {node, verdict: in_sync|we_are_behind|peer_behind|diverged, missing, applied, evidence}}`"),
-              (status = 403, description = "Not an admin"), (status = 404, description = "Not a neighbour")))]
+    responses((status = 200, description = "`{data: {node, verdict: in_sync|we_are_behind|peer_behind|diverged, missing, applied, evidence}}`", body = crate::schema::ReconcileAnswer),
+              (status = 403, description = "Not an admin"), (status = 404, description = "Not a neighbour"),
+              (status = 503, description = "UnavailableNodeFailure: the neighbour did not answer")))]
 pub async fn reconcile_route(
     State(state): State<AppState>,
     caller: Caller,
@@ -290,7 +292,7 @@ pub async fn reconcile_route(
 /// Reopens a link closed after a divergence, once an admin has resolved it (admin only).
 #[utoipa::path(post, path = "/admin/nodes/{node}/reopen", tag = "admin",
     params(("node" = String, Path, description = "A neighbour")),
-    responses((status = 200, description = "`{data: {node, was_closed}}`"), (status = 403, description = "Not an admin")))]
+    responses((status = 200, description = "`{data: {node, was_closed}}`", body = crate::schema::ReopenAnswer), (status = 403, description = "Not an admin")))]
 pub async fn reopen_route(
     State(state): State<AppState>,
     caller: Caller,

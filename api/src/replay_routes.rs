@@ -44,7 +44,8 @@ fn number(params: &Params, key: &str) -> ApiResult<Option<u64>> {
     params(("after" = Option<u64>, Query, description = "Records after this seq (default 0)"),
            ("limit" = Option<u64>, Query, description = "Page size, 1 to 1000 (default 100)"),
            ("follow" = Option<bool>, Query, description = "Stream newline-delimited JSON that continues live")),
-    responses((status = 200, description = "`{data: [{seq, recorded_at, recorded_at_us, prev_hash, hash, payload, event}], meta: {head, identity, genesis}}`, or NDJSON with follow=true"),
+    responses((status = 200, description = "`{data: [{seq, recorded_at, recorded_at_us, prev_hash, hash, payload, event}], meta: {head, identity, genesis}}`, or NDJSON (one EventRecord a line) with follow=true",
+               content((crate::schema::EventsAnswer = "application/json"), (crate::schema::EventRecord = "application/x-ndjson"))),
               (status = 401, description = "Not authenticated"), (status = 403, description = "Not an admin")))]
 /// Journal records after `after`, with the head (admins only). With
 /// `follow=true` the answer is newline-delimited JSON, one record per line,

@@ -296,7 +296,7 @@ const OPERATIONS: &[(&str, &str, &str, bool)] = &[
 
 /// The operations the caller may use.
 #[utoipa::path(options, path = "/", tag = "node",
-    responses((status = 200, description = "`{data: {operationId: [method, path]}}` for the caller")))]
+    responses((status = 200, description = "`{data: {operationId: [method, path]}}` for the caller", body = crate::schema::PermittedEndpoints)))]
 pub async fn permitted_endpoints(caller: Caller) -> Json<Value> {
     let authenticated = caller != Caller::Anonymous;
     let data: Map<String, Value> = OPERATIONS
@@ -310,7 +310,8 @@ pub async fn permitted_endpoints(caller: Caller) -> Json<Value> {
 /// Facts about this node: format, conversion rate and ccnode extras.
 #[utoipa::path(get, path = "/about", tag = "node",
     params(("node_path" = Option<String>, Query, description = "Another node's path (relative or absolute); the request is forwarded along the tree")),
-    responses((status = 200, description = "`{data: {format, rate, name, validated_window, accounts, transactions}}` of the node named")))]
+    responses((status = 200, description = "`{data: {format, rate, name, validated_window, accounts, transactions}}` of the node named", body = crate::schema::AboutAnswer),
+              (status = 400, description = "PathViolation: `node_path` names no node"), (status = 503, description = "UnavailableNodeFailure: a neighbour on the way did not answer")))]
 pub async fn about(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
     params.only(&["node_path"])?;
     if let Some(path) = params.get("node_path") {
@@ -346,7 +347,7 @@ pub async fn about(State(state): State<AppState>, params: Params) -> ApiResult<J
 
 /// The workflows of this node, keyed by the reference's workflow hash.
 #[utoipa::path(get, path = "/workflows", tag = "node",
-    responses((status = 200, description = "`{data: {hash: workflow}}` in the 0.8.x format plus `code` (0.9.x)")))]
+    responses((status = 200, description = "`{data: {hash: workflow}}` in the 0.8.x format plus `code` (0.9.x)", body = crate::schema::WorkflowsAnswer), (status = 403, description = "PermissionViolation: not authenticated")))]
 pub async fn workflows(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.account()?;
     let read = state.read();
@@ -359,7 +360,7 @@ pub async fn workflows(State(state): State<AppState>, caller: Caller) -> ApiResu
 }
 
 /// This node's absolute path, trunk first.
-#[utoipa::path(get, path = "/absolutepath", tag = "node", responses((status = 200, description = "`{data: [names]}`")))]
+#[utoipa::path(get, path = "/absolutepath", tag = "node", responses((status = 200, description = "`{data: [names]}`", body = crate::schema::NamesAnswer), (status = 403, description = "PermissionViolation: not authenticated")))]
 pub async fn absolute_path(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.account()?;
     let path = crate::federation::absolute_path(&state, "").await?;
@@ -368,7 +369,7 @@ pub async fn absolute_path(State(state): State<AppState>, caller: Caller) -> Api
 
 /// Status of each adjacent node: `ok`, `UnavailableNodeFailure`, `HashMismatchFailure` or another class.
 /// Only a local account's call checks the neighbours (one level deep); a neighbour's call gets `{}`.
-#[utoipa::path(get, path = "/handshake", tag = "node", responses((status = 200, description = "`{data: {node: status}}`")))]
+#[utoipa::path(get, path = "/handshake", tag = "node", responses((status = 200, description = "`{data: {node: status}}`", body = crate::schema::HandshakeAnswer), (status = 403, description = "PermissionViolation: not authenticated")))]
 pub async fn handshake(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.account()?;
     if matches!(caller, Caller::Node { .. }) {
@@ -383,7 +384,7 @@ pub async fn handshake(State(state): State<AppState>, caller: Caller) -> ApiResu
 /// Account names containing a fragment; node accounts end with `/`.
 #[utoipa::path(get, path = "/account/names", tag = "accounts",
     params(("acc_path" = Option<String>, Query, description = "Fragment, or a node path then a fragment (`branch2/ca`), answered by that node"), ("limit" = Option<usize>, Query, description = "Most names (default 10)")),
-    responses((status = 200, description = "`{data: [names]}`")))]
+    responses((status = 200, description = "`{data: [names]}`", body = crate::schema::NamesAnswer), (status = 403, description = "PermissionViolation: not authenticated")))]
 pub async fn account_names(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
     caller.account()?;
     params.only(&["acc_path", "limit"])?;
@@ -457,7 +458,7 @@ async fn names_in_tree(state: &AppState, caller: &Caller, fragment: &str, limit:
 /// Trade statistics (completed, and pending including completed) per account.
 #[utoipa::path(get, path = "/account/summary", tag = "accounts",
     params(("acc_path" = Option<String>, Query, description = "Account, or this node's name for all accounts; default the caller")),
-    responses((status = 200, description = "`{data: {account: {completed: TradeStats, pending: TradeStats}}}`")))]
+    responses((status = 200, description = "`{data: {account: {completed: TradeStats, pending: TradeStats}}}`", body = crate::schema::SummaryAnswer), (status = 403, description = "PermissionViolation: not authenticated")))]
 pub async fn account_summary(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
     let me = caller.account()?;
     params.only(&["acc_path"])?;
@@ -481,7 +482,7 @@ pub async fn account_summary(State(state): State<AppState>, caller: Caller, para
 /// Limits per account.
 #[utoipa::path(get, path = "/account/limits", tag = "accounts",
     params(("acc_path" = Option<String>, Query, description = "Account, or this node's name for all; default the caller")),
-    responses((status = 200, description = "`{data: {account: {min, max}}}`")))]
+    responses((status = 200, description = "`{data: {account: {min, max}}}`", body = crate::schema::LimitsAnswer), (status = 403, description = "PermissionViolation: not authenticated")))]
 pub async fn account_limits(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
     let me = caller.account()?;
     params.only(&["acc_path"])?;
@@ -506,7 +507,7 @@ pub async fn account_limits(State(state): State<AppState>, caller: Caller, param
 #[utoipa::path(get, path = "/account/history", tag = "accounts",
     params(("acc_path" = Option<String>, Query, description = "Account; default the caller"),
            ("samples" = Option<i64>, Query, description = "-1 stepped (default), 0 raw points, n > 0 evenly spaced samples")),
-    responses((status = 200, description = "`{data: {\"Y-m-d H:i:s\": balance}, meta: {min, max, points, start, end}}`")))]
+    responses((status = 200, description = "`{data: {\"Y-m-d H:i:s\": balance}, meta: {min, max, points, start, end}}`", body = crate::schema::HistoryAnswer), (status = 403, description = "PermissionViolation: not authenticated")))]
 pub async fn account_history(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
     let me = caller.account()?;
     params.only(&["acc_path", "samples"])?;
@@ -567,7 +568,7 @@ pub async fn account_history(State(state): State<AppState>, caller: Caller, para
 #[utoipa::path(get, path = "/account/balance", tag = "accounts",
     params(("acc_path" = Option<String>, Query, description = "Account; default the caller"),
            ("at" = Option<String>, Query, description = "A journal seq (digits) or an RFC 3339 instant; default now")),
-    responses((status = 200, description = "`{data: {account, balance, pending, seq?, at?}}`")))]
+    responses((status = 200, description = "`{data: {account, balance, pending, seq?, at?}}`", body = crate::schema::BalanceAnswer), (status = 403, description = "PermissionViolation: not authenticated")))]
 pub async fn account_balance(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
     let me = caller.account()?;
     params.only(&["acc_path", "at"])?;
@@ -603,9 +604,11 @@ pub async fn account_balance(State(state): State<AppState>, caller: Caller, para
 
 /// Creates a transaction: 201 when written, 200 when it awaits the author's confirmation.
 #[utoipa::path(post, path = "/transaction", tag = "transactions", request_body = NewTransaction,
-    responses((status = 201, description = "Written: `{data: Transaction, meta: {transitions}}`"),
-              (status = 200, description = "Validated, awaiting confirmation (PATCH to the workflow's creation state)"),
-              (status = 400, description = "A violation (limits, workflow, fields)")))]
+    responses((status = 201, description = "Written: `{data: Transaction, meta: {transitions}}`", body = crate::schema::NewTransactionAnswer),
+              (status = 200, description = "Validated, awaiting confirmation (PATCH to the workflow's creation state)", body = crate::schema::NewTransactionAnswer),
+              (status = 400, description = "A violation (limits, workflow, fields)"), (status = 403, description = "PermissionViolation"),
+              (status = 404, description = "DoesNotExistViolation: an account or workflow named is unknown"),
+              (status = 503, description = "UnavailableNodeFailure: a neighbour on the way did not answer")))]
 pub async fn new_transaction(
     State(state): State<AppState>,
     caller: Caller,
@@ -673,8 +676,8 @@ fn parse_uuid(text: &str) -> ApiResult<TxId> {
 /// One transaction with the transitions the caller may make.
 #[utoipa::path(get, path = "/transaction/{uuid}", tag = "transactions",
     params(("uuid" = String, Path, description = "Transaction uuid")),
-    responses((status = 200, description = "`{data: Transaction, meta: {transitions: {uuid: {state: path}}}}`"),
-              (status = 404, description = "DoesNotExistViolation")))]
+    responses((status = 200, description = "`{data: Transaction, meta: {transitions: {uuid: {state: path}}}}`", body = crate::schema::TransactionAnswer),
+              (status = 403, description = "PermissionViolation"), (status = 404, description = "DoesNotExistViolation")))]
 pub async fn get_transaction(
     State(state): State<AppState>,
     caller: Caller,
@@ -693,8 +696,9 @@ pub async fn get_transaction(
 /// `null` deletes a validated one).
 #[utoipa::path(patch, path = "/transaction/{uuid}/{dest_state}", tag = "transactions",
     params(("uuid" = String, Path, description = "Transaction uuid"), ("dest_state" = String, Path, description = "Target state")),
-    responses((status = 201, description = "Written"), (status = 200, description = "A validated transaction was deleted"),
-              (status = 400, description = "WorkflowViolation or a limit violation"), (status = 403, description = "PermissionViolation")))]
+    responses((status = 201, description = "Written (no body)"), (status = 200, description = "A validated transaction was deleted (no body)"),
+              (status = 400, description = "WorkflowViolation or a limit violation"), (status = 403, description = "PermissionViolation"),
+              (status = 404, description = "DoesNotExistViolation"), (status = 503, description = "UnavailableNodeFailure: a neighbour on the way did not answer")))]
 pub async fn state_change(
     State(state): State<AppState>,
     caller: Caller,
@@ -850,7 +854,8 @@ fn page_meta_links(uri: &axum::http::Uri, total: usize, offset: usize, limit: us
 /// Transactions matching filters, sorted and paged.
 #[utoipa::path(get, path = "/transactions", tag = "transactions",
     params(TransactionFilters),
-    responses((status = 200, description = "`{data: [Transaction], meta: {number_of_results, current_page, transitions}, links: {first, prev, next, last}}`")))]
+    responses((status = 200, description = "`{data: [Transaction], meta: {number_of_results, current_page, transitions}, links: {first, prev, next, last}}`", body = crate::schema::TransactionsAnswer),
+              (status = 403, description = "PermissionViolation: not authenticated")))]
 pub async fn filter_transactions(
     State(state): State<AppState>,
     caller: Caller,
@@ -873,7 +878,8 @@ pub async fn filter_transactions(
 /// Entries matching filters (each with its transaction's header), sorted and paged.
 #[utoipa::path(get, path = "/entries", tag = "transactions",
     params(TransactionFilters),
-    responses((status = 200, description = "`{data: [EntryFull], meta: {number_of_results, current_page}, links}`")))]
+    responses((status = 200, description = "`{data: [EntryFull], meta: {number_of_results, current_page}, links}`", body = crate::schema::EntriesAnswer),
+              (status = 403, description = "PermissionViolation: not authenticated")))]
 pub async fn filter_entries(
     State(state): State<AppState>,
     caller: Caller,
@@ -896,7 +902,8 @@ pub async fn filter_entries(
 /// The entries of one transaction.
 #[utoipa::path(get, path = "/entries/{uuid}", tag = "transactions",
     params(("uuid" = String, Path, description = "Transaction uuid")),
-    responses((status = 200, description = "`{data: [EntryFull]}`"), (status = 404, description = "DoesNotExistViolation")))]
+    responses((status = 200, description = "`{data: [EntryFull]}`", body = crate::schema::TransactionEntriesAnswer),
+              (status = 403, description = "PermissionViolation"), (status = 404, description = "DoesNotExistViolation")))]
 pub async fn transaction_entries(
     State(state): State<AppState>,
     caller: Caller,
@@ -956,16 +963,19 @@ pub struct TransactionFilters {
 /// `POST /admin/accounts` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "carol", "key": "carol-key", "min": -100, "max": 100}))]
 pub struct NewAccount {
     /// Account id: letters, digits, `_`, `-`, `.`.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "carol")]
     pub id: String,
     /// Its key (sent by the account as `cc-auth`); stored only as a salted hash.
+    #[schema(pattern = "^[!-~]{1,128}$", example = "carol-key")]
     pub key: String,
     /// Lower balance limit, ≤ 0 (default the node's).
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<crate::schema::AmountIn>)]
     pub min: Option<Box<RawValue>>,
     /// Upper balance limit, ≥ 0 (default the node's).
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<crate::schema::AmountIn>)]
     pub max: Option<Box<RawValue>>,
     /// Whether the account administers the node.
     #[serde(default)]
@@ -975,16 +985,19 @@ pub struct NewAccount {
 /// `PATCH /admin/accounts/{id}` body: any of the fields.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"min": -200, "max": 200}))]
 pub struct AccountChange {
     /// New lower limit.
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<crate::schema::AmountIn>)]
     pub min: Option<Box<RawValue>>,
     /// New upper limit.
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<crate::schema::AmountIn>)]
     pub max: Option<Box<RawValue>>,
     /// `active` or `blocked`.
+    #[schema(pattern = "^(active|blocked)$", example = "active")]
     pub status: Option<String>,
     /// A new key.
+    #[schema(pattern = "^[!-~]{1,128}$")]
     pub key: Option<String>,
 }
 
@@ -1005,7 +1018,7 @@ fn limits(min: Amount, max: Amount) -> ApiResult<Limits> {
 
 /// Opens a local account (admin only).
 #[utoipa::path(post, path = "/admin/accounts", tag = "admin", request_body = NewAccount,
-    responses((status = 201, description = "`{data: {id, min, max, admin, status}}`"),
+    responses((status = 201, description = "`{data: {id, min, max, admin, status}}`", body = crate::schema::AccountAnswer),
               (status = 400, description = "InvalidFieldsViolation (bad id, limits, key, or the id exists)"),
               (status = 401, description = "Not authenticated"), (status = 403, description = "Not an admin")))]
 pub async fn admin_new_account(
@@ -1031,8 +1044,8 @@ pub async fn admin_new_account(
 /// Changes an account's limits, status or key (admin only); all or nothing.
 #[utoipa::path(patch, path = "/admin/accounts/{id}", tag = "admin", request_body = AccountChange,
     params(("id" = String, Path, description = "Account id")),
-    responses((status = 200, description = "`{data: {id, min, max, admin, status}}`"),
-              (status = 404, description = "No such account"), (status = 403, description = "Not an admin")))]
+    responses((status = 200, description = "`{data: {id, min, max, admin, status}}`", body = crate::schema::AccountAnswer),
+              (status = 400, description = "InvalidFieldsViolation"), (status = 404, description = "No such account"), (status = 403, description = "Not an admin")))]
 pub async fn admin_change_account(
     State(state): State<AppState>,
     caller: Caller,

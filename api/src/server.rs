@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::http::{decorate, name_errors, track_metrics, BODY_BYTES_MAX};
 use crate::metrics::Metrics;
 use crate::node::{AppState, Node, NodeCommand};
+use crate::schema::{self, ErrorResponses};
 use crate::{federation, routes};
 
 /// How often validated transactions past their window are timed out.
@@ -30,7 +31,7 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
 /// The OpenAPI 3 document of every route.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "ccnode", description = "A Credit Commons node: the 0.8.x client API, ccnode's historical balance and the admin API. Authenticate with `cc-user` (account id) and `cc-auth` (its key). Errors are `{\"errors\":[{\"class\": ...}]}`."),
+    info(title = "ccnode", description = "A Credit Commons node: the 0.8.x client API, ccnode's historical balance and the admin API. Authenticate with `cc-user` (account id) and `cc-auth` (its key). Every answer has a content schema: `{data, meta?, links?}` on success, `ErrorBody` (`{\"errors\":[{\"class\": ..., \"node\": ...}]}`) on every 4xx and 5xx. Amounts are exact decimals of at most 6 places (`Amount`, `AmountIn`)."),
     paths(
         routes::permitted_endpoints, routes::about, routes::workflows, routes::absolute_path, routes::handshake,
         routes::account_names, routes::account_summary, routes::account_limits, routes::account_history,
@@ -43,20 +44,23 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
     ),
     components(schemas(crate::wire::NewTransaction, crate::wire::TransactionJson, crate::wire::EntryJson,
         crate::wire::EntryFullJson, routes::NewAccount, routes::AccountChange, federation::RelayBody,
-        federation::RelayEntry, federation::NewChild, federation::Trunkward, federation::Fees)),
+        federation::RelayEntry, federation::NewChild, federation::Trunkward, federation::Fees,
+        schema::Amount, schema::AmountIn, schema::ErrorBody, schema::ErrorObject)),
+    modifiers(&ErrorResponses),
     tags((name = "node"), (name = "accounts"), (name = "transactions"), (name = "admin"), (name = "federation"), (name = "operations")),
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3")))]
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 pub async fn openapi_json() -> impl IntoResponse {
     Json(ApiDoc::openapi())
 }
 
 /// Prometheus metrics (OpenMetrics text).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Metrics")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Metrics", content((String = "application/openmetrics-text")))))]
 pub async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics().render())
 }

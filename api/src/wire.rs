@@ -79,33 +79,42 @@ pub fn parse_amount(field: &str, raw: &RawValue) -> Result<Amount, ApiError> {
 }
 
 /// `POST /transaction` body (0.8.x `NewTransaction`; `workflow` is the 0.9.x name of `type`).
+/// One of `type` and `workflow` is required.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"payer": "alice", "payee": "bob", "quant": 2.5, "description": "bread", "type": "pay", "metadata": {"ref": "x1"}}))]
 pub struct NewTransaction {
     /// Payer: a local account id or a path (default the author, for a credit).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}(/[A-Za-z0-9_.-]{1,64}){0,7}$", example = "alice")]
     pub payer: Option<String>,
     /// Payee: a local account id or a path (default the author, for a bill).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}(/[A-Za-z0-9_.-]{1,64}){0,7}$", example = "bob")]
     pub payee: Option<String>,
-    /// Amount, a number (or numeric string) with at most 6 decimals.
-    #[schema(value_type = f64, example = 10)]
+    /// Amount, a number (or numeric string) with at most 6 decimals; positive
+    /// unless the node takes zero payments.
+    #[schema(value_type = crate::schema::AmountIn)]
     pub quant: Box<RawValue>,
     /// Free text.
     #[serde(default)]
+    #[schema(max_length = 1000, example = "bread")]
     pub description: String,
-    /// Workflow id, e.g. `pay`, `credit`, `bill`.
+    /// Workflow id, e.g. `pay`, `credit`, `bill` (see `GET /workflows`).
     #[serde(rename = "type", default)]
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "pay")]
     pub type_: Option<String>,
     /// Same as `type` (0.9.x name).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "pay")]
     pub workflow: Option<String>,
-    /// String key/value pairs kept with the entry.
+    /// String key/value pairs kept with the entry (numbers and booleans are kept as text).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub metadata: Option<Value>,
     /// Client-chosen uuid (optional).
     #[serde(default)]
+    #[schema(pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub uuid: Option<String>,
 }
 
@@ -139,12 +148,11 @@ pub struct EntryJson {
     /// Payer.
     pub payer: String,
     /// Amount (JSON number).
-    #[schema(value_type = f64)]
+    #[schema(value_type = crate::schema::Amount)]
     pub quant: Box<RawValue>,
     /// Description.
     pub description: String,
     /// Metadata.
-    #[schema(value_type = Object)]
     pub metadata: BTreeMap<String, String>,
 }
 

@@ -1,0 +1,760 @@
+//! Schema-only types: what each answer of `/openapi.json` looks like.
+//!
+//! Most answers are built as `serde_json::Value`; these structs only describe
+//! them (they are never built), so that every 2xx and every error answer of
+//! the document has a content schema a schema-driven client can check
+//! (`api/tests/schema.rs` checks real answers against them; `.ci/schemathesis.sh`
+//! fuzzes the running node with them).
+//!
+//! Amounts are exact decimals of at most six places ([`Amount`] in answers,
+//! [`AmountIn`] in request bodies), never floats.
+
+use std::collections::BTreeMap;
+
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, ResponseBuilder};
+use utoipa::{Modify, PartialSchema, ToSchema};
+
+use crate::wire::{EntryFullJson, EntryJson, TransactionJson};
+
+/// Pattern of an account id, node name or workflow id in request bodies
+/// (the server accepts any 1 to 64 visible ASCII characters for some of them;
+/// the schema asks for the portable subset).
+pub const ID_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
+/// Pattern of an account path: ids separated by `/` (a trailing `/` names a node).
+pub const PATH_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}(/[A-Za-z0-9_.-]{1,64}){0,7}/?$";
+/// Pattern of a uuid.
+pub const UUID_PATTERN: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+/// Pattern of an amount sent as a string.
+pub const AMOUNT_STRING_PATTERN: &str = "^-?[0-9]{1,19}(\\.[0-9]{1,6})?$";
+/// Pattern of an amount the server writes as a string (more than 15 significant digits).
+const AMOUNT_OUT_STRING_PATTERN: &str = "^-?[0-9]{1,20}(\\.[0-9]{1,6})?$";
+/// Largest magnitude of an amount sent as a JSON number in the schema: twelve
+/// integer digits and six decimals stay within a double's 15 exact digits...
+/// almost; the server reads the number's text, not a double, so nothing is lost.
+const AMOUNT_NUMBER_BOUND: f64 = 999_999_999_999.0;
+
+/// An amount in an answer: a JSON number written from the exact decimal (at
+/// most 6 decimal places, never an exponent), or, beyond 15 significant
+/// digits, a numeric string. The schema bounds the number but does not state
+/// `multipleOf`, because validators that divide doubles (Python's
+/// `jsonschema`) refuse exact decimals such as `434708.285488`; the places
+/// are checked by `api/tests/schema.rs` on the JSON text.
+#[derive(Debug)]
+pub struct Amount;
+
+impl PartialSchema for Amount {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .description(Some(
+                "An exact decimal with at most 6 decimal places: a JSON number (never with an exponent), or a numeric \
+                 string when it has more than 15 significant digits.",
+            ))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .format(Some(SchemaFormat::Custom("decimal6".to_owned())))
+                    .minimum(Some(-1e20))
+                    .maximum(Some(1e20)),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(AMOUNT_OUT_STRING_PATTERN)))
+            .examples([serde_json::json!(12.5)])
+            .into()
+    }
+}
+
+impl ToSchema for Amount {}
+
+/// An amount in a request body: a JSON number that is a multiple of
+/// 0.000001 written without an exponent, or a numeric string
+/// (`"12.5"`). More than six decimal places, an exponent, or text that is not
+/// a plain decimal is refused with `InvalidFieldsViolation`.
+#[derive(Debug)]
+pub struct AmountIn;
+
+impl PartialSchema for AmountIn {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .description(Some(
+                "An exact decimal with at most 6 decimal places: a JSON number written without an exponent, or a \
+                 numeric string such as \"12.5\". More places, an exponent or other text is refused (400).",
+            ))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .multiple_of(Some(0.000_001))
+                    .minimum(Some(-AMOUNT_NUMBER_BOUND))
+                    .maximum(Some(AMOUNT_NUMBER_BOUND)),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(AMOUNT_STRING_PATTERN)))
+            .examples([serde_json::json!(10), serde_json::json!("2.5")])
+            .into()
+    }
+}
+
+impl ToSchema for AmountIn {}
+
+/// One Credit Commons error: `class`, the answering `node` (absent from a
+/// neighbour's relayed error only when that neighbour left it out), and the
+/// class's own fields (`fields`, `type`, `id`, `message`, `limit`, ...).
+#[derive(Debug)]
+pub struct ErrorObject;
+
+impl PartialSchema for ErrorObject {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .description(Some("One Credit Commons error: its class, the node that raised it, and the class's fields."))
+            .property(
+                "class",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .examples([serde_json::json!("InvalidFieldsViolation")]),
+            )
+            .required("class")
+            .property("node", ObjectBuilder::new().schema_type(Type::String))
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .into()
+    }
+}
+
+impl ToSchema for ErrorObject {}
+
+/// Every error answer (4xx and 5xx): `{"errors": [ErrorObject, ...]}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// One error or more, the first being the cause.
+    #[schema(min_items = 1)]
+    errors: Vec<ErrorObject>,
+}
+
+// ---------------------------------------------------------------------------
+// Answers: `{data, meta?, links?}`
+
+/// `OPTIONS /`: `{data: {operationId: [method, path]}}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PermittedEndpoints {
+    /// Operation id → `[method, path]`.
+    data: BTreeMap<String, Vec<String>>,
+}
+
+/// `GET /about` data of a ccnode.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct About {
+    /// Format version of this node's wire (`"0"`).
+    format: String,
+    /// Conversion rate (this node's unit per root unit).
+    rate: f64,
+    /// The node's name.
+    name: String,
+    /// Seconds a validated transaction waits for confirmation.
+    validated_window: u64,
+    /// Accounts here.
+    accounts: u64,
+    /// Transactions here.
+    transactions: u64,
+}
+
+/// `GET /about`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AboutAnswer {
+    /// The node's facts (another node's, as it answered, when `node_path` names one).
+    data: About,
+}
+
+/// A workflow as `GET /workflows` shows it (0.8.x fields plus `home` and `code`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct WorkflowOut {
+    /// Workflow id (`pay`, `credit`, `bill`, ...).
+    id: String,
+    /// Label.
+    label: String,
+    /// Summary.
+    summary: String,
+    /// `bill`, `credit` or `3rdparty`.
+    direction: String,
+    /// `{state, ...}` of creation.
+    #[schema(value_type = Object)]
+    creation: (),
+    /// `{from: {to: {actors, ...}}}`.
+    #[schema(value_type = Object)]
+    states: (),
+    /// Offered for new transactions.
+    active: bool,
+    /// Not offered (the reference's name).
+    disabled: Option<bool>,
+    /// The node whose workflow it is.
+    home: String,
+    /// 0.9.x code.
+    code: Option<String>,
+}
+
+/// `GET /workflows`: `{data: {hash: workflow}}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct WorkflowsAnswer {
+    /// Reference workflow hash → workflow.
+    data: BTreeMap<String, WorkflowOut>,
+}
+
+/// `{data: [string]}`: `/absolutepath` (trunk first) and `/account/names`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct NamesAnswer {
+    /// Names or paths.
+    data: Vec<String>,
+}
+
+/// `GET /handshake`: `{data: {node: status}}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct HandshakeAnswer {
+    /// Neighbour → `ok` or an error class.
+    data: BTreeMap<String, String>,
+}
+
+/// Trade statistics of one account.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TradeStats {
+    /// Balance.
+    balance: Amount,
+    /// Transactions.
+    trades: u64,
+    /// Entries.
+    entries: u64,
+    /// Received.
+    gross_in: Amount,
+    /// Paid.
+    gross_out: Amount,
+    /// Distinct trading partners.
+    partners: u64,
+    /// gross_in + gross_out.
+    volume: Amount,
+}
+
+/// Statistics of completed transactions, and of pending ones including completed.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AccountSummary {
+    /// Completed only.
+    completed: TradeStats,
+    /// Pending and completed.
+    pending: TradeStats,
+}
+
+/// `GET /account/summary`: `{data: {account: summary}}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct SummaryAnswer {
+    /// Account → summary.
+    data: BTreeMap<String, AccountSummary>,
+}
+
+/// Balance limits.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct LimitsOut {
+    /// Lower limit (≤ 0).
+    min: Amount,
+    /// Upper limit (≥ 0).
+    max: Amount,
+}
+
+/// `GET /account/limits`: `{data: {account: {min, max}}}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct LimitsAnswer {
+    /// Account → limits.
+    data: BTreeMap<String, LimitsOut>,
+}
+
+/// `/account/history` meta.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct HistoryMeta {
+    /// Lowest balance shown.
+    min: Amount,
+    /// Highest balance shown.
+    max: Amount,
+    /// Points shown.
+    points: u64,
+    /// First point, `Y-m-d H:i:s`.
+    start: Option<String>,
+    /// Last point.
+    end: Option<String>,
+}
+
+/// `GET /account/history`: `{data: {"Y-m-d H:i:s": balance}, meta}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct HistoryAnswer {
+    /// Instant → completed balance.
+    data: BTreeMap<String, Amount>,
+    /// Range of the points.
+    meta: HistoryMeta,
+}
+
+/// `/account/balance` data.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct BalanceOut {
+    /// Account id.
+    account: String,
+    /// Completed balance.
+    balance: Amount,
+    /// Pending balance (now only).
+    pending: Option<Amount>,
+    /// The journal seq it stood at (now or `at=seq`).
+    seq: Option<u64>,
+    /// The instant asked (`at=RFC 3339`).
+    at: Option<String>,
+}
+
+/// `GET /account/balance`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct BalanceAnswer {
+    /// The balance.
+    data: BalanceOut,
+}
+
+/// `meta` of `POST /transaction`: the transitions of this transaction.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct OwnTransitions {
+    /// Target state → `/transaction/{uuid}/{state}`.
+    transitions: BTreeMap<String, String>,
+}
+
+/// `POST /transaction`: `{data: Transaction, meta: {transitions: {state: path}}}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct NewTransactionAnswer {
+    /// The transaction as written.
+    data: TransactionJson,
+    /// What the caller may do next.
+    meta: OwnTransitions,
+}
+
+/// `meta.transitions` keyed by uuid.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct KeyedTransitions {
+    /// Uuid → target state → path.
+    transitions: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// `GET /transaction/{uuid}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TransactionAnswer {
+    /// The transaction.
+    data: TransactionJson,
+    /// What the caller may do next.
+    meta: KeyedTransitions,
+}
+
+/// Paging links (relative URLs).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PageLinks {
+    /// First page.
+    first: String,
+    /// Previous page.
+    prev: Option<String>,
+    /// Next page.
+    next: Option<String>,
+    /// Last page.
+    last: String,
+}
+
+/// `/transactions` meta.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TransactionsMeta {
+    /// Matches over all pages.
+    number_of_results: u64,
+    /// 1-based page.
+    current_page: u64,
+    /// Uuid → target state → path.
+    transitions: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// `GET /transactions`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TransactionsAnswer {
+    /// One page.
+    data: Vec<TransactionJson>,
+    /// Counts and transitions.
+    meta: TransactionsMeta,
+    /// Paging.
+    links: PageLinks,
+}
+
+/// `/entries` meta.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PageMeta {
+    /// Matches over all pages.
+    number_of_results: u64,
+    /// 1-based page.
+    current_page: u64,
+}
+
+/// `GET /entries`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct EntriesAnswer {
+    /// One page.
+    data: Vec<EntryFullJson>,
+    /// Counts.
+    meta: PageMeta,
+    /// Paging.
+    links: PageLinks,
+}
+
+/// `GET /entries/{uuid}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TransactionEntriesAnswer {
+    /// The transaction's entries, the primary first.
+    data: Vec<EntryFullJson>,
+}
+
+/// A local account as the admin routes show it.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AccountOut {
+    /// Id.
+    id: String,
+    /// Lower limit.
+    min: Amount,
+    /// Upper limit.
+    max: Amount,
+    /// Administers the node.
+    admin: bool,
+    /// `active` or `blocked`.
+    #[schema(pattern = "^(active|blocked)$")]
+    status: String,
+}
+
+/// `POST /admin/accounts`, `PATCH /admin/accounts/{id}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AccountAnswer {
+    /// The account as it now is.
+    data: AccountOut,
+}
+
+/// A connected child node.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ChildOut {
+    /// Its name.
+    id: String,
+    /// Its URL.
+    url: String,
+    /// Lower limit of its account.
+    min: Amount,
+    /// Upper limit.
+    max: Amount,
+    /// `reference` or `komunitin`.
+    dialect: String,
+}
+
+/// `POST /admin/nodes`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ChildAnswer {
+    /// The child.
+    data: ChildOut,
+}
+
+/// The parent node as set.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TrunkwardOut {
+    /// Its name.
+    name: String,
+    /// Its URL.
+    url: String,
+    /// Conversion rate, as a decimal string.
+    rate: String,
+    /// Lower limit of the balance-of-trade account.
+    min: Amount,
+    /// Upper limit.
+    max: Amount,
+    /// `reference` or `komunitin`.
+    dialect: String,
+}
+
+/// `PUT /admin/trunkward`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TrunkwardAnswer {
+    /// The parent.
+    data: TrunkwardOut,
+}
+
+/// One neighbour and its link.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct NodeOut {
+    /// `trunkward` or `leafward`.
+    kind: Option<String>,
+    /// Its URL.
+    url: Option<String>,
+    /// Conversion rate, as a decimal string.
+    rate: Option<String>,
+    /// The link's md5 ratchet head.
+    last_hash: String,
+    /// The link's blake3 head (hex).
+    blake3: String,
+    /// Versions written on the link.
+    versions: u64,
+    /// Completed balance of its account here.
+    balance: Amount,
+    /// `reference` or `komunitin`.
+    dialect: String,
+}
+
+/// `GET /admin/nodes`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct NodesAnswer {
+    /// Neighbour → link.
+    data: BTreeMap<String, NodeOut>,
+}
+
+/// The fee policy set.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct FeesOut {
+    /// Account fees are paid to.
+    account: String,
+    /// Fixed fee.
+    fixed: Amount,
+    /// Percentage.
+    percent: Amount,
+}
+
+/// `PUT /admin/fees`: the policy, or `null` when charging stopped.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct FeesAnswer {
+    /// The policy.
+    data: Option<FeesOut>,
+}
+
+/// `POST /transaction/relay`: the entries added on the way (fees), paths as the caller reads them.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct RelayAnswer {
+    /// Additional entries.
+    data: Vec<EntryJson>,
+}
+
+/// One version of a link.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct LinkVersionOut {
+    /// Transaction uuid.
+    uuid: String,
+    /// Its version.
+    version: u64,
+    /// State letter.
+    state: String,
+    /// md5 ratchet hash after it (hex).
+    md5: String,
+    /// blake3 ratchet hash after it (hex).
+    blake3: String,
+}
+
+/// `/replay/link/{node}` meta.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct LinkMeta {
+    /// Versions on the link.
+    count: u64,
+    /// The md5 head.
+    head: String,
+}
+
+/// `GET /replay/link/{node}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct LinkFeedAnswer {
+    /// One page of versions.
+    data: Vec<LinkVersionOut>,
+    /// Count and head.
+    meta: LinkMeta,
+}
+
+/// A reconciliation report.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ReconcileOut {
+    /// The neighbour.
+    node: String,
+    /// `in_sync`, `we_are_behind`, `peer_behind`, `diverged` or `not_reconciled`.
+    verdict: String,
+    /// Versions on our side.
+    ours: Option<u64>,
+    /// Versions on theirs.
+    theirs: Option<u64>,
+    /// Versions the other side lacks.
+    missing: Option<u64>,
+    /// Versions copied here.
+    applied: Option<u64>,
+    /// Why the link diverged.
+    #[schema(value_type = Option<Object>)]
+    evidence: Option<()>,
+    /// The link's dialect when it is not reconciled.
+    dialect: Option<String>,
+}
+
+/// `POST /replay/reconcile/{node}`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ReconcileAnswer {
+    /// The report.
+    data: ReconcileOut,
+}
+
+/// `POST /admin/nodes/{node}/reopen` data.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ReopenOut {
+    /// The neighbour named.
+    node: String,
+    /// Whether the link was closed.
+    was_closed: bool,
+}
+
+/// `POST /admin/nodes/{node}/reopen`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ReopenAnswer {
+    /// What changed.
+    data: ReopenOut,
+}
+
+/// One journal record.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct EventRecord {
+    /// Sequence number (from 1).
+    seq: u64,
+    /// RFC 3339.
+    recorded_at: String,
+    /// Unix µs.
+    recorded_at_us: u64,
+    /// Previous record's hash (hex).
+    prev_hash: String,
+    /// This record's hash (hex).
+    hash: String,
+    /// The payload (hex).
+    payload: String,
+    /// The decoded event (`null` when it does not decode; see `decode_error`).
+    #[schema(value_type = Option<Object>)]
+    event: Option<()>,
+    /// Why the payload did not decode.
+    decode_error: Option<String>,
+}
+
+/// The journal head.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct JournalHead {
+    /// Last durable seq.
+    seq: u64,
+    /// Its hash (hex).
+    hash: String,
+}
+
+/// `/replay/events` meta.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct EventsMeta {
+    /// The durable head.
+    head: JournalHead,
+    /// The journal's identity.
+    identity: String,
+    /// Its genesis hash (hex).
+    genesis: String,
+}
+
+/// `GET /replay/events` (without `follow`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct EventsAnswer {
+    /// Records after `after`.
+    data: Vec<EventRecord>,
+    /// Head, identity, genesis.
+    meta: EventsMeta,
+}
+
+/// Gives every error answer of every operation the shared [`ErrorBody`]
+/// schema, and lists the errors every route may answer: 400 (a malformed
+/// header, query, path or body), 404 (an unknown `cc-user`), 401 (a wrong
+/// key), 413 (a body over 64 KiB, on routes with a body), 500 (the writer
+/// failed) and 503 (a neighbour did not answer, or the node is stopping).
+#[derive(Debug)]
+pub struct ErrorResponses;
+
+/// The statuses any route may answer besides its own.
+const COMMON_ERRORS: &[(&str, &str)] = &[
+    ("400", "InvalidFieldsViolation: a malformed header, query, path or body"),
+    ("401", "PasswordViolation: wrong key for cc-user"),
+    ("404", "DoesNotExistViolation: unknown cc-user (or what the path names)"),
+    ("500", "CCFailure: the node could not complete the request"),
+    ("503", "UnavailableNodeFailure (a neighbour asked on the way did not answer) or CCFailure (not taking writes)"),
+];
+
+/// Statuses of routes that write.
+const WRITE_ERRORS: &[(&str, &str)] = &[("413", "InvalidFieldsViolation: the body is over 64 KiB")];
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::content::ContentBuilder;
+        let error_content = || {
+            ContentBuilder::new().schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody")))).build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                (&mut item.get, false),
+                (&mut item.post, true),
+                (&mut item.put, true),
+                (&mut item.patch, true),
+                (&mut item.options, false),
+            ];
+            for (operation, writes) in operations {
+                let Some(operation) = operation.as_mut() else { continue };
+                if path == "/openapi.json" || path == "/metrics" {
+                    continue;
+                }
+                let extra = if writes { WRITE_ERRORS } else { &[] };
+                for (status, description) in COMMON_ERRORS.iter().chain(extra) {
+                    operation
+                        .responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| RefOr::T(ResponseBuilder::new().description(*description).build()));
+                }
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    let is_error = status.starts_with('4') || status.starts_with('5');
+                    if let (true, RefOr::T(response)) = (is_error, response) {
+                        response.content.insert("application/json".to_owned(), error_content());
+                    }
+                }
+            }
+        }
+    }
+}
