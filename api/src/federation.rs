@@ -593,6 +593,53 @@ fn check_hash(hash: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// `POST /admin/nodes/{node}/rotate` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rotate {
+    /// The new initial link hash, agreed with the neighbour's operator (1 to 128 visible ASCII characters).
+    #[schema(example = "a-secret-both-operators-chose")]
+    pub last_hash: String,
+}
+
+/// Replaces a link's agreed initial hash before its first exchange (admin
+/// only; both sides do it with the same value). The initial hash authenticates
+/// a link until its first written versions; an initial hash that was guessed
+/// or leaked (the default is the parent's name) is rotated here. A link that
+/// has written a version is authenticated by its head instead: 409.
+#[utoipa::path(post, path = "/admin/nodes/{node}/rotate", tag = "admin", request_body = Rotate,
+    params(("node" = String, Path, description = "A neighbour")),
+    responses((status = 200, description = "`{data: {node, rotated: true}}`", body = crate::schema::RotateAnswer),
+              (status = 409, description = "CCOtherViolation: the link has written versions", body = crate::schema::ErrorBody),
+              (status = 403, description = "Not an admin", body = crate::schema::ErrorBody)))]
+pub async fn admin_rotate(
+    State(state): State<AppState>,
+    caller: Caller,
+    crate::routes::AppPath(node): crate::routes::AppPath<String>,
+    AppJson(body): AppJson<Rotate>,
+) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    check_hash(&body.last_hash)?;
+    let id = AccountId::new(&node).map_err(|_| ApiError::does_not_exist("node", node.as_str()))?;
+    let lock = state.peers().lock_for(&id);
+    let _link = lock.lock().await;
+    let peer = {
+        let read = state.read();
+        let peer =
+            read.projections.peer(&id).cloned().ok_or_else(|| ApiError::does_not_exist("node", node.as_str()))?;
+        if read.ratchet(&id).is_some_and(|r| r.count > 0) {
+            return Err(ApiError::new(StatusCode::CONFLICT, "CCOtherViolation").with(
+                "translated",
+                "the link has written versions: its head, not the initial hash, authenticates it now",
+            ));
+        }
+        Peer { initial_hash: body.last_hash, ..peer }
+    };
+    submit(&state, NodeCommand::Ledger(Command::ConnectPeer { peer })).await?;
+    tracing::info!(%id, "rotated the link's initial hash");
+    Ok(Json(envelope(json!({"node": node, "rotated": true}), None, None)))
+}
+
 /// The commands that connect a neighbour: open its node account, record its facts.
 pub fn connect_commands(
     id: AccountId,

@@ -116,23 +116,26 @@ pub async fn link_feed(
         let read = state.read();
         let initial = read.projections.peer(&id).map(|p| p.initial_hash.clone()).ok_or_else(ApiError::forbidden)?;
         let log = read.link_logs.get(&id).map(Vec::as_slice).unwrap_or(&[]);
-        let ours_at = match after {
-            0 => Some(initial),
-            n => log.get(n - 1).map(|v| hex(&v.md5)),
-        };
-        // Authenticated before anything is shown: the caller proves the link
-        // hash at the position it asks from. A position past our end proves
-        // nothing (it once answered our head to anyone): refused like a wrong hash.
-        match ours_at {
-            Some(h) if h == hash => {
-                let page: Vec<Value> = log.iter().skip(after).take(limit).map(version_json).collect();
-                let head = log
-                    .last()
-                    .map_or_else(|| read.ratchet(&id).map(|r| r.md5.clone()).unwrap_or_default(), |v| hex(&v.md5));
-                Some(envelope(Value::Array(page), Some(json!({"count": log.len(), "head": head})), None))
+        // Authenticated before anything is shown, at every `after`: the caller
+        // proves our head or the hash one before it (it may not have written
+        // the version we just wrote, or may have written one we missed). So
+        // the agreed initial hash opens the feed only until the link's first
+        // written version is followed by a second: it is good for the first
+        // exchange, never again.
+        let at = |position: usize| {
+            if position == 0 {
+                Some(initial.clone())
+            } else {
+                log.get(position - 1).map(|v| hex(&v.md5))
             }
-            _ => None,
-        }
+        };
+        let recent = [Some(log.len()), log.len().checked_sub(1)];
+        let proved = recent.into_iter().flatten().filter_map(at).any(|h| h == hash);
+        proved.then(|| {
+            let page: Vec<Value> = log.iter().skip(after).take(limit).map(version_json).collect();
+            let head = at(log.len()).unwrap_or_default();
+            envelope(Value::Array(page), Some(json!({"count": log.len(), "head": head})), None)
+        })
     };
     match answer {
         Some(body) => {
@@ -153,16 +156,25 @@ async fn fetch_feed(state: &AppState, peer: &AccountId) -> ApiResult<Vec<LinkVer
         let facts = read.projections.peer(peer).ok_or_else(|| ApiError::does_not_exist("node", peer.as_str()))?;
         (facts.url.trim_end_matches('/').to_owned(), facts.initial_hash.clone())
     };
+    // Our credential: our head, or, if the neighbour does not know it (we wrote
+    // a version it missed, or the link diverged at our last version), the
+    // hash one before it.
+    let credentials: Vec<String> = {
+        let read = state.read();
+        let log = read.link_logs.get(peer).map(Vec::as_slice).unwrap_or(&[]);
+        let at = |position: usize| if position == 0 { initial.clone() } else { hex(&log[position - 1].md5) };
+        [Some(log.len()), log.len().checked_sub(1)].into_iter().flatten().map(at).collect()
+    };
+    let mut credential = 0;
     let mut theirs: Vec<LinkVersion> = Vec::new();
     loop {
-        let hash = theirs.last().map_or_else(|| initial.clone(), |v| hex(&v.md5));
         let full = format!("{url}/replay/link/{}?after={}&limit={LINK_PAGE_MAX}", state.name(), theirs.len());
         let response = state
             .peers()
             .client()
             .get(&full)
             .header("cc-node", state.name())
-            .header("last-hash", hash)
+            .header("last-hash", &credentials[credential])
             .send()
             .await
             .map_err(|_| {
@@ -170,6 +182,10 @@ async fn fetch_feed(state: &AppState, peer: &AccountId) -> ApiResult<Vec<LinkVer
             })?;
         let status = response.status();
         let value: Value = response.json().await.unwrap_or(Value::Null);
+        if status == reqwest::StatusCode::CONFLICT && credential + 1 < credentials.len() && theirs.is_empty() {
+            credential += 1;
+            continue;
+        }
         if !status.is_success() {
             return Err(ApiError::raw(StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY), value));
         }

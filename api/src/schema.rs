@@ -758,3 +758,21 @@ impl Modify for ErrorResponses {
         }
     }
 }
+
+/// `POST /admin/nodes/{node}/rotate` data.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct RotateOut {
+    /// The neighbour named.
+    node: String,
+    /// Always true.
+    rotated: bool,
+}
+
+/// `POST /admin/nodes/{node}/rotate`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct RotateAnswer {
+    /// What changed.
+    data: RotateOut,
+}

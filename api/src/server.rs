@@ -40,11 +40,11 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         routes::admin_new_account, routes::admin_change_account, openapi_json, metrics_text,
         federation::relay, federation::admin_new_child, federation::admin_set_trunkward, federation::admin_list_nodes,
         federation::admin_set_fees, crate::reconcile::link_feed, crate::reconcile::reconcile_route,
-        crate::reconcile::reopen_route, crate::replay_routes::events,
+        crate::reconcile::reopen_route, crate::replay_routes::events, federation::admin_rotate,
     ),
     components(schemas(crate::wire::NewTransaction, crate::wire::TransactionJson, crate::wire::EntryJson,
         crate::wire::EntryFullJson, routes::NewAccount, routes::AccountChange, federation::RelayBody,
-        federation::RelayEntry, federation::NewChild, federation::Trunkward, federation::Fees,
+        federation::RelayEntry, federation::NewChild, federation::Trunkward, federation::Fees, federation::Rotate,
         schema::Amount, schema::AmountIn, schema::ErrorBody, schema::ErrorObject)),
     modifiers(&ErrorResponses),
     tags((name = "node"), (name = "accounts"), (name = "transactions"), (name = "admin"), (name = "federation"), (name = "operations")),
@@ -99,6 +99,7 @@ pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duratio
         .route("/replay/link/{node}", get(crate::reconcile::link_feed))
         .route("/replay/reconcile/{node}", post(crate::reconcile::reconcile_route))
         .route("/admin/nodes/{node}/reopen", post(crate::reconcile::reopen_route))
+        .route("/admin/nodes/{node}/rotate", post(federation::admin_rotate))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics_text))
         .merge(crate::replay_routes::router())

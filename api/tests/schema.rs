@@ -410,6 +410,18 @@ async fn real_answers_conform_to_the_document() {
     call!(Method::GET, "/replay/link/branch", "/replay/link/{node}", None, None);
     call!(Method::POST, "/replay/reconcile/nobody", "/replay/reconcile/{node}", admin, None);
     call!(Method::POST, "/admin/nodes/branch/reopen", "/admin/nodes/{node}/reopen", admin, None);
+    let rotate = Some(json!({"last_hash": "h1"}));
+    let (s, _) = call!(Method::POST, "/admin/nodes/branch/rotate", "/admin/nodes/{node}/rotate", admin, rotate.clone());
+    assert_eq!(s, 200);
+    call!(Method::POST, "/admin/nodes/branch/rotate", "/admin/nodes/{node}/rotate", alice, rotate.clone());
+    call!(Method::POST, "/admin/nodes/nobody/rotate", "/admin/nodes/{node}/rotate", admin, rotate);
+    call!(
+        Method::POST,
+        "/admin/nodes/branch/rotate",
+        "/admin/nodes/{node}/rotate",
+        admin,
+        Some(json!({"last_hash": ""}))
+    );
     call!(Method::GET, "/replay/events?limit=5", "/replay/events", admin, None);
     call!(Method::GET, "/replay/events?limit=0", "/replay/events", admin, None);
     call!(Method::GET, "/replay/events", "/replay/events", alice, None);

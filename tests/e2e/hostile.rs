@@ -162,3 +162,79 @@ fn metadata_cannot_change_how_a_party_is_shown() {
     assert_eq!(value["data"]["entries"][0]["metadata"], json!({"order": "A-1"}));
     drop(branch);
 }
+
+/// Issue 16, item 2: the agreed initial hash opens the link feed for the
+/// first exchange only; after that only the current head (or the one before
+/// it, for a neighbour one version apart) does.
+#[test]
+fn the_initial_hash_opens_the_link_feed_only_for_the_first_exchange() {
+    let Pair { trunk, branch, .. } = pair();
+    let initial = "graft-trunk-branch";
+    let feed = |hash: &str| {
+        trunk.request_with(Method::GET, "/replay/link/branch?after=0", &[("cc-node", "branch"), ("last-hash", hash)])
+    };
+    // One version on the link: the initial hash is the one before the head.
+    let (status, body) = feed(initial);
+    assert_eq!((status, body["meta"]["count"].as_u64()), (StatusCode::OK, Some(1)), "{body}");
+    let pay = json!({"payer": "bob", "payee": "trunk/alice", "quant": 1, "description": "second", "type": "pay"});
+    let (status, body) = branch.call(Method::POST, "/transaction", "bob", Some(pay));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = feed(initial);
+    assert_eq!((status, body["errors"][0]["class"].as_str()), (StatusCode::CONFLICT, Some("HashMismatchFailure")));
+    assert!(body.get("data").is_none(), "{body}");
+    let (status, body) = feed(&head(&trunk, "branch"));
+    assert_eq!((status, body["meta"]["count"].as_u64()), (StatusCode::OK, Some(2)), "{body}");
+    // Reconciliation, which now proves the head, still agrees.
+    let (status, body) = branch.call(Method::POST, "/replay/reconcile/trunk", "admin", None);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["verdict"], "in_sync", "{body}");
+}
+
+/// Issue 16, item 2: operators replace a guessable initial hash on both
+/// sides before the first exchange; afterwards the link's head authenticates
+/// it and rotation is refused.
+#[test]
+fn operators_rotate_a_guessable_initial_hash_before_the_first_exchange() {
+    let dirs = [tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir")];
+    let trunk = Server::start(dirs[0].path(), "trunk");
+    let branch = Server::start(dirs[1].path(), "branch");
+    graft(&trunk, "trunk", &branch, "branch", "1", -1000);
+    trunk.open("alice", -100, 100);
+    branch.open("bob", -100, 100);
+    let guessable = "graft-trunk-branch";
+    let secret = "k3J9-chosen-by-both-operators";
+    for (node, peer) in [(&trunk, "branch"), (&branch, "trunk")] {
+        let (status, body) = node.call(
+            Method::POST,
+            &format!("/admin/nodes/{peer}/rotate"),
+            "admin",
+            Some(json!({"last_hash": secret})),
+        );
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(head(node, peer), secret);
+    }
+    // The old value no longer authenticates the neighbour.
+    let (status, body) =
+        trunk.request_with(Method::GET, "/workflows", &[("cc-node", "branch"), ("last-hash", guessable)]);
+    assert_eq!(
+        (status, body["errors"][0]["class"].as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, Some("HashMismatchFailure"))
+    );
+    // Payments flow with the new one, and both heads agree.
+    let pay =
+        json!({"payer": "bob", "payee": "trunk/alice", "quant": 2, "description": "after rotation", "type": "pay"});
+    let (status, body) = branch.call(Method::POST, "/transaction", "bob", Some(pay));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(head(&trunk, "branch"), head(&branch, "trunk"));
+    assert_ne!(head(&trunk, "branch"), secret);
+    // Too late now: the head authenticates the link.
+    let (status, body) =
+        trunk.call(Method::POST, "/admin/nodes/branch/rotate", "admin", Some(json!({"last_hash": "another"})));
+    assert_eq!(
+        (status, body["errors"][0]["class"].as_str()),
+        (StatusCode::CONFLICT, Some("CCOtherViolation")),
+        "{body}"
+    );
+    let (status, _) = trunk.call(Method::POST, "/admin/nodes/branch/rotate", "alice", Some(json!({"last_hash": "x"})));
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
