@@ -2,18 +2,16 @@
 //! filters, paging, history, balance-at, admin routes and a table of bad
 //! requests that must each get the right error and change nothing.
 
-use std::sync::Arc;
-
-use api::metrics::Metrics;
-use api::node::{AppState, Node, StartOptions};
+use api::node::{AppState, Node};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
-use ledger::Amount;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-const ADMIN_KEY: &str = "admin-secret";
+mod common;
+
+use common::ADMIN_KEY;
 
 struct TestNode {
     node: Option<Node>,
@@ -24,25 +22,7 @@ struct TestNode {
 
 impl TestNode {
     async fn start() -> TestNode {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let options = StartOptions {
-            data_dir: dir.path().to_path_buf(),
-            name: "twig".to_owned(),
-            admin_key: Some(ADMIN_KEY.to_owned()),
-            validated_window_seconds: 300,
-            zero_payments: false,
-            validate_pending: true,
-            default_limits: (Amount::from_units(-100), Amount::from_units(100)),
-            peer_timeout: std::time::Duration::from_secs(5),
-            reconcile_interval: std::time::Duration::from_secs(30),
-            trunkward: None,
-            workflows: None,
-            clock: journal::now_us,
-        };
-        let metrics = Arc::new(Metrics::new());
-        let node = Node::start(options, Arc::clone(&metrics)).await.expect("node starts");
-        let state = node.state();
-        let router = api::server::router(node.state(), metrics);
+        let common::Started { node, router, state, dir } = common::start_twig().await;
         TestNode { node: Some(node), router, state, _dir: dir }
     }
 

@@ -22,15 +22,20 @@ struct Pair {
     _dirs: [tempfile::TempDir; 2],
 }
 
-/// `trunk` with alice, `branch` under it with bob; one payment so the link
-/// has moved past its initial hash.
-fn pair() -> Pair {
+/// `trunk` with alice, `branch` under it with bob, nothing exchanged yet.
+fn grafted() -> Pair {
     let dirs = [tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir")];
     let trunk = Server::start(dirs[0].path(), "trunk");
     let branch = Server::start(dirs[1].path(), "branch");
     graft(&trunk, "trunk", &branch, "branch", "1", -1000);
     trunk.open("alice", -100, 100);
     branch.open("bob", -100, 100);
+    Pair { trunk, branch, _dirs: dirs }
+}
+
+/// `grafted`, then one payment so the link has moved past its initial hash.
+fn pair() -> Pair {
+    let Pair { trunk, branch, _dirs: dirs } = grafted();
     let pay = json!({"payer": "bob", "payee": "trunk/alice", "quant": 5, "description": "first", "type": "pay"});
     let (status, body) = branch.call(Method::POST, "/transaction", "bob", Some(pay));
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -40,7 +45,7 @@ fn pair() -> Pair {
 
 #[test]
 fn no_answer_to_a_wrong_link_hash_reveals_the_link_hash() {
-    let Pair { trunk, branch, .. } = pair();
+    let Pair { trunk, branch, _dirs } = pair();
     let secret = head(&trunk, "branch");
     let initial = "graft-trunk-branch";
     let uuid = "3d8ebb9f-6a29-42cb-9d39-9ee0a6bf7f1c";
@@ -89,7 +94,7 @@ fn no_answer_to_a_wrong_link_hash_reveals_the_link_hash() {
 
 #[test]
 fn repeated_wrong_hashes_are_answered_ever_more_slowly() {
-    let Pair { trunk, .. } = pair();
+    let Pair { trunk, _dirs, .. } = pair();
     let headers = [("cc-node", "branch"), ("last-hash", "guess")];
     let mut took = Vec::new();
     for _ in 0..5 {
@@ -106,7 +111,7 @@ fn repeated_wrong_hashes_are_answered_ever_more_slowly() {
 
 #[test]
 fn a_neighbour_may_make_only_the_moves_of_its_own_side() {
-    let Pair { trunk, branch, .. } = pair();
+    let Pair { trunk, branch, _dirs } = pair();
     // bob (payee, on branch) bills alice (payer, on trunk) and confirms it.
     let bill = json!({"payer": "trunk/alice", "quant": 3, "description": "eggs", "type": "bill"});
     let (status, body) = branch.call(Method::POST, "/transaction", "bob", Some(bill));
@@ -139,7 +144,7 @@ fn a_neighbour_may_make_only_the_moves_of_its_own_side() {
 /// party is shown (the key where ccnode keeps a remote party's path).
 #[test]
 fn metadata_cannot_change_how_a_party_is_shown() {
-    let Pair { trunk, branch, .. } = pair();
+    let Pair { trunk, branch, _dirs } = pair();
     trunk.open("bob", -100, 100);
     let before = trunk.call(Method::GET, "/account/balance?acc_path=alice", "admin", None).1["data"]["seq"].clone();
     for (payer, payee, key) in [("alice", "bob", "bob"), ("alice", "bob", "alice"), ("alice", "branch/bob", "branch")] {
@@ -168,7 +173,7 @@ fn metadata_cannot_change_how_a_party_is_shown() {
 /// it, for a neighbour one version apart) does.
 #[test]
 fn the_initial_hash_opens_the_link_feed_only_for_the_first_exchange() {
-    let Pair { trunk, branch, .. } = pair();
+    let Pair { trunk, branch, _dirs } = pair();
     let initial = "graft-trunk-branch";
     let feed = |hash: &str| {
         trunk.request_with(Method::GET, "/replay/link/branch?after=0", &[("cc-node", "branch"), ("last-hash", hash)])
@@ -195,12 +200,7 @@ fn the_initial_hash_opens_the_link_feed_only_for_the_first_exchange() {
 /// it and rotation is refused.
 #[test]
 fn operators_rotate_a_guessable_initial_hash_before_the_first_exchange() {
-    let dirs = [tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir")];
-    let trunk = Server::start(dirs[0].path(), "trunk");
-    let branch = Server::start(dirs[1].path(), "branch");
-    graft(&trunk, "trunk", &branch, "branch", "1", -1000);
-    trunk.open("alice", -100, 100);
-    branch.open("bob", -100, 100);
+    let Pair { trunk, branch, _dirs } = grafted();
     let guessable = "graft-trunk-branch";
     let secret = "k3J9-chosen-by-both-operators";
     for (node, peer) in [(&trunk, "branch"), (&branch, "trunk")] {

@@ -1,0 +1,44 @@
+//! The node the in-process router tests start: `twig`, admin key
+//! [`ADMIN_KEY`], default limits -100..100, no neighbours.
+
+use std::sync::Arc;
+
+use api::metrics::Metrics;
+use api::node::{AppState, Node, StartOptions};
+use axum::Router;
+use ledger::Amount;
+
+/// The `admin` account's key.
+pub const ADMIN_KEY: &str = "admin-secret";
+
+/// A started node, its router and state, and the directory holding its data.
+pub struct Started {
+    pub node: Node,
+    pub router: Router,
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts node `twig` in a fresh directory.
+pub async fn start_twig() -> Started {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = StartOptions {
+        data_dir: dir.path().to_path_buf(),
+        name: "twig".to_owned(),
+        admin_key: Some(ADMIN_KEY.to_owned()),
+        validated_window_seconds: 300,
+        zero_payments: false,
+        validate_pending: true,
+        default_limits: (Amount::from_units(-100), Amount::from_units(100)),
+        peer_timeout: std::time::Duration::from_secs(2),
+        reconcile_interval: std::time::Duration::from_secs(3600),
+        trunkward: None,
+        workflows: None,
+        clock: journal::now_us,
+    };
+    let metrics = Arc::new(Metrics::new());
+    let node = Node::start(options, Arc::clone(&metrics)).await.expect("node starts");
+    let state = node.state();
+    let router = api::server::router(node.state(), metrics);
+    Started { node, router, state, dir }
+}
