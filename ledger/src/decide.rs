@@ -217,6 +217,16 @@ pub fn decide(view: &impl LedgerView, command: Command, ctx: &Context) -> Result
             if let AccountKind::User { .. } = existing_account(view, &peer.account)?.kind {
                 return Err(Violation::invalid_field("account", "id", "peers connect through node accounts"));
             }
+            // Connecting restarts the link's ratchet at the initial hash: never
+            // once the link has written a version both sides hashed.
+            if view.ratchet(&peer.account).is_some_and(|r| r.count > 0) {
+                return Err(Violation::Other {
+                    translated: format!(
+                        "the link with {} has written versions; it cannot be connected anew",
+                        peer.account
+                    ),
+                });
+            }
             Ok(vec![Event::PeerConnected { peer }])
         }
         Command::ProposeTransaction(proposal) => propose(view, config, proposal, ctx),

@@ -128,4 +128,12 @@ fn a_komunitin_relay_advances_the_link_as_komunitin_does() {
     let pay = crate::proposal("bob", "bob", "twig/leaf1/TEST0002", "1", "payment", 10);
     let Command::ProposeTransaction(p) = pay else { unreachable!() };
     assert!(ledger::federation::plan_origin(&state, &p, &ctx(2)).is_ok());
+    // The link has written a version: connecting it anew (which restarts the
+    // ratchet at the initial hash) is refused, with any initial hash.
+    for initial in ["trunk", "another"] {
+        let peer =
+            Peer { account: acc("leaf1"), url: "http://k/".into(), rate: Rate::ONE, initial_hash: initial.into() };
+        let refused = ledger::decide(&state, Command::ConnectPeer { peer }, &ctx(3)).expect_err("refused");
+        assert_eq!(refused.class(), "CCOtherViolation");
+    }
 }
