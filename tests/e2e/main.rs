@@ -6,6 +6,7 @@ mod hardening;
 mod hostile;
 mod journal_cli;
 mod komunitin;
+mod komunitin_suite;
 mod node;
 mod overflow;
 mod reconcile;
