@@ -156,20 +156,16 @@ pub struct EntryJson {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// Shows a party: its remote path if the entry recorded one, else the local id.
+/// Shows a party: its remote path if the entry recorded one, else the local
+/// id. Remote paths are the entry's own field, never the user's metadata.
 fn party(entry: &Entry, id: &ledger::AccountId) -> String {
-    entry.metadata.get(id.as_str()).cloned().unwrap_or_else(|| id.to_string())
+    entry.remote.get(id.as_str()).cloned().unwrap_or_else(|| id.to_string())
 }
 
 impl EntryJson {
-    /// The reference's view of an entry: metadata keys naming a party are stripped.
+    /// The reference's view of an entry: parties as paths, the user's metadata as given.
     pub fn from_entry(entry: &Entry) -> EntryJson {
-        let metadata = entry
-            .metadata
-            .iter()
-            .filter(|(k, _)| k.as_str() != entry.payer.as_str() && k.as_str() != entry.payee.as_str())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let metadata = entry.metadata.clone();
         EntryJson {
             payee: party(entry, &entry.payee),
             payer: party(entry, &entry.payer),

@@ -450,14 +450,15 @@ pub(crate) fn entry_between(
     payee: &Resolution,
     quant: Amount,
     description: String,
-    mut metadata: BTreeMap<String, String>,
+    metadata: BTreeMap<String, String>,
 ) -> Entry {
+    let mut remote = BTreeMap::new();
     for party in [payer, payee] {
-        if let Some(remote) = party.remote_path() {
-            metadata.insert(party.account().to_string(), remote.to_owned());
+        if let Some(path) = party.remote_path() {
+            remote.insert(party.account().to_string(), path.to_owned());
         }
     }
-    Entry { payer: payer.account().clone(), payee: payee.account().clone(), quant, description, metadata }
+    Entry { payer: payer.account().clone(), payee: payee.account().clone(), quant, description, metadata, remote }
 }
 
 /// Workflow, author, fields, parties, creator and uuid of a proposal.

@@ -345,7 +345,7 @@ fn trunkward_quants(
 fn wire_path(view: &impl LedgerView, config: &NodeConfig, entry: &Entry, party: &AccountId, to: &AccountId) -> String {
     let node = config.name.as_str();
     let to_trunkward = view.trunkward_account() == Some(to);
-    let rel = entry.metadata.get(party.as_str()).map(String::as_str).unwrap_or("");
+    let rel = entry.remote.get(party.as_str()).map(String::as_str).unwrap_or("");
     let kind = view.account(party).map(|a| a.kind.clone());
     let join = |a: &str, b: &str| if b.is_empty() { a.to_owned() } else { format!("{a}/{b}") };
     match kind {
@@ -375,12 +375,8 @@ pub fn wire_entries(
         .map(|(i, e)| {
             let quant =
                 if to_trunkward { link.trunkward_quants.get(i).copied().flatten().unwrap_or(e.quant) } else { e.quant };
-            let metadata = e
-                .metadata
-                .iter()
-                .filter(|(k, _)| k.as_str() != e.payer.as_str() && k.as_str() != e.payee.as_str())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            // The user's metadata travels; remote paths are rewritten into the parties.
+            let metadata = e.metadata.clone();
             WireEntry {
                 payer: wire_path(view, config, e, &e.payer, to),
                 payee: wire_path(view, config, e, &e.payee, to),
@@ -429,16 +425,17 @@ fn fee_entry(view: &impl LedgerView, config: &NodeConfig, primary: &Entry) -> Op
     if primary.payer == policy.account {
         return None;
     }
-    let mut metadata = BTreeMap::new();
-    if let Some(remote) = primary.metadata.get(primary.payer.as_str()) {
-        metadata.insert(primary.payer.to_string(), remote.clone());
+    let mut remote = BTreeMap::new();
+    if let Some(path) = primary.remote.get(primary.payer.as_str()) {
+        remote.insert(primary.payer.to_string(), path.clone());
     }
     Some(Entry {
         payer: primary.payer.clone(),
         payee: policy.account.clone(),
         quant,
         description: format!("Payer fee of {quant} to {}/{}", config.name, policy.account),
-        metadata,
+        metadata: BTreeMap::new(),
+        remote,
     })
 }
 

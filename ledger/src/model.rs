@@ -205,9 +205,15 @@ impl fmt::Display for State {
 /// One movement of value between two accounts of this node.
 ///
 /// When a party is remote, `payer`/`payee` is the adjacent node's account and
-/// `metadata[<that account id>]` holds the remote relative path, as the
-/// reference does.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+/// `remote[<that account id>]` holds the remote relative path. User metadata
+/// lives apart, in `metadata`, and may not use a party's id as a key
+/// (`decide` refuses it), so it can never change how a party is shown.
+///
+/// Event format v1 stores both in one map, as the reference does (remote
+/// paths under the party's id): `Encode` writes the union, `Decode` gives
+/// the keys naming the entry's payer or payee to `remote`. The bytes are
+/// those of format v1, pinned by the golden fixtures.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Who pays.
     pub payer: AccountId,
@@ -217,9 +223,54 @@ pub struct Entry {
     pub quant: Amount,
     /// Free text.
     pub description: String,
-    /// Ordered string map; JSON values are the api crate's business.
+    /// The user's ordered string map; JSON values are the api crate's business.
     pub metadata: BTreeMap<String, String>,
+    /// A remote party's path beyond this node, keyed by its node account's id.
+    pub remote: BTreeMap<String, String>,
 }
+
+impl Entry {
+    /// The one map format v1 stores: the user's metadata and the remote paths.
+    pub fn stored_map(&self) -> BTreeMap<String, String> {
+        let mut map = self.metadata.clone();
+        map.extend(self.remote.iter().map(|(k, v)| (k.clone(), v.clone())));
+        map
+    }
+
+    /// Splits a stored map: the keys naming `payer` or `payee` are remote paths.
+    pub fn split_stored(
+        payer: &AccountId,
+        payee: &AccountId,
+        map: BTreeMap<String, String>,
+    ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+        map.into_iter().partition(|(k, _)| k != payer.as_str() && k != payee.as_str())
+    }
+}
+
+impl Encode for Entry {
+    fn encode<E: bincode::enc::Encoder>(&self, encoder: &mut E) -> Result<(), bincode::error::EncodeError> {
+        self.payer.encode(encoder)?;
+        self.payee.encode(encoder)?;
+        self.quant.encode(encoder)?;
+        self.description.encode(encoder)?;
+        self.stored_map().encode(encoder)
+    }
+}
+
+impl<Context> Decode<Context> for Entry {
+    fn decode<D: bincode::de::Decoder<Context = Context>>(
+        decoder: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let payer = AccountId::decode(decoder)?;
+        let payee = AccountId::decode(decoder)?;
+        let quant = Amount::decode(decoder)?;
+        let description = String::decode(decoder)?;
+        let map = BTreeMap::<String, String>::decode(decoder)?;
+        let (metadata, remote) = Entry::split_stored(&payer, &payee, map);
+        Ok(Entry { payer, payee, quant, description, metadata, remote })
+    }
+}
+bincode::impl_borrow_decode!(Entry);
 
 /// A Credit Commons transaction as this node stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]

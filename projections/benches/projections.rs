@@ -117,6 +117,7 @@ fn generate(accounts: u64, events: u64, seed: u64, mut emit: impl FnMut(Event)) 
                 quant: Amount::from_micros(i64::try_from(1 + rng.below(100_000_000)).expect("fits")),
                 description: String::new(),
                 metadata: Default::default(),
+                remote: Default::default(),
             };
             let (workflow, state, author): (&Workflow, State, usize) =
                 if is_bill { (&bill, State::Pending, payee) } else { (&payment, State::Completed, payer) };

@@ -406,7 +406,7 @@ pub(crate) struct TxExtra {
     workflow: Option<u32>,
     /// Primary entry's description.
     pub(crate) description: String,
-    /// Primary entry's metadata.
+    /// Primary entry's metadata and remote paths, in one map as format v1 stores them.
     pub(crate) metadata: BTreeMap<String, String>,
     /// Additional entries.
     pub(crate) more: Vec<ExtraEntry>,
@@ -922,7 +922,7 @@ impl Projections {
                 payee: self.index_of(&e.payee).ok_or_else(|| unknown(&e.payee))?,
                 quant: e.quant,
                 description: e.description.clone(),
-                metadata: e.metadata.clone(),
+                metadata: e.stored_map(),
             });
         }
         let author = if tx.author == primary.payer {
@@ -944,7 +944,7 @@ impl Projections {
             }
         };
         extra.description.clone_from(&primary.description);
-        extra.metadata.clone_from(&primary.metadata);
+        extra.metadata = primary.stored_map();
         let extra = if extra == TxExtra::default() {
             NO_EXTRA
         } else {
@@ -992,21 +992,19 @@ impl Projections {
         let extra = self.extra_of(rec);
         let id = |slot: u32| self.slots[ix(slot)].account.id.clone();
         let mut entries = Vec::with_capacity(1 + extra.map_or(0, |x| x.more.len()));
-        entries.push(Entry {
-            payer: id(rec.payer),
-            payee: id(rec.payee),
-            quant: rec.quant,
-            description: extra.map(|x| x.description.clone()).unwrap_or_default(),
-            metadata: extra.map(|x| x.metadata.clone()).unwrap_or_default(),
-        });
+        let entry = |payer: AccountId, payee: AccountId, quant, description: String, map: BTreeMap<String, String>| {
+            let (metadata, remote) = Entry::split_stored(&payer, &payee, map);
+            Entry { payer, payee, quant, description, metadata, remote }
+        };
+        entries.push(entry(
+            id(rec.payer),
+            id(rec.payee),
+            rec.quant,
+            extra.map(|x| x.description.clone()).unwrap_or_default(),
+            extra.map(|x| x.metadata.clone()).unwrap_or_default(),
+        ));
         for e in extra.iter().flat_map(|x| &x.more) {
-            entries.push(Entry {
-                payer: id(e.payer),
-                payee: id(e.payee),
-                quant: e.quant,
-                description: e.description.clone(),
-                metadata: e.metadata.clone(),
-            });
+            entries.push(entry(id(e.payer), id(e.payee), e.quant, e.description.clone(), e.metadata.clone()));
         }
         Transaction {
             uuid: rec.uuid,
@@ -1448,9 +1446,10 @@ mod tests {
     }
 
     fn entry(payer: &str, payee: &str, quant: i64, description: &str) -> Entry {
-        let mut metadata = BTreeMap::new();
+        let (mut remote, mut metadata) = (BTreeMap::new(), BTreeMap::new());
         if !description.is_empty() {
-            metadata.insert(payee.to_owned(), format!("path/{description}"));
+            remote.insert(payee.to_owned(), format!("path/{description}"));
+            metadata.insert("note".to_owned(), description.to_owned());
         }
         Entry {
             payer: id(payer),
@@ -1458,6 +1457,7 @@ mod tests {
             quant: Amount::from_micros(quant),
             description: description.into(),
             metadata,
+            remote,
         }
     }
 

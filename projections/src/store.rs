@@ -675,6 +675,7 @@ mod tests {
             quant: Amount::from_units(2),
             description: String::new(),
             metadata: Default::default(),
+            remote: Default::default(),
         };
         let transaction = Transaction {
             uuid: ledger::TxId(Default::default()),

@@ -70,7 +70,8 @@ fn entry_json(entry: &Entry) -> Value {
         "payee": entry.payee.as_str(),
         "quant": entry.quant.to_string(),
         "description": entry.description,
-        "metadata": entry.metadata,
+        // As event format v1 stores it: remote paths under the party's id.
+        "metadata": entry.stored_map(),
     })
 }
 

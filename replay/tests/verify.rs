@@ -122,6 +122,7 @@ fn payment(quant: i64, payer: &str) -> Vec<u8> {
         quant: Amount::from_units(quant),
         description: String::new(),
         metadata: Default::default(),
+        remote: Default::default(),
     };
     let transaction = Transaction {
         uuid: TxId(uuid::Uuid::from_u128(
@@ -216,6 +217,7 @@ fn balances_beyond_exact_decimal_range_are_an_overflow_finding() {
             quant: big,
             description: String::new(),
             metadata: Default::default(),
+            remote: Default::default(),
         };
         let transaction = Transaction {
             uuid: TxId(uuid::Uuid::from_u128(n)),

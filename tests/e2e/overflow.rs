@@ -101,6 +101,7 @@ fn write_old_journal(data: &std::path::Path) {
                     quant: E23.parse().expect("amount"),
                     description: "bricks an older node".to_owned(),
                     metadata: Default::default(),
+                    remote: Default::default(),
                 }],
             },
         },

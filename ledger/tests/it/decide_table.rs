@@ -196,9 +196,11 @@ fn remote_parties_book_on_node_accounts() {
     run(&mut state, proposal("alice", "alice", "trunk/branch/twig/leaf1/erin", "3", "payment", 2), 1);
     let entry = state.transaction(&tx_id(1)).expect("tx").primary().clone();
     assert_eq!(entry.payee, acc("branch"));
-    assert_eq!(entry.metadata.get("branch").map(String::as_str), Some("branch2/dave"));
+    // The remote path is the entry's own field; the user's metadata stays empty.
+    assert_eq!(entry.remote.get("branch").map(String::as_str), Some("branch2/dave"));
+    assert!(entry.metadata.is_empty());
     let entry = state.transaction(&tx_id(2)).expect("tx").primary().clone();
-    assert_eq!((entry.payee, entry.metadata.get("leaf1").cloned()), (acc("leaf1"), Some("erin".to_owned())));
+    assert_eq!((entry.payee, entry.remote.get("leaf1").cloned()), (acc("leaf1"), Some("erin".to_owned())));
     assert_eq!(state.balances(&acc("alice")).completed, amt("-5"));
     state.assert_zero_sum();
 }

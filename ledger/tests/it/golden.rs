@@ -48,7 +48,9 @@ fn samples() -> Vec<Event> {
                 payee: acc("branch"),
                 quant: amt("14"),
                 description: "test long distance for 3 from leaf".to_owned(),
-                metadata: BTreeMap::from([("branch".to_owned(), "branch2/bob".to_owned())]),
+                metadata: BTreeMap::new(),
+                // Stored in format v1's one map under the party's id, as the fixture holds it.
+                remote: BTreeMap::from([("branch".to_owned(), "branch2/bob".to_owned())]),
             },
             Entry {
                 payer: acc("alice"),
@@ -56,6 +58,7 @@ fn samples() -> Vec<Event> {
                 quant: amt("0.000001"),
                 description: "fee".to_owned(),
                 metadata: BTreeMap::new(),
+                remote: BTreeMap::new(),
             },
         ],
     };
@@ -243,4 +246,33 @@ fn golden_komunitin_event_bytes() {
     assert_eq!(encode_event(&komunitin_samples()[0]), [&[1u8, 14, 7][..], b"branch2", &[1]].concat());
     let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
     assert_eq!(firsts, vec![14, 14]);
+}
+
+/// Issue 16, item 4: remote paths are the entry's own field in memory, while
+/// format v1 keeps its one map (remote paths under the party's id). Encoding
+/// merges the two, decoding gives the party keys back to `remote`, and the
+/// bytes are exactly those the v1 fixture pins (`golden_event_bytes`).
+#[test]
+fn remote_paths_and_user_metadata_are_apart_in_memory_and_one_map_on_disk() {
+    let entry = Entry {
+        payer: acc("alice"),
+        payee: acc("branch"),
+        quant: amt("2"),
+        description: "d".to_owned(),
+        metadata: BTreeMap::from([("order".to_owned(), "A-1".to_owned())]),
+        remote: BTreeMap::from([("branch".to_owned(), "branch2/bob".to_owned())]),
+    };
+    let stored = entry.stored_map();
+    assert_eq!(stored.len(), 2);
+    let as_v1 = Entry { metadata: stored, remote: BTreeMap::new(), ..entry.clone() };
+    let a = bincode::encode_to_vec(&entry, bincode::config::standard()).expect("encode");
+    let b = bincode::encode_to_vec(&as_v1, bincode::config::standard()).expect("encode");
+    assert_eq!(a, b, "one map on disk");
+    let (back, _): (Entry, usize) = bincode::decode_from_slice(&a, bincode::config::standard()).expect("decode");
+    assert_eq!(back, entry, "apart again in memory");
+    // An old event whose user metadata named a party reads that key as the
+    // party's path, as it was always shown; `decide` now refuses such keys.
+    let (old, _): (Entry, usize) = bincode::decode_from_slice(&b, bincode::config::standard()).expect("decode");
+    assert_eq!(old.remote.get("branch").map(String::as_str), Some("branch2/bob"));
+    assert_eq!(old.metadata.get("order").map(String::as_str), Some("A-1"));
 }

@@ -148,6 +148,7 @@ fn events_of_older_versions_beyond_the_bounds_are_refused_by_seq() {
                 quant: quant.parse().expect("quant"),
                 description: String::new(),
                 metadata: Default::default(),
+                remote: Default::default(),
             }],
         },
     };
