@@ -193,7 +193,8 @@ pub fn export_to_file(
         let path = path.to_owned();
         move |source| ExportError::Io { path, source }
     };
-    let file = File::create(&tmp).map_err(io(&tmp))?;
+    // The bundle holds every account's key hash: owner-only, like the journal.
+    let file = private_file(&tmp).map_err(io(&tmp))?;
     let mut w = BufWriter::with_capacity(IO_BUFFER_BYTES, file);
     let checkpoints: Vec<Checkpoint> =
         journal.checkpoints().iter().copied().filter(|c| c.seq >= 1 && c.seq <= last).collect();
@@ -594,4 +595,23 @@ impl Reader {
         }
         Ok(chain)
     }
+}
+
+/// Creates (or truncates) `path` readable and writable by its owner only (0600 on Unix).
+fn private_file(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        // A leftover file keeps its mode through `truncate`: set it.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
 }

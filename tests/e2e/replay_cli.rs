@@ -215,6 +215,12 @@ fn the_event_feed_replay_export_and_audit_agree_and_find_tampering() {
     let bundle = data.path().join("village.ccaudit");
     let out = ccnode(&["export", "--data", arg(data.path()), "--out", arg(&bundle), "--no-progress"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    {
+        // The bundle holds every key hash: owner-only, like the journal.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&bundle).expect("bundle").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "bundle mode {mode:o}");
+    }
     let out = ccnode(&["audit", arg(&bundle), "--no-progress", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let summary: Value = serde_json::from_slice(&out.stdout).expect("json");
