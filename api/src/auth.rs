@@ -155,10 +155,10 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency
     let ours = read.ratchet(&id).ok_or_else(|| ApiError::unauthenticated(node))?;
     // A request that advances no ratchet may come from a neighbour that has not
     // yet written the version we just wrote on this link: one behind is accepted.
-    let previous = || match read.link_logs.get(&id).map(Vec::as_slice) {
-        Some([.., before, _]) => Some(crate::reconcile::md5_hex(before)),
-        Some([_]) => read.projections.peer(&id).map(|p| p.initial_hash.clone()),
-        _ => None,
+    let previous = || {
+        let log = read.link_logs.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+        let initial = read.projections.peer(&id).map(|p| p.initial_hash.as_str())?;
+        crate::reconcile::hash_at(initial, log, log.len().checked_sub(1)?)
     };
     // A Komunitin node checks our hash exactly and keeps no history, so we do
     // the same on its link (docs/PROTOCOL.md, "Komunitin links").

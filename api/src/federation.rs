@@ -745,12 +745,19 @@ pub async fn admin_set_trunkward(
 
 /// This node's absolute path, asking the parent for its own.
 pub async fn absolute_path(state: &AppState, trace: &str) -> ApiResult<Vec<String>> {
+    path_asking_parent(state, trace, true).await
+}
+
+/// `absolute_path`; with `hold_link` false the parent is asked without taking
+/// its link's lock (a read that advances no ratchet), for a flow that may
+/// already hold that lock.
+pub(crate) async fn path_asking_parent(state: &AppState, trace: &str, hold_link: bool) -> ApiResult<Vec<String>> {
     let trunkward =
         state.read().projections.accounts().find(|a| a.kind == AccountKind::Trunkward).map(|a| a.id.clone());
     let mut path = match trunkward {
         Some(parent) => {
             let lock = state.peers().lock_for(&parent);
-            let _link = lock.lock().await;
+            let _link = if hold_link { Some(lock.lock().await) } else { None };
             let (_, value) = call_peer(state, &parent, reqwest::Method::GET, "/absolutepath", None, trace).await?;
             value["data"]
                 .as_array()

@@ -58,6 +58,22 @@ pub fn md5_hex(v: &LinkVersion) -> String {
     hex(&v.md5)
 }
 
+/// The link hash after `position` versions of `log` (0: the agreed initial
+/// hash), if the log reaches that far.
+pub fn hash_at(initial: &str, log: &[LinkVersion], position: usize) -> Option<String> {
+    match position {
+        0 => Some(initial.to_owned()),
+        n => log.get(n - 1).map(md5_hex),
+    }
+}
+
+/// The hashes a neighbour may prove on a link without advancing it: the
+/// head, then the one before it (a neighbour one version apart).
+pub fn recent_hashes(initial: &str, log: &[LinkVersion]) -> Vec<String> {
+    let before = log.len().checked_sub(1);
+    [Some(log.len()), before].into_iter().flatten().filter_map(|p| hash_at(initial, log, p)).collect()
+}
+
 fn version_json(v: &LinkVersion) -> Value {
     json!({"uuid": v.uuid.to_string(), "version": v.version, "state": v.state.letter().to_string(),
            "md5": hex(&v.md5), "blake3": hex(&v.blake3)})
@@ -122,18 +138,10 @@ pub async fn link_feed(
         // the agreed initial hash opens the feed only until the link's first
         // written version is followed by a second: it is good for the first
         // exchange, never again.
-        let at = |position: usize| {
-            if position == 0 {
-                Some(initial.clone())
-            } else {
-                log.get(position - 1).map(|v| hex(&v.md5))
-            }
-        };
-        let recent = [Some(log.len()), log.len().checked_sub(1)];
-        let proved = recent.into_iter().flatten().filter_map(at).any(|h| h == hash);
+        let proved = recent_hashes(&initial, log).iter().any(|h| h == hash);
         proved.then(|| {
             let page: Vec<Value> = log.iter().skip(after).take(limit).map(version_json).collect();
-            let head = at(log.len()).unwrap_or_default();
+            let head = hash_at(&initial, log, log.len()).unwrap_or_default();
             envelope(Value::Array(page), Some(json!({"count": log.len(), "head": head})), None)
         })
     };
@@ -162,8 +170,7 @@ async fn fetch_feed(state: &AppState, peer: &AccountId) -> ApiResult<Vec<LinkVer
     let credentials: Vec<String> = {
         let read = state.read();
         let log = read.link_logs.get(peer).map(Vec::as_slice).unwrap_or(&[]);
-        let at = |position: usize| if position == 0 { initial.clone() } else { hex(&log[position - 1].md5) };
-        [Some(log.len()), log.len().checked_sub(1)].into_iter().flatten().map(at).collect()
+        recent_hashes(&initial, log)
     };
     let mut credential = 0;
     let mut theirs: Vec<LinkVersion> = Vec::new();

@@ -9,7 +9,7 @@
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ledger::federation::RelayIn;
-use ledger::{AccountId, AccountKind, Command, LedgerView, State as TxState, TxId, Workflow};
+use ledger::{AccountId, Command, LedgerView, State as TxState, TxId, Workflow};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -111,18 +111,10 @@ pub(super) async fn relay_from(
     Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
-/// This node's absolute path: its name at the root, else asked of the
-/// parent (`GET /absolutepath`, a read that needs no link lock).
+/// This node's absolute path (`/absolutepath` of the parent, without its
+/// link's lock: a flow from the parent may hold it).
 async fn our_path(state: &AppState, trace: &str) -> ApiResult<String> {
-    let parent = state.read().projections.accounts().find(|a| a.kind == AccountKind::Trunkward).map(|a| a.id.clone());
-    let Some(parent) = parent else { return Ok(state.name().to_owned()) };
-    let (_, value) = super::call_peer(state, &parent, reqwest::Method::GET, "/absolutepath", None, trace).await?;
-    let mut segments: Vec<String> = value["data"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
-    segments.push(state.name().to_owned());
-    Ok(segments.join("/"))
+    Ok(super::path_asking_parent(state, trace, false).await?.join("/"))
 }
 
 /// Paths as Komunitin reads them: absolute, the party on its side as
