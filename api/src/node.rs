@@ -396,6 +396,8 @@ pub struct TrunkwardOptions {
     pub limits: Limits,
     /// The link's agreed initial hash.
     pub last_hash: String,
+    /// How the parent speaks.
+    pub dialect: ledger::Dialect,
 }
 
 /// Shared state of all handlers. Cheap to clone.
@@ -698,13 +700,14 @@ impl Node {
             let id = AccountId::new(&t.name).map_err(|e| StartError::Config(format!("trunkward name: {e}")))?;
             let connected = app.read().projections.account(&id).is_some();
             if !connected {
-                let commands = crate::federation::connect_commands(
+                let commands = crate::federation::connect_commands_in(
                     id,
                     AccountKind::Trunkward,
                     t.limits,
                     t.url.clone(),
                     t.rate,
                     t.last_hash.clone(),
+                    t.dialect,
                 );
                 app.submit(NodeCommand::Many(commands)).await.map_err(init_error)?;
                 tracing::info!(parent = %t.name, url = %t.url, "connected the trunkward node");

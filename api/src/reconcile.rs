@@ -213,6 +213,10 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
         // Komunitin serves no link feed (docs/PROTOCOL.md, "Komunitin links"): never ask it.
         return Ok(json!({"node": peer.as_str(), "verdict": "not_reconciled", "dialect": "komunitin"}));
     }
+    if ledger::LedgerView::dialect(&state.read().projections, peer) == ledger::Dialect::Reference {
+        // The reference serves no link feed: its handshake and transaction routes instead.
+        return crate::federation::reference::reconcile(state, peer).await;
+    }
     let lock = state.peers().lock_for(peer);
     let _link = lock.lock().await;
     let theirs = fetch_feed(state, peer).await?;
@@ -280,8 +284,10 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
 pub async fn reconcile_all(state: &AppState) {
     let peers: Vec<AccountId> = state.read().neighbours();
     for peer in peers {
-        let komunitin = ledger::LedgerView::dialect(&state.read().projections, &peer) == ledger::Dialect::Komunitin;
-        if komunitin || state.read().closed_links.contains_key(&peer) {
+        let dialect = ledger::LedgerView::dialect(&state.read().projections, &peer);
+        // A closed reference link is still asked: it opens again once the heads agree.
+        let closed = state.read().closed_links.contains_key(&peer) && dialect != ledger::Dialect::Reference;
+        if dialect == ledger::Dialect::Komunitin || closed {
             continue;
         }
         match reconcile_link(state, &peer).await {

@@ -624,16 +624,24 @@ fn transition(
                 .ratchet(peer)
                 .ok_or_else(|| Violation::Other { translated: format!("node {peer} is not connected") })?;
             let rows = hash_rows(view, &moved, link, peer);
-            let (uuid_text, state_text, version_text) = if view.dialect(peer) == Dialect::Komunitin {
-                if to != State::Completed {
-                    continue; // a validated copy the Komunitin node never booked
+            let (uuid_text, state_text, version_text) = match view.dialect(peer) {
+                Dialect::Komunitin => {
+                    if to != State::Completed {
+                        continue; // a validated copy the Komunitin node never booked
+                    }
+                    // Komunitin hashes the relay body: its state letter and `version` field.
+                    // The bodies ccnode sends carry no `version`; only the upstream's body had one.
+                    let version_text = if link.upstream.as_ref() == Some(peer) { relay_version } else { "" };
+                    (uuid.to_string(), State::Validated.letter().to_string(), version_text.to_owned())
                 }
-                // Komunitin hashes the relay body: its state letter and `version` field.
-                // The bodies ccnode sends carry no `version`; only the upstream's body had one.
-                let version_text = if link.upstream.as_ref() == Some(peer) { relay_version } else { "" };
-                (uuid.to_string(), State::Validated.letter().to_string(), version_text.to_owned())
-            } else {
-                (uuid.to_string(), to.letter().to_string(), version.to_string())
+                Dialect::Reference => {
+                    if tx.state == State::Validated && matches!(to, State::Erased | State::TimedOut) {
+                        continue; // the reference deletes a validated copy (`/null`) and hashes nothing
+                    }
+                    // cc-node 0.8.5 hashes the long state name (TransversalTransactionTrait::makeHashString).
+                    (uuid.to_string(), to.name().to_owned(), version.to_string())
+                }
+                Dialect::Ccnode => (uuid.to_string(), to.letter().to_string(), version.to_string()),
             };
             events.push(Event::RatchetAdvanced {
                 peer: peer.clone(),

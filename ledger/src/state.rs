@@ -47,9 +47,9 @@ pub trait LedgerView {
     fn fees(&self) -> Option<&FeePolicy> {
         None
     }
-    /// The dialect a neighbour speaks (`Reference` unless a `LinkDialectSet` said otherwise).
+    /// The dialect a neighbour speaks (`Ccnode` unless a `LinkDialectSet` said otherwise).
     fn dialect(&self, _peer: &AccountId) -> Dialect {
-        Dialect::Reference
+        Dialect::Ccnode
     }
     /// Balance changes reserved by writes in flight elsewhere: `(down, up)`,
     /// the sums of their negative and of their positive deltas. Limit checks

@@ -718,7 +718,7 @@ impl Projections {
             Event::LinkDialectSet { account, dialect } => {
                 assert!(self.slot_mut(account).peer.is_some(), "dialect of {account}, which is not connected");
                 match dialect {
-                    Dialect::Reference => self.dialects.remove(account),
+                    Dialect::Ccnode => self.dialects.remove(account),
                     other => self.dialects.insert(account.clone(), *other),
                 };
             }

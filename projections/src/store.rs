@@ -312,8 +312,7 @@ fn restore(r: &mut Reader<'_>) -> Result<Projections, StoreError> {
     }
     let dialects: Vec<(AccountId, Dialect)> = r.next()?;
     for (account, dialect) in dialects {
-        if p.peer(&account).is_none() || dialect == Dialect::Reference || p.dialects.insert(account, dialect).is_some()
-        {
+        if p.peer(&account).is_none() || dialect == Dialect::Ccnode || p.dialects.insert(account, dialect).is_some() {
             return Err(corrupt("a dialect of a peer not connected, or twice".to_owned()));
         }
     }

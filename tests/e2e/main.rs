@@ -12,6 +12,7 @@ mod overflow;
 mod reconcile;
 mod reference_multi;
 mod reference_single;
+mod refnode;
 mod replay_cli;
 
 use std::path::Path;

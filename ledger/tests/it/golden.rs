@@ -227,7 +227,7 @@ const KOMUNITIN_FIXTURE: &str = "tests/fixtures/events-v1-komunitin.bin";
 fn komunitin_samples() -> Vec<Event> {
     vec![
         Event::LinkDialectSet { account: acc("branch2"), dialect: Dialect::Komunitin },
-        Event::LinkDialectSet { account: acc("branch"), dialect: Dialect::Reference },
+        Event::LinkDialectSet { account: acc("branch"), dialect: Dialect::Ccnode },
     ]
 }
 

@@ -1,0 +1,349 @@
+//! ccnode federated with the real PHP reference node (cc-server with cc-node
+//! 0.8.5, PHP and MariaDB) started from `../shared/refnode/refnode.py`, in
+//! both positions of a link: after every write the reference's
+//! `hash_history` for the link equals ccnode's ratchet for it, and every
+//! ledger sums to zero (docs/PROTOCOL.md, "Dialects").
+//!
+//! `refnode.py up` installs PHP and MariaDB with apt when they are missing
+//! (its `deps` command), so these tests never skip.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use reqwest::blocking::Client;
+use reqwest::{Method, StatusCode};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::node::Server;
+
+fn refnode_py() -> PathBuf {
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/refnode/refnode.py"));
+    assert!(
+        path.exists(),
+        "the reference node package is missing: {} (CI puts ../shared beside the repository)",
+        path.display()
+    );
+    path
+}
+
+/// Reference nodes (and their MariaDB) of one test, stopped on drop.
+struct RefWork {
+    dir: tempfile::TempDir,
+}
+
+/// One running reference node.
+struct RefNode {
+    name: String,
+    url: String,
+}
+
+impl RefWork {
+    fn new() -> RefWork {
+        RefWork { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let output =
+            Command::new("python3").arg(refnode_py()).args(["-q"]).args(args).output().expect("run refnode.py");
+        assert!(
+            output.status.success(),
+            "refnode.py {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn workdir(&self) -> &str {
+        crate::arg(self.dir.path())
+    }
+
+    /// Starts a reference node with `args` (accounts, links) on `port`.
+    fn up(&self, name: &str, port: u16, args: &[&str]) -> RefNode {
+        let port = port.to_string();
+        let mut all = vec!["up", "--workdir", self.workdir(), "--name", name, "--port", &port];
+        all.extend_from_slice(args);
+        let line = self.run(&all);
+        let info: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("refnode up said {line:?}: {e}"));
+        RefNode { name: name.to_owned(), url: info["url"].as_str().expect("url").to_owned() }
+    }
+
+    /// Rows of a query on a node's database.
+    fn sql(&self, node: &RefNode, query: &str) -> Vec<Value> {
+        let out = self.run(&["sql", "--workdir", self.workdir(), "--name", &node.name, query]);
+        out.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a JSON row")).collect()
+    }
+
+    /// The link's hash chain on the reference side, oldest first (the seeded row included).
+    fn hashes(&self, node: &RefNode, account: &str) -> Vec<String> {
+        self.sql(node, &format!("SELECT hash FROM hash_history WHERE acc_id = '{account}' ORDER BY txid"))
+            .iter()
+            .map(|r| r["hash"].as_str().expect("hash").to_owned())
+            .collect()
+    }
+}
+
+impl Drop for RefWork {
+    fn drop(&mut self) {
+        let _ = Command::new("python3")
+            .arg(refnode_py())
+            .args(["-q", "down", "--workdir", crate::arg(self.dir.path())])
+            .output();
+    }
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let output =
+        Command::new("python3").arg(refnode_py()).args(["freeport", &n.to_string()]).output().expect("freeport");
+    String::from_utf8_lossy(&output.stdout).split_whitespace().map(|p| p.parse().expect("a port")).collect()
+}
+
+impl RefNode {
+    fn call(&self, method: Method, path: &str, user: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let client = Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("client");
+        let mut request =
+            client.request(method, format!("{}{path}", self.url)).header("cc-user", user).header("cc-auth", "123");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().expect("the reference node answers");
+        let status = response.status();
+        let text = response.text().expect("body");
+        let value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+}
+
+impl RefWork {
+    /// Every account's completed balance on a reference node, exactly, from its
+    /// `transaction_index` (millionths). Its `/account/summary` cannot say:
+    /// cc-node 0.8.5's TradeStats fails on a fractional balance ("Implicit
+    /// conversion from float -4.5 to int loses precision").
+    fn balances(&self, node: &RefNode) -> std::collections::BTreeMap<String, Decimal> {
+        self.sql(node, "SELECT uid1, CAST(SUM(diff) AS CHAR) AS micros FROM transaction_index WHERE state = 'completed' GROUP BY uid1")
+            .iter()
+            .map(|r| {
+                let micros: Decimal = exact(&r["micros"]);
+                (r["uid1"].as_str().expect("account").to_owned(), micros / Decimal::from(1_000_000))
+            })
+            .collect()
+    }
+}
+
+fn exact(value: &Value) -> Decimal {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    text.parse().unwrap_or_else(|_| panic!("not a decimal: {value}"))
+}
+
+/// Sum of every completed balance on a ccnode (its summary of every account), exactly.
+fn ccnode_sum(node: &Server, name: &str) -> Decimal {
+    let (status, value) = node.call(Method::GET, &format!("/account/summary?acc_path={name}"), "admin", None);
+    assert_eq!(status, StatusCode::OK, "{value}");
+    value["data"].as_object().expect("summaries").values().map(|s| exact(&s["completed"]["balance"])).sum()
+}
+
+/// ccnode's ratchet for the link with `peer`: head and versions written.
+fn ccnode_link(node: &Server, peer: &str) -> (String, u64) {
+    let (status, value) = node.call(Method::GET, "/admin/nodes", "admin", None);
+    assert_eq!(status, StatusCode::OK, "{value}");
+    let link = &value["data"][peer];
+    (link["last_hash"].as_str().expect("head").to_owned(), link["versions"].as_u64().expect("versions"))
+}
+
+/// Both sides hold the same chain head, and as many versions.
+fn assert_link_agrees(work: &RefWork, reference: &RefNode, account: &str, node: &Server, peer: &str, written: u64) {
+    let theirs = work.hashes(reference, account);
+    let (head, versions) = ccnode_link(node, peer);
+    assert_eq!(versions, written, "ccnode's link with {peer} wrote {versions} versions, expected {written}");
+    assert_eq!(theirs.len() as u64, written, "the reference's hash_history for {account}: {theirs:?}");
+    assert_eq!(theirs.last().cloned().unwrap_or_default(), head, "the heads of the {account}/{peer} link differ");
+}
+
+fn uuid_of(value: &Value) -> String {
+    value["data"]["uuid"].as_str().unwrap_or_else(|| panic!("no uuid in {value}")).to_owned()
+}
+
+fn payment(payee: &str, quant: Value, description: &str, workflow: &str) -> Value {
+    json!({"payee": payee, "quant": quant, "description": description, "type": workflow})
+}
+
+/// A ccnode `cc` (members carol and dave) under a reference trunk (alice, bob):
+/// every shared workflow both ways, erase and delete, a limit refusal.
+/// Amounts are whole: cc-node 0.8.5 fails every limit check once a balance
+/// is fractional (TradeStats: "Implicit conversion from float … to int").
+#[test]
+fn a_ccnode_under_a_reference_trunk_agrees_after_every_write() {
+    let work = RefWork::new();
+    let ports = free_ports(2);
+    let data = tempfile::tempdir().expect("tempdir");
+    let trunk_url = format!("http://127.0.0.1:{}", ports[0]);
+    let listen = format!("127.0.0.1:{}", ports[1]);
+    let cc = Server::spawn(&[
+        "serve",
+        "--data",
+        crate::arg(data.path()),
+        "--listen",
+        &listen,
+        "--name",
+        "cc",
+        "--trunkward-name",
+        "trunk",
+        "--trunkward-url",
+        &trunk_url,
+        "--trunkward-min",
+        "-100",
+        "--trunkward-max",
+        "100",
+    ]);
+    let child = format!("cc={}:-50:0", cc.url);
+    let trunk = work.up(
+        "trunk",
+        ports[0],
+        &["--account", "alice:123", "--account", "bob:123", "--admin", "admin:123", "--child", &child],
+    );
+    cc.open("carol", -1000, 1000);
+    cc.open("dave", -1000, 1000);
+    let (_, path) = cc.call(Method::GET, "/absolutepath", "carol", None);
+    assert_eq!(path["data"], json!(["trunk", "cc"]), "{path}");
+    let mut written = 0;
+    let check = |written: u64| {
+        assert_link_agrees(&work, &trunk, "cc", &cc, "trunk", written);
+        assert_eq!(ccnode_sum(&cc, "cc"), Decimal::ZERO, "ccnode's ledger sums to zero");
+        let theirs = work.balances(&trunk);
+        assert_eq!(
+            theirs.values().copied().sum::<Decimal>(),
+            Decimal::ZERO,
+            "the reference's ledger sums to zero: {theirs:?}"
+        );
+        let cc_there = theirs.get("cc").copied().unwrap_or_default();
+        assert_eq!(cc_there, -ccnode_balance(&cc, "trunk"), "the link's two accounts mirror each other: {theirs:?}");
+    };
+
+    // Immediate, up and down: each relay is the write (version 1) on both sides.
+    let (status, up) =
+        cc.call(Method::POST, "/transaction", "carol", Some(payment("trunk/bob", json!(7), "up the tree", "pay")));
+    assert_eq!(status, StatusCode::CREATED, "{up}");
+    assert_eq!(up["data"]["state"], "completed", "{up}");
+    written += 1;
+    check(written);
+    let (status, down) =
+        trunk.call(Method::POST, "/transaction", "bob", Some(payment("cc/carol", json!(2), "down the tree", "pay")));
+    assert_eq!(status, StatusCode::CREATED, "{down}");
+    written += 1;
+    check(written);
+    let (_, mine) = cc.call(Method::GET, &format!("/transaction/{}", uuid_of(&down)), "carol", None);
+    assert_eq!(mine["data"]["state"], "completed", "{mine}");
+    assert_eq!(exact(&mine["data"]["entries"][0]["quant"]), Decimal::from(2));
+
+    // Credit up: carol confirms at home (pending), bob signs on the trunk (completed).
+    let (status, credit) =
+        cc.call(Method::POST, "/transaction", "carol", Some(payment("trunk/bob", json!(3), "credit up", "credit")));
+    assert_eq!(status, StatusCode::OK, "validated: {credit}");
+    check(written); // a validated copy is hashed nowhere
+    let uuid = uuid_of(&credit);
+    let (status, value) = cc.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "carol", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+    let (status, value) = trunk.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "bob", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+    let (_, here) = cc.call(Method::GET, &format!("/transaction/{uuid}"), "carol", None);
+    assert_eq!(
+        (here["data"]["state"].clone(), here["data"]["version"].clone()),
+        (json!("completed"), json!(2)),
+        "{here}"
+    );
+
+    // Credit down: bob confirms on the trunk, carol signs here.
+    let (status, credit) =
+        trunk.call(Method::POST, "/transaction", "bob", Some(payment("cc/carol", json!(1), "credit down", "credit")));
+    assert_eq!(status, StatusCode::OK, "{credit}");
+    let uuid = uuid_of(&credit);
+    let (status, value) = trunk.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "bob", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+    let (status, value) = cc.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "carol", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+
+    // Bill up: carol bills bob (she is the payee), bob signs on the trunk.
+    let bill = json!({"payer": "trunk/bob", "payee": "carol", "quant": 4, "description": "bill up", "type": "bill"});
+    let (status, bill) = cc.call(Method::POST, "/transaction", "carol", Some(bill));
+    assert_eq!(status, StatusCode::OK, "{bill}");
+    let uuid = uuid_of(&bill);
+    let (status, value) = cc.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "carol", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+    let (status, value) = trunk.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "bob", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+
+    // Bill down: alice bills dave, who signs here.
+    let bill = json!({"payer": "cc/dave", "payee": "alice", "quant": 1, "description": "bill down", "type": "bill"});
+    let (status, bill) = trunk.call(Method::POST, "/transaction", "alice", Some(bill));
+    assert_eq!(status, StatusCode::OK, "{bill}");
+    let uuid = uuid_of(&bill);
+    let (status, value) = trunk.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "alice", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+    let (status, value) = cc.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "dave", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+
+    // Erase: ccnode's admin erases the first payment; the reference writes version 2 first.
+    let uuid = uuid_of(&up);
+    let (status, value) = cc.call(Method::PATCH, &format!("/transaction/{uuid}/erased"), "admin", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+    let (_, there) = trunk.call(Method::GET, &format!("/transaction/{uuid}"), "admin", None);
+    assert_eq!(
+        (there["data"]["state"].clone(), there["data"]["version"].clone()),
+        (json!("erased"), json!(2)),
+        "{there}"
+    );
+
+    // Delete a validated credit (`/null`): nothing is hashed on either side.
+    let (status, credit) =
+        cc.call(Method::POST, "/transaction", "carol", Some(payment("trunk/bob", json!(1), "never mind", "credit")));
+    assert_eq!(status, StatusCode::OK, "{credit}");
+    let uuid = uuid_of(&credit);
+    let (status, value) = cc.call(Method::PATCH, &format!("/transaction/{uuid}/null"), "carol", None);
+    assert_eq!(status, StatusCode::OK, "{value}");
+    check(written);
+    let (status, _) = trunk.call(Method::GET, &format!("/transaction/{uuid}"), "admin", None);
+    assert_ne!(status, StatusCode::OK, "the reference deleted its validated copy");
+
+    // The trunk's minimum for cc is -50: a payment beyond it is refused there; no balance moves, no hash.
+    let carol_before = ccnode_balance(&cc, "carol");
+    let (status, value) =
+        cc.call(Method::POST, "/transaction", "carol", Some(payment("trunk/bob", json!(80), "too much", "pay")));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{value}");
+    assert!(value["errors"][0]["class"].as_str().is_some_and(|c| c.ends_with("LimitViolation")), "{value}");
+    check(written);
+    assert_eq!(ccnode_balance(&cc, "carol"), carol_before);
+    let (_, open) = cc.call(Method::GET, "/transactions?state=validated", "carol", None);
+    assert_eq!(open["data"], json!([]), "no validated copy is left behind: {open}");
+}
+
+fn ccnode_balance(node: &Server, account: &str) -> Decimal {
+    let (status, value) = node.call(Method::GET, &format!("/account/balance?acc_path={account}"), "admin", None);
+    assert_eq!(status, StatusCode::OK, "{value}");
+    exact(&value["data"]["balance"])
+}
