@@ -261,6 +261,9 @@ fn relay_body(tx: &ledger::Transaction, entries: &[WireEntry]) -> Value {
 /// then, unless the workflow waits for confirmation, write it along the chain.
 pub async fn propose(state: &AppState, plan: ledger::federation::Plan, trace: &str) -> ApiResult<TxId> {
     let forward = plan.forward.clone().expect("an origin plan always goes somewhere");
+    if let Some(evidence) = state.read().closed_links.get(&forward.peer) {
+        return Err(link_closed(&forward.peer, evidence));
+    }
     let uuid = plan.transaction.uuid;
     let workflow = plan.transaction.workflow.clone();
     let author = plan.transaction.author.clone();
@@ -854,7 +857,7 @@ pub async fn handshake(state: &AppState, trace: &str) -> BTreeMap<String, String
 
 /// The neighbours of this node with each link's ratchet head (admin only).
 #[utoipa::path(get, path = "/admin/nodes", tag = "admin",
-    responses((status = 200, description = "`{data: {node: {kind, url, rate, last_hash, blake3, versions, balance, dialect}}}`", body = crate::schema::NodesAnswer),
+    responses((status = 200, description = "`{data: {node: {kind, url, rate, last_hash, blake3, versions, balance, dialect, closed}}}` (`closed`: the evidence while the link is closed after a divergence, else null)", body = crate::schema::NodesAnswer),
               (status = 403, description = "Not an admin")))]
 pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
@@ -879,6 +882,7 @@ pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> 
                 "versions": ratchet.count,
                 "balance": crate::wire::amount_value(balance.completed),
                 "dialect": read.projections.dialect(peer).name(),
+                "closed": read.closed_links.get(peer),
             }),
         );
     }

@@ -347,3 +347,263 @@ fn ccnode_balance(node: &Server, account: &str) -> Decimal {
     assert_eq!(status, StatusCode::OK, "{value}");
     exact(&value["data"]["balance"])
 }
+
+/// A reference branch `refb` (alice, bob) under a ccnode trunk `cct` (carol):
+/// the reference asks ccnode for its workflows on every request, relays up
+/// as the write, and takes ccnode's relays and PATCHes.
+#[test]
+fn a_reference_branch_under_a_ccnode_trunk_agrees_after_every_write() {
+    let work = RefWork::new();
+    let ports = free_ports(1);
+    let data = tempfile::tempdir().expect("tempdir");
+    let trunk = Server::start(data.path(), "cct");
+    trunk.open("carol", -1000, 1000);
+    let branch_url = format!("http://127.0.0.1:{}", ports[0]);
+    let graft = json!({"id": "refb", "url": branch_url, "min": -100, "max": 100});
+    let (status, value) = trunk.call(Method::POST, "/admin/nodes", "admin", Some(graft));
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    assert_eq!(value["data"]["dialect"], "reference", "the default dialect: {value}");
+    let branch = work.up(
+        "refb",
+        ports[0],
+        &[
+            "--account",
+            "alice:123",
+            "--account",
+            "bob:123",
+            "--admin",
+            "admin:123",
+            "--trunkward-name",
+            "cct",
+            "--trunkward-url",
+            &trunk.url,
+        ],
+    );
+    let (status, path) = branch.call(Method::GET, "/absolutepath", "alice", None);
+    assert_eq!(status, StatusCode::OK, "{path}");
+    assert_eq!(path["data"], json!(["cct", "refb"]), "{path}");
+    let mut written = 0;
+    let check = |written: u64| {
+        assert_link_agrees(&work, &branch, "cct", &trunk, "refb", written);
+        assert_eq!(ccnode_sum(&trunk, "cct"), Decimal::ZERO, "ccnode's ledger sums to zero");
+        let theirs = work.balances(&branch);
+        assert_eq!(
+            theirs.values().copied().sum::<Decimal>(),
+            Decimal::ZERO,
+            "the reference's ledger sums to zero: {theirs:?}"
+        );
+        let trunk_there = theirs.get("cct").copied().unwrap_or_default();
+        assert_eq!(
+            trunk_there,
+            -ccnode_balance(&trunk, "refb"),
+            "the link's two accounts mirror each other: {theirs:?}"
+        );
+    };
+
+    // Immediate both ways.
+    let (status, up) =
+        branch.call(Method::POST, "/transaction", "alice", Some(payment("cct/carol", json!(6), "up", "pay")));
+    assert_eq!(status, StatusCode::CREATED, "{up}");
+    written += 1;
+    check(written);
+    let (status, down) =
+        trunk.call(Method::POST, "/transaction", "carol", Some(payment("refb/bob", json!(4), "down", "pay")));
+    assert_eq!(status, StatusCode::CREATED, "{down}");
+    assert_eq!(down["data"]["state"], "completed", "{down}");
+    written += 1;
+    check(written);
+    let (_, there) = branch.call(Method::GET, &format!("/transaction/{}", uuid_of(&down)), "bob", None);
+    assert_eq!(
+        (there["data"]["state"].clone(), there["data"]["version"].clone()),
+        (json!("completed"), json!(1)),
+        "{there}"
+    );
+
+    // Credit from ccnode to the reference: carol confirms, bob signs there.
+    let (status, credit) =
+        trunk.call(Method::POST, "/transaction", "carol", Some(payment("refb/bob", json!(3), "credit down", "credit")));
+    assert_eq!(status, StatusCode::OK, "{credit}");
+    let uuid = uuid_of(&credit);
+    let (status, value) = trunk.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "carol", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+    let (status, value) = branch.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "bob", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+
+    // Bill from the reference: alice bills carol, who signs here.
+    let bill = json!({"payer": "cct/carol", "payee": "alice", "quant": 2, "description": "bill up", "type": "bill"});
+    let (status, bill) = branch.call(Method::POST, "/transaction", "alice", Some(bill));
+    assert_eq!(status, StatusCode::OK, "{bill}");
+    let uuid = uuid_of(&bill);
+    let (status, value) = branch.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "alice", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+    let (status, value) = trunk.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "carol", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+
+    // The reference's admin erases the first payment; ccnode writes version 2 first.
+    let uuid = uuid_of(&up);
+    let (status, value) = branch.call(Method::PATCH, &format!("/transaction/{uuid}/erased"), "admin", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+    let (_, here) = trunk.call(Method::GET, &format!("/transaction/{uuid}"), "admin", None);
+    assert_eq!((here["data"]["state"].clone(), here["data"]["version"].clone()), (json!("erased"), json!(2)), "{here}");
+}
+
+/// ccnode → reference → ccnode: two ccnodes under one reference trunk pay
+/// each other through it, immediate and with confirmation; all three
+/// ledgers and both links agree after every write.
+#[test]
+fn a_payment_crosses_a_reference_trunk_between_two_ccnodes() {
+    let work = RefWork::new();
+    let ports = free_ports(3);
+    let trunk_url = format!("http://127.0.0.1:{}", ports[0]);
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let start = |dir: &tempfile::TempDir, name: &str, port: u16| {
+        let listen = format!("127.0.0.1:{port}");
+        Server::spawn(&[
+            "serve",
+            "--data",
+            crate::arg(dir.path()),
+            "--listen",
+            &listen,
+            "--name",
+            name,
+            "--trunkward-name",
+            "hub",
+            "--trunkward-url",
+            &trunk_url,
+        ])
+    };
+    let east = start(&dirs[0], "east", ports[1]);
+    let west = start(&dirs[1], "west", ports[2]);
+    let (e, w) = (format!("east={}", east.url), format!("west={}", west.url));
+    let hub =
+        work.up("hub", ports[0], &["--account", "alice:123", "--admin", "admin:123", "--child", &e, "--child", &w]);
+    east.open("carol", -1000, 1000);
+    west.open("dave", -1000, 1000);
+    let mut written = 0;
+    let check = |written: u64| {
+        assert_link_agrees(&work, &hub, "east", &east, "hub", written);
+        assert_link_agrees(&work, &hub, "west", &west, "hub", written);
+        let theirs = work.balances(&hub);
+        assert_eq!(theirs.values().copied().sum::<Decimal>(), Decimal::ZERO, "the hub sums to zero: {theirs:?}");
+        for (name, node) in [("east", &east), ("west", &west)] {
+            assert_eq!(ccnode_sum(node, name), Decimal::ZERO, "{name} sums to zero");
+            let there = theirs.get(name).copied().unwrap_or_default();
+            assert_eq!(there, -ccnode_balance(node, "hub"), "the {name}/hub accounts mirror each other: {theirs:?}");
+        }
+    };
+    let (status, paid) =
+        east.call(Method::POST, "/transaction", "carol", Some(payment("hub/west/dave", json!(5), "across", "pay")));
+    assert_eq!(status, StatusCode::CREATED, "{paid}");
+    written += 1;
+    check(written);
+    assert_eq!(ccnode_balance(&west, "dave"), Decimal::from(5));
+    let (status, credit) =
+        west.call(Method::POST, "/transaction", "dave", Some(payment("hub/east/carol", json!(2), "back", "credit")));
+    assert_eq!(status, StatusCode::OK, "{credit}");
+    let uuid = uuid_of(&credit);
+    let (status, value) = west.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "dave", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+    let (status, value) = east.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "carol", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+    assert_eq!(ccnode_balance(&east, "carol"), Decimal::from(-3));
+}
+
+/// ccnode dies after the reference wrote a payment and before it did; at its
+/// next start it finds the reference's head ahead, asks the reference for the
+/// open transaction, and copies the version that reproduces that head.
+/// Then a hash the reference invents is reported with evidence, new payments
+/// on the link are refused, and the link opens again once the heads agree.
+#[test]
+fn a_crash_between_the_reference_write_and_ours_is_repaired_and_a_split_is_reported() {
+    let work = RefWork::new();
+    let ports = free_ports(2);
+    let data = tempfile::tempdir().expect("tempdir");
+    let trunk_url = format!("http://127.0.0.1:{}", ports[0]);
+    let listen = format!("127.0.0.1:{}", ports[1]);
+    let args = [
+        "serve",
+        "--data",
+        crate::arg(data.path()),
+        "--listen",
+        &listen,
+        "--name",
+        "cc",
+        "--trunkward-name",
+        "trunk",
+        "--trunkward-url",
+        &trunk_url,
+        "--reconcile-interval",
+        "1",
+    ];
+    let cc = Server::spawn_env(&args, &[("CCNODE_FAILPOINT", "after-next-node-wrote")]);
+    let child = format!("cc={}", cc.url);
+    let trunk = work.up("trunk", ports[0], &["--account", "bob:123", "--admin", "admin:123", "--child", &child]);
+    cc.open("carol", -1000, 1000);
+    let client = Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("client");
+    let answer = client
+        .post(format!("{}/transaction", cc.url))
+        .header("cc-user", "carol")
+        .header("cc-auth", "carol-key")
+        .json(&payment("trunk/bob", json!(9), "crash", "pay"))
+        .send();
+    assert!(answer.is_err(), "the node aborted before answering: {answer:?}");
+    assert!(!cc.wait_exit().success(), "the failpoint aborts");
+    assert_eq!(work.hashes(&trunk, "cc").len(), 1, "the reference wrote the payment");
+
+    let cc = Server::spawn(&args);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ccnode_link(&cc, "trunk").1 < 1 {
+        assert!(std::time::Instant::now() < deadline, "the link was not repaired");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_link_agrees(&work, &trunk, "cc", &cc, "trunk", 1);
+    assert_eq!(ccnode_balance(&cc, "carol"), Decimal::from(-9), "the payment is booked here too");
+    let (status, value) =
+        cc.call(Method::POST, "/transaction", "carol", Some(payment("trunk/bob", json!(1), "after", "pay")));
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    assert_link_agrees(&work, &trunk, "cc", &cc, "trunk", 2);
+
+    // The reference's head moves with no transaction behind it: ccnode cannot repair that.
+    work.sql(
+        &trunk,
+        "INSERT INTO hash_history (txid, acc_id, hash) VALUES (100000, 'cc', 'ffffffffffffffffffffffffffffffff')",
+    );
+    let (status, report) = cc.call(Method::POST, "/replay/reconcile/trunk", "admin", None);
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["data"]["verdict"], "diverged", "{report}");
+    assert_eq!(report["data"]["evidence"]["theirs"], "ffffffffffffffffffffffffffffffff", "{report}");
+    let (status, value) =
+        cc.call(Method::POST, "/transaction", "carol", Some(payment("trunk/bob", json!(1), "refused", "pay")));
+    assert_eq!(status, StatusCode::CONFLICT, "a diverged link takes no new transaction: {value}");
+    assert_eq!(value["errors"][0]["class"], "HashMismatchFailure", "{value}");
+    let (_, nodes) = cc.call(Method::GET, "/admin/nodes", "admin", None);
+    assert_eq!(nodes["data"]["trunk"]["closed"]["theirs"], "ffffffffffffffffffffffffffffffff", "{nodes}");
+
+    // The operator removes the stray row: the next pass finds the heads equal and opens the link.
+    work.sql(&trunk, "DELETE FROM hash_history WHERE txid = 100000");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, value) =
+            cc.call(Method::POST, "/transaction", "carol", Some(payment("trunk/bob", json!(1), "again", "pay")));
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the link did not open again: {value}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    assert_link_agrees(&work, &trunk, "cc", &cc, "trunk", 3);
+}
