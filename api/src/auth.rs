@@ -171,6 +171,9 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency
         Leniency::Exact => ours.md5 == hash,
     };
     if !accepted {
+        if ledger::LedgerView::dialect(&read.projections, &id) == ledger::Dialect::Reference {
+            return Err(crate::federation::reference::mismatch(node, hash));
+        }
         return Err(ApiError::hash_mismatch(axum::http::StatusCode::INTERNAL_SERVER_ERROR, node, hash));
     }
     Ok(Caller::Node { account: id })

@@ -565,6 +565,9 @@ pub async fn relayed_state_change(
     let ours = state.read().ratchet(&from).map(|r| r.md5.clone()).unwrap_or_default();
     if ours != claimed_hash {
         state.peers().refused(from.as_str()).await;
+        if state.read().projections.dialect(&from) == Dialect::Reference {
+            return Err(reference::mismatch(from.as_str(), claimed_hash));
+        }
         return Err(ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, from.as_str(), claimed_hash));
     }
     let current = state.read().projections.transaction(&uuid).map(|tx| tx.state);

@@ -455,6 +455,24 @@ fn a_reference_branch_under_a_ccnode_trunk_agrees_after_every_write() {
     check(written);
     let (_, here) = trunk.call(Method::GET, &format!("/transaction/{uuid}"), "admin", None);
     assert_eq!((here["data"]["state"].clone(), here["data"]["version"].clone()), (json!("erased"), json!(2)), "{here}");
+
+    // A request with a head ccnode does not hold is refused, and the reference can
+    // rebuild the refusal (its `reconstructCCErr` needs `localHash`, sent empty,
+    // `translated`, `method`, `path` and `user`). The reference raises it while
+    // it fetches ccnode's workflows, before its JSON error handler is in place,
+    // so its own answer is PHP's fatal error text naming the class (its README's quirk).
+    work.sql(&branch, "INSERT INTO hash_history (txid, acc_id, hash) VALUES (100000, 'cct', 'not-the-head')");
+    let (status, value) =
+        branch.call(Method::POST, "/transaction", "alice", Some(payment("cct/carol", json!(1), "stale", "pay")));
+    assert_ne!(status, StatusCode::CREATED, "{value}");
+    let text = value.to_string();
+    assert!(
+        text.contains("Uncaught CreditCommons\\\\Exceptions\\\\HashMismatchFailure"),
+        "the reference rebuilt ccnode's refusal: {text}"
+    );
+    assert!(!text.contains("Undefined property"), "{text}");
+    work.sql(&branch, "DELETE FROM hash_history WHERE txid = 100000");
+    check(written);
 }
 
 /// ccnode → reference → ccnode: two ccnodes under one reference trunk pay

@@ -205,11 +205,7 @@ pub(super) async fn relay_from(
         let ours = state.read().ratchet(&from).map(|r| r.md5.clone()).unwrap_or_default();
         if claimed != Some(ours.as_str()) {
             state.peers().refused(from.as_str()).await;
-            return Err(ApiError::hash_mismatch(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                from.as_str(),
-                claimed.unwrap_or(""),
-            ));
+            return Err(mismatch(from.as_str(), claimed.unwrap_or("")));
         }
     }
     if state.read().projections.transaction(&uuid).is_some() {
@@ -229,6 +225,14 @@ pub(super) async fn relay_from(
     };
     let status = if immediate { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(envelope(entries_json(&added), None, None))).into_response())
+}
+
+/// `HashMismatchFailure` for a reference neighbour: with `localHash`, which
+/// cc-php-lib needs to rebuild the error (`NodeRequester::reconstructCCErr`
+/// reads every constructor field), but empty: our head is the neighbour's
+/// credential and is never echoed (issue 16).
+pub fn mismatch(node: &str, claimed: &str) -> ApiError {
+    ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, node, claimed).with("localHash", "")
 }
 
 /// Most open transactions a reconciliation asks the neighbour about.
