@@ -625,3 +625,56 @@ fn a_crash_between_the_reference_write_and_ours_is_repaired_and_a_split_is_repor
     }
     assert_link_agrees(&work, &trunk, "cc", &cc, "trunk", 3);
 }
+
+/// Three ccnodes, no PHP: `top` and `mid` grafted as `ccnode`, `leaf` under
+/// `mid` grafted with no dialect, so `mid` and `leaf` speak the reference's
+/// wire to each other. Payments cross both kinds of link in both directions
+/// (at `mid` an immediate payment enters on one dialect and leaves on the
+/// other) in every shipped workflow; both sides of each link agree after
+/// every write.
+#[test]
+fn two_ccnodes_grafted_without_a_dialect_speak_the_reference_wire() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let top = Server::start(dirs[0].path(), "top");
+    let mid = Server::start(dirs[1].path(), "mid");
+    let leaf = Server::start(dirs[2].path(), "leaf");
+    crate::federation::graft(&top, "top", &mid, "mid", "1", -1000);
+    let (status, value) =
+        mid.call(Method::POST, "/admin/nodes", "admin", Some(json!({"id": "leaf", "url": leaf.url, "min": -1000, "max": 1000})));
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    let body = json!({"name": "mid", "url": mid.url, "rate": 1, "min": -1000, "max": 1000});
+    let (status, value) = leaf.call(Method::PUT, "/admin/trunkward", "admin", Some(body));
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    assert_eq!(value["data"]["dialect"], "reference", "{value}");
+    top.open("tina", -1000, 1000);
+    leaf.open("lou", -1000, 1000);
+    let links = [(&top, "top", &mid, "mid"), (&mid, "mid", &leaf, "leaf")];
+    let check = || {
+        for (parent, parent_name, child, child_name) in links {
+            let (up, down) = (ccnode_link(parent, child_name), ccnode_link(child, parent_name));
+            assert_eq!(up, down, "the {parent_name}–{child_name} link agrees");
+        }
+        for (name, node) in [("top", &top), ("mid", &mid), ("leaf", &leaf)] {
+            assert_eq!(ccnode_sum(node, name), Decimal::ZERO, "{name} sums to zero");
+        }
+    };
+    let (head, _) = ccnode_link(&leaf, "mid");
+    assert_eq!(head, "", "a reference link starts at the empty hash");
+    for (from, user, to) in [(&leaf, "lou", "mid/top/tina"), (&top, "tina", "mid/leaf/lou")] {
+        let (status, value) = from.call(Method::POST, "/transaction", user, Some(payment(to, json!(5), "pay", "pay")));
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+        check();
+        let (status, credit) = from.call(Method::POST, "/transaction", user, Some(payment(to, json!(2), "credit", "credit")));
+        assert_eq!(status, StatusCode::OK, "{credit}");
+        let uuid = uuid_of(&credit);
+        let (status, value) = from.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), user, None);
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+        check();
+        let (other, other_user) = if user == "lou" { (&top, "tina") } else { (&leaf, "lou") };
+        let (status, value) = other.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), other_user, None);
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+        check();
+    }
+    assert_eq!(ccnode_balance(&leaf, "lou"), Decimal::ZERO, "lou paid 7 and got 7");
+    assert_eq!(ccnode_link(&leaf, "mid").1, 6, "six versions crossed the reference link");
+}
