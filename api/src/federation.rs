@@ -126,8 +126,7 @@ pub fn link_closed(peer: &AccountId, evidence: &Value) -> ApiError {
 
 /// Test-only fault injection: `CCNODE_FAILPOINT=<name>` makes the process abort at that point.
 fn failpoint(name: &str) {
-    static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    if POINT.get_or_init(|| std::env::var("CCNODE_FAILPOINT").ok()).as_deref() == Some(name) {
+    if crate::failpoint_is(name) {
         tracing::error!(failpoint = name, "failpoint reached: aborting");
         std::process::abort();
     }

@@ -54,6 +54,10 @@ impl ReadModel {
             let v = crate::reconcile::link_version(*uuid, *version, state, md5, *blake3);
             self.link_logs.entry(peer.clone()).or_default().push(v);
         }
+        if matches!(event, Event::TransactionProposed { .. }) && crate::failpoint_is("panic-in-fold") {
+            // Stands for a bug in the fold: it panics under the read model's write lock.
+            panic!("failpoint panic-in-fold: the fold of seq {seq} panicked");
+        }
         self.projections.apply(seq, recorded_at_us, event);
     }
 }

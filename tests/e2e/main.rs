@@ -14,6 +14,7 @@ mod reference_multi;
 mod reference_single;
 mod refnode;
 mod replay_cli;
+mod tidy;
 
 use std::path::Path;
 use std::process::{Command, Output};

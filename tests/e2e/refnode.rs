@@ -639,8 +639,12 @@ fn two_ccnodes_grafted_without_a_dialect_speak_the_reference_wire() {
     let mid = Server::start(dirs[1].path(), "mid");
     let leaf = Server::start(dirs[2].path(), "leaf");
     crate::federation::graft(&top, "top", &mid, "mid", "1", -1000);
-    let (status, value) =
-        mid.call(Method::POST, "/admin/nodes", "admin", Some(json!({"id": "leaf", "url": leaf.url, "min": -1000, "max": 1000})));
+    let (status, value) = mid.call(
+        Method::POST,
+        "/admin/nodes",
+        "admin",
+        Some(json!({"id": "leaf", "url": leaf.url, "min": -1000, "max": 1000})),
+    );
     assert_eq!(status, StatusCode::CREATED, "{value}");
     let body = json!({"name": "mid", "url": mid.url, "rate": 1, "min": -1000, "max": 1000});
     let (status, value) = leaf.call(Method::PUT, "/admin/trunkward", "admin", Some(body));
@@ -664,7 +668,8 @@ fn two_ccnodes_grafted_without_a_dialect_speak_the_reference_wire() {
         let (status, value) = from.call(Method::POST, "/transaction", user, Some(payment(to, json!(5), "pay", "pay")));
         assert_eq!(status, StatusCode::CREATED, "{value}");
         check();
-        let (status, credit) = from.call(Method::POST, "/transaction", user, Some(payment(to, json!(2), "credit", "credit")));
+        let (status, credit) =
+            from.call(Method::POST, "/transaction", user, Some(payment(to, json!(2), "credit", "credit")));
         assert_eq!(status, StatusCode::OK, "{credit}");
         let uuid = uuid_of(&credit);
         let (status, value) = from.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), user, None);
