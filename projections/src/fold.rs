@@ -670,10 +670,16 @@ impl Projections {
     ///
     /// # Panics
     ///
-    /// As `apply` on the other bugs: seq not increasing, an account opened
-    /// twice, a non-booking event naming an unknown account.
+    /// As `apply` on the other bugs: an account opened twice, a non-booking
+    /// event naming an unknown account. A seq that does not follow the last
+    /// is an [`Unfoldable`] too.
     pub fn try_apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) -> Result<(), Unfoldable> {
-        assert!(seq > self.seq, "seq {seq} does not follow the last applied seq {}", self.seq);
+        if seq <= self.seq {
+            return Err(Unfoldable {
+                seq,
+                detail: format!("seq {seq} does not follow the last applied seq {}", self.seq),
+            });
+        }
         self.check_event(event).map_err(|detail| Unfoldable { seq, detail })?;
         let at_us = recorded_at_us.max(self.last_at_us);
         self.seq = seq;

@@ -87,8 +87,8 @@ impl Tree {
     /// Every ledger sums to zero; both sides of every link hold the same ratchet.
     fn check_consistent(&self) {
         for (name, node) in self.nodes() {
-            let sum: f64 = node.balances(name).iter().map(|(_, b)| b).sum();
-            assert!(sum.abs() < 1e-9, "{name} does not sum to zero: {:?}", node.balances(name));
+            let sum: rust_decimal::Decimal = node.balances(name).iter().map(|(_, b)| b).sum();
+            assert!(sum.is_zero(), "{name} does not sum to zero: {:?}", node.balances(name));
         }
         for (parent_name, parent, child_name, child) in self.links() {
             let (_, up) = parent.call(Method::GET, "/admin/nodes", "admin", None);

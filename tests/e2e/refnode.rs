@@ -15,7 +15,7 @@ use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use crate::node::Server;
+use crate::node::{exact, Server};
 
 fn refnode_py() -> PathBuf {
     let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/refnode/refnode.py"));
@@ -133,14 +133,6 @@ impl RefWork {
             })
             .collect()
     }
-}
-
-fn exact(value: &Value) -> Decimal {
-    let text = match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    text.parse().unwrap_or_else(|_| panic!("not a decimal: {value}"))
 }
 
 /// Sum of every completed balance on a ccnode (its summary of every account), exactly.
