@@ -128,8 +128,8 @@ pub enum Event {
         /// The version repaired.
         version: u32,
     },
-    /// A connected neighbour speaks another dialect than the reference's
-    /// (absent: `Reference`). Recorded right after its `PeerConnected`.
+    /// A connected neighbour speaks another dialect than ccnode's own
+    /// (absent: `Ccnode`). Recorded right after its `PeerConnected`.
     LinkDialectSet {
         /// The neighbour's node account.
         account: AccountId,

@@ -248,6 +248,28 @@ fn golden_komunitin_event_bytes() {
     assert_eq!(firsts, vec![14, 14]);
 }
 
+const REFERENCE_FIXTURE: &str = "tests/fixtures/events-v1-reference.bin";
+
+/// Issue 17: the real reference's dialect is `Dialect` variant 2, appended
+/// (variant 0, once named `Reference`, is `Ccnode`: same bytes, same meaning).
+#[test]
+fn golden_reference_dialect_bytes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(REFERENCE_FIXTURE);
+    let samples = vec![Event::LinkDialectSet { account: acc("trunk"), dialect: Dialect::Reference }];
+    let expected = blob(&samples);
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &expected).expect("write fixture");
+    }
+    let stored = std::fs::read(&path).expect("fixture exists; run with UPDATE_GOLDEN=1 to create it");
+    assert!(stored == expected, "encoding changed: bytes differ from {REFERENCE_FIXTURE}");
+    let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
+    assert_eq!(decoded, samples);
+    // Hand-checked: version 1, variant 14, "trunk" (len 5), Reference = 2.
+    assert_eq!(encode_event(&samples[0]), [&[1u8, 14, 5][..], b"trunk", &[2]].concat());
+    let names: Vec<&str> = Dialect::ALL.iter().map(|d| d.name()).collect();
+    assert_eq!(names, ["ccnode", "komunitin", "reference"], "encoding order");
+}
+
 /// Issue 16, item 4: remote paths are the entry's own field in memory, while
 /// format v1 keeps its one map (remote paths under the party's id). Encoding
 /// merges the two, decoding gives the party keys back to `remote`, and the
