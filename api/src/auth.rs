@@ -149,8 +149,8 @@ async fn guarded(state: &AppState, node: &str, result: Result<Caller, ApiError>)
 fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency) -> Result<Caller, ApiError> {
     let id = AccountId::new(node).map_err(|_| ApiError::unauthenticated(node))?;
     let read = state.read();
-    if let Some(evidence) = read.closed_links.get(&id) {
-        return Err(crate::federation::link_closed(&id, evidence));
+    if let Some(evidence) = read.closed(&id) {
+        return Err(crate::federation::link_closed(&id, &evidence));
     }
     let ours = read.ratchet(&id).ok_or_else(|| ApiError::unauthenticated(node))?;
     // A request that advances no ratchet may come from a neighbour that has not

@@ -146,8 +146,8 @@ async fn call_peer(
     body: Option<Value>,
     trace: &str,
 ) -> ApiResult<(StatusCode, Value)> {
-    if let Some(evidence) = state.read().closed_links.get(peer) {
-        return Err(link_closed(peer, evidence));
+    if let Some(evidence) = state.read().closed(peer) {
+        return Err(link_closed(peer, &evidence));
     }
     if state.read().projections.dialect(peer) == Dialect::Reference {
         let result = reference::request(state, peer, method, path, body, None).await;
@@ -260,8 +260,8 @@ fn relay_body(tx: &ledger::Transaction, entries: &[WireEntry]) -> Value {
 /// then, unless the workflow waits for confirmation, write it along the chain.
 pub async fn propose(state: &AppState, plan: ledger::federation::Plan, trace: &str) -> ApiResult<TxId> {
     let forward = plan.forward.clone().expect("an origin plan always goes somewhere");
-    if let Some(evidence) = state.read().closed_links.get(&forward.peer) {
-        return Err(link_closed(&forward.peer, evidence));
+    if let Some(evidence) = state.read().closed(&forward.peer) {
+        return Err(link_closed(&forward.peer, &evidence));
     }
     let uuid = plan.transaction.uuid;
     let workflow = plan.transaction.workflow.clone();
@@ -348,8 +348,8 @@ async fn change_state_relayed(
             TxState::Completed => komunitin::send_to(state, uuid, &next, trace).await,
             _ => Ok(()),
         },
-        Dialect::Reference => match state.read().closed_links.get(&next) {
-            Some(evidence) => Err(link_closed(&next, evidence)),
+        Dialect::Reference => match state.read().closed(&next) {
+            Some(evidence) => Err(link_closed(&next, &evidence)),
             None => Ok(()),
         },
         Dialect::Ccnode => Ok(()),
@@ -884,7 +884,7 @@ pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> 
                 "versions": ratchet.count,
                 "balance": crate::wire::amount_value(balance.completed),
                 "dialect": read.projections.dialect(peer).name(),
-                "closed": read.closed_links.get(peer),
+                "closed": read.closed(peer),
             }),
         );
     }

@@ -28,14 +28,19 @@ pub struct ReadModel {
     pub projections: Projections,
     /// Each link's written versions, in order (what `GET /replay/link/{node}` serves).
     pub link_logs: HashMap<AccountId, Vec<replay::reconcile::LinkVersion>>,
-    /// Links closed after a divergence, with the evidence, until an admin reopens them.
-    pub closed_links: HashMap<AccountId, serde_json::Value>,
 }
 
 impl ReadModel {
     /// The link facts of a transaction that crosses nodes (from the projections).
     pub fn link(&self, uuid: &TxId) -> Option<&Link> {
         LedgerView::link(&self.projections, uuid)
+    }
+
+    /// The evidence a link was closed with after a divergence, while it is
+    /// closed (`LinkClosed`, folded by the projections; a restart keeps it).
+    pub fn closed(&self, peer: &AccountId) -> Option<serde_json::Value> {
+        let text = self.projections.closed_link(peer)?;
+        Some(serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned())))
     }
 
     /// A neighbour's ratchet head (from the projections).
@@ -193,6 +198,9 @@ impl LedgerView for HeldView<'_> {
     }
     fn dialect(&self, peer: &AccountId) -> ledger::Dialect {
         self.state.dialect(peer)
+    }
+    fn link_closed(&self, peer: &AccountId) -> bool {
+        self.state.link_closed(peer)
     }
     fn held(&self, id: &AccountId) -> (ledger::Balances, ledger::Balances) {
         let mut down = ledger::Balances::default();
@@ -481,16 +489,27 @@ impl AppState {
         self.inner.shutdown.subscribe()
     }
 
-    /// Closes a link after a divergence.
-    pub fn close_link(&self, peer: &AccountId, evidence: serde_json::Value) {
-        let mut read = self.inner.read.write().expect("the read model lock is never poisoned");
-        read.closed_links.insert(peer.clone(), evidence);
+    /// Closes a link after a divergence: journaled (`LinkClosed`), so a
+    /// restart keeps it closed. A link closed already keeps its first evidence.
+    pub async fn close_link(&self, peer: &AccountId, evidence: serde_json::Value) {
+        let mut text = evidence.to_string();
+        if text.len() > ledger::decide::EVIDENCE_BYTES_MAX {
+            let cut =
+                (0..=ledger::decide::EVIDENCE_BYTES_MAX - 128).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+            text = serde_json::json!({"truncated": &text[..cut]}).to_string();
+        }
+        let command = NodeCommand::Ledger(Command::CloseLink { peer: peer.clone(), evidence: text });
+        if let Err(error) = self.submit(command).await {
+            tracing::debug!(%peer, why = %describe_write_error(&error), "link not closed (closed already?)");
+        }
     }
 
-    /// Reopens a closed link; whether it was closed.
-    pub fn reopen_link(&self, peer: &AccountId) -> bool {
-        let mut read = self.inner.read.write().expect("the read model lock is never poisoned");
-        read.closed_links.remove(peer).is_some()
+    /// Reopens a closed link (`LinkReopened`); whether it was closed.
+    pub async fn reopen_link(&self, peer: &AccountId) -> bool {
+        if self.read().closed(peer).is_none() {
+            return false;
+        }
+        self.submit(NodeCommand::Ledger(Command::ReopenLink { peer: peer.clone() })).await.is_ok()
     }
 
     /// Seconds between reconciliation passes.
@@ -635,7 +654,7 @@ impl Node {
             tracing::error!(seq = u.seq, detail = %u.detail, "{reason}");
             reason
         });
-        let read = Arc::new(RwLock::new(ReadModel { projections, link_logs, closed_links: HashMap::new() }));
+        let read = Arc::new(RwLock::new(ReadModel { projections, link_logs }));
         metrics.set_head(journal.head().seq);
         let genesis = journal.genesis().0;
         let needs_init = state.config().is_none();

@@ -30,6 +30,9 @@ use crate::state::{balance_deltas, LedgerView};
 use crate::violation::Violation;
 use crate::workflow::{Actor, Workflow};
 
+/// Longest evidence a `LinkClosed` event keeps.
+pub const EVIDENCE_BYTES_MAX: usize = 16 * 1024;
+
 /// What the shell passes besides the command.
 #[derive(Debug, Clone, Copy)]
 pub struct Context {
@@ -150,6 +153,18 @@ pub enum Command {
         /// The neighbour's MD5 ratchet hash after that version.
         md5: String,
     },
+    /// Close the link with a connected neighbour after a divergence.
+    CloseLink {
+        /// The neighbour's node account.
+        peer: AccountId,
+        /// What was found (JSON text).
+        evidence: String,
+    },
+    /// Reopen a closed link.
+    ReopenLink {
+        /// The neighbour's node account.
+        peer: AccountId,
+    },
     /// Declare the dialect a connected neighbour speaks.
     SetLinkDialect {
         /// The neighbour's node account (connected, its link still unused).
@@ -242,6 +257,24 @@ pub fn decide(view: &impl LedgerView, command: Command, ctx: &Context) -> Result
                 return Err(Violation::invalid_field("node", "dialect", "the link has carried transactions already"));
             }
             Ok(vec![Event::LinkDialectSet { account, dialect }])
+        }
+        Command::CloseLink { peer, evidence } => {
+            if view.peer(&peer).is_none() {
+                return Err(Violation::DoesNotExist { type_: "node".to_owned(), id: peer.to_string() });
+            }
+            if view.link_closed(&peer) {
+                return Err(Violation::Other { translated: format!("the link with {peer} is closed already") });
+            }
+            if evidence.len() > EVIDENCE_BYTES_MAX {
+                return Err(Violation::invalid_field("link", "evidence", "at most 16 KiB"));
+            }
+            Ok(vec![Event::LinkClosed { peer, evidence }])
+        }
+        Command::ReopenLink { peer } => {
+            if !view.link_closed(&peer) {
+                return Err(Violation::Other { translated: format!("the link with {peer} is not closed") });
+            }
+            Ok(vec![Event::LinkReopened { peer }])
         }
         Command::Expire { uuid } => expire(view, config, uuid, ctx),
         Command::ProposeTransversal { transaction, link } => propose_transversal(view, config, transaction, link),

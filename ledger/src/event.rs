@@ -136,6 +136,21 @@ pub enum Event {
         /// Its dialect.
         dialect: Dialect,
     },
+    /// The link with a neighbour diverged and is closed: no transaction
+    /// crosses it, and no request from the neighbour is served, until
+    /// `LinkReopened` (a restart keeps it closed).
+    LinkClosed {
+        /// The neighbour's node account.
+        peer: AccountId,
+        /// What was found, as JSON text (shown to admins, `GET /admin/nodes`).
+        evidence: String,
+    },
+    /// A closed link is open again: an admin resolved the divergence, or a
+    /// reference link's heads agree again.
+    LinkReopened {
+        /// The neighbour's node account.
+        peer: AccountId,
+    },
 }
 
 /// Why bytes are not an event.

@@ -367,7 +367,9 @@ impl Checker {
                 Some(p) => self.slot_of(&p.account).map(drop),
                 None => Ok(()),
             },
-            Event::LinkDialectSet { account, .. } => match self.peers.contains(account) {
+            Event::LinkDialectSet { account, .. }
+            | Event::LinkClosed { peer: account, .. }
+            | Event::LinkReopened { peer: account } => match self.peers.contains(account) {
                 true => Ok(()),
                 false => Err(FindingKind::NotAPeer { account: account.to_string() }),
             },

@@ -59,8 +59,12 @@ impl RefWork {
         crate::arg(self.dir.path())
     }
 
-    /// Starts a reference node with `args` (accounts, links) on `port`.
+    /// Starts a reference node with `args` (accounts, links) on `port`. One
+    /// start at a time across the tests: `mariadb-install-db` runs of several
+    /// workdirs at once were seen to fail.
     fn up(&self, name: &str, port: u16, args: &[&str]) -> RefNode {
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = STARTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let port = port.to_string();
         let mut all = vec!["up", "--workdir", self.workdir(), "--name", name, "--port", &port];
         all.extend_from_slice(args);
@@ -602,6 +606,18 @@ fn a_crash_between_the_reference_write_and_ours_is_repaired_and_a_split_is_repor
     assert_eq!(value["errors"][0]["class"], "HashMismatchFailure", "{value}");
     let (_, nodes) = cc.call(Method::GET, "/admin/nodes", "admin", None);
     assert_eq!(nodes["data"]["trunk"]["closed"]["theirs"], "ffffffffffffffffffffffffffffffff", "{nodes}");
+
+    // The closure is an event: a restart keeps the link closed.
+    cc.stop();
+    let cc = Server::spawn(&args);
+    let (_, nodes) = cc.call(Method::GET, "/admin/nodes", "admin", None);
+    assert_eq!(
+        nodes["data"]["trunk"]["closed"]["theirs"], "ffffffffffffffffffffffffffffffff",
+        "after a restart: {nodes}"
+    );
+    let (status, value) =
+        cc.call(Method::POST, "/transaction", "carol", Some(payment("trunk/bob", json!(1), "refused", "pay")));
+    assert_eq!(status, StatusCode::CONFLICT, "still closed after a restart: {value}");
 
     // The operator removes the stray row: the next pass finds the heads equal and opens the link.
     work.sql(&trunk, "DELETE FROM hash_history WHERE txid = 100000");

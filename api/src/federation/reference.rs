@@ -171,7 +171,7 @@ async fn send_relay(state: &AppState, uuid: TxId, peer: &AccountId) -> ApiResult
         // the link cannot agree. Said loudly; an operator must settle it.
         let evidence = json!({"uuid": uuid.to_string(), "why": "the reference neighbour added entries to a payment it wrote at once; ccnode cannot book them here", "added": entries_json(&added)});
         tracing::error!(%peer, %evidence, "reference link cannot agree");
-        state.close_link(peer, evidence.clone());
+        state.close_link(peer, evidence.clone()).await;
         return Err(super::link_closed(peer, &evidence));
     }
     Ok(())
@@ -252,7 +252,7 @@ pub(crate) async fn reconcile(state: &AppState, peer: &AccountId) -> ApiResult<V
     let mut report = json!({"node": peer.as_str(), "dialect": "reference", "ours": ours});
     let theirs = match request(state, peer, reqwest::Method::GET, "/handshake", None, None).await {
         Ok(_) => {
-            if state.reopen_link(peer) {
+            if state.reopen_link(peer).await {
                 tracing::info!(%peer, "the reference link agrees again: reopened");
                 report["reopened"] = json!(true);
             }
@@ -300,7 +300,7 @@ pub(crate) async fn reconcile(state: &AppState, peer: &AccountId) -> ApiResult<V
         match submit(state, NodeCommand::Ledger(command)).await {
             Ok(_) => {
                 tracing::info!(%peer, %uuid, version, state = to.name(), "reference link repaired: copied the version the neighbour wrote");
-                state.reopen_link(peer);
+                state.reopen_link(peer).await;
                 report["verdict"] = json!("we_are_behind");
                 report["applied"] = json!(1);
                 report["uuid"] = json!(uuid.to_string());
@@ -318,7 +318,7 @@ pub(crate) async fn reconcile(state: &AppState, peer: &AccountId) -> ApiResult<V
         "what_to_do": "the two ledgers of this link wrote different histories and ccnode cannot repair it alone: compare this node's transactions with the reference's hash_history for this link, make both ledgers hold the same versions (erase or re-enter the transaction on one side), then seed both heads with the same value (the reference's hash_history, this node's POST /replay/reconcile/{node} once they agree); new transactions on this link are refused until the heads agree",
     });
     tracing::error!(%peer, %evidence, "reference link disagrees and cannot be repaired here; refusing new transactions on it");
-    state.close_link(peer, evidence.clone());
+    state.close_link(peer, evidence.clone()).await;
     report["verdict"] = json!("diverged");
     report["evidence"] = evidence;
     Ok(report)

@@ -270,6 +270,34 @@ fn golden_reference_dialect_bytes() {
     assert_eq!(names, ["ccnode", "komunitin", "reference"], "encoding order");
 }
 
+const LINKS_FIXTURE: &str = "tests/fixtures/events-v1-links.bin";
+
+/// Issue 10, item 2: a link closed after a divergence and reopened are
+/// events (appended variants 15 and 16 of format version 1).
+fn links_samples() -> Vec<Event> {
+    vec![
+        Event::LinkClosed { peer: acc("trunk"), evidence: r#"{"ours":"a","theirs":"b"}"#.to_owned() },
+        Event::LinkReopened { peer: acc("trunk") },
+    ]
+}
+
+#[test]
+fn golden_link_closure_event_bytes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(LINKS_FIXTURE);
+    let expected = blob(&links_samples());
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &expected).expect("write fixture");
+    }
+    let stored = std::fs::read(&path).expect("fixture exists; run with UPDATE_GOLDEN=1 to create it");
+    assert!(stored == expected, "encoding changed: bytes differ from {LINKS_FIXTURE}");
+    let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
+    assert_eq!(decoded, links_samples());
+    // Hand-checked: version 1, variant 16, "trunk" (len 5).
+    assert_eq!(encode_event(&links_samples()[1]), [&[1u8, 16, 5][..], b"trunk"].concat());
+    let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
+    assert_eq!(firsts, vec![15, 16]);
+}
+
 /// Issue 16, item 4: remote paths are the entry's own field in memory, while
 /// format v1 keeps its one map (remote paths under the party's id). Encoding
 /// merges the two, decoding gives the party keys back to `remote`, and the
