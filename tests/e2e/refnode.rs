@@ -691,3 +691,92 @@ fn two_ccnodes_grafted_without_a_dialect_speak_the_reference_wire() {
     assert_eq!(ccnode_balance(&leaf, "lou"), Decimal::ZERO, "lou paid 7 and got 7");
     assert_eq!(ccnode_link(&leaf, "mid").1, 6, "six versions crossed the reference link");
 }
+
+/// reference → ccnode → reference: a ccnode `mid` between a reference trunk
+/// `hub` (bob) and a reference leaf `leaf` (alice), both links in the
+/// reference dialect. An immediate payment relayed by the hub is written at
+/// `mid` only once `mid`'s own relay to the leaf (its write there) succeeded;
+/// a credit's PATCHes cross both links. Both links agree after every write.
+#[test]
+fn a_ccnode_between_two_reference_nodes_relays_each_write_on() {
+    let work = RefWork::new();
+    let ports = free_ports(3);
+    let (hub_url, mid_listen, leaf_url) = (
+        format!("http://127.0.0.1:{}", ports[0]),
+        format!("127.0.0.1:{}", ports[1]),
+        format!("http://127.0.0.1:{}", ports[2]),
+    );
+    let data = tempfile::tempdir().expect("tempdir");
+    let mid = Server::spawn(&[
+        "serve",
+        "--data",
+        crate::arg(data.path()),
+        "--listen",
+        &mid_listen,
+        "--name",
+        "mid",
+        "--trunkward-name",
+        "hub",
+        "--trunkward-url",
+        &hub_url,
+    ]);
+    let (status, value) = mid.call(
+        Method::POST,
+        "/admin/nodes",
+        "admin",
+        Some(json!({"id": "leaf", "url": leaf_url, "min": -1000, "max": 1000})),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    let child = format!("mid={}", mid.url);
+    let hub = work.up("hub", ports[0], &["--account", "bob:123", "--admin", "admin:123", "--child", &child]);
+    let leaf = work.up(
+        "leaf",
+        ports[2],
+        &[
+            "--account",
+            "alice:123",
+            "--admin",
+            "admin:123",
+            "--trunkward-name",
+            "mid",
+            "--trunkward-url",
+            &mid.url,
+            "--abs-path",
+            "hub/mid/leaf",
+        ],
+    );
+    let mut written = 0;
+    let check = |written: u64| {
+        assert_link_agrees(&work, &hub, "mid", &mid, "hub", written);
+        assert_link_agrees(&work, &leaf, "mid", &mid, "leaf", written);
+        assert_eq!(ccnode_sum(&mid, "mid"), Decimal::ZERO, "mid sums to zero");
+        for node in [&hub, &leaf] {
+            let theirs = work.balances(node);
+            assert_eq!(
+                theirs.values().copied().sum::<Decimal>(),
+                Decimal::ZERO,
+                "{} sums to zero: {theirs:?}",
+                node.name
+            );
+        }
+    };
+    let (status, paid) =
+        hub.call(Method::POST, "/transaction", "bob", Some(payment("mid/leaf/alice", json!(4), "through", "pay")));
+    assert_eq!(status, StatusCode::CREATED, "{paid}");
+    written += 1;
+    check(written);
+    assert_eq!(work.balances(&leaf).get("alice").copied(), Some(Decimal::from(4)));
+    let (status, credit) =
+        leaf.call(Method::POST, "/transaction", "alice", Some(payment("hub/bob", json!(3), "back", "credit")));
+    assert_eq!(status, StatusCode::OK, "{credit}");
+    let uuid = uuid_of(&credit);
+    let (status, value) = leaf.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "alice", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+    let (status, value) = hub.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "bob", None);
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    written += 1;
+    check(written);
+    assert_eq!(work.balances(&leaf).get("alice").copied(), Some(Decimal::from(1)));
+}
