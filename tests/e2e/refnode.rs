@@ -443,6 +443,19 @@ fn a_reference_branch_under_a_ccnode_trunk_agrees_after_every_write() {
     written += 1;
     check(written);
 
+    // The reference deletes a validated credit (`/null`): ccnode erases its copy first, nothing is hashed.
+    let (status, credit) =
+        branch.call(Method::POST, "/transaction", "bob", Some(payment("cct/carol", json!(1), "never mind", "credit")));
+    assert_eq!(status, StatusCode::OK, "{credit}");
+    let uuid = uuid_of(&credit);
+    let (_, here) = trunk.call(Method::GET, &format!("/transaction/{uuid}"), "admin", None);
+    assert_eq!(here["data"]["state"], "validated", "{here}");
+    let (status, value) = branch.call(Method::PATCH, &format!("/transaction/{uuid}/null"), "bob", None);
+    assert!(status.is_success(), "{value}");
+    check(written);
+    let (_, here) = trunk.call(Method::GET, &format!("/transaction/{uuid}"), "admin", None);
+    assert_eq!(here["data"]["state"], "erased", "{here}");
+
     // The reference's admin erases the first payment; ccnode writes version 2 first.
     let uuid = uuid_of(&up);
     let (status, value) = branch.call(Method::PATCH, &format!("/transaction/{uuid}/erased"), "admin", None);
