@@ -156,7 +156,7 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency
     // A request that advances no ratchet may come from a neighbour that has not
     // yet written the version we just wrote on this link: one behind is accepted.
     let previous = || {
-        let log = read.link_logs.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+        let log = read.projections.link_log(&id);
         let initial = read.projections.peer(&id).map(|p| p.initial_hash.as_str())?;
         crate::reconcile::hash_at(initial, log, log.len().checked_sub(1)?)
     };

@@ -26,8 +26,6 @@ pub const ADMIN_ACCOUNT: &str = "admin";
 pub struct ReadModel {
     /// Balances, transactions, history.
     pub projections: Projections,
-    /// Each link's written versions, in order (what `GET /replay/link/{node}` serves).
-    pub link_logs: HashMap<AccountId, Vec<replay::reconcile::LinkVersion>>,
 }
 
 impl ReadModel {
@@ -54,11 +52,6 @@ impl ReadModel {
     }
 
     fn apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) {
-        if let Event::RatchetAdvanced { peer, uuid, version, md5, blake3 } = event {
-            let state = self.projections.transaction(uuid).map_or(ledger::State::Validated, |tx| tx.state);
-            let v = crate::reconcile::link_version(*uuid, *version, state, md5, *blake3);
-            self.link_logs.entry(peer.clone()).or_default().push(v);
-        }
         if matches!(event, Event::TransactionProposed { .. }) && crate::failpoint_is("panic-in-fold") {
             // Stands for a bug in the fold: it panics under the read model's write lock.
             panic!("failpoint panic-in-fold: the fold of seq {seq} panicked");
@@ -613,15 +606,9 @@ impl Node {
             });
         }
         let mut state = LedgerState::new();
-        let mut link_logs: HashMap<AccountId, Vec<replay::reconcile::LinkVersion>> = HashMap::new();
         crate::runtime::replay_journal(&journal, |record| {
             let event = decode_event(&record.payload).map_err(|e| e.to_string())?;
             state.apply(&event);
-            if let Event::RatchetAdvanced { peer, uuid, version, md5, blake3 } = &event {
-                let tx_state = state.transaction(uuid).map_or(ledger::State::Validated, |tx| tx.state);
-                let v = crate::reconcile::link_version(*uuid, *version, tx_state, md5, *blake3);
-                link_logs.entry(peer.clone()).or_default().push(v);
-            }
             Ok::<(), String>(())
         })
         .map_err(|e| StartError::Replay(format!("{e}: {e:?}")))?;
@@ -654,7 +641,7 @@ impl Node {
             tracing::error!(seq = u.seq, detail = %u.detail, "{reason}");
             reason
         });
-        let read = Arc::new(RwLock::new(ReadModel { projections, link_logs }));
+        let read = Arc::new(RwLock::new(ReadModel { projections }));
         metrics.set_head(journal.head().seq);
         let genesis = journal.genesis().0;
         let needs_init = state.config().is_none();

@@ -23,35 +23,13 @@ use crate::error::{ApiError, ApiResult};
 use crate::node::{AppState, NodeCommand};
 use crate::routes::{AppPath, Params};
 use crate::wire::envelope;
-use ledger::ratchet::hex;
+use ledger::ratchet::{hex, unhex};
 
 /// Most link versions served per page.
 pub const LINK_PAGE_MAX: usize = 10_000;
 
 /// Default seconds between reconciliation passes over every link.
 pub const RECONCILE_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
-
-fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    if text.len() != N * 2 {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
-/// A link version from a `RatchetAdvanced` event and the state it recorded.
-pub fn link_version(
-    uuid: ledger::TxId,
-    version: u32,
-    state: ledger::State,
-    md5: &str,
-    blake3: [u8; 32],
-) -> LinkVersion {
-    LinkVersion { uuid, version, state, md5: unhex::<16>(md5).unwrap_or([0; 16]), blake3 }
-}
 
 /// A link version's MD5 as the lower-case hex the protocol carries.
 pub fn md5_hex(v: &LinkVersion) -> String {
@@ -131,7 +109,7 @@ pub async fn link_feed(
     let answer = {
         let read = state.read();
         let initial = read.projections.peer(&id).map(|p| p.initial_hash.clone()).ok_or_else(ApiError::forbidden)?;
-        let log = read.link_logs.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+        let log = read.projections.link_log(&id);
         // Authenticated before anything is shown, at every `after`: the caller
         // proves our head or the hash one before it (it may not have written
         // the version we just wrote, or may have written one we missed). So
@@ -169,7 +147,7 @@ async fn fetch_feed(state: &AppState, peer: &AccountId) -> ApiResult<Vec<LinkVer
     // hash one before it.
     let credentials: Vec<String> = {
         let read = state.read();
-        let log = read.link_logs.get(peer).map(Vec::as_slice).unwrap_or(&[]);
+        let log = read.projections.link_log(peer);
         recent_hashes(&initial, log)
     };
     let mut credential = 0;
@@ -220,7 +198,7 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
     let lock = state.peers().lock_for(peer);
     let _link = lock.lock().await;
     let theirs = fetch_feed(state, peer).await?;
-    let ours = state.read().link_logs.get(peer).cloned().unwrap_or_default();
+    let ours = state.read().projections.link_log(peer).to_vec();
     let verdict = reconcile(&ours, &theirs);
     let mut report = json!({"node": peer.as_str(), "ours": ours.len(), "theirs": theirs.len()});
     match verdict {

@@ -8,7 +8,41 @@
 //! a blake3 chain over the same string (keyed by the previous blake3 hash), so
 //! a link's history is provable without relying on MD5.
 
+use bincode::{Decode, Encode};
+
 use crate::amount::Amount;
+use crate::ids::TxId;
+use crate::model::State;
+
+/// One written version of a transaction on a link: what each side of the
+/// link lists in order (its link feed), and what reconciliation compares.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Encode, Decode)]
+pub struct LinkVersion {
+    /// The transaction.
+    pub uuid: TxId,
+    /// Its version after this write.
+    pub version: u32,
+    /// Its state after this write.
+    pub state: State,
+    /// The ratchet hash as the reference protocol carries it.
+    pub md5: [u8; 16],
+    /// ccnode's blake3 ratchet hash.
+    pub blake3: [u8; 32],
+}
+
+/// Bytes of lower-case (or upper-case) hex, exactly `N` of them.
+pub fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 2 * N {
+        return None;
+    }
+    let digit = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let mut out = [0u8; N];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
 
 /// One entry as the link hash sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

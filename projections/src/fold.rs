@@ -514,6 +514,8 @@ pub struct Projections {
     pub(crate) dialects: BTreeMap<AccountId, Dialect>,
     /// Links closed after a divergence, with the evidence (JSON text).
     pub(crate) closed: BTreeMap<AccountId, String>,
+    /// Each link's written versions, in order (what the link feed serves).
+    pub(crate) link_logs: BTreeMap<AccountId, Vec<ledger::ratchet::LinkVersion>>,
     /// Transactions in proposal order.
     pub(crate) txs: Vec<TxRec>,
     pub(crate) extras: Vec<TxExtra>,
@@ -558,6 +560,7 @@ impl Clone for Projections {
             links: self.links.clone(),
             dialects: self.dialects.clone(),
             closed: self.closed.clone(),
+            link_logs: self.link_logs.clone(),
             txs: self.txs.clone(),
             extras: self.extras.clone(),
             workflows: self.workflows.clone(),
@@ -595,6 +598,7 @@ impl PartialEq for Projections {
             && self.links == other.links
             && self.dialects == other.dialects
             && self.closed == other.closed
+            && self.link_logs == other.link_logs
             && same_txs
     }
 }
@@ -717,11 +721,20 @@ impl Projections {
                 assert!(self.tx_slot(uuid).is_some(), "link of unknown transaction {uuid}");
                 self.links.insert(*uuid, link.clone());
             }
-            Event::RatchetAdvanced { peer, md5, blake3, .. } => {
+            Event::RatchetAdvanced { peer, uuid, version, md5, blake3 } => {
+                let state = self.tx_slot(uuid).map_or(State::Validated, |slot| self.txs[ix(slot)].state);
                 let ratchet = self.slot_mut(peer).ratchet.as_mut().expect("ratchet of a connected peer");
                 ratchet.md5.clone_from(md5);
                 ratchet.blake3 = *blake3;
                 ratchet.count += 1;
+                let v = ledger::ratchet::LinkVersion {
+                    uuid: *uuid,
+                    version: *version,
+                    state,
+                    md5: ledger::ratchet::unhex::<16>(md5).unwrap_or([0; 16]),
+                    blake3: *blake3,
+                };
+                self.link_logs.entry(peer.clone()).or_default().push(v);
             }
             // Fee policy is the writer's concern; no read model shows it yet.
             Event::FeesConfigured { .. } | Event::LinkReconciled { .. } => {}
@@ -1295,6 +1308,11 @@ impl Projections {
     /// An account's stored key hash.
     pub fn key_hash(&self, id: &AccountId) -> Option<&KeyHash> {
         self.slot(id).and_then(|s| s.key_hash.as_ref())
+    }
+
+    /// The versions written on the link with `peer`, in order.
+    pub fn link_log(&self, peer: &AccountId) -> &[ledger::ratchet::LinkVersion] {
+        self.link_logs.get(peer).map_or(&[], Vec::as_slice)
     }
 
     /// The evidence a link was closed with, while it is closed.

@@ -127,7 +127,8 @@ struct RatchetV1 {
 /// `transactions: Vec<Transaction>` (proposal order),
 /// `links: Vec<(TxId, Link)>` (proposal order of their transactions),
 /// `dialects: Vec<(AccountId, Dialect)>` (by account id, non-ccnode only),
-/// `closed: Vec<(AccountId, String)>` (closed links and their evidence, by account id).
+/// `closed: Vec<(AccountId, String)>` (closed links and their evidence, by account id),
+/// `link_logs: Vec<(AccountId, Vec<LinkVersion>)>` (each link's written versions, by account id).
 #[cfg(test)]
 #[derive(Encode, Decode)]
 struct SnapshotV1 {
@@ -141,6 +142,7 @@ struct SnapshotV1 {
     links: Vec<(TxId, Link)>,
     dialects: Vec<(AccountId, Dialect)>,
     closed: Vec<(AccountId, String)>,
+    link_logs: Vec<(AccountId, Vec<ledger::ratchet::LinkVersion>)>,
 }
 
 /// Encodes a snapshot body (no version byte, no checksum).
@@ -156,6 +158,8 @@ fn encode_body(p: &Projections, genesis: [u8; 32], head_hash: [u8; 32]) -> Resul
     put(&mut out, dialects)?;
     let closed: Vec<(&AccountId, &String)> = p.closed.iter().collect();
     put(&mut out, closed)?;
+    let logs: Vec<(&AccountId, &Vec<ledger::ratchet::LinkVersion>)> = p.link_logs.iter().collect();
+    put(&mut out, logs)?;
     Ok(out)
 }
 
@@ -325,6 +329,15 @@ fn restore(r: &mut Reader<'_>) -> Result<Projections, StoreError> {
     for (account, evidence) in closed {
         if p.peer(&account).is_none() || p.closed.insert(account, evidence).is_some() {
             return Err(corrupt("a closed link of a peer not connected, or twice".to_owned()));
+        }
+    }
+    let logs: Vec<(AccountId, Vec<ledger::ratchet::LinkVersion>)> = r.next()?;
+    for (account, log) in logs {
+        let count = ledger::LedgerView::ratchet(&p, &account).map(|r| r.count);
+        if count != Some(u64::try_from(log.len()).expect("usize fits u64"))
+            || p.link_logs.insert(account, log).is_some()
+        {
+            return Err(corrupt("a link log that is not its ratchet's, or twice".to_owned()));
         }
     }
     p.check_invariants().map_err(corrupt)?;

@@ -15,22 +15,7 @@
 
 use std::collections::HashSet;
 
-use ledger::{State, TxId};
-
-/// One written version of a transaction on a link.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct LinkVersion {
-    /// The transaction.
-    pub uuid: TxId,
-    /// Its version after this write.
-    pub version: u32,
-    /// Its state after this write.
-    pub state: State,
-    /// The ratchet hash as the reference protocol carries it.
-    pub md5: [u8; 16],
-    /// ccnode's blake3 ratchet hash.
-    pub blake3: [u8; 32],
-}
+pub use ledger::ratchet::LinkVersion;
 
 /// The outcome of comparing the two sides of a link.
 #[derive(Debug, Clone, PartialEq, Eq)]

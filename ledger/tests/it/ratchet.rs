@@ -167,3 +167,14 @@ fn a_komunitin_relay_advances_the_link_as_komunitin_does() {
         assert_eq!(refused.class(), "CCOtherViolation");
     }
 }
+
+#[test]
+fn unhex_reads_exactly_n_bytes_of_hex() {
+    use ledger::ratchet::{hex, unhex};
+    let bytes = [0u8, 1, 0xab, 0xff];
+    assert_eq!(unhex::<4>(&hex(&bytes)), Some(bytes));
+    assert_eq!(unhex::<4>("0001ABFF"), Some(bytes), "upper case too");
+    for bad in ["0001abf", "0001abfff", "0001abfg", "0001ab\u{e9}f", ""] {
+        assert_eq!(unhex::<4>(bad), None, "{bad:?}");
+    }
+}
