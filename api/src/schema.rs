@@ -776,3 +776,90 @@ pub struct RotateAnswer {
     /// What changed.
     data: RotateOut,
 }
+
+/// One account as `GET /admin/accounts` lists it.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AccountRow {
+    /// Its id.
+    id: String,
+    /// `member`, `admin` or `node` (a neighbour's account).
+    #[schema(pattern = "^(member|admin|node)$")]
+    kind: String,
+    /// Administers the node.
+    admin: bool,
+    /// `active` or `blocked`.
+    #[schema(pattern = "^(active|blocked)$")]
+    status: String,
+    /// Lower limit.
+    min: Amount,
+    /// Upper limit.
+    max: Amount,
+    /// Completed balance.
+    balance: Amount,
+    /// Balance counting pending transactions too.
+    pending: Amount,
+}
+
+/// `GET /admin/accounts`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AccountListAnswer {
+    /// Every local account, by id.
+    data: Vec<AccountRow>,
+}
+
+/// The journal in `GET /admin/health`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct HealthJournal {
+    /// Seq of the last durable record.
+    head_seq: u64,
+    /// When the last record folded into the read model was written (RFC 3339), null on an empty journal.
+    last_recorded_at: Option<String>,
+    /// Bytes of the journal's files.
+    bytes: u64,
+}
+
+/// The read model in `GET /admin/health`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct HealthProjections {
+    /// Seq folded into the read model.
+    seq: u64,
+    /// Bytes of its sled snapshot store.
+    bytes: u64,
+}
+
+/// `GET /admin/health` data.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct Health {
+    /// This node's name.
+    name: String,
+    /// Whether the node accepts writes.
+    writing: bool,
+    /// Why it is read-only, if it is.
+    read_only: Option<String>,
+    /// The journal.
+    journal: HealthJournal,
+    /// The read model.
+    projections: HealthProjections,
+    /// Local accounts.
+    accounts: u64,
+    /// Transactions.
+    transactions: u64,
+    /// Neighbour nodes.
+    neighbours: Vec<String>,
+    /// Links closed after a divergence: `{node: evidence}`.
+    #[schema(value_type = Object)]
+    closed_links: serde_json::Value,
+}
+
+/// `GET /admin/health`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct HealthAnswer {
+    /// The node's health.
+    data: Health,
+}

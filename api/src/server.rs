@@ -38,6 +38,7 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         routes::account_balance, routes::new_transaction, routes::get_transaction, routes::state_change,
         routes::filter_transactions, routes::filter_entries, routes::transaction_entries,
         routes::admin_new_account, routes::admin_change_account, openapi_json, metrics_text,
+        crate::operator::admin_list_accounts, crate::operator::admin_health,
         federation::relay, federation::admin_new_child, federation::admin_set_trunkward, federation::admin_list_nodes,
         federation::admin_set_fees, crate::reconcile::link_feed, crate::reconcile::reconcile_route,
         crate::reconcile::reopen_route, crate::replay_routes::events, federation::admin_rotate,
@@ -74,7 +75,7 @@ pub fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
 /// Every route; a request body must arrive within `body_timeout` of its headers.
 pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duration) -> Router {
     Router::new()
-        .route("/", on(MethodFilter::OPTIONS, routes::permitted_endpoints))
+        .route("/", on(MethodFilter::OPTIONS, routes::permitted_endpoints).get(crate::ui::root))
         .route("/about", get(routes::about))
         .route("/workflows", get(routes::workflows))
         .route("/absolutepath", get(routes::absolute_path))
@@ -90,7 +91,11 @@ pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duratio
         .route("/transactions", get(routes::filter_transactions))
         .route("/entries", get(routes::filter_entries))
         .route("/entries/{uuid}", get(routes::transaction_entries))
-        .route("/admin/accounts", post(routes::admin_new_account))
+        .route("/admin/accounts", post(routes::admin_new_account).get(crate::operator::admin_list_accounts))
+        .route("/admin/health", get(crate::operator::admin_health))
+        .route("/account/statement", get(crate::operator::statement))
+        .route("/admin/export/accounts", get(crate::operator::export_accounts))
+        .route("/admin/export/transactions", get(crate::operator::export_transactions))
         .route("/admin/accounts/{id}", patch(routes::admin_change_account))
         .route("/admin/nodes", post(federation::admin_new_child).get(federation::admin_list_nodes))
         .route("/admin/trunkward", put(federation::admin_set_trunkward))
@@ -102,6 +107,7 @@ pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duratio
         .route("/admin/nodes/{node}/rotate", post(federation::admin_rotate))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics_text))
+        .merge(crate::ui::router())
         .merge(crate::replay_routes::router())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

@@ -1,6 +1,7 @@
 //! End-to-end tests: they run the real `ccnode` binary as an operator would.
 
 mod browser;
+mod cdp;
 mod federation;
 mod hardening;
 mod hostile;
@@ -13,6 +14,7 @@ mod reconcile;
 mod reference_multi;
 mod reference_single;
 mod replay_cli;
+mod ui;
 
 use std::path::Path;
 use std::process::{Command, Output};
