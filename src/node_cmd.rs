@@ -305,7 +305,8 @@ pub fn demo(args: ServeArgs, seed: u64) -> anyhow::Result<ExitCode> {
             DEMO_MEMBERS.join(", "),
             config.admin_key.as_deref().unwrap_or("")
         );
-        let hint = "demo: try  curl -H 'cc-user: alice' -H 'cc-auth: alice' http://{addr}/account/summary";
+        let hint = "demo: open http://{addr}/ in a browser (sign in as alice with key alice, or as admin), \
+                    or try  curl -H 'cc-user: alice' -H 'cc-auth: alice' http://{addr}/account/summary";
         run_node(node, metrics, &config, Some(hint)).await
     })?;
     Ok(ExitCode::SUCCESS)

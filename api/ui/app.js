@@ -543,22 +543,44 @@ async function adminHealth() {
     h('p', { class: 'muted' }, 'A full check of the journal is `ccnode verify --data DIR` (offline); see docs/OPERATIONS.md.'));
 }
 
+/** A link's reconciliation verdict in words. */
+function verdictWords(report) {
+  switch (report.verdict) {
+    case 'in_sync': return ['agreed', 'pos'];
+    case 'we_are_behind': return [`agreed after copying ${report.applied || 0} missed version(s) from the neighbour`, 'pos'];
+    case 'peer_behind': return ['the neighbour is behind; it catches up when it reconciles', ''];
+    case 'diverged': return ['diverged: the link is closed', 'neg'];
+    default: return [String(report.verdict), ''];
+  }
+}
+
 async function adminNodes() {
   const [nodes, health] = await Promise.all([get('/admin/nodes'), get('/admin/health')]);
   const closed = health.data.closed_links || {};
   const result = h('div', { id: 'nodes-result' });
   const entries = Object.entries(nodes.data || {});
+  const checks = [];
   const rows = entries.map(([name, n]) => {
     const isClosed = name in closed;
-    const reconcile = h('button', { type: 'button', class: 'secondary', id: `reconcile-${name}` }, 'Reconcile now');
-    reconcile.addEventListener('click', async () => {
+    const state = h('td', { class: 'link-state', id: `link-${name}`, 'data-verdict': isClosed ? 'closed' : 'checking' },
+      isClosed ? h('span', { class: 'neg' }, 'closed after a divergence') : 'checking…');
+    const check = async () => {
       try {
-        const answer = await post(`/replay/reconcile/${encodeURIComponent(name)}`);
-        result.replaceChildren(h('div', { class: 'ok' }, `${name}: `, h('pre', {}, JSON.stringify(answer.data, null, 2))));
+        const report = (await post(`/replay/reconcile/${encodeURIComponent(name)}`)).data;
+        const [words, cls] = verdictWords(report);
+        state.setAttribute('data-verdict', report.verdict);
+        state.replaceChildren(h('span', { class: cls }, words));
+        if (report.verdict === 'diverged') result.replaceChildren(h('pre', {}, JSON.stringify(report.evidence, null, 2)));
       } catch (e) {
-        result.replaceChildren(errorBox(e));
+        state.setAttribute('data-verdict', 'error');
+        state.replaceChildren(h('span', { class: 'neg' }, errorsWords(e).join(' ')));
       }
-    });
+    };
+    const reconcile = h('button', { type: 'button', class: 'secondary', id: `reconcile-${name}` }, 'Check now');
+    reconcile.addEventListener('click', check);
+    // Komunitin links have no link feed to compare; closed ones wait for an operator.
+    if (!isClosed && n.dialect !== 'komunitin') checks.push(check);
+    else if (!isClosed) state.replaceChildren('not compared (Komunitin link)');
     const reopen = isClosed ? h('button', { type: 'button', id: `reopen-${name}` }, 'Reopen') : null;
     if (reopen) reopen.addEventListener('click', async () => {
       try {
@@ -572,8 +594,7 @@ async function adminNodes() {
     return h('tr', { 'data-node': name },
       h('td', {}, name), h('td', {}, n.kind || ''), h('td', {}, n.dialect || ''), h('td', {}, n.url || ''), h('td', { class: 'num' }, n.rate || ''),
       h('td', { class: 'num' }, String(n.versions)), h('td', {}, h('code', {}, String(n.last_hash || '').slice(0, 12))),
-      h('td', { class: 'link-state' }, isClosed ? h('span', { class: 'neg' }, 'closed after a divergence') : 'open'),
-      h('td', {}, h('div', { class: 'actions' }, reconcile, reopen)));
+      state, h('td', {}, h('div', { class: 'actions' }, n.dialect === 'komunitin' ? null : reconcile, reopen)));
   });
   const evidence = Object.entries(closed).map(([name, ev]) => h('div', { class: 'card' }, h('h2', {}, `Evidence for ${name}`), h('pre', {}, JSON.stringify(ev, null, 2))));
   show('Federation',
@@ -581,7 +602,8 @@ async function adminNodes() {
       h('thead', {}, h('tr', {}, ['Node', 'Side', 'Dialect', 'URL', 'Rate', 'Versions', 'Last hash', 'Link', 'Actions'].map((t) => h('th', {}, t)))),
       h('tbody', {}, rows))) : h('p', { id: 'nodes-none' }, 'This node has no neighbours.'),
     result, evidence,
-    h('p', { class: 'muted' }, '"Reconcile now" compares this node\'s link log with the neighbour\'s and says whether both sides agree.'));
+    h('p', { class: 'muted' }, 'Opening this page compares each link\'s log with the neighbour\'s now (as the node does by itself every few seconds) and copies versions one side missed; "agreed" means both sides hold the same hash chain.'));
+  for (const check of checks) check();
 }
 
 async function adminEvents(params) {

@@ -1,3 +1,4 @@
+import { amount } from './words.js';
 // The balance over time, drawn as SVG from /account/history's points.
 
 const NS = 'http://www.w3.org/2000/svg';
@@ -56,7 +57,7 @@ export function balanceChart(points, limits, now, label) {
   for (const [on, v, name] of [[drawMin, limits && limits.min, 'min'], [drawMax, limits && limits.max, 'max']]) {
     if (!on) continue;
     svg.appendChild(el('line', { class: 'limit', x1: L, y1: y(v), x2: W - R, y2: y(v) }));
-    svg.appendChild(el('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, `${name} ${v}`));
+    svg.appendChild(el('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, `${name} ${amount(v)}`));
   }
   // A step line: a balance holds until the next change.
   let d = `M${x(pts[0].t).toFixed(1)},${y(pts[0].v).toFixed(1)}`;

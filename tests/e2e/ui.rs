@@ -455,3 +455,84 @@ fn the_app_is_served_with_a_strict_policy_and_the_api_answers_as_before() {
     let statement = csv("/account/statement?acc_path=bob");
     assert!(statement.contains(",completed,pay,alice,bob,"), "{statement}");
 }
+
+#[test]
+fn the_federation_page_of_a_three_node_tree_shows_every_link_agreed() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let trunk = Server::start(dirs[0].path(), "trunk");
+    let left = Server::start(dirs[1].path(), "left");
+    let right = Server::start(dirs[2].path(), "right");
+    crate::federation::graft(&trunk, "trunk", &left, "left", "1", -1000);
+    crate::federation::graft(&trunk, "trunk", &right, "right", "1", -1000);
+    left.open("alice", -100, 100);
+    right.open("bob", -100, 100);
+
+    let mut s = Scenario::new("federation");
+    let alice = s.person("alice");
+    sign_in(&mut s, &alice, &left, "alice", "alice-key");
+    // Completion across the tree, then a payment to the other branch.
+    s.goto_hash(&alice, "#/pay");
+    s.wait(&alice, "document.querySelector('#pay-form')", "the pay form");
+    s.fill(&alice, "#partner", "b");
+    s.wait(&alice, "[...document.querySelectorAll('#names-list option')].some(o => o.value.endsWith('bob'))", "bob offered from another node");
+    send(&mut s, &alice, "pay", "right/bob", "9", "across");
+    s.wait(&alice, "document.querySelector('#tx-state') && document.querySelector('#tx-state').innerText.includes('completed')", "the payment across the tree");
+    assert_eq!(balance_of(&right, "bob"), json!(9));
+
+    let admin = s.person("trunk-admin");
+    sign_in(&mut s, &admin, &trunk, "admin", ADMIN_KEY);
+    s.goto_hash(&admin, "#/admin/nodes");
+    s.wait(&admin, "document.querySelectorAll('#nodes tbody tr').length === 2", "both children listed");
+    s.wait(&admin, "[...document.querySelectorAll('.link-state')].every(c => c.dataset.verdict === 'in_sync')", "every link agreed");
+    for node in ["left", "right"] {
+        assert_eq!(s.text(&admin, &format!("#link-{node}")), "agreed");
+    }
+    let branch = s.person("left-admin");
+    sign_in(&mut s, &branch, &left, "admin", ADMIN_KEY);
+    s.goto_hash(&branch, "#/admin/nodes");
+    s.wait(&branch, "document.querySelector('#link-trunk') && document.querySelector('#link-trunk').dataset.verdict === 'in_sync'", "the trunkward link agreed");
+    assert!(s.text(&branch, "tr[data-node=trunk]").contains("trunkward"));
+    no_csp_violations(&mut s, &admin);
+}
+
+/// The demo community as a newcomer sees it. With `CCNODE_UI_SCREENSHOTS=DIR`
+/// it also saves the README's pictures there (`member-home.png`,
+/// `operator-accounts.png`): `CCNODE_UI_SCREENSHOTS=docs/screenshots cargo
+/// test --test e2e ui::the_demo`.
+#[test]
+fn the_demo_community_in_the_browser() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::spawn(&["demo", "--data", crate::arg(data.path()), "--listen", "127.0.0.1:0"]);
+    let mut s = Scenario::new("demo");
+    let alice = s.person("alice");
+    sign_in(&mut s, &alice, &server, "alice", "alice");
+    s.wait(&alice, "document.querySelector('#chart path.line')", "alice's chart");
+    let points = s.eval(&alice, "Number(document.querySelector('#chart path.line').dataset.points)");
+    assert!(points.as_u64().unwrap_or(0) > 20, "90 days of trade drawn: {points} points");
+    let (status, summary) = server.request(Method::GET, "/account/summary", Some(("alice", "alice")), None);
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    let balance = &summary["data"]["alice"]["completed"]["balance"];
+    assert_eq!(s.text(&alice, "#balance"), balance.to_string().replace('-', "\u{2212}"));
+    s.goto_hash(&alice, "#/transactions");
+    s.wait(&alice, "document.querySelectorAll('#tx-table tbody tr').length === 10", "a page of ten");
+    s.click(&alice, "#next");
+    s.wait(&alice, "document.querySelector('#page-of') && document.querySelector('#page-of').innerText.startsWith('Page 2 of')", "page 2");
+    s.click(&alice, "#prev");
+    s.wait(&alice, "document.querySelector('#page-of') && document.querySelector('#page-of').innerText.startsWith('Page 1 of')", "page 1 again");
+
+    let admin = s.person("admin");
+    sign_in(&mut s, &admin, &server, "admin", ADMIN_KEY);
+    s.goto_hash(&admin, "#/admin/accounts");
+    s.wait(&admin, "document.querySelectorAll('#accounts tbody tr').length === 9", "nine accounts");
+    if let Some(dir) = std::env::var_os("CCNODE_UI_SCREENSHOTS") {
+        let dir = std::path::PathBuf::from(dir);
+        s.goto_hash(&alice, "#/home");
+        s.wait(&alice, "document.querySelector('#chart path.line')", "alice's home");
+        s.eval(&alice, "document.activeElement.blur(); true");
+        s.eval(&admin, "document.activeElement.blur(); true");
+        s.screenshot(&alice, &dir.join("member-home.png")).expect("screenshot");
+        s.screenshot(&admin, &dir.join("operator-accounts.png")).expect("screenshot");
+    }
+    no_csp_violations(&mut s, &alice);
+    server.stop();
+}
