@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod federation;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod node;
 pub mod operator;

@@ -373,7 +373,10 @@ async fn real_answers_conform_to_the_document() {
     // The web app's operator routes (issue 12), with a neighbour on the node.
     let (s, accounts) = call!(Method::GET, "/admin/accounts", "/admin/accounts", admin, None);
     assert_eq!(s, 200);
-    assert!(accounts["data"].as_array().is_some_and(|a| a.iter().any(|x| x["id"] == "branch" && x["kind"] == "node")), "{accounts}");
+    assert!(
+        accounts["data"].as_array().is_some_and(|a| a.iter().any(|x| x["id"] == "branch" && x["kind"] == "node")),
+        "{accounts}"
+    );
     call!(Method::GET, "/admin/accounts", "/admin/accounts", alice, None);
     let (s, health) = call!(Method::GET, "/admin/health", "/admin/health", admin, None);
     assert_eq!(s, 200);

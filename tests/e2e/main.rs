@@ -5,6 +5,7 @@ mod cdp;
 mod federation;
 mod hardening;
 mod hostile;
+mod import;
 mod journal_cli;
 mod komunitin;
 mod komunitin_suite;

@@ -474,23 +474,39 @@ fn the_federation_page_of_a_three_node_tree_shows_every_link_agreed() {
     s.goto_hash(&alice, "#/pay");
     s.wait(&alice, "document.querySelector('#pay-form')", "the pay form");
     s.fill(&alice, "#partner", "b");
-    s.wait(&alice, "[...document.querySelectorAll('#names-list option')].some(o => o.value.endsWith('bob'))", "bob offered from another node");
+    s.wait(
+        &alice,
+        "[...document.querySelectorAll('#names-list option')].some(o => o.value.endsWith('bob'))",
+        "bob offered from another node",
+    );
     send(&mut s, &alice, "pay", "right/bob", "9", "across");
-    s.wait(&alice, "document.querySelector('#tx-state') && document.querySelector('#tx-state').innerText.includes('completed')", "the payment across the tree");
+    s.wait(
+        &alice,
+        "document.querySelector('#tx-state') && document.querySelector('#tx-state').innerText.includes('completed')",
+        "the payment across the tree",
+    );
     assert_eq!(balance_of(&right, "bob"), json!(9));
 
     let admin = s.person("trunk-admin");
     sign_in(&mut s, &admin, &trunk, "admin", ADMIN_KEY);
     s.goto_hash(&admin, "#/admin/nodes");
     s.wait(&admin, "document.querySelectorAll('#nodes tbody tr').length === 2", "both children listed");
-    s.wait(&admin, "[...document.querySelectorAll('.link-state')].every(c => c.dataset.verdict === 'in_sync')", "every link agreed");
+    s.wait(
+        &admin,
+        "[...document.querySelectorAll('.link-state')].every(c => c.dataset.verdict === 'in_sync')",
+        "every link agreed",
+    );
     for node in ["left", "right"] {
         assert_eq!(s.text(&admin, &format!("#link-{node}")), "agreed");
     }
     let branch = s.person("left-admin");
     sign_in(&mut s, &branch, &left, "admin", ADMIN_KEY);
     s.goto_hash(&branch, "#/admin/nodes");
-    s.wait(&branch, "document.querySelector('#link-trunk') && document.querySelector('#link-trunk').dataset.verdict === 'in_sync'", "the trunkward link agreed");
+    s.wait(
+        &branch,
+        "document.querySelector('#link-trunk') && document.querySelector('#link-trunk').dataset.verdict === 'in_sync'",
+        "the trunkward link agreed",
+    );
     assert!(s.text(&branch, "tr[data-node=trunk]").contains("trunkward"));
     no_csp_violations(&mut s, &admin);
 }
@@ -516,9 +532,17 @@ fn the_demo_community_in_the_browser() {
     s.goto_hash(&alice, "#/transactions");
     s.wait(&alice, "document.querySelectorAll('#tx-table tbody tr').length === 10", "a page of ten");
     s.click(&alice, "#next");
-    s.wait(&alice, "document.querySelector('#page-of') && document.querySelector('#page-of').innerText.startsWith('Page 2 of')", "page 2");
+    s.wait(
+        &alice,
+        "document.querySelector('#page-of') && document.querySelector('#page-of').innerText.startsWith('Page 2 of')",
+        "page 2",
+    );
     s.click(&alice, "#prev");
-    s.wait(&alice, "document.querySelector('#page-of') && document.querySelector('#page-of').innerText.startsWith('Page 1 of')", "page 1 again");
+    s.wait(
+        &alice,
+        "document.querySelector('#page-of') && document.querySelector('#page-of').innerText.startsWith('Page 1 of')",
+        "page 1 again",
+    );
 
     let admin = s.person("admin");
     sign_in(&mut s, &admin, &server, "admin", ADMIN_KEY);
