@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use utoipa::OpenApi;
 
 use crate::error::ApiError;
-use crate::http::{decorate, name_errors, track_metrics, BODY_BYTES_MAX};
+use crate::http::{decorate, name_errors, track_metrics, CorsOrigins, BODY_BYTES_MAX};
 use crate::metrics::Metrics;
 use crate::node::{AppState, Node, NodeCommand};
 use crate::schema::{self, ErrorResponses};
@@ -74,6 +74,11 @@ pub fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
 
 /// Every route; a request body must arrive within `body_timeout` of its headers.
 pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duration) -> Router {
+    router_with_cors(state, metrics, body_timeout, CorsOrigins::Any)
+}
+
+/// The same, with the origins whose pages may call the node (`--cors-origin`).
+pub fn router_with_cors(state: AppState, metrics: Arc<Metrics>, body_timeout: Duration, cors: CorsOrigins) -> Router {
     Router::new()
         .route("/", on(MethodFilter::OPTIONS, routes::permitted_endpoints).get(crate::ui::root))
         .route("/about", get(routes::about))
@@ -114,7 +119,7 @@ pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duratio
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(middleware::from_fn(move |req, next| body_deadline(body_timeout, req, next)))
         .layer(middleware::from_fn_with_state(state.clone(), name_errors))
-        .layer(middleware::from_fn(decorate))
+        .layer(middleware::from_fn(move |req, next| decorate(cors.clone(), req, next)))
         .route_layer(middleware::from_fn(move |req, next| track_metrics(Arc::clone(&metrics), req, next)))
         .with_state(state)
 }
@@ -259,6 +264,18 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_cors(node, metrics, listener, limits, CorsOrigins::Any, shutdown).await
+}
+
+/// [`serve`], with the origins whose pages may call the node.
+pub async fn serve_with_cors(
+    node: Node,
+    metrics: Arc<Metrics>,
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    cors: CorsOrigins,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let state = node.state();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (reconciled_tx, reconciled_rx) = tokio::sync::watch::channel(false);
@@ -269,7 +286,7 @@ pub async fn serve(
         stop_rx,
         reconciled_tx,
     ));
-    let app = router_with(state.clone(), metrics, limits.body_timeout);
+    let app = router_with_cors(state.clone(), metrics, limits.body_timeout, cors);
     let streams = state.clone();
     let shutdown = async move {
         shutdown.await;

@@ -560,3 +560,82 @@ fn the_demo_community_in_the_browser() {
     no_csp_violations(&mut s, &alice);
     server.stop();
 }
+
+/// Issue 12, item 6: a page from another origin calls the node in a real
+/// browser (Chromium sends the preflights); `--cors-origin` lets only the
+/// listed origins in.
+#[test]
+fn pages_from_allowed_origins_call_the_node_through_cors_and_others_are_refused() {
+    // The other origin: a second node's /openapi.json (a document without a policy).
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    let other = Server::start(other_dir.path(), "other");
+    let allowed = other.url.clone();
+    let port = allowed.rsplit(':').next().expect("port").to_owned();
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::spawn(&[
+        "serve",
+        "--data",
+        crate::arg(data.path()),
+        "--listen",
+        "127.0.0.1:0",
+        "--name",
+        "town",
+        "--cors-origin",
+        &allowed,
+    ]);
+    server.open("alice", -50, 100);
+    server.open("bob", -100, 100);
+
+    // Preflights for POST and PATCH, as curl sees them.
+    let client = Client::new();
+    for (method, path) in
+        [("POST", "/transaction"), ("PATCH", "/transaction/00000000-0000-4000-8000-000000000000/completed")]
+    {
+        let preflight = |origin: &str| {
+            client
+                .request(Method::OPTIONS, format!("{}{path}", server.url))
+                .header("origin", origin)
+                .header("access-control-request-method", method)
+                .header("access-control-request-headers", "cc-auth,cc-user,content-type")
+                .send()
+                .expect("preflight")
+        };
+        let ok = preflight(&allowed);
+        assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+        assert_eq!(ok.headers()["access-control-allow-origin"], allowed.as_str());
+        assert!(ok.headers()["access-control-allow-methods"].to_str().unwrap_or("").contains(method));
+        assert!(ok.headers()["vary"].to_str().unwrap_or("").contains("origin"));
+        let refused = preflight("https://evil.example");
+        assert!(
+            refused.headers().get("access-control-allow-origin").is_none(),
+            "{method}: no allowance for another origin"
+        );
+    }
+
+    let mut s = Scenario::new("cors");
+    let wallet = s.person("wallet");
+    let fetch_from = |s: &mut Scenario, page: &Page, origin_url: &str| {
+        s.goto(page, &format!("{origin_url}/openapi.json"));
+        let loaded = format!(
+            "document.readyState === 'complete' && location.origin === {} && document.body.innerText.includes('\"openapi\"')",
+            json!(origin_url)
+        );
+        s.wait(page, &loaded, "the other origin's page");
+        let script = format!(
+            "fetch({url}, {{method: 'POST', headers: {{'cc-user': 'alice', 'cc-auth': 'alice-key', 'content-type': 'application/json'}}, body: JSON.stringify({{payer: 'alice', payee: 'bob', quant: 3, description: 'from a wallet', type: 'pay'}})}}).then(r => r.status).catch(e => 'refused: ' + e.name)",
+            url = json!(format!("{}/transaction", server.url))
+        );
+        s.eval(page, &script)
+    };
+    assert_eq!(fetch_from(&mut s, &wallet, &allowed), json!(201), "the listed origin pays");
+    assert_eq!(balance_of(&server, "alice"), json!(-3));
+    // The same page under another name is another origin: the browser refuses the call.
+    let unlisted = format!("http://localhost:{port}");
+    assert_eq!(fetch_from(&mut s, &wallet, &unlisted), json!("refused: TypeError"));
+    assert_eq!(balance_of(&server, "alice"), json!(-3), "the preflight failed, so nothing was sent");
+
+    // A bad origin is refused at start.
+    let out = crate::ccnode(&["serve", "--data", crate::arg(data.path()), "--cors-origin", "wallet.example"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an origin"));
+}
