@@ -37,7 +37,7 @@ fn status_name(status: AccountStatus) -> &'static str {
 
 /// Every local account with its limits, status and balances (admin only).
 #[utoipa::path(get, path = "/admin/accounts", tag = "admin",
-    responses((status = 200, description = "`{data: [{id, kind, admin, status, min, max, balance, pending}]}`, by id", body = crate::schema::AccountListAnswer),
+    responses((status = 200, description = "`{data: [{id, kind, admin, status, min, max, balance, pending, warn_min, warn_max}]}`, by id", body = crate::schema::AccountListAnswer),
               (status = 403, description = "Not an admin")))]
 pub async fn admin_list_accounts(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
@@ -48,7 +48,10 @@ pub async fn admin_list_accounts(State(state): State<AppState>, caller: Caller) 
         .into_iter()
         .map(|account| {
             let balances = read.projections.balances(&account.id).unwrap_or_default();
+            let warn = read.warnings.limits.get(&account.id).copied().unwrap_or_default();
             json!({
+                "warn_min": warn.min.map(amount_value),
+                "warn_max": warn.max.map(amount_value),
                 "id": account.id.as_str(),
                 "kind": kind_name(account),
                 "admin": account.is_admin(),
@@ -117,6 +120,85 @@ pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiR
         "closed_links": closed,
     });
     Ok(Json(envelope(data, None, None)))
+}
+
+// ---------------------------------------------------------------------------
+// Soft limits (issue 12, item 5)
+
+fn crossing_value(c: &crate::node::Crossing) -> Value {
+    json!({
+        "seq": c.seq,
+        "at": format_rfc3339(c.at_us),
+        "account": c.id.as_str(),
+        "uuid": c.uuid.to_string(),
+        "side": if c.below { "below" } else { "above" },
+        "limit": amount_value(c.limit),
+        "balance": amount_value(c.balance),
+    })
+}
+
+/// Every soft limit crossed, newest first (admin only).
+#[utoipa::path(get, path = "/admin/warnings", tag = "admin",
+    responses((status = 200, description = "`{data: [{seq, at, account, uuid, side: below|above, limit, balance}]}`, newest first", body = crate::schema::WarningsAnswer),
+              (status = 403, description = "Not an admin")))]
+pub async fn admin_warnings(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    let read = state.read();
+    let data: Vec<Value> = read.warnings.crossed.iter().rev().map(crossing_value).collect();
+    Ok(Json(envelope(Value::Array(data), None, None)))
+}
+
+/// An account's soft limits, whether its balance is beyond one now, and its
+/// crossings, newest first: the caller's own, or (admins) any local account's.
+#[utoipa::path(get, path = "/account/warnings", tag = "accounts",
+    params(("acc_path" = Option<String>, Query, description = "A local account; default the caller (others: admins only)")),
+    responses((status = 200, description = "`{data: {account, warn_min, warn_max, beyond, crossings}}`", body = crate::schema::AccountWarningsAnswer),
+              (status = 403, description = "PermissionViolation: another's account, or not authenticated"),
+              (status = 404, description = "DoesNotExistViolation")))]
+pub async fn account_warnings(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
+    let account = local_account(&state, &caller, &params)?;
+    let read = state.read();
+    let warn = read.warnings.limits.get(&account).copied().unwrap_or_default();
+    let balance = read.projections.balances(&account).unwrap_or_default().completed;
+    let beyond = warn.beyond(balance).map(|(below, _)| if below { "below" } else { "above" });
+    let crossings: Vec<Value> =
+        read.warnings.crossed.iter().rev().filter(|c| c.id == account).map(crossing_value).collect();
+    let data = json!({
+        "account": account.as_str(),
+        "warn_min": warn.min.map(amount_value),
+        "warn_max": warn.max.map(amount_value),
+        "beyond": beyond,
+        "crossings": crossings,
+    });
+    Ok(Json(envelope(data, None, None)))
+}
+
+/// The local account a member's read names (`acc_path`, default the caller;
+/// another's only for admins), checked to exist.
+fn local_account(state: &AppState, caller: &Caller, params: &Params) -> ApiResult<AccountId> {
+    let me = caller.account()?.clone();
+    for (key, value) in &params.0 {
+        if key != "acc_path" {
+            return Err(ApiError::invalid_field(key, "unknown parameter; known: acc_path"));
+        }
+        if value.len() > crate::routes::QUERY_VALUE_BYTES_MAX {
+            return Err(ApiError::invalid_field(key, "value too long"));
+        }
+    }
+    let account = match params.0.get("acc_path").map(String::as_str).filter(|v| !v.is_empty()) {
+        None => me.clone(),
+        Some(path) => {
+            let name = path.strip_prefix(&format!("{}/", state.name())).unwrap_or(path);
+            AccountId::new(name).map_err(|_| ApiError::invalid_field("acc_path", "not a local account name"))?
+        }
+    };
+    if account != me && !caller.is_admin() {
+        return Err(ApiError::forbidden());
+    }
+    if state.read().projections.account(&account).is_none() {
+        return Err(ApiError::does_not_exist("account", account.as_str()));
+    }
+    Ok(account)
 }
 
 // ---------------------------------------------------------------------------
@@ -324,29 +406,8 @@ fn csv_response(name: &str, body: String) -> Response {
 /// `GET /account/statement[?acc_path=ID]`: the caller's statement as CSV; an
 /// admin may name any local account.
 pub async fn statement(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Response> {
-    let me = caller.account()?.clone();
-    for (key, value) in &params.0 {
-        if key != "acc_path" {
-            return Err(ApiError::invalid_field(key, "unknown parameter; known: acc_path"));
-        }
-        if value.len() > crate::routes::QUERY_VALUE_BYTES_MAX {
-            return Err(ApiError::invalid_field(key, "value too long"));
-        }
-    }
-    let account = match params.0.get("acc_path").map(String::as_str).filter(|v| !v.is_empty()) {
-        None => me.clone(),
-        Some(path) => {
-            let name = path.strip_prefix(&format!("{}/", state.name())).unwrap_or(path);
-            AccountId::new(name).map_err(|_| ApiError::invalid_field("acc_path", "not a local account name"))?
-        }
-    };
-    if account != me && !caller.is_admin() {
-        return Err(ApiError::forbidden());
-    }
+    let account = local_account(&state, &caller, &params)?;
     let read = state.read();
-    if read.projections.account(&account).is_none() {
-        return Err(ApiError::does_not_exist("account", account.as_str()));
-    }
     let body = statement_csv(&read.projections, &account);
     drop(read);
     Ok(csv_response(&format!("statement-{}.csv", account.as_str()), body))

@@ -94,6 +94,32 @@ impl PartialSchema for AmountIn {
 
 impl ToSchema for AmountIn {}
 
+/// A soft limit in `PATCH /admin/accounts/{id}`: an amount as [`AmountIn`],
+/// or `"none"` to remove it.
+#[derive(Debug)]
+pub struct WarnLevelIn;
+
+impl PartialSchema for WarnLevelIn {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .description(Some("A soft limit: an exact decimal (as `AmountIn`), or \"none\" to remove it."))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .multiple_of(Some(0.000_001))
+                    .minimum(Some(-AMOUNT_NUMBER_BOUND))
+                    .maximum(Some(AMOUNT_NUMBER_BOUND)),
+            )
+            .item(
+                ObjectBuilder::new().schema_type(Type::String).pattern(Some("^(none|-?[0-9]{1,19}(\\.[0-9]{1,6})?)$")),
+            )
+            .examples([serde_json::json!(-40), serde_json::json!("none")])
+            .into()
+    }
+}
+
+impl ToSchema for WarnLevelIn {}
+
 /// One Credit Commons error: `class`, the answering `node` (absent from a
 /// neighbour's relayed error only when that neighbour left it out), and the
 /// class's own fields (`fields`, `type`, `id`, `message`, `limit`, ...).
@@ -799,6 +825,10 @@ pub struct AccountRow {
     balance: Amount,
     /// Balance counting pending transactions too.
     pending: Amount,
+    /// Soft minimum, if any.
+    warn_min: Option<Amount>,
+    /// Soft maximum, if any.
+    warn_max: Option<Amount>,
 }
 
 /// `GET /admin/accounts`.
@@ -862,4 +892,58 @@ pub struct Health {
 pub struct HealthAnswer {
     /// The node's health.
     data: Health,
+}
+
+/// A soft limit crossed, in `GET /admin/warnings` and `GET /account/warnings`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct CrossingOut {
+    /// The journal record of the crossing.
+    seq: u64,
+    /// When (RFC 3339).
+    at: String,
+    /// The account.
+    account: String,
+    /// The transaction that moved the balance.
+    uuid: String,
+    /// `below` the soft minimum or `above` the soft maximum.
+    #[schema(pattern = "^(below|above)$")]
+    side: String,
+    /// The soft limit.
+    limit: Amount,
+    /// The completed balance after the transaction.
+    balance: Amount,
+}
+
+/// `GET /admin/warnings`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct WarningsAnswer {
+    /// Every crossing, newest first.
+    data: Vec<CrossingOut>,
+}
+
+/// An account's soft limits and crossings.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AccountWarnings {
+    /// The account.
+    account: String,
+    /// Its soft minimum, if any.
+    warn_min: Option<Amount>,
+    /// Its soft maximum, if any.
+    warn_max: Option<Amount>,
+    /// Whether its completed balance is beyond one now: `below`, `above` or null.
+    #[schema(pattern = "^(below|above)$")]
+    beyond: Option<String>,
+    /// Its crossings, newest first.
+    crossings: Vec<CrossingOut>,
+}
+
+/// `GET /account/warnings`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AccountWarningsAnswer {
+    /// The account's soft limits.
+    data: AccountWarnings,
 }

@@ -38,7 +38,8 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         routes::account_balance, routes::new_transaction, routes::get_transaction, routes::state_change,
         routes::filter_transactions, routes::filter_entries, routes::transaction_entries,
         routes::admin_new_account, routes::admin_change_account, openapi_json, metrics_text,
-        crate::operator::admin_list_accounts, crate::operator::admin_health,
+        crate::operator::admin_list_accounts, crate::operator::admin_health, crate::operator::admin_warnings,
+        crate::operator::account_warnings,
         federation::relay, federation::admin_new_child, federation::admin_set_trunkward, federation::admin_list_nodes,
         federation::admin_set_fees, crate::reconcile::link_feed, crate::reconcile::reconcile_route,
         crate::reconcile::reopen_route, crate::replay_routes::events, federation::admin_rotate,
@@ -98,6 +99,8 @@ pub fn router_with_cors(state: AppState, metrics: Arc<Metrics>, body_timeout: Du
         .route("/entries/{uuid}", get(routes::transaction_entries))
         .route("/admin/accounts", post(routes::admin_new_account).get(crate::operator::admin_list_accounts))
         .route("/admin/health", get(crate::operator::admin_health))
+        .route("/admin/warnings", get(crate::operator::admin_warnings))
+        .route("/account/warnings", get(crate::operator::account_warnings))
         .route("/account/statement", get(crate::operator::statement))
         .route("/admin/export/accounts", get(crate::operator::export_accounts))
         .route("/admin/export/transactions", get(crate::operator::export_transactions))

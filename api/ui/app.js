@@ -114,7 +114,7 @@ function renderChrome() {
     return;
   }
   const links = [['#/home', 'Home'], ['#/pay', 'Pay or request'], ['#/transactions', 'Transactions']];
-  if (s.admin) links.push(['#/admin/accounts', 'Accounts'], ['#/admin/health', 'Health'], ['#/admin/nodes', 'Federation'], ['#/admin/events', 'Events']);
+  if (s.admin) links.push(['#/admin/accounts', 'Accounts'], ['#/admin/health', 'Health'], ['#/admin/warnings', 'Warnings'], ['#/admin/nodes', 'Federation'], ['#/admin/events', 'Events']);
   const here = location.hash.split('?')[0];
   nav.replaceChildren(...links.map(([href, text]) => h('a', { href, 'aria-current': here === href ? 'page' : null }, text)));
   nav.hidden = false;
@@ -166,7 +166,7 @@ function signIn() {
 
 // ---------------------------------------------------------------- home
 
-function limitBar(balance, min, max) {
+function limitBar(balance, min, max, warn) {
   const lo = num(min), hi = num(max), b = num(balance);
   const span = hi - lo || 1;
   const at = (v) => `${Math.max(0, Math.min(100, ((v - lo) / span) * 100))}%`;
@@ -174,9 +174,16 @@ function limitBar(balance, min, max) {
   const zero = h('div', { class: 'zero' });
   mark.style.left = at(b);
   zero.style.left = at(0);
+  const warns = [];
+  for (const level of [warn && warn.warn_min, warn && warn.warn_max]) {
+    if (level === null || level === undefined) continue;
+    const w = h('div', { class: 'warn', title: `warning level ${amount(level)}` });
+    w.style.left = at(num(level));
+    warns.push(w);
+  }
   const label = `Balance ${amount(balance)} between the limits ${amount(min)} and ${amount(max)}`;
   return h('div', { class: 'limits' },
-    h('div', { class: 'track', role: 'meter', 'aria-valuemin': lo, 'aria-valuemax': hi, 'aria-valuenow': b, 'aria-label': label, id: 'limit-bar' }, zero, mark),
+    h('div', { class: 'track', role: 'meter', 'aria-valuemin': lo, 'aria-valuemax': hi, 'aria-valuenow': b, 'aria-label': label, id: 'limit-bar' }, zero, ...warns, mark),
     h('div', { class: 'ends' }, h('span', {}, `limit ${amount(min)}`), h('span', {}, '0'), h('span', {}, `limit ${amount(max)}`)));
 }
 
@@ -214,13 +221,15 @@ function waitingList(items, me) {
 async function home() {
   const s = session();
   const me = s.user;
-  const [summary, limits, history, pending, waiting] = await Promise.all([
+  const [summary, limits, history, pending, waiting, warnings] = await Promise.all([
     get(`/account/summary${q({ acc_path: me })}`),
     get(`/account/limits${q({ acc_path: me })}`),
     get(`/account/history${q({ acc_path: me })}`),
     get(`/transactions${q({ involving: me, states: 'pending', limit: 1000 })}`),
     waitingForMe(me),
+    get(`/account/warnings${q({ acc_path: me })}`),
   ]);
+  const warn = warnings.data;
   const mine = (summary.data && summary.data[me]) || { completed: { balance: 0 }, pending: { balance: 0 } };
   const lim = (limits.data && limits.data[me]) || { min: 0, max: 0 };
   let pin = 0, pout = 0, nin = 0, nout = 0;
@@ -237,7 +246,8 @@ async function home() {
       h('section', { class: 'card', 'aria-labelledby': 'h-balance' },
         h('h2', { id: 'h-balance' }, 'Balance'),
         h('div', { class: `big ${num(balance) < 0 ? 'neg' : ''}`, id: 'balance' }, amount(balance)),
-        limitBar(balance, lim.min, lim.max),
+        limitBar(balance, lim.min, lim.max, warn),
+        warnNote(warn, lim),
         h('p', { class: 'muted', id: 'headroom' },
           `You can spend ${amount(Math.round((num(balance) - num(lim.min)) * 1e6) / 1e6)} more and receive ${amount(Math.round((num(lim.max) - num(balance)) * 1e6) / 1e6)} more.`)),
       h('section', { class: 'card', 'aria-labelledby': 'h-pending' },
@@ -250,6 +260,19 @@ async function home() {
     h('section', { class: 'card', 'aria-labelledby': 'h-chart' }, h('h2', { id: 'h-chart' }, 'Balance over time'), chart),
     h('div', { class: 'actions' }, h('a', { class: 'button', href: '#/pay', id: 'go-pay' }, 'Pay or request'),
       h('a', { class: 'button secondary', href: '#/transactions' }, 'All transactions')));
+}
+
+/** The member's soft limits in words: where they are, and whether the balance is beyond one. */
+function warnNote(warn, lim) {
+  if (!warn || (warn.warn_min === null && warn.warn_max === null)) return null;
+  const levels = [warn.warn_min !== null ? `below ${amount(warn.warn_min)}` : null, warn.warn_max !== null ? `above ${amount(warn.warn_max)}` : null].filter(Boolean).join(' or ');
+  if (warn.beyond) {
+    const level = warn.beyond === 'below' ? warn.warn_min : warn.warn_max;
+    const hard = warn.beyond === 'below' ? lim.min : lim.max;
+    return h('div', { class: 'warning', role: 'status', id: 'warn-note' },
+      `Your balance is ${warn.beyond} your community's warning level of ${amount(level)}. Payments still go through up to your limit of ${amount(hard)}.`);
+  }
+  return h('p', { class: 'muted', id: 'warn-note' }, `Your community is warned when your balance goes ${levels}.`);
 }
 
 // ---------------------------------------------------------------- pay or request
@@ -444,7 +467,8 @@ async function adminAccounts() {
     h('td', {}, h('a', { href: `#/admin/account/${encodeURIComponent(a.id)}` }, a.id)),
     h('td', {}, a.kind), h('td', {}, a.status),
     h('td', { class: 'num' }, amount(a.min)), h('td', { class: 'num' }, amount(a.max)),
-    h('td', { class: 'num' }, amount(a.balance)), h('td', { class: 'num' }, amount(a.pending))));
+    h('td', { class: 'num' }, amount(a.balance)), h('td', { class: 'num' }, amount(a.pending)),
+    h('td', {}, [a.warn_min !== null ? `< ${amount(a.warn_min)}` : '', a.warn_max !== null ? `> ${amount(a.warn_max)}` : ''].filter(Boolean).join(', '))));
   const id = h('input', { id: 'new-id', name: 'id', autocapitalize: 'off', spellcheck: 'false', required: true });
   const key = h('input', { id: 'new-key', name: 'key', type: 'password', autocomplete: 'new-password', required: true });
   const min = h('input', { id: 'new-min', name: 'min', inputmode: 'decimal', placeholder: 'node default' });
@@ -470,7 +494,7 @@ async function adminAccounts() {
   });
   show('Accounts',
     h('div', { class: 'tablewrap' }, h('table', { id: 'accounts' },
-      h('thead', {}, h('tr', {}, ['Account', 'Kind', 'Status'].map((t) => h('th', {}, t)), ['Lower limit', 'Upper limit', 'Balance', 'With pending'].map((t) => h('th', { class: 'num' }, t)))),
+      h('thead', {}, h('tr', {}, ['Account', 'Kind', 'Status'].map((t) => h('th', {}, t)), ['Lower limit', 'Upper limit', 'Balance', 'With pending'].map((t) => h('th', { class: 'num' }, t)), h('th', {}, 'Warns'))),
       h('tbody', {}, rows))),
     h('div', { class: 'actions' },
       downloadButton('All accounts (CSV)', '/admin/export/accounts', 'accounts.csv', 'accounts-csv'),
@@ -501,6 +525,16 @@ async function adminAccount(id) {
   const limits = h('form', { id: 'edit-limits', novalidate: true }, field('Lower limit', min), field('Upper limit', max),
     h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'edit-limits-submit' }, 'Save limits')));
   limits.addEventListener('submit', (ev) => { ev.preventDefault(); change({ min: min.value.trim(), max: max.value.trim() }, `Limits of ${id} saved.`); });
+  const level = (v) => (v === null || v === undefined ? '' : String(v));
+  const wmin = h('input', { id: 'edit-warn-min', name: 'warn_min', inputmode: 'decimal', value: level(a.warn_min), placeholder: 'none' });
+  const wmax = h('input', { id: 'edit-warn-max', name: 'warn_max', inputmode: 'decimal', value: level(a.warn_max), placeholder: 'none' });
+  const warnForm = h('form', { id: 'edit-warn', novalidate: true },
+    field('Warn below (soft lower limit, empty for none)', wmin), field('Warn above (soft upper limit, empty for none)', wmax),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'edit-warn-submit' }, 'Save warning levels')));
+  warnForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    change({ warn_min: wmin.value.trim() || 'none', warn_max: wmax.value.trim() || 'none' }, `Warning levels of ${id} saved.`);
+  });
   const blocked = a.status === 'blocked';
   const block = h('button', { type: 'button', id: 'edit-block', class: blocked ? '' : 'danger' }, blocked ? 'Unblock' : 'Block');
   block.addEventListener('click', () => change({ status: blocked ? 'active' : 'blocked' }, `${id} is now ${blocked ? 'active' : 'blocked'}.`));
@@ -511,10 +545,12 @@ async function adminAccount(id) {
   show(`Account ${id}`,
     h('div', { class: 'card' }, h('dl', { class: 'facts' },
       h('dt', {}, 'Kind'), h('dd', {}, a.kind), h('dt', {}, 'Status'), h('dd', { id: 'edit-status' }, a.status),
-      h('dt', {}, 'Balance'), h('dd', {}, amount(a.balance)), h('dt', {}, 'Limits'), h('dd', { id: 'edit-limits-now' }, `${amount(a.min)} to ${amount(a.max)}`)),
-    limitBar(a.balance, a.min, a.max)),
+      h('dt', {}, 'Balance'), h('dd', {}, amount(a.balance)), h('dt', {}, 'Limits'), h('dd', { id: 'edit-limits-now' }, `${amount(a.min)} to ${amount(a.max)}`),
+      h('dt', {}, 'Warning levels'), h('dd', { id: 'edit-warn-now' }, `${a.warn_min === null ? 'none' : amount(a.warn_min)} and ${a.warn_max === null ? 'none' : amount(a.warn_max)}`)),
+    limitBar(a.balance, a.min, a.max, a)),
     result,
     h('h2', {}, 'Limits'), h('div', { class: 'card' }, limits),
+    h('h2', {}, 'Warning levels'), h('div', { class: 'card' }, h('p', { class: 'muted' }, 'Crossing a warning level is allowed; it is journaled and shown to the member and on the Warnings screen.'), warnForm),
     h('h2', {}, 'Access'), h('div', { class: 'card' }, h('div', { class: 'actions' }, block), reset),
     h('p', {}, h('a', { href: '#/admin/accounts' }, 'Back to accounts')));
 }
@@ -606,6 +642,21 @@ async function adminNodes() {
   for (const check of checks) check();
 }
 
+async function adminWarnings() {
+  const answer = await get('/admin/warnings');
+  const rows = (answer.data || []).map((w) => h('tr', { 'data-account': w.account },
+    h('td', {}, w.at.slice(0, 19).replace('T', ' ')),
+    h('td', {}, h('a', { href: `#/admin/account/${encodeURIComponent(w.account)}` }, w.account)),
+    h('td', {}, `${w.side} ${amount(w.limit)}`),
+    h('td', { class: 'num' }, amount(w.balance)),
+    h('td', {}, h('a', { href: `#/tx/${w.uuid}` }, 'transaction'))));
+  show('Warnings',
+    h('p', {}, 'Every time a balance went beyond its account\'s warning level, newest first.'),
+    rows.length ? h('div', { class: 'tablewrap' }, h('table', { id: 'warnings' },
+      h('thead', {}, h('tr', {}, ['When (UTC)', 'Account', 'Level crossed', 'Balance then', ''].map((t) => h('th', {}, t)))),
+      h('tbody', {}, rows))) : h('p', { id: 'warnings-none' }, 'No warning level was crossed.'));
+}
+
 async function adminEvents(params) {
   const head = (await get('/admin/health')).data.journal.head_seq;
   const after = params.has('after') ? Math.max(0, parseInt(params.get('after'), 10) || 0) : Math.max(0, head - 25);
@@ -646,6 +697,7 @@ async function route() {
     else if (parts[0] === 'admin' && s.admin && parts[1] === 'health') await adminHealth();
     else if (parts[0] === 'admin' && s.admin && parts[1] === 'nodes') await adminNodes();
     else if (parts[0] === 'admin' && s.admin && parts[1] === 'events') await adminEvents(params);
+    else if (parts[0] === 'admin' && s.admin && parts[1] === 'warnings') await adminWarnings();
     else await home();
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {

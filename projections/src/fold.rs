@@ -714,7 +714,11 @@ impl Projections {
                 ratchet.count += 1;
             }
             // Fee policy is the writer's concern; no read model shows it yet.
-            Event::FeesConfigured { .. } | Event::LinkReconciled { .. } => {}
+            // Soft limits and their crossings are read by the api's read model.
+            Event::FeesConfigured { .. }
+            | Event::LinkReconciled { .. }
+            | Event::WarnLimitsChanged { .. }
+            | Event::WarnLimitCrossed { .. } => {}
             Event::LinkDialectSet { account, dialect } => {
                 assert!(self.slot_mut(account).peer.is_some(), "dialect of {account}, which is not connected");
                 match dialect {

@@ -353,6 +353,7 @@ fn keyboard_alone_reaches_every_action_and_can_sign_in_and_pay() {
         ("#/admin/accounts", "document.querySelector('#new-account')"),
         ("#/admin/account/alice", "document.querySelector('#edit-limits')"),
         ("#/admin/health", "document.querySelector('#health-head')"),
+        ("#/admin/warnings", "document.querySelector('#warnings-none')"),
         ("#/admin/events", "document.querySelector('#events')"),
         ("#/admin/nodes", "document.querySelector('#nodes-none')"),
     ] {
@@ -638,4 +639,80 @@ fn pages_from_allowed_origins_call_the_node_through_cors_and_others_are_refused(
     let out = crate::ccnode(&["serve", "--data", crate::arg(data.path()), "--cors-origin", "wallet.example"]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an origin"));
+}
+
+/// Issue 12, item 5: a soft limit set by an operator; crossing it is allowed,
+/// journaled, shown to the member and listed for operators, across a restart.
+#[test]
+fn a_soft_limit_warns_the_member_and_the_operators_without_refusing_the_payment() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path(), "town");
+    server.open("alice", -50, 100);
+    server.open("bob", -100, 100);
+    let mut s = Scenario::new("soft-limits");
+    let admin = s.person("admin");
+    sign_in(&mut s, &admin, &server, "admin", ADMIN_KEY);
+    s.goto_hash(&admin, "#/admin/account/alice");
+    s.wait(&admin, "document.querySelector('#edit-warn')", "alice's screen");
+    s.fill(&admin, "#edit-warn-min", "-20");
+    s.click(&admin, "#edit-warn-submit");
+    s.wait(&admin, "document.querySelector('#edit-warn-now') && document.querySelector('#edit-warn-now').innerText === '\u{2212}20 and none'", "the warning level saved");
+    // A bad one is refused in words.
+    s.fill(&admin, "#edit-warn-min", "5");
+    s.click(&admin, "#edit-warn-submit");
+    s.wait(&admin, "document.querySelector('#edit-result .error')", "the refusal");
+    assert!(
+        s.text(&admin, "#edit-result .error").contains("warn_min (must be <= 0)"),
+        "{}",
+        s.text(&admin, "#edit-result")
+    );
+
+    let alice = s.person("alice");
+    sign_in(&mut s, &alice, &server, "alice", "alice-key");
+    assert!(s.text(&alice, "#warn-note").contains("goes below \u{2212}20"), "{}", s.text(&alice, "#warn-note"));
+    send(&mut s, &alice, "pay", "bob", "30", "bike");
+    s.wait(
+        &alice,
+        "document.querySelector('#tx-state') && document.querySelector('#tx-state').innerText.includes('completed')",
+        "the payment, allowed",
+    );
+    s.goto_hash(&alice, "#/home");
+    s.wait(&alice, "document.querySelector('#warn-note.warning')", "the warning on alice's home");
+    let note = s.text(&alice, "#warn-note");
+    assert!(note.contains("below your community's warning level of \u{2212}20"), "{note}");
+    assert!(note.contains("up to your limit of \u{2212}50"), "{note}");
+
+    // A second payment beyond it is no new crossing.
+    let pay = json!({"payer": "alice", "payee": "bob", "quant": 5, "description": "tea", "type": "pay"});
+    let (status, _) = server.call(Method::POST, "/transaction", "alice", Some(pay));
+    assert_eq!(status, StatusCode::CREATED);
+    s.goto_hash(&admin, "#/admin/warnings");
+    s.wait(&admin, "document.querySelectorAll('#warnings tbody tr').length === 1", "one crossing listed");
+    let row = s.text(&admin, "#warnings tbody tr");
+    assert!(row.contains("alice") && row.contains("below \u{2212}20") && row.contains("\u{2212}30"), "{row}");
+    no_csp_violations(&mut s, &admin);
+    no_csp_violations(&mut s, &alice);
+    drop(s);
+
+    // Journaled: the event is in the feed, and it all holds across a restart.
+    let (status, feed) = server.call(Method::GET, "/replay/events?after=0&limit=1000", "admin", None);
+    assert_eq!(status, StatusCode::OK);
+    let kinds: Vec<&str> =
+        feed["data"].as_array().expect("list").iter().filter_map(|r| r["event"]["type"].as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "WarnLimitCrossed").count(), 1, "{kinds:?}");
+    server.stop();
+    let server = Server::start(data.path(), "town");
+    let (status, mine) = server.call(Method::GET, "/account/warnings", "alice", None);
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(mine["data"]["warn_min"], json!(-20));
+    assert_eq!(mine["data"]["beyond"], "below");
+    assert_eq!(mine["data"]["crossings"][0]["balance"], json!(-30));
+    let (status, all) = server.call(Method::GET, "/admin/warnings", "admin", None);
+    assert_eq!((status, all["data"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{all}");
+    server.stop();
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_ccnode"))
+        .args(["verify", "--data", crate::arg(data.path())])
+        .output()
+        .expect("verify");
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
