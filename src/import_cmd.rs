@@ -11,6 +11,8 @@ use anyhow::Context;
 pub enum ImportFormat {
     /// ccnode's own CSV exports: the accounts file and the transactions file.
     Ccnode,
+    /// Komunitin's community migration bundle: its members.csv and transfers.csv.
+    Komunitin,
 }
 
 /// `ccnode import` arguments.
@@ -25,7 +27,8 @@ pub struct ImportArgs {
     /// The new node's name.
     #[arg(long, value_name = "NODE", default_value = "ccnode")]
     name: String,
-    /// The files: for `ccnode`, the accounts export and the transactions export (any order).
+    /// The files, in any order: for `ccnode` the accounts and transactions exports, for
+    /// `komunitin` the bundle's members.csv and transfers.csv.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
 }
@@ -34,6 +37,7 @@ pub struct ImportArgs {
 pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let format = match args.format {
         ImportFormat::Ccnode => api::import::Format::Ccnode,
+        ImportFormat::Komunitin => api::import::Format::Komunitin,
     };
     let mut files = Vec::new();
     for path in &args.files {

@@ -151,6 +151,10 @@ fn unguard(text: &str) -> String {
 pub enum Format {
     /// ccnode's own CSV exports (`GET /admin/export/accounts`, `GET /admin/export/transactions`).
     Ccnode,
+    /// Komunitin's community migration bundle: its `members.csv` and
+    /// `transfers.csv` (community-exchange-network/komunitin,
+    /// `shared/migration/FORMAT.md`).
+    Komunitin,
 }
 
 impl Format {
@@ -158,6 +162,7 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Ccnode => "ccnode",
+            Format::Komunitin => "komunitin",
         }
     }
 }
@@ -175,6 +180,8 @@ pub struct AccountPlan {
     pub blocked: bool,
     /// Its limits.
     pub limits: Limits,
+    /// The balance the file declares, checked against the replayed history.
+    pub declared_balance: Option<Amount>,
 }
 
 /// A payment to replay at its original time.
@@ -223,30 +230,106 @@ fn parse_time_us(text: &str) -> Option<u64> {
     u64::try_from(t.unix_timestamp_nanos() / 1000).ok()
 }
 
-/// Reads and checks `files` (name, text) in the ccnode format, against `now_us`.
+const KOMUNITIN_MEMBER_COLUMNS: &[&str] =
+    &["code", "type", "status", "account.balance", "account.creditLimit", "account.maximumBalance"];
+const KOMUNITIN_TRANSFER_COLUMNS: &[&str] = &[
+    "sourceKey",
+    "payerAccountCode",
+    "payeeAccountCode",
+    "initiatorUser",
+    "amount",
+    "description",
+    "createdAt",
+    "updatedAt",
+];
+
+/// Reads and checks `files` (name, text) in `format`, against `now_us`.
 pub fn plan(format: Format, files: &[(String, String)], now_us: u64) -> Result<Plan, ImportError> {
-    let Format::Ccnode = format;
-    let mut accounts: Vec<AccountPlan> = Vec::new();
-    let mut entries: Vec<(RowRef, Vec<String>, HashMap<&'static str, usize>)> = Vec::new();
-    for (file, text) in files {
-        let rows = parse_csv(text.strip_prefix('\u{feff}').unwrap_or(text))
-            .map_err(|(line, reason)| ImportError::Row { file: file.clone(), line, reason })?;
-        let Some(((_, header), body)) = rows.split_first() else {
-            return Err(ImportError::UnknownFile { file: file.clone(), header: String::new() });
-        };
-        let body: Vec<&CsvRow> = body.iter().filter(|(_, r)| !(r.len() == 1 && r[0].is_empty())).collect();
-        if let Some((line, row)) = body.iter().find(|(_, r)| r.len() != header.len()) {
-            let reason = format!("{} fields where the header has {}", row.len(), header.len());
-            return Err(ImportError::Row { file: file.clone(), line: *line, reason });
-        }
-        if let Some(at) = columns(header, ACCOUNT_COLUMNS) {
-            for (line, row) in body {
-                let row_ref = RowRef { file: file.clone(), line: *line };
-                accounts.push(account_row(&row_ref, row, &at)?);
+    match format {
+        Format::Ccnode => plan_ccnode(files, now_us),
+        Format::Komunitin => plan_komunitin(files, now_us),
+    }
+}
+
+/// A file's header and rows, refused when a row has more or fewer fields.
+fn read_rows(file: &str, text: &str) -> Result<(Vec<String>, Vec<CsvRow>), ImportError> {
+    let rows = parse_csv(text.strip_prefix('\u{feff}').unwrap_or(text)).map_err(|(line, reason)| ImportError::Row {
+        file: file.to_owned(),
+        line,
+        reason,
+    })?;
+    let mut rows = rows.into_iter();
+    let Some((_, header)) = rows.next() else {
+        return Err(ImportError::UnknownFile { file: file.to_owned(), header: String::new() });
+    };
+    let body: Vec<CsvRow> = rows.filter(|(_, r)| !(r.len() == 1 && r[0].is_empty())).collect();
+    if let Some((line, row)) = body.iter().find(|(_, r)| r.len() != header.len()) {
+        let reason = format!("{} fields where the header has {}", row.len(), header.len());
+        return Err(ImportError::Row { file: file.to_owned(), line: *line, reason });
+    }
+    Ok((header, body))
+}
+
+/// Times must not go back and must be past; rows of one instant are spaced by a microsecond.
+#[derive(Debug, Default)]
+struct Clock {
+    /// (original time of the previous row, the time it is written at)
+    last: Option<(u64, u64)>,
+}
+
+impl Clock {
+    fn next(&mut self, row: &RowRef, field: &str, text: &str, now_us: u64) -> Result<u64, ImportError> {
+        let original =
+            parse_time_us(text).ok_or_else(|| row.error(format!("{field} {text:?} is not an RFC 3339 time")))?;
+        let at_us = match self.last {
+            Some((previous, _)) if original < previous => {
+                return Err(row.error(format!("{field} {text} goes back in time")));
             }
-        } else if let Some(at) = columns(header, TRANSACTION_COLUMNS) {
+            Some((_, written_at)) => original.max(written_at + 1),
+            None => original,
+        };
+        if at_us >= now_us {
+            return Err(row.error(format!("{field} {text} is not in the past")));
+        }
+        self.last = Some((original, at_us));
+        Ok(at_us)
+    }
+}
+
+fn parse_quant(row: &RowRef, field: &str, text: &str) -> Result<Amount, ImportError> {
+    let quant: Amount = text.trim().parse().map_err(|_| row.error(format!("{field} {text:?} is not an amount")))?;
+    if !quant.is_positive() || !quant.within_max() {
+        return Err(row.error(format!("{field} {text} is not a positive amount within bounds")));
+    }
+    Ok(quant)
+}
+
+fn unique_ids(accounts: &[AccountPlan]) -> Result<BTreeSet<AccountId>, ImportError> {
+    let mut ids = BTreeSet::new();
+    for account in accounts {
+        if !ids.insert(account.id.clone()) {
+            return Err(account.row.error(format!("account {} appears twice", account.id.as_str())));
+        }
+    }
+    Ok(ids)
+}
+
+type Rows = Vec<(RowRef, Vec<String>, HashMap<&'static str, usize>)>;
+
+fn plan_ccnode(files: &[(String, String)], now_us: u64) -> Result<Plan, ImportError> {
+    let format = Format::Ccnode;
+    let mut accounts: Vec<AccountPlan> = Vec::new();
+    let mut entries: Rows = Vec::new();
+    for (file, text) in files {
+        let (header, body) = read_rows(file, text)?;
+        if let Some(at) = columns(&header, ACCOUNT_COLUMNS) {
             for (line, row) in body {
-                entries.push((RowRef { file: file.clone(), line: *line }, row.clone(), at.clone()));
+                let row_ref = RowRef { file: file.clone(), line };
+                accounts.push(account_row(&row_ref, &row, &at)?);
+            }
+        } else if let Some(at) = columns(&header, TRANSACTION_COLUMNS) {
+            for (line, row) in body {
+                entries.push((RowRef { file: file.clone(), line }, row, at.clone()));
             }
         } else {
             return Err(ImportError::UnknownFile { file: file.clone(), header: header.join(",") });
@@ -257,16 +340,10 @@ pub fn plan(format: Format, files: &[(String, String)], now_us: u64) -> Result<P
             "no accounts: give the accounts export (id,kind,status,min,max,…) too".into(),
         ));
     }
-    let mut ids = BTreeSet::new();
-    for account in &accounts {
-        if !ids.insert(account.id.clone()) {
-            return Err(account.row.error(format!("account {} appears twice", account.id.as_str())));
-        }
-    }
+    let ids = unique_ids(&accounts)?;
     let mut payments = Vec::new();
     let mut skipped = 0;
-    // (original time of the previous row, the time it is written at)
-    let mut last: Option<(u64, u64)> = None;
+    let mut clock = Clock::default();
     for (row_ref, row, at) in &entries {
         let cell = |name: &str| -> Result<&str, ImportError> {
             at.get(name)
@@ -274,21 +351,7 @@ pub fn plan(format: Format, files: &[(String, String)], now_us: u64) -> Result<P
                 .map(String::as_str)
                 .ok_or_else(|| row_ref.error(format!("no {name} column in this row")))
         };
-        let written = cell("written")?;
-        let original = parse_time_us(written)
-            .ok_or_else(|| row_ref.error(format!("written {written:?} is not an RFC 3339 time")))?;
-        // Rows of one instant are spaced by a microsecond; an earlier one is refused.
-        let at_us = match last {
-            Some((previous, _)) if original < previous => {
-                return Err(row_ref.error(format!("written {written} goes back in time")));
-            }
-            Some((_, written_at)) => original.max(written_at + 1),
-            None => original,
-        };
-        if at_us >= now_us {
-            return Err(row_ref.error(format!("written {written} is not in the past")));
-        }
-        last = Some((original, at_us));
+        let at_us = clock.next(row_ref, "written", cell("written")?, now_us)?;
         if cell("state")? != "completed" {
             skipped += 1;
             continue;
@@ -303,12 +366,7 @@ pub fn plan(format: Format, files: &[(String, String)], now_us: u64) -> Result<P
             Ok(id)
         };
         let (payer, payee) = (account("payer")?, account("payee")?);
-        let quant_text = cell("quant")?;
-        let quant: Amount =
-            quant_text.trim().parse().map_err(|_| row_ref.error(format!("quant {quant_text:?} is not an amount")))?;
-        if !quant.is_positive() || !quant.within_max() {
-            return Err(row_ref.error(format!("quant {quant_text} is not a positive amount within bounds")));
-        }
+        let quant = parse_quant(row_ref, "quant", cell("quant")?)?;
         let entry = cell("entry")?;
         let original = cell("uuid")?;
         let uuid =
@@ -331,6 +389,108 @@ pub fn plan(format: Format, files: &[(String, String)], now_us: u64) -> Result<P
         });
     }
     Ok(Plan { accounts, payments, skipped })
+}
+
+/// Komunitin's bundle: `members.csv` (members and their accounts) and
+/// `transfers.csv` (the complete committed history); its other files
+/// (community, users, categories, posts) hold nothing a ledger keeps.
+fn plan_komunitin(files: &[(String, String)], now_us: u64) -> Result<Plan, ImportError> {
+    let mut accounts: Vec<AccountPlan> = Vec::new();
+    let mut transfers: Rows = Vec::new();
+    let mut without_account = BTreeSet::new();
+    for (file, text) in files {
+        let (header, body) = read_rows(file, text)?;
+        if let Some(at) = columns(&header, KOMUNITIN_MEMBER_COLUMNS) {
+            for (line, row) in body {
+                let row_ref = RowRef { file: file.clone(), line };
+                let cell = |name: &str| at.get(name).and_then(|i| row.get(*i)).map_or("", String::as_str);
+                let code = cell("code");
+                let id =
+                    AccountId::new(code).map_err(|_| row_ref.error(format!("code {code:?} is not an account id")))?;
+                let blocked = match cell("status") {
+                    "active" => false,
+                    "disabled" | "suspended" | "deleted" => true,
+                    // Komunitin gives these members no account.
+                    "draft" | "pending" => {
+                        without_account.insert(id);
+                        continue;
+                    }
+                    other => return Err(row_ref.error(format!("status {other:?} is not a Komunitin member status"))),
+                };
+                let amount = |name: &str| -> Result<Amount, ImportError> {
+                    let text = cell(name);
+                    text.trim().parse().map_err(|_| row_ref.error(format!("{name} {text:?} is not an amount")))
+                };
+                let credit = amount("account.creditLimit")?;
+                if credit.is_negative() {
+                    return Err(row_ref.error("account.creditLimit must not be negative"));
+                }
+                // A blank maximum is unlimited: the largest limit ccnode holds.
+                let max = match cell("account.maximumBalance").trim() {
+                    "" => Amount::max_value(),
+                    _ => amount("account.maximumBalance")?,
+                };
+                let limits = Limits::new(-credit, max)
+                    .map_err(|_| row_ref.error("limits must satisfy -creditLimit <= 0 <= maximumBalance"))?;
+                let declared_balance = Some(amount("account.balance")?);
+                accounts.push(AccountPlan { row: row_ref, id, admin: false, blocked, limits, declared_balance });
+            }
+        } else if let Some(at) = columns(&header, KOMUNITIN_TRANSFER_COLUMNS) {
+            for (line, row) in body {
+                transfers.push((RowRef { file: file.clone(), line }, row, at.clone()));
+            }
+        } else {
+            return Err(ImportError::UnknownFile { file: file.clone(), header: header.join(",") });
+        }
+    }
+    if accounts.is_empty() {
+        return Err(ImportError::Refused("no accounts: give the bundle's members.csv too".into()));
+    }
+    let ids = unique_ids(&accounts)?;
+    let mut clock = Clock::default();
+    let mut payments = Vec::new();
+    let mut keys = BTreeSet::new();
+    for (row_ref, row, at) in &transfers {
+        let cell = |name: &str| at.get(name).and_then(|i| row.get(*i)).map_or("", String::as_str);
+        // A committed transfer took effect when it was last updated (committed).
+        let at_us = clock.next(row_ref, "updatedAt", cell("updatedAt"), now_us)?;
+        let account = |name: &str| -> Result<AccountId, ImportError> {
+            let code = cell(name);
+            let id =
+                AccountId::new(code).map_err(|_| row_ref.error(format!("{name} {code:?} is not an account id")))?;
+            if !ids.contains(&id) {
+                let why = if without_account.contains(&id) {
+                    "a member without an account (draft or pending)"
+                } else {
+                    "not in members.csv"
+                };
+                return Err(row_ref.error(format!("{name} {code} is {why}")));
+            }
+            Ok(id)
+        };
+        let (payer, payee) = (account("payerAccountCode")?, account("payeeAccountCode")?);
+        let quant = parse_quant(row_ref, "amount", cell("amount"))?;
+        let key = cell("sourceKey");
+        if key.is_empty() || !keys.insert(key.to_owned()) {
+            return Err(row_ref.error(format!("sourceKey {key:?} is empty or not unique")));
+        }
+        let mut metadata = BTreeMap::new();
+        metadata.insert("imported".to_owned(), Format::Komunitin.name().to_owned());
+        metadata.insert("imported_source_key".to_owned(), key.to_owned());
+        metadata.insert("imported_initiator".to_owned(), cell("initiatorUser").to_owned());
+        metadata.insert("imported_created_at".to_owned(), cell("createdAt").to_owned());
+        payments.push(PaymentPlan {
+            row: row_ref.clone(),
+            at_us,
+            uuid: None,
+            payer,
+            payee,
+            quant,
+            description: cell("description").to_owned(),
+            metadata,
+        });
+    }
+    Ok(Plan { accounts, payments, skipped: 0 })
 }
 
 fn account_row(
@@ -363,7 +523,7 @@ fn account_row(
     };
     let limits = Limits::new(amount("min")?, amount("max")?)
         .map_err(|_| row_ref.error("limits must satisfy min <= 0 <= max"))?;
-    Ok(AccountPlan { row: row_ref.clone(), id, admin, blocked, limits })
+    Ok(AccountPlan { row: row_ref.clone(), id, admin, blocked, limits, declared_balance: None })
 }
 
 /// What an import did.
@@ -495,6 +655,17 @@ async fn write(plan: &Plan, dir: &Path, name: &str) -> Result<Report, ImportErro
                 .submit(NodeCommand::Ledger(command))
                 .await
                 .map_err(|e| account.row.error(describe_write_error(&e)))?;
+        }
+        // A format that declares balances: the history must add up to them.
+        for account in &plan.accounts {
+            let Some(declared) = account.declared_balance else { continue };
+            let replayed = state.read().projections.balances(&account.id).unwrap_or_default().completed;
+            if replayed != declared {
+                return Err(account.row.error(format!(
+                    "the declared balance {declared} of {} is not what its transfers add up to ({replayed})",
+                    account.id.as_str()
+                )));
+            }
         }
         Ok::<Report, ImportError>(report)
     }

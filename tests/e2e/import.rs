@@ -203,3 +203,180 @@ fn a_file_with_a_bad_row_is_refused_naming_the_row_and_nothing_is_written() {
     let value: Value = serde_json::from_slice(&before.stdout).expect("JSON");
     assert_eq!(value["balance"], "0", "before the original date: {value}");
 }
+
+/// The header of `members.csv` in Komunitin's community migration bundle
+/// (community-exchange-network/komunitin, `shared/migration/FORMAT.md`).
+const KOMUNITIN_MEMBERS: &str = "code,name,type,status,access,description,adminUsers,account.balance,account.creditLimit,createdAt,updatedAt,account.createdAt,account.updatedAt,account.maximumBalance,imageUrl,address.streetAddress,address.locality,address.postalCode,address.region,address.country,location.name,location.type,location.longitude,location.latitude,contact.phone,contact.email,contact.telegram,contact.whatsapp,contact.website,account.settings.onPaymentCreditLimit,account.settings.acceptPaymentsAfter,account.settings.acceptPaymentsWhitelist,account.settings.allowPayments,account.settings.allowPaymentRequests,account.settings.allowSimplePayments,account.settings.allowSimplePaymentRequests,account.settings.allowQrPayments,account.settings.allowQrPaymentRequests,account.settings.allowMultiplePayments,account.settings.allowMultiplePaymentRequests,account.settings.allowTagPayments,account.settings.allowTagPaymentRequests,account.settings.acceptPaymentsAutomatically,account.settings.allowExternalPayments,account.settings.allowExternalPaymentRequests,account.settings.acceptExternalPaymentsAutomatically,account.settings.hideBalance";
+/// The header of its `transfers.csv`.
+const KOMUNITIN_TRANSFERS: &str =
+    "sourceKey,payerAccountCode,payeeAccountCode,initiatorUser,amount,description,createdAt,updatedAt";
+
+/// One members.csv row: the given columns, every other one blank.
+fn member(values: &[(&str, &str)]) -> String {
+    KOMUNITIN_MEMBERS
+        .split(',')
+        .map(|column| {
+            let value = values.iter().find(|(c, _)| *c == column).map_or("", |(_, v)| *v);
+            if value.contains(',') {
+                format!("\"{value}\"")
+            } else {
+                value.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn komunitin_members(bob_balance: &str) -> String {
+    let t = "2025-01-01T09:00:00Z";
+    let account = |code, name, status, balance, credit, max| -> Vec<(&str, &str)> {
+        vec![
+            ("code", code),
+            ("name", name),
+            ("type", "personal"),
+            ("status", status),
+            ("access", "group"),
+            ("adminUsers", "someone@example.org"),
+            ("createdAt", t),
+            ("updatedAt", t),
+            ("account.balance", balance),
+            ("account.creditLimit", credit),
+            ("account.maximumBalance", max),
+            ("account.createdAt", t),
+            ("account.updatedAt", t),
+        ]
+    };
+    let rows = [
+        member(&account("KOMU0001", "Ana", "active", "-7.5", "50", "")),
+        member(&account("KOMU0002", "Bo, the baker", "active", bob_balance, "100.00", "200")),
+        member(&account("KOMU0003", "Cy", "suspended", "-2.5", "20", "")),
+        // A pending member: no account, so every account column blank.
+        member(&[
+            ("code", "KOMU0004"),
+            ("name", "Di"),
+            ("type", "personal"),
+            ("status", "pending"),
+            ("access", "group"),
+            ("createdAt", t),
+            ("updatedAt", t),
+        ]),
+    ];
+    rows.iter().fold(format!("{KOMUNITIN_MEMBERS}\n"), |acc, row| acc + row + "\n")
+}
+
+fn komunitin_transfers(extra: &str) -> String {
+    format!(
+        "{KOMUNITIN_TRANSFERS}\n\
+         t-1,KOMU0001,KOMU0002,ana@example.org,10.00,\"bread, two loaves\",2025-02-01T11:59:00Z,2025-02-01T12:00:00Z\n\
+         t-2,KOMU0003,KOMU0001,cy@example.org,2.5,eggs,2025-02-02T08:30:00.250Z,2025-02-02T08:30:00.250Z\n{extra}"
+    )
+}
+
+#[test]
+fn a_komunitin_bundle_is_imported_with_its_limits_statuses_and_dates() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let members = work.path().join("members.csv");
+    let transfers = work.path().join("transfers.csv");
+    std::fs::write(&members, komunitin_members("10")).expect("write");
+    std::fs::write(&transfers, komunitin_transfers("")).expect("write");
+    let target = work.path().join("node");
+    let out = Command::new(env!("CARGO_BIN_EXE_ccnode"))
+        .args([
+            "import",
+            "--data",
+            arg(&target),
+            "--format",
+            "komunitin",
+            "--name",
+            "komu",
+            arg(&members),
+            arg(&transfers),
+        ])
+        .env("CCNODE_LOG", "warn")
+        .output()
+        .expect("import");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out).lines().count(), 4, "a key for each of the three accounts: {}", stdout(&out));
+
+    let server = Server::spawn(&["serve", "--data", arg(&target), "--listen", "127.0.0.1:0", "--name", "komu"]);
+    let accounts = admin_get(&server, "/admin/accounts");
+    let row = |id: &str| accounts["data"].as_array().expect("list").iter().find(|a| a["id"] == id).cloned();
+    let ana = row("KOMU0001").expect("Ana's account");
+    assert_eq!(
+        (&ana["min"], &ana["max"], &ana["balance"], &ana["status"]),
+        (&json!(-50), &json!(1_000_000_000_000_000u64), &json!(-7.5), &json!("active"))
+    );
+    let bo = row("KOMU0002").expect("Bo's account");
+    assert_eq!((&bo["min"], &bo["max"], &bo["balance"]), (&json!(-100), &json!(200), &json!(10)));
+    assert_eq!(row("KOMU0003").expect("Cy's account")["status"], "blocked", "suspended");
+    assert!(row("KOMU0004").is_none(), "a pending member has no account");
+    // The original dates: Ana's balance before, between and after the two transfers.
+    for (at, balance) in
+        [("2025-02-01T11:59:59Z", 0.0), ("2025-02-01T12:00:01Z", -10.0), ("2025-02-02T08:30:01Z", -7.5)]
+    {
+        let value = admin_get(&server, &format!("/account/balance?acc_path=KOMU0001&at={at}"));
+        assert_eq!(value["data"]["balance"].as_f64(), Some(balance), "at {at}: {value}");
+    }
+    let list = admin_get(&server, "/transactions?dir=asc&limit=5");
+    let first = &list["data"][0]["entries"][0];
+    assert_eq!(first["description"], "bread, two loaves");
+    assert_eq!(first["metadata"]["imported"], "komunitin");
+    assert_eq!(first["metadata"]["imported_source_key"], "t-1");
+    assert_eq!(list["data"][0]["written"], "2025-02-01 12:00:00");
+    server.stop();
+}
+
+#[test]
+fn a_komunitin_bundle_that_does_not_add_up_or_names_a_member_without_account_is_refused() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        // Bo's declared balance is not what the transfers give him.
+        ("balance", komunitin_members("11"), komunitin_transfers(""), "members.csv line 3", "declared balance 11"),
+        (
+            "pending",
+            komunitin_members("10"),
+            komunitin_transfers(
+                "t-3,KOMU0001,KOMU0004,ana@example.org,1,x,2025-03-01T00:00:00Z,2025-03-01T00:00:00Z\n",
+            ),
+            "transfers.csv line 4",
+            "without an account",
+        ),
+        (
+            "places",
+            komunitin_members("10"),
+            komunitin_transfers(
+                "t-3,KOMU0001,KOMU0002,ana@example.org,0.0000001,x,2025-03-01T00:00:00Z,2025-03-01T00:00:00Z\n",
+            ),
+            "transfers.csv line 4",
+            "is not an amount",
+        ),
+        (
+            "duplicate",
+            komunitin_members("10"),
+            komunitin_transfers(
+                "t-1,KOMU0001,KOMU0002,ana@example.org,1,x,2025-03-01T00:00:00Z,2025-03-01T00:00:00Z\n",
+            ),
+            "transfers.csv line 4",
+            "not unique",
+        ),
+    ];
+    for (name, members_text, transfers_text, place, words) in cases {
+        let dir = work.path().join(name);
+        std::fs::create_dir(&dir).expect("mkdir");
+        let (members, transfers) = (dir.join("members.csv"), dir.join("transfers.csv"));
+        std::fs::write(&members, members_text).expect("write");
+        std::fs::write(&transfers, transfers_text).expect("write");
+        let target = dir.join("node");
+        let out = Command::new(env!("CARGO_BIN_EXE_ccnode"))
+            .args(["import", "--data", arg(&target), "--format", "komunitin", arg(&members), arg(&transfers)])
+            .env("CCNODE_LOG", "warn")
+            .output()
+            .expect("import");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(place) && stderr.contains(words), "{name}: {stderr}");
+        assert!(!target.exists(), "{name}: nothing written");
+        let left: Vec<_> = std::fs::read_dir(&dir).expect("list").flatten().filter(|e| e.path().is_dir()).collect();
+        assert!(left.is_empty(), "{name}: {left:?} left behind");
+    }
+}
