@@ -34,8 +34,11 @@ function show(title, ...content) {
   document.getElementById('title').focus();
 }
 
+let noticeAt = 0;
+
 function notice(text, kind) {
   const n = document.getElementById('notice');
+  noticeAt = Date.now();
   n.replaceChildren(text ? h('div', { class: kind === 'error' ? 'error' : 'ok' }, text) : '');
 }
 
@@ -714,7 +717,14 @@ async function route() {
 
 window.addEventListener('hashchange', () => {
   document.body.removeAttribute('data-ready');
+  // A notice belongs to the screen it was given on, or to the move it caused.
+  if (Date.now() - noticeAt > 1500) notice('');
   route();
+});
+// The skip link moves focus to the screen's content without changing screen.
+document.querySelector('.skip').addEventListener('click', (ev) => {
+  ev.preventDefault();
+  document.getElementById('main').focus();
 });
 // A module script runs once the document is parsed.
 route();

@@ -305,6 +305,17 @@ fn keyboard_alone_reaches_every_action_and_can_sign_in_and_pay() {
     s.type_text(&alice, "alice-key");
     s.press(&alice, "Enter");
     s.wait(&alice, "document.querySelector('#balance')", "home after a keyboard sign-in");
+    // The skip link moves focus to the content and stays on the screen.
+    let mut guard = 0;
+    while s.eval(&alice, "document.activeElement.className") != json!("skip") {
+        s.press(&alice, "Tab");
+        guard += 1;
+        assert!(guard < 60, "Tab never reached the skip link");
+    }
+    s.press(&alice, "Enter");
+    s.wait(&alice, "document.activeElement.id === 'main'", "focus on the content");
+    assert_eq!(s.eval(&alice, "location.hash"), json!("#/home"));
+    assert!(s.eval(&alice, "!!document.querySelector('#balance')") == json!(true), "still home");
 
     // Something waiting for alice's signature, so that its link is on the screens too.
     let (status, bill) = server.call(
