@@ -555,6 +555,7 @@ async function adminAccount(id) {
     h('h2', {}, 'Limits'), h('div', { class: 'card' }, limits),
     h('h2', {}, 'Warning levels'), h('div', { class: 'card' }, h('p', { class: 'muted' }, 'Crossing a warning level is allowed; it is journaled and shown to the member and on the Warnings screen.'), warnForm),
     h('h2', {}, 'Access'), h('div', { class: 'card' }, h('div', { class: 'actions' }, block), reset),
+    h('div', { class: 'actions' }, downloadButton(`Statement of ${id} (CSV)`, `/account/statement${q({ acc_path: id })}`, `statement-${id}.csv`, 'edit-statement-csv')),
     h('p', {}, h('a', { href: '#/admin/accounts' }, 'Back to accounts')));
 }
 

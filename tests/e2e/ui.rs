@@ -218,6 +218,13 @@ fn an_operator_creates_an_account_changes_its_limits_blocks_it_and_resets_its_ke
     s.wait(&admin, "document.querySelector('#edit-status').innerText === 'blocked'", "carol blocked");
     s.click(&admin, "#edit-block");
     s.wait(&admin, "document.querySelector('#edit-status').innerText === 'active'", "carol active again");
+    // The operator downloads carol's statement (the node answers it as CSV).
+    s.click(&admin, "#edit-statement-csv");
+    s.wait(
+        &admin,
+        "document.querySelector('#notice').innerText.includes('Downloaded statement-carol.csv')",
+        "carol's statement",
+    );
     s.fill(&admin, "#edit-key", "carol-new-key");
     s.click(&admin, "#edit-key-submit");
     s.wait(
