@@ -77,9 +77,9 @@ async fn admin(client: &reqwest::Client, method: reqwest::Method, url: String, b
 async fn graft(client: &reqwest::Client, parent: &Node, parent_name: &str, child: &Node, child_name: &str) {
     let hash = format!("{parent_name}-{child_name}");
     let wide = json!({"min": -1_000_000_000, "max": 1_000_000_000});
-    let body = json!({"id": child_name, "url": child.url, "min": wide["min"], "max": wide["max"], "last_hash": hash});
+    let body = json!({"id": child_name, "url": child.url, "min": wide["min"], "max": wide["max"], "last_hash": hash, "dialect": "ccnode"});
     admin(client, reqwest::Method::POST, format!("{}/admin/nodes", parent.url), body).await;
-    let body = json!({"name": parent_name, "url": parent.url, "rate": 1, "min": wide["min"], "max": wide["max"], "last_hash": hash});
+    let body = json!({"name": parent_name, "url": parent.url, "rate": 1, "min": wide["min"], "max": wide["max"], "last_hash": hash, "dialect": "ccnode"});
     admin(client, reqwest::Method::PUT, format!("{}/admin/trunkward", child.url), body).await;
 }
 

@@ -173,6 +173,7 @@ pub fn journal_dir(data: &Path) -> PathBuf {
 }
 
 fn main() -> ExitCode {
+    crash_only();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match run(cli) {
@@ -182,6 +183,20 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A panic is a bug: after it is reported the process aborts, on every
+/// build profile and every thread, so a node never goes on serving with a
+/// poisoned lock or a half-applied fold. A supervisor restarts it, and the
+/// restart rebuilds everything from the journal, where every answered write
+/// already is (docs/OPERATIONS.md, "When ccnode stops on a bug").
+fn crash_only() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        eprintln!("ccnode: this is a bug; stopping now (the journal holds every answered write; restart the node)");
+        std::process::abort();
+    }));
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -87,9 +87,14 @@ pub struct ServeArgs {
     /// Upper limit of the balance-of-trade account.
     #[arg(long, value_name = "AMOUNT", default_value = "1000")]
     pub trunkward_max: String,
-    /// The link's agreed initial ratchet hash [default: the parent's name].
+    /// The link's agreed initial ratchet hash [default: the empty string on a
+    /// `reference` link, as a reference node starts one; the parent's name otherwise].
     #[arg(long, value_name = "HASH")]
     pub trunkward_last_hash: Option<String>,
+    /// How the parent speaks: `reference` (the PHP reference node 0.8.5's
+    /// wire), `ccnode` (another ccnode) or `komunitin` (docs/PROTOCOL.md, "Dialects").
+    #[arg(long, value_name = "DIALECT", default_value = "reference", value_parser = ["reference", "ccnode", "komunitin"])]
+    pub trunkward_dialect: String,
 }
 
 impl ServeArgs {
@@ -100,8 +105,13 @@ impl ServeArgs {
         let min: Amount = self.trunkward_min.parse().context("--trunkward-min")?;
         let max: Amount = self.trunkward_max.parse().context("--trunkward-max")?;
         let limits = Limits::new(min, max).context("trunkward limits must satisfy min <= 0 <= max")?;
-        let last_hash = self.trunkward_last_hash.clone().unwrap_or_else(|| name.clone());
-        Ok(Some(api::node::TrunkwardOptions { name: name.clone(), url: url.clone(), rate, limits, last_hash }))
+        let dialect = ledger::Dialect::parse(&self.trunkward_dialect).context("--trunkward-dialect")?;
+        let last_hash = match (&self.trunkward_last_hash, dialect) {
+            (Some(hash), _) => hash.clone(),
+            (None, ledger::Dialect::Reference) => String::new(),
+            (None, _) => name.clone(),
+        };
+        Ok(Some(api::node::TrunkwardOptions { name: name.clone(), url: url.clone(), rate, limits, last_hash, dialect }))
     }
 }
 
@@ -459,6 +469,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 rate: ledger::Rate::new(rate.parse::<Amount>().expect("demo rate").as_decimal()).expect("positive"),
                 limits: wide,
                 last_hash: format!("{p}-{name}"),
+                dialect: ledger::Dialect::Ccnode,
             });
             crate::private::prepare_data_dir(&data.join(name))?;
             let options = StartOptions {

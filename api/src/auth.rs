@@ -149,8 +149,8 @@ async fn guarded(state: &AppState, node: &str, result: Result<Caller, ApiError>)
 fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency) -> Result<Caller, ApiError> {
     let id = AccountId::new(node).map_err(|_| ApiError::unauthenticated(node))?;
     let read = state.read();
-    if let Some(evidence) = read.closed_links.get(&id) {
-        return Err(crate::federation::link_closed(&id, evidence));
+    if let Some(evidence) = read.closed(&id) {
+        return Err(crate::federation::link_closed(&id, &evidence));
     }
     let ours = read.ratchet(&id).ok_or_else(|| ApiError::unauthenticated(node))?;
     // A request that advances no ratchet may come from a neighbour that has not
@@ -171,6 +171,9 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency
         Leniency::Exact => ours.md5 == hash,
     };
     if !accepted {
+        if ledger::LedgerView::dialect(&read.projections, &id) == ledger::Dialect::Reference {
+            return Err(crate::federation::reference::mismatch(node, hash));
+        }
         return Err(ApiError::hash_mismatch(axum::http::StatusCode::INTERNAL_SERVER_ERROR, node, hash));
     }
     Ok(Caller::Node { account: id })

@@ -7,6 +7,7 @@
 //! sides advance the link's ratchet in the same order.
 
 mod komunitin;
+pub(crate) mod reference;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -125,8 +126,7 @@ pub fn link_closed(peer: &AccountId, evidence: &Value) -> ApiError {
 
 /// Test-only fault injection: `CCNODE_FAILPOINT=<name>` makes the process abort at that point.
 fn failpoint(name: &str) {
-    static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    if POINT.get_or_init(|| std::env::var("CCNODE_FAILPOINT").ok()).as_deref() == Some(name) {
+    if crate::failpoint_is(name) {
         tracing::error!(failpoint = name, "failpoint reached: aborting");
         std::process::abort();
     }
@@ -146,8 +146,15 @@ async fn call_peer(
     body: Option<Value>,
     trace: &str,
 ) -> ApiResult<(StatusCode, Value)> {
-    if let Some(evidence) = state.read().closed_links.get(peer) {
-        return Err(link_closed(peer, evidence));
+    if let Some(evidence) = state.read().closed(peer) {
+        return Err(link_closed(peer, &evidence));
+    }
+    if state.read().projections.dialect(peer) == Dialect::Reference {
+        let result = reference::request(state, peer, method, path, body, None).await;
+        if result.as_ref().is_err_and(|e| e.class_name() == "HashMismatchFailure") {
+            spawn_reconcile(state, peer);
+        }
+        return result;
     }
     let (url, last_hash) = peer_facts(state, peer)?;
     let full = format!("{url}{path}");
@@ -177,18 +184,22 @@ async fn call_peer(
     }
     if value.get("errors").is_some() {
         if value["errors"][0]["class"] == "HashMismatchFailure" {
-            // Our heads differ: find out which side missed what, in the background
-            // (it needs this link's lock, which our caller holds).
-            let (state, peer) = (state.clone(), peer.clone());
-            tokio::spawn(async move {
-                if let Err(error) = crate::reconcile::reconcile_link(&state, &peer).await {
-                    tracing::warn!(%peer, class = error.class_name(), "reconciliation after a hash mismatch failed");
-                }
-            });
+            spawn_reconcile(state, peer);
         }
         return Err(ApiError::raw(status, value));
     }
     Err(unavailable(&url))
+}
+
+/// Our heads differ: find out which side missed what, in the background
+/// (it needs this link's lock, which our caller holds).
+fn spawn_reconcile(state: &AppState, peer: &AccountId) {
+    let (state, peer) = (state.clone(), peer.clone());
+    tokio::spawn(async move {
+        if let Err(error) = crate::reconcile::reconcile_link(&state, &peer).await {
+            tracing::warn!(%peer, class = error.class_name(), "reconciliation after a hash mismatch failed");
+        }
+    });
 }
 
 fn trace_of(headers: &HeaderMap) -> String {
@@ -249,19 +260,34 @@ fn relay_body(tx: &ledger::Transaction, entries: &[WireEntry]) -> Value {
 /// then, unless the workflow waits for confirmation, write it along the chain.
 pub async fn propose(state: &AppState, plan: ledger::federation::Plan, trace: &str) -> ApiResult<TxId> {
     let forward = plan.forward.clone().expect("an origin plan always goes somewhere");
+    if let Some(evidence) = state.read().closed(&forward.peer) {
+        return Err(link_closed(&forward.peer, &evidence));
+    }
     let uuid = plan.transaction.uuid;
     let workflow = plan.transaction.workflow.clone();
     let author = plan.transaction.author.clone();
     {
         // A relay advances no ratchet, so it does not hold the link's lock: many
         // proposals may validate along a link at once.
-        let _ = &forward;
         let plan = relay_on(state, plan, trace).await?;
         let command = Command::ProposeTransversal { transaction: plan.transaction, link: plan.link };
         submit(state, NodeCommand::Ledger(command)).await?;
     }
     if !workflow.creation.confirm {
-        change_state(state, uuid, workflow.creation.state, author, None, trace).await?;
+        if let Err(error) = change_state(state, uuid, workflow.creation.state, author.clone(), None, trace).await {
+            // A reference neighbour refused the relay that was to be its write: it
+            // never held this copy, so it is erased here at once (hashing nothing).
+            let reference = state.read().projections.dialect(&forward.peer) == Dialect::Reference;
+            let validated =
+                state.read().projections.transaction(&uuid).is_some_and(|tx| tx.state == TxState::Validated);
+            if reference && validated && error.class_name() != "UnavailableNodeFailure" {
+                let erase = Command::Transition { uuid, to: TxState::Erased, actor: author };
+                if let Err(e) = submit(state, NodeCommand::Ledger(erase)).await {
+                    tracing::warn!(%uuid, class = e.class_name(), "could not erase a refused validated copy; it expires");
+                }
+            }
+            return Err(error);
+        }
     }
     Ok(uuid)
 }
@@ -314,16 +340,27 @@ async fn change_state_relayed(
     } else {
         lock.lock().await
     };
-    let sent = if state.read().projections.dialect(&next) == Dialect::Komunitin {
+    let dialect = state.read().projections.dialect(&next);
+    let sent = match dialect {
         // No PATCH crosses a Komunitin link: the relay goes now and books it
         // there at once (a validated copy it never saw is erased here alone).
-        match to {
+        Dialect::Komunitin => match to {
             TxState::Completed => komunitin::send_to(state, uuid, &next, trace).await,
             _ => Ok(()),
+        },
+        Dialect::Reference => match state.read().closed(&next) {
+            Some(evidence) => Err(link_closed(&next, &evidence)),
+            None => Ok(()),
+        },
+        Dialect::Ccnode => Ok(()),
+    };
+    let sent = match (sent, dialect) {
+        (Ok(()), Dialect::Reference) => reference::send_change(state, uuid, to, &next, trace).await,
+        (Ok(()), Dialect::Ccnode) => {
+            let path = format!("/transaction/{uuid}/{}", to.letter());
+            call_peer(state, &next, reqwest::Method::PATCH, &path, None, trace).await.map(drop)
         }
-    } else {
-        let path = format!("/transaction/{uuid}/{}", to.letter());
-        call_peer(state, &next, reqwest::Method::PATCH, &path, None, trace).await.map(drop)
+        (sent, _) => sent,
     };
     if let Err(error) = sent {
         let _ = state.submit(NodeCommand::Abort { uuid }).await;
@@ -391,11 +428,23 @@ async fn relay_on(
     trace: &str,
 ) -> ApiResult<ledger::federation::Plan> {
     let Some(forward) = plan.forward.clone() else { return Ok(plan) };
-    if state.read().projections.dialect(&forward.peer) == Dialect::Komunitin {
-        // Komunitin books a relay at once: it is sent when the transaction is written here.
+    let dialect = state.read().projections.dialect(&forward.peer);
+    let confirm = plan.transaction.workflow.creation.confirm;
+    if dialect == Dialect::Komunitin || (dialect == Dialect::Reference && !confirm) {
+        // Komunitin books a relay at once, and so does the reference an
+        // unconfirmed one: it is sent when the transaction is written here.
         return Ok(plan);
     }
-    let body = relay_body(&plan.transaction, &forward.entries);
+    let (body, lock) = if dialect == Dialect::Reference {
+        // The reference checks our head exactly: no write may cross the link meanwhile.
+        (reference::relay_body(&plan.transaction, &forward.entries), Some(state.peers().lock_for(&forward.peer)))
+    } else {
+        (relay_body(&plan.transaction, &forward.entries), None)
+    };
+    let _link = match &lock {
+        Some(lock) => Some(lock.lock().await),
+        None => None,
+    };
     let (_, answer) =
         call_peer(state, &forward.peer, reqwest::Method::POST, "/transaction/relay", Some(body), trace).await?;
     let added = answered_entries(&answer)?;
@@ -427,7 +476,12 @@ fn parse_relay(state: &AppState, body: RelayBody) -> ApiResult<RelayIn> {
         (Some(w), Some(code)) if w.to_code().ok().as_deref() == Some(code.as_str()) => w,
         (Some(w), None) => w,
         (_, Some(code)) => Workflow::from_code(code).map_err(|e| ApiError::invalid_field("workflow", e.to_string()))?,
-        (None, None) => return Err(ApiError::invalid_field("workflow", "a workflow code or a known type is required")),
+        (None, None) => {
+            return Err(match body.type_.as_deref() {
+                Some(id) => ApiError::does_not_exist("workflow", id.chars().take(64).collect::<String>()),
+                None => ApiError::invalid_field("workflow", "a workflow code or a known type is required"),
+            })
+        }
     };
     if body.entries.is_empty() || body.entries.len() > 64 {
         return Err(ApiError::invalid_field("entries", "1 to 64 entries"));
@@ -451,8 +505,11 @@ pub async fn relay(
     let Caller::Node { account: from } = caller else { return Err(ApiError::forbidden()) };
     let body: RelayBody = serde_json::from_str(raw.get())
         .map_err(|e| ApiError::invalid_field("body", format!("not the expected JSON: {e}")))?;
-    if state.read().projections.dialect(&from) == Dialect::Komunitin {
-        return komunitin::relay_from(&state, from, &headers, &raw, body).await;
+    let dialect = state.read().projections.dialect(&from);
+    match dialect {
+        Dialect::Komunitin => return komunitin::relay_from(&state, from, &headers, &raw, body).await,
+        Dialect::Reference => return reference::relay_from(&state, from, &headers, body).await,
+        Dialect::Ccnode => {}
     }
     let upstream = from.clone();
     let relay = parse_relay(&state, body)?;
@@ -507,6 +564,9 @@ pub async fn relayed_state_change(
     let ours = state.read().ratchet(&from).map(|r| r.md5.clone()).unwrap_or_default();
     if ours != claimed_hash {
         state.peers().refused(from.as_str()).await;
+        if state.read().projections.dialect(&from) == Dialect::Reference {
+            return Err(reference::mismatch(from.as_str(), claimed_hash));
+        }
         return Err(ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, from.as_str(), claimed_hash));
     }
     let current = state.read().projections.transaction(&uuid).map(|tx| tx.state);
@@ -542,12 +602,16 @@ pub struct NewChild {
     /// Upper limit.
     #[schema(value_type = crate::schema::AmountIn)]
     pub max: Box<RawValue>,
-    /// The link's agreed initial ratchet hash (the same on both sides).
-    #[schema(pattern = "^[!-~]{1,128}$", example = "initial-hash")]
-    pub last_hash: String,
-    /// How the child speaks: `reference` (default) or `komunitin`.
+    /// The link's agreed initial ratchet hash (the same on both sides);
+    /// required unless the dialect is `reference`, whose initial hash is the
+    /// empty string (a reference node with no `hash_history` row for the link).
     #[serde(default)]
-    #[schema(pattern = "^(reference|komunitin)$", example = "reference")]
+    #[schema(pattern = "^[!-~]{0,128}$", example = "initial-hash")]
+    pub last_hash: Option<String>,
+    /// How the child speaks: `reference` (the default: the PHP reference
+    /// node 0.8.5's wire), `ccnode` (between two ccnodes) or `komunitin`.
+    #[serde(default)]
+    #[schema(pattern = "^(reference|ccnode|komunitin)$", example = "reference")]
     pub dialect: Option<String>,
 }
 
@@ -570,12 +634,15 @@ pub struct Trunkward {
     /// Upper limit.
     #[schema(value_type = crate::schema::AmountIn)]
     pub max: Box<RawValue>,
-    /// The link's agreed initial ratchet hash.
-    #[schema(pattern = "^[!-~]{1,128}$", example = "initial-hash")]
-    pub last_hash: String,
-    /// How the parent speaks: `reference` (default) or `komunitin`.
+    /// The link's agreed initial ratchet hash; required unless the dialect
+    /// is `reference` (default there: the empty string, as a reference node starts).
     #[serde(default)]
-    #[schema(pattern = "^(reference|komunitin)$", example = "reference")]
+    #[schema(pattern = "^[!-~]{0,128}$", example = "initial-hash")]
+    pub last_hash: Option<String>,
+    /// How the parent speaks: `reference` (the default: the PHP reference
+    /// node 0.8.5's wire), `ccnode` (between two ccnodes) or `komunitin`.
+    #[serde(default)]
+    #[schema(pattern = "^(reference|ccnode|komunitin)$", example = "reference")]
     pub dialect: Option<String>,
 }
 
@@ -591,6 +658,17 @@ fn check_hash(hash: &str) -> ApiResult<()> {
         return Err(ApiError::invalid_field("last_hash", "1 to 128 visible ASCII characters"));
     }
     Ok(())
+}
+
+/// A graft's initial hash: given, or the empty string a reference node
+/// starts a link with; only a reference link may start empty.
+pub fn initial_hash_for(dialect: Dialect, given: Option<String>) -> ApiResult<String> {
+    match (dialect, given) {
+        (Dialect::Reference, None) => Ok(String::new()),
+        (Dialect::Reference, Some(hash)) if hash.is_empty() => Ok(hash),
+        (_, Some(hash)) => check_hash(&hash).map(|()| hash),
+        (_, None) => Err(ApiError::invalid_field("last_hash", "required on a ccnode or komunitin link")),
+    }
 }
 
 /// `POST /admin/nodes/{node}/rotate` body.
@@ -653,7 +731,7 @@ pub fn connect_commands(
     vec![Command::OpenAccount { id, kind, limits }, Command::ConnectPeer { peer }]
 }
 
-/// `connect_commands`, then the link's dialect when it is not the reference's.
+/// `connect_commands`, then the link's dialect when it is not ccnode's.
 pub fn connect_commands_in(
     id: AccountId,
     kind: AccountKind,
@@ -664,7 +742,7 @@ pub fn connect_commands_in(
     dialect: Dialect,
 ) -> Vec<Command> {
     let mut commands = connect_commands(id.clone(), kind, limits, url, rate, last_hash);
-    if dialect != Dialect::Reference {
+    if dialect != Dialect::Ccnode {
         commands.push(Command::SetLinkDialect { account: id, dialect });
     }
     commands
@@ -673,7 +751,9 @@ pub fn connect_commands_in(
 fn dialect_of(name: Option<&str>) -> ApiResult<Dialect> {
     match name {
         None => Ok(Dialect::Reference),
-        Some(name) => Dialect::parse(name).ok_or_else(|| ApiError::invalid_field("dialect", "reference or komunitin")),
+        Some(name) => {
+            Dialect::parse(name).ok_or_else(|| ApiError::invalid_field("dialect", "reference, ccnode or komunitin"))
+        }
     }
 }
 
@@ -695,18 +775,11 @@ pub async fn admin_new_child(
     caller.admin()?;
     let id = AccountId::new(&body.id).map_err(|e| ApiError::invalid_field("id", e.to_string()))?;
     check_url(&body.url)?;
-    check_hash(&body.last_hash)?;
     let dialect = dialect_of(body.dialect.as_deref())?;
+    let last_hash = initial_hash_for(dialect, body.last_hash)?;
     let limits = limits_of(&body.min, &body.max)?;
-    let commands = connect_commands_in(
-        id.clone(),
-        AccountKind::Leafward,
-        limits,
-        body.url.clone(),
-        Rate::ONE,
-        body.last_hash,
-        dialect,
-    );
+    let commands =
+        connect_commands_in(id.clone(), AccountKind::Leafward, limits, body.url.clone(), Rate::ONE, last_hash, dialect);
     submit(&state, NodeCommand::Many(commands)).await?;
     let data = json!({"id": id.as_str(), "url": body.url, "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max()), "dialect": dialect.name()});
     Ok((StatusCode::CREATED, Json(envelope(data, None, None))).into_response())
@@ -724,20 +797,13 @@ pub async fn admin_set_trunkward(
     caller.admin()?;
     let name = AccountId::new(&body.name).map_err(|e| ApiError::invalid_field("name", e.to_string()))?;
     check_url(&body.url)?;
-    check_hash(&body.last_hash)?;
     let dialect = dialect_of(body.dialect.as_deref())?;
+    let last_hash = initial_hash_for(dialect, body.last_hash)?;
     let limits = limits_of(&body.min, &body.max)?;
     let rate_text = parse_amount("rate", &body.rate)?;
     let rate = Rate::new(rate_text.as_decimal()).map_err(|_| ApiError::invalid_field("rate", "must be positive"))?;
-    let commands = connect_commands_in(
-        name.clone(),
-        AccountKind::Trunkward,
-        limits,
-        body.url.clone(),
-        rate,
-        body.last_hash,
-        dialect,
-    );
+    let commands =
+        connect_commands_in(name.clone(), AccountKind::Trunkward, limits, body.url.clone(), rate, last_hash, dialect);
     submit(&state, NodeCommand::Many(commands)).await?;
     let data = json!({"name": name.as_str(), "url": body.url, "rate": rate.to_string(), "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max()), "dialect": dialect.name()});
     Ok((StatusCode::CREATED, Json(envelope(data, None, None))).into_response())
@@ -793,7 +859,7 @@ pub async fn handshake(state: &AppState, trace: &str) -> BTreeMap<String, String
 
 /// The neighbours of this node with each link's ratchet head (admin only).
 #[utoipa::path(get, path = "/admin/nodes", tag = "admin",
-    responses((status = 200, description = "`{data: {node: {kind, url, rate, last_hash, blake3, versions, balance, dialect}}}`", body = crate::schema::NodesAnswer),
+    responses((status = 200, description = "`{data: {node: {kind, url, rate, last_hash, blake3, versions, balance, dialect, closed}}}` (`closed`: the evidence while the link is closed after a divergence, else null)", body = crate::schema::NodesAnswer),
               (status = 403, description = "Not an admin")))]
 pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
@@ -818,6 +884,7 @@ pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> 
                 "versions": ratchet.count,
                 "balance": crate::wire::amount_value(balance.completed),
                 "dialect": read.projections.dialect(peer).name(),
+                "closed": read.closed(peer),
             }),
         );
     }

@@ -142,6 +142,30 @@ pub async fn decorate(origins: CorsOrigins, request: Request, next: Next) -> Res
     response
 }
 
+/// Whether `caller` is a neighbour node on a reference link.
+fn reference_neighbour(state: &crate::node::AppState, caller: &str) -> bool {
+    let Ok(id) = ledger::AccountId::new(caller) else { return false };
+    let read = state.read();
+    read.projections.peer(&id).is_some()
+        && ledger::LedgerView::dialect(&read.projections, &id) == ledger::Dialect::Reference
+}
+
+/// cc-php-lib rebuilds a neighbour's error from its JSON
+/// (`NodeRequester::reconstructCCErr`) and fails unless `method`, `path`,
+/// `user` and each constructor field are there: to a reference neighbour the
+/// error objects carry them (`user` is `- anon -`, as the reference sends it
+/// to a node), and `translated` when the class has no message of its own.
+fn for_reference(body: &mut serde_json::Value, method: &str, path: &str) {
+    let Some(errors) = body.get_mut("errors").and_then(serde_json::Value::as_array_mut) else { return };
+    for error in errors.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+        error.entry("method").or_insert_with(|| method.into());
+        error.entry("path").or_insert_with(|| path.into());
+        error.entry("user").or_insert_with(|| "- anon -".into());
+        let class = error.get("class").and_then(serde_json::Value::as_str).unwrap_or("CCFailure").to_owned();
+        error.entry("translated").or_insert_with(|| class.into());
+    }
+}
+
 /// Puts the answering node's name into every error object ccnode itself
 /// makes (`{"errors":[{"class": …, "node": "<name>"}]}`, as the reference
 /// does); a neighbour's error relayed upstream keeps the node it came from.
@@ -150,10 +174,16 @@ pub async fn name_errors(
     request: Request,
     next: Next,
 ) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let caller = request.headers().get("cc-user").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut response = next.run(request).await;
     if let Some(error) = response.extensions_mut().remove::<crate::error::Rendered>() {
         let (mut parts, _) = response.into_parts();
-        let body = error.0.body_from(state.name());
+        let mut body = error.0.body_from(state.name());
+        if caller.is_some_and(|c| reference_neighbour(&state, &c)) {
+            for_reference(&mut body, &method, &path);
+        }
         let bytes = serde_json::to_vec(&body).expect("error JSON serialises");
         parts.headers.insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
         return Response::from_parts(parts, axum::body::Body::from(bytes));

@@ -19,3 +19,10 @@ pub mod schema;
 pub mod server;
 pub mod ui;
 pub mod wire;
+
+/// Test-only fault injection: whether `CCNODE_FAILPOINT` names `name`
+/// (docs/OPERATIONS.md; never set in production).
+pub(crate) fn failpoint_is(name: &str) -> bool {
+    static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    POINT.get_or_init(|| std::env::var("CCNODE_FAILPOINT").ok()).as_deref() == Some(name)
+}

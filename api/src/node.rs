@@ -28,8 +28,6 @@ pub struct ReadModel {
     pub projections: Projections,
     /// Each link's written versions, in order (what `GET /replay/link/{node}` serves).
     pub link_logs: HashMap<AccountId, Vec<replay::reconcile::LinkVersion>>,
-    /// Links closed after a divergence, with the evidence, until an admin reopens them.
-    pub closed_links: HashMap<AccountId, serde_json::Value>,
     /// Soft limits and their crossings (issue 12, item 5).
     pub warnings: Warnings,
 }
@@ -94,6 +92,13 @@ impl ReadModel {
         LedgerView::link(&self.projections, uuid)
     }
 
+    /// The evidence a link was closed with after a divergence, while it is
+    /// closed (`LinkClosed`, folded by the projections; a restart keeps it).
+    pub fn closed(&self, peer: &AccountId) -> Option<serde_json::Value> {
+        let text = self.projections.closed_link(peer)?;
+        Some(serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned())))
+    }
+
     /// A neighbour's ratchet head (from the projections).
     pub fn ratchet(&self, peer: &AccountId) -> Option<&Ratchet> {
         LedgerView::ratchet(&self.projections, peer)
@@ -111,6 +116,10 @@ impl ReadModel {
             self.link_logs.entry(peer.clone()).or_default().push(v);
         }
         self.warnings.apply(seq, recorded_at_us, event);
+        if matches!(event, Event::TransactionProposed { .. }) && crate::failpoint_is("panic-in-fold") {
+            // Stands for a bug in the fold: it panics under the read model's write lock.
+            panic!("failpoint panic-in-fold: the fold of seq {seq} panicked");
+        }
         self.projections.apply(seq, recorded_at_us, event);
     }
 }
@@ -256,6 +265,9 @@ impl LedgerView for HeldView<'_> {
     }
     fn dialect(&self, peer: &AccountId) -> ledger::Dialect {
         self.state.dialect(peer)
+    }
+    fn link_closed(&self, peer: &AccountId) -> bool {
+        self.state.link_closed(peer)
     }
     fn held(&self, id: &AccountId) -> (ledger::Balances, ledger::Balances) {
         let mut down = ledger::Balances::default();
@@ -489,6 +501,8 @@ pub struct TrunkwardOptions {
     pub limits: Limits,
     /// The link's agreed initial hash.
     pub last_hash: String,
+    /// How the parent speaks.
+    pub dialect: ledger::Dialect,
 }
 
 /// Shared state of all handlers. Cheap to clone.
@@ -568,16 +582,27 @@ impl AppState {
         self.inner.shutdown.subscribe()
     }
 
-    /// Closes a link after a divergence.
-    pub fn close_link(&self, peer: &AccountId, evidence: serde_json::Value) {
-        let mut read = self.inner.read.write().expect("the read model lock is never poisoned");
-        read.closed_links.insert(peer.clone(), evidence);
+    /// Closes a link after a divergence: journaled (`LinkClosed`), so a
+    /// restart keeps it closed. A link closed already keeps its first evidence.
+    pub async fn close_link(&self, peer: &AccountId, evidence: serde_json::Value) {
+        let mut text = evidence.to_string();
+        if text.len() > ledger::decide::EVIDENCE_BYTES_MAX {
+            let cut =
+                (0..=ledger::decide::EVIDENCE_BYTES_MAX - 128).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+            text = serde_json::json!({"truncated": &text[..cut]}).to_string();
+        }
+        let command = NodeCommand::Ledger(Command::CloseLink { peer: peer.clone(), evidence: text });
+        if let Err(error) = self.submit(command).await {
+            tracing::debug!(%peer, why = %describe_write_error(&error), "link not closed (closed already?)");
+        }
     }
 
-    /// Reopens a closed link; whether it was closed.
-    pub fn reopen_link(&self, peer: &AccountId) -> bool {
-        let mut read = self.inner.read.write().expect("the read model lock is never poisoned");
-        read.closed_links.remove(peer).is_some()
+    /// Reopens a closed link (`LinkReopened`); whether it was closed.
+    pub async fn reopen_link(&self, peer: &AccountId) -> bool {
+        if self.read().closed(peer).is_none() {
+            return false;
+        }
+        self.submit(NodeCommand::Ledger(Command::ReopenLink { peer: peer.clone() })).await.is_ok()
     }
 
     /// Seconds between reconciliation passes.
@@ -724,7 +749,7 @@ impl Node {
             tracing::error!(seq = u.seq, detail = %u.detail, "{reason}");
             reason
         });
-        let read = Arc::new(RwLock::new(ReadModel { projections, link_logs, closed_links: HashMap::new(), warnings }));
+        let read = Arc::new(RwLock::new(ReadModel { projections, link_logs, warnings }));
         metrics.set_head(journal.head().seq);
         let genesis = journal.genesis().0;
         let needs_init = state.config().is_none();
@@ -793,13 +818,14 @@ impl Node {
             let id = AccountId::new(&t.name).map_err(|e| StartError::Config(format!("trunkward name: {e}")))?;
             let connected = app.read().projections.account(&id).is_some();
             if !connected {
-                let commands = crate::federation::connect_commands(
+                let commands = crate::federation::connect_commands_in(
                     id,
                     AccountKind::Trunkward,
                     t.limits,
                     t.url.clone(),
                     t.rate,
                     t.last_hash.clone(),
+                    t.dialect,
                 );
                 app.submit(NodeCommand::Many(commands)).await.map_err(init_error)?;
                 tracing::info!(parent = %t.name, url = %t.url, "connected the trunkward node");

@@ -91,7 +91,7 @@ pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiR
         let read = state.read();
         let neighbours: Vec<String> = read.neighbours().iter().map(|n| n.as_str().to_owned()).collect();
         let closed: serde_json::Map<String, Value> =
-            read.closed_links.iter().map(|(n, evidence)| (n.as_str().to_owned(), evidence.clone())).collect();
+            read.neighbours().iter().filter_map(|n| read.closed(n).map(|e| (n.as_str().to_owned(), e))).collect();
         (
             read.projections.seq(),
             read.projections.last_at_us(),

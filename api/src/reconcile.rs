@@ -213,6 +213,10 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
         // Komunitin serves no link feed (docs/PROTOCOL.md, "Komunitin links"): never ask it.
         return Ok(json!({"node": peer.as_str(), "verdict": "not_reconciled", "dialect": "komunitin"}));
     }
+    if ledger::LedgerView::dialect(&state.read().projections, peer) == ledger::Dialect::Reference {
+        // The reference serves no link feed: its handshake and transaction routes instead.
+        return crate::federation::reference::reconcile(state, peer).await;
+    }
     let lock = state.peers().lock_for(peer);
     let _link = lock.lock().await;
     let theirs = fetch_feed(state, peer).await?;
@@ -254,7 +258,7 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
                         None => "the writer stopped".to_owned(),
                     };
                     tracing::error!(%peer, uuid = %v.uuid, version = v.version, %why, "a missing version could not be copied; the link is closed");
-                    state.close_link(peer, json!({"uuid": v.uuid.to_string(), "version": v.version, "why": why}));
+                    state.close_link(peer, json!({"uuid": v.uuid.to_string(), "version": v.version, "why": why})).await;
                     report["verdict"] = json!("diverged");
                     report["evidence"] = json!({"theirs": version_json(v), "why": why});
                     break 'chunks;
@@ -268,7 +272,7 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
         Verdict::Diverged { index, ours, theirs } => {
             let evidence = json!({"index": index, "ours": version_json(&ours), "theirs": version_json(&theirs)});
             tracing::error!(%peer, %evidence, "link diverged: both sides wrote different versions; closed until an admin reopens it");
-            state.close_link(peer, evidence.clone());
+            state.close_link(peer, evidence.clone()).await;
             report["verdict"] = json!("diverged");
             report["evidence"] = evidence;
         }
@@ -280,8 +284,10 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
 pub async fn reconcile_all(state: &AppState) {
     let peers: Vec<AccountId> = state.read().neighbours();
     for peer in peers {
-        let komunitin = ledger::LedgerView::dialect(&state.read().projections, &peer) == ledger::Dialect::Komunitin;
-        if komunitin || state.read().closed_links.contains_key(&peer) {
+        let dialect = ledger::LedgerView::dialect(&state.read().projections, &peer);
+        // A closed reference link is still asked: it opens again once the heads agree.
+        let closed = state.read().closed(&peer).is_some() && dialect != ledger::Dialect::Reference;
+        if dialect == ledger::Dialect::Komunitin || closed {
             continue;
         }
         match reconcile_link(state, &peer).await {
@@ -323,7 +329,7 @@ pub async fn reopen_route(
 ) -> ApiResult<Json<Value>> {
     caller.admin()?;
     let id = AccountId::new(&node).map_err(|_| ApiError::does_not_exist("node", node.as_str()))?;
-    let was = state.reopen_link(&id);
+    let was = state.reopen_link(&id).await;
     Ok(Json(envelope(json!({"node": node, "was_closed": was}), None, None)))
 }
 

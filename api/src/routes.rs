@@ -351,10 +351,26 @@ pub async fn about(State(state): State<AppState>, params: Params) -> ApiResult<J
 pub async fn workflows(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.account()?;
     let read = state.read();
+    // A reference node reads every workflow its trunk lists on each request,
+    // and cc-php-lib's `Workflow::getHash()` fails on one with no transitions
+    // (`states: {}`, such as `payment`): it is not shown to a reference
+    // neighbour, which therefore cannot use it across the link.
+    let reference = match &caller {
+        Caller::Node { account } => {
+            ledger::LedgerView::dialect(&read.projections, account) == ledger::Dialect::Reference
+        }
+        _ => false,
+    };
     let data: Map<String, Value> = read
         .projections
         .config()
-        .map(|c| c.workflows.iter().map(|w| (workflow_hash(w), workflow_json(w, state.name()))).collect())
+        .map(|c| {
+            c.workflows
+                .iter()
+                .filter(|w| !(reference && w.transitions.is_empty()))
+                .map(|w| (workflow_hash(w), workflow_json(w, state.name())))
+                .collect()
+        })
         .unwrap_or_default();
     Ok(ok(Value::Object(data)))
 }

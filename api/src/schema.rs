@@ -491,8 +491,11 @@ pub struct ChildOut {
     min: Amount,
     /// Upper limit.
     max: Amount,
-    /// `reference` or `komunitin`.
+    /// `reference`, `ccnode` or `komunitin`.
     dialect: String,
+    /// While the link is closed after a divergence: the evidence (else null).
+    #[schema(value_type = Option<Object>)]
+    closed: Option<serde_json::Value>,
 }
 
 /// `POST /admin/nodes`.
@@ -517,8 +520,11 @@ pub struct TrunkwardOut {
     min: Amount,
     /// Upper limit.
     max: Amount,
-    /// `reference` or `komunitin`.
+    /// `reference`, `ccnode` or `komunitin`.
     dialect: String,
+    /// While the link is closed after a divergence: the evidence (else null).
+    #[schema(value_type = Option<Object>)]
+    closed: Option<serde_json::Value>,
 }
 
 /// `PUT /admin/trunkward`.
@@ -547,8 +553,11 @@ pub struct NodeOut {
     versions: u64,
     /// Completed balance of its account here.
     balance: Amount,
-    /// `reference` or `komunitin`.
+    /// `reference`, `ccnode` or `komunitin`.
     dialect: String,
+    /// While the link is closed after a divergence: the evidence (else null).
+    #[schema(value_type = Option<Object>)]
+    closed: Option<serde_json::Value>,
 }
 
 /// `GET /admin/nodes`.

@@ -30,6 +30,9 @@ use crate::state::{balance_deltas, LedgerView};
 use crate::violation::Violation;
 use crate::workflow::{Actor, Workflow};
 
+/// Longest evidence a `LinkClosed` event keeps.
+pub const EVIDENCE_BYTES_MAX: usize = 16 * 1024;
+
 /// What the shell passes besides the command.
 #[derive(Debug, Clone, Copy)]
 pub struct Context {
@@ -150,6 +153,18 @@ pub enum Command {
         /// The neighbour's MD5 ratchet hash after that version.
         md5: String,
     },
+    /// Close the link with a connected neighbour after a divergence.
+    CloseLink {
+        /// The neighbour's node account.
+        peer: AccountId,
+        /// What was found (JSON text).
+        evidence: String,
+    },
+    /// Reopen a closed link.
+    ReopenLink {
+        /// The neighbour's node account.
+        peer: AccountId,
+    },
     /// Declare the dialect a connected neighbour speaks.
     SetLinkDialect {
         /// The neighbour's node account (connected, its link still unused).
@@ -242,6 +257,24 @@ pub fn decide(view: &impl LedgerView, command: Command, ctx: &Context) -> Result
                 return Err(Violation::invalid_field("node", "dialect", "the link has carried transactions already"));
             }
             Ok(vec![Event::LinkDialectSet { account, dialect }])
+        }
+        Command::CloseLink { peer, evidence } => {
+            if view.peer(&peer).is_none() {
+                return Err(Violation::DoesNotExist { type_: "node".to_owned(), id: peer.to_string() });
+            }
+            if view.link_closed(&peer) {
+                return Err(Violation::Other { translated: format!("the link with {peer} is closed already") });
+            }
+            if evidence.len() > EVIDENCE_BYTES_MAX {
+                return Err(Violation::invalid_field("link", "evidence", "at most 16 KiB"));
+            }
+            Ok(vec![Event::LinkClosed { peer, evidence }])
+        }
+        Command::ReopenLink { peer } => {
+            if !view.link_closed(&peer) {
+                return Err(Violation::Other { translated: format!("the link with {peer} is not closed") });
+            }
+            Ok(vec![Event::LinkReopened { peer }])
         }
         Command::Expire { uuid } => expire(view, config, uuid, ctx),
         Command::ProposeTransversal { transaction, link } => propose_transversal(view, config, transaction, link),
@@ -624,16 +657,24 @@ fn transition(
                 .ratchet(peer)
                 .ok_or_else(|| Violation::Other { translated: format!("node {peer} is not connected") })?;
             let rows = hash_rows(view, &moved, link, peer);
-            let (uuid_text, state_text, version_text) = if view.dialect(peer) == Dialect::Komunitin {
-                if to != State::Completed {
-                    continue; // a validated copy the Komunitin node never booked
+            let (uuid_text, state_text, version_text) = match view.dialect(peer) {
+                Dialect::Komunitin => {
+                    if to != State::Completed {
+                        continue; // a validated copy the Komunitin node never booked
+                    }
+                    // Komunitin hashes the relay body: its state letter and `version` field.
+                    // The bodies ccnode sends carry no `version`; only the upstream's body had one.
+                    let version_text = if link.upstream.as_ref() == Some(peer) { relay_version } else { "" };
+                    (uuid.to_string(), State::Validated.letter().to_string(), version_text.to_owned())
                 }
-                // Komunitin hashes the relay body: its state letter and `version` field.
-                // The bodies ccnode sends carry no `version`; only the upstream's body had one.
-                let version_text = if link.upstream.as_ref() == Some(peer) { relay_version } else { "" };
-                (uuid.to_string(), State::Validated.letter().to_string(), version_text.to_owned())
-            } else {
-                (uuid.to_string(), to.letter().to_string(), version.to_string())
+                Dialect::Reference => {
+                    if tx.state == State::Validated && matches!(to, State::Erased | State::TimedOut) {
+                        continue; // the reference deletes a validated copy (`/null`) and hashes nothing
+                    }
+                    // cc-node 0.8.5 hashes the long state name (TransversalTransactionTrait::makeHashString).
+                    (uuid.to_string(), to.name().to_owned(), version.to_string())
+                }
+                Dialect::Ccnode => (uuid.to_string(), to.letter().to_string(), version.to_string()),
             };
             events.push(Event::RatchetAdvanced {
                 peer: peer.clone(),

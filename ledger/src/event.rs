@@ -129,13 +129,28 @@ pub enum Event {
         /// The version repaired.
         version: u32,
     },
-    /// A connected neighbour speaks another dialect than the reference's
-    /// (absent: `Reference`). Recorded right after its `PeerConnected`.
+    /// A connected neighbour speaks another dialect than ccnode's own
+    /// (absent: `Ccnode`). Recorded right after its `PeerConnected`.
     LinkDialectSet {
         /// The neighbour's node account.
         account: AccountId,
         /// Its dialect.
         dialect: Dialect,
+    },
+    /// The link with a neighbour diverged and is closed: no transaction
+    /// crosses it, and no request from the neighbour is served, until
+    /// `LinkReopened` (a restart keeps it closed).
+    LinkClosed {
+        /// The neighbour's node account.
+        peer: AccountId,
+        /// What was found, as JSON text (shown to admins, `GET /admin/nodes`).
+        evidence: String,
+    },
+    /// A closed link is open again: an admin resolved the divergence, or a
+    /// reference link's heads agree again.
+    LinkReopened {
+        /// The neighbour's node account.
+        peer: AccountId,
     },
     /// An account's soft limits (issue 12): crossing one is allowed and
     /// journaled as [`Event::WarnLimitCrossed`]. `None` is no soft limit.

@@ -190,7 +190,7 @@ pub fn plan_origin(view: &impl LedgerView, proposal: &Proposal, ctx: &Context) -
     let trunkward_quants = trunkward_quants(view, &transaction.entries, None)?;
     let link = Link { upstream: None, downstream: Some(remote.clone()), trunkward_quants };
     let entries = wire_entries(view, config, &transaction, &link, &remote);
-    check_komunitin_forward(view, &transaction, &remote, &entries)?;
+    check_forward(view, &transaction, &remote, &entries)?;
     Ok(Origin::Relay(Box::new(Plan { transaction, link, forward: Some(Forward { peer: remote, entries }) })))
 }
 
@@ -205,10 +205,8 @@ pub fn plan_relay(view: &impl LedgerView, from: &AccountId, relay: RelayIn, ctx:
     if view.transaction(&relay.uuid).is_some() {
         return Err(Violation::DuplicateUuid { uuid: relay.uuid.to_string() });
     }
-    if view.dialect(from) == Dialect::Komunitin {
-        for wire in &relay.entries {
-            check_js_amount(wire.quant)?;
-        }
+    for wire in &relay.entries {
+        check_amount_text(view.dialect(from), wire.quant)?;
     }
     let mut entries = Vec::with_capacity(relay.entries.len());
     let mut wire_trunkward = Vec::with_capacity(relay.entries.len());
@@ -263,32 +261,61 @@ pub fn plan_relay(view: &impl LedgerView, from: &AccountId, relay: RelayIn, ctx:
         Forward { peer, entries }
     });
     if let Some(f) = &forward {
-        check_komunitin_forward(view, &transaction, &f.peer, &f.entries)?;
+        check_forward(view, &transaction, &f.peer, &f.entries)?;
     }
     Ok(Plan { transaction, link, forward })
 }
 
-fn check_js_amount(quant: Amount) -> Result<(), Violation> {
-    if crate::ratchet::js_number_text_agrees(quant) {
+/// Whether a neighbour of `dialect` reads and hashes `quant` as the text we
+/// hash: a Komunitin node reads amounts as JavaScript numbers, a reference
+/// node as PHP floats printed with 14 significant digits.
+fn check_amount_text(dialect: Dialect, quant: Amount) -> Result<(), Violation> {
+    let (agrees, rule) = match dialect {
+        Dialect::Ccnode => return Ok(()),
+        Dialect::Komunitin => (
+            crate::ratchet::js_number_text_agrees(quant),
+            "a Komunitin node reads amounts as JavaScript numbers: below 1e21 with at most 15 significant digits",
+        ),
+        Dialect::Reference => (
+            crate::ratchet::php_float_text_agrees(quant),
+            "a reference node reads amounts as PHP floats: zero or from 0.0001 to below 1e14, at most 14 significant digits",
+        ),
+    };
+    if agrees {
         return Ok(());
     }
-    Err(Violation::invalid_field(
-        "entry",
-        "quant",
-        "a Komunitin node reads amounts as JavaScript numbers: below 1e21 with at most 15 significant digits",
-    ))
+    Err(Violation::invalid_field("entry", "quant", rule))
+}
+
+/// What the neighbour `to` can take of a transaction we send it.
+fn check_forward(
+    view: &impl LedgerView,
+    tx: &Transaction,
+    to: &AccountId,
+    entries: &[WireEntry],
+) -> Result<(), Violation> {
+    let dialect = view.dialect(to);
+    for entry in entries {
+        check_amount_text(dialect, entry.quant)?;
+    }
+    if dialect == Dialect::Reference && tx.workflow.creation.state != State::Completed && !tx.workflow.creation.confirm
+    {
+        // The reference writes such a relay in its creation state at once (version 1), a
+        // write ccnode has no order for; the shipped workflows all confirm or complete.
+        return Err(Violation::invalid_field(
+            "transaction",
+            "workflow",
+            "a reference node writes an unconfirmed relay at once; only workflows that confirm or complete at once cross",
+        ));
+    }
+    check_komunitin_forward(view, tx, to)
 }
 
 /// What a Komunitin neighbour can take (docs/PROTOCOL.md, "Komunitin links"):
 /// a payment that completes at once (it books the relay and never takes a
 /// PATCH), crediting its account (its `netGain` must be positive), with
 /// amounts it reads as we write them.
-fn check_komunitin_forward(
-    view: &impl LedgerView,
-    tx: &Transaction,
-    to: &AccountId,
-    entries: &[WireEntry],
-) -> Result<(), Violation> {
+fn check_komunitin_forward(view: &impl LedgerView, tx: &Transaction, to: &AccountId) -> Result<(), Violation> {
     if view.dialect(to) != Dialect::Komunitin {
         return Ok(());
     }
@@ -306,9 +333,6 @@ fn check_komunitin_forward(
             "payee",
             "a Komunitin node accepts only payments to its accounts",
         ));
-    }
-    for entry in entries {
-        check_js_amount(entry.quant)?;
     }
     Ok(())
 }

@@ -329,29 +329,42 @@ impl NodeConfig {
     }
 }
 
-/// How a link's neighbour speaks the protocol (docs/PROTOCOL.md, "Komunitin links").
+/// How a link's neighbour speaks the protocol (docs/PROTOCOL.md, "Dialects").
+///
+/// The variants are encoded by position (journal format v1): new ones are
+/// appended, never inserted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Encode, Decode)]
 pub enum Dialect {
-    /// The reference node's rules (cc-php 0.9.x): relay validates, PATCH writes.
+    /// ccnode's own protocol between two ccnodes (0.9.x letters): a relay
+    /// validates, a PATCH writes, links reconcile through the link feed. A
+    /// link journaled before dialects were named has this one.
     #[default]
-    Reference,
+    Ccnode,
     /// Komunitin's: a relay books at once, no PATCH ever crosses, and the
     /// ratchet advances over the relay body (state `V`, its `version`).
     Komunitin,
+    /// The PHP reference node 0.8.5 (cc-server, cc-node): the `cc-user` /
+    /// `cc-auth` pair, long state names in PATCH URLs and in the ratchet, an
+    /// immediate workflow's relay is its write.
+    Reference,
 }
 
 impl Dialect {
+    /// Every dialect, in encoding order.
+    pub const ALL: [Dialect; 3] = [Dialect::Ccnode, Dialect::Komunitin, Dialect::Reference];
+
     /// Its name in the admin API.
     pub fn name(self) -> &'static str {
         match self {
-            Dialect::Reference => "reference",
+            Dialect::Ccnode => "ccnode",
             Dialect::Komunitin => "komunitin",
+            Dialect::Reference => "reference",
         }
     }
 
     /// Parses an admin API name.
     pub fn parse(name: &str) -> Option<Dialect> {
-        [Dialect::Reference, Dialect::Komunitin].into_iter().find(|d| d.name() == name)
+        Dialect::ALL.into_iter().find(|d| d.name() == name)
     }
 }
 

@@ -84,3 +84,31 @@ pub fn js_number_text_agrees(quant: Amount) -> bool {
     let significant = all.trim_start_matches('0').trim_end_matches('0');
     significant.len() <= 15
 }
+
+/// Whether PHP's float-to-string (precision 14, as the reference node's
+/// `makeHashString()` prints `quant`) of `quant` is `quant`'s canonical
+/// text, so a reference neighbour hashes the amount as we do. True for zero
+/// and for magnitudes from 0.0001 to below 1e14 with at most 14 significant
+/// digits; PHP prints others with an exponent (`1.0E-5`, `1.0E+14`) or
+/// rounded (docs/PROTOCOL.md, "Dialects").
+pub fn php_float_text_agrees(quant: Amount) -> bool {
+    let text = quant.to_string();
+    let digits = text.trim_start_matches('-');
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let int = int.trim_start_matches('0');
+    if int.len() > 14 {
+        return false;
+    }
+    if int.is_empty() {
+        let lead = frac.len() - frac.trim_start_matches('0').len();
+        if frac.trim_start_matches('0').is_empty() {
+            return true; // zero
+        }
+        if lead > 3 {
+            return false; // below 0.0001
+        }
+    }
+    let all = format!("{int}{frac}");
+    let significant = all.trim_start_matches('0').trim_end_matches('0');
+    significant.len() <= 14
+}

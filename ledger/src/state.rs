@@ -47,9 +47,14 @@ pub trait LedgerView {
     fn fees(&self) -> Option<&FeePolicy> {
         None
     }
-    /// The dialect a neighbour speaks (`Reference` unless a `LinkDialectSet` said otherwise).
+    /// The dialect a neighbour speaks (`Ccnode` unless a `LinkDialectSet` said otherwise).
     fn dialect(&self, _peer: &AccountId) -> Dialect {
-        Dialect::Reference
+        Dialect::Ccnode
+    }
+    /// Whether the link with `peer` is closed after a divergence (`LinkClosed`
+    /// not followed by `LinkReopened`).
+    fn link_closed(&self, _peer: &AccountId) -> bool {
+        false
     }
     /// Balance changes reserved by writes in flight elsewhere: `(down, up)`,
     /// the sums of their negative and of their positive deltas. Limit checks
@@ -112,6 +117,7 @@ pub struct LedgerState {
     ratchets: BTreeMap<AccountId, Ratchet>,
     fees: Option<FeePolicy>,
     dialects: BTreeMap<AccountId, Dialect>,
+    closed: std::collections::BTreeSet<AccountId>,
     warn_limits: HashMap<AccountId, crate::warn::WarnLimits>,
 }
 
@@ -142,6 +148,9 @@ impl LedgerView for LedgerState {
     }
     fn dialect(&self, peer: &AccountId) -> Dialect {
         self.dialects.get(peer).copied().unwrap_or_default()
+    }
+    fn link_closed(&self, peer: &AccountId) -> bool {
+        self.closed.contains(peer)
     }
     fn trunkward_account(&self) -> Option<&AccountId> {
         self.trunkward.as_ref()
@@ -249,6 +258,13 @@ impl LedgerState {
             Event::LinkDialectSet { account, dialect } => {
                 assert!(self.ratchets.contains_key(account), "dialect of a peer not connected");
                 self.dialects.insert(account.clone(), *dialect);
+            }
+            Event::LinkClosed { peer, .. } => {
+                assert!(self.ratchets.contains_key(peer), "closing the link of a peer not connected");
+                self.closed.insert(peer.clone());
+            }
+            Event::LinkReopened { peer } => {
+                self.closed.remove(peer);
             }
             Event::RatchetAdvanced { peer, md5, blake3, .. } => {
                 let ratchet = self.ratchets.get_mut(peer).expect("ratchet of a connected peer");

@@ -512,6 +512,8 @@ pub struct Projections {
     pub(crate) links: HashMap<TxId, Link>,
     /// Neighbours declared with a dialect other than the reference's.
     pub(crate) dialects: BTreeMap<AccountId, Dialect>,
+    /// Links closed after a divergence, with the evidence (JSON text).
+    pub(crate) closed: BTreeMap<AccountId, String>,
     /// Transactions in proposal order.
     pub(crate) txs: Vec<TxRec>,
     pub(crate) extras: Vec<TxExtra>,
@@ -555,6 +557,7 @@ impl Clone for Projections {
             trunkward: self.trunkward,
             links: self.links.clone(),
             dialects: self.dialects.clone(),
+            closed: self.closed.clone(),
             txs: self.txs.clone(),
             extras: self.extras.clone(),
             workflows: self.workflows.clone(),
@@ -591,6 +594,7 @@ impl PartialEq for Projections {
             && self.trunkward == other.trunkward
             && self.links == other.links
             && self.dialects == other.dialects
+            && self.closed == other.closed
             && same_txs
     }
 }
@@ -670,10 +674,16 @@ impl Projections {
     ///
     /// # Panics
     ///
-    /// As `apply` on the other bugs: seq not increasing, an account opened
-    /// twice, a non-booking event naming an unknown account.
+    /// As `apply` on the other bugs: an account opened twice, a non-booking
+    /// event naming an unknown account. A seq that does not follow the last
+    /// is an [`Unfoldable`] too.
     pub fn try_apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) -> Result<(), Unfoldable> {
-        assert!(seq > self.seq, "seq {seq} does not follow the last applied seq {}", self.seq);
+        if seq <= self.seq {
+            return Err(Unfoldable {
+                seq,
+                detail: format!("seq {seq} does not follow the last applied seq {}", self.seq),
+            });
+        }
         self.check_event(event).map_err(|detail| Unfoldable { seq, detail })?;
         let at_us = recorded_at_us.max(self.last_at_us);
         self.seq = seq;
@@ -714,15 +724,20 @@ impl Projections {
                 ratchet.count += 1;
             }
             // Fee policy is the writer's concern; no read model shows it yet.
+            Event::FeesConfigured { .. } | Event::LinkReconciled { .. } => {}
+            Event::LinkClosed { peer, evidence } => {
+                assert!(self.slot_mut(peer).peer.is_some(), "closing the link of {peer}, which is not connected");
+                self.closed.insert(peer.clone(), evidence.clone());
+            }
+            Event::LinkReopened { peer } => {
+                self.closed.remove(peer);
+            }
             // Soft limits and their crossings are read by the api's read model.
-            Event::FeesConfigured { .. }
-            | Event::LinkReconciled { .. }
-            | Event::WarnLimitsChanged { .. }
-            | Event::WarnLimitCrossed { .. } => {}
+            Event::WarnLimitsChanged { .. } | Event::WarnLimitCrossed { .. } => {}
             Event::LinkDialectSet { account, dialect } => {
                 assert!(self.slot_mut(account).peer.is_some(), "dialect of {account}, which is not connected");
                 match dialect {
-                    Dialect::Reference => self.dialects.remove(account),
+                    Dialect::Ccnode => self.dialects.remove(account),
                     other => self.dialects.insert(account.clone(), *other),
                 };
             }
@@ -1284,6 +1299,11 @@ impl Projections {
         self.slot(id).and_then(|s| s.key_hash.as_ref())
     }
 
+    /// The evidence a link was closed with, while it is closed.
+    pub fn closed_link(&self, peer: &AccountId) -> Option<&str> {
+        self.closed.get(peer).map(String::as_str)
+    }
+
     /// An account's peer facts.
     pub fn peer(&self, id: &AccountId) -> Option<&Peer> {
         self.slot(id).and_then(|s| s.peer.as_ref())
@@ -1428,6 +1448,9 @@ impl LedgerView for Projections {
     }
     fn dialect(&self, peer: &AccountId) -> Dialect {
         self.dialects.get(peer).copied().unwrap_or_default()
+    }
+    fn link_closed(&self, peer: &AccountId) -> bool {
+        self.closed.contains_key(peer)
     }
 }
 

@@ -27,8 +27,9 @@ use ledger::{
 
 use crate::fold::{ix, AccountSlot, Projections, TimelinePoint};
 
-/// The snapshot format (2 added link dialects; older snapshots are rebuilt).
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
+/// The snapshot format (2 added link dialects, 3 closed links; older
+/// snapshots are rebuilt from the journal).
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
 /// Largest sled value a snapshot body is cut into, in bytes.
 pub const CHUNK_BYTES: usize = 8 << 20;
 
@@ -125,7 +126,8 @@ struct RatchetV1 {
 /// config: Option<NodeConfig>, accounts: Vec<AccountV1>` (opening order),
 /// `transactions: Vec<Transaction>` (proposal order),
 /// `links: Vec<(TxId, Link)>` (proposal order of their transactions),
-/// `dialects: Vec<(AccountId, Dialect)>` (by account id, non-reference only).
+/// `dialects: Vec<(AccountId, Dialect)>` (by account id, non-ccnode only),
+/// `closed: Vec<(AccountId, String)>` (closed links and their evidence, by account id).
 #[cfg(test)]
 #[derive(Encode, Decode)]
 struct SnapshotV1 {
@@ -138,6 +140,7 @@ struct SnapshotV1 {
     transactions: Vec<Transaction>,
     links: Vec<(TxId, Link)>,
     dialects: Vec<(AccountId, Dialect)>,
+    closed: Vec<(AccountId, String)>,
 }
 
 /// Encodes a snapshot body (no version byte, no checksum).
@@ -151,6 +154,8 @@ fn encode_body(p: &Projections, genesis: [u8; 32], head_hash: [u8; 32]) -> Resul
     encode_links(p, &mut out)?;
     let dialects: Vec<(&AccountId, &Dialect)> = p.dialects.iter().collect();
     put(&mut out, dialects)?;
+    let closed: Vec<(&AccountId, &String)> = p.closed.iter().collect();
+    put(&mut out, closed)?;
     Ok(out)
 }
 
@@ -312,9 +317,14 @@ fn restore(r: &mut Reader<'_>) -> Result<Projections, StoreError> {
     }
     let dialects: Vec<(AccountId, Dialect)> = r.next()?;
     for (account, dialect) in dialects {
-        if p.peer(&account).is_none() || dialect == Dialect::Reference || p.dialects.insert(account, dialect).is_some()
-        {
+        if p.peer(&account).is_none() || dialect == Dialect::Ccnode || p.dialects.insert(account, dialect).is_some() {
             return Err(corrupt("a dialect of a peer not connected, or twice".to_owned()));
+        }
+    }
+    let closed: Vec<(AccountId, String)> = r.next()?;
+    for (account, evidence) in closed {
+        if p.peer(&account).is_none() || p.closed.insert(account, evidence).is_some() {
+            return Err(corrupt("a closed link of a peer not connected, or twice".to_owned()));
         }
     }
     p.check_invariants().map_err(corrupt)?;

@@ -372,7 +372,9 @@ impl Checker {
                 true => self.slot_of(id).map(drop),
                 false => Err(FindingKind::UnknownTransaction { uuid: uuid.to_string() }),
             },
-            Event::LinkDialectSet { account, .. } => match self.peers.contains(account) {
+            Event::LinkDialectSet { account, .. }
+            | Event::LinkClosed { peer: account, .. }
+            | Event::LinkReopened { peer: account } => match self.peers.contains(account) {
                 true => Ok(()),
                 false => Err(FindingKind::NotAPeer { account: account.to_string() }),
             },

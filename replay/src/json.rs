@@ -153,6 +153,15 @@ pub fn event_json(event: &Event) -> Value {
             "account": account.as_str(),
             "dialect": dialect.name(),
         }),
+        Event::LinkClosed { peer, evidence } => json!({
+            "type": "LinkClosed",
+            "peer": peer.as_str(),
+            "evidence": serde_json::from_str::<serde_json::Value>(evidence).unwrap_or_else(|_| json!(evidence)),
+        }),
+        Event::LinkReopened { peer } => json!({
+            "type": "LinkReopened",
+            "peer": peer.as_str(),
+        }),
         Event::FeesConfigured { policy } => json!({
             "type": "FeesConfigured",
             "policy": policy.as_ref().map(|p| json!({

@@ -36,11 +36,12 @@ fn start(name: &str, dirs: &mut Vec<tempfile::TempDir>) -> Server {
 /// the child sets its trunkward node; both agree on the initial hash.
 pub fn graft(parent: &Server, parent_name: &str, child: &Server, child_name: &str, rate: &str, parent_min: i64) {
     let hash = format!("graft-{parent_name}-{child_name}");
-    let body = json!({"id": child_name, "url": child.url, "min": parent_min, "max": 1000, "last_hash": hash});
+    let body = json!({"id": child_name, "url": child.url, "min": parent_min, "max": 1000, "last_hash": hash,
+                      "dialect": "ccnode"});
     let (status, value) = parent.call(Method::POST, "/admin/nodes", "admin", Some(body));
     assert_eq!(status, StatusCode::CREATED, "{value}");
-    let body =
-        json!({"name": parent_name, "url": parent.url, "rate": rate, "min": -1000, "max": 1000, "last_hash": hash});
+    let body = json!({"name": parent_name, "url": parent.url, "rate": rate, "min": -1000, "max": 1000, "last_hash": hash,
+               "dialect": "ccnode"});
     let (status, value) = child.call(Method::PUT, "/admin/trunkward", "admin", Some(body));
     assert_eq!(status, StatusCode::CREATED, "{value}");
 }
@@ -86,8 +87,8 @@ impl Tree {
     /// Every ledger sums to zero; both sides of every link hold the same ratchet.
     fn check_consistent(&self) {
         for (name, node) in self.nodes() {
-            let sum: f64 = node.balances(name).iter().map(|(_, b)| b).sum();
-            assert!(sum.abs() < 1e-9, "{name} does not sum to zero: {:?}", node.balances(name));
+            let sum: rust_decimal::Decimal = node.balances(name).iter().map(|(_, b)| b).sum();
+            assert!(sum.is_zero(), "{name} does not sum to zero: {:?}", node.balances(name));
         }
         for (parent_name, parent, child_name, child) in self.links() {
             let (_, up) = parent.call(Method::GET, "/admin/nodes", "admin", None);
@@ -430,10 +431,13 @@ fn a_child_can_be_grafted_from_the_command_line() {
         "-50",
         "--trunkward-max",
         "50",
+        "--trunkward-dialect",
+        "ccnode",
         "--trunkward-last-hash",
         "hub-spoke",
     ]);
-    let body = json!({"id": "spoke", "url": child.url, "min": -1000, "max": 1000, "last_hash": "hub-spoke"});
+    let body = json!({"id": "spoke", "url": child.url, "min": -1000, "max": 1000, "last_hash": "hub-spoke",
+                      "dialect": "ccnode"});
     assert_eq!(parent.call(Method::POST, "/admin/nodes", "admin", Some(body)).0, StatusCode::CREATED);
     parent.open("zoe", -100, 100);
     child.open("yan", -100, 100);

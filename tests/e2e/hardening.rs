@@ -309,3 +309,36 @@ fn hardening_the_admin_key_comes_from_a_file_or_standard_input() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"), "{out:?}");
 }
+
+/// A panic in the fold (under the read model's write lock) stops the node at
+/// once instead of leaving a server whose every later request panics on a
+/// poisoned lock; the write it was folding was already durable, and a
+/// restart folds it from the journal.
+#[test]
+fn a_bug_in_the_fold_stops_the_node_and_a_restart_keeps_every_write() {
+    use crate::node::Server;
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = ["serve", "--data", arg(dir.path()), "--listen", "127.0.0.1:0", "--name", "bug"];
+    let node = Server::spawn_env(&args, &[("CCNODE_FAILPOINT", "panic-in-fold")]);
+    node.open("alice", -100, 100);
+    node.open("bob", -100, 100);
+    let client = Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+    let body = json!({"payer": "alice", "payee": "bob", "quant": 3, "description": "folded later", "type": "payment"});
+    let answer = client
+        .post(format!("{}/transaction", node.url))
+        .header("cc-user", "alice")
+        .header("cc-auth", "alice-key")
+        .json(&body)
+        .send();
+    assert!(answer.is_err(), "the node stopped before answering: {answer:?}");
+    let exit = node.wait_exit();
+    assert_eq!(exit.signal(), Some(6), "it aborted (SIGABRT): {exit:?}");
+
+    let node = Server::spawn(&args);
+    let (status, value) = node.call(reqwest::Method::GET, "/account/balance?acc_path=bob", "admin", None);
+    assert_eq!(status, StatusCode::OK, "{value}");
+    assert_eq!(value["data"]["balance"], json!(3), "the durable write is folded at restart: {value}");
+    let (status, value) = node.call(reqwest::Method::POST, "/transaction", "alice", Some(body));
+    assert_eq!(status, StatusCode::CREATED, "and the node serves again: {value}");
+}

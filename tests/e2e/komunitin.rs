@@ -296,7 +296,8 @@ fn ccnode_head(node: &Server) -> String {
 }
 
 fn balance(node: &Server, id: &str) -> f64 {
-    node.balances("trunk").into_iter().find(|(a, _)| a == id).map_or(0.0, |(_, b)| b)
+    // The fake Komunitin keeps f64 balances as Komunitin's JavaScript does; compared as such.
+    node.balances("trunk").into_iter().find(|(a, _)| a == id).map_or(0.0, |(_, b)| f64::try_from(b).expect("finite"))
 }
 
 fn transactions(node: &Server) -> u64 {

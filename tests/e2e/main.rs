@@ -14,7 +14,9 @@ mod overflow;
 mod reconcile;
 mod reference_multi;
 mod reference_single;
+mod refnode;
 mod replay_cli;
+mod tidy;
 mod ui;
 
 use std::path::Path;

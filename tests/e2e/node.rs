@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
+use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::{arg, ccnode, stdout};
@@ -115,13 +116,13 @@ impl Server {
         assert_eq!(status, StatusCode::CREATED, "{value}");
     }
 
-    /// Completed balances of every account on the node (`acc_path` = the node's name).
-    pub fn balances(&self, node: &str) -> Vec<(String, f64)> {
+    /// Completed balances of every account on the node (`acc_path` = the node's name), exactly.
+    pub fn balances(&self, node: &str) -> Vec<(String, Decimal)> {
         self.balances_as(node, ("admin", ADMIN_KEY))
     }
 
     /// Same, with other credentials.
-    pub fn balances_as(&self, node: &str, auth: (&str, &str)) -> Vec<(String, f64)> {
+    pub fn balances_as(&self, node: &str, auth: (&str, &str)) -> Vec<(String, Decimal)> {
         let path = format!("/account/summary?acc_path={node}");
         let (status, value) = self.request(reqwest::Method::GET, &path, Some(auth), None);
         assert_eq!(status, StatusCode::OK, "{value}");
@@ -129,7 +130,7 @@ impl Server {
             .as_object()
             .expect("map")
             .iter()
-            .map(|(id, s)| (id.clone(), s["completed"]["balance"].as_f64().expect("number")))
+            .map(|(id, s)| (id.clone(), exact(&s["completed"]["balance"])))
             .collect()
     }
 
@@ -169,8 +170,17 @@ impl Drop for Server {
     }
 }
 
-fn sum(balances: &[(String, f64)]) -> f64 {
+fn sum(balances: &[(String, Decimal)]) -> Decimal {
     balances.iter().map(|(_, b)| b).sum()
+}
+
+/// A JSON amount (number or string) as an exact decimal, never through a float.
+pub fn exact(value: &Value) -> Decimal {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    text.parse().unwrap_or_else(|_| panic!("not a decimal amount: {value}"))
 }
 
 /// What a platform written for the reference node does: credit with metadata,
@@ -226,7 +236,7 @@ fn a_platform_drives_the_real_node() {
     let (_, history) = server.call(Method::GET, "/account/history?acc_path=alice&samples=0", "alice", None);
     assert_eq!(history["meta"]["min"], json!(-2.5));
     assert_eq!(history["meta"]["max"], json!(27.5));
-    assert_eq!(sum(&server.balances("village")), 0.0);
+    assert_eq!(sum(&server.balances("village")), Decimal::ZERO);
     server.stop();
 
     // Offline, from the journal alone, and again after a restart.
@@ -239,7 +249,7 @@ fn a_platform_drives_the_real_node() {
     let server = Server::start(data.path(), "village");
     let (_, tx) = server.call(Method::GET, &format!("/transaction/{bill_uuid}"), "alice", None);
     assert_eq!(tx["data"]["state"], "completed");
-    assert_eq!(sum(&server.balances("village")), 0.0);
+    assert_eq!(sum(&server.balances("village")), Decimal::ZERO);
     server.stop();
     let out = ccnode(&["journal", "verify", "--data", arg(data.path()), "--no-progress"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -283,8 +293,8 @@ fn concurrent_clients_never_break_a_limit() {
     assert_eq!(written, 100, "the limit allows exactly 100 payments of 1");
     assert_eq!(refused, 220, "every other attempt is refused for the limit: {outcomes:?}");
     let balances = server.balances("busy");
-    assert_eq!(balances.iter().find(|(id, _)| id == "payer").map(|(_, b)| *b), Some(-100.0));
-    assert_eq!(sum(&balances), 0.0);
+    assert_eq!(balances.iter().find(|(id, _)| id == "payer").map(|(_, b)| *b), Some(Decimal::from(-100)));
+    assert_eq!(sum(&balances), Decimal::ZERO);
 }
 
 /// Under load the process is SIGKILLed; after restart every transaction that
@@ -349,7 +359,7 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
         assert_eq!(status, StatusCode::OK, "acknowledged {uuid} lost (seed {seed}): {value}");
         assert_eq!(value["data"]["state"], "completed");
     }
-    assert_eq!(sum(&server.balances("crashy")), 0.0, "seed {seed}");
+    assert_eq!(sum(&server.balances("crashy")), Decimal::ZERO, "seed {seed}");
     server.stop();
     let out = ccnode(&["journal", "verify", "--data", arg(data.path()), "--no-progress"]);
     assert_eq!(out.status.code(), Some(0), "seed {seed}: {out:?}");
@@ -369,7 +379,7 @@ fn the_demo_is_a_living_community() {
     let (_, history) =
         server.request(Method::GET, "/account/history?acc_path=carol&samples=0", Some(("admin", ADMIN_KEY)), None);
     assert!(history["meta"]["points"].as_u64().expect("points") > 10, "{history}");
-    assert_eq!(sum(&server.balances("demo")), 0.0);
+    assert_eq!(sum(&server.balances("demo")), Decimal::ZERO);
     server.stop();
 }
 

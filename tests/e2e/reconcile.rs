@@ -30,7 +30,7 @@ fn head(node: &Server, peer: &str) -> Value {
 }
 
 fn sums_to_zero(node: &Server, name: &str) -> bool {
-    node.balances(name).iter().map(|(_, b)| b).sum::<f64>().abs() < 1e-9
+    node.balances(name).iter().map(|(_, b)| b).sum::<rust_decimal::Decimal>().is_zero()
 }
 
 /// Polls `check` for up to 30 s.

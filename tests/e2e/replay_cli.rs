@@ -207,8 +207,11 @@ fn the_event_feed_replay_export_and_audit_agree_and_find_tampering() {
             let expected = listed.iter().find(|(id, _)| id == account).map_or("0", |(_, b)| b.as_str());
             assert_eq!(balance_at(data.path(), account, point), expected, "{account} at {point}");
         }
-        let sum = listed.iter().map(|(_, b)| b.parse::<f64>().expect("number")).sum::<f64>();
-        assert!(sum.abs() < 1e-9, "zero-sum at {point}: {sum}");
+        let sum = listed
+            .iter()
+            .map(|(_, b)| b.parse::<rust_decimal::Decimal>().expect("a decimal"))
+            .sum::<rust_decimal::Decimal>();
+        assert!(sum.is_zero(), "zero-sum at {point}: {sum}");
     }
 
     // export + audit; then a tampered byte is named by its seq.

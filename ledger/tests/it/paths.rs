@@ -105,7 +105,7 @@ mod shared_prefixes {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #![proptest_config(crate::props::config(512))]
 
         #[test]
         fn an_account_is_found_whatever_prefix_it_shares_with_the_node(

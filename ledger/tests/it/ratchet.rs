@@ -87,6 +87,36 @@ fn js_number_text_agrees_only_where_javascript_prints_our_text() {
     }
 }
 
+/// PHP's `(string)` of a float (precision 14), printed by the reference's
+/// `makeHashString()`, against our canonical text. The cases were printed by
+/// PHP 8.2.36 (`php -r 'echo 0.00001;'` is `1.0E-5`, `100000000000000.0` is
+/// `1.0E+14`, `123456789.123456` is `123456789.12346`).
+#[test]
+fn php_float_text_agrees_only_where_php_prints_our_text() {
+    use ledger::ratchet::php_float_text_agrees;
+    for ok in ["0", "7", "2.5", "-2.5", "0.0001", "0.3", "1234567.123456", "12345678.123456", "99999999999999"] {
+        assert!(php_float_text_agrees(ok.parse().expect("amount")), "{ok}");
+    }
+    for bad in ["0.00001", "0.000001", "-0.00005", "100000000000000", "123456789.123456", "99999999999999.5"] {
+        assert!(!php_float_text_agrees(bad.parse().expect("amount")), "{bad}");
+    }
+}
+
+/// The reference's string, MD5'd by PHP 8.2.36 itself: empty initial hash
+/// (a link with no `hash_history` row), the long state name, two entries on
+/// the link, version 1; then a `pending` version after a seeded hash.
+#[test]
+fn reference_link_strings_hash_as_php_hashes_them() {
+    let uuid = "6f1c2d3e-4a5b-4c6d-8e7f-001122334455";
+    let rows = [
+        HashRow { quant: "7".parse().expect("amount"), description: "first" },
+        HashRow { quant: "0.5".parse().expect("amount"), description: "fee" },
+    ];
+    assert_eq!(md5_next("", uuid, "completed", &rows, "1"), "d481312287d5d892cc45ee5bb5d616ab");
+    let rows = [HashRow { quant: "2.5".parse().expect("amount"), description: "confirm me" }];
+    assert_eq!(md5_next("abc", uuid, "pending", &rows, "1"), "5fa59e4faf3e45d54d4449f2f7eb0236");
+}
+
 /// A Komunitin child `leaf1` relays 3.receive.test.ts's fixture (one entry,
 /// no `version`) with last hash `trunk`: booked at once, and the link head is
 /// the hash that test asserts Komunitin holds afterwards.

@@ -162,17 +162,18 @@ fn record_times_are_made_monotonic() {
 }
 
 #[test]
-#[should_panic(expected = "does not follow")]
-fn seq_going_backwards_is_a_bug() {
+fn seq_going_backwards_is_refused_and_changes_nothing() {
     let mut node = Node::twig();
     let config = node.proj.config().expect("initialised").clone();
     let seq = node.proj.seq();
-    node.proj.apply(seq, 0, &Event::NodeConfigured { config });
+    let found = node.proj.try_apply(seq, 0, &Event::NodeConfigured { config }).expect_err("a stale seq");
+    assert_eq!(found.seq, seq);
+    assert!(found.detail.contains("does not follow"), "{found:?}");
+    assert_eq!(node.proj.seq(), seq, "nothing folded");
 }
 
 #[test]
-#[should_panic(expected = "unknown transaction")]
-fn transition_of_an_unknown_transaction_is_a_bug() {
+fn transition_of_an_unknown_transaction_is_refused_and_changes_nothing() {
     let mut node = Node::twig();
     let event = Event::TransactionTransitioned {
         uuid: tx_id(42),
@@ -182,6 +183,10 @@ fn transition_of_an_unknown_transaction_is_a_bug() {
         version: 2,
         at_unix_s: 0,
     };
-    let seq = node.proj.seq() + 1;
-    node.proj.apply(seq, 0, &event);
+    let before = node.proj.seq();
+    let found = node.proj.try_apply(before + 1, 0, &event).expect_err("an unknown transaction");
+    assert_eq!(found.seq, before + 1);
+    assert!(found.detail.contains("unknown transaction"), "{found:?}");
+    assert_eq!(node.proj.seq(), before, "nothing folded");
+    assert!(node.proj.transaction(&tx_id(42)).is_none());
 }

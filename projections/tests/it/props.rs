@@ -341,6 +341,8 @@ proptest! {
             prop_assert_eq!(page.total, expected);
         }
         prop_assert_eq!(run.proj.transactions(&Query::default()).total, run.state.transactions().count());
-        prop_assert!(head >= 1);
+        // The read model has folded exactly the events written, the last one last.
+        prop_assert_eq!(Some(head), run.events.last().map(|(seq, ..)| *seq));
+        prop_assert_eq!(run.proj.last_at_us(), run.events.last().map_or(0, |(_, at, _)| *at));
     }
 }
