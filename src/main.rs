@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod import_cmd;
 mod journal_cmd;
 mod node_cmd;
 mod private;
@@ -114,6 +115,14 @@ enum Command {
     Replay(replay_cmd::ReplayArgs),
     /// Write a self-contained, verifiable audit bundle of the journal.
     Export(replay_cmd::ExportArgs),
+    /// Load a community's accounts and history into a new node, at their original times.
+    ///
+    /// The files are checked first, then replayed through the node's rules
+    /// (limits included) into a new directory that becomes DIR only when every
+    /// row is in. Prints each account's new key as CSV (`id,key`). Exit status:
+    /// 0 imported, 1 refused (the file and line are named; nothing is written),
+    /// 2 could not run.
+    Import(import_cmd::ImportArgs),
     /// Verify an audit bundle offline and recompute every balance.
     ///
     /// Exit status: 0 sound, 1 damaged or inconsistent (the seq is printed), 2 unreadable.
@@ -212,6 +221,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay_cmd::replay(args),
         Command::Export(args) => replay_cmd::export(args),
         Command::Audit(args) => replay_cmd::audit(args),
+        Command::Import(args) => import_cmd::import(args),
     }
 }
 

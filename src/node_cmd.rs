@@ -47,9 +47,14 @@ pub struct ServeArgs {
     /// Most connections open at once; further ones wait to be accepted [default: 1024].
     #[arg(long, value_name = "N", env = "CCNODE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// An origin (`https://wallet.example`, scheme://host[:port]) whose pages may call
+    /// the node from a browser; repeat for several. Answers name the caller's origin when
+    /// it is listed and carry no CORS allowance otherwise [default: any origin, `*`].
+    #[arg(long = "cors-origin", value_name = "ORIGIN", env = "CCNODE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     /// A TOML file with any of: data, listen, name, admin_key, validated_window_seconds,
     /// zero_payments, validate_pending, default_min, default_max, header_timeout_seconds,
-    /// body_timeout_seconds, max_connections.
+    /// body_timeout_seconds, max_connections, cors_origins.
     #[arg(long, value_name = "FILE", env = "CCNODE_CONFIG")]
     pub config: Option<PathBuf>,
     /// The workflows new transactions may use: a JSON file in the reference's
@@ -142,6 +147,10 @@ impl ServeArgs {
         if let Some(v) = self.max_connections {
             config.max_connections = v;
         }
+        if !self.cors_origins.is_empty() {
+            config.cors_origins = self.cors_origins.clone();
+        }
+        api::http::CorsOrigins::parse(&config.cors_origins).context("--cors-origin")?;
         if config.header_timeout_seconds == 0 || config.body_timeout_seconds == 0 {
             bail!("the header and body timeouts are at least 1 second");
         }
@@ -237,7 +246,8 @@ async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig, hint: 
         eprintln!("{}", hint.replace("{addr}", &addr.to_string()));
     }
     let limits = api::server::ConnectionLimits::from_config(config);
-    api::server::serve(node, metrics, listener, limits, shutdown).await.context("serving")
+    let cors = api::http::CorsOrigins::parse(&config.cors_origins).context("--cors-origin")?;
+    api::server::serve_with_cors(node, metrics, listener, limits, cors, shutdown).await.context("serving")
 }
 
 /// `ccnode serve`.
@@ -315,7 +325,8 @@ pub fn demo(args: ServeArgs, seed: u64) -> anyhow::Result<ExitCode> {
             DEMO_MEMBERS.join(", "),
             config.admin_key.as_deref().unwrap_or("")
         );
-        let hint = "demo: try  curl -H 'cc-user: alice' -H 'cc-auth: alice' http://{addr}/account/summary";
+        let hint = "demo: open http://{addr}/ in a browser (sign in as alice with key alice, or as admin), \
+                    or try  curl -H 'cc-user: alice' -H 'cc-auth: alice' http://{addr}/account/summary";
         run_node(node, metrics, &config, Some(hint)).await
     })?;
     Ok(ExitCode::SUCCESS)

@@ -49,6 +49,8 @@ pub struct NodeConfig {
     pub body_timeout_seconds: u64,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Origins whose pages may call the node from a browser; empty (or `*`): any.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for NodeConfig {
@@ -66,6 +68,7 @@ impl Default for NodeConfig {
             header_timeout_seconds: DEFAULT_HEADER_TIMEOUT_SECONDS,
             body_timeout_seconds: DEFAULT_BODY_TIMEOUT_SECONDS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -98,6 +101,8 @@ pub struct ConfigFile {
     pub body_timeout_seconds: Option<u64>,
     /// See `NodeConfig::max_connections`.
     pub max_connections: Option<usize>,
+    /// See `NodeConfig::cors_origins`.
+    pub cors_origins: Option<Vec<String>>,
 }
 
 impl ConfigFile {
@@ -138,6 +143,9 @@ impl ConfigFile {
         }
         if let Some(v) = self.max_connections {
             config.max_connections = v;
+        }
+        if let Some(v) = self.cors_origins {
+            config.cors_origins = v;
         }
     }
 }

@@ -62,18 +62,78 @@ pub const CORS_METHODS: &str = "GET, POST, PATCH, PUT, OPTIONS";
 /// Request headers a browser may send from another origin.
 pub const CORS_HEADERS: &str = "cc-user, cc-auth, cc-node, last-hash, cc-node-trace, content-type";
 
+/// Which other origins' pages may call the node (`--cors-origin`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Any origin (`Access-Control-Allow-Origin: *`): the default.
+    #[default]
+    Any,
+    /// Only these origins (`scheme://host[:port]`, compared without case);
+    /// the answer names the caller's origin when it is one of them.
+    Only(Arc<[String]>),
+}
+
+/// Why an allowed origin was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin:?} is not an origin (scheme://host[:port], without a path), nor *")]
+pub struct BadOrigin {
+    /// What was given.
+    pub origin: String,
+}
+
+impl CorsOrigins {
+    /// From the configured list: empty or `*` is any origin.
+    pub fn parse(list: &[String]) -> Result<CorsOrigins, BadOrigin> {
+        if list.is_empty() || list.iter().any(|o| o.trim() == "*") {
+            return Ok(CorsOrigins::Any);
+        }
+        let mut origins = Vec::new();
+        for origin in list {
+            let o = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+            let rest = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://"));
+            let ok = rest.is_some_and(|host| {
+                !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) && HeaderValue::from_str(&o).is_ok()
+            });
+            if !ok {
+                return Err(BadOrigin { origin: origin.clone() });
+            }
+            origins.push(o);
+        }
+        Ok(CorsOrigins::Only(origins.into()))
+    }
+
+    /// The `Access-Control-Allow-Origin` for a request from `origin`, if any.
+    fn allow(&self, origin: Option<&HeaderValue>) -> Option<HeaderValue> {
+        match self {
+            CorsOrigins::Any => Some(HeaderValue::from_static("*")),
+            CorsOrigins::Only(list) => {
+                let origin = origin?;
+                let text = origin.to_str().ok()?.to_ascii_lowercase();
+                list.contains(&text).then(|| origin.clone())
+            }
+        }
+    }
+}
+
 /// CORS on every response, so browser wallets served from another origin
 /// work: a preflight (`OPTIONS` with `Access-Control-Request-Method`) on any
 /// route is answered 204 here, before routing and authentication (a browser
 /// sends it without the `cc-user`/`cc-auth` headers); `OPTIONS /` without it
-/// is still the reference's `permittedEndpoints`.
-pub async fn decorate(request: Request, next: Next) -> Response {
+/// is still the reference's `permittedEndpoints`. With a list of origins,
+/// only a page from one of them gets the allow headers (the browser refuses
+/// the others), and answers say `Vary: Origin`.
+pub async fn decorate(origins: CorsOrigins, request: Request, next: Next) -> Response {
     let is_preflight =
         request.method() == Method::OPTIONS && request.headers().contains_key("access-control-request-method");
+    let allow = origins.allow(request.headers().get(axum::http::header::ORIGIN));
     let mut response =
         if is_preflight { axum::http::StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
     let headers = response.headers_mut();
-    headers.insert(HeaderName::from_static("access-control-allow-origin"), HeaderValue::from_static("*"));
+    if matches!(origins, CorsOrigins::Only(_)) {
+        headers.append(axum::http::header::VARY, HeaderValue::from_static("origin"));
+    }
+    let Some(allow) = allow else { return response };
+    headers.insert(HeaderName::from_static("access-control-allow-origin"), allow);
     headers.insert(HeaderName::from_static("access-control-allow-headers"), HeaderValue::from_static(CORS_HEADERS));
     headers.insert(HeaderName::from_static("access-control-allow-methods"), HeaderValue::from_static(CORS_METHODS));
     if is_preflight {
@@ -129,4 +189,26 @@ pub async fn name_errors(
         return Response::from_parts(parts, axum::body::Body::from(bytes));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_checked_and_matched_without_case() {
+        assert_eq!(CorsOrigins::parse(&[]), Ok(CorsOrigins::Any));
+        assert_eq!(CorsOrigins::parse(&["*".into()]), Ok(CorsOrigins::Any));
+        for bad in ["wallet.example", "ftp://x", "https://x/path", "https://", "https://a b"] {
+            assert!(CorsOrigins::parse(&[bad.into()]).is_err(), "{bad}");
+        }
+        let only = CorsOrigins::parse(&["https://Wallet.example/".into(), "http://127.0.0.1:5173".into()]).expect("ok");
+        let allow = |o: &str| only.allow(Some(&HeaderValue::from_str(o).expect("header")));
+        assert_eq!(allow("https://wallet.example"), Some(HeaderValue::from_static("https://wallet.example")));
+        assert_eq!(allow("HTTPS://WALLET.EXAMPLE"), Some(HeaderValue::from_static("HTTPS://WALLET.EXAMPLE")));
+        assert_eq!(allow("http://127.0.0.1:5173"), Some(HeaderValue::from_static("http://127.0.0.1:5173")));
+        assert_eq!(allow("https://evil.example"), None);
+        assert_eq!(allow("https://wallet.example.evil"), None);
+        assert_eq!(only.allow(None), None);
+    }
 }

@@ -7,14 +7,17 @@ pub mod config;
 pub mod error;
 pub mod federation;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod node;
+pub mod operator;
 pub mod reconcile;
 pub mod replay_routes;
 pub mod routes;
 pub mod runtime;
 pub mod schema;
 pub mod server;
+pub mod ui;
 pub mod wire;
 
 /// Test-only fault injection: whether `CCNODE_FAILPOINT` names `name`

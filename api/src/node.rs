@@ -26,6 +26,62 @@ pub const ADMIN_ACCOUNT: &str = "admin";
 pub struct ReadModel {
     /// Balances, transactions, history.
     pub projections: Projections,
+    /// Soft limits and their crossings (issue 12, item 5).
+    pub warnings: Warnings,
+}
+
+/// Soft limits and every time one was crossed, folded from the journal.
+#[derive(Debug, Clone, Default)]
+pub struct Warnings {
+    /// Each account's soft limits.
+    pub limits: HashMap<AccountId, ledger::warn::WarnLimits>,
+    /// Every crossing, oldest first.
+    pub crossed: Vec<Crossing>,
+}
+
+/// One soft limit crossed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crossing {
+    /// The journal record of the crossing.
+    pub seq: u64,
+    /// When it was recorded (unix microseconds).
+    pub at_us: u64,
+    /// The account.
+    pub id: AccountId,
+    /// The transaction that moved its balance.
+    pub uuid: TxId,
+    /// Below the soft minimum (else above the soft maximum).
+    pub below: bool,
+    /// The soft limit.
+    pub limit: ledger::Amount,
+    /// The completed balance after the transaction.
+    pub balance: ledger::Amount,
+}
+
+impl Warnings {
+    /// Folds one event.
+    pub fn apply(&mut self, seq: u64, at_us: u64, event: &Event) {
+        match event {
+            Event::WarnLimitsChanged { id, warn_min, warn_max } => {
+                let limits = ledger::warn::WarnLimits { min: *warn_min, max: *warn_max };
+                if limits == ledger::warn::WarnLimits::default() {
+                    self.limits.remove(id);
+                } else {
+                    self.limits.insert(id.clone(), limits);
+                }
+            }
+            Event::WarnLimitCrossed { id, uuid, below, limit, balance } => self.crossed.push(Crossing {
+                seq,
+                at_us,
+                id: id.clone(),
+                uuid: *uuid,
+                below: *below,
+                limit: *limit,
+                balance: *balance,
+            }),
+            _ => {}
+        }
+    }
 }
 
 impl ReadModel {
@@ -52,6 +108,7 @@ impl ReadModel {
     }
 
     fn apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) {
+        self.warnings.apply(seq, recorded_at_us, event);
         if matches!(event, Event::TransactionProposed { .. }) && crate::failpoint_is("panic-in-fold") {
             // Stands for a bug in the fold: it panics under the read model's write lock.
             panic!("failpoint panic-in-fold: the fold of seq {seq} panicked");
@@ -79,6 +136,16 @@ pub enum NodeCommand {
     /// Several account-management commands on one existing account, all or
     /// nothing (the handler checks them first, so only the first can fail).
     Many(Vec<Command>),
+    /// An account change from `PATCH /admin/accounts/{id}`: its commands as
+    /// `Many`, then its soft limits when given; all or nothing.
+    ChangeAccount {
+        /// The account.
+        id: AccountId,
+        /// Limits, status, key.
+        commands: Vec<Command>,
+        /// New soft limits, if they change.
+        warn: Option<ledger::warn::WarnLimits>,
+    },
     /// Time out every validated transaction past its window.
     ExpireDue,
     /// A client's proposal: written at once when both parties are local
@@ -241,12 +308,20 @@ impl LedgerMachine {
         Ok(())
     }
 
-    /// Applies decided events to the writer's state and queues them for the journal.
+    /// Applies decided events to the writer's state and queues them for the
+    /// journal, each followed by the soft limits it made a balance cross.
     fn record(&mut self, new: Vec<Event>, events: &mut Vec<Event>) {
-        for event in &new {
-            self.state.apply(event);
+        for event in new {
+            let watched = ledger::warn::watched(&self.state, self.state.warn_limits(), &event);
+            self.state.apply(&event);
+            events.push(event);
+            if let Some((uuid, before)) = watched {
+                for crossed in ledger::warn::crossings(&self.state, self.state.warn_limits(), uuid, &before) {
+                    self.state.apply(&crossed);
+                    events.push(crossed);
+                }
+            }
         }
-        events.extend(new);
     }
 }
 
@@ -318,6 +393,24 @@ impl Machine for LedgerMachine {
                 for command in commands {
                     self.decide_one(command, now_us, &mut events)
                         .expect("account changes validated by the handler succeed once the first did");
+                }
+            }
+            NodeCommand::ChangeAccount { id, commands, warn } => {
+                // Decided on a copy first, so that a refusal writes nothing.
+                if let Some(limits) = warn {
+                    ledger::warn::set(&self.state, &id, limits)?;
+                }
+                let mut commands = commands.into_iter();
+                if let Some(first) = commands.next() {
+                    self.decide_one(first, now_us, &mut events)?;
+                }
+                for command in commands {
+                    self.decide_one(command, now_us, &mut events)
+                        .expect("account changes validated by the handler succeed once the first did");
+                }
+                if let Some(limits) = warn {
+                    let event = ledger::warn::set(&self.state, &id, limits).expect("checked above");
+                    self.record(vec![event], &mut events);
                 }
             }
             NodeCommand::ExpireDue => {
@@ -606,9 +699,11 @@ impl Node {
             });
         }
         let mut state = LedgerState::new();
+        let mut warnings = Warnings::default();
         crate::runtime::replay_journal(&journal, |record| {
             let event = decode_event(&record.payload).map_err(|e| e.to_string())?;
             state.apply(&event);
+            warnings.apply(record.seq, record.recorded_at_us, &event);
             Ok::<(), String>(())
         })
         .map_err(|e| StartError::Replay(format!("{e}: {e:?}")))?;
@@ -641,7 +736,7 @@ impl Node {
             tracing::error!(seq = u.seq, detail = %u.detail, "{reason}");
             reason
         });
-        let read = Arc::new(RwLock::new(ReadModel { projections }));
+        let read = Arc::new(RwLock::new(ReadModel { projections, warnings }));
         metrics.set_head(journal.head().seq);
         let genesis = journal.genesis().0;
         let needs_init = state.config().is_none();

@@ -1015,6 +1015,20 @@ pub struct AccountChange {
     /// A new key.
     #[schema(pattern = "^[!-~]{1,128}$")]
     pub key: Option<String>,
+    /// Soft lower limit (at most 0): crossing it is allowed, journaled and shown; `"none"` removes it.
+    #[schema(value_type = Option<crate::schema::WarnLevelIn>)]
+    pub warn_min: Option<Box<RawValue>>,
+    /// Soft upper limit (at least 0); `"none"` removes it.
+    #[schema(value_type = Option<crate::schema::WarnLevelIn>)]
+    pub warn_max: Option<Box<RawValue>>,
+}
+
+/// A soft limit from a request: `"none"` is none.
+fn warn_level(field: &str, raw: &RawValue) -> ApiResult<Option<Amount>> {
+    if raw.get().trim() == "\"none\"" {
+        return Ok(None);
+    }
+    parse_amount(field, raw).map(Some)
 }
 
 fn account_value(account: &Account) -> Value {
@@ -1095,10 +1109,21 @@ pub async fn admin_change_account(
         auth::check_new_key(key)?;
         commands.push(Command::ChangeKey { id: id.clone(), key_hash: auth::new_key_hash(key) });
     }
-    if commands.is_empty() {
-        return Err(ApiError::invalid_field("body", "nothing to change: give min, max, status or key"));
+    let warn = if body.warn_min.is_some() || body.warn_max.is_some() {
+        let current = state.read().warnings.limits.get(&id).copied().unwrap_or_default();
+        let min = body.warn_min.as_deref().map(|v| warn_level("warn_min", v)).transpose()?.unwrap_or(current.min);
+        let max = body.warn_max.as_deref().map(|v| warn_level("warn_max", v)).transpose()?.unwrap_or(current.max);
+        Some(ledger::warn::WarnLimits { min, max })
+    } else {
+        None
+    };
+    if commands.is_empty() && warn.is_none() {
+        return Err(ApiError::invalid_field(
+            "body",
+            "nothing to change: give min, max, status, key, warn_min or warn_max",
+        ));
     }
-    submit(&state, NodeCommand::Many(commands)).await?;
+    submit(&state, NodeCommand::ChangeAccount { id: id.clone(), commands, warn }).await?;
     let read = state.read();
     let account = read.projections.account(&id).ok_or_else(|| ApiError::failure("account not found"))?;
     Ok(ok(account_value(account)))

@@ -94,6 +94,32 @@ impl PartialSchema for AmountIn {
 
 impl ToSchema for AmountIn {}
 
+/// A soft limit in `PATCH /admin/accounts/{id}`: an amount as [`AmountIn`],
+/// or `"none"` to remove it.
+#[derive(Debug)]
+pub struct WarnLevelIn;
+
+impl PartialSchema for WarnLevelIn {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .description(Some("A soft limit: an exact decimal (as `AmountIn`), or \"none\" to remove it."))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .multiple_of(Some(0.000_001))
+                    .minimum(Some(-AMOUNT_NUMBER_BOUND))
+                    .maximum(Some(AMOUNT_NUMBER_BOUND)),
+            )
+            .item(
+                ObjectBuilder::new().schema_type(Type::String).pattern(Some("^(none|-?[0-9]{1,19}(\\.[0-9]{1,6})?)$")),
+            )
+            .examples([serde_json::json!(-40), serde_json::json!("none")])
+            .into()
+    }
+}
+
+impl ToSchema for WarnLevelIn {}
+
 /// One Credit Commons error: `class`, the answering `node` (absent from a
 /// neighbour's relayed error only when that neighbour left it out), and the
 /// class's own fields (`fields`, `type`, `id`, `message`, `limit`, ...).
@@ -784,4 +810,149 @@ pub struct RotateOut {
 pub struct RotateAnswer {
     /// What changed.
     data: RotateOut,
+}
+
+/// One account as `GET /admin/accounts` lists it.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AccountRow {
+    /// Its id.
+    id: String,
+    /// `member`, `admin` or `node` (a neighbour's account).
+    #[schema(pattern = "^(member|admin|node)$")]
+    kind: String,
+    /// Administers the node.
+    admin: bool,
+    /// `active` or `blocked`.
+    #[schema(pattern = "^(active|blocked)$")]
+    status: String,
+    /// Lower limit.
+    min: Amount,
+    /// Upper limit.
+    max: Amount,
+    /// Completed balance.
+    balance: Amount,
+    /// Balance counting pending transactions too.
+    pending: Amount,
+    /// Soft minimum, if any.
+    warn_min: Option<Amount>,
+    /// Soft maximum, if any.
+    warn_max: Option<Amount>,
+}
+
+/// `GET /admin/accounts`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AccountListAnswer {
+    /// Every local account, by id.
+    data: Vec<AccountRow>,
+}
+
+/// The journal in `GET /admin/health`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct HealthJournal {
+    /// Seq of the last durable record.
+    head_seq: u64,
+    /// When the last record folded into the read model was written (RFC 3339), null on an empty journal.
+    last_recorded_at: Option<String>,
+    /// Bytes of the journal's files.
+    bytes: u64,
+}
+
+/// The read model in `GET /admin/health`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct HealthProjections {
+    /// Seq folded into the read model.
+    seq: u64,
+    /// Bytes of its sled snapshot store.
+    bytes: u64,
+}
+
+/// `GET /admin/health` data.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct Health {
+    /// This node's name.
+    name: String,
+    /// Whether the node accepts writes.
+    writing: bool,
+    /// Why it is read-only, if it is.
+    read_only: Option<String>,
+    /// The journal.
+    journal: HealthJournal,
+    /// The read model.
+    projections: HealthProjections,
+    /// Local accounts.
+    accounts: u64,
+    /// Transactions.
+    transactions: u64,
+    /// Neighbour nodes.
+    neighbours: Vec<String>,
+    /// Links closed after a divergence: `{node: evidence}`.
+    #[schema(value_type = Object)]
+    closed_links: serde_json::Value,
+}
+
+/// `GET /admin/health`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct HealthAnswer {
+    /// The node's health.
+    data: Health,
+}
+
+/// A soft limit crossed, in `GET /admin/warnings` and `GET /account/warnings`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct CrossingOut {
+    /// The journal record of the crossing.
+    seq: u64,
+    /// When (RFC 3339).
+    at: String,
+    /// The account.
+    account: String,
+    /// The transaction that moved the balance.
+    uuid: String,
+    /// `below` the soft minimum or `above` the soft maximum.
+    #[schema(pattern = "^(below|above)$")]
+    side: String,
+    /// The soft limit.
+    limit: Amount,
+    /// The completed balance after the transaction.
+    balance: Amount,
+}
+
+/// `GET /admin/warnings`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct WarningsAnswer {
+    /// Every crossing, newest first.
+    data: Vec<CrossingOut>,
+}
+
+/// An account's soft limits and crossings.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AccountWarnings {
+    /// The account.
+    account: String,
+    /// Its soft minimum, if any.
+    warn_min: Option<Amount>,
+    /// Its soft maximum, if any.
+    warn_max: Option<Amount>,
+    /// Whether its completed balance is beyond one now: `below`, `above` or null.
+    #[schema(pattern = "^(below|above)$")]
+    beyond: Option<String>,
+    /// Its crossings, newest first.
+    crossings: Vec<CrossingOut>,
+}
+
+/// `GET /account/warnings`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AccountWarningsAnswer {
+    /// The account's soft limits.
+    data: AccountWarnings,
 }

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use utoipa::OpenApi;
 
 use crate::error::ApiError;
-use crate::http::{decorate, name_errors, track_metrics, BODY_BYTES_MAX};
+use crate::http::{decorate, name_errors, track_metrics, CorsOrigins, BODY_BYTES_MAX};
 use crate::metrics::Metrics;
 use crate::node::{AppState, Node, NodeCommand};
 use crate::schema::{self, ErrorResponses};
@@ -38,6 +38,8 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         routes::account_balance, routes::new_transaction, routes::get_transaction, routes::state_change,
         routes::filter_transactions, routes::filter_entries, routes::transaction_entries,
         routes::admin_new_account, routes::admin_change_account, openapi_json, metrics_text,
+        crate::operator::admin_list_accounts, crate::operator::admin_health, crate::operator::admin_warnings,
+        crate::operator::account_warnings,
         federation::relay, federation::admin_new_child, federation::admin_set_trunkward, federation::admin_list_nodes,
         federation::admin_set_fees, crate::reconcile::link_feed, crate::reconcile::reconcile_route,
         crate::reconcile::reopen_route, crate::replay_routes::events, federation::admin_rotate,
@@ -73,8 +75,13 @@ pub fn router(state: AppState, metrics: Arc<Metrics>) -> Router {
 
 /// Every route; a request body must arrive within `body_timeout` of its headers.
 pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duration) -> Router {
+    router_with_cors(state, metrics, body_timeout, CorsOrigins::Any)
+}
+
+/// The same, with the origins whose pages may call the node (`--cors-origin`).
+pub fn router_with_cors(state: AppState, metrics: Arc<Metrics>, body_timeout: Duration, cors: CorsOrigins) -> Router {
     Router::new()
-        .route("/", on(MethodFilter::OPTIONS, routes::permitted_endpoints))
+        .route("/", on(MethodFilter::OPTIONS, routes::permitted_endpoints).get(crate::ui::root))
         .route("/about", get(routes::about))
         .route("/workflows", get(routes::workflows))
         .route("/absolutepath", get(routes::absolute_path))
@@ -90,7 +97,13 @@ pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duratio
         .route("/transactions", get(routes::filter_transactions))
         .route("/entries", get(routes::filter_entries))
         .route("/entries/{uuid}", get(routes::transaction_entries))
-        .route("/admin/accounts", post(routes::admin_new_account))
+        .route("/admin/accounts", post(routes::admin_new_account).get(crate::operator::admin_list_accounts))
+        .route("/admin/health", get(crate::operator::admin_health))
+        .route("/admin/warnings", get(crate::operator::admin_warnings))
+        .route("/account/warnings", get(crate::operator::account_warnings))
+        .route("/account/statement", get(crate::operator::statement))
+        .route("/admin/export/accounts", get(crate::operator::export_accounts))
+        .route("/admin/export/transactions", get(crate::operator::export_transactions))
         .route("/admin/accounts/{id}", patch(routes::admin_change_account))
         .route("/admin/nodes", post(federation::admin_new_child).get(federation::admin_list_nodes))
         .route("/admin/trunkward", put(federation::admin_set_trunkward))
@@ -102,13 +115,14 @@ pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duratio
         .route("/admin/nodes/{node}/rotate", post(federation::admin_rotate))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics_text))
+        .merge(crate::ui::router())
         .merge(crate::replay_routes::router())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(middleware::from_fn(move |req, next| body_deadline(body_timeout, req, next)))
         .layer(middleware::from_fn_with_state(state.clone(), name_errors))
-        .layer(middleware::from_fn(decorate))
+        .layer(middleware::from_fn(move |req, next| decorate(cors.clone(), req, next)))
         .route_layer(middleware::from_fn(move |req, next| track_metrics(Arc::clone(&metrics), req, next)))
         .with_state(state)
 }
@@ -253,6 +267,18 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_cors(node, metrics, listener, limits, CorsOrigins::Any, shutdown).await
+}
+
+/// [`serve`], with the origins whose pages may call the node.
+pub async fn serve_with_cors(
+    node: Node,
+    metrics: Arc<Metrics>,
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    cors: CorsOrigins,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let state = node.state();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (reconciled_tx, reconciled_rx) = tokio::sync::watch::channel(false);
@@ -263,7 +289,7 @@ pub async fn serve(
         stop_rx,
         reconciled_tx,
     ));
-    let app = router_with(state.clone(), metrics, limits.body_timeout);
+    let app = router_with_cors(state.clone(), metrics, limits.body_timeout, cors);
     let streams = state.clone();
     let shutdown = async move {
         shutdown.await;

@@ -370,6 +370,39 @@ async fn real_answers_conform_to_the_document() {
     call!(Method::POST, "/admin/nodes", "/admin/nodes", admin, Some(child.clone()));
     call!(Method::POST, "/admin/nodes", "/admin/nodes", admin, Some(child));
     call!(Method::GET, "/admin/nodes", "/admin/nodes", admin, None);
+    // The web app's operator routes (issue 12), with a neighbour on the node.
+    let (s, accounts) = call!(Method::GET, "/admin/accounts", "/admin/accounts", admin, None);
+    assert_eq!(s, 200);
+    assert!(
+        accounts["data"].as_array().is_some_and(|a| a.iter().any(|x| x["id"] == "branch" && x["kind"] == "node")),
+        "{accounts}"
+    );
+    call!(Method::GET, "/admin/accounts", "/admin/accounts", alice, None);
+    let (s, health) = call!(Method::GET, "/admin/health", "/admin/health", admin, None);
+    assert_eq!(s, 200);
+    assert!(health["data"]["journal"]["head_seq"].as_u64().is_some_and(|h| h > 0), "{health}");
+    assert_eq!(health["data"]["neighbours"], json!(["branch"]), "{health}");
+    call!(Method::GET, "/admin/health", "/admin/health", alice, None);
+    // Soft limits: set, crossed (alice's balance is already below -5), listed.
+    let (s, _) = call!(
+        Method::PATCH,
+        "/admin/accounts/alice",
+        "/admin/accounts/{id}",
+        admin,
+        Some(json!({"warn_min": -5, "warn_max": "none"}))
+    );
+    assert_eq!(s, 200);
+    call!(Method::PATCH, "/admin/accounts/alice", "/admin/accounts/{id}", admin, Some(json!({"warn_min": 5})));
+    call!(Method::PATCH, "/admin/accounts/alice", "/admin/accounts/{id}", admin, Some(json!({"warn_max": "soon"})));
+    call!(Method::PATCH, "/admin/accounts/branch", "/admin/accounts/{id}", admin, Some(json!({"warn_min": -1})));
+    let (s, mine) = call!(Method::GET, "/account/warnings", "/account/warnings", alice, None);
+    assert_eq!(s, 200);
+    assert_eq!(mine["data"]["warn_min"], json!(-5), "{mine}");
+    call!(Method::GET, "/account/warnings?acc_path=bob", "/account/warnings", alice, None);
+    call!(Method::GET, "/account/warnings?acc_path=nobody", "/account/warnings", admin, None);
+    call!(Method::GET, "/account/warnings?at=1", "/account/warnings", alice, None);
+    call!(Method::GET, "/admin/warnings", "/admin/warnings", admin, None);
+    call!(Method::GET, "/admin/warnings", "/admin/warnings", alice, None);
     call!(
         Method::PUT,
         "/admin/trunkward",

@@ -9,6 +9,7 @@
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 use bincode::{Decode, Encode};
 
+use crate::amount::Amount;
 use crate::federation::{FeePolicy, Link};
 use crate::ids::{AccountId, TxId};
 use crate::model::{Account, AccountStatus, Dialect, KeyHash, Limits, NodeConfig, State, Transaction, UnixSeconds};
@@ -150,6 +151,30 @@ pub enum Event {
     LinkReopened {
         /// The neighbour's node account.
         peer: AccountId,
+    },
+    /// An account's soft limits (issue 12): crossing one is allowed and
+    /// journaled as [`Event::WarnLimitCrossed`]. `None` is no soft limit.
+    WarnLimitsChanged {
+        /// The account.
+        id: AccountId,
+        /// Warn below this completed balance.
+        warn_min: Option<Amount>,
+        /// Warn above this completed balance.
+        warn_max: Option<Amount>,
+    },
+    /// A completed balance went from within an account's soft limits to
+    /// beyond one, through the transaction `uuid` (recorded right after it).
+    WarnLimitCrossed {
+        /// The account.
+        id: AccountId,
+        /// The transaction that moved it.
+        uuid: TxId,
+        /// Below `warn_min` (else above `warn_max`).
+        below: bool,
+        /// The soft limit crossed.
+        limit: Amount,
+        /// The completed balance after the transaction.
+        balance: Amount,
     },
 }
 

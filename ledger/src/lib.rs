@@ -12,6 +12,7 @@ pub mod path;
 pub mod ratchet;
 pub mod state;
 pub mod violation;
+pub mod warn;
 pub mod workflow;
 
 pub use amount::{Amount, AmountError, Rate, AMOUNT_MAX_UNITS, BALANCE_MAX_UNITS};

@@ -118,6 +118,7 @@ pub struct LedgerState {
     fees: Option<FeePolicy>,
     dialects: BTreeMap<AccountId, Dialect>,
     closed: std::collections::BTreeSet<AccountId>,
+    warn_limits: HashMap<AccountId, crate::warn::WarnLimits>,
 }
 
 impl LedgerView for LedgerState {
@@ -160,6 +161,11 @@ impl LedgerState {
     /// An empty, uninitialised ledger.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The accounts with soft limits (issue 12), and theirs.
+    pub fn warn_limits(&self) -> &HashMap<AccountId, crate::warn::WarnLimits> {
+        &self.warn_limits
     }
 
     /// All accounts, ordered by id.
@@ -239,7 +245,16 @@ impl LedgerState {
                 self.links.insert(*uuid, link.clone());
             }
             Event::FeesConfigured { policy } => self.fees.clone_from(policy),
-            Event::LinkReconciled { .. } => {}
+            Event::LinkReconciled { .. } | Event::WarnLimitCrossed { .. } => {}
+            Event::WarnLimitsChanged { id, warn_min, warn_max } => {
+                assert!(self.accounts.contains_key(id), "soft limits of an unknown account");
+                let limits = crate::warn::WarnLimits { min: *warn_min, max: *warn_max };
+                if limits == crate::warn::WarnLimits::default() {
+                    self.warn_limits.remove(id);
+                } else {
+                    self.warn_limits.insert(id.clone(), limits);
+                }
+            }
             Event::LinkDialectSet { account, dialect } => {
                 assert!(self.ratchets.contains_key(account), "dialect of a peer not connected");
                 self.dialects.insert(account.clone(), *dialect);

@@ -745,6 +745,8 @@ impl Projections {
             Event::LinkReopened { peer } => {
                 self.closed.remove(peer);
             }
+            // Soft limits and their crossings are read by the api's read model.
+            Event::WarnLimitsChanged { .. } | Event::WarnLimitCrossed { .. } => {}
             Event::LinkDialectSet { account, dialect } => {
                 assert!(self.slot_mut(account).peer.is_some(), "dialect of {account}, which is not connected");
                 match dialect {

@@ -367,6 +367,11 @@ impl Checker {
                 Some(p) => self.slot_of(&p.account).map(drop),
                 None => Ok(()),
             },
+            Event::WarnLimitsChanged { id, .. } => self.slot_of(id).map(drop),
+            Event::WarnLimitCrossed { id, uuid, .. } => match self.txs.contains_key(uuid) {
+                true => self.slot_of(id).map(drop),
+                false => Err(FindingKind::UnknownTransaction { uuid: uuid.to_string() }),
+            },
             Event::LinkDialectSet { account, .. }
             | Event::LinkClosed { peer: account, .. }
             | Event::LinkReopened { peer: account } => match self.peers.contains(account) {

@@ -134,6 +134,20 @@ pub fn event_json(event: &Event) -> Value {
             "uuid": uuid.to_string(),
             "version": version,
         }),
+        Event::WarnLimitsChanged { id, warn_min, warn_max } => json!({
+            "type": "WarnLimitsChanged",
+            "id": id.as_str(),
+            "warn_min": warn_min.map(|a| a.to_string()),
+            "warn_max": warn_max.map(|a| a.to_string()),
+        }),
+        Event::WarnLimitCrossed { id, uuid, below, limit, balance } => json!({
+            "type": "WarnLimitCrossed",
+            "id": id.as_str(),
+            "uuid": uuid.to_string(),
+            "below": below,
+            "limit": limit.to_string(),
+            "balance": balance.to_string(),
+        }),
         Event::LinkDialectSet { account, dialect } => json!({
             "type": "LinkDialectSet",
             "account": account.as_str(),

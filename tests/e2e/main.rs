@@ -1,9 +1,11 @@
 //! End-to-end tests: they run the real `ccnode` binary as an operator would.
 
 mod browser;
+mod cdp;
 mod federation;
 mod hardening;
 mod hostile;
+mod import;
 mod journal_cli;
 mod komunitin;
 mod komunitin_suite;
@@ -15,6 +17,7 @@ mod reference_single;
 mod refnode;
 mod replay_cli;
 mod tidy;
+mod ui;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -326,3 +326,33 @@ fn remote_paths_and_user_metadata_are_apart_in_memory_and_one_map_on_disk() {
     assert_eq!(old.remote.get("branch").map(String::as_str), Some("branch2/bob"));
     assert_eq!(old.metadata.get("order").map(String::as_str), Some("A-1"));
 }
+
+const UI_FIXTURE: &str = "tests/fixtures/events-v1-ui.bin";
+
+/// Soft limits and their crossings (issue 12; appended variants 17 and 18 of
+/// format version 1). Regenerate with `UPDATE_GOLDEN=1 cargo test -p ledger
+/// --test it golden`; when a merge renumbers these variants, regenerate this
+/// fixture and update the indices below, never the older fixtures.
+fn ui_samples() -> Vec<Event> {
+    let uuid = tx_id(0x0b3a_6e2c_6a0e_4a7e_9b55_8d5c_7e9f_0a11);
+    vec![
+        Event::WarnLimitsChanged { id: acc("alice"), warn_min: Some(amt("-40")), warn_max: None },
+        Event::WarnLimitsChanged { id: acc("bob"), warn_min: None, warn_max: Some(amt("250.5")) },
+        Event::WarnLimitCrossed { id: acc("alice"), uuid, below: true, limit: amt("-40"), balance: amt("-41.25") },
+    ]
+}
+
+#[test]
+fn golden_ui_event_bytes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(UI_FIXTURE);
+    let expected = blob(&ui_samples());
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &expected).expect("write fixture");
+    }
+    let stored = std::fs::read(&path).expect("fixture exists; run with UPDATE_GOLDEN=1 to create it");
+    assert!(stored == expected, "encoding changed: bytes differ from {UI_FIXTURE}");
+    let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
+    assert_eq!(decoded, ui_samples());
+    let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
+    assert_eq!(firsts, vec![17, 17, 18]);
+}

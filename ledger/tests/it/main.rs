@@ -6,6 +6,7 @@ mod golden;
 mod paths;
 mod props;
 mod ratchet;
+mod warn;
 mod workflows;
 
 use ledger::*;
