@@ -187,6 +187,7 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
             }
         },
         clock,
+        peer_client: None,
     })
 }
 
@@ -485,6 +486,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 trunkward,
                 workflows: None,
                 clock: journal::now_us,
+                peer_client: None,
             };
             let metrics = Arc::new(Metrics::new());
             let node = Node::start(options, Arc::clone(&metrics)).await?;

@@ -30,6 +30,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppJson;
 use crate::node::{AppState, NodeCommand, NodeOutput};
+use crate::peer_client::{HttpPeerClient, PeerAnswer, PeerClient, PeerRequest, Unreachable};
 use crate::routes::{submit, violation_error};
 use crate::wire::{amount_json, envelope, parse_amount};
 
@@ -38,10 +39,10 @@ pub const PEER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 /// Longest neighbour URL accepted.
 pub const URL_BYTES_MAX: usize = 512;
 
-/// Calls to neighbours, and the per-link locks.
+/// Calls to neighbours (through a [`PeerClient`]), and the per-link locks.
 #[derive(Debug)]
 pub struct Peers {
-    client: reqwest::Client,
+    client: Arc<dyn PeerClient>,
     locks: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
     /// Consecutive failed node authentications per claimed node name.
     failures: Mutex<HashMap<String, u32>>,
@@ -52,9 +53,13 @@ pub struct Peers {
 const FAILURE_NAMES_MAX: usize = 4096;
 
 impl Peers {
-    /// A client whose requests give up after `timeout`.
+    /// Neighbours over HTTP, each request given up after `timeout`.
     pub fn new(timeout: Duration) -> Peers {
-        let client = reqwest::Client::builder().timeout(timeout).build().expect("an HTTP client without TLS builds");
+        Peers::with_client(Arc::new(HttpPeerClient::new(timeout)))
+    }
+
+    /// Neighbours through `client` (a simulated network, for instance).
+    pub fn with_client(client: Arc<dyn PeerClient>) -> Peers {
         Peers { client, locks: Mutex::new(HashMap::new()), failures: Mutex::new(HashMap::new()) }
     }
 
@@ -85,9 +90,9 @@ impl Peers {
         }
     }
 
-    /// The HTTP client.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
+    /// Sends one request to a neighbour.
+    pub async fn send(&self, request: PeerRequest) -> Result<PeerAnswer, Unreachable> {
+        self.client.send(request).await
     }
 
     /// The lock every request to `peer` holds.
@@ -159,24 +164,21 @@ async fn call_peer(
     let (url, last_hash) = peer_facts(state, peer)?;
     let full = format!("{url}{path}");
     let method_name = method.to_string();
-    let mut request = state
-        .peers()
-        .client
-        .request(method, &full)
+    let mut request = PeerRequest::new(method, full.clone())
         .header("cc-node", state.name())
-        .header("last-hash", &last_hash)
+        .header("last-hash", last_hash.as_str())
         .header("cc-node-trace", format!("{trace}{}>", state.name()));
     let sent = body.as_ref().map(|b| b.to_string()).unwrap_or_default();
     tracing::debug!(%peer, %method_name, path, %last_hash, body = %sent, "to neighbour");
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request.send().await.map_err(|e| {
+    let answer = state.peers().send(request).await.map_err(|e| {
         tracing::warn!(%peer, url = %full, error = %e, "neighbour did not answer");
         unavailable(&url)
     })?;
-    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let text = response.text().await.map_err(|_| unavailable(&url))?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let text = answer.body;
     let value: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
     tracing::debug!(%peer, path, status = status.as_u16(), body = %text, "from neighbour");
     if status.is_success() {

@@ -611,6 +611,7 @@ async fn write(plan: &Plan, dir: &Path, name: &str) -> Result<Report, ImportErro
         trunkward: None,
         workflows: None,
         clock: import_clock,
+        peer_client: None,
     };
     let node = Node::start(options, Arc::new(Metrics::new())).await.map_err(|e| ImportError::Node(e.to_string()))?;
     let state = node.state();

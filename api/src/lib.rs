@@ -11,6 +11,7 @@ pub mod import;
 pub mod metrics;
 pub mod node;
 pub mod operator;
+pub mod peer_client;
 pub mod reconcile;
 pub mod replay_routes;
 pub mod routes;

@@ -479,6 +479,9 @@ pub struct StartOptions {
     pub workflows: Option<Vec<ledger::Workflow>>,
     /// Clock for journal timestamps (unix µs); the demo backdates with its own.
     pub clock: fn() -> u64,
+    /// How neighbours are reached: `None` is HTTP with `peer_timeout`; a
+    /// simulation or an in-process test gives its own network.
+    pub peer_client: Option<Arc<dyn crate::peer_client::PeerClient>>,
 }
 
 /// A parent node given on the command line.
@@ -757,7 +760,10 @@ impl Node {
                 name: options.name.clone(),
                 genesis,
                 default_limits: options.default_limits,
-                peers: crate::federation::Peers::new(options.peer_timeout),
+                peers: match &options.peer_client {
+                    Some(client) => crate::federation::Peers::with_client(Arc::clone(client)),
+                    None => crate::federation::Peers::new(options.peer_timeout),
+                },
                 reconcile_interval: options.reconcile_interval,
                 durable: durable_rx,
                 shutdown,

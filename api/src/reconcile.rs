@@ -154,25 +154,20 @@ async fn fetch_feed(state: &AppState, peer: &AccountId) -> ApiResult<Vec<LinkVer
     let mut theirs: Vec<LinkVersion> = Vec::new();
     loop {
         let full = format!("{url}/replay/link/{}?after={}&limit={LINK_PAGE_MAX}", state.name(), theirs.len());
-        let response = state
-            .peers()
-            .client()
-            .get(&full)
+        let request = crate::peer_client::PeerRequest::new(reqwest::Method::GET, full)
             .header("cc-node", state.name())
-            .header("last-hash", &credentials[credential])
-            .send()
-            .await
-            .map_err(|_| {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UnavailableNodeFailure").with("url", url.as_str())
-            })?;
-        let status = response.status();
-        let value: Value = response.json().await.unwrap_or(Value::Null);
-        if status == reqwest::StatusCode::CONFLICT && credential + 1 < credentials.len() && theirs.is_empty() {
+            .header("last-hash", credentials[credential].as_str());
+        let answer = state.peers().send(request).await.map_err(|_| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UnavailableNodeFailure").with("url", url.as_str())
+        })?;
+        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let value: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+        if status == StatusCode::CONFLICT && credential + 1 < credentials.len() && theirs.is_empty() {
             credential += 1;
             continue;
         }
         if !status.is_success() {
-            return Err(ApiError::raw(StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY), value));
+            return Err(ApiError::raw(status, value));
         }
         let page = value["data"].as_array().cloned().unwrap_or_default();
         let parsed: Option<Vec<LinkVersion>> = page.iter().map(version_from_json).collect();

@@ -157,18 +157,12 @@ pub(super) async fn send_to(state: &AppState, uuid: TxId, peer: &AccountId, trac
     let (url, last_hash) = peer_facts(state, peer)?;
     let full = format!("{url}/transaction/relay");
     tracing::debug!(%peer, %last_hash, body = %body, "relay to Komunitin");
-    let response = state
-        .peers()
-        .client()
-        .post(&full)
+    let request = crate::peer_client::PeerRequest::new(reqwest::Method::POST, full)
         .header("cc-node", state.name())
-        .header("last-hash", &last_hash)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|_| unavailable(&url))?;
-    let status = response.status().as_u16();
-    let text = response.text().await.map_err(|_| unavailable(&url))?;
+        .header("last-hash", last_hash.as_str())
+        .json(&body);
+    let answer = state.peers().send(request).await.map_err(|_| unavailable(&url))?;
+    let (status, text) = (answer.status, answer.body);
     tracing::debug!(%peer, status, body = %text, "from Komunitin");
     // 200 or 201 is success; the answer's body is not read (CCC l.460-467).
     if (200..300).contains(&status) {

@@ -68,23 +68,20 @@ pub(super) async fn request(
     let full = format!("{url}{path}");
     let cc_auth = auth.unwrap_or(&head);
     let method_name = method.to_string();
-    let mut builder =
-        state.peers().client().request(method, &full).header("cc-user", state.name()).header("cc-auth", cc_auth);
+    let mut request = crate::peer_client::PeerRequest::new(method, full.clone())
+        .header("cc-user", state.name())
+        .header("cc-auth", cc_auth);
     tracing::debug!(%peer, %method_name, path, cc_auth, body = %body.as_ref().map(ToString::to_string).unwrap_or_default(), "to reference neighbour");
     if let Some(body) = &body {
-        builder = builder.json(body);
+        request = request.json(body);
     }
-    let response = builder.send().await.map_err(|e| {
+    let answer = state.peers().send(request).await.map_err(|e| {
         tracing::warn!(%peer, url = %full, error = %e, "reference neighbour did not answer");
         unavailable(&url)
     })?;
-    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let json_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    let text = response.text().await.map_err(|_| unavailable(&url))?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let json_type = answer.content_type.as_deref().is_some_and(|v| v.starts_with("application/json"));
+    let text = answer.body;
     tracing::debug!(%peer, path, status = status.as_u16(), body = %text, "from reference neighbour");
     let value = if text.trim().is_empty() {
         Value::Null

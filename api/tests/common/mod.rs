@@ -35,6 +35,7 @@ pub async fn start_twig() -> Started {
         trunkward: None,
         workflows: None,
         clock: journal::now_us,
+        peer_client: None,
     };
     let metrics = Arc::new(Metrics::new());
     let node = Node::start(options, Arc::clone(&metrics)).await.expect("node starts");

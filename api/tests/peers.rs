@@ -1,0 +1,160 @@
+//! Federation over the `PeerClient` seam, in one process: two real nodes
+//! whose neighbour calls go through an in-process network to each other's
+//! router (no sockets). A payment crosses and both heads agree; a cut link
+//! refuses the next payment with `UnavailableNodeFailure` and writes nothing.
+//! This is the seam a deterministic simulation drives (issue 13).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use api::metrics::Metrics;
+use api::node::{Node, StartOptions};
+use api::peer_client::{PeerAnswer, PeerClient, PeerRequest, Unreachable};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use futures_util::future::BoxFuture;
+use ledger::Amount;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const ADMIN_KEY: &str = "admin-secret";
+
+/// Routers by host name (`http://<host>/…`), and a switch that cuts every link.
+#[derive(Debug, Default)]
+struct Net {
+    routers: Mutex<BTreeMap<String, Router>>,
+    cut: AtomicBool,
+    sent: Mutex<Vec<String>>,
+}
+
+impl PeerClient for Net {
+    fn send(&self, request: PeerRequest) -> BoxFuture<'_, Result<PeerAnswer, Unreachable>> {
+        Box::pin(async move {
+            self.sent.lock().expect("log").push(format!("{} {}", request.method, request.url));
+            if self.cut.load(Ordering::SeqCst) {
+                return Err(Unreachable("the link is cut".to_owned()));
+            }
+            let rest = request.url.strip_prefix("http://").ok_or_else(|| Unreachable("not http".to_owned()))?;
+            let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+            let router = self.routers.lock().expect("routers").get(host).cloned();
+            let router = router.ok_or_else(|| Unreachable(format!("no node at {host}")))?;
+            let mut builder = Request::builder().method(request.method).uri(path);
+            for (name, value) in &request.headers {
+                builder = builder.header(*name, value);
+            }
+            if request.body.is_some() {
+                builder = builder.header("content-type", "application/json");
+            }
+            let http = builder.body(request.body.map_or_else(Body::empty, Body::from)).expect("request");
+            let response = router.oneshot(http).await.expect("infallible");
+            let status = response.status().as_u16();
+            let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body");
+            Ok(PeerAnswer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned() })
+        })
+    }
+}
+
+struct Started {
+    _node: Node,
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(name: &str, net: &Arc<Net>) -> Started {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = StartOptions {
+        data_dir: dir.path().to_path_buf(),
+        name: name.to_owned(),
+        admin_key: Some(ADMIN_KEY.to_owned()),
+        validated_window_seconds: 300,
+        zero_payments: false,
+        validate_pending: true,
+        default_limits: (Amount::from_units(-100), Amount::from_units(100)),
+        peer_timeout: std::time::Duration::from_secs(2),
+        reconcile_interval: std::time::Duration::from_secs(3600),
+        trunkward: None,
+        workflows: None,
+        clock: journal::now_us,
+        peer_client: Some(Arc::clone(net) as Arc<dyn PeerClient>),
+    };
+    let node = Node::start(options, Arc::new(Metrics::new())).await.expect("node starts");
+    let router = api::server::router(node.state(), Arc::new(Metrics::new()));
+    net.routers.lock().expect("routers").insert(name.to_owned(), router.clone());
+    Started { _node: node, router, _dir: dir }
+}
+
+async fn call(
+    node: &Started,
+    method: Method,
+    path: &str,
+    user: (&str, &str),
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(path).header("cc-user", user.0).header("cc-auth", user.1);
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).expect("request");
+    let response = node.router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body");
+    (status, if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON") })
+}
+
+const ADMIN: (&str, &str) = ("admin", ADMIN_KEY);
+
+async fn head(node: &Started, peer: &str) -> Value {
+    let (status, value) = call(node, Method::GET, "/admin/nodes", ADMIN, None).await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    json!([value["data"][peer]["last_hash"], value["data"][peer]["versions"]])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_ccnodes_federate_through_an_in_process_peer_client() {
+    federate("ccnode", "PATCH http://trunk/transaction/").await;
+}
+
+/// The reference dialect over the same seam: the relay is the write, no PATCH crosses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_dialect_federates_through_an_in_process_peer_client() {
+    federate("reference", "POST http://trunk/transaction/relay").await;
+}
+
+async fn federate(dialect: &str, write: &str) {
+    let net = Arc::new(Net::default());
+    let trunk = start("trunk", &net).await;
+    let branch = start("branch", &net).await;
+    let body = json!({"id": "branch", "url": "http://branch", "min": -100, "max": 100, "last_hash": "t-b", "dialect": dialect});
+    assert_eq!(call(&trunk, Method::POST, "/admin/nodes", ADMIN, Some(body)).await.0, StatusCode::CREATED);
+    let body = json!({"name": "trunk", "url": "http://trunk", "rate": 1, "min": -100, "max": 100, "last_hash": "t-b", "dialect": dialect});
+    assert_eq!(call(&branch, Method::PUT, "/admin/trunkward", ADMIN, Some(body)).await.0, StatusCode::CREATED);
+    let account = json!({"id": "alice", "key": "alice-key", "min": -100, "max": 100});
+    assert_eq!(call(&branch, Method::POST, "/admin/accounts", ADMIN, Some(account)).await.0, StatusCode::CREATED);
+    let account = json!({"id": "bob", "key": "bob-key", "min": -100, "max": 100});
+    assert_eq!(call(&trunk, Method::POST, "/admin/accounts", ADMIN, Some(account)).await.0, StatusCode::CREATED);
+
+    let pay = json!({"payee": "trunk/bob", "quant": 7, "description": "in process", "type": "pay"});
+    let (status, value) = call(&branch, Method::POST, "/transaction", ("alice", "alice-key"), Some(pay.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    let (up, down) = (head(&trunk, "branch").await, head(&branch, "trunk").await);
+    assert_eq!(up, down, "both sides of the link agree");
+    assert_eq!(up[1], 1, "one version written");
+    let sent = net.sent.lock().expect("log").clone();
+    assert!(sent.iter().any(|r| r.starts_with(write)), "{sent:?}");
+    let patched = sent.iter().any(|r| r.starts_with("PATCH "));
+    assert_eq!(patched, dialect == "ccnode", "a PATCH crosses only a ccnode link for an immediate payment: {sent:?}");
+
+    // The link is cut: the next payment is refused and nothing moves on either side.
+    net.cut.store(true, Ordering::SeqCst);
+    let (status, value) = call(&branch, Method::POST, "/transaction", ("alice", "alice-key"), Some(pay)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{value}");
+    assert_eq!(value["errors"][0]["class"], "UnavailableNodeFailure", "{value}");
+    net.cut.store(false, Ordering::SeqCst);
+    assert_eq!(head(&trunk, "branch").await, up);
+    assert_eq!(head(&branch, "trunk").await, up);
+    let (_, balance) = call(&branch, Method::GET, "/account/balance?acc_path=alice", ADMIN, None).await;
+    assert_eq!(balance["data"]["balance"], json!(-7), "{balance}");
+}
