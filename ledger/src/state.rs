@@ -112,6 +112,8 @@ pub struct LedgerState {
     ratchets: BTreeMap<AccountId, Ratchet>,
     fees: Option<FeePolicy>,
     dialects: BTreeMap<AccountId, Dialect>,
+    node_key: Option<[u8; 32]>,
+    checkpoint_size: u64,
 }
 
 impl LedgerView for LedgerState {
@@ -163,7 +165,22 @@ impl LedgerState {
         self.transactions.values()
     }
 
-    /// An account's stored key hash.
+    /// The node's current Ed25519 public key, once journaled.
+    pub fn node_key(&self) -> Option<&[u8; 32]> {
+        self.node_key.as_ref()
+    }
+
+    /// The size of the last signed checkpoint (0: none yet).
+    pub fn checkpoint_size(&self) -> u64 {
+        self.checkpoint_size
+    }
+
+    /// Every neighbour's ratchet, by account.
+    pub fn ratchets(&self) -> impl Iterator<Item = (&AccountId, &Ratchet)> {
+        self.ratchets.iter()
+    }
+
+    /// The account's key hash, if any.
     pub fn key_hash(&self, id: &AccountId) -> Option<&KeyHash> {
         self.accounts.get(id).and_then(|r| r.key_hash.as_ref())
     }
@@ -234,6 +251,15 @@ impl LedgerState {
             Event::LinkDialectSet { account, dialect } => {
                 assert!(self.ratchets.contains_key(account), "dialect of a peer not connected");
                 self.dialects.insert(account.clone(), *dialect);
+            }
+            Event::NodeKeySet { public_key } => self.node_key = Some(*public_key),
+            Event::NodeKeyRotated { old, new, .. } => {
+                assert_eq!(self.node_key.as_ref(), Some(old), "rotation from a key that is not the node's");
+                self.node_key = Some(*new);
+            }
+            Event::CheckpointSigned { size, .. } => {
+                assert!(*size > self.checkpoint_size, "checkpoints grow");
+                self.checkpoint_size = *size;
             }
             Event::RatchetAdvanced { peer, md5, blake3, .. } => {
                 let ratchet = self.ratchets.get_mut(peer).expect("ratchet of a connected peer");

@@ -134,6 +134,21 @@ pub fn event_json(event: &Event) -> Value {
             "uuid": uuid.to_string(),
             "version": version,
         }),
+        Event::NodeKeySet { public_key } => json!({
+            "type": "NodeKeySet",
+            "public_key": hex(public_key),
+        }),
+        Event::NodeKeyRotated { old, new, signature } => json!({
+            "type": "NodeKeyRotated",
+            "old": hex(old),
+            "new": hex(new),
+            "signature": hex(signature),
+        }),
+        Event::CheckpointSigned { size, note } => json!({
+            "type": "CheckpointSigned",
+            "size": size,
+            "note": note,
+        }),
         Event::LinkDialectSet { account, dialect } => json!({
             "type": "LinkDialectSet",
             "account": account.as_str(),

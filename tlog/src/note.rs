@@ -269,8 +269,9 @@ impl VerifierKey {
     /// Parses the text form.
     pub fn parse(text: &str) -> Result<VerifierKey, NoteError> {
         let text = text.trim_end_matches('\n');
-        let mut parts = text.split('+');
-        let (Some(name), Some(id), Some(key), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        // The name and the id hold no '+'; the base64 key may.
+        let mut parts = text.splitn(3, '+');
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(NoteError::BadVerifierKey("it must be three parts joined by '+'"));
         };
         if !valid_key_name(name) {

@@ -276,3 +276,46 @@ fn remote_paths_and_user_metadata_are_apart_in_memory_and_one_map_on_disk() {
     assert_eq!(old.remote.get("branch").map(String::as_str), Some("branch2/bob"));
     assert_eq!(old.metadata.get("order").map(String::as_str), Some("A-1"));
 }
+
+const KEYS_FIXTURE: &str = "tests/fixtures/events-v1-keys.bin";
+
+/// Node keys and signed checkpoints (appended variants 15–17 of format
+/// version 1, issue 11).
+fn keys_samples() -> Vec<Event> {
+    vec![
+        Event::NodeKeySet { public_key: [0x11; 32] },
+        Event::NodeKeyRotated { old: [0x11; 32], new: [0x22; 32], signature: [0x33; 64] },
+        Event::CheckpointSigned {
+            size: 300,
+            note: "twig\n300\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\nbalances 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n\u{2014} twig AAAAAA==\n"
+                .to_owned(),
+        },
+    ]
+}
+
+#[test]
+fn golden_keys_event_bytes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(KEYS_FIXTURE);
+    let expected = blob(&keys_samples());
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &expected).expect("write fixture");
+    }
+    let stored = std::fs::read(&path).expect("fixture exists; run with UPDATE_GOLDEN=1 to create it");
+    assert!(stored == expected, "encoding changed: bytes differ from {KEYS_FIXTURE}");
+    let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
+    assert_eq!(decoded, keys_samples());
+    // Hand-checked: version 1, variant 15, then the 32 key bytes as they are (arrays have no length).
+    assert_eq!(encode_event(&keys_samples()[0]), [&[1u8, 15][..], &[0x11; 32]].concat());
+    // Variant 17, size 300 as a varint (251 = u16 follows, little endian), then the note's length and bytes.
+    let checkpoint = encode_event(&keys_samples()[2]);
+    assert_eq!(checkpoint[..5], [1, 17, 251, 0x2c, 0x01]);
+    let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
+    assert_eq!(firsts, vec![15, 16, 17]);
+}
+
+#[test]
+fn the_rotation_message_is_pinned() {
+    let message = node_key_rotation_message(&[1; 32], &[2; 32]);
+    assert_eq!(&message[..28], b"ccnode node key rotation v1\n");
+    assert_eq!(message.len(), 28 + 64);
+}
