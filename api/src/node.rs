@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use journal::Journal;
@@ -30,6 +31,8 @@ pub struct ReadModel {
     pub link_logs: HashMap<AccountId, Vec<replay::reconcile::LinkVersion>>,
     /// Links closed after a divergence, with the evidence, until an admin reopens them.
     pub closed_links: HashMap<AccountId, serde_json::Value>,
+    /// The node's key and its signed checkpoints (issue 11).
+    pub checkpoints: crate::checkpoint::CheckpointLog,
 }
 
 impl ReadModel {
@@ -53,6 +56,16 @@ impl ReadModel {
             let state = self.projections.transaction(uuid).map_or(ledger::State::Validated, |tx| tx.state);
             let v = crate::reconcile::link_version(*uuid, *version, state, md5, *blake3);
             self.link_logs.entry(peer.clone()).or_default().push(v);
+        }
+        match event {
+            Event::NodeKeySet { public_key } => self.checkpoints.node_key = Some(*public_key),
+            Event::NodeKeyRotated { new, .. } => self.checkpoints.node_key = Some(*new),
+            Event::CheckpointSigned { size, note } => {
+                // Recorded right after record `size`: the projections are as of it.
+                let leaves = crate::checkpoint::balance_leaves(self.projections.accounts(), &self.projections);
+                self.checkpoints.record(*size, note.clone(), leaves);
+            }
+            _ => {}
         }
         self.projections.apply(seq, recorded_at_us, event);
     }
@@ -79,6 +92,19 @@ pub enum NodeCommand {
     Many(Vec<Command>),
     /// Time out every validated transaction past its window.
     ExpireDue,
+    /// Sign a checkpoint of every record decided so far, unless nothing but
+    /// the last checkpoint was written since it (issue 11).
+    Checkpoint,
+    /// Journal the node's public key (once, at start).
+    SetNodeKey {
+        /// Ed25519 public key.
+        public_key: [u8; 32],
+    },
+    /// Replace the node's key; the old key signs the change.
+    RotateKey {
+        /// The new key's seed (already in `node.key.next`).
+        seed: crate::checkpoint::Seed,
+    },
     /// A client's proposal: written at once when both parties are local
     /// (`NodeOutput::Done`), else planned for relaying (`NodeOutput::Plan`, no write).
     Propose(Proposal),
@@ -143,6 +169,11 @@ pub enum NodeOutput {
     Plan(Option<Box<Plan>>),
     /// Entries to answer a relay with.
     Entries(Vec<WireEntry>),
+    /// A checkpoint of this many records was signed.
+    Checkpointed {
+        /// Its tree size.
+        size: u64,
+    },
 }
 
 /// A state change in flight across nodes: its balance changes are reserved.
@@ -218,6 +249,14 @@ impl LedgerView for HeldView<'_> {
 pub struct LedgerMachine {
     state: LedgerState,
     holds: HashMap<TxId, Hold>,
+    /// Seq and hash of the last record decided (predicted before it is durable).
+    chain: (u64, [u8; 32]),
+    /// The Merkle tree over the journal, shared with readers (who use only checkpointed sizes).
+    tree: Arc<RwLock<tlog::Tree>>,
+    /// Whether every prediction so far matched the journal.
+    tree_ok: Arc<AtomicBool>,
+    /// Signs checkpoints (none on a read-only node).
+    signer: Option<tlog::NoteSigner>,
 }
 
 fn context(now_us: u64) -> Context {
@@ -315,6 +354,29 @@ impl Machine for LedgerMachine {
                         .expect("account changes validated by the handler succeed once the first did");
                 }
             }
+            NodeCommand::Checkpoint => {
+                if let Some(size) = self.checkpoint(&mut events)? {
+                    output = NodeOutput::Checkpointed { size };
+                }
+            }
+            NodeCommand::SetNodeKey { public_key } => {
+                if self.state.node_key().is_some() {
+                    return Err(Violation::Other { translated: "the node already has a key".into() });
+                }
+                self.record(vec![Event::NodeKeySet { public_key }], &mut events);
+            }
+            NodeCommand::RotateKey { seed } => {
+                let old = self.signer.as_ref().ok_or_else(no_key)?;
+                let new = tlog::NoteSigner::new(old.name(), &seed.0)
+                    .map_err(|e| Violation::Other { translated: e.to_string() })?;
+                let (from, to) = (old.public_key(), new.public_key());
+                if self.state.node_key() != Some(&from) {
+                    return Err(Violation::Other { translated: "the node's key is not journaled yet".into() });
+                }
+                let signature = old.sign_bytes(&ledger::node_key_rotation_message(&from, &to));
+                self.record(vec![Event::NodeKeyRotated { old: from, new: to, signature }], &mut events);
+                self.signer = Some(new);
+            }
             NodeCommand::ExpireDue => {
                 for uuid in self.state.due_expiries(now_us / 1_000_000) {
                     // A refusal means it is no longer due; nothing to do.
@@ -331,6 +393,54 @@ impl Machine for LedgerMachine {
     fn encode(&self, event: &Event) -> Vec<u8> {
         encode_event(event)
     }
+
+    fn encoded(&mut self, payload: &[u8], now_us: u64) {
+        let seq = self.chain.0 + 1;
+        let hash = journal::record_hash(&journal::Hash(self.chain.1), seq, now_us, payload).0;
+        self.chain = (seq, hash);
+        self.tree.write().expect("the tree lock is never poisoned").push_leaf_hash(tlog::leaf_hash(&hash));
+    }
+
+    fn predicted_head(&self) -> Option<[u8; 32]> {
+        Some(self.chain.1)
+    }
+}
+
+fn no_key() -> Violation {
+    Violation::Other { translated: "the node has no key".into() }
+}
+
+impl LedgerMachine {
+    /// Signs the checkpoint of every record decided so far; `None` when
+    /// nothing but the last checkpoint was written since it.
+    fn checkpoint(&mut self, events: &mut Vec<Event>) -> Result<Option<u64>, Violation> {
+        let size = self.chain.0;
+        let last = self.state.checkpoint_size();
+        if size == 0 || (last > 0 && size <= last + 1) {
+            return Ok(None);
+        }
+        let refuse = |translated: String| Violation::Other { translated };
+        if !self.tree_ok.load(Ordering::Acquire) {
+            return Err(refuse("the Merkle tree disagrees with the journal; restart the node".into()));
+        }
+        let signer = self.signer.as_ref().ok_or_else(no_key)?;
+        let root = self
+            .tree
+            .read()
+            .expect("the tree lock is never poisoned")
+            .root_at(size)
+            .map_err(|e| refuse(e.to_string()))?;
+        let leaves = crate::checkpoint::balance_leaves(self.state.accounts(), &self.state)
+            .ok_or_else(|| refuse("a balance does not fit the balances tree".into()))?;
+        let links = self
+            .state
+            .ratchets()
+            .map(|(peer, r)| tlog::LinkLine { neighbour: peer.as_str().to_owned(), version: r.count, head: r.blake3 })
+            .collect();
+        let note = crate::checkpoint::sign_checkpoint(signer, size, root, leaves, links).map_err(refuse)?;
+        self.record(vec![Event::CheckpointSigned { size, note }], events);
+        Ok(Some(size))
+    }
 }
 
 /// Applies durable events to the read model and announces the new head.
@@ -338,6 +448,7 @@ impl Machine for LedgerMachine {
 pub struct ReadPublisher {
     read: Arc<RwLock<ReadModel>>,
     durable: tokio::sync::watch::Sender<u64>,
+    tree_ok: Arc<AtomicBool>,
 }
 
 impl crate::runtime::Publisher<Event> for ReadPublisher {
@@ -349,6 +460,10 @@ impl crate::runtime::Publisher<Event> for ReadPublisher {
         let head = read.projections.seq();
         drop(read);
         self.durable.send_replace(head);
+    }
+
+    fn prediction_failed(&mut self, _seq: u64) {
+        self.tree_ok.store(false, Ordering::Release);
     }
 }
 
@@ -379,6 +494,12 @@ pub struct StartOptions {
     /// keeps the journal's (the shipped set on a new node). A different set
     /// is journaled as a configuration change; old transactions keep theirs.
     pub workflows: Option<Vec<ledger::Workflow>>,
+    /// The checkpoints' origin and key name (default: the node's name).
+    pub origin: Option<String>,
+    /// Seconds between scheduled checkpoints (zero: none on a schedule).
+    pub checkpoint_interval: std::time::Duration,
+    /// Sign a checkpoint whenever this many records were written since the last (zero: never for that).
+    pub checkpoint_records: u64,
     /// Clock for journal timestamps (unix µs); the demo backdates with its own.
     pub clock: fn() -> u64,
 }
@@ -419,6 +540,10 @@ struct Shared {
     reconcile_interval: std::time::Duration,
     durable: tokio::sync::watch::Receiver<u64>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    tree: Arc<RwLock<tlog::Tree>>,
+    origin: String,
+    key_lock: tokio::sync::Mutex<()>,
+    checkpoint_schedule: (std::time::Duration, u64),
 }
 
 impl AppState {
@@ -507,6 +632,27 @@ impl AppState {
         self.inner.handle.has_failed()
     }
 
+    /// The checkpoints' origin (the node's key name).
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    /// The Merkle tree over the journal. It may hold leaves past the durable
+    /// head (decided, not yet synced): use only sizes of checkpoints.
+    pub fn tree(&self) -> Arc<RwLock<tlog::Tree>> {
+        Arc::clone(&self.inner.tree)
+    }
+
+    /// Held while the node's key is being rotated.
+    pub fn key_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.key_lock
+    }
+
+    /// Seconds between scheduled checkpoints and records between checkpoints.
+    pub fn checkpoint_schedule(&self) -> (std::time::Duration, u64) {
+        self.inner.checkpoint_schedule
+    }
+
     /// The data directory (journal in `journal/`), for read-only journal
     /// handles such as the replay event feed.
     pub fn data_dir(&self) -> &Path {
@@ -547,6 +693,9 @@ pub enum StartError {
     /// Filesystem.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The node's key file.
+    #[error("the node's key: {0}")]
+    Key(#[from] crate::checkpoint::KeyError),
 }
 
 /// A started node: hand `state()` to the router; call `shutdown` at the end.
@@ -587,10 +736,33 @@ impl Node {
                 expected: options.name.clone(),
             });
         }
+        let origin = options.origin.clone().unwrap_or_else(|| options.name.clone());
+        if !tlog::note::valid_key_name(&origin) || origin == "cosignature/v1" {
+            return Err(StartError::Config(format!("origin {origin:?}: no spaces or '+', not cosignature/v1")));
+        }
         let mut state = LedgerState::new();
         let mut link_logs: HashMap<AccountId, Vec<replay::reconcile::LinkVersion>> = HashMap::new();
+        let mut tree = tlog::Tree::new();
+        let mut checkpoints = crate::checkpoint::CheckpointLog::default();
+        let mut pending_checkpoints = std::collections::VecDeque::new();
         crate::runtime::replay_journal(&journal, |record| {
+            tree.push_leaf_hash(tlog::leaf_hash(&record.hash.0));
             let event = decode_event(&record.payload).map_err(|e| e.to_string())?;
+            match &event {
+                Event::NodeKeySet { public_key } => checkpoints.node_key = Some(*public_key),
+                Event::NodeKeyRotated { new, .. } => checkpoints.node_key = Some(*new),
+                Event::CheckpointSigned { size, note } => {
+                    // The state is as of record `size` (this is record size + 1).
+                    let leaves = crate::checkpoint::balance_leaves(state.accounts(), &state);
+                    pending_checkpoints.push_back((*size, note.clone(), leaves));
+                    if pending_checkpoints.len() > crate::checkpoint::BALANCE_TREES_KEPT {
+                        if let Some((size, note, _)) = pending_checkpoints.pop_front() {
+                            checkpoints.record(size, note, None);
+                        }
+                    }
+                }
+                _ => {}
+            }
             state.apply(&event);
             if let Event::RatchetAdvanced { peer, uuid, version, md5, blake3 } = &event {
                 let tx_state = state.transaction(uuid).map_or(ledger::State::Validated, |tx| tx.state);
@@ -629,7 +801,11 @@ impl Node {
             tracing::error!(seq = u.seq, detail = %u.detail, "{reason}");
             reason
         });
-        let read = Arc::new(RwLock::new(ReadModel { projections, link_logs, closed_links: HashMap::new() }));
+        for (size, note, leaves) in pending_checkpoints {
+            checkpoints.record(size, note, leaves);
+        }
+        let read =
+            Arc::new(RwLock::new(ReadModel { projections, link_logs, closed_links: HashMap::new(), checkpoints }));
         metrics.set_head(journal.head().seq);
         let genesis = journal.genesis().0;
         let needs_init = state.config().is_none();
@@ -637,8 +813,27 @@ impl Node {
         let has_admin = state.account(&AccountId::new(ADMIN_ACCOUNT).expect("valid id")).is_some();
         let (durable, durable_rx) = tokio::sync::watch::channel(read.read().expect("fresh lock").projections.seq());
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        let machine = LedgerMachine { state, holds: HashMap::new() };
-        let publisher = ReadPublisher { read: Arc::clone(&read), durable };
+        let (signer, journal_key) = if read_only.is_some() {
+            (None, false)
+        } else {
+            let settled = crate::checkpoint::settle_key(&options.data_dir, state.node_key())?;
+            let signer = tlog::NoteSigner::new(&origin, &settled.seed.0)
+                .map_err(|e| StartError::Config(format!("origin: {e}")))?;
+            (Some(signer), settled.journal_it)
+        };
+        let public_key = signer.as_ref().map(tlog::NoteSigner::public_key);
+        let head = journal.head();
+        let tree = Arc::new(RwLock::new(tree));
+        let tree_ok = Arc::new(AtomicBool::new(true));
+        let machine = LedgerMachine {
+            state,
+            holds: HashMap::new(),
+            chain: (head.seq, head.hash.0),
+            tree: Arc::clone(&tree),
+            tree_ok: Arc::clone(&tree_ok),
+            signer,
+        };
+        let publisher = ReadPublisher { read: Arc::clone(&read), durable, tree_ok };
         let observer: Arc<dyn crate::runtime::WriterObserver> = metrics.clone();
         let (writer, handle) = Writer::start(machine, publisher, journal, options.clock, observer);
         let app = AppState {
@@ -655,6 +850,10 @@ impl Node {
                 durable: durable_rx,
                 shutdown,
                 data_dir: options.data_dir.clone(),
+                tree,
+                origin,
+                key_lock: tokio::sync::Mutex::new(()),
+                checkpoint_schedule: (options.checkpoint_interval, options.checkpoint_records),
             }),
         };
 
@@ -679,6 +878,10 @@ impl Node {
                 app.submit(NodeCommand::Ledger(Command::ConfigureNode { config })).await.map_err(init_error)?;
                 tracing::info!(count = workflows.len(), "the workflows changed: new transactions use the new set");
             }
+        }
+        if let (true, Some(public_key)) = (journal_key, public_key) {
+            app.submit(NodeCommand::SetNodeKey { public_key }).await.map_err(init_error)?;
+            tracing::info!("journaled the node's public key");
         }
         if let Some(key) = &options.admin_key {
             let id = AccountId::new(ADMIN_ACCOUNT).expect("valid id");
