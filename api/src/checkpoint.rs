@@ -235,11 +235,12 @@ pub fn sign_checkpoint(
     links: Vec<LinkLine>,
 ) -> Result<String, String> {
     let tree = BalanceTree::build(leaves).map_err(|e| e.to_string())?;
-    let balances = tree.root().map_err(|e| e.to_string())?;
-    if balances.sum != 0 {
-        return Err(format!("the balances sum to {} micro-units, not zero", balances.sum));
+    let top = tree.root().map_err(|e| e.to_string())?;
+    if top.sum != 0 {
+        return Err(format!("the balances sum to {} micro-units, not zero", top.sum));
     }
-    let checkpoint = Checkpoint::ccnode(signer.name(), size, root, balances.hash, links);
+    let balances = tree.commitment().map_err(|e| e.to_string())?;
+    let checkpoint = Checkpoint::ccnode(signer.name(), size, root, balances, links);
     let text = checkpoint.text();
     let note = Note { signatures: vec![signer.sign(&text)], text };
     Ok(note.encode())
@@ -401,7 +402,7 @@ fn b64s(hashes: &[tlog::Hash]) -> Vec<String> {
 #[utoipa::path(get, path = "/proof/inclusion", tag = "proofs",
     params(("seq" = u64, Query, description = "The journal record (from 1)"),
            ("size" = Option<u64>, Query, description = "The size of a checkpoint at or after `seq` (default: the latest)")),
-    responses((status = 200, description = "`{seq, size, leaf_index, record_hash (hex), leaf_hash, root, proof (base64 hashes, nearest first), checkpoint}`", body = Object),
+    responses((status = 200, description = "`{type, seq, size, leaf_index, leaf_hash, root, proof (base64 hashes, nearest first), checkpoint}`", body = Object),
               (status = 400, description = "Malformed or out of range"), (status = 404, description = "No such checkpoint")))]
 pub async fn proof_inclusion(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
     only(&params, &["seq", "size"])?;
@@ -526,7 +527,7 @@ pub async fn proof_balance(State(state): State<AppState>, caller: Caller, params
 /// `GET /statement?acc_path=A`: a self-contained, offline-checkable statement.
 #[utoipa::path(get, path = "/statement", tag = "proofs",
     params(("acc_path" = Option<String>, Query, description = "A local account (default: the caller's); members see their own")),
-    responses((status = 200, description = "`{type: \"ccnode-statement/v1\", node, origin, account, balance, min, max, size, checkpoint, balance_proof}`: the account's completed balance and limits at the latest checkpoint, with the proof that the signed balances root holds them", body = Object),
+    responses((status = 200, description = "`{type: \"ccnode-statement/v1\", origin, account, balance, min, max, size, checkpoint, balance_proof}`: the account's completed balance and limits at the latest checkpoint, with the proof that the signed balances root holds them", body = Object),
               (status = 403, description = "Another member's account"), (status = 404, description = "No such account, or no checkpoint yet")))]
 pub async fn statement(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
     only(&params, &["acc_path"])?;
@@ -539,7 +540,6 @@ pub async fn statement(State(state): State<AppState>, caller: Caller, params: Pa
     };
     Ok(Json(json!({
         "type": "ccnode-statement/v1",
-        "node": state.name(),
         "origin": state.origin(),
         "account": id.as_str(),
         "balance": decimal("balance_micros"),

@@ -8,6 +8,7 @@
 //! leaf  = SHA-256(0x00 ‖ u32be(len(id)) ‖ id ‖ i128be(balance) ‖ i128be(min) ‖ i128be(max)),  sum = balance
 //! node  = SHA-256(0x01 ‖ left.hash ‖ i128be(left.sum) ‖ right.hash ‖ i128be(right.sum)),     sum = left.sum + right.sum
 //! empty = SHA-256(""), sum 0
+//! root  = SHA-256(0x02 ‖ u64be(count of leaves) ‖ i128be(top.sum) ‖ top.hash)   (the `balances` line)
 //! ```
 //! The shape is RFC 6962's (split at the largest power of two below n), so
 //! an account's proof is an audit path whose entries carry their sums.
@@ -89,6 +90,17 @@ pub fn parent(left: &SumNode, right: &SumNode) -> Result<SumNode, BalanceError> 
     Ok(SumNode { hash: h.finalize().into(), sum })
 }
 
+/// The committed root: the top node with the number of leaves and the total,
+/// so a proof cannot claim another count (which would place its leaf elsewhere).
+pub fn commitment(count: u64, top: &SumNode) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0x02]);
+    h.update(count.to_be_bytes());
+    h.update(top.sum.to_be_bytes());
+    h.update(top.hash);
+    h.finalize().into()
+}
+
 /// A balances tree built from every account's leaf.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BalanceTree {
@@ -135,7 +147,12 @@ impl BalanceTree {
         parent(&self.range(start, start + k)?, &self.range(start + k, end)?)
     }
 
-    /// The root (hash and total).
+    /// The committed root hash (what a checkpoint's `balances` line holds).
+    pub fn commitment(&self) -> Result<Hash, BalanceError> {
+        Ok(commitment(self.nodes.len() as u64, &self.root()?))
+    }
+
+    /// The top node (hash and total).
     pub fn root(&self) -> Result<SumNode, BalanceError> {
         if self.nodes.is_empty() {
             return Ok(SumNode { hash: empty_root(), sum: 0 });
@@ -172,18 +189,19 @@ impl BalanceTree {
 }
 
 impl BalanceProof {
-    /// The root this proof leads to.
+    /// The top node this proof leads to.
     pub fn root(&self) -> Result<SumNode, BalanceError> {
         fold_inclusion(self.index, self.count, self.leaf.node(), &self.path, parent)?.map_err(BalanceError::Proof)
     }
 
-    /// Verifies the proof against a balances root hash (from a checkpoint):
-    /// the path must lead to it, and the total must be zero.
+    /// Verifies the proof against a balances root (a checkpoint's `balances`
+    /// line): the path and count must lead to it, and the total must be zero.
     pub fn verify(&self, root_hash: &Hash) -> Result<(), BalanceError> {
         let root = self.root()?;
-        if &root.hash != root_hash {
+        let committed = commitment(self.count, &root);
+        if &committed != root_hash {
             return Err(BalanceError::Proof(ProofError::RootMismatch {
-                computed: crate::b64(&root.hash),
+                computed: crate::b64(&committed),
                 expected: crate::b64(root_hash),
             }));
         }

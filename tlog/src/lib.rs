@@ -10,6 +10,7 @@
 
 pub mod balances;
 pub mod checkpoint;
+pub mod document;
 pub mod merkle;
 pub mod note;
 

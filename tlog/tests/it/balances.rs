@@ -13,35 +13,38 @@ fn every_account_proves_its_balance_and_the_zero_sum() {
         let total: i128 = leaves.iter().map(|l| l.balance).sum();
         leaves[0].balance -= total;
         let tree = BalanceTree::build(leaves.clone()).expect("tree");
-        let root = tree.root().expect("root");
-        assert_eq!(root.sum, 0);
+        assert_eq!(tree.root().expect("root").sum, 0);
+        let root = tree.commitment().expect("root");
         for l in &leaves {
             let proof = tree.proof(&l.account).expect("proof");
             assert_eq!(proof.leaf, *l);
-            proof.verify(&root.hash).expect("verifies");
+            proof.verify(&root).expect("verifies");
             // A different balance, limit, account, sibling hash or sum, index or count fails.
             let mut bad = proof.clone();
             bad.leaf.balance += 1;
-            assert!(bad.verify(&root.hash).is_err());
+            assert!(bad.verify(&root).is_err());
             let mut bad = proof.clone();
             bad.leaf.max -= 1;
-            assert!(bad.verify(&root.hash).is_err());
+            assert!(bad.verify(&root).is_err());
             let mut bad = proof.clone();
             bad.leaf.account.push('x');
-            assert!(bad.verify(&root.hash).is_err());
+            assert!(bad.verify(&root).is_err());
             for i in 0..proof.path.len() {
                 let mut bad = proof.clone();
                 bad.path[i].sum += 1;
-                assert!(bad.verify(&root.hash).is_err());
+                assert!(bad.verify(&root).is_err());
                 let mut bad = proof.clone();
                 bad.path[i].hash[5] ^= 4;
-                assert!(bad.verify(&root.hash).is_err());
+                assert!(bad.verify(&root).is_err());
             }
-            // Another index puts the leaf elsewhere: the path no longer leads to the root.
+            // Another count is refused (the root commits to it), and so is another index.
+            let mut bad = proof.clone();
+            bad.count += 1;
+            assert!(bad.verify(&root).is_err());
             if n > 1 {
                 let mut bad = proof.clone();
                 bad.index = (bad.index + 1) % n as u64;
-                assert!(bad.verify(&root.hash).is_err());
+                assert!(bad.verify(&root).is_err());
             }
         }
     }
@@ -52,12 +55,12 @@ fn every_account_proves_its_balance_and_the_zero_sum() {
 #[test]
 fn a_tree_that_does_not_sum_to_zero_is_refused() {
     let tree = BalanceTree::build(vec![leaf("a", 5), leaf("b", -4)]).expect("builds");
-    let root = tree.root().expect("root");
-    assert_eq!(root.sum, 1);
-    assert_eq!(tree.proof("a").expect("proof").verify(&root.hash), Err(BalanceError::NotZeroSum { sum: 1 }));
+    assert_eq!(tree.root().expect("root").sum, 1);
+    let root = tree.commitment().expect("root");
+    assert_eq!(tree.proof("a").expect("proof").verify(&root), Err(BalanceError::NotZeroSum { sum: 1 }));
     let single = BalanceTree::build(vec![leaf("a", 7)]).expect("builds");
-    let r = single.root().expect("root");
-    assert_eq!(single.proof("a").expect("p").verify(&r.hash), Err(BalanceError::NotZeroSum { sum: 7 }));
+    let r = single.commitment().expect("root");
+    assert_eq!(single.proof("a").expect("p").verify(&r), Err(BalanceError::NotZeroSum { sum: 7 }));
 }
 
 #[test]
@@ -79,6 +82,7 @@ fn pinned_balance_hashes() {
     let root = tree.root().expect("root");
     assert_eq!(tlog::b64(&tree.leaves()[0].node().hash), "bVO2nZjlKbp5fIOZxAArlIoqQ2wGCv8y3j6ecTVKEHM=");
     assert_eq!(tlog::b64(&root.hash), "Mt7Nfevj7a07iIisuBjK6QfWts0+F6N3HhaIkDdVWjM=");
+    assert_eq!(tlog::b64(&tree.commitment().expect("c")), "aW8sY9n6tKBmnt0kk9AnQXEIVtW337Mv19av1YwVf5w=");
 }
 
 proptest! {
@@ -88,10 +92,10 @@ proptest! {
         let total: i128 = leaves.iter().map(|l| l.balance).sum();
         leaves.push(leaf("zz-balancer", -total));
         let tree = BalanceTree::build(leaves.clone()).expect("tree");
-        let root = tree.root().expect("root");
-        prop_assert_eq!(root.sum, 0);
+        prop_assert_eq!(tree.root().expect("root").sum, 0);
+        let root = tree.commitment().expect("root");
         for l in &leaves {
-            prop_assert!(tree.proof(&l.account).expect("proof").verify(&root.hash).is_ok());
+            prop_assert!(tree.proof(&l.account).expect("proof").verify(&root).is_ok());
         }
     }
 }

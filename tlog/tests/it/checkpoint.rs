@@ -31,7 +31,7 @@ fn sample() -> (NoteSigner, String) {
         LinkLine { neighbour: "trunk".into(), version: 4, head: [0xab; 32] },
         LinkLine { neighbour: "branch".into(), version: 0, head: [0; 32] },
     ];
-    let cp = Checkpoint::ccnode(signer.name(), 9, tree.root(), balances.root().expect("root").hash, links);
+    let cp = Checkpoint::ccnode(signer.name(), 9, tree.root(), balances.commitment().expect("root"), links);
     let text = cp.text();
     let note = Note { text: text.clone(), signatures: vec![signer.sign(&text)] };
     (signer, note.encode())
