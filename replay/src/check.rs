@@ -39,7 +39,13 @@ pub struct Finding {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FindingKind {
-    /// A key rotation from a key that is not the node's current key.
+    /// A signed checkpoint that is misplaced, malformed, wrongly signed or whose root is not the journal's.
+    #[error("bad checkpoint: {detail}")]
+    BadCheckpoint {
+        /// What is wrong.
+        detail: String,
+    },
+    /// A key rotation from a key that is not the node's current key, or not signed by it.
     #[error("node key rotated from a key that is not the node's")]
     KeyRotationFromWrongKey,
     /// A checkpoint that is not the record right after the records it covers, or does not grow.

@@ -167,6 +167,18 @@ fn checkpoints_proofs_and_statements_verify_offline_and_refuse_any_change() {
     assert!(refused > 100, "only {refused} flips tried");
     assert_eq!(ccnode(&["proof", "check", "--key", "not-a-key", arg(&files[0])]).status.code(), Some(2));
     server.stop();
+
+    // Offline, `verify` and `audit` check every journaled checkpoint's root and signature too.
+    let data = dir.path().join("data");
+    let out = ccnode(&["verify", "--data", arg(&data), "--no-progress"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let bundle = dir.path().join("village.ccaudit");
+    let out = ccnode(&["export", "--data", arg(&data), "--out", arg(&bundle), "--no-progress"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ccnode(&["audit", arg(&bundle), "--json", "--no-progress"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_str(&stdout(&out)).expect("JSON summary");
+    assert!(summary["signed_checkpoints"].as_u64() >= Some(2), "{summary}");
 }
 
 /// The Python verifier: needs python3 with `cryptography` (`.ci/run` installs it). Never skipped.

@@ -16,7 +16,9 @@ pub mod note;
 
 pub use balances::{BalanceError, BalanceLeaf, BalanceProof, BalanceTree, SumNode};
 pub use checkpoint::{Checkpoint, CheckpointError, LinkLine, SignedCheckpoint};
-pub use merkle::{empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion, Hash, ProofError, Tree};
+pub use merkle::{
+    empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion, Frontier, Hash, ProofError, Tree,
+};
 pub use note::{KeyType, Note, NoteError, NoteSignature, NoteSigner, VerifierKey};
 
 /// Standard base64 (RFC 4648 §4) of bytes.

@@ -375,3 +375,54 @@ pub fn verify_consistency(
     }
     matches(&sr, second_root)
 }
+
+/// The right edge of an RFC 6962 tree: the roots of its perfect subtrees,
+/// largest first. Enough to append and to compute the current root in
+/// O(log n) memory (an auditor following a journal keeps only this).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    /// (height, hash) of each perfect subtree, left to right.
+    peaks: Vec<(u32, Hash)>,
+}
+
+impl Frontier {
+    /// The empty tree.
+    pub fn new() -> Frontier {
+        Frontier::default()
+    }
+
+    /// Leaves appended.
+    pub fn len(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether no leaf was appended.
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Appends a leaf hash.
+    pub fn push_leaf_hash(&mut self, hash: Hash) {
+        let mut carry = (0u32, hash);
+        while let Some(&(height, left)) = self.peaks.last() {
+            if height != carry.0 {
+                break;
+            }
+            self.peaks.pop();
+            carry = (height + 1, node_hash(&left, &carry.1));
+        }
+        self.peaks.push(carry);
+        self.size += 1;
+    }
+
+    /// The root of the leaves appended so far.
+    pub fn root(&self) -> Hash {
+        let mut peaks = self.peaks.iter().rev();
+        let Some(&(_, mut root)) = peaks.next() else { return empty_root() };
+        for (_, left) in peaks {
+            root = node_hash(left, &root);
+        }
+        root
+    }
+}

@@ -324,3 +324,19 @@ proptest! {
         prop_assert!(verify_consistency(first, size, &old, &root, &proof).is_ok());
     }
 }
+
+proptest! {
+    /// The frontier's root is the tree's at every size.
+    #[test]
+    fn frontier_root_is_the_tree_root(n in 0u64..600) {
+        let mut tree = Tree::new();
+        let mut frontier = Frontier::new();
+        prop_assert_eq!(frontier.root(), empty_root());
+        for i in 0..n {
+            tree.push_data(&i.to_be_bytes());
+            frontier.push_leaf_hash(leaf_hash(&i.to_be_bytes()));
+            prop_assert_eq!(frontier.root(), tree.root());
+        }
+        prop_assert_eq!(frontier.len(), n);
+    }
+}
