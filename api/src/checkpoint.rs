@@ -354,7 +354,7 @@ pub async fn get_checkpoint(State(state): State<AppState>, params: Params) -> Ap
 
 /// `POST /admin/checkpoint`: signs a checkpoint now (admins only).
 #[utoipa::path(post, path = "/admin/checkpoint", tag = "proofs",
-    responses((status = 200, description = "`{data: {size, checkpoint}}`: the new checkpoint, or the latest when no record was written since", body = Object),
+    responses((status = 200, description = "The new checkpoint, or the latest when no record was written since", body = crate::schema::CheckpointMade),
               (status = 403, description = "Not an admin")))]
 pub async fn admin_checkpoint(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
@@ -365,7 +365,7 @@ pub async fn admin_checkpoint(State(state): State<AppState>, caller: Caller) -> 
 
 /// `POST /admin/node/key`: replaces the node's key; the old key signs the change.
 #[utoipa::path(post, path = "/admin/node/key", tag = "proofs",
-    responses((status = 200, description = "`{data: {old, new}}`: both verifier keys", body = Object),
+    responses((status = 200, description = "Both verifier keys", body = crate::schema::KeyRotated),
               (status = 403, description = "Not an admin")))]
 pub async fn admin_rotate_key(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
@@ -402,7 +402,7 @@ fn b64s(hashes: &[tlog::Hash]) -> Vec<String> {
 #[utoipa::path(get, path = "/proof/inclusion", tag = "proofs",
     params(("seq" = u64, Query, description = "The journal record (from 1)"),
            ("size" = Option<u64>, Query, description = "The size of a checkpoint at or after `seq` (default: the latest)")),
-    responses((status = 200, description = "`{type, seq, size, leaf_index, leaf_hash, root, proof (base64 hashes, nearest first), checkpoint}`", body = Object),
+    responses((status = 200, description = "The audit path and the signed checkpoint", body = crate::schema::InclusionProof),
               (status = 400, description = "Malformed or out of range"), (status = 404, description = "No such checkpoint")))]
 pub async fn proof_inclusion(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
     only(&params, &["seq", "size"])?;
@@ -442,7 +442,7 @@ pub fn inclusion_json(state: &AppState, seq: u64, size: u64, note: String) -> Ap
 #[utoipa::path(get, path = "/proof/consistency", tag = "proofs",
     params(("from" = u64, Query, description = "The size of an earlier checkpoint"),
            ("to" = Option<u64>, Query, description = "The size of a later checkpoint (default: the latest)")),
-    responses((status = 200, description = "`{from, to, proof (base64 hashes), from_checkpoint, to_checkpoint}`", body = Object),
+    responses((status = 200, description = "The consistency proof and both signed checkpoints", body = crate::schema::ConsistencyProof),
               (status = 400, description = "Malformed or `from` after `to`"), (status = 404, description = "No such checkpoint")))]
 pub async fn proof_consistency(State(state): State<AppState>, params: Params) -> ApiResult<Json<Value>> {
     only(&params, &["from", "to"])?;
@@ -514,7 +514,7 @@ fn balance_json(state: &AppState, id: &AccountId, size: u64, note: &str) -> ApiR
 #[utoipa::path(get, path = "/proof/balance", tag = "proofs",
     params(("acc_path" = Option<String>, Query, description = "A local account (default: the caller's); members see their own"),
            ("size" = Option<u64>, Query, description = "A checkpoint size (default: the latest)")),
-    responses((status = 200, description = "`{size, index, count, leaf {account, balance_micros, min_micros, max_micros}, path [{hash, sum_micros}], checkpoint}`", body = Object),
+    responses((status = 200, description = "The account's leaf, its path and the signed checkpoint", body = crate::schema::BalanceProofJson),
               (status = 400, description = "Malformed"), (status = 403, description = "Another member's account"),
               (status = 404, description = "No such account or checkpoint, or its balances are no longer kept")))]
 pub async fn proof_balance(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
@@ -527,7 +527,7 @@ pub async fn proof_balance(State(state): State<AppState>, caller: Caller, params
 /// `GET /statement?acc_path=A`: a self-contained, offline-checkable statement.
 #[utoipa::path(get, path = "/statement", tag = "proofs",
     params(("acc_path" = Option<String>, Query, description = "A local account (default: the caller's); members see their own")),
-    responses((status = 200, description = "`{type: \"ccnode-statement/v1\", origin, account, balance, min, max, size, checkpoint, balance_proof}`: the account's completed balance and limits at the latest checkpoint, with the proof that the signed balances root holds them", body = Object),
+    responses((status = 200, description = "The account's completed balance and limits at the latest checkpoint, with the proof that the signed balances root holds them", body = crate::schema::Statement),
               (status = 403, description = "Another member's account"), (status = 404, description = "No such account, or no checkpoint yet")))]
 pub async fn statement(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
     only(&params, &["acc_path"])?;
