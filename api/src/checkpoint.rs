@@ -246,16 +246,59 @@ pub fn sign_checkpoint(
     Ok(note.encode())
 }
 
-/// The checkpoints of this node, by size, and the balances of the latest ones.
+/// The checkpoints of this node, by size, and the balances of the latest
+/// ones; its neighbours' cosignatures; what it witnessed for them.
 #[derive(Debug, Default)]
 pub struct CheckpointLog {
     notes: BTreeMap<u64, String>,
     balances: VecDeque<(u64, Arc<Vec<BalanceLeaf>>)>,
+    cosignatures: BTreeMap<u64, Vec<(AccountId, String)>>,
     /// The node's current public key.
     pub node_key: Option<[u8; 32]>,
+    /// Neighbours' checkpoint keys: (origin, public key).
+    pub peer_keys: BTreeMap<AccountId, (String, [u8; 32])>,
+    /// The latest checkpoint of each neighbour this node cosigned: (size, root).
+    pub witnessed: std::collections::HashMap<AccountId, (u64, tlog::Hash)>,
+    /// The largest of this node's checkpoints each neighbour cosigned.
+    pub cosigned_by: std::collections::HashMap<AccountId, u64>,
 }
 
 impl CheckpointLog {
+    /// Follows the events about keys, witnessing and cosignatures (all but `CheckpointSigned`).
+    pub fn observe(&mut self, event: &ledger::Event) {
+        use ledger::Event;
+        match event {
+            Event::NodeKeySet { public_key } => self.node_key = Some(*public_key),
+            Event::NodeKeyRotated { new, .. } => self.node_key = Some(*new),
+            Event::PeerKeySet { peer, origin, public_key } => {
+                self.peer_keys.insert(peer.clone(), (origin.clone(), *public_key));
+            }
+            Event::WitnessCosigned { peer, size, root } => {
+                self.witnessed.insert(peer.clone(), (*size, *root));
+            }
+            Event::CheckpointCosigned { peer, size, signature } => {
+                self.cosignatures.entry(*size).or_default().push((peer.clone(), signature.clone()));
+                let best = self.cosigned_by.entry(peer.clone()).or_insert(0);
+                *best = (*best).max(*size);
+            }
+            _ => {}
+        }
+    }
+
+    /// The neighbours' cosignature lines of the checkpoint of `size`.
+    pub fn cosignatures_at(&self, size: u64) -> &[(AccountId, String)] {
+        self.cosignatures.get(&size).map_or(&[], Vec::as_slice)
+    }
+
+    /// The checkpoint of `size` with every cosignature collected.
+    pub fn published(&self, size: u64) -> Option<String> {
+        let mut note = self.notes.get(&size)?.clone();
+        for (_, line) in self.cosignatures_at(size) {
+            note.push_str(line);
+        }
+        Some(note)
+    }
+
     /// Records a checkpoint (and the balances as of its size, if known).
     pub fn record(&mut self, size: u64, note: String, leaves: Option<Vec<BalanceLeaf>>) {
         self.notes.insert(size, note);
@@ -325,11 +368,9 @@ fn only(params: &Params, known: &[&str]) -> ApiResult<()> {
 /// The checkpoint of `size` (default: the latest), as (size, note).
 fn checkpoint_at(state: &AppState, size: Option<u64>) -> ApiResult<(u64, String)> {
     let read = state.read();
-    match size {
-        None => read.checkpoints.latest().map(|(s, n)| (s, n.to_owned())),
-        Some(size) => read.checkpoints.at(size).map(|n| (size, n.to_owned())),
-    }
-    .ok_or_else(|| ApiError::does_not_exist("checkpoint", size.map_or("latest".to_owned(), |s| s.to_string())))
+    let size = size.or_else(|| read.checkpoints.latest().map(|(s, _)| s));
+    size.and_then(|s| read.checkpoints.published(s).map(|n| (s, n)))
+        .ok_or_else(|| ApiError::does_not_exist("checkpoint", size.map_or("latest".to_owned(), |s| s.to_string())))
 }
 
 /// `GET /node/key`: the node's C2SP verifier key.

@@ -17,3 +17,4 @@ pub mod runtime;
 pub mod schema;
 pub mod server;
 pub mod wire;
+pub mod witness;

@@ -57,16 +57,12 @@ impl ReadModel {
             let v = crate::reconcile::link_version(*uuid, *version, state, md5, *blake3);
             self.link_logs.entry(peer.clone()).or_default().push(v);
         }
-        match event {
-            Event::NodeKeySet { public_key } => self.checkpoints.node_key = Some(*public_key),
-            Event::NodeKeyRotated { new, .. } => self.checkpoints.node_key = Some(*new),
-            Event::CheckpointSigned { size, note } => {
-                // Recorded right after record `size`: the projections are as of it.
-                let leaves = crate::checkpoint::balance_leaves(self.projections.accounts(), &self.projections);
-                self.checkpoints.record(*size, note.clone(), leaves);
-            }
-            _ => {}
+        if let Event::CheckpointSigned { size, note } = event {
+            // Recorded right after record `size`: the projections are as of it.
+            let leaves = crate::checkpoint::balance_leaves(self.projections.accounts(), &self.projections);
+            self.checkpoints.record(*size, note.clone(), leaves);
         }
+        self.checkpoints.observe(event);
         self.projections.apply(seq, recorded_at_us, event);
     }
 }
@@ -104,6 +100,38 @@ pub enum NodeCommand {
     RotateKey {
         /// The new key's seed (already in `node.key.next`).
         seed: crate::checkpoint::Seed,
+    },
+    /// Record a neighbour's checkpoint key.
+    SetPeerKey {
+        /// The neighbour.
+        peer: AccountId,
+        /// Its origin (the key's name).
+        origin: String,
+        /// Its public key.
+        public_key: [u8; 32],
+    },
+    /// Cosign a neighbour's checkpoint (checked by the witness route) and
+    /// record it; refused if it does not grow the last one cosigned.
+    Cosign {
+        /// The neighbour.
+        peer: AccountId,
+        /// Its size.
+        size: u64,
+        /// Its root.
+        root: [u8; 32],
+        /// Its note text (what the cosignature signs).
+        text: String,
+        /// The same tree as the last cosigned: cosign again, record nothing.
+        again: bool,
+    },
+    /// Record a neighbour's cosignature of this node's checkpoint.
+    RecordCosignature {
+        /// The neighbour.
+        peer: AccountId,
+        /// The checkpoint's size.
+        size: u64,
+        /// The signature line.
+        signature: String,
     },
     /// A client's proposal: written at once when both parties are local
     /// (`NodeOutput::Done`), else planned for relaying (`NodeOutput::Plan`, no write).
@@ -174,6 +202,8 @@ pub enum NodeOutput {
         /// Its tree size.
         size: u64,
     },
+    /// A `cosignature/v1` line by this node.
+    Cosignature(String),
 }
 
 /// A state change in flight across nodes: its balance changes are reserved.
@@ -377,6 +407,38 @@ impl Machine for LedgerMachine {
                 self.record(vec![Event::NodeKeyRotated { old: from, new: to, signature }], &mut events);
                 self.signer = Some(new);
             }
+            NodeCommand::SetPeerKey { peer, origin, public_key } => {
+                if self.state.peer(&peer).is_none() {
+                    return Err(Violation::Other { translated: format!("{peer} is not a neighbour") });
+                }
+                self.record(vec![Event::PeerKeySet { peer, origin, public_key }], &mut events);
+            }
+            NodeCommand::Cosign { peer, size, root, text, again } => {
+                let signer = self.signer.as_ref().ok_or_else(no_key)?;
+                let last = self.state.witnessed(&peer).copied();
+                let fits = match (again, last) {
+                    (true, Some((s, r))) => s == size && r == root,
+                    (true, None) => false,
+                    (false, Some((s, _))) => size > s,
+                    (false, None) => size > 0,
+                };
+                if !fits || self.state.peer(&peer).is_none() {
+                    return Err(Violation::Other { translated: "not after the last checkpoint cosigned".into() });
+                }
+                let line = signer.cosign(&text, now_us / 1_000_000).line();
+                if !again {
+                    self.record(vec![Event::WitnessCosigned { peer, size, root }], &mut events);
+                }
+                output = NodeOutput::Cosignature(line);
+            }
+            NodeCommand::RecordCosignature { peer, size, signature } => {
+                if self.state.peer(&peer).is_none() || size > self.state.checkpoint_size() {
+                    return Err(Violation::Other {
+                        translated: "not a cosignature of a checkpoint of this node".into(),
+                    });
+                }
+                self.record(vec![Event::CheckpointCosigned { peer, size, signature }], &mut events);
+            }
             NodeCommand::ExpireDue => {
                 for uuid in self.state.due_expiries(now_us / 1_000_000) {
                     // A refusal means it is no longer due; nothing to do.
@@ -543,6 +605,7 @@ struct Shared {
     tree: Arc<RwLock<tlog::Tree>>,
     origin: String,
     key_lock: tokio::sync::Mutex<()>,
+    witness_lock: tokio::sync::Mutex<()>,
     checkpoint_schedule: (std::time::Duration, u64),
 }
 
@@ -648,6 +711,11 @@ impl AppState {
         &self.inner.key_lock
     }
 
+    /// Held while a neighbour's checkpoint is checked and cosigned.
+    pub fn witness_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.witness_lock
+    }
+
     /// Seconds between scheduled checkpoints and records between checkpoints.
     pub fn checkpoint_schedule(&self) -> (std::time::Duration, u64) {
         self.inner.checkpoint_schedule
@@ -748,20 +816,16 @@ impl Node {
         crate::runtime::replay_journal(&journal, |record| {
             tree.push_leaf_hash(tlog::leaf_hash(&record.hash.0));
             let event = decode_event(&record.payload).map_err(|e| e.to_string())?;
-            match &event {
-                Event::NodeKeySet { public_key } => checkpoints.node_key = Some(*public_key),
-                Event::NodeKeyRotated { new, .. } => checkpoints.node_key = Some(*new),
-                Event::CheckpointSigned { size, note } => {
-                    // The state is as of record `size` (this is record size + 1).
-                    let leaves = crate::checkpoint::balance_leaves(state.accounts(), &state);
-                    pending_checkpoints.push_back((*size, note.clone(), leaves));
-                    if pending_checkpoints.len() > crate::checkpoint::BALANCE_TREES_KEPT {
-                        if let Some((size, note, _)) = pending_checkpoints.pop_front() {
-                            checkpoints.record(size, note, None);
-                        }
+            checkpoints.observe(&event);
+            if let Event::CheckpointSigned { size, note } = &event {
+                // The state is as of record `size` (this is record size + 1).
+                let leaves = crate::checkpoint::balance_leaves(state.accounts(), &state);
+                pending_checkpoints.push_back((*size, note.clone(), leaves));
+                if pending_checkpoints.len() > crate::checkpoint::BALANCE_TREES_KEPT {
+                    if let Some((size, note, _)) = pending_checkpoints.pop_front() {
+                        checkpoints.record(size, note, None);
                     }
                 }
-                _ => {}
             }
             state.apply(&event);
             if let Event::RatchetAdvanced { peer, uuid, version, md5, blake3 } = &event {
@@ -853,6 +917,7 @@ impl Node {
                 tree,
                 origin,
                 key_lock: tokio::sync::Mutex::new(()),
+                witness_lock: tokio::sync::Mutex::new(()),
                 checkpoint_schedule: (options.checkpoint_interval, options.checkpoint_records),
             }),
         };

@@ -837,6 +837,24 @@ pub struct KeyRotatedData {
     new: String,
 }
 
+/// `PUT /admin/nodes/{node}/key`: the neighbour and its key.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PeerKeyData {
+    /// The neighbour's node account.
+    node: String,
+    /// Its verifier key.
+    public_key: String,
+}
+
+/// `PUT /admin/nodes/{node}/key`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PeerKeyAnswer {
+    /// The key recorded.
+    data: PeerKeyData,
+}
+
 /// `POST /admin/node/key`.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]

@@ -43,7 +43,8 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         crate::reconcile::reopen_route, crate::replay_routes::events, federation::admin_rotate,
         crate::checkpoint::node_key, crate::checkpoint::get_checkpoint, crate::checkpoint::admin_checkpoint,
         crate::checkpoint::admin_rotate_key, crate::checkpoint::proof_inclusion, crate::checkpoint::proof_consistency,
-        crate::checkpoint::proof_balance, crate::checkpoint::statement,
+        crate::checkpoint::proof_balance, crate::checkpoint::statement, crate::witness::admin_peer_key,
+        crate::witness::add_checkpoint,
     ),
     components(schemas(crate::wire::NewTransaction, crate::wire::TransactionJson, crate::wire::EntryJson,
         crate::wire::EntryFullJson, routes::NewAccount, routes::AccountChange, federation::RelayBody,
@@ -111,6 +112,8 @@ pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duratio
         .route("/proof/consistency", get(crate::checkpoint::proof_consistency))
         .route("/proof/balance", get(crate::checkpoint::proof_balance))
         .route("/statement", get(crate::checkpoint::statement))
+        .route("/admin/nodes/{node}/key", put(crate::witness::admin_peer_key))
+        .route("/witness/add-checkpoint", post(crate::witness::add_checkpoint))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics_text))
         .merge(crate::replay_routes::router())
@@ -271,6 +274,8 @@ pub async fn serve(
     let (interval, records) = state.checkpoint_schedule();
     let checkpointer =
         tokio::spawn(crate::checkpoint::checkpoint_loop(state.clone(), interval, records, stop_rx.clone()));
+    let cosigner =
+        tokio::spawn(crate::witness::cosign_loop(state.clone(), state.reconcile_interval(), stop_rx.clone()));
     let reconciler = tokio::spawn(crate::reconcile::reconcile_loop(
         state.clone(),
         state.reconcile_interval(),
@@ -290,6 +295,7 @@ pub async fn serve(
     let _ = expiry.await;
     let _ = reconciler.await;
     let _ = checkpointer.await;
+    let _ = cosigner.await;
     tokio::task::spawn_blocking(move || node.shutdown()).await.map_err(std::io::Error::other)?;
     Ok(())
 }

@@ -421,6 +421,13 @@ async fn real_answers_conform_to_the_document() {
     let (s, vkey) = call!(Method::GET, "/node/key", "/node/key", None, None);
     assert_eq!(s, 200);
     assert!(vkey.as_str().is_some_and(|k| k.starts_with("twig+")), "{vkey}");
+    let peer_key = Some(json!({"public_key": vkey}));
+    let (s, _) = call!(Method::PUT, "/admin/nodes/branch/key", "/admin/nodes/{node}/key", admin, peer_key);
+    assert_eq!(s, 200);
+    let bad_key = Some(json!({"public_key": "x"}));
+    call!(Method::PUT, "/admin/nodes/branch/key", "/admin/nodes/{node}/key", admin, bad_key);
+    let (s, _) = call!(Method::POST, "/witness/add-checkpoint", "/witness/add-checkpoint", None, Some(json!("old 0")));
+    assert_eq!(s, 400);
     let (s, made) = call!(Method::POST, "/admin/checkpoint", "/admin/checkpoint", admin, None);
     assert_eq!(s, 200);
     call!(Method::POST, "/admin/checkpoint", "/admin/checkpoint", alice, None);

@@ -161,6 +161,35 @@ pub enum Event {
         /// The signed note, as served by `GET /checkpoint`.
         note: String,
     },
+    /// A neighbour's checkpoint key, given by an admin: this node witnesses
+    /// (cosigns) the neighbour's checkpoints signed by it.
+    PeerKeySet {
+        /// The neighbour's node account.
+        peer: AccountId,
+        /// Its checkpoints' origin (the key's name).
+        origin: String,
+        /// Its Ed25519 public key.
+        public_key: [u8; 32],
+    },
+    /// This node cosigned a neighbour's checkpoint (the witness's record of
+    /// the latest tree it vouched for; never a smaller or different one after).
+    WitnessCosigned {
+        /// The neighbour.
+        peer: AccountId,
+        /// The tree size cosigned.
+        size: u64,
+        /// Its root.
+        root: [u8; 32],
+    },
+    /// A neighbour cosigned this node's checkpoint of `size`.
+    CheckpointCosigned {
+        /// The neighbour.
+        peer: AccountId,
+        /// The checkpoint's size.
+        size: u64,
+        /// The `cosignature/v1` signature line (with its newline).
+        signature: String,
+    },
 }
 
 /// The bytes the old key signs when a node's key is rotated:

@@ -114,6 +114,7 @@ pub struct LedgerState {
     dialects: BTreeMap<AccountId, Dialect>,
     node_key: Option<[u8; 32]>,
     checkpoint_size: u64,
+    witnessed: BTreeMap<AccountId, (u64, [u8; 32])>,
 }
 
 impl LedgerView for LedgerState {
@@ -173,6 +174,11 @@ impl LedgerState {
     /// The size of the last signed checkpoint (0: none yet).
     pub fn checkpoint_size(&self) -> u64 {
         self.checkpoint_size
+    }
+
+    /// The latest checkpoint of a neighbour this node cosigned: (size, root).
+    pub fn witnessed(&self, peer: &AccountId) -> Option<&(u64, [u8; 32])> {
+        self.witnessed.get(peer)
     }
 
     /// Every neighbour's ratchet, by account.
@@ -257,6 +263,14 @@ impl LedgerState {
                 assert_eq!(self.node_key.as_ref(), Some(old), "rotation from a key that is not the node's");
                 self.node_key = Some(*new);
             }
+            Event::PeerKeySet { peer, .. } => {
+                assert!(self.ratchets.contains_key(peer), "key of a peer not connected");
+            }
+            Event::WitnessCosigned { peer, size, root } => {
+                assert!(self.witnessed.get(peer).is_none_or(|(s, _)| s < size), "a witness never goes back");
+                self.witnessed.insert(peer.clone(), (*size, *root));
+            }
+            Event::CheckpointCosigned { .. } => {}
             Event::CheckpointSigned { size, .. } => {
                 assert!(*size > self.checkpoint_size, "checkpoints grow");
                 self.checkpoint_size = *size;

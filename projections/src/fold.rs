@@ -716,7 +716,12 @@ impl Projections {
             // Fee policy is the writer's concern; no read model shows it yet.
             Event::FeesConfigured { .. } | Event::LinkReconciled { .. } => {}
             // The node's key and checkpoints are read by api's checkpoint store, not here.
-            Event::NodeKeySet { .. } | Event::NodeKeyRotated { .. } | Event::CheckpointSigned { .. } => {}
+            Event::NodeKeySet { .. }
+            | Event::NodeKeyRotated { .. }
+            | Event::CheckpointSigned { .. }
+            | Event::PeerKeySet { .. }
+            | Event::WitnessCosigned { .. }
+            | Event::CheckpointCosigned { .. } => {}
             Event::LinkDialectSet { account, dialect } => {
                 assert!(self.slot_mut(account).peer.is_some(), "dialect of {account}, which is not connected");
                 match dialect {

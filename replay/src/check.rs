@@ -259,6 +259,7 @@ pub struct Checker {
     bookings: u64,
     node_key: Option<[u8; 32]>,
     checkpoint_size: u64,
+    witnessed: HashMap<AccountId, u64>,
 }
 
 impl Checker {
@@ -412,6 +413,25 @@ impl Checker {
                 self.checkpoint_size = *size;
                 Ok(())
             }
+            Event::PeerKeySet { peer, .. } => match self.peers.contains(peer) {
+                true => Ok(()),
+                false => Err(FindingKind::NotAPeer { account: peer.to_string() }),
+            },
+            Event::WitnessCosigned { peer, size, .. } => {
+                if !self.peers.contains(peer) {
+                    return Err(FindingKind::NotAPeer { account: peer.to_string() });
+                }
+                let last = self.witnessed.get(peer).copied().unwrap_or(0);
+                if *size <= last {
+                    return Err(FindingKind::CheckpointOutOfOrder { size: *size, last });
+                }
+                self.witnessed.insert(peer.clone(), *size);
+                Ok(())
+            }
+            Event::CheckpointCosigned { peer, .. } => match self.peers.contains(peer) {
+                true => Ok(()),
+                false => Err(FindingKind::NotAPeer { account: peer.to_string() }),
+            },
             Event::LinkDialectSet { account, .. } => match self.peers.contains(account) {
                 true => Ok(()),
                 false => Err(FindingKind::NotAPeer { account: account.to_string() }),

@@ -144,6 +144,24 @@ pub fn event_json(event: &Event) -> Value {
             "new": hex(new),
             "signature": hex(signature),
         }),
+        Event::PeerKeySet { peer, origin, public_key } => json!({
+            "type": "PeerKeySet",
+            "peer": peer.as_str(),
+            "origin": origin,
+            "public_key": hex(public_key),
+        }),
+        Event::WitnessCosigned { peer, size, root } => json!({
+            "type": "WitnessCosigned",
+            "peer": peer.as_str(),
+            "size": size,
+            "root": hex(root),
+        }),
+        Event::CheckpointCosigned { peer, size, signature } => json!({
+            "type": "CheckpointCosigned",
+            "peer": peer.as_str(),
+            "size": size,
+            "signature": signature,
+        }),
         Event::CheckpointSigned { size, note } => json!({
             "type": "CheckpointSigned",
             "size": size,

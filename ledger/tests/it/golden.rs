@@ -278,6 +278,33 @@ fn remote_paths_and_user_metadata_are_apart_in_memory_and_one_map_on_disk() {
 }
 
 const KEYS_FIXTURE: &str = "tests/fixtures/events-v1-keys.bin";
+const WITNESS_FIXTURE: &str = "tests/fixtures/events-v1-witness.bin";
+
+/// Neighbours as witnesses (appended variants 18–20 of format version 1, issue 11).
+fn witness_samples() -> Vec<Event> {
+    vec![
+        Event::PeerKeySet { peer: acc("branch"), origin: "branch".to_owned(), public_key: [0x44; 32] },
+        Event::WitnessCosigned { peer: acc("branch"), size: 7, root: [0x55; 32] },
+        Event::CheckpointCosigned { peer: acc("branch"), size: 9, signature: "\u{2014} branch AAAA\n".to_owned() },
+    ]
+}
+
+#[test]
+fn golden_witness_event_bytes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(WITNESS_FIXTURE);
+    let expected = blob(&witness_samples());
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &expected).expect("write fixture");
+    }
+    let stored = std::fs::read(&path).expect("fixture exists; run with UPDATE_GOLDEN=1 to create it");
+    assert!(stored == expected, "encoding changed: bytes differ from {WITNESS_FIXTURE}");
+    let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
+    assert_eq!(decoded, witness_samples());
+    // Hand-checked: version 1, variant 19, "branch" (len 6), size 7, then the root's 32 bytes.
+    assert_eq!(encode_event(&witness_samples()[1]), [&[1u8, 19, 6][..], b"branch", &[7], &[0x55; 32]].concat());
+    let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
+    assert_eq!(firsts, vec![18, 19, 20]);
+}
 
 /// Node keys and signed checkpoints (appended variants 15–17 of format
 /// version 1, issue 11).
