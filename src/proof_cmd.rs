@@ -13,8 +13,10 @@ pub struct CheckArgs {
     /// The node's verifier key (`GET /node/key`), or a file holding it.
     #[arg(long, value_name = "VKEY")]
     pub key: String,
-    /// A witness's cosignature verifier key (or a file holding it): every
-    /// checkpoint must carry a valid cosignature by it. Repeatable.
+    /// A witness's verifier key (or a file holding it): every checkpoint must
+    /// carry a valid `cosignature/v1` by it. A node's own key (`GET /node/key`
+    /// of the neighbour, type 0x01) is taken as its cosigner key (same key,
+    /// type 0x04). Repeatable.
     #[arg(long, value_name = "VKEY")]
     pub witness: Vec<String>,
     /// Files: a signed checkpoint (`GET /checkpoint`), or the JSON of
@@ -35,7 +37,17 @@ fn load_key(text: &str) -> anyhow::Result<VerifierKey> {
 /// Exit status: 0 every file verified, 1 one did not (the reason is printed), 2 could not run.
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let key = load_key(&args.key)?;
-    let witnesses = args.witness.iter().map(|w| load_key(w)).collect::<anyhow::Result<Vec<_>>>()?;
+    let witnesses = args
+        .witness
+        .iter()
+        .map(|w| {
+            let key = load_key(w)?;
+            Ok(match key.kind {
+                tlog::KeyType::Ed25519 => VerifierKey::new(&key.name, tlog::KeyType::CosignatureV1, key.key)?,
+                tlog::KeyType::CosignatureV1 => key,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut texts = Vec::new();
     for file in &args.files {
         let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;

@@ -287,6 +287,13 @@ pub struct LedgerMachine {
     tree_ok: Arc<AtomicBool>,
     /// Signs checkpoints (none on a read-only node).
     signer: Option<tlog::NoteSigner>,
+    /// Seq of the last record that is not a checkpoint or cosignature.
+    last_ledger_seq: u64,
+}
+
+/// Records about checkpoints themselves (signed, cosigned, witnessed).
+fn is_proof_bookkeeping(event: &Event) -> bool {
+    matches!(event, Event::CheckpointSigned { .. } | Event::CheckpointCosigned { .. } | Event::WitnessCosigned { .. })
 }
 
 fn context(now_us: u64) -> Context {
@@ -446,6 +453,12 @@ impl Machine for LedgerMachine {
                 }
             }
         }
+        // The payloads are encoded (and their seqs assigned) right after this returns, in order.
+        for (seq, event) in (self.chain.0 + 1..).zip(events.iter()) {
+            if !is_proof_bookkeeping(event) {
+                self.last_ledger_seq = seq;
+            }
+        }
         if cfg!(debug_assertions) {
             self.state.assert_zero_sum();
         }
@@ -478,7 +491,8 @@ impl LedgerMachine {
     fn checkpoint(&mut self, events: &mut Vec<Event>) -> Result<Option<u64>, Violation> {
         let size = self.chain.0;
         let last = self.state.checkpoint_size();
-        if size == 0 || (last > 0 && size <= last + 1) {
+        // Checkpoints and cosignatures alone are no reason for a new checkpoint.
+        if size == 0 || (last > 0 && self.last_ledger_seq <= last) {
             return Ok(None);
         }
         let refuse = |translated: String| Violation::Other { translated };
@@ -813,9 +827,13 @@ impl Node {
         let mut tree = tlog::Tree::new();
         let mut checkpoints = crate::checkpoint::CheckpointLog::default();
         let mut pending_checkpoints = std::collections::VecDeque::new();
+        let mut last_ledger_seq = 0;
         crate::runtime::replay_journal(&journal, |record| {
             tree.push_leaf_hash(tlog::leaf_hash(&record.hash.0));
             let event = decode_event(&record.payload).map_err(|e| e.to_string())?;
+            if !is_proof_bookkeeping(&event) {
+                last_ledger_seq = record.seq;
+            }
             checkpoints.observe(&event);
             if let Event::CheckpointSigned { size, note } = &event {
                 // The state is as of record `size` (this is record size + 1).
@@ -896,6 +914,7 @@ impl Node {
             tree: Arc::clone(&tree),
             tree_ok: Arc::clone(&tree_ok),
             signer,
+            last_ledger_seq,
         };
         let publisher = ReadPublisher { read: Arc::clone(&read), durable, tree_ok };
         let observer: Arc<dyn crate::runtime::WriterObserver> = metrics.clone();

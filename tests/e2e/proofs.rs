@@ -214,3 +214,64 @@ fn an_independent_verifier_checks_a_live_node() {
         }
     }
 }
+
+/// Three real nodes in a tree under payments: once keys are exchanged, every
+/// node's latest checkpoint carries its neighbours' cosignatures within a few
+/// reconciliation intervals, and verifies offline with `--witness`.
+#[test]
+fn a_tree_of_nodes_cosign_each_others_checkpoints() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let serve = |dir: &Path, name: &str| {
+        Server::spawn_env(
+            &["serve", "--data", arg(dir), "--listen", "127.0.0.1:0", "--name", name, "--checkpoint-interval", "1"],
+            &[("CCNODE_RECONCILE_INTERVAL", "1")],
+        )
+    };
+    let trunk = serve(dirs[0].path(), "trunk");
+    let twig1 = serve(dirs[1].path(), "twig1");
+    let twig2 = serve(dirs[2].path(), "twig2");
+    crate::federation::graft(&trunk, "trunk", &twig1, "twig1", "1", -1000);
+    crate::federation::graft(&trunk, "trunk", &twig2, "twig2", "1", -1000);
+    let vkey = |s: &Server| text(s, "/node/key").1.trim().to_owned();
+    let keys = [vkey(&trunk), vkey(&twig1), vkey(&twig2)];
+    for (node, neighbour, key) in [
+        (&trunk, "twig1", &keys[1]),
+        (&trunk, "twig2", &keys[2]),
+        (&twig1, "trunk", &keys[0]),
+        (&twig2, "trunk", &keys[0]),
+    ] {
+        let (status, v) =
+            node.call(Method::PUT, &format!("/admin/nodes/{neighbour}/key"), "admin", Some(json!({"public_key": key})));
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+    twig1.open("alice", -1000, 1000);
+    twig2.open("bob", -1000, 1000);
+    for quant in [3, 4] {
+        let body = json!({"payer": "alice", "payee": "twig2/bob", "quant": quant, "description": "x", "type": "pay"});
+        let (status, v) = twig1.call(Method::POST, "/transaction", "alice", Some(body));
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    for (i, (node, witnesses)) in [(&trunk, vec![1, 2]), (&twig1, vec![0]), (&twig2, vec![0])].into_iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, note) = text(node, "/checkpoint");
+            let file = write(dir.path(), &format!("node{i}.checkpoint"), &note);
+            let mut args = vec!["proof", "check", "--key", keys[i].as_str()];
+            for w in &witnesses {
+                args.extend(["--witness", keys[*w].as_str()]);
+            }
+            args.push(arg(&file));
+            let out = ccnode(&args);
+            if out.status.code() == Some(0) {
+                assert!(stdout(&out).contains("cosigned by"), "{}", stdout(&out));
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {i} not cosigned in time: {}", stdout(&out));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    for node in [trunk, twig1, twig2] {
+        node.stop();
+    }
+}
