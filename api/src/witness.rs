@@ -117,8 +117,16 @@ fn fork(state: &AppState, peer: &AccountId, detail: &str, request: &AddCheckpoin
               (status = 404, description = "The origin is no neighbour's"),
               (status = 409, description = "The old size is not the last cosigned size (the body, text/x.tlog.size, says which)", content((String = "text/x.tlog.size"))),
               (status = 422, description = "Inconsistent with the last cosigned checkpoint (a fork: the link is closed), or its link line disagrees with this node's")))]
-pub async fn add_checkpoint(State(state): State<AppState>, body: String) -> ApiResult<Response> {
-    let request = parse_request(&body).map_err(|reason| ApiError::invalid_field("body", reason))?;
+pub async fn add_checkpoint(
+    State(state): State<AppState>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "InvalidFieldsViolation")
+            .with("fields", json!({"body": "request body is too large or unreadable"}))
+    })?;
+    let body = std::str::from_utf8(&body).map_err(|_| ApiError::invalid_field("body", "not UTF-8 text"))?;
+    let request = parse_request(body).map_err(|reason| ApiError::invalid_field("body", reason))?;
     let cp = &request.signed.checkpoint;
     let (peer, key) = {
         let read = state.read();

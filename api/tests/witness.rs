@@ -201,6 +201,16 @@ async fn neighbours_cosign_each_other_and_refuse_forks() {
         forged(&NoteSigner::new("elsewhere", &[8; 32]).expect("s"), &note2, |c| c.origin = "elsewhere".into());
     assert_eq!(parent.add_checkpoint(second, &[], &stranger_note).await.0, StatusCode::NOT_FOUND, "unknown origin");
     assert_eq!(parent.add_checkpoint(second, &[], "garbage").await.0, StatusCode::BAD_REQUEST);
+    let not_text = Request::builder()
+        .method(Method::POST)
+        .uri("/witness/add-checkpoint")
+        .body(Body::from(vec![b'o', b'l', b'd', 0xff, 0xfe]))
+        .expect("request");
+    let response = parent.router.clone().oneshot(not_text).await.expect("ok");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+    let v: Value = serde_json::from_slice(&bytes).expect("error JSON");
+    assert_eq!(v["errors"][0]["class"], "InvalidFieldsViolation");
     // The same tree again: cosigned again (a retry), nothing recorded.
     let (status, _, again) = parent.add_checkpoint(second, &[], &note2).await;
     assert_eq!(status, StatusCode::OK);
