@@ -12,6 +12,7 @@ mod import_cmd;
 mod journal_cmd;
 mod node_cmd;
 mod private;
+mod proof_cmd;
 mod replay_cmd;
 
 /// A Credit Commons node: an event-sourced mutual-credit ledger with a
@@ -127,6 +128,19 @@ enum Command {
     ///
     /// Exit status: 0 sound, 1 damaged or inconsistent (the seq is printed), 2 unreadable.
     Audit(replay_cmd::AuditArgs),
+    /// Verify signed checkpoints, proofs and statements offline (issue 11).
+    #[command(subcommand)]
+    Proof(ProofCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProofCommand {
+    /// Check checkpoints (and witnesses' cosignatures), inclusion, consistency
+    /// and balance proofs and statements, with public keys only.
+    ///
+    /// Exit status: 0 every file verified, 1 one did not (each file's verdict
+    /// is printed, with what failed), 2 could not run.
+    Check(proof_cmd::CheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,6 +236,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => replay_cmd::export(args),
         Command::Audit(args) => replay_cmd::audit(args),
         Command::Import(args) => import_cmd::import(args),
+        Command::Proof(ProofCommand::Check(args)) => proof_cmd::check(args),
     }
 }
 

@@ -72,6 +72,16 @@ pub struct ServeArgs {
     /// and whenever a neighbour reports a hash mismatch).
     #[arg(long, value_name = "SECONDS", default_value_t = 30, env = "CCNODE_RECONCILE_INTERVAL")]
     pub reconcile_interval: u64,
+    /// The origin line of this node's checkpoints and its key's name (default: the node's name; a branch
+    /// should give its absolute path, e.g. `trunk/branch1`).
+    #[arg(long, value_name = "ORIGIN", env = "CCNODE_ORIGIN")]
+    pub origin: Option<String>,
+    /// Seconds between signed checkpoints when records were written (0: none on a schedule).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, env = "CCNODE_CHECKPOINT_INTERVAL")]
+    pub checkpoint_interval: u64,
+    /// Also sign a checkpoint whenever this many records were written since the last one (0: never for that).
+    #[arg(long, value_name = "RECORDS", default_value_t = 10_000, env = "CCNODE_CHECKPOINT_RECORDS")]
+    pub checkpoint_records: u64,
     /// Connect to a parent node at first start: its name (same as `PUT /admin/trunkward`).
     #[arg(long, value_name = "NODE", requires = "trunkward_url")]
     pub trunkward_name: Option<String>,
@@ -176,6 +186,9 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
         peer_timeout: std::time::Duration::from_secs(args.peer_timeout.max(1)),
         reconcile_interval: std::time::Duration::from_secs(args.reconcile_interval.max(1)),
         trunkward: args.trunkward()?,
+        origin: args.origin.clone(),
+        checkpoint_interval: std::time::Duration::from_secs(args.checkpoint_interval),
+        checkpoint_records: args.checkpoint_records,
         workflows: match &args.workflows {
             None => None,
             Some(path) => {
@@ -485,6 +498,9 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 reconcile_interval: std::time::Duration::from_secs(10),
                 trunkward,
                 workflows: None,
+                origin: None,
+                checkpoint_interval: std::time::Duration::from_secs(60),
+                checkpoint_records: 10_000,
                 clock: journal::now_us,
                 peer_client: None,
             };

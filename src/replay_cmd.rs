@@ -261,6 +261,7 @@ pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
             "first_recorded_at": at(summary.first_at_us),
             "last_recorded_at": at(summary.last_at_us),
             "checkpoints": summary.checkpoints,
+            "signed_checkpoints": summary.signed_checkpoints,
             "accounts": summary.accounts,
             "transactions": states,
             "bookings": summary.bookings,
@@ -273,6 +274,10 @@ pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         println!("  genesis:      {}", summary.genesis);
         println!("  head:         seq {} hash {}", summary.head_seq, summary.head_hash);
         println!("  checkpoints:  {} verified", summary.checkpoints);
+        println!(
+            "  signed checkpoints: {} (root = Merkle root of the records before, signed by the node's key)",
+            summary.signed_checkpoints
+        );
         println!("  accounts:     {}", summary.accounts);
         println!(
             "  transactions: {} completed, {} pending, {} validated, {} erased, {} timed out",

@@ -3,6 +3,7 @@
 //! ledger commands to the journal and publishes them to the read model.
 
 pub mod auth;
+pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod federation;
@@ -27,3 +28,4 @@ pub(crate) fn failpoint_is(name: &str) -> bool {
     static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     POINT.get_or_init(|| std::env::var("CCNODE_FAILPOINT").ok()).as_deref() == Some(name)
 }
+pub mod witness;

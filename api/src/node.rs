@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use journal::Journal;
@@ -28,6 +29,8 @@ pub struct ReadModel {
     pub projections: Projections,
     /// Soft limits and their crossings (issue 12, item 5).
     pub warnings: Warnings,
+    /// The node's key and its signed checkpoints (issue 11).
+    pub checkpoints: crate::checkpoint::CheckpointLog,
 }
 
 /// Soft limits and every time one was crossed, folded from the journal.
@@ -113,6 +116,12 @@ impl ReadModel {
             // Stands for a bug in the fold: it panics under the read model's write lock.
             panic!("failpoint panic-in-fold: the fold of seq {seq} panicked");
         }
+        if let Event::CheckpointSigned { size, note } = event {
+            // Recorded right after record `size`: the projections are as of it.
+            let leaves = crate::checkpoint::balance_leaves(self.projections.accounts(), &self.projections);
+            self.checkpoints.record(*size, note.clone(), leaves);
+        }
+        self.checkpoints.observe(event);
         self.projections.apply(seq, recorded_at_us, event);
     }
 }
@@ -148,6 +157,51 @@ pub enum NodeCommand {
     },
     /// Time out every validated transaction past its window.
     ExpireDue,
+    /// Sign a checkpoint of every record decided so far, unless nothing but
+    /// the last checkpoint was written since it (issue 11).
+    Checkpoint,
+    /// Journal the node's public key (once, at start).
+    SetNodeKey {
+        /// Ed25519 public key.
+        public_key: [u8; 32],
+    },
+    /// Replace the node's key; the old key signs the change.
+    RotateKey {
+        /// The new key's seed (already in `node.key.next`).
+        seed: crate::checkpoint::Seed,
+    },
+    /// Record a neighbour's checkpoint key.
+    SetPeerKey {
+        /// The neighbour.
+        peer: AccountId,
+        /// Its origin (the key's name).
+        origin: String,
+        /// Its public key.
+        public_key: [u8; 32],
+    },
+    /// Cosign a neighbour's checkpoint (checked by the witness route) and
+    /// record it; refused if it does not grow the last one cosigned.
+    Cosign {
+        /// The neighbour.
+        peer: AccountId,
+        /// Its size.
+        size: u64,
+        /// Its root.
+        root: [u8; 32],
+        /// Its note text (what the cosignature signs).
+        text: String,
+        /// The same tree as the last cosigned: cosign again, record nothing.
+        again: bool,
+    },
+    /// Record a neighbour's cosignature of this node's checkpoint.
+    RecordCosignature {
+        /// The neighbour.
+        peer: AccountId,
+        /// The checkpoint's size.
+        size: u64,
+        /// The signature line.
+        signature: String,
+    },
     /// A client's proposal: written at once when both parties are local
     /// (`NodeOutput::Done`), else planned for relaying (`NodeOutput::Plan`, no write).
     Propose(Proposal),
@@ -212,6 +266,13 @@ pub enum NodeOutput {
     Plan(Option<Box<Plan>>),
     /// Entries to answer a relay with.
     Entries(Vec<WireEntry>),
+    /// A checkpoint of this many records was signed.
+    Checkpointed {
+        /// Its tree size.
+        size: u64,
+    },
+    /// A `cosignature/v1` line by this node.
+    Cosignature(String),
 }
 
 /// A state change in flight across nodes: its balance changes are reserved.
@@ -290,6 +351,21 @@ impl LedgerView for HeldView<'_> {
 pub struct LedgerMachine {
     state: LedgerState,
     holds: HashMap<TxId, Hold>,
+    /// Seq and hash of the last record decided (predicted before it is durable).
+    chain: (u64, [u8; 32]),
+    /// The Merkle tree over the journal, shared with readers (who use only checkpointed sizes).
+    tree: Arc<RwLock<tlog::Tree>>,
+    /// Whether every prediction so far matched the journal.
+    tree_ok: Arc<AtomicBool>,
+    /// Signs checkpoints (none on a read-only node).
+    signer: Option<tlog::NoteSigner>,
+    /// Seq of the last record that is not a checkpoint or cosignature.
+    last_ledger_seq: u64,
+}
+
+/// Records about checkpoints themselves (signed, cosigned, witnessed).
+fn is_proof_bookkeeping(event: &Event) -> bool {
+    matches!(event, Event::CheckpointSigned { .. } | Event::CheckpointCosigned { .. } | Event::WitnessCosigned { .. })
 }
 
 fn context(now_us: u64) -> Context {
@@ -413,11 +489,72 @@ impl Machine for LedgerMachine {
                     self.record(vec![event], &mut events);
                 }
             }
+            NodeCommand::Checkpoint => {
+                if let Some(size) = self.checkpoint(&mut events)? {
+                    output = NodeOutput::Checkpointed { size };
+                }
+            }
+            NodeCommand::SetNodeKey { public_key } => {
+                if self.state.node_key().is_some() {
+                    return Err(Violation::Other { translated: "the node already has a key".into() });
+                }
+                self.record(vec![Event::NodeKeySet { public_key }], &mut events);
+            }
+            NodeCommand::RotateKey { seed } => {
+                let old = self.signer.as_ref().ok_or_else(no_key)?;
+                let new = tlog::NoteSigner::new(old.name(), &seed.0)
+                    .map_err(|e| Violation::Other { translated: e.to_string() })?;
+                let (from, to) = (old.public_key(), new.public_key());
+                if self.state.node_key() != Some(&from) {
+                    return Err(Violation::Other { translated: "the node's key is not journaled yet".into() });
+                }
+                let signature = old.sign_bytes(&ledger::node_key_rotation_message(&from, &to));
+                self.record(vec![Event::NodeKeyRotated { old: from, new: to, signature }], &mut events);
+                self.signer = Some(new);
+            }
+            NodeCommand::SetPeerKey { peer, origin, public_key } => {
+                if self.state.peer(&peer).is_none() {
+                    return Err(Violation::Other { translated: format!("{peer} is not a neighbour") });
+                }
+                self.record(vec![Event::PeerKeySet { peer, origin, public_key }], &mut events);
+            }
+            NodeCommand::Cosign { peer, size, root, text, again } => {
+                let signer = self.signer.as_ref().ok_or_else(no_key)?;
+                let last = self.state.witnessed(&peer).copied();
+                let fits = match (again, last) {
+                    (true, Some((s, r))) => s == size && r == root,
+                    (true, None) => false,
+                    (false, Some((s, _))) => size > s,
+                    (false, None) => size > 0,
+                };
+                if !fits || self.state.peer(&peer).is_none() {
+                    return Err(Violation::Other { translated: "not after the last checkpoint cosigned".into() });
+                }
+                let line = signer.cosign(&text, now_us / 1_000_000).line();
+                if !again {
+                    self.record(vec![Event::WitnessCosigned { peer, size, root }], &mut events);
+                }
+                output = NodeOutput::Cosignature(line);
+            }
+            NodeCommand::RecordCosignature { peer, size, signature } => {
+                if self.state.peer(&peer).is_none() || size > self.state.checkpoint_size() {
+                    return Err(Violation::Other {
+                        translated: "not a cosignature of a checkpoint of this node".into(),
+                    });
+                }
+                self.record(vec![Event::CheckpointCosigned { peer, size, signature }], &mut events);
+            }
             NodeCommand::ExpireDue => {
                 for uuid in self.state.due_expiries(now_us / 1_000_000) {
                     // A refusal means it is no longer due; nothing to do.
                     let _ = self.decide_one(Command::Expire { uuid }, now_us, &mut events);
                 }
+            }
+        }
+        // The payloads are encoded (and their seqs assigned) right after this returns, in order.
+        for (seq, event) in (self.chain.0 + 1..).zip(events.iter()) {
+            if !is_proof_bookkeeping(event) {
+                self.last_ledger_seq = seq;
             }
         }
         if cfg!(debug_assertions) {
@@ -429,6 +566,55 @@ impl Machine for LedgerMachine {
     fn encode(&self, event: &Event) -> Vec<u8> {
         encode_event(event)
     }
+
+    fn encoded(&mut self, payload: &[u8], now_us: u64) {
+        let seq = self.chain.0 + 1;
+        let hash = journal::record_hash(&journal::Hash(self.chain.1), seq, now_us, payload).0;
+        self.chain = (seq, hash);
+        self.tree.write().expect("the tree lock is never poisoned").push_leaf_hash(tlog::leaf_hash(&hash));
+    }
+
+    fn predicted_head(&self) -> Option<[u8; 32]> {
+        Some(self.chain.1)
+    }
+}
+
+fn no_key() -> Violation {
+    Violation::Other { translated: "the node has no key".into() }
+}
+
+impl LedgerMachine {
+    /// Signs the checkpoint of every record decided so far; `None` when
+    /// nothing but the last checkpoint was written since it.
+    fn checkpoint(&mut self, events: &mut Vec<Event>) -> Result<Option<u64>, Violation> {
+        let size = self.chain.0;
+        let last = self.state.checkpoint_size();
+        // Checkpoints and cosignatures alone are no reason for a new checkpoint.
+        if size == 0 || (last > 0 && self.last_ledger_seq <= last) {
+            return Ok(None);
+        }
+        let refuse = |translated: String| Violation::Other { translated };
+        if !self.tree_ok.load(Ordering::Acquire) {
+            return Err(refuse("the Merkle tree disagrees with the journal; restart the node".into()));
+        }
+        let signer = self.signer.as_ref().ok_or_else(no_key)?;
+        let root = self
+            .tree
+            .read()
+            .expect("the tree lock is never poisoned")
+            .root_at(size)
+            .map_err(|e| refuse(e.to_string()))?;
+        let leaves = crate::checkpoint::balance_leaves(self.state.accounts(), &self.state)
+            .ok_or_else(|| refuse("a balance does not fit the balances tree".into()))?;
+        let links = self
+            .state
+            .ratchets()
+            .map(|(peer, r)| tlog::LinkLine { neighbour: peer.as_str().to_owned(), version: r.count, head: r.blake3 })
+            .collect();
+        let note = crate::checkpoint::sign_checkpoint(signer, size, root, leaves, links).map_err(refuse)?;
+        self.record(vec![Event::CheckpointSigned { size, note }], events);
+        Ok(Some(size))
+    }
 }
 
 /// Applies durable events to the read model and announces the new head.
@@ -436,6 +622,7 @@ impl Machine for LedgerMachine {
 pub struct ReadPublisher {
     read: Arc<RwLock<ReadModel>>,
     durable: tokio::sync::watch::Sender<u64>,
+    tree_ok: Arc<AtomicBool>,
 }
 
 impl crate::runtime::Publisher<Event> for ReadPublisher {
@@ -447,6 +634,10 @@ impl crate::runtime::Publisher<Event> for ReadPublisher {
         let head = read.projections.seq();
         drop(read);
         self.durable.send_replace(head);
+    }
+
+    fn prediction_failed(&mut self, _seq: u64) {
+        self.tree_ok.store(false, Ordering::Release);
     }
 }
 
@@ -477,6 +668,12 @@ pub struct StartOptions {
     /// keeps the journal's (the shipped set on a new node). A different set
     /// is journaled as a configuration change; old transactions keep theirs.
     pub workflows: Option<Vec<ledger::Workflow>>,
+    /// The checkpoints' origin and key name (default: the node's name).
+    pub origin: Option<String>,
+    /// Seconds between scheduled checkpoints (zero: none on a schedule).
+    pub checkpoint_interval: std::time::Duration,
+    /// Sign a checkpoint whenever this many records were written since the last (zero: never for that).
+    pub checkpoint_records: u64,
     /// Clock for journal timestamps (unix µs); the demo backdates with its own.
     pub clock: fn() -> u64,
     /// How neighbours are reached: `None` is HTTP with `peer_timeout`; a
@@ -522,6 +719,11 @@ struct Shared {
     reconcile_interval: std::time::Duration,
     durable: tokio::sync::watch::Receiver<u64>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    tree: Arc<RwLock<tlog::Tree>>,
+    origin: String,
+    key_lock: tokio::sync::Mutex<()>,
+    witness_lock: tokio::sync::Mutex<()>,
+    checkpoint_schedule: (std::time::Duration, u64),
 }
 
 impl AppState {
@@ -621,6 +823,32 @@ impl AppState {
         self.inner.handle.has_failed()
     }
 
+    /// The checkpoints' origin (the node's key name).
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    /// The Merkle tree over the journal. It may hold leaves past the durable
+    /// head (decided, not yet synced): use only sizes of checkpoints.
+    pub fn tree(&self) -> Arc<RwLock<tlog::Tree>> {
+        Arc::clone(&self.inner.tree)
+    }
+
+    /// Held while the node's key is being rotated.
+    pub fn key_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.key_lock
+    }
+
+    /// Held while a neighbour's checkpoint is checked and cosigned.
+    pub fn witness_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.witness_lock
+    }
+
+    /// Seconds between scheduled checkpoints and records between checkpoints.
+    pub fn checkpoint_schedule(&self) -> (std::time::Duration, u64) {
+        self.inner.checkpoint_schedule
+    }
+
     /// The data directory (journal in `journal/`), for read-only journal
     /// handles such as the replay event feed.
     pub fn data_dir(&self) -> &Path {
@@ -661,6 +889,9 @@ pub enum StartError {
     /// Filesystem.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The node's key file.
+    #[error("the node's key: {0}")]
+    Key(#[from] crate::checkpoint::KeyError),
 }
 
 /// A started node: hand `state()` to the router; call `shutdown` at the end.
@@ -701,10 +932,33 @@ impl Node {
                 expected: options.name.clone(),
             });
         }
+        let origin = options.origin.clone().unwrap_or_else(|| options.name.clone());
+        if !tlog::note::valid_key_name(&origin) || origin == "cosignature/v1" {
+            return Err(StartError::Config(format!("origin {origin:?}: no spaces or '+', not cosignature/v1")));
+        }
         let mut state = LedgerState::new();
         let mut warnings = Warnings::default();
+        let mut tree = tlog::Tree::new();
+        let mut checkpoints = crate::checkpoint::CheckpointLog::default();
+        let mut pending_checkpoints = std::collections::VecDeque::new();
+        let mut last_ledger_seq = 0;
         crate::runtime::replay_journal(&journal, |record| {
+            tree.push_leaf_hash(tlog::leaf_hash(&record.hash.0));
             let event = decode_event(&record.payload).map_err(|e| e.to_string())?;
+            if !is_proof_bookkeeping(&event) {
+                last_ledger_seq = record.seq;
+            }
+            checkpoints.observe(&event);
+            if let Event::CheckpointSigned { size, note } = &event {
+                // The state is as of record `size` (this is record size + 1).
+                let leaves = crate::checkpoint::balance_leaves(state.accounts(), &state);
+                pending_checkpoints.push_back((*size, note.clone(), leaves));
+                if pending_checkpoints.len() > crate::checkpoint::BALANCE_TREES_KEPT {
+                    if let Some((size, note, _)) = pending_checkpoints.pop_front() {
+                        checkpoints.record(size, note, None);
+                    }
+                }
+            }
             state.apply(&event);
             warnings.apply(record.seq, record.recorded_at_us, &event);
             Ok::<(), String>(())
@@ -739,7 +993,10 @@ impl Node {
             tracing::error!(seq = u.seq, detail = %u.detail, "{reason}");
             reason
         });
-        let read = Arc::new(RwLock::new(ReadModel { projections, warnings }));
+        for (size, note, leaves) in pending_checkpoints {
+            checkpoints.record(size, note, leaves);
+        }
+        let read = Arc::new(RwLock::new(ReadModel { projections, warnings, checkpoints }));
         metrics.set_head(journal.head().seq);
         let genesis = journal.genesis().0;
         let needs_init = state.config().is_none();
@@ -747,8 +1004,28 @@ impl Node {
         let has_admin = state.account(&AccountId::new(ADMIN_ACCOUNT).expect("valid id")).is_some();
         let (durable, durable_rx) = tokio::sync::watch::channel(read.read().expect("fresh lock").projections.seq());
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        let machine = LedgerMachine { state, holds: HashMap::new() };
-        let publisher = ReadPublisher { read: Arc::clone(&read), durable };
+        let (signer, journal_key) = if read_only.is_some() {
+            (None, false)
+        } else {
+            let settled = crate::checkpoint::settle_key(&options.data_dir, state.node_key())?;
+            let signer = tlog::NoteSigner::new(&origin, &settled.seed.0)
+                .map_err(|e| StartError::Config(format!("origin: {e}")))?;
+            (Some(signer), settled.journal_it)
+        };
+        let public_key = signer.as_ref().map(tlog::NoteSigner::public_key);
+        let head = journal.head();
+        let tree = Arc::new(RwLock::new(tree));
+        let tree_ok = Arc::new(AtomicBool::new(true));
+        let machine = LedgerMachine {
+            state,
+            holds: HashMap::new(),
+            chain: (head.seq, head.hash.0),
+            tree: Arc::clone(&tree),
+            tree_ok: Arc::clone(&tree_ok),
+            signer,
+            last_ledger_seq,
+        };
+        let publisher = ReadPublisher { read: Arc::clone(&read), durable, tree_ok };
         let observer: Arc<dyn crate::runtime::WriterObserver> = metrics.clone();
         let (writer, handle) = Writer::start(machine, publisher, journal, options.clock, observer);
         let app = AppState {
@@ -768,6 +1045,11 @@ impl Node {
                 durable: durable_rx,
                 shutdown,
                 data_dir: options.data_dir.clone(),
+                tree,
+                origin,
+                key_lock: tokio::sync::Mutex::new(()),
+                witness_lock: tokio::sync::Mutex::new(()),
+                checkpoint_schedule: (options.checkpoint_interval, options.checkpoint_records),
             }),
         };
 
@@ -792,6 +1074,10 @@ impl Node {
                 app.submit(NodeCommand::Ledger(Command::ConfigureNode { config })).await.map_err(init_error)?;
                 tracing::info!(count = workflows.len(), "the workflows changed: new transactions use the new set");
             }
+        }
+        if let (true, Some(public_key)) = (journal_key, public_key) {
+            app.submit(NodeCommand::SetNodeKey { public_key }).await.map_err(init_error)?;
+            tracing::info!("journaled the node's public key");
         }
         if let Some(key) = &options.admin_key {
             let id = AccountId::new(ADMIN_ACCOUNT).expect("valid id");

@@ -51,12 +51,28 @@ pub trait Machine: Send + 'static {
 
     /// The journal payload of an event.
     fn encode(&self, event: &Self::Event) -> Vec<u8>;
+
+    /// Told of each payload right after its command was decided, in journal
+    /// order, with the time its batch will be recorded at: a machine that
+    /// follows the hash chain (the Merkle tree over it) predicts each
+    /// record's hash here, before the batch is on disk.
+    fn encoded(&mut self, _payload: &[u8], _now_us: u64) {}
+
+    /// The hash the journal's head will have once every payload told to
+    /// `encoded` is appended, if the machine predicts it; the appender checks it.
+    fn predicted_head(&self) -> Option<[u8; 32]> {
+        None
+    }
 }
 
 /// Makes durable events visible to readers, on the appender thread.
 pub trait Publisher<E>: Send + 'static {
     /// `first_seq` is the journal seq of `events[0]`; all were recorded at `recorded_at_us`.
     fn publish(&mut self, first_seq: u64, recorded_at_us: u64, events: Vec<E>);
+
+    /// The machine predicted another head hash than the journal wrote (a
+    /// bug): whatever relies on the prediction must stop trusting it.
+    fn prediction_failed(&mut self, _seq: u64) {}
 }
 
 /// Why a command got no decision.
@@ -92,6 +108,7 @@ struct Decided<M: Machine> {
     events: Vec<M::Event>,
     payloads: Vec<Vec<u8>>,
     answers: Vec<(Reply<M>, Answer<M>)>,
+    predicted_head: Option<[u8; 32]>,
 }
 
 /// Observations of the writer, for metrics.
@@ -235,10 +252,16 @@ impl<M: Machine> Decider<M> {
             self.last_us = now_us;
             let commands = batch.len();
             let mut events = Vec::new();
+            let mut payloads = Vec::new();
             let mut answers = Vec::with_capacity(commands);
             for envelope in batch.drain(..) {
                 let answer = match self.machine.decide(envelope.command, now_us) {
                     Ok((new_events, output)) => {
+                        for event in &new_events {
+                            let payload = self.machine.encode(event);
+                            self.machine.encoded(&payload, now_us);
+                            payloads.push(payload);
+                        }
                         events.extend(new_events);
                         Ok(output)
                     }
@@ -246,8 +269,8 @@ impl<M: Machine> Decider<M> {
                 };
                 answers.push((envelope.reply, answer));
             }
-            let payloads = events.iter().map(|e| self.machine.encode(e)).collect();
-            let decided = Decided { now_us, commands, events, payloads, answers };
+            let predicted_head = self.machine.predicted_head();
+            let decided = Decided { now_us, commands, events, payloads, answers, predicted_head };
             if let Err(std::sync::mpsc::SendError(decided)) = self.to_appender.send(decided) {
                 // The appender is gone (it only stops when this thread does): answer no.
                 for (reply, _) in decided.answers {
@@ -275,7 +298,7 @@ impl<M: Machine, P: Publisher<M::Event>> Appender<M, P> {
     }
 
     fn commit(&mut self, decided: Decided<M>) {
-        let Decided { now_us, commands, events, payloads, answers } = decided;
+        let Decided { now_us, commands, events, payloads, answers, predicted_head } = decided;
         if self.failed.load(Ordering::Acquire) {
             // Decided against state that includes a batch that never became durable.
             for (reply, _) in answers {
@@ -290,6 +313,10 @@ impl<M: Machine, P: Publisher<M::Event>> Appender<M, P> {
                     let fsync_seconds = started.elapsed().as_secs_f64();
                     let count = events.len();
                     assert_eq!(ack.head.seq - ack.first_seq + 1, u64::try_from(count).expect("usize fits u64"));
+                    if predicted_head.is_some_and(|h| h != ack.head.hash.0) {
+                        tracing::error!(seq = ack.head.seq, "the predicted journal hash differs from the one written");
+                        self.publisher.prediction_failed(ack.head.seq);
+                    }
                     self.publisher.publish(ack.first_seq, ack.head.recorded_at_us, events);
                     self.observer.batch(commands, count, fsync_seconds, ack.head.seq);
                 }

@@ -736,6 +736,168 @@ pub struct EventsAnswer {
     meta: EventsMeta,
 }
 
+/// `GET /proof/inclusion`: an RFC 9162 audit path and the checkpoint it leads to.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct InclusionProof {
+    /// `inclusion`.
+    r#type: String,
+    /// The journal record (from 1).
+    seq: u64,
+    /// The checkpoint's tree size.
+    size: u64,
+    /// `seq - 1`.
+    leaf_index: u64,
+    /// Base64 `SHA-256(0x00 ‖ the record's chain hash)`.
+    leaf_hash: String,
+    /// Base64 root (the checkpoint's).
+    root: String,
+    /// Base64 hashes, nearest sibling first.
+    proof: Vec<String>,
+    /// The signed checkpoint (C2SP signed note).
+    checkpoint: String,
+}
+
+/// `GET /proof/consistency`: an RFC 9162 consistency proof between two checkpoints.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ConsistencyProof {
+    /// `consistency`.
+    r#type: String,
+    /// The older size.
+    from: u64,
+    /// The newer size.
+    to: u64,
+    /// Base64 hashes.
+    proof: Vec<String>,
+    /// The older signed checkpoint.
+    from_checkpoint: String,
+    /// The newer signed checkpoint.
+    to_checkpoint: String,
+}
+
+/// An account's leaf of the balances tree (micro-units as decimal integers).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct BalanceLeafJson {
+    /// The account id.
+    account: String,
+    /// Completed balance, micro-units.
+    balance_micros: String,
+    /// Lower limit, micro-units.
+    min_micros: String,
+    /// Upper limit, micro-units.
+    max_micros: String,
+}
+
+/// A sibling in a balance proof.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct SumNodeJson {
+    /// Base64 hash.
+    hash: String,
+    /// Sum of the balances under it, micro-units.
+    sum_micros: String,
+}
+
+/// `GET /proof/balance`: an account's leaf in a checkpoint's balances tree.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct BalanceProofJson {
+    /// `balance`.
+    r#type: String,
+    /// The checkpoint's tree size.
+    size: u64,
+    /// The account's position (ids in byte order).
+    index: u64,
+    /// Accounts in the tree.
+    count: u64,
+    /// The leaf.
+    leaf: BalanceLeafJson,
+    /// Siblings, nearest first.
+    path: Vec<SumNodeJson>,
+    /// The signed checkpoint.
+    checkpoint: String,
+}
+
+/// `GET /statement`: a member's balance at the latest checkpoint, provable offline.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct Statement {
+    /// `ccnode-statement/v1`.
+    r#type: String,
+    /// The checkpoints' origin (the node key's name).
+    origin: String,
+    /// The account.
+    account: String,
+    /// Completed balance (decimal text).
+    balance: String,
+    /// Lower limit (decimal text).
+    min: String,
+    /// Upper limit (decimal text).
+    max: String,
+    /// The checkpoint's tree size.
+    size: u64,
+    /// The signed checkpoint.
+    checkpoint: String,
+    /// The proof of the balance and limits.
+    balance_proof: BalanceProofJson,
+}
+
+/// The checkpoint `POST /admin/checkpoint` signed (or the latest).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct CheckpointMadeData {
+    /// Its tree size.
+    size: u64,
+    /// The signed note.
+    checkpoint: String,
+}
+
+/// `POST /admin/checkpoint`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct CheckpointMade {
+    /// The checkpoint.
+    data: CheckpointMadeData,
+}
+
+/// Both verifier keys of a rotation.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct KeyRotatedData {
+    /// The key until now.
+    old: String,
+    /// The key from now on.
+    new: String,
+}
+
+/// `PUT /admin/nodes/{node}/key`: the neighbour and its key.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PeerKeyData {
+    /// The neighbour's node account.
+    node: String,
+    /// Its verifier key.
+    public_key: String,
+}
+
+/// `PUT /admin/nodes/{node}/key`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct PeerKeyAnswer {
+    /// The key recorded.
+    data: PeerKeyData,
+}
+
+/// `POST /admin/node/key`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct KeyRotated {
+    /// Both keys.
+    data: KeyRotatedData,
+}
+
 /// Gives every error answer of every operation the shared [`ErrorBody`]
 /// schema, and lists the errors every route may answer: 400 (a malformed
 /// header, query, path or body), 404 (an unknown `cc-user`), 401 (a wrong

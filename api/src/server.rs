@@ -43,13 +43,17 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         federation::relay, federation::admin_new_child, federation::admin_set_trunkward, federation::admin_list_nodes,
         federation::admin_set_fees, crate::reconcile::link_feed, crate::reconcile::reconcile_route,
         crate::reconcile::reopen_route, crate::replay_routes::events, federation::admin_rotate,
+        crate::checkpoint::node_key, crate::checkpoint::get_checkpoint, crate::checkpoint::admin_checkpoint,
+        crate::checkpoint::admin_rotate_key, crate::checkpoint::proof_inclusion, crate::checkpoint::proof_consistency,
+        crate::checkpoint::proof_balance, crate::checkpoint::statement, crate::witness::admin_peer_key,
+        crate::witness::add_checkpoint,
     ),
     components(schemas(crate::wire::NewTransaction, crate::wire::TransactionJson, crate::wire::EntryJson,
         crate::wire::EntryFullJson, routes::NewAccount, routes::AccountChange, federation::RelayBody,
         federation::RelayEntry, federation::NewChild, federation::Trunkward, federation::Fees, federation::Rotate,
         schema::Amount, schema::AmountIn, schema::ErrorBody, schema::ErrorObject)),
     modifiers(&ErrorResponses),
-    tags((name = "node"), (name = "accounts"), (name = "transactions"), (name = "admin"), (name = "federation"), (name = "operations")),
+    tags((name = "node"), (name = "accounts"), (name = "transactions"), (name = "admin"), (name = "federation"), (name = "operations"), (name = "proofs")),
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -113,6 +117,16 @@ pub fn router_with_cors(state: AppState, metrics: Arc<Metrics>, body_timeout: Du
         .route("/replay/reconcile/{node}", post(crate::reconcile::reconcile_route))
         .route("/admin/nodes/{node}/reopen", post(crate::reconcile::reopen_route))
         .route("/admin/nodes/{node}/rotate", post(federation::admin_rotate))
+        .route("/node/key", get(crate::checkpoint::node_key))
+        .route("/checkpoint", get(crate::checkpoint::get_checkpoint))
+        .route("/admin/checkpoint", post(crate::checkpoint::admin_checkpoint))
+        .route("/admin/node/key", post(crate::checkpoint::admin_rotate_key))
+        .route("/proof/inclusion", get(crate::checkpoint::proof_inclusion))
+        .route("/proof/consistency", get(crate::checkpoint::proof_consistency))
+        .route("/proof/balance", get(crate::checkpoint::proof_balance))
+        .route("/statement", get(crate::checkpoint::statement))
+        .route("/admin/nodes/{node}/key", put(crate::witness::admin_peer_key))
+        .route("/witness/add-checkpoint", post(crate::witness::add_checkpoint))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics_text))
         .merge(crate::ui::router())
@@ -283,6 +297,11 @@ pub async fn serve_with_cors(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (reconciled_tx, reconciled_rx) = tokio::sync::watch::channel(false);
     let expiry = tokio::spawn(expire_loop(state.clone(), stop_rx.clone(), reconciled_rx));
+    let (interval, records) = state.checkpoint_schedule();
+    let checkpointer =
+        tokio::spawn(crate::checkpoint::checkpoint_loop(state.clone(), interval, records, stop_rx.clone()));
+    let cosigner =
+        tokio::spawn(crate::witness::cosign_loop(state.clone(), state.reconcile_interval(), stop_rx.clone()));
     let reconciler = tokio::spawn(crate::reconcile::reconcile_loop(
         state.clone(),
         state.reconcile_interval(),
@@ -301,6 +320,8 @@ pub async fn serve_with_cors(
     let _ = stop_tx.send(true);
     let _ = expiry.await;
     let _ = reconciler.await;
+    let _ = checkpointer.await;
+    let _ = cosigner.await;
     tokio::task::spawn_blocking(move || node.shutdown()).await.map_err(std::io::Error::other)?;
     Ok(())
 }

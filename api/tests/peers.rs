@@ -79,6 +79,9 @@ async fn start(name: &str, net: &Arc<Net>) -> Started {
         workflows: None,
         clock: journal::now_us,
         peer_client: Some(Arc::clone(net) as Arc<dyn PeerClient>),
+        origin: None,
+        checkpoint_interval: std::time::Duration::ZERO,
+        checkpoint_records: 0,
     };
     let node = Node::start(options, Arc::new(Metrics::new())).await.expect("node starts");
     let router = api::server::router(node.state(), Arc::new(Metrics::new()));

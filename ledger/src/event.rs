@@ -176,6 +176,69 @@ pub enum Event {
         /// The completed balance after the transaction.
         balance: Amount,
     },
+    /// The node's Ed25519 public key, made at first start (the private key
+    /// stays in the data directory, never in the journal).
+    NodeKeySet {
+        /// The 32-byte Ed25519 public key.
+        public_key: [u8; 32],
+    },
+    /// An admin replaced the node's key; the old key signed the change
+    /// (`ledger::node_key_rotation_message(old, new)`).
+    NodeKeyRotated {
+        /// The key until now.
+        old: [u8; 32],
+        /// The key from now on.
+        new: [u8; 32],
+        /// Ed25519 signature by `old` over the rotation message.
+        signature: [u8; 64],
+    },
+    /// A signed checkpoint of the journal's first `size` records (a C2SP
+    /// signed note: origin, size, root, `balances` and `link` lines, and the
+    /// node's signature). Always recorded right after record `size`.
+    CheckpointSigned {
+        /// Records covered.
+        size: u64,
+        /// The signed note, as served by `GET /checkpoint`.
+        note: String,
+    },
+    /// A neighbour's checkpoint key, given by an admin: this node witnesses
+    /// (cosigns) the neighbour's checkpoints signed by it.
+    PeerKeySet {
+        /// The neighbour's node account.
+        peer: AccountId,
+        /// Its checkpoints' origin (the key's name).
+        origin: String,
+        /// Its Ed25519 public key.
+        public_key: [u8; 32],
+    },
+    /// This node cosigned a neighbour's checkpoint (the witness's record of
+    /// the latest tree it vouched for; never a smaller or different one after).
+    WitnessCosigned {
+        /// The neighbour.
+        peer: AccountId,
+        /// The tree size cosigned.
+        size: u64,
+        /// Its root.
+        root: [u8; 32],
+    },
+    /// A neighbour cosigned this node's checkpoint of `size`.
+    CheckpointCosigned {
+        /// The neighbour.
+        peer: AccountId,
+        /// The checkpoint's size.
+        size: u64,
+        /// The `cosignature/v1` signature line (with its newline).
+        signature: String,
+    },
+}
+
+/// The bytes the old key signs when a node's key is rotated:
+/// `"ccnode node key rotation v1\n" ‖ old ‖ new`.
+pub fn node_key_rotation_message(old: &[u8; 32], new: &[u8; 32]) -> Vec<u8> {
+    let mut message = b"ccnode node key rotation v1\n".to_vec();
+    message.extend_from_slice(old);
+    message.extend_from_slice(new);
+    message
 }
 
 /// Why bytes are not an event.

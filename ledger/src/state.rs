@@ -119,6 +119,9 @@ pub struct LedgerState {
     dialects: BTreeMap<AccountId, Dialect>,
     closed: std::collections::BTreeSet<AccountId>,
     warn_limits: HashMap<AccountId, crate::warn::WarnLimits>,
+    node_key: Option<[u8; 32]>,
+    checkpoint_size: u64,
+    witnessed: BTreeMap<AccountId, (u64, [u8; 32])>,
 }
 
 impl LedgerView for LedgerState {
@@ -178,7 +181,27 @@ impl LedgerState {
         self.transactions.values()
     }
 
-    /// An account's stored key hash.
+    /// The node's current Ed25519 public key, once journaled.
+    pub fn node_key(&self) -> Option<&[u8; 32]> {
+        self.node_key.as_ref()
+    }
+
+    /// The size of the last signed checkpoint (0: none yet).
+    pub fn checkpoint_size(&self) -> u64 {
+        self.checkpoint_size
+    }
+
+    /// The latest checkpoint of a neighbour this node cosigned: (size, root).
+    pub fn witnessed(&self, peer: &AccountId) -> Option<&(u64, [u8; 32])> {
+        self.witnessed.get(peer)
+    }
+
+    /// Every neighbour's ratchet, by account.
+    pub fn ratchets(&self) -> impl Iterator<Item = (&AccountId, &Ratchet)> {
+        self.ratchets.iter()
+    }
+
+    /// The account's key hash, if any.
     pub fn key_hash(&self, id: &AccountId) -> Option<&KeyHash> {
         self.accounts.get(id).and_then(|r| r.key_hash.as_ref())
     }
@@ -265,6 +288,23 @@ impl LedgerState {
             }
             Event::LinkReopened { peer } => {
                 self.closed.remove(peer);
+            }
+            Event::NodeKeySet { public_key } => self.node_key = Some(*public_key),
+            Event::NodeKeyRotated { old, new, .. } => {
+                assert_eq!(self.node_key.as_ref(), Some(old), "rotation from a key that is not the node's");
+                self.node_key = Some(*new);
+            }
+            Event::PeerKeySet { peer, .. } => {
+                assert!(self.ratchets.contains_key(peer), "key of a peer not connected");
+            }
+            Event::WitnessCosigned { peer, size, root } => {
+                assert!(self.witnessed.get(peer).is_none_or(|(s, _)| s < size), "a witness never goes back");
+                self.witnessed.insert(peer.clone(), (*size, *root));
+            }
+            Event::CheckpointCosigned { .. } => {}
+            Event::CheckpointSigned { size, .. } => {
+                assert!(*size > self.checkpoint_size, "checkpoints grow");
+                self.checkpoint_size = *size;
             }
             Event::RatchetAdvanced { peer, md5, blake3, .. } => {
                 let ratchet = self.ratchets.get_mut(peer).expect("ratchet of a connected peer");

@@ -747,6 +747,13 @@ impl Projections {
             }
             // Soft limits and their crossings are read by the api's read model.
             Event::WarnLimitsChanged { .. } | Event::WarnLimitCrossed { .. } => {}
+            // The node's key and checkpoints are read by api's checkpoint store, not here.
+            Event::NodeKeySet { .. }
+            | Event::NodeKeyRotated { .. }
+            | Event::CheckpointSigned { .. }
+            | Event::PeerKeySet { .. }
+            | Event::WitnessCosigned { .. }
+            | Event::CheckpointCosigned { .. } => {}
             Event::LinkDialectSet { account, dialect } => {
                 assert!(self.slot_mut(account).peer.is_some(), "dialect of {account}, which is not connected");
                 match dialect {

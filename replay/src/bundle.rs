@@ -29,6 +29,7 @@ use journal::{genesis_hash, record_hash, Checkpoint, Hash, Journal, MAX_PAYLOAD_
 use ledger::{decode_event, Balances, Event, State};
 
 use crate::check::{Checker, Finding};
+use crate::signatures::Signatures;
 use crate::{Progress, PROGRESS_EVERY_RECORDS};
 
 /// First bytes of a bundle.
@@ -159,6 +160,8 @@ pub struct AuditSummary {
     pub last_at_us: u64,
     /// Checkpoints verified.
     pub checkpoints: usize,
+    /// Signed checkpoints (issue 11) whose root and signature were verified.
+    pub signed_checkpoints: u64,
     /// Accounts at the end.
     pub accounts: usize,
     /// Transactions per state at the end.
@@ -364,7 +367,7 @@ pub fn audit_reader(
         }
         checkpoints.push((seq, hash, at_field));
     }
-    let (checker, chain) = std::thread::scope(|scope| {
+    let (checker, signatures, chain) = std::thread::scope(|scope| {
         let mut to_workers = Vec::with_capacity(WORKERS);
         let mut from_workers = Vec::with_capacity(WORKERS);
         let mut trash = Vec::with_capacity(WORKERS);
@@ -374,7 +377,7 @@ pub fn audit_reader(
             let (batch_tx, batch_rx) = sync_channel::<Batch>(2);
             let (done_tx, done_rx) = sync_channel::<Decoded>(2);
             // Folded events come back to be freed here, off the fold's thread.
-            let (trash_tx, trash_rx) = sync_channel::<Vec<(u64, Event)>>(2);
+            let (trash_tx, trash_rx) = sync_channel::<Vec<DecodedRecord>>(2);
             let free_tx = free_tx.clone();
             scope.spawn(move || {
                 for mut batch in batch_rx {
@@ -400,10 +403,10 @@ pub fn audit_reader(
         let read = reader.read_records(&mut input, count, genesis, &checkpoints, total, progress);
         reader.flush();
         drop(reader);
-        let (checker, fold_error) = folder.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let (checker, signatures, fold_error) = folder.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         match (fold_error, read) {
             (Some(e), _) | (None, Err(e)) => Err(e),
-            (None, Ok(chain)) => Ok((checker, chain)),
+            (None, Ok(chain)) => Ok((checker, signatures, chain)),
         }
     })?;
     let Chain { prev, prev_at, first_at_us } = chain;
@@ -434,6 +437,7 @@ pub fn audit_reader(
         first_at_us,
         last_at_us: prev_at,
         checkpoints: checkpoints.len(),
+        signed_checkpoints: signatures.checkpoints(),
         accounts: checker.account_count(),
         transactions: checker.transactions_by_state(),
         bookings: checker.bookings(),
@@ -466,7 +470,9 @@ struct Batch {
 }
 
 /// A batch's events, up to the first record that failed (then its error).
-type Decoded = (Vec<(u64, Event)>, Option<AuditError>);
+type Decoded = (Vec<DecodedRecord>, Option<AuditError>);
+/// A record's seq, chain hash and event.
+type DecodedRecord = (u64, [u8; 32], Event);
 
 /// What the sequential part of the audit established about the chain.
 struct Chain {
@@ -485,7 +491,7 @@ fn hash_and_decode(batch: &Batch) -> Decoded {
             return (events, Some(AuditError::Damage(BundleDamage { seq: Some(r.seq), offset: r.offset, what })));
         }
         match decode_event(payload) {
-            Ok(event) => events.push((r.seq, event)),
+            Ok(event) => events.push((r.seq, r.hash.0, event)),
             Err(e) => return (events, Some(AuditError::Decode { seq: r.seq, detail: e.to_string() })),
         }
     }
@@ -493,22 +499,28 @@ fn hash_and_decode(batch: &Batch) -> Decoded {
 }
 
 /// Folds decoded batches in order (round robin over the workers).
-fn fold(from_workers: &[Receiver<Decoded>], trash: &[SyncSender<Vec<(u64, Event)>>]) -> (Checker, Option<AuditError>) {
+type Folded = (Checker, Signatures, Option<AuditError>);
+
+fn fold(from_workers: &[Receiver<Decoded>], trash: &[SyncSender<Vec<DecodedRecord>>]) -> Folded {
     let mut checker = Checker::new();
+    let mut signatures = Signatures::new();
     for n in 0.. {
         let Ok((events, error)) = from_workers[n % from_workers.len()].recv() else { break };
-        for (seq, event) in &events {
+        for (seq, hash, event) in &events {
             if let Err(finding) = checker.apply(*seq, event) {
-                return (checker, Some(finding.into()));
+                return (checker, signatures, Some(finding.into()));
+            }
+            if let Err(kind) = signatures.apply(*seq, hash, event) {
+                return (checker, signatures, Some(Finding { seq: *seq, kind }.into()));
             }
         }
         // Freeing a batch of decoded events is the workers' job (if one has room).
         let _ = trash[n % trash.len()].try_send(events);
         if let Some(error) = error {
-            return (checker, Some(error));
+            return (checker, signatures, Some(error));
         }
     }
-    (checker, None)
+    (checker, signatures, None)
 }
 
 /// The sequential part: framing, dense seqs, links, times, checkpoints.

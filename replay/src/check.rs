@@ -39,6 +39,23 @@ pub struct Finding {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FindingKind {
+    /// A signed checkpoint that is misplaced, malformed, wrongly signed or whose root is not the journal's.
+    #[error("bad checkpoint: {detail}")]
+    BadCheckpoint {
+        /// What is wrong.
+        detail: String,
+    },
+    /// A key rotation from a key that is not the node's current key, or not signed by it.
+    #[error("node key rotated from a key that is not the node's")]
+    KeyRotationFromWrongKey,
+    /// A checkpoint that is not the record right after the records it covers, or does not grow.
+    #[error("checkpoint of size {size} here (it must be record size + 1, after the checkpoint of size {last})")]
+    CheckpointOutOfOrder {
+        /// Its size.
+        size: u64,
+        /// The previous checkpoint's size.
+        last: u64,
+    },
     /// An event before `NodeInitialised`.
     #[error("event before the node was initialised")]
     NotInitialised,
@@ -240,6 +257,9 @@ pub struct Checker {
     scratch: Vec<(u32, Bal, Bal)>,
     events: u64,
     bookings: u64,
+    node_key: Option<[u8; 32]>,
+    checkpoint_size: u64,
+    witnessed: HashMap<AccountId, u64>,
 }
 
 impl Checker {
@@ -299,6 +319,14 @@ impl Checker {
     /// Folds the event recorded at `seq`, or says what is wrong with it. On
     /// error the state is unchanged.
     pub fn apply(&mut self, seq: u64, event: &Event) -> Result<(), Finding> {
+        if let Event::CheckpointSigned { size, .. } = event {
+            if size.checked_add(1) != Some(seq) {
+                return Err(Finding {
+                    seq,
+                    kind: FindingKind::CheckpointOutOfOrder { size: *size, last: self.checkpoint_size },
+                });
+            }
+        }
         self.apply_kind(event).map_err(|kind| Finding { seq, kind })?;
         self.events += 1;
         Ok(())
@@ -366,6 +394,43 @@ impl Checker {
             Event::FeesConfigured { policy } => match policy {
                 Some(p) => self.slot_of(&p.account).map(drop),
                 None => Ok(()),
+            },
+            Event::NodeKeySet { public_key } => {
+                self.node_key = Some(*public_key);
+                Ok(())
+            }
+            Event::NodeKeyRotated { old, new, .. } => {
+                if self.node_key.as_ref() != Some(old) {
+                    return Err(FindingKind::KeyRotationFromWrongKey);
+                }
+                self.node_key = Some(*new);
+                Ok(())
+            }
+            Event::CheckpointSigned { size, .. } => {
+                if *size <= self.checkpoint_size {
+                    return Err(FindingKind::CheckpointOutOfOrder { size: *size, last: self.checkpoint_size });
+                }
+                self.checkpoint_size = *size;
+                Ok(())
+            }
+            Event::PeerKeySet { peer, .. } => match self.peers.contains(peer) {
+                true => Ok(()),
+                false => Err(FindingKind::NotAPeer { account: peer.to_string() }),
+            },
+            Event::WitnessCosigned { peer, size, .. } => {
+                if !self.peers.contains(peer) {
+                    return Err(FindingKind::NotAPeer { account: peer.to_string() });
+                }
+                let last = self.witnessed.get(peer).copied().unwrap_or(0);
+                if *size <= last {
+                    return Err(FindingKind::CheckpointOutOfOrder { size: *size, last });
+                }
+                self.witnessed.insert(peer.clone(), *size);
+                Ok(())
+            }
+            Event::CheckpointCosigned { peer, .. } => match self.peers.contains(peer) {
+                true => Ok(()),
+                false => Err(FindingKind::NotAPeer { account: peer.to_string() }),
             },
             Event::WarnLimitsChanged { id, .. } => self.slot_of(id).map(drop),
             Event::WarnLimitCrossed { id, uuid, .. } => match self.txs.contains_key(uuid) {

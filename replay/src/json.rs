@@ -148,6 +148,39 @@ pub fn event_json(event: &Event) -> Value {
             "limit": limit.to_string(),
             "balance": balance.to_string(),
         }),
+        Event::NodeKeySet { public_key } => json!({
+            "type": "NodeKeySet",
+            "public_key": hex(public_key),
+        }),
+        Event::NodeKeyRotated { old, new, signature } => json!({
+            "type": "NodeKeyRotated",
+            "old": hex(old),
+            "new": hex(new),
+            "signature": hex(signature),
+        }),
+        Event::PeerKeySet { peer, origin, public_key } => json!({
+            "type": "PeerKeySet",
+            "peer": peer.as_str(),
+            "origin": origin,
+            "public_key": hex(public_key),
+        }),
+        Event::WitnessCosigned { peer, size, root } => json!({
+            "type": "WitnessCosigned",
+            "peer": peer.as_str(),
+            "size": size,
+            "root": hex(root),
+        }),
+        Event::CheckpointCosigned { peer, size, signature } => json!({
+            "type": "CheckpointCosigned",
+            "peer": peer.as_str(),
+            "size": size,
+            "signature": signature,
+        }),
+        Event::CheckpointSigned { size, note } => json!({
+            "type": "CheckpointSigned",
+            "size": size,
+            "note": note,
+        }),
         Event::LinkDialectSet { account, dialect } => json!({
             "type": "LinkDialectSet",
             "account": account.as_str(),

@@ -18,6 +18,7 @@ pub mod check;
 pub mod json;
 pub mod point;
 pub mod reconcile;
+pub mod signatures;
 pub mod synth;
 pub mod verify;
 

@@ -144,6 +144,7 @@ pub fn verify_data_dir(data: &Path, progress: &mut dyn FnMut(Progress)) -> Resul
     };
 
     let mut checker = Checker::new();
+    let mut signatures = crate::signatures::Signatures::new();
     let mut rebuilt = Projections::new();
     let compare = |rebuilt: &Projections, outcome: &mut VerifyOutcome| {
         if let (Some(stored), Some(seq)) = (&stored, snapshot_seq) {
@@ -170,6 +171,10 @@ pub fn verify_data_dir(data: &Path, progress: &mut dyn FnMut(Progress)) -> Resul
             };
             if let Err(finding) = checker.apply(seq, &event) {
                 outcome.failure = Some(VerifyFailure::Ledger(finding));
+                return Ok(outcome);
+            }
+            if let Err(kind) = signatures.apply(seq, &record.hash.0, &event) {
+                outcome.failure = Some(VerifyFailure::Ledger(crate::check::Finding { seq, kind }));
                 return Ok(outcome);
             }
             if let Err(detail) = crate::point::fold_guarded(&mut rebuilt, seq, record.recorded_at_us, &event) {

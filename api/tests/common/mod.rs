@@ -34,6 +34,9 @@ pub async fn start_twig() -> Started {
         reconcile_interval: std::time::Duration::from_secs(3600),
         trunkward: None,
         workflows: None,
+        origin: None,
+        checkpoint_interval: std::time::Duration::ZERO,
+        checkpoint_records: 0,
         clock: journal::now_us,
         peer_client: None,
     };

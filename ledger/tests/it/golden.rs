@@ -356,3 +356,73 @@ fn golden_ui_event_bytes() {
     let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
     assert_eq!(firsts, vec![17, 17, 18]);
 }
+
+const KEYS_FIXTURE: &str = "tests/fixtures/events-v1-keys.bin";
+const WITNESS_FIXTURE: &str = "tests/fixtures/events-v1-witness.bin";
+
+/// Neighbours as witnesses (appended variants 22–24 of format version 1, issue 11).
+fn witness_samples() -> Vec<Event> {
+    vec![
+        Event::PeerKeySet { peer: acc("branch"), origin: "branch".to_owned(), public_key: [0x44; 32] },
+        Event::WitnessCosigned { peer: acc("branch"), size: 7, root: [0x55; 32] },
+        Event::CheckpointCosigned { peer: acc("branch"), size: 9, signature: "\u{2014} branch AAAA\n".to_owned() },
+    ]
+}
+
+#[test]
+fn golden_witness_event_bytes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(WITNESS_FIXTURE);
+    let expected = blob(&witness_samples());
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &expected).expect("write fixture");
+    }
+    let stored = std::fs::read(&path).expect("fixture exists; run with UPDATE_GOLDEN=1 to create it");
+    assert!(stored == expected, "encoding changed: bytes differ from {WITNESS_FIXTURE}");
+    let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
+    assert_eq!(decoded, witness_samples());
+    // Hand-checked: version 1, variant 23, "branch" (len 6), size 7, then the root's 32 bytes.
+    assert_eq!(encode_event(&witness_samples()[1]), [&[1u8, 23, 6][..], b"branch", &[7], &[0x55; 32]].concat());
+    let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
+    assert_eq!(firsts, vec![22, 23, 24]);
+}
+
+/// Node keys and signed checkpoints (appended variants 19–21 of format
+/// version 1, issue 11).
+fn keys_samples() -> Vec<Event> {
+    vec![
+        Event::NodeKeySet { public_key: [0x11; 32] },
+        Event::NodeKeyRotated { old: [0x11; 32], new: [0x22; 32], signature: [0x33; 64] },
+        Event::CheckpointSigned {
+            size: 300,
+            note: "twig\n300\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\nbalances 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n\u{2014} twig AAAAAA==\n"
+                .to_owned(),
+        },
+    ]
+}
+
+#[test]
+fn golden_keys_event_bytes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(KEYS_FIXTURE);
+    let expected = blob(&keys_samples());
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &expected).expect("write fixture");
+    }
+    let stored = std::fs::read(&path).expect("fixture exists; run with UPDATE_GOLDEN=1 to create it");
+    assert!(stored == expected, "encoding changed: bytes differ from {KEYS_FIXTURE}");
+    let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
+    assert_eq!(decoded, keys_samples());
+    // Hand-checked: version 1, variant 19, then the 32 key bytes as they are (arrays have no length).
+    assert_eq!(encode_event(&keys_samples()[0]), [&[1u8, 19][..], &[0x11; 32]].concat());
+    // Variant 21, size 300 as a varint (251 = u16 follows, little endian), then the note's length and bytes.
+    let checkpoint = encode_event(&keys_samples()[2]);
+    assert_eq!(checkpoint[..5], [1, 21, 251, 0x2c, 0x01]);
+    let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
+    assert_eq!(firsts, vec![19, 20, 21]);
+}
+
+#[test]
+fn the_rotation_message_is_pinned() {
+    let message = node_key_rotation_message(&[1; 32], &[2; 32]);
+    assert_eq!(&message[..28], b"ccnode node key rotation v1\n");
+    assert_eq!(message.len(), 28 + 64);
+}
