@@ -242,8 +242,10 @@ async fn neighbours_cosign_each_other_and_refuse_forks() {
     let (status, _, body) = parent.add_checkpoint(second, &child.proof(second, third), &no_link).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body.contains("no link line"), "{body}");
-    assert_eq!(parent.state.read().projections.seq(), head, "nothing cosigned");
-    parent.state.reopen_link(&ledger::AccountId::new("twig").expect("id")).await;
+    // Nothing cosigned; the one record written is the link's closure (`LinkClosed`, a journal event).
+    assert_eq!(parent.state.read().projections.seq(), head + 1, "nothing cosigned");
+    assert!(parent.state.read().closed(&ledger::AccountId::new("twig").expect("id")).is_some());
+    assert!(parent.state.reopen_link(&ledger::AccountId::new("twig").expect("id")).await);
 
     // A fork: another tree for the size the parent cosigned. Refused, and the link is closed.
     let fork = forged(&signer, &note2, |c| c.root[0] ^= 1);
@@ -256,7 +258,8 @@ async fn neighbours_cosign_each_other_and_refuse_forks() {
     let bigger = forged(&signer, &note2, |c| c.size += 3);
     let (status, _, _) = parent.add_checkpoint(second, &child.proof(first, second), &bigger).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(parent.state.read().projections.seq(), head, "nothing cosigned");
+    // The closure, the reopening and the second closure are the only records written.
+    assert_eq!(parent.state.read().projections.seq(), head + 3, "nothing cosigned");
     // (The nodes are not shut down: their HTTP servers hold their state until the test process ends.)
     drop((child, parent));
 }

@@ -388,14 +388,28 @@ fn the_demo_tree_pays_across_the_trunk() {
     }
     let client = reqwest::blocking::Client::new();
     let body = pay("alice", "branch2/carol", json!(10), "pay");
-    let response = client
-        .post(format!("{}/transaction", urls["twig1"]))
-        .header("cc-user", "alice")
-        .header("cc-auth", "alice")
-        .json(&body)
-        .send()
-        .expect("twig1 answers");
-    assert_eq!(response.status(), StatusCode::CREATED);
+    // Right after start every node reconciles its links (holding each link's
+    // lock a moment), so a first payment may meet `409 LinkBusyFailure`,
+    // which is documented as retryable: nothing was written anywhere.
+    let mut tries = 0;
+    loop {
+        let response = client
+            .post(format!("{}/transaction", urls["twig1"]))
+            .header("cc-user", "alice")
+            .header("cc-auth", "alice")
+            .json(&body)
+            .send()
+            .expect("twig1 answers");
+        let status = response.status();
+        let text = response.text().unwrap_or_default();
+        if status == StatusCode::CONFLICT && text.contains("LinkBusyFailure") && tries < 20 {
+            tries += 1;
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        assert_eq!(status, StatusCode::CREATED, "{text}");
+        break;
+    }
     let summary: Value = client
         .get(format!("{}/account/summary", urls["branch2"]))
         .header("cc-user", "carol")

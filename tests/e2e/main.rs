@@ -37,3 +37,27 @@ pub fn stdout(output: &Output) -> String {
 pub fn arg(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
 }
+
+/// Installs Debian packages with apt-get, as root or through `sudo -n`: a
+/// test's system dependency is installed when absent, never skipped. One
+/// install at a time (apt holds a lock).
+pub fn apt_install(packages: &[&str]) {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let (program, prefix): (&str, &[&str]) = if root { ("apt-get", &[]) } else { ("sudo", &["-n", "apt-get"]) };
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = prefix.to_vec();
+        all.extend_from_slice(args);
+        let status = Command::new(program)
+            .args(&all)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        assert!(status.success(), "{program} {all:?} failed: {status}");
+    };
+    run(&["update"]);
+    let mut install = vec!["install", "-y", "--no-install-recommends"];
+    install.extend_from_slice(packages);
+    run(&install);
+}

@@ -181,9 +181,16 @@ fn checkpoints_proofs_and_statements_verify_offline_and_refuse_any_change() {
     assert!(summary["signed_checkpoints"].as_u64() >= Some(2), "{summary}");
 }
 
-/// The Python verifier: needs python3 with `cryptography` (`.ci/run` installs it). Never skipped.
+/// The Python verifier: needs python3 with `cryptography`, installed from
+/// Debian (`python3-cryptography`) when absent. Never skipped.
 #[test]
 fn an_independent_verifier_checks_a_live_node() {
+    let has_cryptography =
+        || Command::new("python3").args(["-c", "import cryptography"]).status().is_ok_and(|s| s.success());
+    if !has_cryptography() {
+        crate::apt_install(&["python3-cryptography"]);
+        assert!(has_cryptography(), "python3-cryptography installed, but python3 cannot import cryptography");
+    }
     let dir = tempfile::tempdir().expect("dir");
     let server = start(dir.path());
     let (vkey, files) = documents(&server, dir.path());
