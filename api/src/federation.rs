@@ -610,11 +610,17 @@ pub struct NewChild {
     #[serde(default)]
     #[schema(pattern = "^[!-~]{0,128}$", example = "initial-hash")]
     pub last_hash: Option<String>,
-    /// How the child speaks: `reference` (the default: the PHP reference
-    /// node 0.8.5's wire), `ccnode` (between two ccnodes) or `komunitin`.
+    /// How the child speaks: `reference` (the PHP reference node 0.8.5's
+    /// wire), `ccnode` (between two ccnodes) or `komunitin`. Default:
+    /// `ccnode` when `public_key` is given, else `reference`.
     #[serde(default)]
     #[schema(pattern = "^(reference|ccnode|komunitin)$", example = "reference")]
     pub dialect: Option<String>,
+    /// The child's checkpoint key, its `GET /node/key` (a C2SP Ed25519
+    /// verifier key): this node then witnesses its checkpoints, as
+    /// `PUT /admin/nodes/{node}/key` sets it.
+    #[serde(default)]
+    pub public_key: Option<String>,
 }
 
 /// `PUT /admin/trunkward`: the parent node, on the child.
@@ -641,11 +647,16 @@ pub struct Trunkward {
     #[serde(default)]
     #[schema(pattern = "^[!-~]{0,128}$", example = "initial-hash")]
     pub last_hash: Option<String>,
-    /// How the parent speaks: `reference` (the default: the PHP reference
-    /// node 0.8.5's wire), `ccnode` (between two ccnodes) or `komunitin`.
+    /// How the parent speaks: `reference` (the PHP reference node 0.8.5's
+    /// wire), `ccnode` (between two ccnodes) or `komunitin`. Default:
+    /// `ccnode` when `public_key` is given, else `reference`.
     #[serde(default)]
     #[schema(pattern = "^(reference|ccnode|komunitin)$", example = "reference")]
     pub dialect: Option<String>,
+    /// The parent's checkpoint key, its `GET /node/key` (a C2SP Ed25519
+    /// verifier key): this node then witnesses its checkpoints.
+    #[serde(default)]
+    pub public_key: Option<String>,
 }
 
 fn check_url(url: &str) -> ApiResult<()> {
@@ -750,13 +761,35 @@ pub fn connect_commands_in(
     commands
 }
 
-fn dialect_of(name: Option<&str>) -> ApiResult<Dialect> {
+/// The dialect a graft names, or its default: a neighbour that gave its
+/// key is another ccnode, one without is taken to speak the reference's wire.
+fn dialect_of(name: Option<&str>, keyed: bool) -> ApiResult<Dialect> {
     match name {
+        None if keyed => Ok(Dialect::Ccnode),
         None => Ok(Dialect::Reference),
         Some(name) => {
             Dialect::parse(name).ok_or_else(|| ApiError::invalid_field("dialect", "reference, ccnode or komunitin"))
         }
     }
+}
+
+/// A graft's `public_key`, checked before anything is written.
+fn peer_key(text: Option<&str>) -> ApiResult<Option<tlog::VerifierKey>> {
+    text.map(|t| {
+        tlog::VerifierKey::parse(t)
+            .ok()
+            .filter(|k| k.kind == tlog::KeyType::Ed25519)
+            .ok_or_else(|| ApiError::invalid_field("public_key", "an Ed25519 C2SP verifier key (GET /node/key)"))
+    })
+    .transpose()
+}
+
+/// Records a grafted neighbour's checkpoint key (`PeerKeySet`), as `PUT /admin/nodes/{node}/key` does.
+async fn set_peer_key(state: &AppState, peer: &AccountId, key: Option<&tlog::VerifierKey>) -> ApiResult<()> {
+    let Some(key) = key else { return Ok(()) };
+    let command =
+        NodeCommand::SetPeerKey { peer: peer.clone(), origin: key.name.clone(), public_key: key.key.to_bytes() };
+    submit(state, command).await.map(drop)
 }
 
 fn limits_of(min: &RawValue, max: &RawValue) -> ApiResult<Limits> {
@@ -777,13 +810,15 @@ pub async fn admin_new_child(
     caller.admin()?;
     let id = AccountId::new(&body.id).map_err(|e| ApiError::invalid_field("id", e.to_string()))?;
     check_url(&body.url)?;
-    let dialect = dialect_of(body.dialect.as_deref())?;
+    let key = peer_key(body.public_key.as_deref())?;
+    let dialect = dialect_of(body.dialect.as_deref(), key.is_some())?;
     let last_hash = initial_hash_for(dialect, body.last_hash)?;
     let limits = limits_of(&body.min, &body.max)?;
     let commands =
         connect_commands_in(id.clone(), AccountKind::Leafward, limits, body.url.clone(), Rate::ONE, last_hash, dialect);
     submit(&state, NodeCommand::Many(commands)).await?;
-    let data = json!({"id": id.as_str(), "url": body.url, "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max()), "dialect": dialect.name()});
+    set_peer_key(&state, &id, key.as_ref()).await?;
+    let data = json!({"id": id.as_str(), "url": body.url, "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max()), "dialect": dialect.name(), "public_key": key.map(|k| k.to_string())});
     Ok((StatusCode::CREATED, Json(envelope(data, None, None))).into_response())
 }
 
@@ -799,7 +834,8 @@ pub async fn admin_set_trunkward(
     caller.admin()?;
     let name = AccountId::new(&body.name).map_err(|e| ApiError::invalid_field("name", e.to_string()))?;
     check_url(&body.url)?;
-    let dialect = dialect_of(body.dialect.as_deref())?;
+    let key = peer_key(body.public_key.as_deref())?;
+    let dialect = dialect_of(body.dialect.as_deref(), key.is_some())?;
     let last_hash = initial_hash_for(dialect, body.last_hash)?;
     let limits = limits_of(&body.min, &body.max)?;
     let rate_text = parse_amount("rate", &body.rate)?;
@@ -807,7 +843,8 @@ pub async fn admin_set_trunkward(
     let commands =
         connect_commands_in(name.clone(), AccountKind::Trunkward, limits, body.url.clone(), rate, last_hash, dialect);
     submit(&state, NodeCommand::Many(commands)).await?;
-    let data = json!({"name": name.as_str(), "url": body.url, "rate": rate.to_string(), "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max()), "dialect": dialect.name()});
+    set_peer_key(&state, &name, key.as_ref()).await?;
+    let data = json!({"name": name.as_str(), "url": body.url, "rate": rate.to_string(), "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max()), "dialect": dialect.name(), "public_key": key.map(|k| k.to_string())});
     Ok((StatusCode::CREATED, Json(envelope(data, None, None))).into_response())
 }
 

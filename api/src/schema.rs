@@ -493,9 +493,8 @@ pub struct ChildOut {
     max: Amount,
     /// `reference`, `ccnode` or `komunitin`.
     dialect: String,
-    /// While the link is closed after a divergence: the evidence (else null).
-    #[schema(value_type = Option<Object>)]
-    closed: Option<serde_json::Value>,
+    /// The neighbour's checkpoint key as given (`null` when none).
+    public_key: Option<String>,
 }
 
 /// `POST /admin/nodes`.
@@ -522,9 +521,8 @@ pub struct TrunkwardOut {
     max: Amount,
     /// `reference`, `ccnode` or `komunitin`.
     dialect: String,
-    /// While the link is closed after a divergence: the evidence (else null).
-    #[schema(value_type = Option<Object>)]
-    closed: Option<serde_json::Value>,
+    /// The neighbour's checkpoint key as given (`null` when none).
+    public_key: Option<String>,
 }
 
 /// `PUT /admin/trunkward`.

@@ -161,3 +161,47 @@ async fn federate(dialect: &str, write: &str) {
     let (_, balance) = call(&branch, Method::GET, "/account/balance?acc_path=alice", ADMIN, None).await;
     assert_eq!(balance["data"]["balance"], json!(-7), "{balance}");
 }
+
+/// A neighbour grafted with its key (`public_key`, its `GET /node/key`) is
+/// another ccnode: the link's dialect defaults to `ccnode` and the key is
+/// recorded (`PeerKeySet`) for witnessing. A key that is not a verifier key
+/// is refused before anything is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grafting_with_a_public_key_makes_a_ccnode_link_and_records_the_key() {
+    let net = Arc::new(Net::default());
+    let trunk = start("trunk", &net).await;
+    let branch = start("branch", &net).await;
+    let key_of = |node: &Started| {
+        let router = node.router.clone();
+        async move {
+            let request = Request::builder().uri("/node/key").body(Body::empty()).expect("request");
+            let response = router.oneshot(request).await.expect("infallible");
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+            String::from_utf8(bytes.to_vec()).expect("text").trim().to_owned()
+        }
+    };
+    let (trunk_key, branch_key) = (key_of(&trunk).await, key_of(&branch).await);
+    assert!(branch_key.starts_with("branch+"), "{branch_key}");
+
+    let bad = json!({"id": "branch", "url": "http://branch", "min": -100, "max": 100, "last_hash": "t-b", "public_key": "branch+00+AAAA"});
+    let (status, value) = call(&trunk, Method::POST, "/admin/nodes", ADMIN, Some(bad)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{value}");
+    assert_eq!(value["errors"][0]["class"], "InvalidFieldsViolation", "{value}");
+    let (_, nodes) = call(&trunk, Method::GET, "/admin/nodes", ADMIN, None).await;
+    assert_eq!(nodes["data"], json!({}), "nothing was written: {nodes}");
+
+    let body = json!({"id": "branch", "url": "http://branch", "min": -100, "max": 100, "last_hash": "t-b", "public_key": branch_key});
+    let (status, value) = call(&trunk, Method::POST, "/admin/nodes", ADMIN, Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    assert_eq!(value["data"]["dialect"], "ccnode", "{value}");
+    assert_eq!(value["data"]["public_key"], json!(branch_key), "{value}");
+    let body = json!({"name": "trunk", "url": "http://trunk", "rate": 1, "min": -100, "max": 100, "last_hash": "t-b", "public_key": trunk_key});
+    let (status, value) = call(&branch, Method::PUT, "/admin/trunkward", ADMIN, Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    assert_eq!(value["data"]["dialect"], "ccnode", "{value}");
+    let (_, events) = call(&trunk, Method::GET, "/replay/events?limit=1000", ADMIN, None).await;
+    let keyed = events["data"].as_array().expect("records").iter().any(|r| {
+        r["event"]["type"] == "PeerKeySet" && r["event"]["peer"] == "branch" && r["event"]["origin"] == "branch"
+    });
+    assert!(keyed, "the branch's key is journaled on the trunk: {events}");
+}
