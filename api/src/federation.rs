@@ -350,19 +350,11 @@ async fn change_state_relayed(
             TxState::Completed => komunitin::send_to(state, uuid, &next, trace).await,
             _ => Ok(()),
         },
-        Dialect::Reference => match state.read().closed(&next) {
-            Some(evidence) => Err(link_closed(&next, &evidence)),
-            None => Ok(()),
-        },
-        Dialect::Ccnode => Ok(()),
-    };
-    let sent = match (sent, dialect) {
-        (Ok(()), Dialect::Reference) => reference::send_change(state, uuid, to, &next, trace).await,
-        (Ok(()), Dialect::Ccnode) => {
+        Dialect::Reference => reference::send_change(state, uuid, to, &next).await,
+        Dialect::Ccnode => {
             let path = format!("/transaction/{uuid}/{}", to.letter());
             call_peer(state, &next, reqwest::Method::PATCH, &path, None, trace).await.map(drop)
         }
-        (sent, _) => sent,
     };
     if let Err(error) = sent {
         let _ = state.submit(NodeCommand::Abort { uuid }).await;

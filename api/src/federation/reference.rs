@@ -117,14 +117,12 @@ pub(super) async fn request(
 /// `peer`, which writes first. An unconfirmed workflow's write is its relay;
 /// deleting a validated copy is `/null` (and nothing at all when the
 /// neighbour never saw the copy); any other move is a PATCH with the long name.
-pub(super) async fn send_change(
-    state: &AppState,
-    uuid: TxId,
-    to: TxState,
-    peer: &AccountId,
-    trace: &str,
-) -> ApiResult<()> {
-    let _ = trace;
+/// A link closed after a divergence takes no change.
+pub(super) async fn send_change(state: &AppState, uuid: TxId, to: TxState, peer: &AccountId) -> ApiResult<()> {
+    let closed = state.read().closed(peer);
+    if let Some(evidence) = closed {
+        return Err(super::link_closed(peer, &evidence));
+    }
     let (from_state, confirm, creation) = {
         let read = state.read();
         let tx = read
