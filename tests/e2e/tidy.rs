@@ -9,29 +9,11 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every `.rs` file of the workspace (not `target/`).
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read a source dir").flatten() {
-        let path = entry.path();
-        let name = entry.file_name();
-        if name == "target" || name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// Whole words of the sources: identifiers as the code spells them.
-fn words() -> BTreeSet<String> {
-    let mut files = Vec::new();
-    sources(&root(), &mut files);
+fn words(files: &[PathBuf]) -> BTreeSet<String> {
     let mut words = BTreeSet::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
+    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "rs")) {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
         for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
             if !word.is_empty() {
                 words.insert(word.to_owned());
@@ -109,26 +91,29 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// A path named from the root, or the tail of one (`federation/komunitin.rs`
 /// within `api/src`, `reference_multi.rs` within `tests/e2e`).
-fn path_exists(span: &str) -> bool {
+fn path_exists(span: &str, all: &[PathBuf]) -> bool {
     let root = root();
-    if root.join(span).exists() {
-        return true;
-    }
+    root.join(span).exists() || all.iter().any(|f| f.strip_prefix(&root).is_ok_and(|rel| rel.ends_with(span)))
+}
+
+/// Every file of the workspace, walked once.
+fn workspace_files() -> Vec<PathBuf> {
     let mut all = Vec::new();
-    files(&root, &mut all);
-    all.iter().any(|f| f.strip_prefix(&root).is_ok_and(|rel| rel.ends_with(span)))
+    files(&root(), &mut all);
+    all
 }
 
 #[test]
 fn tidy_every_name_in_the_architecture_page_exists() {
     let page = std::fs::read_to_string(root().join("docs/ARCHITECTURE.md")).expect("docs/ARCHITECTURE.md");
-    let words = words();
+    let all = workspace_files();
+    let words = words(&all);
     let mut missing = Vec::new();
     let mut checked = 0;
     for span in spans(&page) {
         if is_path(&span) {
             checked += 1;
-            if !path_exists(&span) {
+            if !path_exists(&span, &all) {
                 missing.push(format!("file `{span}`"));
             }
         } else if let Some(segments) = rust_name(&span) {
@@ -144,13 +129,14 @@ fn tidy_every_name_in_the_architecture_page_exists() {
 
 #[test]
 fn tidy_the_checker_finds_what_is_missing() {
-    assert!(!path_exists("ledger/src/no_such_file.rs"));
-    assert!(path_exists("ledger/src/decide.rs") && path_exists("federation/komunitin.rs"));
+    let all = workspace_files();
+    assert!(!path_exists("ledger/src/no_such_file.rs", &all));
+    assert!(path_exists("ledger/src/decide.rs", &all) && path_exists("federation/komunitin.rs", &all));
     assert_eq!(rust_name("ledger::decide"), Some(vec!["ledger".to_owned(), "decide".to_owned()]));
     assert_eq!(rust_name("validated"), None, "prose");
     assert_eq!(rust_name("GET /admin/nodes"), None);
     assert!(spans("a `x` b\n```\n`y`\n```\n`z`") == vec!["x".to_owned(), "z".to_owned()]);
-    let words = words();
+    let words = words(&all);
     let absent = format!("NoSuch{}", "TypeAnywhere42");
     assert!(words.contains("ReadModel") && !words.contains(&absent));
 }
