@@ -15,11 +15,12 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use futures_util::future::BoxFuture;
-use ledger::Amount;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-const ADMIN_KEY: &str = "admin-secret";
+mod common;
+
+use common::ADMIN_KEY;
 
 /// Routers by host name (`http://<host>/…`), and a switch that cuts every link.
 #[derive(Debug, Default)]
@@ -65,24 +66,8 @@ struct Started {
 
 async fn start(name: &str, net: &Arc<Net>) -> Started {
     let dir = tempfile::tempdir().expect("tempdir");
-    let options = StartOptions {
-        data_dir: dir.path().to_path_buf(),
-        name: name.to_owned(),
-        admin_key: Some(ADMIN_KEY.to_owned()),
-        validated_window_seconds: 300,
-        zero_payments: false,
-        validate_pending: true,
-        default_limits: (Amount::from_units(-100), Amount::from_units(100)),
-        peer_timeout: std::time::Duration::from_secs(2),
-        reconcile_interval: std::time::Duration::from_secs(3600),
-        trunkward: None,
-        workflows: None,
-        clock: journal::now_us,
-        peer_client: Some(Arc::clone(net) as Arc<dyn PeerClient>),
-        origin: None,
-        checkpoint_interval: std::time::Duration::ZERO,
-        checkpoint_records: 0,
-    };
+    let options =
+        StartOptions { peer_client: Some(Arc::clone(net) as Arc<dyn PeerClient>), ..common::options(dir.path(), name) };
     let node = Node::start(options, Arc::new(Metrics::new())).await.expect("node starts");
     let router = api::server::router(node.state(), Arc::new(Metrics::new()));
     net.routers.lock().expect("routers").insert(name.to_owned(), router.clone());

@@ -9,12 +9,13 @@ use api::node::{AppState, Node, StartOptions};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
-use ledger::Amount;
 use serde_json::{json, Value};
 use tlog::{SignedCheckpoint, VerifierKey};
 use tower::ServiceExt;
 
-const ADMIN_KEY: &str = "admin-secret";
+mod common;
+
+use common::ADMIN_KEY;
 
 struct TestNode {
     node: Option<Node>,
@@ -23,24 +24,7 @@ struct TestNode {
 }
 
 fn options(dir: &std::path::Path) -> StartOptions {
-    StartOptions {
-        data_dir: dir.to_path_buf(),
-        name: "twig".to_owned(),
-        admin_key: Some(ADMIN_KEY.to_owned()),
-        validated_window_seconds: 300,
-        zero_payments: false,
-        validate_pending: true,
-        default_limits: (Amount::from_units(-100), Amount::from_units(100)),
-        peer_timeout: std::time::Duration::from_secs(2),
-        reconcile_interval: std::time::Duration::from_secs(3600),
-        trunkward: None,
-        workflows: None,
-        origin: Some("village.example/twig".to_owned()),
-        checkpoint_interval: std::time::Duration::ZERO,
-        checkpoint_records: 0,
-        clock: journal::now_us,
-        peer_client: None,
-    }
+    StartOptions { origin: Some("village.example/twig".to_owned()), ..common::options(dir, "twig") }
 }
 
 impl TestNode {

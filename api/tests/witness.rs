@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 use tlog::{Checkpoint, KeyType, Note, NoteSigner, SignedCheckpoint, VerifierKey};
 use tower::ServiceExt;
 
-const ADMIN_KEY: &str = "admin-secret";
+mod common;
+
+use common::ADMIN_KEY;
 
 struct TestNode {
     _node: Node,
@@ -28,24 +30,7 @@ struct TestNode {
 
 async fn start(name: &str, trunkward: Option<TrunkwardOptions>, listener: tokio::net::TcpListener) -> TestNode {
     let dir = tempfile::tempdir().expect("dir");
-    let options = StartOptions {
-        data_dir: dir.path().to_path_buf(),
-        name: name.to_owned(),
-        admin_key: Some(ADMIN_KEY.to_owned()),
-        validated_window_seconds: 300,
-        zero_payments: false,
-        validate_pending: true,
-        default_limits: (Amount::from_units(-100), Amount::from_units(100)),
-        peer_timeout: std::time::Duration::from_secs(2),
-        reconcile_interval: std::time::Duration::from_secs(3600),
-        trunkward,
-        workflows: None,
-        origin: None,
-        checkpoint_interval: std::time::Duration::ZERO,
-        checkpoint_records: 0,
-        clock: journal::now_us,
-        peer_client: None,
-    };
+    let options = StartOptions { trunkward, ..common::options(dir.path(), name) };
     let metrics = Arc::new(Metrics::new());
     let node = Node::start(options, Arc::clone(&metrics)).await.expect("node starts");
     let state = node.state();

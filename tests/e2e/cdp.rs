@@ -25,20 +25,7 @@ fn chromium() -> PathBuf {
     if let Some(path) = find() {
         return path;
     }
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
-    let (program, prefix): (&str, &[&str]) = if root { ("apt-get", &[]) } else { ("sudo", &["-n", "apt-get"]) };
-    let run = |args: &[&str]| {
-        let mut all: Vec<&str> = prefix.to_vec();
-        all.extend_from_slice(args);
-        let status = Command::new(program)
-            .args(&all)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-        assert!(status.success(), "{program} {all:?} failed: {status}");
-    };
-    run(&["update"]);
-    run(&["install", "-y", "--no-install-recommends", "chromium"]);
+    crate::apt_install(&["chromium"]);
     find().expect("the Debian package chromium installs /usr/bin/chromium")
 }
 

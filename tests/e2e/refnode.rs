@@ -163,6 +163,29 @@ fn assert_link_agrees(work: &RefWork, reference: &RefNode, account: &str, node: 
     assert_eq!(theirs.last().cloned().unwrap_or_default(), head, "the heads of the {account}/{peer} link differ");
 }
 
+/// A node the tests call as a user: a ccnode or a reference node.
+trait Calls {
+    fn call(&self, method: Method, path: &str, user: &str, body: Option<Value>) -> (StatusCode, Value);
+}
+
+impl Calls for Server {
+    fn call(&self, method: Method, path: &str, user: &str, body: Option<Value>) -> (StatusCode, Value) {
+        Server::call(self, method, path, user, body)
+    }
+}
+
+impl Calls for RefNode {
+    fn call(&self, method: Method, path: &str, user: &str, body: Option<Value>) -> (StatusCode, Value) {
+        RefNode::call(self, method, path, user, body)
+    }
+}
+
+/// `user` moves transaction `uuid` to `state` on `node`, which writes it (201).
+fn patch(node: &impl Calls, uuid: &str, state: &str, user: &str) {
+    let (status, value) = node.call(Method::PATCH, &format!("/transaction/{uuid}/{state}"), user, None);
+    assert_eq!(status, StatusCode::CREATED, "{state}: {value}");
+}
+
 fn uuid_of(value: &Value) -> String {
     value["data"]["uuid"].as_str().unwrap_or_else(|| panic!("no uuid in {value}")).to_owned()
 }
@@ -245,12 +268,10 @@ fn a_ccnode_under_a_reference_trunk_agrees_after_every_write() {
     assert_eq!(status, StatusCode::OK, "validated: {credit}");
     check(written); // a validated copy is hashed nowhere
     let uuid = uuid_of(&credit);
-    let (status, value) = cc.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "carol", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&cc, &uuid, "pending", "carol");
     written += 1;
     check(written);
-    let (status, value) = trunk.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "bob", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&trunk, &uuid, "completed", "bob");
     written += 1;
     check(written);
     let (_, here) = cc.call(Method::GET, &format!("/transaction/{uuid}"), "carol", None);
@@ -265,12 +286,10 @@ fn a_ccnode_under_a_reference_trunk_agrees_after_every_write() {
         trunk.call(Method::POST, "/transaction", "bob", Some(payment("cc/carol", json!(1), "credit down", "credit")));
     assert_eq!(status, StatusCode::OK, "{credit}");
     let uuid = uuid_of(&credit);
-    let (status, value) = trunk.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "bob", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&trunk, &uuid, "pending", "bob");
     written += 1;
     check(written);
-    let (status, value) = cc.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "carol", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&cc, &uuid, "completed", "carol");
     written += 1;
     check(written);
 
@@ -279,12 +298,10 @@ fn a_ccnode_under_a_reference_trunk_agrees_after_every_write() {
     let (status, bill) = cc.call(Method::POST, "/transaction", "carol", Some(bill));
     assert_eq!(status, StatusCode::OK, "{bill}");
     let uuid = uuid_of(&bill);
-    let (status, value) = cc.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "carol", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&cc, &uuid, "pending", "carol");
     written += 1;
     check(written);
-    let (status, value) = trunk.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "bob", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&trunk, &uuid, "completed", "bob");
     written += 1;
     check(written);
 
@@ -293,19 +310,16 @@ fn a_ccnode_under_a_reference_trunk_agrees_after_every_write() {
     let (status, bill) = trunk.call(Method::POST, "/transaction", "alice", Some(bill));
     assert_eq!(status, StatusCode::OK, "{bill}");
     let uuid = uuid_of(&bill);
-    let (status, value) = trunk.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "alice", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&trunk, &uuid, "pending", "alice");
     written += 1;
     check(written);
-    let (status, value) = cc.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "dave", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&cc, &uuid, "completed", "dave");
     written += 1;
     check(written);
 
     // Erase: ccnode's admin erases the first payment; the reference writes version 2 first.
     let uuid = uuid_of(&up);
-    let (status, value) = cc.call(Method::PATCH, &format!("/transaction/{uuid}/erased"), "admin", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&cc, &uuid, "erased", "admin");
     written += 1;
     check(written);
     let (_, there) = trunk.call(Method::GET, &format!("/transaction/{uuid}"), "admin", None);
@@ -420,12 +434,10 @@ fn a_reference_branch_under_a_ccnode_trunk_agrees_after_every_write() {
         trunk.call(Method::POST, "/transaction", "carol", Some(payment("refb/bob", json!(3), "credit down", "credit")));
     assert_eq!(status, StatusCode::OK, "{credit}");
     let uuid = uuid_of(&credit);
-    let (status, value) = trunk.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "carol", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&trunk, &uuid, "pending", "carol");
     written += 1;
     check(written);
-    let (status, value) = branch.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "bob", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&branch, &uuid, "completed", "bob");
     written += 1;
     check(written);
 
@@ -434,12 +446,10 @@ fn a_reference_branch_under_a_ccnode_trunk_agrees_after_every_write() {
     let (status, bill) = branch.call(Method::POST, "/transaction", "alice", Some(bill));
     assert_eq!(status, StatusCode::OK, "{bill}");
     let uuid = uuid_of(&bill);
-    let (status, value) = branch.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "alice", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&branch, &uuid, "pending", "alice");
     written += 1;
     check(written);
-    let (status, value) = trunk.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "carol", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&trunk, &uuid, "completed", "carol");
     written += 1;
     check(written);
 
@@ -458,8 +468,7 @@ fn a_reference_branch_under_a_ccnode_trunk_agrees_after_every_write() {
 
     // The reference's admin erases the first payment; ccnode writes version 2 first.
     let uuid = uuid_of(&up);
-    let (status, value) = branch.call(Method::PATCH, &format!("/transaction/{uuid}/erased"), "admin", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&branch, &uuid, "erased", "admin");
     written += 1;
     check(written);
     let (_, here) = trunk.call(Method::GET, &format!("/transaction/{uuid}"), "admin", None);
@@ -538,12 +547,10 @@ fn a_payment_crosses_a_reference_trunk_between_two_ccnodes() {
         west.call(Method::POST, "/transaction", "dave", Some(payment("hub/east/carol", json!(2), "back", "credit")));
     assert_eq!(status, StatusCode::OK, "{credit}");
     let uuid = uuid_of(&credit);
-    let (status, value) = west.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "dave", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&west, &uuid, "pending", "dave");
     written += 1;
     check(written);
-    let (status, value) = east.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "carol", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&east, &uuid, "completed", "carol");
     written += 1;
     check(written);
     assert_eq!(ccnode_balance(&east, "carol"), Decimal::from(-3));
@@ -783,12 +790,10 @@ fn a_ccnode_between_two_reference_nodes_relays_each_write_on() {
         leaf.call(Method::POST, "/transaction", "alice", Some(payment("hub/bob", json!(3), "back", "credit")));
     assert_eq!(status, StatusCode::OK, "{credit}");
     let uuid = uuid_of(&credit);
-    let (status, value) = leaf.call(Method::PATCH, &format!("/transaction/{uuid}/pending"), "alice", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&leaf, &uuid, "pending", "alice");
     written += 1;
     check(written);
-    let (status, value) = hub.call(Method::PATCH, &format!("/transaction/{uuid}/completed"), "bob", None);
-    assert_eq!(status, StatusCode::CREATED, "{value}");
+    patch(&hub, &uuid, "completed", "bob");
     written += 1;
     check(written);
     assert_eq!(work.balances(&leaf).get("alice").copied(), Some(Decimal::from(1)));

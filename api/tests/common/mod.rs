@@ -1,6 +1,8 @@
+#![allow(dead_code)] // each test binary uses part of this support module
 //! The node the in-process router tests start: `twig`, admin key
 //! [`ADMIN_KEY`], default limits -100..100, no neighbours.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use api::metrics::Metrics;
@@ -19,12 +21,13 @@ pub struct Started {
     pub dir: tempfile::TempDir,
 }
 
-/// Starts node `twig` in a fresh directory.
-pub async fn start_twig() -> Started {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = StartOptions {
-        data_dir: dir.path().to_path_buf(),
-        name: "twig".to_owned(),
+/// The options every in-process test node starts with: admin key
+/// [`ADMIN_KEY`], default limits -100..100, no neighbours, no scheduled
+/// checkpoints, HTTP neighbours; a test overrides what it needs.
+pub fn options(dir: &Path, name: &str) -> StartOptions {
+    StartOptions {
+        data_dir: dir.to_path_buf(),
+        name: name.to_owned(),
         admin_key: Some(ADMIN_KEY.to_owned()),
         validated_window_seconds: 300,
         zero_payments: false,
@@ -39,7 +42,13 @@ pub async fn start_twig() -> Started {
         checkpoint_records: 0,
         clock: journal::now_us,
         peer_client: None,
-    };
+    }
+}
+
+/// Starts node `twig` in a fresh directory.
+pub async fn start_twig() -> Started {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = options(dir.path(), "twig");
     let metrics = Arc::new(Metrics::new());
     let node = Node::start(options, Arc::clone(&metrics)).await.expect("node starts");
     let state = node.state();
