@@ -2,6 +2,7 @@
 //! routes, OpenAPI and metrics, over a writer thread that group-commits
 //! ledger commands to the journal and publishes them to the read model.
 
+pub mod app;
 pub mod auth;
 pub mod checkpoint;
 pub mod config;
@@ -9,10 +10,12 @@ pub mod error;
 pub mod federation;
 pub mod http;
 pub mod import;
+pub mod machine;
 pub mod metrics;
 pub mod node;
 pub mod operator;
 pub mod peer_client;
+pub mod read_model;
 pub mod reconcile;
 pub mod replay_routes;
 pub mod routes;

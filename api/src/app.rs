@@ -1,0 +1,170 @@
+//! The handlers' shared state: the writer's handle, the read model and the
+//! node's settings.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use ledger::{AccountId, Command, Violation};
+
+use crate::machine::{LedgerMachine, NodeCommand, NodeOutput};
+use crate::metrics::Metrics;
+use crate::read_model::ReadModel;
+use crate::runtime::{Handle, WriteError};
+
+/// Shared state of all handlers. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) handle: Handle<LedgerMachine>,
+    /// Why the node refuses writes, when it started read-only.
+    pub(crate) read_only: Option<String>,
+    pub(crate) read: Arc<RwLock<ReadModel>>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) name: String,
+    pub(crate) genesis: [u8; 32],
+    pub(crate) default_limits: (ledger::Amount, ledger::Amount),
+    pub(crate) peers: crate::federation::Peers,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) reconcile_interval: std::time::Duration,
+    pub(crate) durable: tokio::sync::watch::Receiver<u64>,
+    pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
+    pub(crate) tree: Arc<RwLock<tlog::Tree>>,
+    pub(crate) origin: String,
+    pub(crate) key_lock: tokio::sync::Mutex<()>,
+    pub(crate) witness_lock: tokio::sync::Mutex<()>,
+    pub(crate) checkpoint_schedule: (std::time::Duration, u64),
+}
+
+impl AppState {
+    /// Read access to the read model (never waits on the writer's fsync).
+    pub fn read(&self) -> RwLockReadGuard<'_, ReadModel> {
+        self.inner.read.read().expect("the read model lock is never poisoned")
+    }
+
+    /// Submits a command and waits until it is durable.
+    pub async fn submit(&self, command: NodeCommand) -> Result<NodeOutput, WriteError<Violation>> {
+        if let Some(reason) = &self.inner.read_only {
+            return Err(WriteError::ReadOnly(reason.clone()));
+        }
+        self.inner.handle.submit(command).await
+    }
+
+    /// Why the node refuses every write, when it started read-only (its
+    /// journal holds a record the read model cannot fold; the reason names it).
+    pub fn read_only(&self) -> Option<&str> {
+        self.inner.read_only.as_deref()
+    }
+
+    /// Submits commands in order, sharing batches; one answer per command sent
+    /// (fewer if the writer stopped).
+    pub async fn submit_all(&self, commands: Vec<NodeCommand>) -> Vec<Result<NodeOutput, WriteError<Violation>>> {
+        if let Some(reason) = &self.inner.read_only {
+            return commands.iter().map(|_| Err(WriteError::ReadOnly(reason.clone()))).collect();
+        }
+        self.inner.handle.submit_all(commands).await
+    }
+
+    /// Metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The seq of the last durable, published record; changes as the writer commits.
+    pub fn durable_head(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.durable.clone()
+    }
+
+    /// Says to long-lived streams that the node is shutting down.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Resolves when the node begins shutting down.
+    pub fn shutting_down(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// Closes a link after a divergence: journaled (`LinkClosed`), so a
+    /// restart keeps it closed. A link closed already keeps its first evidence.
+    pub async fn close_link(&self, peer: &AccountId, evidence: serde_json::Value) {
+        let mut text = evidence.to_string();
+        if text.len() > ledger::decide::EVIDENCE_BYTES_MAX {
+            let cut =
+                (0..=ledger::decide::EVIDENCE_BYTES_MAX - 128).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+            text = serde_json::json!({"truncated": &text[..cut]}).to_string();
+        }
+        let command = NodeCommand::Ledger(Command::CloseLink { peer: peer.clone(), evidence: text });
+        if let Err(error) = self.submit(command).await {
+            tracing::debug!(%peer, why = %crate::node::describe_write_error(&error), "link not closed (closed already?)");
+        }
+    }
+
+    /// Reopens a closed link (`LinkReopened`); whether it was closed.
+    pub async fn reopen_link(&self, peer: &AccountId) -> bool {
+        if self.read().closed(peer).is_none() {
+            return false;
+        }
+        self.submit(NodeCommand::Ledger(Command::ReopenLink { peer: peer.clone() })).await.is_ok()
+    }
+
+    /// Seconds between reconciliation passes.
+    pub fn reconcile_interval(&self) -> std::time::Duration {
+        self.inner.reconcile_interval
+    }
+
+    /// Neighbour calls and link locks.
+    pub fn peers(&self) -> &crate::federation::Peers {
+        &self.inner.peers
+    }
+
+    /// Default (min, max) of new accounts.
+    pub fn default_limits(&self) -> (ledger::Amount, ledger::Amount) {
+        self.inner.default_limits
+    }
+
+    /// Whether the writer stopped after a journal failure.
+    pub fn writer_failed(&self) -> bool {
+        self.inner.handle.has_failed()
+    }
+
+    /// The checkpoints' origin (the node's key name).
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    /// The Merkle tree over the journal. It may hold leaves past the durable
+    /// head (decided, not yet synced): use only sizes of checkpoints.
+    pub fn tree(&self) -> Arc<RwLock<tlog::Tree>> {
+        Arc::clone(&self.inner.tree)
+    }
+
+    /// Held while the node's key is being rotated.
+    pub fn key_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.key_lock
+    }
+
+    /// Held while a neighbour's checkpoint is checked and cosigned.
+    pub fn witness_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.witness_lock
+    }
+
+    /// Seconds between scheduled checkpoints and records between checkpoints.
+    pub fn checkpoint_schedule(&self) -> (std::time::Duration, u64) {
+        self.inner.checkpoint_schedule
+    }
+
+    /// The data directory (journal in `journal/`), for read-only journal
+    /// handles such as the replay event feed.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+}

@@ -1,0 +1,531 @@
+//! The ledger as the writer drives it: the commands the writer takes, the
+//! machine that decides them, and the publisher that folds durable events
+//! into the read model.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use ledger::federation::{self, FeePolicy, Link, Plan, Ratchet, RelayIn, WireEntry};
+use ledger::{
+    encode_event, Account, AccountId, AccountKind, Command, Context, Event, KeyHash, LedgerState, LedgerView, Limits,
+    Proposal, TxId, Violation,
+};
+
+use crate::read_model::ReadModel;
+use crate::runtime::{Decision, Machine};
+
+/// A request to the writer.
+#[derive(Debug, Clone)]
+pub enum NodeCommand {
+    /// One ledger command.
+    Ledger(Command),
+    /// Open an account and set its key in one atomic write.
+    OpenAccount {
+        /// Id.
+        id: AccountId,
+        /// Kind.
+        kind: AccountKind,
+        /// Limits.
+        limits: Limits,
+        /// Its key's salted hash.
+        key_hash: KeyHash,
+    },
+    /// Several account-management commands on one existing account, all or
+    /// nothing (the handler checks them first, so only the first can fail).
+    Many(Vec<Command>),
+    /// An account change from `PATCH /admin/accounts/{id}`: its commands as
+    /// `Many`, then its soft limits when given; all or nothing.
+    ChangeAccount {
+        /// The account.
+        id: AccountId,
+        /// Limits, status, key.
+        commands: Vec<Command>,
+        /// New soft limits, if they change.
+        warn: Option<ledger::warn::WarnLimits>,
+    },
+    /// Time out every validated transaction past its window.
+    ExpireDue,
+    /// Sign a checkpoint of every record decided so far, unless nothing but
+    /// the last checkpoint was written since it (issue 11).
+    Checkpoint,
+    /// Journal the node's public key (once, at start).
+    SetNodeKey {
+        /// Ed25519 public key.
+        public_key: [u8; 32],
+    },
+    /// Replace the node's key; the old key signs the change.
+    RotateKey {
+        /// The new key's seed (already in `node.key.next`).
+        seed: crate::checkpoint::Seed,
+    },
+    /// Record a neighbour's checkpoint key.
+    SetPeerKey {
+        /// The neighbour.
+        peer: AccountId,
+        /// Its origin (the key's name).
+        origin: String,
+        /// Its public key.
+        public_key: [u8; 32],
+    },
+    /// Cosign a neighbour's checkpoint (checked by the witness route) and
+    /// record it; refused if it does not grow the last one cosigned.
+    Cosign {
+        /// The neighbour.
+        peer: AccountId,
+        /// Its size.
+        size: u64,
+        /// Its root.
+        root: [u8; 32],
+        /// Its note text (what the cosignature signs).
+        text: String,
+        /// The same tree as the last cosigned: cosign again, record nothing.
+        again: bool,
+    },
+    /// Record a neighbour's cosignature of this node's checkpoint.
+    RecordCosignature {
+        /// The neighbour.
+        peer: AccountId,
+        /// The checkpoint's size.
+        size: u64,
+        /// The signature line.
+        signature: String,
+    },
+    /// A client's proposal: written at once when both parties are local
+    /// (`NodeOutput::Done`), else planned for relaying (`NodeOutput::Plan`, no write).
+    Propose(Proposal),
+    /// Plan a proposal relayed by a neighbour.
+    PlanRelay {
+        /// The neighbour's account.
+        from: AccountId,
+        /// What it sent.
+        relay: RelayIn,
+    },
+    /// Check a state change of a transaction that crosses nodes and reserve
+    /// its balance changes until `Commit` or `Abort` (writes nothing).
+    Prepare {
+        /// Which.
+        uuid: TxId,
+        /// Target state.
+        to: ledger::State,
+        /// Who asks (a local account or the neighbour that relayed it).
+        actor: AccountId,
+    },
+    /// Write a prepared state change (after the next node wrote it).
+    Commit {
+        /// Which.
+        uuid: TxId,
+        /// Target state.
+        to: ledger::State,
+        /// Who asked.
+        actor: AccountId,
+        /// For a relay a Komunitin neighbour sent: its body's `version` text,
+        /// which its link's ratchet hashes.
+        relay_version: Option<String>,
+    },
+    /// Drop a prepared state change (the next node refused or did not answer).
+    Abort {
+        /// Which.
+        uuid: TxId,
+    },
+    /// Add the entries the next node answered a relay with to a plan (no write).
+    Absorb {
+        /// The plan.
+        plan: Box<Plan>,
+        /// The node that answered.
+        from: AccountId,
+        /// Its additional entries.
+        added: Vec<WireEntry>,
+    },
+    /// The additional entries to answer `upstream` with for a recorded transaction (no write).
+    Additional {
+        /// Which.
+        uuid: TxId,
+        /// The neighbour that relayed it to us.
+        upstream: AccountId,
+    },
+}
+
+/// What a command answers besides "durable".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeOutput {
+    /// Nothing more.
+    Done,
+    /// A plan (no write).
+    Plan(Option<Box<Plan>>),
+    /// Entries to answer a relay with.
+    Entries(Vec<WireEntry>),
+    /// A checkpoint of this many records was signed.
+    Checkpointed {
+        /// Its tree size.
+        size: u64,
+    },
+    /// A `cosignature/v1` line by this node.
+    Cosignature(String),
+}
+
+/// A state change in flight across nodes: its balance changes are reserved.
+#[derive(Debug, Clone)]
+pub(crate) struct Hold {
+    entries: Vec<ledger::Entry>,
+    from: ledger::State,
+    to: ledger::State,
+}
+
+/// The writer's state seen with the reservations of changes in flight.
+struct HeldView<'a> {
+    state: &'a LedgerState,
+    holds: &'a HashMap<TxId, Hold>,
+}
+
+impl LedgerView for HeldView<'_> {
+    fn config(&self) -> Option<&ledger::NodeConfig> {
+        self.state.config()
+    }
+    fn account(&self, id: &AccountId) -> Option<&Account> {
+        self.state.account(id)
+    }
+    fn balances(&self, id: &AccountId) -> ledger::Balances {
+        self.state.balances(id)
+    }
+    fn transaction(&self, uuid: &TxId) -> Option<&ledger::Transaction> {
+        self.state.transaction(uuid)
+    }
+    fn trunkward_account(&self) -> Option<&AccountId> {
+        self.state.trunkward_account()
+    }
+    fn peer(&self, id: &AccountId) -> Option<&ledger::Peer> {
+        self.state.peer(id)
+    }
+    fn link(&self, uuid: &TxId) -> Option<&Link> {
+        self.state.link(uuid)
+    }
+    fn ratchet(&self, peer: &AccountId) -> Option<&Ratchet> {
+        self.state.ratchet(peer)
+    }
+    fn fees(&self) -> Option<&FeePolicy> {
+        self.state.fees()
+    }
+    fn dialect(&self, peer: &AccountId) -> ledger::Dialect {
+        self.state.dialect(peer)
+    }
+    fn link_closed(&self, peer: &AccountId) -> bool {
+        self.state.link_closed(peer)
+    }
+    fn held(&self, id: &AccountId) -> (ledger::Balances, ledger::Balances) {
+        let mut down = ledger::Balances::default();
+        let mut up = ledger::Balances::default();
+        for hold in self.holds.values() {
+            let Ok(deltas) = ledger::balance_deltas(&hold.entries, Some(hold.from), hold.to) else { continue };
+            if let Some(d) = deltas.get(id) {
+                let add = |acc: ledger::Amount, v: ledger::Amount| acc.checked_add(v).unwrap_or(acc);
+                if d.completed.is_negative() {
+                    down.completed = add(down.completed, d.completed);
+                } else {
+                    up.completed = add(up.completed, d.completed);
+                }
+                if d.pending.is_negative() {
+                    down.pending = add(down.pending, d.pending);
+                } else {
+                    up.pending = add(up.pending, d.pending);
+                }
+            }
+        }
+        (down, up)
+    }
+}
+
+/// The ledger as the writer drives it.
+#[derive(Debug)]
+pub struct LedgerMachine {
+    pub(crate) state: LedgerState,
+    pub(crate) holds: HashMap<TxId, Hold>,
+    /// Seq and hash of the last record decided (predicted before it is durable).
+    pub(crate) chain: (u64, [u8; 32]),
+    /// The Merkle tree over the journal, shared with readers (who use only checkpointed sizes).
+    pub(crate) tree: Arc<RwLock<tlog::Tree>>,
+    /// Whether every prediction so far matched the journal.
+    pub(crate) tree_ok: Arc<AtomicBool>,
+    /// Signs checkpoints (none on a read-only node).
+    pub(crate) signer: Option<tlog::NoteSigner>,
+    /// Seq of the last record that is not a checkpoint or cosignature.
+    pub(crate) last_ledger_seq: u64,
+}
+
+/// Records about checkpoints themselves (signed, cosigned, witnessed).
+pub(crate) fn is_proof_bookkeeping(event: &Event) -> bool {
+    matches!(event, Event::CheckpointSigned { .. } | Event::CheckpointCosigned { .. } | Event::WitnessCosigned { .. })
+}
+
+fn context(now_us: u64) -> Context {
+    Context { now_unix_s: now_us / 1_000_000, fresh_uuid: TxId(uuid::Uuid::new_v4()) }
+}
+
+impl LedgerMachine {
+    fn view(&self) -> HeldView<'_> {
+        HeldView { state: &self.state, holds: &self.holds }
+    }
+
+    fn decide_one(&mut self, command: Command, now_us: u64, events: &mut Vec<Event>) -> Result<(), Violation> {
+        let ctx = context(now_us);
+        let new = ledger::decide(&self.view(), command, &ctx)?;
+        self.record(new, events);
+        Ok(())
+    }
+
+    /// Applies decided events to the writer's state and queues them for the
+    /// journal, each followed by the soft limits it made a balance cross.
+    fn record(&mut self, new: Vec<Event>, events: &mut Vec<Event>) {
+        for event in new {
+            let watched = ledger::warn::watched(&self.state, self.state.warn_limits(), &event);
+            self.state.apply(&event);
+            events.push(event);
+            if let Some((uuid, before)) = watched {
+                for crossed in ledger::warn::crossings(&self.state, self.state.warn_limits(), uuid, &before) {
+                    self.state.apply(&crossed);
+                    events.push(crossed);
+                }
+            }
+        }
+    }
+}
+
+impl Machine for LedgerMachine {
+    type Command = NodeCommand;
+    type Event = Event;
+    type Output = NodeOutput;
+    type Rejection = Violation;
+
+    fn decide(&mut self, command: NodeCommand, now_us: u64) -> Decision<Self> {
+        let mut events = Vec::new();
+        let mut output = NodeOutput::Done;
+        match command {
+            // One decision: a local payment is recorded at once, one leaving
+            // this node comes back as a plan (the checks are not run twice).
+            NodeCommand::Propose(proposal) => match federation::plan_origin(&self.view(), &proposal, &context(now_us))?
+            {
+                federation::Origin::Relay(plan) => output = NodeOutput::Plan(Some(plan)),
+                federation::Origin::Local(new) => self.record(new, &mut events),
+            },
+            NodeCommand::PlanRelay { from, relay } => {
+                let plan = federation::plan_relay(&self.view(), &from, relay, &context(now_us))?;
+                output = NodeOutput::Plan(Some(Box::new(plan)));
+            }
+            NodeCommand::Prepare { uuid, to, actor } => {
+                if self.holds.contains_key(&uuid) {
+                    return Err(Violation::Other { translated: format!("a change of {uuid} is already in flight") });
+                }
+                // Decide without applying: the events are dropped, only the verdict counts.
+                ledger::decide(&self.view(), Command::Transition { uuid, to, actor }, &context(now_us))?;
+                let tx = self.state.transaction(&uuid).expect("decide found it");
+                self.holds.insert(uuid, Hold { entries: tx.entries.clone(), from: tx.state, to });
+            }
+            NodeCommand::Commit { uuid, to, actor, relay_version } => {
+                self.holds.remove(&uuid);
+                let command = match relay_version {
+                    Some(relay_version) => Command::TransitionRelayed { uuid, to, actor, relay_version },
+                    None => Command::Transition { uuid, to, actor },
+                };
+                self.decide_one(command, now_us, &mut events)?;
+            }
+            NodeCommand::Abort { uuid } => {
+                self.holds.remove(&uuid);
+            }
+            NodeCommand::Absorb { plan, from, added } => {
+                let plan = federation::absorb(&self.view(), *plan, &from, added)?;
+                output = NodeOutput::Plan(Some(Box::new(plan)));
+            }
+            NodeCommand::Additional { uuid, upstream } => {
+                let view = self.view();
+                let entries = match (view.transaction(&uuid), view.link(&uuid)) {
+                    (Some(tx), Some(link)) => federation::additional_for(&view, tx, link, &upstream),
+                    _ => Vec::new(),
+                };
+                output = NodeOutput::Entries(entries);
+            }
+            NodeCommand::Ledger(command) => self.decide_one(command, now_us, &mut events)?,
+            NodeCommand::OpenAccount { id, kind, limits, key_hash } => {
+                self.decide_one(Command::OpenAccount { id: id.clone(), kind, limits }, now_us, &mut events)?;
+                // Cannot fail: the account exists now. A failure here would be a bug.
+                self.decide_one(Command::ChangeKey { id, key_hash }, now_us, &mut events)
+                    .expect("setting the key of an account just opened succeeds");
+            }
+            NodeCommand::Many(commands) => {
+                let mut commands = commands.into_iter();
+                if let Some(first) = commands.next() {
+                    self.decide_one(first, now_us, &mut events)?;
+                }
+                for command in commands {
+                    self.decide_one(command, now_us, &mut events)
+                        .expect("account changes validated by the handler succeed once the first did");
+                }
+            }
+            NodeCommand::ChangeAccount { id, commands, warn } => {
+                // Decided on a copy first, so that a refusal writes nothing.
+                if let Some(limits) = warn {
+                    ledger::warn::set(&self.state, &id, limits)?;
+                }
+                let mut commands = commands.into_iter();
+                if let Some(first) = commands.next() {
+                    self.decide_one(first, now_us, &mut events)?;
+                }
+                for command in commands {
+                    self.decide_one(command, now_us, &mut events)
+                        .expect("account changes validated by the handler succeed once the first did");
+                }
+                if let Some(limits) = warn {
+                    let event = ledger::warn::set(&self.state, &id, limits).expect("checked above");
+                    self.record(vec![event], &mut events);
+                }
+            }
+            NodeCommand::Checkpoint => {
+                if let Some(size) = self.checkpoint(&mut events)? {
+                    output = NodeOutput::Checkpointed { size };
+                }
+            }
+            NodeCommand::SetNodeKey { public_key } => {
+                if self.state.node_key().is_some() {
+                    return Err(Violation::Other { translated: "the node already has a key".into() });
+                }
+                self.record(vec![Event::NodeKeySet { public_key }], &mut events);
+            }
+            NodeCommand::RotateKey { seed } => {
+                let old = self.signer.as_ref().ok_or_else(no_key)?;
+                let new = tlog::NoteSigner::new(old.name(), &seed.0)
+                    .map_err(|e| Violation::Other { translated: e.to_string() })?;
+                let (from, to) = (old.public_key(), new.public_key());
+                if self.state.node_key() != Some(&from) {
+                    return Err(Violation::Other { translated: "the node's key is not journaled yet".into() });
+                }
+                let signature = old.sign_bytes(&ledger::node_key_rotation_message(&from, &to));
+                self.record(vec![Event::NodeKeyRotated { old: from, new: to, signature }], &mut events);
+                self.signer = Some(new);
+            }
+            NodeCommand::SetPeerKey { peer, origin, public_key } => {
+                if self.state.peer(&peer).is_none() {
+                    return Err(Violation::Other { translated: format!("{peer} is not a neighbour") });
+                }
+                self.record(vec![Event::PeerKeySet { peer, origin, public_key }], &mut events);
+            }
+            NodeCommand::Cosign { peer, size, root, text, again } => {
+                let signer = self.signer.as_ref().ok_or_else(no_key)?;
+                let last = self.state.witnessed(&peer).copied();
+                let fits = match (again, last) {
+                    (true, Some((s, r))) => s == size && r == root,
+                    (true, None) => false,
+                    (false, Some((s, _))) => size > s,
+                    (false, None) => size > 0,
+                };
+                if !fits || self.state.peer(&peer).is_none() {
+                    return Err(Violation::Other { translated: "not after the last checkpoint cosigned".into() });
+                }
+                let line = signer.cosign(&text, now_us / 1_000_000).line();
+                if !again {
+                    self.record(vec![Event::WitnessCosigned { peer, size, root }], &mut events);
+                }
+                output = NodeOutput::Cosignature(line);
+            }
+            NodeCommand::RecordCosignature { peer, size, signature } => {
+                if self.state.peer(&peer).is_none() || size > self.state.checkpoint_size() {
+                    return Err(Violation::Other {
+                        translated: "not a cosignature of a checkpoint of this node".into(),
+                    });
+                }
+                self.record(vec![Event::CheckpointCosigned { peer, size, signature }], &mut events);
+            }
+            NodeCommand::ExpireDue => {
+                for uuid in self.state.due_expiries(now_us / 1_000_000) {
+                    // A refusal means it is no longer due; nothing to do.
+                    let _ = self.decide_one(Command::Expire { uuid }, now_us, &mut events);
+                }
+            }
+        }
+        // The payloads are encoded (and their seqs assigned) right after this returns, in order.
+        for (seq, event) in (self.chain.0 + 1..).zip(events.iter()) {
+            if !is_proof_bookkeeping(event) {
+                self.last_ledger_seq = seq;
+            }
+        }
+        if cfg!(debug_assertions) {
+            self.state.assert_zero_sum();
+        }
+        Ok((events, output))
+    }
+
+    fn encode(&self, event: &Event) -> Vec<u8> {
+        encode_event(event)
+    }
+
+    fn encoded(&mut self, payload: &[u8], now_us: u64) {
+        let seq = self.chain.0 + 1;
+        let hash = journal::record_hash(&journal::Hash(self.chain.1), seq, now_us, payload).0;
+        self.chain = (seq, hash);
+        self.tree.write().expect("the tree lock is never poisoned").push_leaf_hash(tlog::leaf_hash(&hash));
+    }
+
+    fn predicted_head(&self) -> Option<[u8; 32]> {
+        Some(self.chain.1)
+    }
+}
+
+fn no_key() -> Violation {
+    Violation::Other { translated: "the node has no key".into() }
+}
+
+impl LedgerMachine {
+    /// Signs the checkpoint of every record decided so far; `None` when
+    /// nothing but the last checkpoint was written since it.
+    fn checkpoint(&mut self, events: &mut Vec<Event>) -> Result<Option<u64>, Violation> {
+        let size = self.chain.0;
+        let last = self.state.checkpoint_size();
+        // Checkpoints and cosignatures alone are no reason for a new checkpoint.
+        if size == 0 || (last > 0 && self.last_ledger_seq <= last) {
+            return Ok(None);
+        }
+        let refuse = |translated: String| Violation::Other { translated };
+        if !self.tree_ok.load(Ordering::Acquire) {
+            return Err(refuse("the Merkle tree disagrees with the journal; restart the node".into()));
+        }
+        let signer = self.signer.as_ref().ok_or_else(no_key)?;
+        let root = self
+            .tree
+            .read()
+            .expect("the tree lock is never poisoned")
+            .root_at(size)
+            .map_err(|e| refuse(e.to_string()))?;
+        let leaves = crate::checkpoint::balance_leaves(self.state.accounts(), &self.state)
+            .ok_or_else(|| refuse("a balance does not fit the balances tree".into()))?;
+        let links = self
+            .state
+            .ratchets()
+            .map(|(peer, r)| tlog::LinkLine { neighbour: peer.as_str().to_owned(), version: r.count, head: r.blake3 })
+            .collect();
+        let note = crate::checkpoint::sign_checkpoint(signer, size, root, leaves, links).map_err(refuse)?;
+        self.record(vec![Event::CheckpointSigned { size, note }], events);
+        Ok(Some(size))
+    }
+}
+
+/// Applies durable events to the read model and announces the new head.
+#[derive(Debug)]
+pub struct ReadPublisher {
+    pub(crate) read: Arc<RwLock<ReadModel>>,
+    pub(crate) durable: tokio::sync::watch::Sender<u64>,
+    pub(crate) tree_ok: Arc<AtomicBool>,
+}
+
+impl crate::runtime::Publisher<Event> for ReadPublisher {
+    fn publish(&mut self, first_seq: u64, recorded_at_us: u64, events: Vec<Event>) {
+        let mut read = self.read.write().expect("the read model lock is never poisoned");
+        for (seq, event) in (first_seq..).zip(events.iter()) {
+            read.apply(seq, recorded_at_us, event);
+        }
+        let head = read.projections.seq();
+        drop(read);
+        self.durable.send_replace(head);
+    }
+
+    fn prediction_failed(&mut self, _seq: u64) {
+        self.tree_ok.store(false, Ordering::Release);
+    }
+}
