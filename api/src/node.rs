@@ -7,18 +7,16 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 use journal::Journal;
-use ledger::{
-    decode_event, Account, AccountId, AccountKind, Command, Event, LedgerState, LedgerView, Limits, NodeName, Violation,
-};
+use ledger::{decode_event, Account, AccountId, AccountKind, Command, Limits, NodeName, Violation};
 use projections::{Projections, SnapshotStore};
 
 pub use crate::app::AppState;
 use crate::app::Shared;
 use crate::auth;
-use crate::machine::{is_proof_bookkeeping, LedgerMachine, ReadPublisher};
+use crate::machine::{LedgerMachine, ReadPublisher};
 pub use crate::machine::{NodeCommand, NodeOutput};
 use crate::metrics::Metrics;
-pub use crate::read_model::{Crossing, ReadModel, Warnings};
+pub use crate::read_model::{Crossing, ReadModel};
 use crate::runtime::{WriteError, Writer};
 
 /// Id of the operator's first admin account.
@@ -161,36 +159,6 @@ impl Node {
         if !tlog::note::valid_key_name(&origin) || origin == "cosignature/v1" {
             return Err(StartError::Config(format!("origin {origin:?}: no spaces or '+', not cosignature/v1")));
         }
-        let mut state = LedgerState::new();
-        let mut warnings = Warnings::default();
-        let mut tree = tlog::Tree::new();
-        let mut checkpoints = crate::checkpoint::CheckpointLog::default();
-        let mut pending_checkpoints = std::collections::VecDeque::new();
-        let mut last_ledger_seq = 0;
-        crate::runtime::replay_journal(&journal, |record| {
-            tree.push_leaf_hash(tlog::leaf_hash(&record.hash.0));
-            let event = decode_event(&record.payload).map_err(|e| e.to_string())?;
-            if !is_proof_bookkeeping(&event) {
-                last_ledger_seq = record.seq;
-            }
-            checkpoints.observe(&event);
-            if let Event::CheckpointSigned { size, note } = &event {
-                // The state is as of record `size` (this is record size + 1).
-                let leaves = crate::checkpoint::balance_leaves(state.accounts(), &state);
-                pending_checkpoints.push_back((*size, note.clone(), leaves));
-                if pending_checkpoints.len() > crate::checkpoint::BALANCE_TREES_KEPT {
-                    if let Some((size, note, _)) = pending_checkpoints.pop_front() {
-                        checkpoints.record(size, note, None);
-                    }
-                }
-            }
-            state.apply(&event);
-            warnings.apply(record.seq, record.recorded_at_us, &event);
-            Ok::<(), String>(())
-        })
-        .map_err(|e| StartError::Replay(format!("{e}: {e:?}")))?;
-        state.assert_zero_sum();
-
         let store = match SnapshotStore::open(&projections_dir(&options.data_dir)) {
             Ok(store) => Some(store),
             Err(error) => {
@@ -218,21 +186,31 @@ impl Node {
             tracing::error!(seq = u.seq, detail = %u.detail, "{reason}");
             reason
         });
-        for (size, note, leaves) in pending_checkpoints {
-            checkpoints.record(size, note, leaves);
+        // The Merkle tree's leaves are the journal's chain hashes (issue 11).
+        let mut tree = tlog::Tree::new();
+        crate::runtime::replay_journal(&journal, |record| {
+            tree.push_leaf_hash(tlog::leaf_hash(&record.hash.0));
+            Ok::<(), String>(())
+        })
+        .map_err(|e| StartError::Replay(format!("{e}: {e:?}")))?;
+        let admin = AccountId::new(ADMIN_ACCOUNT).expect("valid id");
+        let needs_init = projections.config().is_none();
+        let admin_hash = projections.key_hash(&admin).cloned();
+        let has_admin = projections.account(&admin).is_some();
+        let node_key = projections.facts().node_key;
+        let last_ledger_seq = projections.facts().last_ledger_seq;
+        if read_only.is_none() {
+            assert_eq!(projections.seq(), journal.head().seq, "the projections fold the whole journal");
         }
-        let read = Arc::new(RwLock::new(ReadModel { projections, warnings, checkpoints }));
+        let read = Arc::new(RwLock::new(ReadModel::new(projections)));
         metrics.set_head(journal.head().seq);
         let genesis = journal.genesis().0;
-        let needs_init = state.config().is_none();
-        let admin_hash = state.key_hash(&AccountId::new(ADMIN_ACCOUNT).expect("valid id")).cloned();
-        let has_admin = state.account(&AccountId::new(ADMIN_ACCOUNT).expect("valid id")).is_some();
         let (durable, durable_rx) = tokio::sync::watch::channel(read.read().expect("fresh lock").projections.seq());
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let (signer, journal_key) = if read_only.is_some() {
             (None, false)
         } else {
-            let settled = crate::checkpoint::settle_key(&options.data_dir, state.node_key())?;
+            let settled = crate::checkpoint::settle_key(&options.data_dir, node_key.as_ref())?;
             let signer = tlog::NoteSigner::new(&origin, &settled.seed.0)
                 .map_err(|e| StartError::Config(format!("origin: {e}")))?;
             (Some(signer), settled.journal_it)
@@ -242,7 +220,8 @@ impl Node {
         let tree = Arc::new(RwLock::new(tree));
         let tree_ok = Arc::new(AtomicBool::new(true));
         let machine = LedgerMachine {
-            state,
+            read: Arc::clone(&read),
+            pending: crate::pending::Pending::default(),
             holds: HashMap::new(),
             chain: (head.seq, head.hash.0),
             tree: Arc::clone(&tree),

@@ -48,7 +48,7 @@ pub async fn admin_list_accounts(State(state): State<AppState>, caller: Caller) 
         .into_iter()
         .map(|account| {
             let balances = read.projections.balances(&account.id).unwrap_or_default();
-            let warn = read.warnings.limits.get(&account.id).copied().unwrap_or_default();
+            let warn = read.projections.facts().warn_limits(&account.id).unwrap_or_default();
             json!({
                 "warn_min": warn.min.map(amount_value),
                 "warn_max": warn.max.map(amount_value),
@@ -144,7 +144,7 @@ fn crossing_value(c: &crate::node::Crossing) -> Value {
 pub async fn admin_warnings(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
     let read = state.read();
-    let data: Vec<Value> = read.warnings.crossed.iter().rev().map(crossing_value).collect();
+    let data: Vec<Value> = read.projections.facts().crossings.iter().rev().map(crossing_value).collect();
     Ok(Json(envelope(Value::Array(data), None, None)))
 }
 
@@ -158,11 +158,11 @@ pub async fn admin_warnings(State(state): State<AppState>, caller: Caller) -> Ap
 pub async fn account_warnings(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
     let account = local_account(&state, &caller, &params)?;
     let read = state.read();
-    let warn = read.warnings.limits.get(&account).copied().unwrap_or_default();
+    let warn = read.projections.facts().warn_limits(&account).unwrap_or_default();
     let balance = read.projections.balances(&account).unwrap_or_default().completed;
     let beyond = warn.beyond(balance).map(|(below, _)| if below { "below" } else { "above" });
     let crossings: Vec<Value> =
-        read.warnings.crossed.iter().rev().filter(|c| c.id == account).map(crossing_value).collect();
+        read.projections.facts().crossings.iter().rev().filter(|c| c.id == account).map(crossing_value).collect();
     let data = json!({
         "account": account.as_str(),
         "warn_min": warn.min.map(amount_value),

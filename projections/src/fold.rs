@@ -516,6 +516,10 @@ pub struct Projections {
     pub(crate) closed: BTreeMap<AccountId, String>,
     /// Each link's written versions, in order (what the link feed serves).
     pub(crate) link_logs: BTreeMap<AccountId, Vec<ledger::ratchet::LinkVersion>>,
+    /// Fees, soft limits, keys, checkpoints, earlier limits.
+    pub(crate) facts: crate::facts::NodeFacts,
+    /// Slots of the transactions in state validated (the ones that may expire).
+    pub(crate) validated: std::collections::BTreeSet<u32>,
     /// Transactions in proposal order.
     pub(crate) txs: Vec<TxRec>,
     pub(crate) extras: Vec<TxExtra>,
@@ -561,6 +565,8 @@ impl Clone for Projections {
             dialects: self.dialects.clone(),
             closed: self.closed.clone(),
             link_logs: self.link_logs.clone(),
+            facts: self.facts.clone(),
+            validated: self.validated.clone(),
             txs: self.txs.clone(),
             extras: self.extras.clone(),
             workflows: self.workflows.clone(),
@@ -599,6 +605,8 @@ impl PartialEq for Projections {
             && self.dialects == other.dialects
             && self.closed == other.closed
             && self.link_logs == other.link_logs
+            && self.facts == other.facts
+            && self.validated == other.validated
             && same_txs
     }
 }
@@ -708,7 +716,11 @@ impl Projections {
                 );
                 self.open(AccountSlot::new(account.clone(), seq, at_us));
             }
-            Event::AccountLimitsChanged { id, limits } => self.slot_mut(id).account.limits = *limits,
+            Event::AccountLimitsChanged { id, limits } => {
+                let old = std::mem::replace(&mut self.slot_mut(id).account.limits, *limits);
+                self.facts.apply(seq, at_us, event, Some(old));
+                return Ok(());
+            }
             Event::AccountStatusChanged { id, status } => self.slot_mut(id).account.status = *status,
             Event::AccountKeyChanged { id, key_hash } => self.slot_mut(id).key_hash = Some(key_hash.clone()),
             Event::PeerConnected { peer } => {
@@ -736,8 +748,7 @@ impl Projections {
                 };
                 self.link_logs.entry(peer.clone()).or_default().push(v);
             }
-            // Fee policy is the writer's concern; no read model shows it yet.
-            Event::FeesConfigured { .. } | Event::LinkReconciled { .. } => {}
+            Event::LinkReconciled { .. } => {}
             Event::LinkClosed { peer, evidence } => {
                 assert!(self.slot_mut(peer).peer.is_some(), "closing the link of {peer}, which is not connected");
                 self.closed.insert(peer.clone(), evidence.clone());
@@ -745,10 +756,11 @@ impl Projections {
             Event::LinkReopened { peer } => {
                 self.closed.remove(peer);
             }
-            // Soft limits and their crossings are read by the api's read model.
-            Event::WarnLimitsChanged { .. } | Event::WarnLimitCrossed { .. } => {}
-            // The node's key and checkpoints are read by api's checkpoint store, not here.
-            Event::NodeKeySet { .. }
+            // Fees, soft limits, keys and checkpoints (`facts`, below).
+            Event::FeesConfigured { .. }
+            | Event::WarnLimitsChanged { .. }
+            | Event::WarnLimitCrossed { .. }
+            | Event::NodeKeySet { .. }
             | Event::NodeKeyRotated { .. }
             | Event::CheckpointSigned { .. }
             | Event::PeerKeySet { .. }
@@ -774,12 +786,14 @@ impl Projections {
                 self.transition(uuid, State::Validated, State::TimedOut, *version, seq, at_us);
             }
         }
+        self.facts.apply(seq, at_us, event, None);
         Ok(())
     }
 
     /// Whether a booking event fits the state and keeps every figure in
     /// range, without changing anything.
     fn check_event(&self, event: &Event) -> Result<(), String> {
+        self.facts.check(event)?;
         let (legs, from, to) = match event {
             Event::TransactionProposed { transaction } => {
                 if transaction.entries.is_empty() || self.tx_slot(&transaction.uuid).is_some() {
@@ -1174,6 +1188,11 @@ impl Projections {
         to: State,
         at: Option<(u64, u64)>,
     ) -> Result<(), PartsError> {
+        if to == State::Validated {
+            self.validated.insert(slot);
+        } else if from == Some(State::Validated) {
+            self.validated.remove(&slot);
+        }
         let factor = |counts: fn(State) -> bool| -> i8 { i8::from(counts(to)) - i8::from(from.is_some_and(counts)) };
         let factors = [factor(CLASSES[0]), factor(CLASSES[1])];
         if factors == [0, 0] {
@@ -1322,6 +1341,52 @@ impl Projections {
     /// The versions written on the link with `peer`, in order.
     pub fn link_log(&self, peer: &AccountId) -> &[ledger::ratchet::LinkVersion] {
         self.link_logs.get(peer).map_or(&[], Vec::as_slice)
+    }
+
+    /// Fees, soft limits and their crossings, keys, checkpoints.
+    pub fn facts(&self) -> &crate::facts::NodeFacts {
+        &self.facts
+    }
+
+    /// Every neighbour's ratchet, by account.
+    pub fn ratchets(&self) -> impl Iterator<Item = (&AccountId, &Ratchet)> {
+        self.accounts().filter_map(|a| LedgerView::ratchet(self, &a.id).map(|r| (&a.id, r)))
+    }
+
+    /// Validated transactions whose window has passed at `now_unix_s`, by
+    /// uuid (the writer times each out). O(validated transactions).
+    pub fn due_expiries(&self, now_unix_s: ledger::UnixSeconds) -> Vec<TxId> {
+        let Some(config) = &self.config else { return Vec::new() };
+        let mut due: Vec<TxId> = self
+            .validated
+            .iter()
+            .map(|&slot| &self.txs[ix(slot)])
+            .filter(|rec| {
+                rec.state == State::Validated
+                    && rec
+                        .written_unix_s
+                        .checked_add(config.validated_window_s)
+                        .is_none_or(|deadline| now_unix_s >= deadline)
+            })
+            .map(|rec| rec.uuid)
+            .collect();
+        due.sort();
+        due
+    }
+
+    /// Every account open at `seq` with its completed balance and its
+    /// limits as of `seq`, by id: what a checkpoint of size `seq` commits to.
+    pub fn balances_and_limits_at(&self, seq: u64) -> Vec<(&AccountId, Amount, ledger::Limits)> {
+        self.ordered
+            .iter()
+            .filter_map(|(id, &i)| {
+                let slot = &self.slots[ix(i)];
+                (seq >= slot.opened_seq).then(|| {
+                    let balance = balance_before(&slot.timeline, |p| p.seq <= seq);
+                    (id, balance, self.facts.limits_at(id, seq, slot.account.limits))
+                })
+            })
+            .collect()
     }
 
     /// The evidence a link was closed with, while it is closed.
@@ -1476,6 +1541,15 @@ impl LedgerView for Projections {
     }
     fn link_closed(&self, peer: &AccountId) -> bool {
         self.closed.contains_key(peer)
+    }
+    fn fees(&self) -> Option<&ledger::federation::FeePolicy> {
+        self.facts.fees.as_ref()
+    }
+    fn warn_limits(&self, id: &AccountId) -> Option<ledger::warn::WarnLimits> {
+        self.facts.warn_limits(id)
+    }
+    fn any_warn_limits(&self) -> bool {
+        self.facts.any_warn_limits()
     }
 }
 

@@ -27,9 +27,9 @@ use ledger::{
 
 use crate::fold::{ix, AccountSlot, Projections, TimelinePoint};
 
-/// The snapshot format (2 added link dialects, 3 closed links; older
-/// snapshots are rebuilt from the journal).
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
+/// The snapshot format (2 added link dialects, 3 closed links, 4 the node's
+/// facts; older snapshots are rebuilt from the journal).
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 4;
 /// Largest sled value a snapshot body is cut into, in bytes.
 pub const CHUNK_BYTES: usize = 8 << 20;
 
@@ -128,7 +128,8 @@ struct RatchetV1 {
 /// `links: Vec<(TxId, Link)>` (proposal order of their transactions),
 /// `dialects: Vec<(AccountId, Dialect)>` (by account id, non-ccnode only),
 /// `closed: Vec<(AccountId, String)>` (closed links and their evidence, by account id),
-/// `link_logs: Vec<(AccountId, Vec<LinkVersion>)>` (each link's written versions, by account id).
+/// `link_logs: Vec<(AccountId, Vec<LinkVersion>)>` (each link's written versions, by account id),
+/// `facts: NodeFacts` (fees, soft limits and crossings, keys, checkpoints, earlier limits).
 #[cfg(test)]
 #[derive(Encode, Decode)]
 struct SnapshotV1 {
@@ -143,6 +144,7 @@ struct SnapshotV1 {
     dialects: Vec<(AccountId, Dialect)>,
     closed: Vec<(AccountId, String)>,
     link_logs: Vec<(AccountId, Vec<ledger::ratchet::LinkVersion>)>,
+    facts: crate::facts::NodeFacts,
 }
 
 /// Encodes a snapshot body (no version byte, no checksum).
@@ -160,6 +162,7 @@ fn encode_body(p: &Projections, genesis: [u8; 32], head_hash: [u8; 32]) -> Resul
     put(&mut out, closed)?;
     let logs: Vec<(&AccountId, &Vec<ledger::ratchet::LinkVersion>)> = p.link_logs.iter().collect();
     put(&mut out, logs)?;
+    put(&mut out, &p.facts)?;
     Ok(out)
 }
 
@@ -340,6 +343,10 @@ fn restore(r: &mut Reader<'_>) -> Result<Projections, StoreError> {
             return Err(corrupt("a link log that is not its ratchet's, or twice".to_owned()));
         }
     }
+    let facts: crate::facts::NodeFacts = r.next()?;
+    let accounts: std::collections::HashSet<&AccountId> = p.ordered.keys().collect();
+    facts.check_consistent(p.seq, &accounts).map_err(corrupt)?;
+    p.facts = facts;
     p.check_invariants().map_err(corrupt)?;
     Ok(p)
 }
