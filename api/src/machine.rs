@@ -462,23 +462,40 @@ impl LedgerMachine {
     }
 }
 
-/// Applies durable events to the read model and announces the new head.
+/// Applies durable events to the read model, announces the new head, and
+/// asks for a projections snapshot every `snapshot_every` records.
 #[derive(Debug)]
 pub struct ReadPublisher {
     pub(crate) read: Arc<RwLock<ReadModel>>,
     pub(crate) durable: tokio::sync::watch::Sender<u64>,
     pub(crate) tree_ok: Arc<AtomicBool>,
+    /// Records between snapshots (0: only at shutdown).
+    pub(crate) snapshot_every: u64,
+    /// The seq of the last snapshot asked for.
+    pub(crate) snapshot_seq: u64,
+    /// Wakes the snapshot thread (never blocks: one request waits at most).
+    pub(crate) snapshots: Option<std::sync::mpsc::SyncSender<()>>,
 }
 
 impl crate::runtime::Publisher<Event> for ReadPublisher {
-    fn publish(&mut self, first_seq: u64, recorded_at_us: u64, events: Vec<Event>) {
+    fn publish(&mut self, first_seq: u64, head: &journal::Head, events: Vec<Event>) {
         let mut read = self.read.write().expect("the read model lock is never poisoned");
         for (seq, event) in (first_seq..).zip(events.iter()) {
-            read.apply(seq, recorded_at_us, event);
+            read.apply(seq, head.recorded_at_us, event);
         }
-        let head = read.projections.seq();
+        debug_assert_eq!(read.projections.seq(), head.seq);
+        read.head_hash = head.hash.0;
+        let seq = read.projections.seq();
         drop(read);
-        self.durable.send_replace(head);
+        self.durable.send_replace(seq);
+        if self.snapshot_every > 0 && seq >= self.snapshot_seq.saturating_add(self.snapshot_every) {
+            if let Some(snapshots) = &self.snapshots {
+                // Full means a snapshot is being taken or asked for already.
+                if snapshots.try_send(()).is_ok() {
+                    self.snapshot_seq = seq;
+                }
+            }
+        }
     }
 
     fn prediction_failed(&mut self, _seq: u64) {

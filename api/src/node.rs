@@ -35,6 +35,9 @@ pub struct StartOptions {
     pub validated_window_seconds: u64,
     /// Whether zero payments are allowed.
     pub zero_payments: bool,
+    /// Records between projections snapshots while running (0: only at a
+    /// clean stop); a start after a crash folds at most this many records.
+    pub snapshot_every: u64,
     /// Whether pending transactions count toward limits.
     pub validate_pending: bool,
     /// Limits of accounts opened without explicit ones.
@@ -122,7 +125,9 @@ pub enum StartError {
 pub struct Node {
     state: AppState,
     writer: Writer,
-    store: Option<SnapshotStore>,
+    store: Option<Arc<SnapshotStore>>,
+    /// Takes the snapshots asked for every `--snapshot-every` records.
+    snapshotter: Option<std::thread::JoinHandle<()>>,
     data_dir: PathBuf,
 }
 
@@ -160,12 +165,13 @@ impl Node {
             return Err(StartError::Config(format!("origin {origin:?}: no spaces or '+', not cosignature/v1")));
         }
         let store = match SnapshotStore::open(&projections_dir(&options.data_dir)) {
-            Ok(store) => Some(store),
+            Ok(store) => Some(Arc::new(store)),
             Err(error) => {
                 tracing::warn!(%error, "the projections store cannot be opened; folding the journal in memory");
                 None
             }
         };
+        let mut snapshot_info = crate::read_model::SnapshotInfo::default();
         let (projections, unfoldable) = match &store {
             Some(store) => {
                 let (projections, report) = projections::load_or_rebuild(&journal, store)
@@ -176,9 +182,15 @@ impl Node {
                     rebuilt_because = ?report.rebuilt_because,
                     "projections loaded"
                 );
+                snapshot_info.loaded_seq = report.from_snapshot_seq;
+                snapshot_info.folded_at_start = report.folded;
                 (projections, report.unfoldable)
             }
-            None => fold_until_unfoldable(&journal)?,
+            None => {
+                let folded = fold_until_unfoldable(&journal)?;
+                snapshot_info.folded_at_start = folded.0.seq();
+                folded
+            }
         };
         projections.assert_invariants();
         let read_only = unfoldable.map(|u| {
@@ -202,7 +214,11 @@ impl Node {
         if read_only.is_none() {
             assert_eq!(projections.seq(), journal.head().seq, "the projections fold the whole journal");
         }
-        let read = Arc::new(RwLock::new(ReadModel::new(projections)));
+        let at_head = projections.seq() == journal.head().seq;
+        let head_hash = if at_head { journal.head().hash.0 } else { [0; 32] };
+        let mut read = ReadModel::new(projections, head_hash);
+        read.snapshots = snapshot_info;
+        let read = Arc::new(RwLock::new(read));
         metrics.set_head(journal.head().seq);
         let genesis = journal.genesis().0;
         let (durable, durable_rx) = tokio::sync::watch::channel(read.read().expect("fresh lock").projections.seq());
@@ -229,7 +245,26 @@ impl Node {
             signer,
             last_ledger_seq,
         };
-        let publisher = ReadPublisher { read: Arc::clone(&read), durable, tree_ok };
+        // Snapshots while running, so a start after a crash folds only the tail.
+        let (snapshots, snapshotter) = match (&store, read_only.is_none() && at_head && options.snapshot_every > 0) {
+            (Some(store), true) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                let (read, store) = (Arc::clone(&read), Arc::clone(store));
+                let thread = std::thread::Builder::new()
+                    .name("ccnode-snapshot".into())
+                    .spawn(move || snapshot_loop(&read, &store, genesis, &rx))?;
+                (Some(tx), Some(thread))
+            }
+            _ => (None, None),
+        };
+        let publisher = ReadPublisher {
+            read: Arc::clone(&read),
+            durable,
+            tree_ok,
+            snapshot_every: options.snapshot_every,
+            snapshot_seq: head.seq,
+            snapshots,
+        };
         let observer: Arc<dyn crate::runtime::WriterObserver> = metrics.clone();
         let (writer, handle) = Writer::start(machine, publisher, journal, options.clock, observer);
         let app = AppState {
@@ -259,7 +294,7 @@ impl Node {
 
         if read_only.is_some() {
             // No start-up write either: the node only answers reads.
-            return Ok(Node { state: app, writer, store: None, data_dir: options.data_dir });
+            return Ok(Node { state: app, writer, store: None, snapshotter, data_dir: options.data_dir });
         }
         let init_error = |e: WriteError<Violation>| StartError::Initialise(describe_write_error(&e));
         if needs_init {
@@ -314,7 +349,7 @@ impl Node {
                 tracing::info!(parent = %t.name, url = %t.url, "connected the trunkward node");
             }
         }
-        Ok(Node { state: app, writer, store, data_dir: options.data_dir })
+        Ok(Node { state: app, writer, store, snapshotter, data_dir: options.data_dir })
     }
 
     /// The handlers' state.
@@ -331,11 +366,17 @@ impl Node {
     /// snapshot (derived data, so a failure here loses nothing). Every other
     /// `AppState` clone must be dropped first (the router and its connections).
     pub fn shutdown(self) {
-        let Node { state, writer, store, .. } = self;
+        let Node { state, writer, store, snapshotter, .. } = self;
         let read = Arc::clone(&state.inner.read);
         let genesis = state.inner.genesis;
         drop(state);
         let journal = writer.join();
+        // The writer's publisher held the snapshot thread's only sender.
+        if let Some(thread) = snapshotter {
+            if thread.join().is_err() {
+                tracing::warn!("the snapshot thread panicked");
+            }
+        }
         let head = journal.head();
         if let Some(store) = store {
             let read = read.read().expect("the read model lock is never poisoned");
@@ -345,6 +386,39 @@ impl Node {
             }
         }
         tracing::info!(seq = head.seq, "journal closed");
+    }
+}
+
+/// Saves a projections snapshot each time the publisher asks, until it is
+/// gone. The snapshot is encoded under the read lock (the publisher waits
+/// meanwhile, readers do not) and written to sled after it is released.
+fn snapshot_loop(
+    read: &RwLock<ReadModel>,
+    store: &SnapshotStore,
+    genesis: [u8; 32],
+    asks: &std::sync::mpsc::Receiver<()>,
+) {
+    while asks.recv().is_ok() {
+        let started = std::time::Instant::now();
+        let (seq, blob) = {
+            let read = read.read().expect("the read model lock is never poisoned");
+            (read.projections.seq(), projections::store::encode_snapshot(&read.projections, genesis, read.head_hash))
+        };
+        let encoded = started.elapsed();
+        match blob.and_then(|blob| store.save_blob(&blob)) {
+            Ok(()) => {
+                let read = read.read().expect("the read model lock is never poisoned");
+                read.snapshots.saved_seq.store(seq, std::sync::atomic::Ordering::Relaxed);
+                drop(read);
+                tracing::info!(
+                    seq,
+                    encode_ms = encoded.as_millis(),
+                    total_ms = started.elapsed().as_millis(),
+                    "projections snapshot saved"
+                );
+            }
+            Err(error) => tracing::warn!(%error, seq, "saving a projections snapshot failed; the next one may succeed"),
+        }
     }
 }
 

@@ -15,8 +15,23 @@ use tlog::BalanceLeaf;
 pub struct ReadModel {
     /// Everything folded from the journal.
     pub projections: Projections,
+    /// The hash of journal record `projections.seq()` (the genesis hash at 0).
+    pub head_hash: [u8; 32],
+    /// How the projections were loaded at start, and the last snapshot saved.
+    pub snapshots: SnapshotInfo,
     /// The balances leaves of the last checkpoint asked for.
     leaves: Mutex<Option<(u64, Arc<Vec<BalanceLeaf>>)>>,
+}
+
+/// Snapshots of the projections, for operators (`GET /admin/health`).
+#[derive(Debug, Default)]
+pub struct SnapshotInfo {
+    /// The seq of the snapshot the node started from (`None`: folded from seq 1).
+    pub loaded_seq: Option<u64>,
+    /// Journal records folded at start after it.
+    pub folded_at_start: u64,
+    /// The seq of the last snapshot saved while running (0: none yet).
+    pub saved_seq: std::sync::atomic::AtomicU64,
 }
 
 impl ReadModel {
@@ -43,8 +58,8 @@ impl ReadModel {
     }
 
     /// Read model over projections already folded.
-    pub fn new(projections: Projections) -> Self {
-        Self { projections, leaves: Mutex::new(None) }
+    pub fn new(projections: Projections, head_hash: [u8; 32]) -> Self {
+        Self { projections, head_hash, snapshots: SnapshotInfo::default(), leaves: Mutex::new(None) }
     }
 
     /// This node's latest signed checkpoint: (size, note).

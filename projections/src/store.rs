@@ -388,7 +388,16 @@ impl SnapshotStore {
     /// genesis hash and the hash of record `p.seq()` (the genesis hash when
     /// seq is 0), then flushes. One atomic sled batch.
     pub fn save(&self, p: &Projections, journal_genesis: [u8; 32], head_hash: [u8; 32]) -> Result<(), StoreError> {
-        let blob = encode_snapshot(p, journal_genesis, head_hash)?;
+        self.save_blob(&encode_snapshot(p, journal_genesis, head_hash)?)
+    }
+
+    /// Replaces the stored snapshot with a blob made by [`encode_snapshot`]
+    /// (so the projections need not be borrowed while sled writes), then
+    /// flushes. One atomic sled batch.
+    pub fn save_blob(&self, blob: &[u8]) -> Result<(), StoreError> {
+        if blob.len() < 5 || blob[0] != SNAPSHOT_FORMAT_VERSION {
+            return Err(StoreError::Corrupt("not a snapshot blob".into()));
+        }
         let (header, body) = blob.split_at(5);
         let chunks: Vec<&[u8]> = body.chunks(CHUNK_BYTES).collect();
         let count = u32::try_from(chunks.len()).map_err(|_| StoreError::Corrupt("snapshot too large".into()))?;

@@ -40,6 +40,7 @@ pub fn options(dir: &Path, name: &str) -> StartOptions {
         origin: None,
         checkpoint_interval: std::time::Duration::ZERO,
         checkpoint_records: 0,
+        snapshot_every: 0,
         clock: journal::now_us,
         peer_client: None,
     }
