@@ -369,3 +369,243 @@ impl LedgerView for View<'_> {
         (down, up)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Deciding against projections that lag behind, seen through `Pending`,
+    //! decides exactly as against a fold of every decided event (the model
+    //! `ledger::LedgerState`), and the view answers as the model does, for
+    //! any interleaving of decisions and publications.
+
+    use std::collections::{BTreeMap, VecDeque};
+
+    use ledger::{
+        decide, AccountStatus, Amount, Command, Context, LedgerState, Limits, NodeName, Proposal, WorkflowId,
+    };
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+
+    use super::*;
+
+    const USERS: usize = 5;
+    const WORKFLOWS: [&str; 3] = ["payment", "bill", "credit"];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Propose {
+            payer: usize,
+            payee: usize,
+            units: i64,
+            workflow: usize,
+            uuid: u8,
+        },
+        Transition {
+            uuid: u8,
+            to: usize,
+            actor: usize,
+        },
+        Expire {
+            uuid: u8,
+        },
+        Limits {
+            id: usize,
+            min: i64,
+            max: i64,
+        },
+        Status {
+            id: usize,
+            blocked: bool,
+        },
+        Warn {
+            id: usize,
+            min: i64,
+        },
+        Tick {
+            secs: u64,
+        },
+        /// Fold this many of the decided events into the projections (as the publisher does).
+        Publish {
+            events: usize,
+        },
+    }
+
+    fn user(i: usize) -> AccountId {
+        AccountId::new(&format!("u{}", i % USERS)).expect("id")
+    }
+
+    fn tx(n: u8) -> TxId {
+        TxId(uuid::Uuid::from_u128(u128::from(n % 24) + 1))
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            8 => (0..USERS, 0..USERS, 0i64..12, 0..WORKFLOWS.len(), any::<u8>())
+                .prop_map(|(payer, payee, units, workflow, uuid)| Op::Propose { payer, payee, units, workflow, uuid }),
+            6 => (any::<u8>(), 0..5usize, 0..USERS + 3).prop_map(|(uuid, to, actor)| Op::Transition { uuid, to, actor }),
+            1 => any::<u8>().prop_map(|uuid| Op::Expire { uuid }),
+            1 => (0..USERS, -30i64..=0, 0i64..=30).prop_map(|(id, min, max)| Op::Limits { id, min, max }),
+            1 => (0..USERS, prop::bool::weighted(0.2)).prop_map(|(id, blocked)| Op::Status { id, blocked }),
+            1 => (0..USERS, -10i64..=0).prop_map(|(id, min)| Op::Warn { id, min }),
+            1 => prop_oneof![Just(0u64), 1u64..2_000].prop_map(|secs| Op::Tick { secs }),
+            5 => (0usize..6).prop_map(|events| Op::Publish { events }),
+        ]
+    }
+
+    /// The projections (lagging), what is pending, and the model (every decided event).
+    struct Run {
+        base: Projections,
+        pending: Pending,
+        model: LedgerState,
+        unpublished: VecDeque<(u64, Event)>,
+        decided: u64,
+        now: u64,
+        accepted: usize,
+    }
+
+    impl Run {
+        fn new() -> Self {
+            let mut run = Run {
+                base: Projections::new(),
+                pending: Pending::default(),
+                model: LedgerState::new(),
+                unpublished: VecDeque::new(),
+                decided: 0,
+                now: 1_000,
+                accepted: 0,
+            };
+            let config = ledger::NodeConfig::new(NodeName::new("n").expect("name"));
+            run.decide(Command::InitialiseNode { config });
+            for i in 0..USERS {
+                let limits = Limits::new(Amount::from_units(-20), Amount::from_units(20)).expect("limits");
+                let kind = AccountKind::User { admin: i == 0 };
+                run.decide(Command::OpenAccount { id: user(i), kind, limits });
+            }
+            run
+        }
+
+        fn view(&self) -> View<'_> {
+            static NO_HOLDS: std::sync::OnceLock<HashMap<TxId, Hold>> = std::sync::OnceLock::new();
+            View { base: &self.base, pending: &self.pending, holds: NO_HOLDS.get_or_init(HashMap::new) }
+        }
+
+        fn record(&mut self, events: Vec<Event>) {
+            for event in events {
+                self.decided += 1;
+                self.pending.record(&self.base, self.decided, &event);
+                self.model.apply(&event);
+                self.unpublished.push_back((self.decided, event));
+            }
+        }
+
+        fn decide(&mut self, command: Command) {
+            let ctx = Context { now_unix_s: self.now, fresh_uuid: tx(200) };
+            let through_view = decide(&self.view(), command.clone(), &ctx);
+            let on_model = decide(&self.model, command, &ctx);
+            assert_eq!(through_view, on_model, "the view decides as a fold of every decided event");
+            if let Ok(events) = through_view {
+                self.accepted += 1;
+                self.record(events);
+            }
+        }
+
+        fn publish(&mut self, n: usize) {
+            for _ in 0..n {
+                let Some((seq, event)) = self.unpublished.pop_front() else { break };
+                self.base.apply(seq, self.now * 1_000_000, &event);
+            }
+            self.pending.prune(self.base.seq());
+        }
+
+        fn step(&mut self, op: &Op) {
+            match *op {
+                Op::Propose { payer, payee, units, workflow, uuid } => {
+                    let author = if WORKFLOWS[workflow] == "bill" { user(payee) } else { user(payer) };
+                    self.decide(Command::ProposeTransaction(Proposal {
+                        author,
+                        payer: user(payer).as_str().to_owned(),
+                        payee: user(payee).as_str().to_owned(),
+                        quant: Amount::from_units(units),
+                        description: "p".into(),
+                        metadata: BTreeMap::new(),
+                        workflow: WorkflowId::new(WORKFLOWS[workflow]).expect("id"),
+                        uuid: Some(tx(uuid)),
+                    }));
+                }
+                Op::Transition { uuid, to, actor } => {
+                    let uuid = tx(uuid);
+                    let actor = match (actor.checked_sub(USERS), self.model.transaction(&uuid)) {
+                        (Some(0), Some(t)) => t.primary().payer.clone(),
+                        (Some(1), Some(t)) => t.primary().payee.clone(),
+                        (Some(_), Some(t)) => t.author.clone(),
+                        _ => user(actor),
+                    };
+                    self.decide(Command::Transition { uuid, to: State::ALL[to], actor });
+                }
+                Op::Expire { uuid } => self.decide(Command::Expire { uuid: tx(uuid) }),
+                Op::Limits { id, min, max } => self.decide(Command::ChangeLimits {
+                    id: user(id),
+                    min: Amount::from_units(min),
+                    max: Amount::from_units(max),
+                }),
+                Op::Status { id, blocked } => {
+                    let status = if blocked { AccountStatus::Blocked } else { AccountStatus::Active };
+                    self.decide(Command::ChangeStatus { id: user(id), status });
+                }
+                Op::Warn { id, min } => {
+                    let limits = WarnLimits { min: (min < 0).then(|| Amount::from_units(min)), max: None };
+                    let through_view = ledger::warn::set(&self.view(), &user(id), limits);
+                    assert_eq!(through_view, ledger::warn::set(&self.model, &user(id), limits));
+                    if let Ok(event) = through_view {
+                        self.record(vec![event]);
+                    }
+                }
+                Op::Tick { secs } => self.now += secs,
+                Op::Publish { events } => self.publish(events),
+            }
+            self.compare();
+        }
+
+        /// Every answer the writer reads agrees with the model.
+        fn compare(&self) {
+            let view = self.view();
+            for account in self.model.accounts() {
+                assert_eq!(view.account(&account.id), Some(account));
+                assert_eq!(view.balances(&account.id), self.model.balances(&account.id), "{}", account.id);
+                assert_eq!(view.warn_limits(&account.id), self.model.warn_limits().get(&account.id).copied());
+            }
+            for t in self.model.transactions() {
+                assert_eq!(view.transaction(&t.uuid), Some(t));
+            }
+            assert_eq!(view.config(), self.model.config());
+            let now = self.now + 10_000;
+            assert_eq!(view.due_expiries(now), self.model.due_expiries(now));
+            view.assert_zero_sum();
+        }
+    }
+
+    fn config() -> Config {
+        let seed = std::env::var("CCNODE_PROPTEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x2026_1202);
+        eprintln!("proptest seed {seed} (set CCNODE_PROPTEST_SEED to change it)");
+        Config { cases: 96, rng_seed: RngSeed::Fixed(seed), failure_persistence: None, ..Config::default() }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn deciding_through_pending_equals_deciding_on_every_event(ops in proptest::collection::vec(op(), 1..160)) {
+            let mut run = Run::new();
+            for op in &ops {
+                run.step(op);
+            }
+            // Publishing everything empties what is pending and changes no answer.
+            run.publish(usize::MAX);
+            run.compare();
+            prop_assert!(run.pending.accounts.is_empty() && run.pending.transactions.is_empty());
+            prop_assert!(run.pending.balances.is_empty(), "nothing stays pending once published");
+            // Enough is accepted for the comparison to mean something.
+            let proposals = ops.iter().filter(|o| matches!(o, Op::Propose { .. })).count();
+            prop_assert!(proposals < 8 || run.accepted > USERS + 1 + proposals / 8, "accepted {} of {}", run.accepted, ops.len());
+        }
+    }
+}
