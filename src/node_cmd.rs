@@ -194,6 +194,7 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
         checkpoint_interval: std::time::Duration::from_secs(args.checkpoint_interval),
         checkpoint_records: args.checkpoint_records,
         snapshot_every: args.snapshot_every,
+        merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
         workflows: match &args.workflows {
             None => None,
             Some(path) => {
@@ -507,6 +508,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 checkpoint_interval: std::time::Duration::from_secs(60),
                 checkpoint_records: 10_000,
                 snapshot_every: 100_000,
+                merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
                 clock: journal::now_us,
                 peer_client: None,
             };

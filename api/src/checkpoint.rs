@@ -372,8 +372,9 @@ pub async fn proof_inclusion(State(state): State<AppState>, params: Params) -> A
 
 /// The inclusion proof JSON (also inside statements).
 pub fn inclusion_json(state: &AppState, seq: u64, size: u64, note: String) -> ApiResult<Value> {
-    let tree = state.tree();
-    let tree = tree.read().map_err(|_| ApiError::failure("the tree is unavailable"))?;
+    let shared = state.tree();
+    let guard = crate::merkle::read(&shared);
+    let tree = guard.tree().map_err(|e| ApiError::unavailable(&e.to_string()))?;
     let fail = |e: tlog::ProofError| {
         tracing::error!(error = %e, "an inclusion proof of a checkpointed size failed");
         ApiError::failure("the proof could not be made")
@@ -381,7 +382,7 @@ pub fn inclusion_json(state: &AppState, seq: u64, size: u64, note: String) -> Ap
     let proof = tree.inclusion_proof(seq - 1, size).map_err(fail)?;
     let root = tree.root_at(size).map_err(fail)?;
     let leaf = tree.leaf(seq - 1).ok_or_else(|| ApiError::failure("the proof could not be made"))?;
-    drop(tree);
+    drop(guard);
     Ok(json!({
         "type": "inclusion",
         "seq": seq,
@@ -408,13 +409,14 @@ pub async fn proof_consistency(State(state): State<AppState>, params: Params) ->
         return Err(ApiError::invalid_field("from", format!("at most `to` ({to})")));
     }
     let (_, from_note) = checkpoint_at(&state, Some(from))?;
-    let tree = state.tree();
-    let tree = tree.read().map_err(|_| ApiError::failure("the tree is unavailable"))?;
+    let shared = state.tree();
+    let guard = crate::merkle::read(&shared);
+    let tree = guard.tree().map_err(|e| ApiError::unavailable(&e.to_string()))?;
     let proof = tree.consistency_proof(from, to).map_err(|e| {
         tracing::error!(error = %e, "a consistency proof between checkpointed sizes failed");
         ApiError::failure("the proof could not be made")
     })?;
-    drop(tree);
+    drop(guard);
     Ok(Json(json!({
         "type": "consistency",
         "from": from,

@@ -11,6 +11,7 @@ pub mod federation;
 pub mod http;
 pub mod import;
 pub mod machine;
+pub mod merkle;
 pub mod metrics;
 pub mod node;
 pub mod operator;

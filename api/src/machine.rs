@@ -177,7 +177,7 @@ pub struct LedgerMachine {
     /// Seq and hash of the last record decided (predicted before it is durable).
     pub(crate) chain: (u64, [u8; 32]),
     /// The Merkle tree over the journal, shared with readers (who use only checkpointed sizes).
-    pub(crate) tree: Arc<RwLock<tlog::Tree>>,
+    pub(crate) tree: crate::merkle::SharedTree,
     /// Whether every prediction so far matched the journal.
     pub(crate) tree_ok: Arc<AtomicBool>,
     /// Signs checkpoints (none on a read-only node).
@@ -259,7 +259,7 @@ impl Machine for LedgerMachine {
         let seq = self.chain.0 + 1;
         let hash = journal::record_hash(&journal::Hash(self.chain.1), seq, now_us, payload).0;
         self.chain = (seq, hash);
-        self.tree.write().expect("the tree lock is never poisoned").push_leaf_hash(tlog::leaf_hash(&hash));
+        self.tree.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(&hash);
     }
 
     fn predicted_head(&self) -> Option<[u8; 32]> {
@@ -442,10 +442,9 @@ impl LedgerMachine {
             return Err(refuse("the Merkle tree disagrees with the journal; restart the node".into()));
         }
         let signer = self.signer.as_ref().ok_or_else(no_key)?;
-        let root = self
-            .tree
-            .read()
-            .expect("the tree lock is never poisoned")
+        let root = crate::merkle::read(&self.tree)
+            .tree()
+            .map_err(|e| refuse(e.to_string()))?
             .root_at(size)
             .map_err(|e| refuse(e.to_string()))?;
         let view = self.view(base);

@@ -19,6 +19,10 @@ use crate::metrics::Metrics;
 pub use crate::read_model::{Crossing, ReadModel};
 use crate::runtime::{WriteError, Writer};
 
+/// Journal records from which the Merkle tree is rebuilt in the background
+/// at start (below, it takes at most a few tens of milliseconds).
+pub const MERKLE_BACKGROUND_FROM: u64 = 100_000;
+
 /// Id of the operator's first admin account.
 pub const ADMIN_ACCOUNT: &str = "admin";
 
@@ -38,6 +42,9 @@ pub struct StartOptions {
     /// Records between projections snapshots while running (0: only at a
     /// clean stop); a start after a crash folds at most this many records.
     pub snapshot_every: u64,
+    /// Journals with at least this many records rebuild the Merkle tree in
+    /// the background after start ([`MERKLE_BACKGROUND_FROM`]); smaller ones before serving.
+    pub merkle_background_from: u64,
     /// Whether pending transactions count toward limits.
     pub validate_pending: bool,
     /// Limits of accounts opened without explicit ones.
@@ -198,13 +205,6 @@ impl Node {
             tracing::error!(seq = u.seq, detail = %u.detail, "{reason}");
             reason
         });
-        // The Merkle tree's leaves are the journal's chain hashes (issue 11).
-        let mut tree = tlog::Tree::new();
-        crate::runtime::replay_journal(&journal, |record| {
-            tree.push_leaf_hash(tlog::leaf_hash(&record.hash.0));
-            Ok::<(), String>(())
-        })
-        .map_err(|e| StartError::Replay(format!("{e}: {e:?}")))?;
         let admin = AccountId::new(ADMIN_ACCOUNT).expect("valid id");
         let needs_init = projections.config().is_none();
         let admin_hash = projections.key_hash(&admin).cloned();
@@ -233,7 +233,19 @@ impl Node {
         };
         let public_key = signer.as_ref().map(tlog::NoteSigner::public_key);
         let head = journal.head();
-        let tree = Arc::new(RwLock::new(tree));
+        // The Merkle tree's leaves are the journal's chain hashes (issue 11),
+        // rebuilt on a thread of its own while the node already answers.
+        // rebuilt on a thread of its own (while the node already answers) when
+        // the journal has at least `merkle_background_from` records.
+        let tree = Arc::new(RwLock::new(crate::merkle::MerkleState::rebuilding()));
+        if head.seq < options.merkle_background_from {
+            crate::merkle::rebuild(&dir, head.seq, &tree);
+        } else {
+            let (tree, dir, head) = (Arc::clone(&tree), dir.clone(), head.seq);
+            std::thread::Builder::new()
+                .name("ccnode-merkle".into())
+                .spawn(move || crate::merkle::rebuild(&dir, head, &tree))?;
+        }
         let tree_ok = Arc::new(AtomicBool::new(true));
         let machine = LedgerMachine {
             read: Arc::clone(&read),

@@ -301,7 +301,8 @@ async fn ask(
 ) -> Result<Asked, String> {
     let proof = {
         let tree = state.tree();
-        let tree = tree.read().map_err(|_| "tree unavailable".to_owned())?;
+        let tree = crate::merkle::read(&tree);
+        let tree = tree.tree().map_err(|e| e.to_string())?;
         tree.consistency_proof(old, size).map_err(|e| e.to_string())?
     };
     let mut body = format!("old {old}\n");

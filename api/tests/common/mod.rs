@@ -41,6 +41,7 @@ pub fn options(dir: &Path, name: &str) -> StartOptions {
         checkpoint_interval: std::time::Duration::ZERO,
         checkpoint_records: 0,
         snapshot_every: 0,
+        merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
         clock: journal::now_us,
         peer_client: None,
     }
