@@ -158,8 +158,10 @@ impl Node {
         }
         std::fs::create_dir_all(&options.data_dir)?;
         let dir = journal_dir(&options.data_dir);
+        let opening = std::time::Instant::now();
         let journal = Journal::open_or_create(&dir, &options.name, journal::Options::default())
             .map_err(|source| StartError::Journal { dir: dir.clone(), source: Box::new(source) })?;
+        tracing::info!(head = journal.head().seq, ms = opening.elapsed().as_millis(), "journal opened");
         if journal.identity() != options.name {
             return Err(StartError::WrongNode {
                 dir: options.data_dir.clone(),
@@ -171,8 +173,12 @@ impl Node {
         if !tlog::note::valid_key_name(&origin) || origin == "cosignature/v1" {
             return Err(StartError::Config(format!("origin {origin:?}: no spaces or '+', not cosignature/v1")));
         }
+        let opening = std::time::Instant::now();
         let store = match SnapshotStore::open(&projections_dir(&options.data_dir)) {
-            Ok(store) => Some(Arc::new(store)),
+            Ok(store) => {
+                tracing::info!(ms = opening.elapsed().as_millis(), "snapshot store opened");
+                Some(Arc::new(store))
+            }
             Err(error) => {
                 tracing::warn!(%error, "the projections store cannot be opened; folding the journal in memory");
                 None
@@ -187,6 +193,8 @@ impl Node {
                     snapshot_seq = ?report.from_snapshot_seq,
                     folded = report.folded,
                     rebuilt_because = ?report.rebuilt_because,
+                    snapshot_ms = report.snapshot_ms,
+                    fold_ms = report.fold_ms,
                     "projections loaded"
                 );
                 snapshot_info.loaded_seq = report.from_snapshot_seq;

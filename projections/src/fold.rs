@@ -412,6 +412,45 @@ pub(crate) struct TxExtra {
     pub(crate) more: Vec<ExtraEntry>,
 }
 
+/// A transaction as a snapshot stores it: the projections' own record, its
+/// parties as account slots (opening order) and its workflow as an index in
+/// the workflow table.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub(crate) struct StoredTx {
+    pub(crate) uuid: TxId,
+    pub(crate) version: u32,
+    pub(crate) state: State,
+    pub(crate) workflow: u32,
+    pub(crate) written_unix_s: u64,
+    pub(crate) payer: u32,
+    pub(crate) payee: u32,
+    pub(crate) quant: Amount,
+    /// [`NO_SLOT`] when the author is not an account (then in `extra`).
+    pub(crate) author: u32,
+    pub(crate) extra: Option<StoredExtra>,
+}
+
+impl StoredTx {
+    /// Its state.
+    pub(crate) fn state(&self) -> State {
+        self.state
+    }
+}
+
+/// An additional entry as a snapshot stores it: payer slot, payee slot,
+/// quant, description, metadata.
+pub(crate) type StoredEntry = (u32, u32, Amount, String, BTreeMap<String, String>);
+
+/// The rare parts of a stored transaction.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub(crate) struct StoredExtra {
+    author: Option<AccountId>,
+    description: String,
+    metadata: BTreeMap<String, String>,
+    /// Additional entries: payer slot, payee slot, quant, description, metadata.
+    more: Vec<(u32, u32, Amount, String, BTreeMap<String, String>)>,
+}
+
 /// An additional entry with its parties as slots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ExtraEntry {
@@ -1015,6 +1054,125 @@ impl Projections {
             version: tx.version,
             extra,
             workflow,
+            state: tx.state,
+        };
+        self.tx_index.insert(&tx.uuid, slot);
+        self.txs.push(rec);
+        self.cache.cover(self.txs.len());
+        Ok(slot)
+    }
+
+    /// The distinct workflow definitions of transactions, in order of first use.
+    pub(crate) fn workflow_table(&self) -> &[Workflow] {
+        &self.workflows
+    }
+
+    /// Transaction `slot` as a snapshot stores it.
+    pub(crate) fn stored_tx(&self, slot: u32) -> StoredTx {
+        let rec = &self.txs[ix(slot)];
+        let wide = match rec.workflow {
+            WIDE_WORKFLOW => {
+                self.extra_of(rec).and_then(|x| x.workflow).expect("wide workflow index in the side table")
+            }
+            narrow => u32::from(narrow),
+        };
+        StoredTx {
+            uuid: rec.uuid,
+            version: rec.version,
+            state: rec.state,
+            workflow: wide,
+            written_unix_s: rec.written_unix_s,
+            payer: rec.payer,
+            payee: rec.payee,
+            quant: rec.quant,
+            author: rec.author,
+            extra: self.extra_of(rec).map(|x| StoredExtra {
+                author: x.author.clone(),
+                description: x.description.clone(),
+                metadata: x.metadata.clone(),
+                more: x
+                    .more
+                    .iter()
+                    .map(|e| (e.payer, e.payee, e.quant, e.description.clone(), e.metadata.clone()))
+                    .collect(),
+            }),
+        }
+    }
+
+    /// Sets the workflow table of projections that hold no transaction yet.
+    pub(crate) fn restore_workflows(&mut self, workflows: Vec<Workflow>) -> Result<(), PartsError> {
+        if !self.txs.is_empty() || !self.workflows.is_empty() {
+            return Err(PartsError::Inconsistent("workflows restored twice".into()));
+        }
+        u32::try_from(workflows.len()).map_err(|_| PartsError::Inconsistent("too many workflows".into()))?;
+        for (i, workflow) in (0u32..).zip(&workflows) {
+            self.workflow_ids.entry(workflow.id.clone()).or_default().push(i);
+        }
+        self.workflows = workflows;
+        Ok(())
+    }
+
+    /// Appends a transaction a snapshot stored, checking every index it holds.
+    pub(crate) fn push_stored(&mut self, tx: StoredTx) -> Result<u32, PartsError> {
+        let bad = |what: &str| PartsError::Inconsistent(format!("transaction {}: {what}", tx.uuid));
+        let slot = u32::try_from(self.txs.len()).ok().filter(|&s| s != u32::MAX).ok_or_else(|| bad("too many"))?;
+        if self.tx_slot(&tx.uuid).is_some() {
+            return Err(bad("appears twice"));
+        }
+        let accounts = self.slots.len();
+        let known = |slot: u32| ix(slot) < accounts;
+        let more_known = tx.extra.as_ref().is_none_or(|x| x.more.iter().all(|e| known(e.0) && known(e.1)));
+        let author_known = match tx.author {
+            NO_SLOT => tx.extra.as_ref().is_some_and(|x| x.author.is_some()),
+            slot => known(slot) && tx.extra.as_ref().is_none_or(|x| x.author.is_none()),
+        };
+        if !known(tx.payer) || !known(tx.payee) || !more_known || !author_known {
+            return Err(bad("names an unknown account"));
+        }
+        if ix(tx.workflow) >= self.workflows.len() {
+            return Err(bad("names an unknown workflow"));
+        }
+        let workflow = u16::try_from(tx.workflow).ok().filter(|&w| w != WIDE_WORKFLOW);
+        let mut extra = match tx.extra {
+            Some(x) => TxExtra {
+                author: x.author,
+                workflow: None,
+                description: x.description,
+                metadata: x.metadata,
+                more: x
+                    .more
+                    .into_iter()
+                    .map(|(payer, payee, quant, description, metadata)| ExtraEntry {
+                        payer,
+                        payee,
+                        quant,
+                        description,
+                        metadata,
+                    })
+                    .collect(),
+            },
+            None => TxExtra::default(),
+        };
+        if workflow.is_none() {
+            extra.workflow = Some(tx.workflow);
+        }
+        let extra = if extra == TxExtra::default() {
+            NO_EXTRA
+        } else {
+            let at = u32::try_from(self.extras.len()).ok().filter(|&i| i != NO_EXTRA).ok_or_else(|| bad("too many"))?;
+            self.extras.push(extra);
+            at
+        };
+        let rec = TxRec {
+            uuid: tx.uuid,
+            quant: tx.quant,
+            written_unix_s: tx.written_unix_s,
+            payer: tx.payer,
+            payee: tx.payee,
+            author: tx.author,
+            version: tx.version,
+            extra,
+            workflow: workflow.unwrap_or(WIDE_WORKFLOW),
             state: tx.state,
         };
         self.tx_index.insert(&tx.uuid, slot);
