@@ -448,7 +448,7 @@ pub(crate) struct StoredExtra {
     description: String,
     metadata: BTreeMap<String, String>,
     /// Additional entries: payer slot, payee slot, quant, description, metadata.
-    more: Vec<(u32, u32, Amount, String, BTreeMap<String, String>)>,
+    more: Vec<StoredEntry>,
 }
 
 /// An additional entry with its parties as slots.
