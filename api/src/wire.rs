@@ -57,6 +57,83 @@ pub fn decimal_value(text: &str) -> Value {
         .unwrap_or_else(|| Value::String(text.to_owned()))
 }
 
+/// The OpenAPI schemas of amounts (schema-only types, never built): the
+/// shapes here use them, and `schema` re-exports them for its answers.
+pub mod amount_schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
+    use utoipa::openapi::RefOr;
+    use utoipa::{PartialSchema, ToSchema};
+
+    /// Pattern of an amount sent as a string.
+    pub const AMOUNT_STRING_PATTERN: &str = "^-?[0-9]{1,19}(\\.[0-9]{1,6})?$";
+    /// Pattern of an amount the server writes as a string (more than 15 significant digits).
+    const AMOUNT_OUT_STRING_PATTERN: &str = "^-?[0-9]{1,20}(\\.[0-9]{1,6})?$";
+    /// Largest magnitude of an amount sent as a JSON number in the schema: twelve
+    /// integer digits and six decimals stay within a double's 15 exact digits...
+    /// almost; the server reads the number's text, not a double, so nothing is lost.
+    pub(crate) const AMOUNT_NUMBER_BOUND: f64 = 999_999_999_999.0;
+
+    /// An amount in an answer: a JSON number written from the exact decimal (at
+    /// most 6 decimal places, never an exponent), or, beyond 15 significant
+    /// digits, a numeric string. The schema bounds the number but does not state
+    /// `multipleOf`, because validators that divide doubles (Python's
+    /// `jsonschema`) refuse exact decimals such as `434708.285488`; the places
+    /// are checked by `api/tests/schema.rs` on the JSON text.
+    #[derive(Debug)]
+    pub struct Amount;
+
+    impl PartialSchema for Amount {
+        fn schema() -> RefOr<Schema> {
+            OneOfBuilder::new()
+                .description(Some(
+                    "An exact decimal with at most 6 decimal places: a JSON number (never with an exponent), or a numeric \
+                     string when it has more than 15 significant digits.",
+                ))
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Number)
+                        .format(Some(SchemaFormat::Custom("decimal6".to_owned())))
+                        .minimum(Some(-1e20))
+                        .maximum(Some(1e20)),
+                )
+                .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(AMOUNT_OUT_STRING_PATTERN)))
+                .examples([serde_json::json!(12.5)])
+                .into()
+        }
+    }
+
+    impl ToSchema for Amount {}
+
+    /// An amount in a request body: a JSON number that is a multiple of
+    /// 0.000001 written without an exponent, or a numeric string
+    /// (`"12.5"`). More than six decimal places, an exponent, or text that is not
+    /// a plain decimal is refused with `InvalidFieldsViolation`.
+    #[derive(Debug)]
+    pub struct AmountIn;
+
+    impl PartialSchema for AmountIn {
+        fn schema() -> RefOr<Schema> {
+            OneOfBuilder::new()
+                .description(Some(
+                    "An exact decimal with at most 6 decimal places: a JSON number written without an exponent, or a \
+                     numeric string such as \"12.5\". More places, an exponent or other text is refused (400).",
+                ))
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Number)
+                        .multiple_of(Some(0.000_001))
+                        .minimum(Some(-AMOUNT_NUMBER_BOUND))
+                        .maximum(Some(AMOUNT_NUMBER_BOUND)),
+                )
+                .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(AMOUNT_STRING_PATTERN)))
+                .examples([serde_json::json!(10), serde_json::json!("2.5")])
+                .into()
+        }
+    }
+
+    impl ToSchema for AmountIn {}
+}
+
 /// Reads an amount from a JSON number or string: at most 6 decimals, no
 /// exponent games, magnitude at most `ledger::AMOUNT_MAX_UNITS` (every
 /// amount a client sends is a quant, a limit or a fee; `decide` checks the
@@ -94,7 +171,7 @@ pub struct NewTransaction {
     pub payee: Option<String>,
     /// Amount, a number (or numeric string) with at most 6 decimals; positive
     /// unless the node takes zero payments.
-    #[schema(value_type = crate::schema::AmountIn)]
+    #[schema(value_type = amount_schema::AmountIn)]
     pub quant: Box<RawValue>,
     /// Free text.
     #[serde(default)]
@@ -148,7 +225,7 @@ pub struct EntryJson {
     /// Payer.
     pub payer: String,
     /// Amount (JSON number).
-    #[schema(value_type = crate::schema::Amount)]
+    #[schema(value_type = amount_schema::Amount)]
     pub quant: Box<RawValue>,
     /// Description.
     pub description: String,
