@@ -27,7 +27,7 @@ pub(crate) struct Shared {
     pub(crate) name: String,
     pub(crate) genesis: [u8; 32],
     pub(crate) default_limits: (ledger::Amount, ledger::Amount),
-    pub(crate) peers: crate::federation::Peers,
+    pub(crate) peers: crate::peers::Peers,
     pub(crate) data_dir: PathBuf,
     pub(crate) reconcile_interval: std::time::Duration,
     pub(crate) durable: tokio::sync::watch::Receiver<u64>,
@@ -122,7 +122,7 @@ impl AppState {
     }
 
     /// Neighbour calls and link locks.
-    pub fn peers(&self) -> &crate::federation::Peers {
+    pub fn peers(&self) -> &crate::peers::Peers {
         &self.inner.peers
     }
 

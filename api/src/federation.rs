@@ -9,9 +9,7 @@
 mod komunitin;
 pub(crate) mod reference;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -30,77 +28,15 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppJson;
 use crate::node::{AppState, NodeCommand, NodeOutput};
-use crate::peer_client::{HttpPeerClient, PeerAnswer, PeerClient, PeerRequest, Unreachable};
+use crate::peer_client::PeerRequest;
+/// Node::start builds the `Peers` it names here.
+pub use crate::peers::Peers;
+use crate::peers::{link_busy, link_closed, reference_mismatch};
 use crate::routes::{submit, violation_error};
 use crate::wire::{amount_json, envelope, parse_amount};
 
-/// Default time a neighbour has to answer (the reference's 2 s proved too tight in practice).
-pub const PEER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 /// Longest neighbour URL accepted.
 pub const URL_BYTES_MAX: usize = 512;
-
-/// Calls to neighbours (through a [`PeerClient`]), and the per-link locks.
-#[derive(Debug)]
-pub struct Peers {
-    client: Arc<dyn PeerClient>,
-    locks: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
-    /// Consecutive failed node authentications per claimed node name.
-    failures: Mutex<HashMap<String, u32>>,
-}
-
-/// Most distinct node names whose failures are remembered (beyond it the
-/// record starts over, so a caller cannot grow it without bound).
-const FAILURE_NAMES_MAX: usize = 4096;
-
-impl Peers {
-    /// Neighbours over HTTP, each request given up after `timeout`.
-    pub fn new(timeout: Duration) -> Peers {
-        Peers::with_client(Arc::new(HttpPeerClient::new(timeout)))
-    }
-
-    /// Neighbours through `client` (a simulated network, for instance).
-    pub fn with_client(client: Arc<dyn PeerClient>) -> Peers {
-        Peers { client, locks: Mutex::new(HashMap::new()), failures: Mutex::new(HashMap::new()) }
-    }
-
-    /// A request claiming to be node `node` failed to prove the link hash:
-    /// logged, and answered only after a delay that doubles with each
-    /// consecutive failure (100 ms up to 5 s), so guessing is slow.
-    pub async fn refused(&self, node: &str) {
-        let count = {
-            let mut failures = self.failures.lock().expect("failure counts are never poisoned");
-            if failures.len() >= FAILURE_NAMES_MAX && !failures.contains_key(node) {
-                failures.clear();
-            }
-            let count = failures.entry(node.chars().take(64).collect()).or_insert(0);
-            *count = count.saturating_add(1);
-            *count
-        };
-        let delay = Duration::from_millis(100u64.saturating_mul(1 << count.min(6).saturating_sub(1)))
-            .min(Duration::from_secs(5));
-        tracing::warn!(node = %node.chars().take(64).collect::<String>(), failures = count, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "a caller claiming to be this neighbour sent a wrong link hash");
-        tokio::time::sleep(delay).await;
-    }
-
-    /// Node `node` proved the link hash: its failure count starts over.
-    pub fn proved(&self, node: &str) {
-        let mut failures = self.failures.lock().expect("failure counts are never poisoned");
-        if !failures.is_empty() {
-            failures.remove(node);
-        }
-    }
-
-    /// Sends one request to a neighbour.
-    pub async fn send(&self, request: PeerRequest) -> Result<PeerAnswer, Unreachable> {
-        self.client.send(request).await
-    }
-
-    /// The lock every request to `peer` holds.
-    pub fn lock_for(&self, peer: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().expect("link locks are never poisoned");
-        Arc::clone(locks.entry(peer.clone()).or_default())
-    }
-}
 
 /// What a neighbour needs to be called: its URL and our last hash on the link.
 fn peer_facts(state: &AppState, peer: &AccountId) -> ApiResult<(String, String)> {
@@ -111,22 +47,6 @@ fn peer_facts(state: &AppState, peer: &AccountId) -> ApiResult<(String, String)>
         (Some(url), Some(hash)) => Ok((url.trim_end_matches('/').to_owned(), hash)),
         _ => Err(ApiError::does_not_exist("node", peer.as_str())),
     }
-}
-
-/// Both ends of a link tried to change a shared transaction at once; this one
-/// yields. Nothing was written; retrying is safe.
-pub fn link_busy(peer: &AccountId) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "LinkBusyFailure")
-        .with("remoteNode", peer.as_str())
-        .with("translated", "another change is crossing this link; nothing was written, retry")
-}
-
-/// A link closed after a divergence refuses traffic until an admin reopens it.
-pub fn link_closed(peer: &AccountId, evidence: &Value) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "HashMismatchFailure")
-        .with("remoteNode", peer.as_str())
-        .with("translated", "the link diverged and is closed until an admin resolves it")
-        .with("evidence", evidence.clone())
 }
 
 /// Test-only fault injection: `CCNODE_FAILPOINT=<name>` makes the process abort at that point.
@@ -559,7 +479,7 @@ pub async fn relayed_state_change(
     if ours != claimed_hash {
         state.peers().refused(from.as_str()).await;
         if state.read().projections.dialect(&from) == Dialect::Reference {
-            return Err(reference::mismatch(from.as_str(), claimed_hash));
+            return Err(reference_mismatch(from.as_str(), claimed_hash));
         }
         return Err(ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, from.as_str(), claimed_hash));
     }

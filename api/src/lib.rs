@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod node;
 pub mod operator;
 pub mod peer_client;
+pub mod peers;
 pub mod read_model;
 pub mod reconcile;
 pub mod replay_routes;

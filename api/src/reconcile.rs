@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::node::{AppState, NodeCommand};
+use crate::peers::{hash_at, recent_hashes};
 use crate::routes::{AppPath, Params};
 use crate::wire::envelope;
 use ledger::ratchet::{hex, unhex};
@@ -30,27 +31,6 @@ pub const LINK_PAGE_MAX: usize = 10_000;
 
 /// Default seconds between reconciliation passes over every link.
 pub const RECONCILE_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
-
-/// A link version's MD5 as the lower-case hex the protocol carries.
-pub fn md5_hex(v: &LinkVersion) -> String {
-    hex(&v.md5)
-}
-
-/// The link hash after `position` versions of `log` (0: the agreed initial
-/// hash), if the log reaches that far.
-pub fn hash_at(initial: &str, log: &[LinkVersion], position: usize) -> Option<String> {
-    match position {
-        0 => Some(initial.to_owned()),
-        n => log.get(n - 1).map(md5_hex),
-    }
-}
-
-/// The hashes a neighbour may prove on a link without advancing it: the
-/// head, then the one before it (a neighbour one version apart).
-pub fn recent_hashes(initial: &str, log: &[LinkVersion]) -> Vec<String> {
-    let before = log.len().checked_sub(1);
-    [Some(log.len()), before].into_iter().flatten().filter_map(|p| hash_at(initial, log, p)).collect()
-}
 
 fn version_json(v: &LinkVersion) -> Value {
     json!({"uuid": v.uuid.to_string(), "version": v.version, "state": v.state.letter().to_string(),
