@@ -10,8 +10,8 @@ use axum::http::request::Parts;
 use ledger::{AccountId, KeyHash};
 use rand::RngCore;
 
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::node::AppState;
 use crate::peers::{hash_at, link_closed, reference_mismatch};
 
 /// Longest key accepted, in bytes.

@@ -30,9 +30,10 @@ use rust_decimal::prelude::ToPrimitive;
 use serde_json::{json, Value};
 use tlog::{BalanceLeaf, BalanceTree, Checkpoint, LinkLine, Note, NoteSigner, VerifierKey};
 
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::node::{AppState, NodeCommand, NodeOutput};
+use crate::machine::{NodeCommand, NodeOutput};
 use crate::routes::Params;
 
 /// The node's key file, in the data directory.
@@ -399,7 +400,7 @@ pub async fn get_checkpoint(State(state): State<AppState>, params: Params) -> Ap
               (status = 403, description = "Not an admin")))]
 pub async fn admin_checkpoint(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
-    state.submit(NodeCommand::Checkpoint).await.map_err(crate::routes::write_error)?;
+    state.submit(NodeCommand::Checkpoint).await.map_err(crate::app::write_error)?;
     let (size, note) = checkpoint_at(&state, None)?;
     Ok(Json(json!({ "data": { "size": size, "checkpoint": note } })))
 }
@@ -423,7 +424,7 @@ pub async fn admin_rotate_key(State(state): State<AppState>, caller: Caller) -> 
     let submitted = state.submit(NodeCommand::RotateKey { seed }).await;
     if let Err(error) = submitted {
         let _ = std::fs::remove_file(&next);
-        return Err(crate::routes::write_error(error));
+        return Err(crate::app::write_error(error));
     }
     // Durable: the journal names the new key. A failure here is finished at the next start.
     let renamed = std::fs::rename(&next, dir.join(KEY_FILE)).map_err(|e| KeyError::Io { path: next, source: e });
@@ -625,7 +626,7 @@ pub async fn checkpoint_loop(
             match state.submit(NodeCommand::Checkpoint).await {
                 Ok(NodeOutput::Checkpointed { size }) => tracing::debug!(size, "signed a checkpoint"),
                 Ok(_) => {}
-                Err(error) => tracing::warn!(error = %crate::node::describe_write_error(&error), "no checkpoint"),
+                Err(error) => tracing::warn!(error = %crate::app::describe_write_error(&error), "no checkpoint"),
             }
         }
     }

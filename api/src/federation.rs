@@ -24,15 +24,16 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
+use crate::app::AppState;
+use crate::app::{submit, violation_error};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppJson;
-use crate::node::{AppState, NodeCommand, NodeOutput};
+use crate::machine::{NodeCommand, NodeOutput};
 use crate::peer_client::PeerRequest;
 /// Node::start builds the `Peers` it names here.
 pub use crate::peers::Peers;
 use crate::peers::{link_busy, link_closed, reference_mismatch};
-use crate::routes::{submit, violation_error};
 use crate::wire::{amount_json, envelope, parse_amount};
 
 /// Longest neighbour URL accepted.
@@ -295,7 +296,7 @@ async fn commit(
         Ok(_) => Ok(()),
         Err(error) => {
             tracing::error!(%uuid, state = %to, "the next node wrote a change this node then could not write");
-            Err(crate::routes::write_error(error))
+            Err(crate::app::write_error(error))
         }
     }
 }

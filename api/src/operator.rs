@@ -13,9 +13,9 @@ use ledger::{Account, AccountId, AccountKind, AccountStatus, Amount, State as Tx
 use projections::{Projections, Query as TxQuery};
 use serde_json::{json, Value};
 
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::node::AppState;
 use crate::routes::Params;
 use crate::wire::{amount_value, envelope, format_rfc3339};
 
@@ -111,9 +111,9 @@ pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiR
         "journal": {
             "head_seq": head,
             "last_recorded_at": if last_us == 0 { Value::Null } else { Value::String(format_rfc3339(last_us)) },
-            "bytes": dir_bytes(&crate::node::journal_dir(data_dir)),
+            "bytes": dir_bytes(&crate::app::journal_dir(data_dir)),
         },
-        "projections": {"seq": seq, "bytes": dir_bytes(&crate::node::projections_dir(data_dir))},
+        "projections": {"seq": seq, "bytes": dir_bytes(&crate::app::projections_dir(data_dir))},
         "accounts": accounts,
         "transactions": transactions,
         "neighbours": neighbours,
@@ -125,7 +125,7 @@ pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiR
 // ---------------------------------------------------------------------------
 // Soft limits (issue 12, item 5)
 
-fn crossing_value(c: &crate::node::Crossing) -> Value {
+fn crossing_value(c: &crate::read_model::Crossing) -> Value {
     json!({
         "seq": c.seq,
         "at": format_rfc3339(c.at_us),

@@ -18,9 +18,10 @@ use ledger::{AccountId, Command};
 use replay::reconcile::{reconcile, LinkVersion, Verdict};
 use serde_json::{json, Value};
 
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::node::{AppState, NodeCommand};
+use crate::machine::NodeCommand;
 use crate::peers::{hash_at, recent_hashes};
 use crate::routes::{AppPath, Params};
 use crate::wire::envelope;
@@ -207,7 +208,7 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
                             applied += 1;
                             continue;
                         }
-                        Some(Err(error)) => crate::node::describe_write_error(error),
+                        Some(Err(error)) => crate::app::describe_write_error(error),
                         None => "the writer stopped".to_owned(),
                     };
                     tracing::error!(%peer, uuid = %v.uuid, version = v.version, %why, "a missing version could not be copied; the link is closed");

@@ -17,9 +17,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::app::{journal_dir, AppState};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::node::{journal_dir, AppState};
 use crate::routes::Params;
 use crate::wire::{envelope, format_rfc3339};
 

@@ -11,8 +11,8 @@ use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ledger::{
-    allowed_actors, Account, AccountId, AccountKind, AccountStatus, Actor, Amount, Command, FieldValue, Limits,
-    Proposal, State as TxState, Transaction, TxId, Violation, WorkflowId,
+    allowed_actors, Account, AccountId, AccountKind, AccountStatus, Actor, Amount, Command, Limits, Proposal,
+    State as TxState, Transaction, TxId, Violation, WorkflowId,
 };
 use projections::{Query as TxQuery, Sort, TradeStats};
 use serde::Deserialize;
@@ -20,11 +20,12 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::app::AppState;
+use crate::app::{submit, violation_error};
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppJson;
-use crate::node::{AppState, NodeCommand, NodeOutput};
-use crate::runtime::WriteError;
+use crate::machine::{NodeCommand, NodeOutput};
 use crate::wire::{
     amount_value, decimal_value, envelope, format_datetime, format_rfc3339, parse_amount, parse_metadata,
     parse_rfc3339, parse_state, workflow_hash, workflow_json, EntryFullJson, NewTransaction, TransactionJson,
@@ -72,38 +73,6 @@ impl Params {
     fn number<T: std::str::FromStr>(&self, key: &str) -> ApiResult<Option<T>> {
         self.get(key).map(|v| v.parse::<T>().map_err(|_| ApiError::invalid_field(key, "expected a number"))).transpose()
     }
-}
-
-/// A refused command as Credit Commons error JSON.
-pub fn violation_error(violation: &Violation) -> ApiError {
-    let status = match violation {
-        Violation::DoesNotExist { .. } => StatusCode::NOT_FOUND,
-        Violation::Permission => StatusCode::FORBIDDEN,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let mut error = ApiError::new(status, violation.class());
-    for (key, value) in violation.fields() {
-        let value = match value {
-            FieldValue::Text(s) => Value::String(s),
-            FieldValue::Amount(a) => amount_value(a),
-            FieldValue::Map(m) => json!(m),
-        };
-        error = error.with(key, value);
-    }
-    error
-}
-
-pub(crate) fn write_error(error: WriteError<Violation>) -> ApiError {
-    match error {
-        WriteError::Rejected(violation) => violation_error(&violation),
-        WriteError::Journal(_) => ApiError::failure("the journal could not be written; the node stopped writing"),
-        WriteError::Unavailable => ApiError::unavailable("the node is not accepting writes (shutting down or stopped)"),
-        WriteError::ReadOnly(reason) => ApiError::unavailable(&reason),
-    }
-}
-
-pub(crate) async fn submit(state: &AppState, command: NodeCommand) -> ApiResult<NodeOutput> {
-    state.submit(command).await.map_err(write_error)
 }
 
 /// What an `acc_path` names, seen from this node.
@@ -441,7 +410,7 @@ async fn names_in_tree(state: &AppState, caller: &Caller, fragment: &str, limit:
             .filter(|a| a.kind != AccountKind::Trunkward && Some(&a.id) != asking_node.as_ref())
             .filter(|a| a.id.as_str().to_lowercase().contains(&lower))
             .take(limit)
-            .map(|a| if crate::node::is_user(a) { a.id.to_string() } else { format!("{}/", a.id) })
+            .map(|a| if is_user(a) { a.id.to_string() } else { format!("{}/", a.id) })
             .collect();
         let children: Vec<AccountId> = p
             .accounts()
@@ -1137,4 +1106,9 @@ pub async fn not_found(uri: Uri) -> ApiError {
 /// Known route, wrong method.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "CCOtherViolation").with("translated", "method not allowed here")
+}
+
+/// Whether an account is a local user (not a node account).
+pub fn is_user(account: &Account) -> bool {
+    matches!(account.kind, AccountKind::User { .. })
 }

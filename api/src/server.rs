@@ -18,10 +18,12 @@ use axum::{middleware, Json, Router};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 
+use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::{decorate, name_errors, track_metrics, CorsOrigins, BODY_BYTES_MAX};
+use crate::machine::NodeCommand;
 use crate::metrics::Metrics;
-use crate::node::{AppState, Node, NodeCommand};
+use crate::node::Node;
 use crate::schema::{self, ErrorResponses};
 use crate::{federation, routes};
 
@@ -160,7 +162,7 @@ async fn expire_loop(
         tokio::select! {
             _ = tick.tick() => {
                 if let Err(error) = state.submit(NodeCommand::ExpireDue).await {
-                    tracing::debug!(error = %crate::node::describe_write_error(&error), "expiry pass skipped");
+                    tracing::debug!(error = %crate::app::describe_write_error(&error), "expiry pass skipped");
                 }
             }
             _ = stop.changed() => return,

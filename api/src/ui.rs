@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::node::AppState;
 
 /// The app's files: name under `/ui/`, media type, bytes.
 const ASSETS: &[(&str, &str, &[u8])] = &[

@@ -22,10 +22,11 @@ use ledger::AccountId;
 use serde_json::{json, Value};
 use tlog::{KeyType, Note, SignedCheckpoint, VerifierKey};
 
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppJson;
-use crate::node::{AppState, NodeCommand, NodeOutput};
+use crate::machine::{NodeCommand, NodeOutput};
 use crate::routes::AppPath;
 
 /// Most consistency proof lines a request may carry (the spec's limit).
@@ -61,7 +62,7 @@ pub async fn admin_peer_key(
         .ok_or_else(|| ApiError::invalid_field("public_key", "an Ed25519 C2SP verifier key (GET /node/key)"))?;
     let command =
         NodeCommand::SetPeerKey { peer: peer.clone(), origin: key.name.clone(), public_key: key.key.to_bytes() };
-    state.submit(command).await.map_err(crate::routes::write_error)?;
+    state.submit(command).await.map_err(crate::app::write_error)?;
     Ok(Json(json!({ "data": { "node": peer.as_str(), "public_key": key.to_string() } })))
 }
 
@@ -200,7 +201,7 @@ pub async fn add_checkpoint(
                 again: true,
             })
             .await
-            .map_err(crate::routes::write_error)?;
+            .map_err(crate::app::write_error)?;
         return cosignature_answer(output);
     }
     let output = state
@@ -212,7 +213,7 @@ pub async fn add_checkpoint(
             again: false,
         })
         .await
-        .map_err(crate::routes::write_error)?;
+        .map_err(crate::app::write_error)?;
     cosignature_answer(output)
 }
 
@@ -337,7 +338,7 @@ async fn record(state: &AppState, peer: &AccountId, size: u64, note: &str, cosig
         }
         let command = NodeCommand::RecordCosignature { peer: peer.clone(), size, signature: signature.line() };
         if let Err(error) = state.submit(command).await {
-            tracing::warn!(error = %crate::node::describe_write_error(&error), "the cosignature was not recorded");
+            tracing::warn!(error = %crate::app::describe_write_error(&error), "the cosignature was not recorded");
         }
         return;
     }

@@ -35,10 +35,11 @@ use super::{
     answered_entries, change_state_relayed, entries_json, parse_relay, peer_facts, relay_on, trace_of, unavailable,
     RelayBody,
 };
+use crate::app::AppState;
+use crate::app::{submit, violation_error};
 use crate::error::{ApiError, ApiResult};
-use crate::node::{AppState, NodeCommand, NodeOutput};
+use crate::machine::{NodeCommand, NodeOutput};
 use crate::peers::{link_closed, reference_mismatch};
-use crate::routes::{submit, violation_error};
 use crate::wire::envelope;
 
 /// The relay body the reference sends and reads (`TransversalTransaction::jsonSerialize`):
