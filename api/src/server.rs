@@ -13,7 +13,7 @@ use axum::http::header::{CONNECTION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, on, patch, post, put, MethodFilter};
+use axum::routing::{get, post, put};
 use axum::{middleware, Json, Router};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
@@ -35,11 +35,11 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
 #[openapi(
     info(title = "ccnode", description = "A Credit Commons node: the 0.8.x client API, ccnode's historical balance and the admin API. Authenticate with `cc-user` (account id) and `cc-auth` (its key). Every answer has a content schema: `{data, meta?, links?}` on success, `ErrorBody` (`{\"errors\":[{\"class\": ..., \"node\": ...}]}`) on every 4xx and 5xx. Amounts are exact decimals of at most 6 places (`Amount`, `AmountIn`)."),
     paths(
-        routes::permitted_endpoints, routes::about, routes::workflows, routes::absolute_path, routes::handshake,
-        routes::account_names, routes::account_summary, routes::account_limits, routes::account_history,
-        routes::account_balance, routes::new_transaction, routes::get_transaction, routes::state_change,
-        routes::filter_transactions, routes::filter_entries, routes::transaction_entries,
-        routes::admin_new_account, routes::admin_change_account, openapi_json, metrics_text,
+        routes::node::permitted_endpoints, routes::node::about, routes::node::workflows, routes::node::absolute_path, routes::node::handshake,
+        routes::accounts::account_names, routes::accounts::account_summary, routes::accounts::account_limits, routes::accounts::account_history,
+        routes::accounts::account_balance, routes::transactions::new_transaction, routes::transactions::get_transaction, routes::transactions::state_change,
+        routes::transactions::filter_transactions, routes::transactions::filter_entries, routes::transactions::transaction_entries,
+        routes::admin::admin_new_account, routes::admin::admin_change_account, openapi_json, metrics_text,
         crate::operator::admin_list_accounts, crate::operator::admin_health, crate::operator::admin_warnings,
         crate::operator::account_warnings,
         federation::relay, federation::admin_new_child, federation::admin_set_trunkward, federation::admin_list_nodes,
@@ -51,7 +51,7 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         crate::witness::add_checkpoint,
     ),
     components(schemas(crate::wire::NewTransaction, crate::wire::TransactionJson, crate::wire::EntryJson,
-        crate::wire::EntryFullJson, routes::NewAccount, routes::AccountChange, federation::RelayBody,
+        crate::wire::EntryFullJson, routes::admin::NewAccount, routes::admin::AccountChange, federation::RelayBody,
         federation::RelayEntry, federation::NewChild, federation::Trunkward, federation::Fees, federation::Rotate,
         schema::Amount, schema::AmountIn, schema::ErrorBody, schema::ErrorObject)),
     modifiers(&ErrorResponses),
@@ -86,31 +86,15 @@ pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duratio
 
 /// The same, with the origins whose pages may call the node (`--cors-origin`).
 pub fn router_with_cors(state: AppState, metrics: Arc<Metrics>, body_timeout: Duration, cors: CorsOrigins) -> Router {
-    Router::new()
-        .route("/", on(MethodFilter::OPTIONS, routes::permitted_endpoints).get(crate::ui::root))
-        .route("/about", get(routes::about))
-        .route("/workflows", get(routes::workflows))
-        .route("/absolutepath", get(routes::absolute_path))
-        .route("/handshake", get(routes::handshake))
-        .route("/account/names", get(routes::account_names))
-        .route("/account/summary", get(routes::account_summary))
-        .route("/account/limits", get(routes::account_limits))
-        .route("/account/history", get(routes::account_history))
-        .route("/account/balance", get(routes::account_balance))
-        .route("/transaction", post(routes::new_transaction))
-        .route("/transaction/{uuid}", get(routes::get_transaction))
-        .route("/transaction/{uuid}/{dest_state}", patch(routes::state_change))
-        .route("/transactions", get(routes::filter_transactions))
-        .route("/entries", get(routes::filter_entries))
-        .route("/entries/{uuid}", get(routes::transaction_entries))
-        .route("/admin/accounts", post(routes::admin_new_account).get(crate::operator::admin_list_accounts))
+    routes::router()
+        .route("/", get(crate::ui::root))
+        .route("/admin/accounts", get(crate::operator::admin_list_accounts))
         .route("/admin/health", get(crate::operator::admin_health))
         .route("/admin/warnings", get(crate::operator::admin_warnings))
         .route("/account/warnings", get(crate::operator::account_warnings))
         .route("/account/statement", get(crate::operator::statement))
         .route("/admin/export/accounts", get(crate::operator::export_accounts))
         .route("/admin/export/transactions", get(crate::operator::export_transactions))
-        .route("/admin/accounts/{id}", patch(routes::admin_change_account))
         .route("/admin/nodes", post(federation::admin_new_child).get(federation::admin_list_nodes))
         .route("/admin/trunkward", put(federation::admin_set_trunkward))
         .route("/admin/fees", put(federation::admin_set_fees))
