@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod checkpoint;
 pub mod node;
 pub mod transactions;
 
@@ -66,7 +67,12 @@ fn ok(data: Value) -> Json<Value> {
 
 /// Every resource's routes.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(node::router()).merge(accounts::router()).merge(transactions::router()).merge(admin::router())
+    Router::new()
+        .merge(node::router())
+        .merge(accounts::router())
+        .merge(transactions::router())
+        .merge(admin::router())
+        .merge(checkpoint::router())
 }
 
 /// Unknown routes.

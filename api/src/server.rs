@@ -18,10 +18,10 @@ use axum::{middleware, Json, Router};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 
-use crate::app::AppState;
+use crate::app::{describe_write_error, AppState};
 use crate::error::ApiError;
 use crate::http::{decorate, name_errors, track_metrics, CorsOrigins, BODY_BYTES_MAX};
-use crate::machine::NodeCommand;
+use crate::machine::{NodeCommand, NodeOutput};
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::schema::{self, ErrorResponses};
@@ -45,9 +45,9 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         federation::relay, federation::admin_new_child, federation::admin_set_trunkward, federation::admin_list_nodes,
         federation::admin_set_fees, crate::reconcile::link_feed, crate::reconcile::reconcile_route,
         crate::reconcile::reopen_route, crate::replay_routes::events, federation::admin_rotate,
-        crate::checkpoint::node_key, crate::checkpoint::get_checkpoint, crate::checkpoint::admin_checkpoint,
-        crate::checkpoint::admin_rotate_key, crate::checkpoint::proof_inclusion, crate::checkpoint::proof_consistency,
-        crate::checkpoint::proof_balance, crate::checkpoint::statement, crate::witness::admin_peer_key,
+        routes::checkpoint::node_key, routes::checkpoint::get_checkpoint, routes::checkpoint::admin_checkpoint,
+        routes::checkpoint::admin_rotate_key, routes::checkpoint::proof_inclusion, routes::checkpoint::proof_consistency,
+        routes::checkpoint::proof_balance, routes::checkpoint::statement, crate::witness::admin_peer_key,
         crate::witness::add_checkpoint,
     ),
     components(schemas(crate::wire::NewTransaction, crate::wire::TransactionJson, crate::wire::EntryJson,
@@ -103,14 +103,6 @@ pub fn router_with_cors(state: AppState, metrics: Arc<Metrics>, body_timeout: Du
         .route("/replay/reconcile/{node}", post(crate::reconcile::reconcile_route))
         .route("/admin/nodes/{node}/reopen", post(crate::reconcile::reopen_route))
         .route("/admin/nodes/{node}/rotate", post(federation::admin_rotate))
-        .route("/node/key", get(crate::checkpoint::node_key))
-        .route("/checkpoint", get(crate::checkpoint::get_checkpoint))
-        .route("/admin/checkpoint", post(crate::checkpoint::admin_checkpoint))
-        .route("/admin/node/key", post(crate::checkpoint::admin_rotate_key))
-        .route("/proof/inclusion", get(crate::checkpoint::proof_inclusion))
-        .route("/proof/consistency", get(crate::checkpoint::proof_consistency))
-        .route("/proof/balance", get(crate::checkpoint::proof_balance))
-        .route("/statement", get(crate::checkpoint::statement))
         .route("/admin/nodes/{node}/key", put(crate::witness::admin_peer_key))
         .route("/witness/add-checkpoint", post(crate::witness::add_checkpoint))
         .route("/openapi.json", get(openapi_json))
@@ -146,10 +138,49 @@ async fn expire_loop(
         tokio::select! {
             _ = tick.tick() => {
                 if let Err(error) = state.submit(NodeCommand::ExpireDue).await {
-                    tracing::debug!(error = %crate::app::describe_write_error(&error), "expiry pass skipped");
+                    tracing::debug!(error = %describe_write_error(&error), "expiry pass skipped");
                 }
             }
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Signs a checkpoint every `interval` (if records were written since the
+/// last one) and whenever `records` were written, until `stop` changes.
+async fn checkpoint_loop(
+    state: AppState,
+    interval: std::time::Duration,
+    records: u64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    if interval.is_zero() && records == 0 {
+        return;
+    }
+    let mut durable = state.durable_head();
+    let mut tick =
+        tokio::time::interval(if interval.is_zero() { std::time::Duration::from_secs(3600) } else { interval });
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        let due = tokio::select! {
+            _ = tick.tick() => !interval.is_zero(),
+            changed = durable.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let head = *durable.borrow_and_update();
+                let last = state.read().checkpoints.latest().map_or(0, |(s, _)| s);
+                records > 0 && head >= last + records
+            }
+            _ = stop.changed() => return,
+        };
+        if due {
+            match state.submit(NodeCommand::Checkpoint).await {
+                Ok(NodeOutput::Checkpointed { size }) => tracing::debug!(size, "signed a checkpoint"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %describe_write_error(&error), "no checkpoint"),
+            }
         }
     }
 }
@@ -284,8 +315,7 @@ pub async fn serve_with_cors(
     let (reconciled_tx, reconciled_rx) = tokio::sync::watch::channel(false);
     let expiry = tokio::spawn(expire_loop(state.clone(), stop_rx.clone(), reconciled_rx));
     let (interval, records) = state.checkpoint_schedule();
-    let checkpointer =
-        tokio::spawn(crate::checkpoint::checkpoint_loop(state.clone(), interval, records, stop_rx.clone()));
+    let checkpointer = tokio::spawn(checkpoint_loop(state.clone(), interval, records, stop_rx.clone()));
     let cosigner =
         tokio::spawn(crate::witness::cosign_loop(state.clone(), state.reconcile_interval(), stop_rx.clone()));
     let reconciler = tokio::spawn(crate::reconcile::reconcile_loop(
