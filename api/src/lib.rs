@@ -17,7 +17,6 @@ pub mod operator;
 pub mod peer_client;
 pub mod peers;
 pub mod read_model;
-pub mod reconcile;
 pub mod replay_routes;
 pub mod routes;
 pub mod runtime;

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod checkpoint;
+pub mod federation;
 pub mod node;
 pub mod transactions;
 
@@ -73,6 +74,7 @@ pub fn router() -> Router<AppState> {
         .merge(transactions::router())
         .merge(admin::router())
         .merge(checkpoint::router())
+        .merge(federation::router())
 }
 
 /// Unknown routes.

@@ -42,9 +42,9 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         routes::admin::admin_new_account, routes::admin::admin_change_account, openapi_json, metrics_text,
         crate::operator::admin_list_accounts, crate::operator::admin_health, crate::operator::admin_warnings,
         crate::operator::account_warnings,
-        federation::relay, federation::admin_new_child, federation::admin_set_trunkward, federation::admin_list_nodes,
-        federation::admin_set_fees, crate::reconcile::link_feed, crate::reconcile::reconcile_route,
-        crate::reconcile::reopen_route, crate::replay_routes::events, federation::admin_rotate,
+        routes::federation::relay, routes::federation::admin_new_child, routes::federation::admin_set_trunkward, routes::federation::admin_list_nodes,
+        routes::federation::admin_set_fees, routes::federation::link_feed, routes::federation::reconcile_route,
+        routes::federation::reopen_route, crate::replay_routes::events, routes::federation::admin_rotate,
         routes::checkpoint::node_key, routes::checkpoint::get_checkpoint, routes::checkpoint::admin_checkpoint,
         routes::checkpoint::admin_rotate_key, routes::checkpoint::proof_inclusion, routes::checkpoint::proof_consistency,
         routes::checkpoint::proof_balance, routes::checkpoint::statement, crate::witness::admin_peer_key,
@@ -52,7 +52,7 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
     ),
     components(schemas(crate::wire::NewTransaction, crate::wire::TransactionJson, crate::wire::EntryJson,
         crate::wire::EntryFullJson, routes::admin::NewAccount, routes::admin::AccountChange, federation::RelayBody,
-        federation::RelayEntry, federation::NewChild, federation::Trunkward, federation::Fees, federation::Rotate,
+        federation::RelayEntry, routes::federation::NewChild, routes::federation::Trunkward, routes::federation::Fees, routes::federation::Rotate,
         schema::Amount, schema::AmountIn, schema::ErrorBody, schema::ErrorObject)),
     modifiers(&ErrorResponses),
     tags((name = "node"), (name = "accounts"), (name = "transactions"), (name = "admin"), (name = "federation"), (name = "operations"), (name = "proofs")),
@@ -95,14 +95,6 @@ pub fn router_with_cors(state: AppState, metrics: Arc<Metrics>, body_timeout: Du
         .route("/account/statement", get(crate::operator::statement))
         .route("/admin/export/accounts", get(crate::operator::export_accounts))
         .route("/admin/export/transactions", get(crate::operator::export_transactions))
-        .route("/admin/nodes", post(federation::admin_new_child).get(federation::admin_list_nodes))
-        .route("/admin/trunkward", put(federation::admin_set_trunkward))
-        .route("/admin/fees", put(federation::admin_set_fees))
-        .route("/transaction/relay", post(federation::relay))
-        .route("/replay/link/{node}", get(crate::reconcile::link_feed))
-        .route("/replay/reconcile/{node}", post(crate::reconcile::reconcile_route))
-        .route("/admin/nodes/{node}/reopen", post(crate::reconcile::reopen_route))
-        .route("/admin/nodes/{node}/rotate", post(federation::admin_rotate))
         .route("/admin/nodes/{node}/key", put(crate::witness::admin_peer_key))
         .route("/witness/add-checkpoint", post(crate::witness::add_checkpoint))
         .route("/openapi.json", get(openapi_json))
@@ -318,7 +310,7 @@ pub async fn serve_with_cors(
     let checkpointer = tokio::spawn(checkpoint_loop(state.clone(), interval, records, stop_rx.clone()));
     let cosigner =
         tokio::spawn(crate::witness::cosign_loop(state.clone(), state.reconcile_interval(), stop_rx.clone()));
-    let reconciler = tokio::spawn(crate::reconcile::reconcile_loop(
+    let reconciler = tokio::spawn(federation::reconcile::reconcile_loop(
         state.clone(),
         state.reconcile_interval(),
         stop_rx,
