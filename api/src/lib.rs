@@ -13,16 +13,13 @@ pub mod import;
 pub mod machine;
 pub mod metrics;
 pub mod node;
-pub mod operator;
 pub mod peer_client;
 pub mod peers;
 pub mod read_model;
-pub mod replay_routes;
 pub mod routes;
 pub mod runtime;
 pub mod schema;
 pub mod server;
-pub mod ui;
 pub mod wire;
 
 /// Test-only fault injection: whether `CCNODE_FAILPOINT` names `name`

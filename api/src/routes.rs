@@ -11,7 +11,11 @@ pub mod admin;
 pub mod checkpoint;
 pub mod federation;
 pub mod node;
+pub mod operator;
+pub mod replay;
 pub mod transactions;
+pub mod ui;
+pub mod witness;
 
 use std::collections::HashMap;
 
@@ -75,6 +79,10 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(checkpoint::router())
         .merge(federation::router())
+        .merge(operator::router())
+        .merge(witness::router())
+        .merge(ui::router())
+        .merge(replay::router())
 }
 
 /// Unknown routes.

@@ -13,7 +13,7 @@ use axum::http::header::{CONNECTION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use axum::{middleware, Json, Router};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
@@ -40,15 +40,15 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
         routes::accounts::account_balance, routes::transactions::new_transaction, routes::transactions::get_transaction, routes::transactions::state_change,
         routes::transactions::filter_transactions, routes::transactions::filter_entries, routes::transactions::transaction_entries,
         routes::admin::admin_new_account, routes::admin::admin_change_account, openapi_json, metrics_text,
-        crate::operator::admin_list_accounts, crate::operator::admin_health, crate::operator::admin_warnings,
-        crate::operator::account_warnings,
+        routes::operator::admin_list_accounts, routes::operator::admin_health, routes::operator::admin_warnings,
+        routes::operator::account_warnings,
         routes::federation::relay, routes::federation::admin_new_child, routes::federation::admin_set_trunkward, routes::federation::admin_list_nodes,
         routes::federation::admin_set_fees, routes::federation::link_feed, routes::federation::reconcile_route,
-        routes::federation::reopen_route, crate::replay_routes::events, routes::federation::admin_rotate,
+        routes::federation::reopen_route, routes::replay::events, routes::federation::admin_rotate,
         routes::checkpoint::node_key, routes::checkpoint::get_checkpoint, routes::checkpoint::admin_checkpoint,
         routes::checkpoint::admin_rotate_key, routes::checkpoint::proof_inclusion, routes::checkpoint::proof_consistency,
-        routes::checkpoint::proof_balance, routes::checkpoint::statement, crate::witness::admin_peer_key,
-        crate::witness::add_checkpoint,
+        routes::checkpoint::proof_balance, routes::checkpoint::statement, routes::witness::admin_peer_key,
+        routes::witness::add_checkpoint,
     ),
     components(schemas(crate::wire::NewTransaction, crate::wire::TransactionJson, crate::wire::EntryJson,
         crate::wire::EntryFullJson, routes::admin::NewAccount, routes::admin::AccountChange, federation::RelayBody,
@@ -87,20 +87,8 @@ pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duratio
 /// The same, with the origins whose pages may call the node (`--cors-origin`).
 pub fn router_with_cors(state: AppState, metrics: Arc<Metrics>, body_timeout: Duration, cors: CorsOrigins) -> Router {
     routes::router()
-        .route("/", get(crate::ui::root))
-        .route("/admin/accounts", get(crate::operator::admin_list_accounts))
-        .route("/admin/health", get(crate::operator::admin_health))
-        .route("/admin/warnings", get(crate::operator::admin_warnings))
-        .route("/account/warnings", get(crate::operator::account_warnings))
-        .route("/account/statement", get(crate::operator::statement))
-        .route("/admin/export/accounts", get(crate::operator::export_accounts))
-        .route("/admin/export/transactions", get(crate::operator::export_transactions))
-        .route("/admin/nodes/{node}/key", put(crate::witness::admin_peer_key))
-        .route("/witness/add-checkpoint", post(crate::witness::add_checkpoint))
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics_text))
-        .merge(crate::ui::router())
-        .merge(crate::replay_routes::router())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))

@@ -17,10 +17,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::Params;
 use crate::app::{journal_dir, AppState};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::routes::Params;
 use crate::wire::{envelope, format_rfc3339};
 
 /// Default page size of `/replay/events`.
