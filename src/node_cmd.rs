@@ -196,7 +196,7 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading the workflows file {}", path.display()))?;
-                let workflows = api::wire::workflows_from_json(&text)
+                let workflows = api::wire::workflow::workflows_from_json(&text)
                     .with_context(|| format!("the workflows file {}", path.display()))?;
                 Some(workflows)
             }

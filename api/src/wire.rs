@@ -5,13 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use ledger::{Amount, Entry, State, Transaction, Workflow, WorkflowError, WorkflowJson};
+use ledger::{Amount, Entry, State, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+
+pub mod workflow;
 
 /// `Y-m-d H:i:s` in UTC, as the reference writes `written` and history keys.
 pub fn format_datetime(unix_s: u64) -> String {
@@ -327,51 +329,6 @@ impl EntryFullJson {
     }
 }
 
-/// The reference's workflow hash: `md5(id . json(creation.state) . json(states→actors))`,
-/// with the states in definition order. Checked against captured reference keys.
-pub fn workflow_hash(workflow: &Workflow) -> String {
-    use md5::{Digest, Md5};
-    type Tos = Vec<(State, Vec<&'static str>)>;
-    let mut states: Vec<(State, Tos)> = Vec::new();
-    for rule in &workflow.transitions {
-        let actors = rule.actors.iter().map(|a| a.name()).collect();
-        match states.iter_mut().find(|(from, _)| *from == rule.from) {
-            Some((_, tos)) => tos.push((rule.to, actors)),
-            None => states.push((rule.from, vec![(rule.to, actors)])),
-        }
-    }
-    let mut text = String::new();
-    text.push_str(workflow.id.as_str());
-    text.push_str(&format!("{{\"state\":\"{}\"}}", workflow.creation.state.name()));
-    if states.is_empty() {
-        text.push_str("[]");
-    } else {
-        let objects: Vec<String> = states
-            .iter()
-            .map(|(from, tos)| {
-                let inner: Vec<String> =
-                    tos.iter().map(|(to, actors)| format!("\"{}\":{}", to.name(), serde_json::json!(actors))).collect();
-                format!("\"{}\":{{{}}}", from.name(), inner.join(","))
-            })
-            .collect();
-        text.push_str(&format!("{{{}}}", objects.join(",")));
-    }
-    ledger::ratchet::hex(&Md5::digest(text.as_bytes()))
-}
-
-/// A workflow as the reference's `GET /workflows` shows it, plus its 0.9.x code.
-pub fn workflow_json(workflow: &Workflow, home: &str) -> Value {
-    let json = ledger::WorkflowJson::from(workflow);
-    let mut value = serde_json::to_value(&json).expect("workflow JSON serialises");
-    if let Value::Object(map) = &mut value {
-        map.insert("home".to_owned(), Value::String(home.to_owned()));
-        if let Ok(code) = workflow.to_code() {
-            map.insert("code".to_owned(), Value::String(code));
-        }
-    }
-    value
-}
-
 /// The response envelope `{data, meta?, links?}`.
 pub fn envelope(data: Value, meta: Option<Value>, links: Option<Value>) -> Value {
     let mut map = Map::new();
@@ -391,31 +348,4 @@ pub fn parse_state(text: &str) -> Option<State> {
         return Some(State::Erased);
     }
     State::parse(text)
-}
-
-/// Reads an operator's workflows file in the reference's `workflows.json`
-/// format: a JSON array of workflow objects (an object keyed by anything is
-/// accepted too), each with `disabled` (reference) or `active`.
-pub fn workflows_from_json(text: &str) -> Result<Vec<Workflow>, WorkflowError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| WorkflowError::File { reason: e.to_string() })?;
-    let items: Vec<serde_json::Value> = match value {
-        serde_json::Value::Array(items) => items,
-        serde_json::Value::Object(map) => map.into_iter().map(|(_, v)| v).collect(),
-        _ => return Err(WorkflowError::File { reason: "expected an array of workflows".to_owned() }),
-    };
-    let mut workflows = Vec::with_capacity(items.len());
-    for item in items {
-        let json: WorkflowJson =
-            serde_json::from_value(item).map_err(|e| WorkflowError::File { reason: e.to_string() })?;
-        let workflow = Workflow::try_from(&json)?;
-        if workflows.iter().any(|w: &Workflow| w.id == workflow.id) {
-            return Err(WorkflowError::File { reason: format!("workflow id {} appears twice", workflow.id) });
-        }
-        workflows.push(workflow);
-    }
-    if workflows.is_empty() {
-        return Err(WorkflowError::File { reason: "no workflows".to_owned() });
-    }
-    Ok(workflows)
 }

@@ -12,7 +12,7 @@ use super::{ok, Params};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::wire::{workflow_hash, workflow_json};
+use crate::wire::workflow::{workflow_hash, workflow_json};
 
 /// The node's routes: `OPTIONS /` and what a client asks about the node.
 pub fn router() -> Router<AppState> {
