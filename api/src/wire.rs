@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 
+pub mod events;
 pub mod workflow;
 
 /// `Y-m-d H:i:s` in UTC, as the reference writes `written` and history keys.
