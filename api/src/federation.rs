@@ -26,8 +26,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
-use crate::app::{submit, violation_error};
+use crate::app::{submit, violation_error, AppState};
 use crate::error::{ApiError, ApiResult};
 use crate::machine::{NodeCommand, NodeOutput};
 use crate::peer_client::PeerRequest;

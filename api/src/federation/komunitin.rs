@@ -15,8 +15,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::{change_state_relayed, parse_entries, peer_facts, relay_body, relay_on, trace_of, unavailable, RelayBody};
-use crate::app::AppState;
-use crate::app::{submit, violation_error};
+use crate::app::{submit, violation_error, AppState};
 use crate::error::{ApiError, ApiResult};
 use crate::machine::{NodeCommand, NodeOutput};
 

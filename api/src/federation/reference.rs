@@ -35,8 +35,7 @@ use super::{
     answered_entries, change_state_relayed, entries_json, parse_relay, peer_facts, relay_on, trace_of, unavailable,
     RelayBody,
 };
-use crate::app::AppState;
-use crate::app::{submit, violation_error};
+use crate::app::{submit, violation_error, AppState};
 use crate::error::{ApiError, ApiResult};
 use crate::machine::{NodeCommand, NodeOutput};
 use crate::peers::{link_closed, reference_mismatch};
