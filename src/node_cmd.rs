@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use api::app::AppState;
 use api::config::{ConfigFile, NodeConfig};
+use api::machine::NodeCommand;
 use api::metrics::Metrics;
-use api::node::{AppState, Node, NodeCommand, StartOptions};
+use api::node::{Node, StartOptions};
 use ledger::{AccountId, AccountKind, Amount, Command, Limits, Proposal, State, TxId, WorkflowId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -200,7 +202,7 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading the workflows file {}", path.display()))?;
-                let workflows = api::wire::workflows_from_json(&text)
+                let workflows = api::wire::workflow::workflows_from_json(&text)
                     .with_context(|| format!("the workflows file {}", path.display()))?;
                 Some(workflows)
             }
@@ -360,7 +362,7 @@ async fn seed_community(state: &AppState, seed: u64) -> anyhow::Result<usize> {
         let key_hash = api::auth::new_key_hash(name);
         let command =
             NodeCommand::OpenAccount { id: id(name), kind: AccountKind::User { admin: false }, limits, key_hash };
-        state.submit(command).await.map_err(|e| anyhow::anyhow!(api::node::describe_write_error(&e)))?;
+        state.submit(command).await.map_err(|e| anyhow::anyhow!(api::app::describe_write_error(&e)))?;
     }
     let start = DEMO_NOW_US.load(Ordering::Relaxed);
     let count = 300usize;
@@ -530,7 +532,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                         ledger::Rate::ONE,
                         format!("{}-{child}", parent.expect("a child has a parent")),
                     );
-                    state.submit(NodeCommand::Many(commands)).await.map_err(|e| anyhow::anyhow!(api::node::describe_write_error(&e)))?;
+                    state.submit(NodeCommand::Many(commands)).await.map_err(|e| anyhow::anyhow!(api::app::describe_write_error(&e)))?;
                 }
             }
             for (member, _) in TREE_MEMBERS.iter().filter(|(_, n)| n == name) {
@@ -543,7 +545,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                         limits,
                         key_hash: api::auth::new_key_hash(member),
                     };
-                    state.submit(command).await.map_err(|e| anyhow::anyhow!(api::node::describe_write_error(&e)))?;
+                    state.submit(command).await.map_err(|e| anyhow::anyhow!(api::app::describe_write_error(&e)))?;
                 }
             }
         }

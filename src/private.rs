@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 /// the group or others may read (a directory made by an older ccnode, or by
 /// hand).
 pub fn prepare_data_dir(data: &Path) -> anyhow::Result<()> {
-    for dir in [data.to_owned(), api::node::journal_dir(data), api::node::projections_dir(data)] {
+    for dir in [data.to_owned(), api::app::journal_dir(data), api::app::projections_dir(data)] {
         journal::create_private_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     warn_exposed(data);
@@ -30,14 +30,14 @@ pub fn warn_exposed(data: &Path) {
             exposed.push((data.to_owned(), mode));
         }
     }
-    for dir in [api::node::journal_dir(data), api::node::projections_dir(data)] {
+    for dir in [api::app::journal_dir(data), api::app::projections_dir(data)] {
         match journal::exposed_paths(&dir) {
             Ok(paths) => exposed.extend(paths),
             Err(error) => tracing::warn!(%error, dir = %dir.display(), "could not check permissions"),
         }
     }
     // sled's files are covered by their directory; the journal's are listed.
-    let projections = api::node::projections_dir(data);
+    let projections = api::app::projections_dir(data);
     exposed.retain(|(path, _)| path == &projections || path.parent() != Some(projections.as_path()));
     if exposed.is_empty() {
         return;

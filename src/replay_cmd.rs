@@ -132,7 +132,7 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         .accounts()
         .map(|a| {
             let b = p.balances(&a.id).unwrap_or_default();
-            let mut v = replay::json::account_json(a);
+            let mut v = api::wire::events::account_json(a);
             v["completed"] = json!(b.completed.to_string());
             v["pending"] = json!(b.pending.to_string());
             v
@@ -142,7 +142,7 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
     match args.format {
         Format::Json => {
-            let txs: Vec<Value> = open.iter().map(|tx| replay::json::transaction_json(tx)).collect();
+            let txs: Vec<Value> = open.iter().map(|tx| api::wire::events::transaction_json(tx)).collect();
             let value = json!({
                 "seq": point.seq,
                 "recorded_at": at,

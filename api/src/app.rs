@@ -1,15 +1,20 @@
-//! The handlers' shared state: the writer's handle, the read model and the
-//! node's settings.
+//! The handlers' shared state (the writer's handle, the read model and the
+//! node's settings), how a refused or failed write is answered, and where a
+//! data directory keeps the journal and the projections.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use ledger::{AccountId, Command, Violation};
+use axum::http::StatusCode;
+use ledger::{AccountId, Command, FieldValue, Violation};
+use serde_json::{json, Value};
 
+use crate::error::{ApiError, ApiResult};
 use crate::machine::{LedgerMachine, NodeCommand, NodeOutput};
 use crate::metrics::Metrics;
 use crate::read_model::ReadModel;
 use crate::runtime::{Handle, WriteError};
+use crate::wire::amount_value;
 
 /// Shared state of all handlers. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -27,7 +32,7 @@ pub(crate) struct Shared {
     pub(crate) name: String,
     pub(crate) genesis: [u8; 32],
     pub(crate) default_limits: (ledger::Amount, ledger::Amount),
-    pub(crate) peers: crate::federation::Peers,
+    pub(crate) peers: crate::peers::Peers,
     pub(crate) data_dir: PathBuf,
     pub(crate) reconcile_interval: std::time::Duration,
     pub(crate) durable: tokio::sync::watch::Receiver<u64>,
@@ -104,7 +109,7 @@ impl AppState {
         }
         let command = NodeCommand::Ledger(Command::CloseLink { peer: peer.clone(), evidence: text });
         if let Err(error) = self.submit(command).await {
-            tracing::debug!(%peer, why = %crate::node::describe_write_error(&error), "link not closed (closed already?)");
+            tracing::debug!(%peer, why = %describe_write_error(&error), "link not closed (closed already?)");
         }
     }
 
@@ -122,7 +127,7 @@ impl AppState {
     }
 
     /// Neighbour calls and link locks.
-    pub fn peers(&self) -> &crate::federation::Peers {
+    pub fn peers(&self) -> &crate::peers::Peers {
         &self.inner.peers
     }
 
@@ -167,4 +172,56 @@ impl AppState {
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
     }
+}
+
+/// Where the journal lives inside a data directory.
+pub fn journal_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("journal")
+}
+
+/// Where the derived projections snapshot lives inside a data directory.
+pub fn projections_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("projections")
+}
+
+/// A one-line description of a failed write for logs and start-up errors.
+pub fn describe_write_error(error: &WriteError<Violation>) -> String {
+    match error {
+        WriteError::Rejected(v) => format!("{}: {v}", v.class()),
+        other => other.to_string(),
+    }
+}
+
+/// A refused command as Credit Commons error JSON.
+pub fn violation_error(violation: &Violation) -> ApiError {
+    let status = match violation {
+        Violation::DoesNotExist { .. } => StatusCode::NOT_FOUND,
+        Violation::Permission => StatusCode::FORBIDDEN,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut error = ApiError::new(status, violation.class());
+    for (key, value) in violation.fields() {
+        let value = match value {
+            FieldValue::Text(s) => Value::String(s),
+            FieldValue::Amount(a) => amount_value(a),
+            FieldValue::Map(m) => json!(m),
+        };
+        error = error.with(key, value);
+    }
+    error
+}
+
+/// A failed write as Credit Commons error JSON.
+pub(crate) fn write_error(error: WriteError<Violation>) -> ApiError {
+    match error {
+        WriteError::Rejected(violation) => violation_error(&violation),
+        WriteError::Journal(_) => ApiError::failure("the journal could not be written; the node stopped writing"),
+        WriteError::Unavailable => ApiError::unavailable("the node is not accepting writes (shutting down or stopped)"),
+        WriteError::ReadOnly(reason) => ApiError::unavailable(&reason),
+    }
+}
+
+/// Submits a command and answers its failure as Credit Commons error JSON.
+pub(crate) async fn submit(state: &AppState, command: NodeCommand) -> ApiResult<NodeOutput> {
+    state.submit(command).await.map_err(write_error)
 }

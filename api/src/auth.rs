@@ -10,8 +10,9 @@ use axum::http::request::Parts;
 use ledger::{AccountId, KeyHash};
 use rand::RngCore;
 
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::node::AppState;
+use crate::peers::{hash_at, link_closed, reference_mismatch};
 
 /// Longest key accepted, in bytes.
 pub const KEY_BYTES_MAX: usize = 256;
@@ -150,7 +151,7 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency
     let id = AccountId::new(node).map_err(|_| ApiError::unauthenticated(node))?;
     let read = state.read();
     if let Some(evidence) = read.closed(&id) {
-        return Err(crate::federation::link_closed(&id, &evidence));
+        return Err(link_closed(&id, &evidence));
     }
     let ours = read.ratchet(&id).ok_or_else(|| ApiError::unauthenticated(node))?;
     // A request that advances no ratchet may come from a neighbour that has not
@@ -158,7 +159,7 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency
     let previous = || {
         let log = read.projections.link_log(&id);
         let initial = read.projections.peer(&id).map(|p| p.initial_hash.as_str())?;
-        crate::reconcile::hash_at(initial, log, log.len().checked_sub(1)?)
+        hash_at(initial, log, log.len().checked_sub(1)?)
     };
     // A Komunitin node checks our hash exactly and keeps no history, so we do
     // the same on its link (docs/PROTOCOL.md, "Komunitin links").
@@ -172,7 +173,7 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency
     };
     if !accepted {
         if ledger::LedgerView::dialect(&read.projections, &id) == ledger::Dialect::Reference {
-            return Err(crate::federation::reference::mismatch(node, hash));
+            return Err(reference_mismatch(node, hash));
         }
         return Err(ApiError::hash_mismatch(axum::http::StatusCode::INTERNAL_SERVER_ERROR, node, hash));
     }

@@ -1,5 +1,7 @@
-//! Talking to neighbour nodes: the peer client, node authentication, the
-//! relay and state-change flows across the tree, and the routes for them.
+//! The federation flows: calling neighbour nodes, the relay and state-change
+//! flows across the tree, paths that lead to other nodes, and reconciling
+//! links (`reconcile`); per dialect (`reference`, `komunitin`). Their routes
+//! are in `routes::federation`.
 //!
 //! Peer calls never run inside the writer: a flow asks the writer to plan or
 //! prepare (no write), calls the neighbour, then asks the writer to record.
@@ -7,100 +9,31 @@
 //! sides advance the link's ratchet in the same order.
 
 mod komunitin;
-pub(crate) mod reference;
+pub mod reconcile;
+mod reference;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::BTreeMap;
 
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ledger::federation::{RelayIn, WireEntry};
 use ledger::{
-    AccountId, AccountKind, Amount, Command, Dialect, LedgerView, Limits, Peer, Rate, State as TxState, TxId, Workflow,
+    AccountId, AccountKind, Command, Dialect, LedgerView, Limits, Peer, Rate, State as TxState, TxId, Workflow,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
+use crate::app::{submit, violation_error, AppState};
 use crate::error::{ApiError, ApiResult};
-use crate::http::AppJson;
-use crate::node::{AppState, NodeCommand, NodeOutput};
-use crate::peer_client::{HttpPeerClient, PeerAnswer, PeerClient, PeerRequest, Unreachable};
-use crate::routes::{submit, violation_error};
+use crate::machine::{NodeCommand, NodeOutput};
+use crate::peer_client::PeerRequest;
+/// Node::start builds the `Peers` it names here.
+pub use crate::peers::Peers;
+use crate::peers::{link_busy, link_closed, reference_mismatch};
 use crate::wire::{amount_json, envelope, parse_amount};
-
-/// Default time a neighbour has to answer (the reference's 2 s proved too tight in practice).
-pub const PEER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
-/// Longest neighbour URL accepted.
-pub const URL_BYTES_MAX: usize = 512;
-
-/// Calls to neighbours (through a [`PeerClient`]), and the per-link locks.
-#[derive(Debug)]
-pub struct Peers {
-    client: Arc<dyn PeerClient>,
-    locks: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
-    /// Consecutive failed node authentications per claimed node name.
-    failures: Mutex<HashMap<String, u32>>,
-}
-
-/// Most distinct node names whose failures are remembered (beyond it the
-/// record starts over, so a caller cannot grow it without bound).
-const FAILURE_NAMES_MAX: usize = 4096;
-
-impl Peers {
-    /// Neighbours over HTTP, each request given up after `timeout`.
-    pub fn new(timeout: Duration) -> Peers {
-        Peers::with_client(Arc::new(HttpPeerClient::new(timeout)))
-    }
-
-    /// Neighbours through `client` (a simulated network, for instance).
-    pub fn with_client(client: Arc<dyn PeerClient>) -> Peers {
-        Peers { client, locks: Mutex::new(HashMap::new()), failures: Mutex::new(HashMap::new()) }
-    }
-
-    /// A request claiming to be node `node` failed to prove the link hash:
-    /// logged, and answered only after a delay that doubles with each
-    /// consecutive failure (100 ms up to 5 s), so guessing is slow.
-    pub async fn refused(&self, node: &str) {
-        let count = {
-            let mut failures = self.failures.lock().expect("failure counts are never poisoned");
-            if failures.len() >= FAILURE_NAMES_MAX && !failures.contains_key(node) {
-                failures.clear();
-            }
-            let count = failures.entry(node.chars().take(64).collect()).or_insert(0);
-            *count = count.saturating_add(1);
-            *count
-        };
-        let delay = Duration::from_millis(100u64.saturating_mul(1 << count.min(6).saturating_sub(1)))
-            .min(Duration::from_secs(5));
-        tracing::warn!(node = %node.chars().take(64).collect::<String>(), failures = count, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "a caller claiming to be this neighbour sent a wrong link hash");
-        tokio::time::sleep(delay).await;
-    }
-
-    /// Node `node` proved the link hash: its failure count starts over.
-    pub fn proved(&self, node: &str) {
-        let mut failures = self.failures.lock().expect("failure counts are never poisoned");
-        if !failures.is_empty() {
-            failures.remove(node);
-        }
-    }
-
-    /// Sends one request to a neighbour.
-    pub async fn send(&self, request: PeerRequest) -> Result<PeerAnswer, Unreachable> {
-        self.client.send(request).await
-    }
-
-    /// The lock every request to `peer` holds.
-    pub fn lock_for(&self, peer: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().expect("link locks are never poisoned");
-        Arc::clone(locks.entry(peer.clone()).or_default())
-    }
-}
 
 /// What a neighbour needs to be called: its URL and our last hash on the link.
 fn peer_facts(state: &AppState, peer: &AccountId) -> ApiResult<(String, String)> {
@@ -111,22 +44,6 @@ fn peer_facts(state: &AppState, peer: &AccountId) -> ApiResult<(String, String)>
         (Some(url), Some(hash)) => Ok((url.trim_end_matches('/').to_owned(), hash)),
         _ => Err(ApiError::does_not_exist("node", peer.as_str())),
     }
-}
-
-/// Both ends of a link tried to change a shared transaction at once; this one
-/// yields. Nothing was written; retrying is safe.
-pub fn link_busy(peer: &AccountId) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "LinkBusyFailure")
-        .with("remoteNode", peer.as_str())
-        .with("translated", "another change is crossing this link; nothing was written, retry")
-}
-
-/// A link closed after a divergence refuses traffic until an admin reopens it.
-pub fn link_closed(peer: &AccountId, evidence: &Value) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "HashMismatchFailure")
-        .with("remoteNode", peer.as_str())
-        .with("translated", "the link diverged and is closed until an admin resolves it")
-        .with("evidence", evidence.clone())
 }
 
 /// Test-only fault injection: `CCNODE_FAILPOINT=<name>` makes the process abort at that point.
@@ -198,7 +115,7 @@ async fn call_peer(
 fn spawn_reconcile(state: &AppState, peer: &AccountId) {
     let (state, peer) = (state.clone(), peer.clone());
     tokio::spawn(async move {
-        if let Err(error) = crate::reconcile::reconcile_link(&state, &peer).await {
+        if let Err(error) = reconcile::reconcile_link(&state, &peer).await {
             tracing::warn!(%peer, class = error.class_name(), "reconciliation after a hash mismatch failed");
         }
     });
@@ -375,7 +292,7 @@ async fn commit(
         Ok(_) => Ok(()),
         Err(error) => {
             tracing::error!(%uuid, state = %to, "the next node wrote a change this node then could not write");
-            Err(crate::routes::write_error(error))
+            Err(crate::app::write_error(error))
         }
     }
 }
@@ -484,30 +401,26 @@ fn parse_relay(state: &AppState, body: RelayBody) -> ApiResult<RelayIn> {
     Ok(RelayIn { uuid, workflow, entries })
 }
 
-/// A neighbour relays a proposal: validate it here (limits on our two
-/// adjacent accounts), relay it on if it goes further, record it validated.
-#[utoipa::path(post, path = "/transaction/relay", tag = "federation", request_body = RelayBody,
-    responses((status = 201, description = "Validated here and downstream: `{data: [additional entries]}`", body = crate::schema::RelayAnswer),
-              (status = 400, description = "A violation here or downstream (passed back untouched)"),
-              (status = 403, description = "Not called by a neighbour node"), (status = 503, description = "UnavailableNodeFailure: a neighbour downstream did not answer")))]
-pub async fn relay(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    AppJson(raw): AppJson<Box<RawValue>>,
+/// A neighbour relays a proposal (`POST /transaction/relay`): validate it
+/// here (limits on our two adjacent accounts), relay it on if it goes
+/// further, record it validated; per the link's dialect.
+pub async fn receive_relay(
+    state: &AppState,
+    from: AccountId,
+    headers: &HeaderMap,
+    raw: &RawValue,
 ) -> ApiResult<Response> {
-    let Caller::Node { account: from } = caller else { return Err(ApiError::forbidden()) };
     let body: RelayBody = serde_json::from_str(raw.get())
         .map_err(|e| ApiError::invalid_field("body", format!("not the expected JSON: {e}")))?;
     let dialect = state.read().projections.dialect(&from);
     match dialect {
-        Dialect::Komunitin => return komunitin::relay_from(&state, from, &headers, &raw, body).await,
-        Dialect::Reference => return reference::relay_from(&state, from, &headers, body).await,
+        Dialect::Komunitin => return komunitin::relay_from(state, from, headers, raw, body).await,
+        Dialect::Reference => return reference::relay_from(state, from, headers, body).await,
         Dialect::Ccnode => {}
     }
     let upstream = from.clone();
-    let relay = parse_relay(&state, body)?;
-    let trace = trace_of(&headers);
+    let relay = parse_relay(state, body)?;
+    let trace = trace_of(headers);
     // A retried relay that was already recorded answers as the first did.
     let existing = {
         let read = state.read();
@@ -515,7 +428,7 @@ pub async fn relay(
     };
     match existing {
         Some(true) => {
-            let added = match submit(&state, NodeCommand::Additional { uuid: relay.uuid, upstream: from }).await? {
+            let added = match submit(state, NodeCommand::Additional { uuid: relay.uuid, upstream: from }).await? {
                 NodeOutput::Entries(entries) => entries,
                 _ => Vec::new(),
             };
@@ -524,14 +437,14 @@ pub async fn relay(
         Some(false) => return Err(violation_error(&ledger::Violation::DuplicateUuid { uuid: relay.uuid.to_string() })),
         None => {}
     }
-    let output = submit(&state, NodeCommand::PlanRelay { from: upstream, relay }).await?;
+    let output = submit(state, NodeCommand::PlanRelay { from: upstream, relay }).await?;
     let NodeOutput::Plan(Some(plan)) = output else { return Err(ApiError::failure("relay planning gave no plan")) };
     let plan = *plan;
-    let plan = relay_on(&state, plan, &trace).await?;
+    let plan = relay_on(state, plan, &trace).await?;
     let uuid = plan.transaction.uuid;
     let command = Command::ProposeTransversal { transaction: plan.transaction, link: plan.link };
-    submit(&state, NodeCommand::Ledger(command)).await?;
-    let added = match submit(&state, NodeCommand::Additional { uuid, upstream: from }).await? {
+    submit(state, NodeCommand::Ledger(command)).await?;
+    let added = match submit(state, NodeCommand::Additional { uuid, upstream: from }).await? {
         NodeOutput::Entries(entries) => entries,
         _ => Vec::new(),
     };
@@ -559,7 +472,7 @@ pub async fn relayed_state_change(
     if ours != claimed_hash {
         state.peers().refused(from.as_str()).await;
         if state.read().projections.dialect(&from) == Dialect::Reference {
-            return Err(reference::mismatch(from.as_str(), claimed_hash));
+            return Err(reference_mismatch(from.as_str(), claimed_hash));
         }
         return Err(ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, from.as_str(), claimed_hash));
     }
@@ -575,152 +488,6 @@ pub async fn relayed_state_change(
     }
     change_state(state, uuid, to, from.clone(), Some(from), trace).await?;
     Ok(StatusCode::CREATED)
-}
-
-// ---------------------------------------------------------------------------
-// Tree configuration (admin)
-
-/// `POST /admin/nodes`: a child node, on the parent.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewChild {
-    /// The child node's name (its account here).
-    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "branch2")]
-    pub id: String,
-    /// Its base URL.
-    #[schema(pattern = "^https?://[!-~]{1,500}$", example = "http://127.0.0.1:9")]
-    pub url: String,
-    /// Lower limit of its account here.
-    #[schema(value_type = crate::schema::AmountIn)]
-    pub min: Box<RawValue>,
-    /// Upper limit.
-    #[schema(value_type = crate::schema::AmountIn)]
-    pub max: Box<RawValue>,
-    /// The link's agreed initial ratchet hash (the same on both sides);
-    /// required unless the dialect is `reference`, whose initial hash is the
-    /// empty string (a reference node with no `hash_history` row for the link).
-    #[serde(default)]
-    #[schema(pattern = "^[!-~]{0,128}$", example = "initial-hash")]
-    pub last_hash: Option<String>,
-    /// How the child speaks: `reference` (the PHP reference node 0.8.5's
-    /// wire), `ccnode` (between two ccnodes) or `komunitin`. Default:
-    /// `ccnode` when `public_key` is given, else `reference`.
-    #[serde(default)]
-    #[schema(pattern = "^(reference|ccnode|komunitin)$", example = "reference")]
-    pub dialect: Option<String>,
-    /// The child's checkpoint key, its `GET /node/key` (a C2SP Ed25519
-    /// verifier key): this node then witnesses its checkpoints, as
-    /// `PUT /admin/nodes/{node}/key` sets it.
-    #[serde(default)]
-    pub public_key: Option<String>,
-}
-
-/// `PUT /admin/trunkward`: the parent node, on the child.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Trunkward {
-    /// The parent node's name (the balance-of-trade account here).
-    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "trunk")]
-    pub name: String,
-    /// Its base URL.
-    #[schema(pattern = "^https?://[!-~]{1,500}$", example = "http://127.0.0.1:9")]
-    pub url: String,
-    /// Conversion rate: trunkward amount = local amount × rate.
-    #[schema(value_type = crate::schema::AmountIn)]
-    pub rate: Box<RawValue>,
-    /// Lower limit of the balance-of-trade account.
-    #[schema(value_type = crate::schema::AmountIn)]
-    pub min: Box<RawValue>,
-    /// Upper limit.
-    #[schema(value_type = crate::schema::AmountIn)]
-    pub max: Box<RawValue>,
-    /// The link's agreed initial ratchet hash; required unless the dialect
-    /// is `reference` (default there: the empty string, as a reference node starts).
-    #[serde(default)]
-    #[schema(pattern = "^[!-~]{0,128}$", example = "initial-hash")]
-    pub last_hash: Option<String>,
-    /// How the parent speaks: `reference` (the PHP reference node 0.8.5's
-    /// wire), `ccnode` (between two ccnodes) or `komunitin`. Default:
-    /// `ccnode` when `public_key` is given, else `reference`.
-    #[serde(default)]
-    #[schema(pattern = "^(reference|ccnode|komunitin)$", example = "reference")]
-    pub dialect: Option<String>,
-    /// The parent's checkpoint key, its `GET /node/key` (a C2SP Ed25519
-    /// verifier key): this node then witnesses its checkpoints.
-    #[serde(default)]
-    pub public_key: Option<String>,
-}
-
-fn check_url(url: &str) -> ApiResult<()> {
-    if url.len() > URL_BYTES_MAX || !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(ApiError::invalid_field("url", "an http:// or https:// URL"));
-    }
-    Ok(())
-}
-
-fn check_hash(hash: &str) -> ApiResult<()> {
-    if hash.is_empty() || hash.len() > 128 || !hash.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::invalid_field("last_hash", "1 to 128 visible ASCII characters"));
-    }
-    Ok(())
-}
-
-/// A graft's initial hash: given, or the empty string a reference node
-/// starts a link with; only a reference link may start empty.
-pub fn initial_hash_for(dialect: Dialect, given: Option<String>) -> ApiResult<String> {
-    match (dialect, given) {
-        (Dialect::Reference, None) => Ok(String::new()),
-        (Dialect::Reference, Some(hash)) if hash.is_empty() => Ok(hash),
-        (_, Some(hash)) => check_hash(&hash).map(|()| hash),
-        (_, None) => Err(ApiError::invalid_field("last_hash", "required on a ccnode or komunitin link")),
-    }
-}
-
-/// `POST /admin/nodes/{node}/rotate` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Rotate {
-    /// The new initial link hash, agreed with the neighbour's operator (1 to 128 visible ASCII characters).
-    #[schema(example = "a-secret-both-operators-chose")]
-    pub last_hash: String,
-}
-
-/// Replaces a link's agreed initial hash before its first exchange (admin
-/// only; both sides do it with the same value). The initial hash authenticates
-/// a link until its first written versions; an initial hash that was guessed
-/// or leaked (the default is the parent's name) is rotated here. A link that
-/// has written a version is authenticated by its head instead: 409.
-#[utoipa::path(post, path = "/admin/nodes/{node}/rotate", tag = "admin", request_body = Rotate,
-    params(("node" = String, Path, description = "A neighbour")),
-    responses((status = 200, description = "`{data: {node, rotated: true}}`", body = crate::schema::RotateAnswer),
-              (status = 409, description = "CCOtherViolation: the link has written versions", body = crate::schema::ErrorBody),
-              (status = 403, description = "Not an admin", body = crate::schema::ErrorBody)))]
-pub async fn admin_rotate(
-    State(state): State<AppState>,
-    caller: Caller,
-    crate::routes::AppPath(node): crate::routes::AppPath<String>,
-    AppJson(body): AppJson<Rotate>,
-) -> ApiResult<Json<Value>> {
-    caller.admin()?;
-    check_hash(&body.last_hash)?;
-    let id = AccountId::new(&node).map_err(|_| ApiError::does_not_exist("node", node.as_str()))?;
-    let lock = state.peers().lock_for(&id);
-    let _link = lock.lock().await;
-    let peer = {
-        let read = state.read();
-        let peer =
-            read.projections.peer(&id).cloned().ok_or_else(|| ApiError::does_not_exist("node", node.as_str()))?;
-        if read.ratchet(&id).is_some_and(|r| r.count > 0) {
-            return Err(ApiError::new(StatusCode::CONFLICT, "CCOtherViolation").with(
-                "translated",
-                "the link has written versions: its head, not the initial hash, authenticates it now",
-            ));
-        }
-        Peer { initial_hash: body.last_hash, ..peer }
-    };
-    submit(&state, NodeCommand::Ledger(Command::ConnectPeer { peer })).await?;
-    tracing::info!(%id, "rotated the link's initial hash");
-    Ok(Json(envelope(json!({"node": node, "rotated": true}), None, None)))
 }
 
 /// The commands that connect a neighbour: open its node account, record its facts.
@@ -751,93 +518,6 @@ pub fn connect_commands_in(
         commands.push(Command::SetLinkDialect { account: id, dialect });
     }
     commands
-}
-
-/// The dialect a graft names, or its default: a neighbour that gave its
-/// key is another ccnode, one without is taken to speak the reference's wire.
-fn dialect_of(name: Option<&str>, keyed: bool) -> ApiResult<Dialect> {
-    match name {
-        None if keyed => Ok(Dialect::Ccnode),
-        None => Ok(Dialect::Reference),
-        Some(name) => {
-            Dialect::parse(name).ok_or_else(|| ApiError::invalid_field("dialect", "reference, ccnode or komunitin"))
-        }
-    }
-}
-
-/// A graft's `public_key`, checked before anything is written.
-fn peer_key(text: Option<&str>) -> ApiResult<Option<tlog::VerifierKey>> {
-    text.map(|t| {
-        tlog::VerifierKey::parse(t)
-            .ok()
-            .filter(|k| k.kind == tlog::KeyType::Ed25519)
-            .ok_or_else(|| ApiError::invalid_field("public_key", "an Ed25519 C2SP verifier key (GET /node/key)"))
-    })
-    .transpose()
-}
-
-/// Records a grafted neighbour's checkpoint key (`PeerKeySet`), as `PUT /admin/nodes/{node}/key` does.
-async fn set_peer_key(state: &AppState, peer: &AccountId, key: Option<&tlog::VerifierKey>) -> ApiResult<()> {
-    let Some(key) = key else { return Ok(()) };
-    let command =
-        NodeCommand::SetPeerKey { peer: peer.clone(), origin: key.name.clone(), public_key: key.key.to_bytes() };
-    submit(state, command).await.map(drop)
-}
-
-fn limits_of(min: &RawValue, max: &RawValue) -> ApiResult<Limits> {
-    let (min, max): (Amount, Amount) = (parse_amount("min", min)?, parse_amount("max", max)?);
-    Limits::new(min, max)
-        .map_err(|_| ApiError::invalid_fields(&[("min", "must be <= 0".into()), ("max", "must be >= 0".into())]))
-}
-
-/// Connects a child node (admin only, on the parent).
-#[utoipa::path(post, path = "/admin/nodes", tag = "admin", request_body = NewChild,
-    responses((status = 201, description = "`{data: {id, url, min, max, dialect}}`", body = crate::schema::ChildAnswer), (status = 400, description = "Bad fields or the id exists"),
-              (status = 403, description = "Not an admin")))]
-pub async fn admin_new_child(
-    State(state): State<AppState>,
-    caller: Caller,
-    AppJson(body): AppJson<NewChild>,
-) -> ApiResult<Response> {
-    caller.admin()?;
-    let id = AccountId::new(&body.id).map_err(|e| ApiError::invalid_field("id", e.to_string()))?;
-    check_url(&body.url)?;
-    let key = peer_key(body.public_key.as_deref())?;
-    let dialect = dialect_of(body.dialect.as_deref(), key.is_some())?;
-    let last_hash = initial_hash_for(dialect, body.last_hash)?;
-    let limits = limits_of(&body.min, &body.max)?;
-    let commands =
-        connect_commands_in(id.clone(), AccountKind::Leafward, limits, body.url.clone(), Rate::ONE, last_hash, dialect);
-    submit(&state, NodeCommand::Many(commands)).await?;
-    set_peer_key(&state, &id, key.as_ref()).await?;
-    let data = json!({"id": id.as_str(), "url": body.url, "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max()), "dialect": dialect.name(), "public_key": key.map(|k| k.to_string())});
-    Ok((StatusCode::CREATED, Json(envelope(data, None, None))).into_response())
-}
-
-/// Sets this node's parent (admin only, on the child).
-#[utoipa::path(put, path = "/admin/trunkward", tag = "admin", request_body = Trunkward,
-    responses((status = 201, description = "`{data: {name, url, rate, min, max, dialect}}`", body = crate::schema::TrunkwardAnswer), (status = 400, description = "Bad fields or a parent is already set"),
-              (status = 403, description = "Not an admin")))]
-pub async fn admin_set_trunkward(
-    State(state): State<AppState>,
-    caller: Caller,
-    AppJson(body): AppJson<Trunkward>,
-) -> ApiResult<Response> {
-    caller.admin()?;
-    let name = AccountId::new(&body.name).map_err(|e| ApiError::invalid_field("name", e.to_string()))?;
-    check_url(&body.url)?;
-    let key = peer_key(body.public_key.as_deref())?;
-    let dialect = dialect_of(body.dialect.as_deref(), key.is_some())?;
-    let last_hash = initial_hash_for(dialect, body.last_hash)?;
-    let limits = limits_of(&body.min, &body.max)?;
-    let rate_text = parse_amount("rate", &body.rate)?;
-    let rate = Rate::new(rate_text.as_decimal()).map_err(|_| ApiError::invalid_field("rate", "must be positive"))?;
-    let commands =
-        connect_commands_in(name.clone(), AccountKind::Trunkward, limits, body.url.clone(), rate, last_hash, dialect);
-    submit(&state, NodeCommand::Many(commands)).await?;
-    set_peer_key(&state, &name, key.as_ref()).await?;
-    let data = json!({"name": name.as_str(), "url": body.url, "rate": rate.to_string(), "min": crate::wire::amount_value(limits.min()), "max": crate::wire::amount_value(limits.max()), "dialect": dialect.name(), "public_key": key.map(|k| k.to_string())});
-    Ok((StatusCode::CREATED, Json(envelope(data, None, None))).into_response())
 }
 
 /// This node's absolute path, asking the parent for its own.
@@ -886,86 +566,6 @@ pub async fn handshake(state: &AppState, trace: &str) -> BTreeMap<String, String
         out.insert(peer.to_string(), status);
     }
     out
-}
-
-/// The neighbours of this node with each link's ratchet head (admin only).
-#[utoipa::path(get, path = "/admin/nodes", tag = "admin",
-    responses((status = 200, description = "`{data: {node: {kind, url, rate, last_hash, blake3, versions, balance, dialect, closed}}}` (`closed`: the evidence while the link is closed after a divergence, else null)", body = crate::schema::NodesAnswer),
-              (status = 403, description = "Not an admin")))]
-pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.admin()?;
-    let read = state.read();
-    let mut data = serde_json::Map::new();
-    for peer in &read.neighbours() {
-        let Some(ratchet) = read.ratchet(peer) else { continue };
-        let facts = read.projections.peer(peer);
-        let kind =
-            read.projections
-                .account(peer)
-                .map(|a| if a.kind == AccountKind::Trunkward { "trunkward" } else { "leafward" });
-        let balance = read.projections.balances(peer).unwrap_or_default();
-        data.insert(
-            peer.to_string(),
-            json!({
-                "kind": kind,
-                "url": facts.map(|p| p.url.clone()),
-                "rate": facts.map(|p| p.rate.to_string()),
-                "last_hash": ratchet.md5,
-                "blake3": ledger::ratchet::hex(&ratchet.blake3),
-                "versions": ratchet.count,
-                "balance": crate::wire::amount_value(balance.completed),
-                "dialect": read.projections.dialect(peer).name(),
-                "closed": read.closed(peer),
-            }),
-        );
-    }
-    Ok(Json(envelope(Value::Object(data), None, None)))
-}
-
-/// `PUT /admin/fees`: what this node charges on transactions crossing it.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Fees {
-    /// The local account fees are paid to; `null` stops charging.
-    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", example = "admin")]
-    pub account: Option<String>,
-    /// A fixed amount per transaction (default 0).
-    #[schema(value_type = Option<crate::schema::AmountIn>)]
-    pub fixed: Option<Box<RawValue>>,
-    /// A percentage of the primary amount (default 0; `1.5` = 1.5 %).
-    #[schema(value_type = Option<crate::schema::AmountIn>)]
-    pub percent: Option<Box<RawValue>>,
-}
-
-/// Sets the fees this node charges on transactions that cross it (admin only).
-/// Fees are paid by the payer, added as entries on the way, and never charged on fees.
-#[utoipa::path(put, path = "/admin/fees", tag = "admin", request_body = Fees,
-    responses((status = 200, description = "`{data: {account, fixed, percent}}` (`data: null` when charging stopped)", body = crate::schema::FeesAnswer), (status = 400, description = "Bad fields"),
-              (status = 403, description = "Not an admin")))]
-pub async fn admin_set_fees(
-    State(state): State<AppState>,
-    caller: Caller,
-    AppJson(body): AppJson<Fees>,
-) -> ApiResult<Json<Value>> {
-    caller.admin()?;
-    let policy = match body.account {
-        None => None,
-        Some(account) => {
-            let account = AccountId::new(&account).map_err(|e| ApiError::invalid_field("account", e.to_string()))?;
-            let fixed = body.fixed.as_deref().map(|v| parse_amount("fixed", v)).transpose()?.unwrap_or(Amount::ZERO);
-            let percent =
-                body.percent.as_deref().map(|v| parse_amount("percent", v)).transpose()?.unwrap_or(Amount::ZERO);
-            Some(ledger::federation::FeePolicy { account, fixed, percent })
-        }
-    };
-    submit(&state, NodeCommand::Ledger(Command::ConfigureFees { policy: policy.clone() })).await?;
-    let data = match policy {
-        Some(p) => {
-            json!({"account": p.account.as_str(), "fixed": crate::wire::amount_value(p.fixed), "percent": crate::wire::amount_value(p.percent)})
-        }
-        None => Value::Null,
-    };
-    Ok(Json(envelope(data, None, None)))
 }
 
 /// Where a path that names a node (or starts with one) leads from here.

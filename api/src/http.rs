@@ -143,7 +143,7 @@ pub async fn decorate(origins: CorsOrigins, request: Request, next: Next) -> Res
 }
 
 /// Whether `caller` is a neighbour node on a reference link.
-fn reference_neighbour(state: &crate::node::AppState, caller: &str) -> bool {
+fn reference_neighbour(state: &crate::app::AppState, caller: &str) -> bool {
     let Ok(id) = ledger::AccountId::new(caller) else { return false };
     let read = state.read();
     read.projections.peer(&id).is_some()
@@ -170,7 +170,7 @@ fn for_reference(body: &mut serde_json::Value, method: &str, path: &str) {
 /// makes (`{"errors":[{"class": …, "node": "<name>"}]}`, as the reference
 /// does); a neighbour's error relayed upstream keeps the node it came from.
 pub async fn name_errors(
-    axum::extract::State(state): axum::extract::State<crate::node::AppState>,
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
     request: Request,
     next: Next,
 ) -> Response {

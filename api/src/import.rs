@@ -18,8 +18,10 @@ use std::sync::Arc;
 
 use ledger::{AccountId, AccountKind, AccountStatus, Amount, Command, Limits, Proposal, TxId, WorkflowId};
 
+use crate::app::describe_write_error;
+use crate::machine::NodeCommand;
 use crate::metrics::Metrics;
-use crate::node::{describe_write_error, Node, NodeCommand, StartOptions};
+use crate::node::{Node, StartOptions};
 
 /// Why an import was refused. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -571,7 +573,7 @@ pub async fn run(plan: &Plan, data_dir: &Path, name: &str) -> Result<Report, Imp
     let staging: PathBuf = parent.join(format!(".{leaf}.importing-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     // The new node's data is as private as a served node's (0700).
-    for dir in [staging.clone(), crate::node::journal_dir(&staging), crate::node::projections_dir(&staging)] {
+    for dir in [staging.clone(), crate::app::journal_dir(&staging), crate::app::projections_dir(&staging)] {
         journal::create_private_dir_all(&dir).map_err(|e| ImportError::Refused(format!("{}: {e}", dir.display())))?;
     }
     let result = write(plan, &staging, name).await;

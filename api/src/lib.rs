@@ -14,17 +14,14 @@ pub mod machine;
 pub mod merkle;
 pub mod metrics;
 pub mod node;
-pub mod operator;
 pub mod peer_client;
+pub mod peers;
 pub(crate) mod pending;
 pub mod read_model;
-pub mod reconcile;
-pub mod replay_routes;
 pub mod routes;
 pub mod runtime;
 pub mod schema;
 pub mod server;
-pub mod ui;
 pub mod wire;
 
 /// Test-only fault injection: whether `CCNODE_FAILPOINT` names `name`

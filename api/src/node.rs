@@ -7,16 +7,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 use journal::Journal;
-use ledger::{decode_event, Account, AccountId, AccountKind, Command, Limits, NodeName, Violation};
+use ledger::{decode_event, AccountId, AccountKind, Command, Limits, NodeName, Violation};
 use projections::{Projections, SnapshotStore};
 
-pub use crate::app::AppState;
-use crate::app::Shared;
+use crate::app::{describe_write_error, journal_dir, projections_dir, AppState, Shared};
 use crate::auth;
-use crate::machine::{LedgerMachine, ReadPublisher};
-pub use crate::machine::{NodeCommand, NodeOutput};
+use crate::machine::{LedgerMachine, NodeCommand, ReadPublisher};
 use crate::metrics::Metrics;
-pub use crate::read_model::{Crossing, ReadModel};
+use crate::read_model::ReadModel;
 use crate::runtime::{WriteError, Writer};
 
 /// Journal records from which the Merkle tree is rebuilt in the background
@@ -136,16 +134,6 @@ pub struct Node {
     /// Takes the snapshots asked for every `--snapshot-every` records.
     snapshotter: Option<std::thread::JoinHandle<()>>,
     data_dir: PathBuf,
-}
-
-/// Where the journal lives inside a data directory.
-pub fn journal_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("journal")
-}
-
-/// Where the derived projections snapshot lives inside a data directory.
-pub fn projections_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("projections")
 }
 
 impl Node {
@@ -478,14 +466,6 @@ fn read_only_reason(unfoldable: &projections::Unfoldable) -> String {
     )
 }
 
-/// A one-line description of a failed write for logs and start-up errors.
-pub fn describe_write_error(error: &WriteError<Violation>) -> String {
-    match error {
-        WriteError::Rejected(v) => format!("{}: {v}", v.class()),
-        other => other.to_string(),
-    }
-}
-
 /// Opens a data directory read-only and folds its journal: for offline commands.
 pub fn open_offline(data_dir: &Path) -> Result<(Journal, Projections), StartError> {
     let dir = journal_dir(data_dir);
@@ -493,9 +473,4 @@ pub fn open_offline(data_dir: &Path) -> Result<(Journal, Projections), StartErro
         Journal::open_read_only(&dir).map_err(|source| StartError::Journal { dir, source: Box::new(source) })?;
     let projections = fold_all(&journal)?;
     Ok((journal, projections))
-}
-
-/// Whether an account is a local user (not a node account).
-pub fn is_user(account: &Account) -> bool {
-    matches!(account.kind, AccountKind::User { .. })
 }

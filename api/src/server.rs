@@ -13,15 +13,17 @@ use axum::http::header::{CONNECTION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, on, patch, post, put, MethodFilter};
+use axum::routing::get;
 use axum::{middleware, Json, Router};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 
+use crate::app::{describe_write_error, AppState};
 use crate::error::ApiError;
 use crate::http::{decorate, name_errors, track_metrics, CorsOrigins, BODY_BYTES_MAX};
+use crate::machine::{NodeCommand, NodeOutput};
 use crate::metrics::Metrics;
-use crate::node::{AppState, Node, NodeCommand};
+use crate::node::Node;
 use crate::schema::{self, ErrorResponses};
 use crate::{federation, routes};
 
@@ -33,24 +35,24 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
 #[openapi(
     info(title = "ccnode", description = "A Credit Commons node: the 0.8.x client API, ccnode's historical balance and the admin API. Authenticate with `cc-user` (account id) and `cc-auth` (its key). Every answer has a content schema: `{data, meta?, links?}` on success, `ErrorBody` (`{\"errors\":[{\"class\": ..., \"node\": ...}]}`) on every 4xx and 5xx. Amounts are exact decimals of at most 6 places (`Amount`, `AmountIn`)."),
     paths(
-        routes::permitted_endpoints, routes::about, routes::workflows, routes::absolute_path, routes::handshake,
-        routes::account_names, routes::account_summary, routes::account_limits, routes::account_history,
-        routes::account_balance, routes::new_transaction, routes::get_transaction, routes::state_change,
-        routes::filter_transactions, routes::filter_entries, routes::transaction_entries,
-        routes::admin_new_account, routes::admin_change_account, openapi_json, metrics_text,
-        crate::operator::admin_list_accounts, crate::operator::admin_health, crate::operator::admin_warnings,
-        crate::operator::account_warnings,
-        federation::relay, federation::admin_new_child, federation::admin_set_trunkward, federation::admin_list_nodes,
-        federation::admin_set_fees, crate::reconcile::link_feed, crate::reconcile::reconcile_route,
-        crate::reconcile::reopen_route, crate::replay_routes::events, federation::admin_rotate,
-        crate::checkpoint::node_key, crate::checkpoint::get_checkpoint, crate::checkpoint::admin_checkpoint,
-        crate::checkpoint::admin_rotate_key, crate::checkpoint::proof_inclusion, crate::checkpoint::proof_consistency,
-        crate::checkpoint::proof_balance, crate::checkpoint::statement, crate::witness::admin_peer_key,
-        crate::witness::add_checkpoint,
+        routes::node::permitted_endpoints, routes::node::about, routes::node::workflows, routes::node::absolute_path, routes::node::handshake,
+        routes::accounts::account_names, routes::accounts::account_summary, routes::accounts::account_limits, routes::accounts::account_history,
+        routes::accounts::account_balance, routes::transactions::new_transaction, routes::transactions::get_transaction, routes::transactions::state_change,
+        routes::transactions::filter_transactions, routes::transactions::filter_entries, routes::transactions::transaction_entries,
+        routes::admin::admin_new_account, routes::admin::admin_change_account, openapi_json, metrics_text,
+        routes::operator::admin_list_accounts, routes::operator::admin_health, routes::operator::admin_warnings,
+        routes::operator::account_warnings,
+        routes::federation::relay, routes::federation::admin_new_child, routes::federation::admin_set_trunkward, routes::federation::admin_list_nodes,
+        routes::federation::admin_set_fees, routes::federation::link_feed, routes::federation::reconcile_route,
+        routes::federation::reopen_route, routes::replay::events, routes::federation::admin_rotate,
+        routes::checkpoint::node_key, routes::checkpoint::get_checkpoint, routes::checkpoint::admin_checkpoint,
+        routes::checkpoint::admin_rotate_key, routes::checkpoint::proof_inclusion, routes::checkpoint::proof_consistency,
+        routes::checkpoint::proof_balance, routes::checkpoint::statement, routes::witness::admin_peer_key,
+        routes::witness::add_checkpoint,
     ),
     components(schemas(crate::wire::NewTransaction, crate::wire::TransactionJson, crate::wire::EntryJson,
-        crate::wire::EntryFullJson, routes::NewAccount, routes::AccountChange, federation::RelayBody,
-        federation::RelayEntry, federation::NewChild, federation::Trunkward, federation::Fees, federation::Rotate,
+        crate::wire::EntryFullJson, routes::admin::NewAccount, routes::admin::AccountChange, federation::RelayBody,
+        federation::RelayEntry, routes::federation::NewChild, routes::federation::Trunkward, routes::federation::Fees, routes::federation::Rotate,
         schema::Amount, schema::AmountIn, schema::ErrorBody, schema::ErrorObject)),
     modifiers(&ErrorResponses),
     tags((name = "node"), (name = "accounts"), (name = "transactions"), (name = "admin"), (name = "federation"), (name = "operations"), (name = "proofs")),
@@ -84,53 +86,9 @@ pub fn router_with(state: AppState, metrics: Arc<Metrics>, body_timeout: Duratio
 
 /// The same, with the origins whose pages may call the node (`--cors-origin`).
 pub fn router_with_cors(state: AppState, metrics: Arc<Metrics>, body_timeout: Duration, cors: CorsOrigins) -> Router {
-    Router::new()
-        .route("/", on(MethodFilter::OPTIONS, routes::permitted_endpoints).get(crate::ui::root))
-        .route("/about", get(routes::about))
-        .route("/workflows", get(routes::workflows))
-        .route("/absolutepath", get(routes::absolute_path))
-        .route("/handshake", get(routes::handshake))
-        .route("/account/names", get(routes::account_names))
-        .route("/account/summary", get(routes::account_summary))
-        .route("/account/limits", get(routes::account_limits))
-        .route("/account/history", get(routes::account_history))
-        .route("/account/balance", get(routes::account_balance))
-        .route("/transaction", post(routes::new_transaction))
-        .route("/transaction/{uuid}", get(routes::get_transaction))
-        .route("/transaction/{uuid}/{dest_state}", patch(routes::state_change))
-        .route("/transactions", get(routes::filter_transactions))
-        .route("/entries", get(routes::filter_entries))
-        .route("/entries/{uuid}", get(routes::transaction_entries))
-        .route("/admin/accounts", post(routes::admin_new_account).get(crate::operator::admin_list_accounts))
-        .route("/admin/health", get(crate::operator::admin_health))
-        .route("/admin/warnings", get(crate::operator::admin_warnings))
-        .route("/account/warnings", get(crate::operator::account_warnings))
-        .route("/account/statement", get(crate::operator::statement))
-        .route("/admin/export/accounts", get(crate::operator::export_accounts))
-        .route("/admin/export/transactions", get(crate::operator::export_transactions))
-        .route("/admin/accounts/{id}", patch(routes::admin_change_account))
-        .route("/admin/nodes", post(federation::admin_new_child).get(federation::admin_list_nodes))
-        .route("/admin/trunkward", put(federation::admin_set_trunkward))
-        .route("/admin/fees", put(federation::admin_set_fees))
-        .route("/transaction/relay", post(federation::relay))
-        .route("/replay/link/{node}", get(crate::reconcile::link_feed))
-        .route("/replay/reconcile/{node}", post(crate::reconcile::reconcile_route))
-        .route("/admin/nodes/{node}/reopen", post(crate::reconcile::reopen_route))
-        .route("/admin/nodes/{node}/rotate", post(federation::admin_rotate))
-        .route("/node/key", get(crate::checkpoint::node_key))
-        .route("/checkpoint", get(crate::checkpoint::get_checkpoint))
-        .route("/admin/checkpoint", post(crate::checkpoint::admin_checkpoint))
-        .route("/admin/node/key", post(crate::checkpoint::admin_rotate_key))
-        .route("/proof/inclusion", get(crate::checkpoint::proof_inclusion))
-        .route("/proof/consistency", get(crate::checkpoint::proof_consistency))
-        .route("/proof/balance", get(crate::checkpoint::proof_balance))
-        .route("/statement", get(crate::checkpoint::statement))
-        .route("/admin/nodes/{node}/key", put(crate::witness::admin_peer_key))
-        .route("/witness/add-checkpoint", post(crate::witness::add_checkpoint))
+    routes::router()
         .route("/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics_text))
-        .merge(crate::ui::router())
-        .merge(crate::replay_routes::router())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
@@ -160,10 +118,49 @@ async fn expire_loop(
         tokio::select! {
             _ = tick.tick() => {
                 if let Err(error) = state.submit(NodeCommand::ExpireDue).await {
-                    tracing::debug!(error = %crate::node::describe_write_error(&error), "expiry pass skipped");
+                    tracing::debug!(error = %describe_write_error(&error), "expiry pass skipped");
                 }
             }
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Signs a checkpoint every `interval` (if records were written since the
+/// last one) and whenever `records` were written, until `stop` changes.
+async fn checkpoint_loop(
+    state: AppState,
+    interval: std::time::Duration,
+    records: u64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    if interval.is_zero() && records == 0 {
+        return;
+    }
+    let mut durable = state.durable_head();
+    let mut tick =
+        tokio::time::interval(if interval.is_zero() { std::time::Duration::from_secs(3600) } else { interval });
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        let due = tokio::select! {
+            _ = tick.tick() => !interval.is_zero(),
+            changed = durable.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let head = *durable.borrow_and_update();
+                let last = state.read().latest_checkpoint().map_or(0, |(s, _)| s);
+                records > 0 && head >= last + records
+            }
+            _ = stop.changed() => return,
+        };
+        if due {
+            match state.submit(NodeCommand::Checkpoint).await {
+                Ok(NodeOutput::Checkpointed { size }) => tracing::debug!(size, "signed a checkpoint"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %describe_write_error(&error), "no checkpoint"),
+            }
         }
     }
 }
@@ -298,11 +295,10 @@ pub async fn serve_with_cors(
     let (reconciled_tx, reconciled_rx) = tokio::sync::watch::channel(false);
     let expiry = tokio::spawn(expire_loop(state.clone(), stop_rx.clone(), reconciled_rx));
     let (interval, records) = state.checkpoint_schedule();
-    let checkpointer =
-        tokio::spawn(crate::checkpoint::checkpoint_loop(state.clone(), interval, records, stop_rx.clone()));
+    let checkpointer = tokio::spawn(checkpoint_loop(state.clone(), interval, records, stop_rx.clone()));
     let cosigner =
         tokio::spawn(crate::witness::cosign_loop(state.clone(), state.reconcile_interval(), stop_rx.clone()));
-    let reconciler = tokio::spawn(crate::reconcile::reconcile_loop(
+    let reconciler = tokio::spawn(federation::reconcile::reconcile_loop(
         state.clone(),
         state.reconcile_interval(),
         stop_rx,

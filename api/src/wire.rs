@@ -5,13 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use ledger::{Amount, Entry, State, Transaction, Workflow, WorkflowError, WorkflowJson};
+use ledger::{Amount, Entry, State, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+
+pub mod events;
+pub mod workflow;
 
 /// `Y-m-d H:i:s` in UTC, as the reference writes `written` and history keys.
 pub fn format_datetime(unix_s: u64) -> String {
@@ -57,6 +60,83 @@ pub fn decimal_value(text: &str) -> Value {
         .unwrap_or_else(|| Value::String(text.to_owned()))
 }
 
+/// The OpenAPI schemas of amounts (schema-only types, never built): the
+/// shapes here use them, and `schema` re-exports them for its answers.
+pub mod amount_schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
+    use utoipa::openapi::RefOr;
+    use utoipa::{PartialSchema, ToSchema};
+
+    /// Pattern of an amount sent as a string.
+    pub const AMOUNT_STRING_PATTERN: &str = "^-?[0-9]{1,19}(\\.[0-9]{1,6})?$";
+    /// Pattern of an amount the server writes as a string (more than 15 significant digits).
+    const AMOUNT_OUT_STRING_PATTERN: &str = "^-?[0-9]{1,20}(\\.[0-9]{1,6})?$";
+    /// Largest magnitude of an amount sent as a JSON number in the schema: twelve
+    /// integer digits and six decimals stay within a double's 15 exact digits...
+    /// almost; the server reads the number's text, not a double, so nothing is lost.
+    pub(crate) const AMOUNT_NUMBER_BOUND: f64 = 999_999_999_999.0;
+
+    /// An amount in an answer: a JSON number written from the exact decimal (at
+    /// most 6 decimal places, never an exponent), or, beyond 15 significant
+    /// digits, a numeric string. The schema bounds the number but does not state
+    /// `multipleOf`, because validators that divide doubles (Python's
+    /// `jsonschema`) refuse exact decimals such as `434708.285488`; the places
+    /// are checked by `api/tests/schema.rs` on the JSON text.
+    #[derive(Debug)]
+    pub struct Amount;
+
+    impl PartialSchema for Amount {
+        fn schema() -> RefOr<Schema> {
+            OneOfBuilder::new()
+                .description(Some(
+                    "An exact decimal with at most 6 decimal places: a JSON number (never with an exponent), or a numeric \
+                     string when it has more than 15 significant digits.",
+                ))
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Number)
+                        .format(Some(SchemaFormat::Custom("decimal6".to_owned())))
+                        .minimum(Some(-1e20))
+                        .maximum(Some(1e20)),
+                )
+                .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(AMOUNT_OUT_STRING_PATTERN)))
+                .examples([serde_json::json!(12.5)])
+                .into()
+        }
+    }
+
+    impl ToSchema for Amount {}
+
+    /// An amount in a request body: a JSON number that is a multiple of
+    /// 0.000001 written without an exponent, or a numeric string
+    /// (`"12.5"`). More than six decimal places, an exponent, or text that is not
+    /// a plain decimal is refused with `InvalidFieldsViolation`.
+    #[derive(Debug)]
+    pub struct AmountIn;
+
+    impl PartialSchema for AmountIn {
+        fn schema() -> RefOr<Schema> {
+            OneOfBuilder::new()
+                .description(Some(
+                    "An exact decimal with at most 6 decimal places: a JSON number written without an exponent, or a \
+                     numeric string such as \"12.5\". More places, an exponent or other text is refused (400).",
+                ))
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Number)
+                        .multiple_of(Some(0.000_001))
+                        .minimum(Some(-AMOUNT_NUMBER_BOUND))
+                        .maximum(Some(AMOUNT_NUMBER_BOUND)),
+                )
+                .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(AMOUNT_STRING_PATTERN)))
+                .examples([serde_json::json!(10), serde_json::json!("2.5")])
+                .into()
+        }
+    }
+
+    impl ToSchema for AmountIn {}
+}
+
 /// Reads an amount from a JSON number or string: at most 6 decimals, no
 /// exponent games, magnitude at most `ledger::AMOUNT_MAX_UNITS` (every
 /// amount a client sends is a quant, a limit or a fee; `decide` checks the
@@ -94,7 +174,7 @@ pub struct NewTransaction {
     pub payee: Option<String>,
     /// Amount, a number (or numeric string) with at most 6 decimals; positive
     /// unless the node takes zero payments.
-    #[schema(value_type = crate::schema::AmountIn)]
+    #[schema(value_type = amount_schema::AmountIn)]
     pub quant: Box<RawValue>,
     /// Free text.
     #[serde(default)]
@@ -148,7 +228,7 @@ pub struct EntryJson {
     /// Payer.
     pub payer: String,
     /// Amount (JSON number).
-    #[schema(value_type = crate::schema::Amount)]
+    #[schema(value_type = amount_schema::Amount)]
     pub quant: Box<RawValue>,
     /// Description.
     pub description: String,
@@ -250,51 +330,6 @@ impl EntryFullJson {
     }
 }
 
-/// The reference's workflow hash: `md5(id . json(creation.state) . json(states→actors))`,
-/// with the states in definition order. Checked against captured reference keys.
-pub fn workflow_hash(workflow: &Workflow) -> String {
-    use md5::{Digest, Md5};
-    type Tos = Vec<(State, Vec<&'static str>)>;
-    let mut states: Vec<(State, Tos)> = Vec::new();
-    for rule in &workflow.transitions {
-        let actors = rule.actors.iter().map(|a| a.name()).collect();
-        match states.iter_mut().find(|(from, _)| *from == rule.from) {
-            Some((_, tos)) => tos.push((rule.to, actors)),
-            None => states.push((rule.from, vec![(rule.to, actors)])),
-        }
-    }
-    let mut text = String::new();
-    text.push_str(workflow.id.as_str());
-    text.push_str(&format!("{{\"state\":\"{}\"}}", workflow.creation.state.name()));
-    if states.is_empty() {
-        text.push_str("[]");
-    } else {
-        let objects: Vec<String> = states
-            .iter()
-            .map(|(from, tos)| {
-                let inner: Vec<String> =
-                    tos.iter().map(|(to, actors)| format!("\"{}\":{}", to.name(), serde_json::json!(actors))).collect();
-                format!("\"{}\":{{{}}}", from.name(), inner.join(","))
-            })
-            .collect();
-        text.push_str(&format!("{{{}}}", objects.join(",")));
-    }
-    ledger::ratchet::hex(&Md5::digest(text.as_bytes()))
-}
-
-/// A workflow as the reference's `GET /workflows` shows it, plus its 0.9.x code.
-pub fn workflow_json(workflow: &Workflow, home: &str) -> Value {
-    let json = ledger::WorkflowJson::from(workflow);
-    let mut value = serde_json::to_value(&json).expect("workflow JSON serialises");
-    if let Value::Object(map) = &mut value {
-        map.insert("home".to_owned(), Value::String(home.to_owned()));
-        if let Ok(code) = workflow.to_code() {
-            map.insert("code".to_owned(), Value::String(code));
-        }
-    }
-    value
-}
-
 /// The response envelope `{data, meta?, links?}`.
 pub fn envelope(data: Value, meta: Option<Value>, links: Option<Value>) -> Value {
     let mut map = Map::new();
@@ -314,31 +349,4 @@ pub fn parse_state(text: &str) -> Option<State> {
         return Some(State::Erased);
     }
     State::parse(text)
-}
-
-/// Reads an operator's workflows file in the reference's `workflows.json`
-/// format: a JSON array of workflow objects (an object keyed by anything is
-/// accepted too), each with `disabled` (reference) or `active`.
-pub fn workflows_from_json(text: &str) -> Result<Vec<Workflow>, WorkflowError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| WorkflowError::File { reason: e.to_string() })?;
-    let items: Vec<serde_json::Value> = match value {
-        serde_json::Value::Array(items) => items,
-        serde_json::Value::Object(map) => map.into_iter().map(|(_, v)| v).collect(),
-        _ => return Err(WorkflowError::File { reason: "expected an array of workflows".to_owned() }),
-    };
-    let mut workflows = Vec::with_capacity(items.len());
-    for item in items {
-        let json: WorkflowJson =
-            serde_json::from_value(item).map_err(|e| WorkflowError::File { reason: e.to_string() })?;
-        let workflow = Workflow::try_from(&json)?;
-        if workflows.iter().any(|w: &Workflow| w.id == workflow.id) {
-            return Err(WorkflowError::File { reason: format!("workflow id {} appears twice", workflow.id) });
-        }
-        workflows.push(workflow);
-    }
-    if workflows.is_empty() {
-        return Err(WorkflowError::File { reason: "no workflows".to_owned() });
-    }
-    Ok(workflows)
 }

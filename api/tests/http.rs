@@ -2,7 +2,8 @@
 //! filters, paging, history, balance-at, admin routes and a table of bad
 //! requests that must each get the right error and change nothing.
 
-use api::node::{AppState, Node};
+use api::app::AppState;
+use api::node::Node;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;

@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use api::app::AppState;
 use api::metrics::Metrics;
-use api::node::{AppState, Node, StartOptions};
+use api::node::{Node, StartOptions};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;

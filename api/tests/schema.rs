@@ -11,7 +11,8 @@
 //! text). `pattern` is not checked here (schemathesis checks it, see
 //! `.ci/schemathesis.sh`).
 
-use api::node::{AppState, Node};
+use api::app::AppState;
+use api::node::Node;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use axum::Router;

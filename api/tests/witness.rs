@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
+use api::app::AppState;
 use api::metrics::Metrics;
-use api::node::{AppState, Node, StartOptions, TrunkwardOptions};
+use api::node::{Node, StartOptions, TrunkwardOptions};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;

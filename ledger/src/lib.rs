@@ -26,4 +26,4 @@ pub use model::{
 pub use path::{resolve, route, Resolution, Route};
 pub use state::{balance_deltas, Balances, LedgerState, LedgerView};
 pub use violation::{FieldValue, Violation};
-pub use workflow::{Actor, Direction, Workflow, WorkflowError, WorkflowJson};
+pub use workflow::{Actor, Direction, Workflow, WorkflowError};

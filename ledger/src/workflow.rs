@@ -1,14 +1,11 @@
 //! Workflows: who may move a transaction from which state to which.
 //!
-//! One in-memory model, [`Workflow`], read from two formats: the 0.8.x JSON
-//! shape ([`WorkflowJson`], serde derives only; the api crate owns JSON) and
-//! the 0.9.x compact codes ([`Workflow::from_code`], [`Workflow::to_code`]).
+//! One in-memory model, [`Workflow`], and the 0.9.x compact codes
+//! ([`Workflow::from_code`], [`Workflow::to_code`]). The 0.8.x JSON shape is
+//! the api crate's (`api::wire::workflow`): this crate has no JSON.
 //! docs/PROTOCOL.md "Workflow codes" records how the code grammar is read.
 
-use std::collections::BTreeMap;
-
 use bincode::{Decode, Encode};
-use serde::{Deserialize, Serialize};
 
 use crate::ids::{NameError, WorkflowId};
 use crate::model::State;
@@ -332,128 +329,4 @@ pub fn default_workflows() -> Vec<Workflow> {
         named("pay", "Pay: payer pays, completes at once; an admin may erase", "_C-CE0"),
         named("payment", "Immediate payment", "_C-"),
     ]
-}
-
-/// 0.8.x `workflows.json` entry, field for field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkflowJson {
-    /// Id.
-    pub id: String,
-    /// Label.
-    #[serde(default)]
-    pub label: String,
-    /// Summary.
-    #[serde(default)]
-    pub summary: String,
-    /// `bill`, `credit` or `3rdparty`.
-    pub direction: String,
-    /// Creation.
-    pub creation: CreationJson,
-    /// `states.{from}.{to}`.
-    pub states: BTreeMap<String, BTreeMap<String, TransitionJson>>,
-    /// Offered (ccnode's name; the reference writes `disabled`).
-    #[serde(default = "active_default")]
-    pub active: bool,
-    /// Not offered (the reference's name; wins over `active` when present).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disabled: Option<bool>,
-}
-
-fn active_default() -> bool {
-    true
-}
-
-/// 0.8.x `creation`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreationJson {
-    /// State name.
-    pub state: String,
-    /// Label.
-    #[serde(default)]
-    pub label: String,
-    /// Confirm step.
-    #[serde(default)]
-    pub confirm: bool,
-}
-
-/// 0.8.x `states.{from}.{to}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransitionJson {
-    /// Label.
-    #[serde(default)]
-    pub label: String,
-    /// `payer`, `payee`, `author`.
-    #[serde(default)]
-    pub actors: Vec<String>,
-}
-
-fn parse_state(field: &'static str, value: &str) -> Result<State, WorkflowError> {
-    State::parse(value).ok_or_else(|| WorkflowError::UnknownValue { field, value: value.to_owned() })
-}
-
-impl TryFrom<&WorkflowJson> for Workflow {
-    type Error = WorkflowError;
-
-    fn try_from(json: &WorkflowJson) -> Result<Workflow, WorkflowError> {
-        let direction = match json.direction.as_str() {
-            "bill" => Direction::Bill,
-            "credit" => Direction::Credit,
-            "3rdparty" => Direction::ThirdParty,
-            other => return Err(WorkflowError::UnknownValue { field: "direction", value: other.to_owned() }),
-        };
-        let creation =
-            Creation { state: parse_state("creation.state", &json.creation.state)?, confirm: json.creation.confirm };
-        let mut transitions = Vec::new();
-        for (from, tos) in &json.states {
-            for (to, t) in tos {
-                let actors = t
-                    .actors
-                    .iter()
-                    .map(|a| match a.as_str() {
-                        "payer" => Ok(Actor::Payer),
-                        "payee" => Ok(Actor::Payee),
-                        "author" => Ok(Actor::Author),
-                        other => Err(WorkflowError::UnknownValue { field: "actors", value: other.to_owned() }),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let (from, to) = (parse_state("states", from)?, parse_state("states", to)?);
-                transitions.push(TransitionRule { from, to, actors, label: t.label.clone() });
-            }
-        }
-        Ok(Workflow {
-            id: WorkflowId::new(&json.id)?,
-            label: json.label.clone(),
-            direction,
-            creation,
-            transitions,
-            active: json.disabled.map_or(json.active, |disabled| !disabled),
-        })
-    }
-}
-
-impl From<&Workflow> for WorkflowJson {
-    fn from(w: &Workflow) -> WorkflowJson {
-        let mut states: BTreeMap<String, BTreeMap<String, TransitionJson>> = BTreeMap::new();
-        for r in &w.transitions {
-            let actors = r.actors.iter().map(|a| a.name().to_owned()).collect();
-            states
-                .entry(r.from.name().to_owned())
-                .or_default()
-                .insert(r.to.name().to_owned(), TransitionJson { label: r.label.clone(), actors });
-        }
-        WorkflowJson {
-            id: w.id.to_string(),
-            label: w.label.clone(),
-            summary: String::new(),
-            direction: w.direction.name().to_owned(),
-            creation: CreationJson {
-                state: w.creation.state.name().to_owned(),
-                label: String::new(),
-                confirm: w.creation.confirm,
-            },
-            states,
-            active: w.active,
-            disabled: Some(!w.active),
-        }
-    }
 }

@@ -10,12 +10,10 @@
 //!   offline auditor (`ccnode audit`).
 //! - [`reconcile`]: the pure state machine comparing two sides of a
 //!   federation link.
-//! - [`json`]: a JSON view of events (amounts as strings).
 //! - [`synth`]: synthetic journals of payments for tests and benchmarks.
 
 pub mod bundle;
 pub mod check;
-pub mod json;
 pub mod point;
 pub mod reconcile;
 pub mod signatures;

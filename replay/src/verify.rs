@@ -227,7 +227,7 @@ fn load_snapshot(data: &Path, journal: &Journal, last: u64) -> Snapshot {
         Ok(h) if h.0 == hash => Snapshot::Loaded { projections: Box::new(projections), seq },
         Ok(h) => Snapshot::Failed(VerifyFailure::Snapshot {
             seq,
-            detail: format!("it was taken at hash {}, the journal has {} there", crate::json::hex(&hash), h),
+            detail: format!("it was taken at hash {}, the journal has {} there", ledger::ratchet::hex(&hash), h),
         }),
         Err(e) => Snapshot::Failed(VerifyFailure::Snapshot { seq, detail: format!("reading the journal: {e}") }),
     }

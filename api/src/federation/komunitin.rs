@@ -15,9 +15,9 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::{change_state_relayed, parse_entries, peer_facts, relay_body, relay_on, trace_of, unavailable, RelayBody};
+use crate::app::{submit, violation_error, AppState};
 use crate::error::{ApiError, ApiResult};
-use crate::node::{AppState, NodeCommand, NodeOutput};
-use crate::routes::{submit, violation_error};
+use crate::machine::{NodeCommand, NodeOutput};
 
 /// The parts of a relay body Komunitin hashes or echoes, as they came.
 #[derive(Deserialize)]

@@ -35,9 +35,10 @@ use super::{
     answered_entries, change_state_relayed, entries_json, parse_relay, peer_facts, relay_on, trace_of, unavailable,
     RelayBody,
 };
+use crate::app::{submit, violation_error, AppState};
 use crate::error::{ApiError, ApiResult};
-use crate::node::{AppState, NodeCommand, NodeOutput};
-use crate::routes::{submit, violation_error};
+use crate::machine::{NodeCommand, NodeOutput};
+use crate::peers::{link_closed, reference_mismatch};
 use crate::wire::envelope;
 
 /// The relay body the reference sends and reads (`TransversalTransaction::jsonSerialize`):
@@ -121,7 +122,7 @@ pub(super) async fn request(
 pub(super) async fn send_change(state: &AppState, uuid: TxId, to: TxState, peer: &AccountId) -> ApiResult<()> {
     let closed = state.read().closed(peer);
     if let Some(evidence) = closed {
-        return Err(super::link_closed(peer, &evidence));
+        return Err(link_closed(peer, &evidence));
     }
     let (from_state, confirm, creation) = {
         let read = state.read();
@@ -167,7 +168,7 @@ async fn send_relay(state: &AppState, uuid: TxId, peer: &AccountId) -> ApiResult
         let evidence = json!({"uuid": uuid.to_string(), "why": "the reference neighbour added entries to a payment it wrote at once; ccnode cannot book them here", "added": entries_json(&added)});
         tracing::error!(%peer, %evidence, "reference link cannot agree");
         state.close_link(peer, evidence.clone()).await;
-        return Err(super::link_closed(peer, &evidence));
+        return Err(link_closed(peer, &evidence));
     }
     Ok(())
 }
@@ -200,7 +201,7 @@ pub(super) async fn relay_from(
         let ours = state.read().ratchet(&from).map(|r| r.md5.clone()).unwrap_or_default();
         if claimed != Some(ours.as_str()) {
             state.peers().refused(from.as_str()).await;
-            return Err(mismatch(from.as_str(), claimed.unwrap_or("")));
+            return Err(reference_mismatch(from.as_str(), claimed.unwrap_or("")));
         }
     }
     if state.read().projections.transaction(&uuid).is_some() {
@@ -220,14 +221,6 @@ pub(super) async fn relay_from(
     };
     let status = if immediate { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(envelope(entries_json(&added), None, None))).into_response())
-}
-
-/// `HashMismatchFailure` for a reference neighbour: with `localHash`, which
-/// cc-php-lib needs to rebuild the error (`NodeRequester::reconstructCCErr`
-/// reads every constructor field), but empty: our head is the neighbour's
-/// credential and is never echoed (issue 16).
-pub fn mismatch(node: &str, claimed: &str) -> ApiError {
-    ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, node, claimed).with("localHash", "")
 }
 
 /// Most open transactions a reconciliation asks the neighbour about.

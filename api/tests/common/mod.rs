@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use api::app::AppState;
 use api::metrics::Metrics;
-use api::node::{AppState, Node, StartOptions};
+use api::node::{Node, StartOptions};
 use axum::Router;
 use ledger::Amount;
 

@@ -1,5 +1,5 @@
-use ledger::workflow::{default_workflows, Creation, TransitionRule, WorkflowError};
-use ledger::{Actor, Direction, State, Workflow, WorkflowJson};
+use ledger::workflow::{Creation, TransitionRule, WorkflowError};
+use ledger::{Actor, Direction, State, Workflow};
 
 #[test]
 fn observed_codes_round_trip() {
@@ -44,30 +44,6 @@ fn author_actor_is_not_expressible_as_code() {
     let mut w = Workflow::from_code("_P-PC+").expect("parses");
     w.transitions[0].actors.push(Actor::Author);
     assert!(matches!(w.to_code(), Err(WorkflowError::NotExpressible { .. })));
-}
-
-#[test]
-fn reference_json_example() {
-    let json = r#"{"id":"credit","label":"Credit","summary":"…","direction":"credit",
- "creation":{"state":"pending","label":"Create","confirm":true},
- "states":{"pending":{"completed":{"label":"Sign","actors":["payee"]},
-                      "erased":{"label":"Erase","actors":["payer"]}},
-           "completed":{"erased":{"label":"Erase","actors":[]}}},
- "active":true}"#;
-    let parsed: WorkflowJson = serde_json::from_str(json).expect("json");
-    let w = Workflow::try_from(&parsed).expect("valid");
-    // Same semantics as the shipped credit workflow's code.
-    assert_eq!(w.to_code().expect("expressible"), "|P-CE0PC+PE-");
-    let shipped = default_workflows().into_iter().find(|w| w.id.as_str() == "credit").expect("credit");
-    for (from, to) in
-        [(State::Pending, State::Completed), (State::Pending, State::Erased), (State::Completed, State::Erased)]
-    {
-        assert_eq!(w.rule(from, to).map(|r| &r.actors), shipped.rule(from, to).map(|r| &r.actors));
-    }
-    let back = Workflow::try_from(&WorkflowJson::from(&w)).expect("round trip");
-    assert_eq!(back, w);
-    let bad: WorkflowJson = serde_json::from_str(&json.replace("\"payee\"]", "\"boss\"]")).expect("json");
-    assert!(Workflow::try_from(&bad).is_err());
 }
 
 #[test]

@@ -17,11 +17,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::Params;
+use crate::app::{journal_dir, AppState};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::node::{journal_dir, AppState};
-use crate::routes::Params;
-use crate::wire::{envelope, format_rfc3339};
+use crate::wire::{envelope, events, format_rfc3339};
 
 /// Default page size of `/replay/events`.
 pub const EVENTS_LIMIT_DEFAULT: u64 = 100;
@@ -145,7 +145,7 @@ fn read_page(dir: PathBuf, after: u64, limit: u64, durable: u64) -> ApiResult<Va
         for record in journal.range(after + 1, last).map_err(|e| failure(&e))? {
             let r = record.map_err(|e| failure(&e))?;
             let (event, error) = match ledger::decode_event(&r.payload) {
-                Ok(event) => (replay::json::event_json(&event), Value::Null),
+                Ok(event) => (events::event_json(&event), Value::Null),
                 Err(e) => (Value::Null, Value::String(e.to_string())),
             };
             let mut item = json!({
@@ -154,7 +154,7 @@ fn read_page(dir: PathBuf, after: u64, limit: u64, durable: u64) -> ApiResult<Va
                 "recorded_at_us": r.recorded_at_us,
                 "prev_hash": r.prev_hash.to_hex(),
                 "hash": r.hash.to_hex(),
-                "payload": replay::json::hex(&r.payload),
+                "payload": events::hex(&r.payload),
                 "event": event,
             });
             if !error.is_null() {

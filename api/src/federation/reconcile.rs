@@ -1,9 +1,10 @@
 //! Reconciling federation links: each side serves the ordered versions it
-//! wrote on a link (`GET /replay/link/{node}`); a node compares its own with
-//! its neighbour's (`replay::reconcile`), copies the versions it missed
-//! through the normal decide/append path (`Command::Reconcile`, which checks
-//! that the copy reproduces the neighbour's hash), and closes the link on a
-//! true divergence until an admin reopens it.
+//! wrote on a link (`GET /replay/link/{node}`, in `routes::federation`); a
+//! node compares its own with its neighbour's (`replay::reconcile`), copies
+//! the versions it missed through the normal decide/append path
+//! (`Command::Reconcile`, which checks that the copy reproduces the
+//! neighbour's hash), and closes the link on a true divergence until an
+//! admin reopens it.
 //!
 //! It runs at start, periodically, when a neighbour answers
 //! `HashMismatchFailure`, and on demand (`POST /replay/reconcile/{node}`,
@@ -11,18 +12,15 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::Json;
+use axum::http::StatusCode;
 use ledger::{AccountId, Command};
 use replay::reconcile::{reconcile, LinkVersion, Verdict};
 use serde_json::{json, Value};
 
-use crate::auth::Caller;
+use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::node::{AppState, NodeCommand};
-use crate::routes::{AppPath, Params};
-use crate::wire::envelope;
+use crate::machine::NodeCommand;
+use crate::peers::recent_hashes;
 use ledger::ratchet::{hex, unhex};
 
 /// Most link versions served per page.
@@ -31,28 +29,7 @@ pub const LINK_PAGE_MAX: usize = 10_000;
 /// Default seconds between reconciliation passes over every link.
 pub const RECONCILE_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
 
-/// A link version's MD5 as the lower-case hex the protocol carries.
-pub fn md5_hex(v: &LinkVersion) -> String {
-    hex(&v.md5)
-}
-
-/// The link hash after `position` versions of `log` (0: the agreed initial
-/// hash), if the log reaches that far.
-pub fn hash_at(initial: &str, log: &[LinkVersion], position: usize) -> Option<String> {
-    match position {
-        0 => Some(initial.to_owned()),
-        n => log.get(n - 1).map(md5_hex),
-    }
-}
-
-/// The hashes a neighbour may prove on a link without advancing it: the
-/// head, then the one before it (a neighbour one version apart).
-pub fn recent_hashes(initial: &str, log: &[LinkVersion]) -> Vec<String> {
-    let before = log.len().checked_sub(1);
-    [Some(log.len()), before].into_iter().flatten().filter_map(|p| hash_at(initial, log, p)).collect()
-}
-
-fn version_json(v: &LinkVersion) -> Value {
+pub(crate) fn version_json(v: &LinkVersion) -> Value {
     json!({"uuid": v.uuid.to_string(), "version": v.version, "state": v.state.letter().to_string(),
            "md5": hex(&v.md5), "blake3": hex(&v.blake3)})
 }
@@ -68,71 +45,6 @@ fn version_from_json(v: &Value) -> Option<LinkVersion> {
         md5: unhex::<16>(v["md5"].as_str()?)?,
         blake3: unhex::<32>(v["blake3"].as_str()?)?,
     })
-}
-
-/// The versions written on the link with `node`, for that node only. It proves
-/// who it is with the hash at position `after` of the link (the agreed initial
-/// hash for 0), which works even when the two heads differ.
-#[utoipa::path(get, path = "/replay/link/{node}", tag = "federation",
-    params(("node" = String, Path, description = "The calling neighbour"), ("after" = Option<usize>, Query, description = "Versions to skip"),
-           ("limit" = Option<usize>, Query, description = "Page size (up to 10000)")),
-    responses((status = 200, description = "`{data: [{uuid, version, state, md5, blake3}], meta: {count, head}}`", body = crate::schema::LinkFeedAnswer),
-              (status = 403, description = "PermissionViolation: not that neighbour"),
-              (status = 409, description = "HashMismatchFailure: the caller's hash at `after` is not ours")))]
-pub async fn link_feed(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    AppPath(node): AppPath<String>,
-    params: Params,
-) -> ApiResult<Json<Value>> {
-    let caller = headers.get("cc-node").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let hash = headers.get("last-hash").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if caller != node {
-        return Err(ApiError::forbidden());
-    }
-    let after = params
-        .0
-        .get("after")
-        .map(|v| v.parse::<usize>())
-        .transpose()
-        .map_err(|_| ApiError::invalid_field("after", "a number"))?
-        .unwrap_or(0);
-    let limit = params
-        .0
-        .get("limit")
-        .map(|v| v.parse::<usize>())
-        .transpose()
-        .map_err(|_| ApiError::invalid_field("limit", "a number"))?
-        .unwrap_or(LINK_PAGE_MAX)
-        .clamp(1, LINK_PAGE_MAX);
-    let id = AccountId::new(&node).map_err(|_| ApiError::forbidden())?;
-    let answer = {
-        let read = state.read();
-        let initial = read.projections.peer(&id).map(|p| p.initial_hash.clone()).ok_or_else(ApiError::forbidden)?;
-        let log = read.projections.link_log(&id);
-        // Authenticated before anything is shown, at every `after`: the caller
-        // proves our head or the hash one before it (it may not have written
-        // the version we just wrote, or may have written one we missed). So
-        // the agreed initial hash opens the feed only until the link's first
-        // written version is followed by a second: it is good for the first
-        // exchange, never again.
-        let proved = recent_hashes(&initial, log).iter().any(|h| h == hash);
-        proved.then(|| {
-            let page: Vec<Value> = log.iter().skip(after).take(limit).map(version_json).collect();
-            let head = hash_at(&initial, log, log.len()).unwrap_or_default();
-            envelope(Value::Array(page), Some(json!({"count": log.len(), "head": head})), None)
-        })
-    };
-    match answer {
-        Some(body) => {
-            state.peers().proved(&node);
-            Ok(Json(body))
-        }
-        None => {
-            state.peers().refused(&node).await;
-            Err(ApiError::hash_mismatch(StatusCode::CONFLICT, &node, hash))
-        }
-    }
 }
 
 /// Fetches the neighbour's whole feed for our link.
@@ -188,7 +100,7 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
     }
     if ledger::LedgerView::dialect(&state.read().projections, peer) == ledger::Dialect::Reference {
         // The reference serves no link feed: its handshake and transaction routes instead.
-        return crate::federation::reference::reconcile(state, peer).await;
+        return super::reference::reconcile(state, peer).await;
     }
     let lock = state.peers().lock_for(peer);
     let _link = lock.lock().await;
@@ -227,7 +139,7 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
                             applied += 1;
                             continue;
                         }
-                        Some(Err(error)) => crate::node::describe_write_error(error),
+                        Some(Err(error)) => crate::app::describe_write_error(error),
                         None => "the writer stopped".to_owned(),
                     };
                     tracing::error!(%peer, uuid = %v.uuid, version = v.version, %why, "a missing version could not be copied; the link is closed");
@@ -269,41 +181,6 @@ pub async fn reconcile_all(state: &AppState) {
             Err(error) => tracing::debug!(%peer, class = error.class_name(), "link not reconciled this time"),
         }
     }
-}
-
-/// Reconciles one link on demand (admin only).
-#[utoipa::path(post, path = "/replay/reconcile/{node}", tag = "federation",
-    params(("node" = String, Path, description = "A neighbour")),
-    responses((status = 200, description = "`{data: {node, verdict: in_sync|we_are_behind|peer_behind|diverged, missing, applied, evidence}}`", body = crate::schema::ReconcileAnswer),
-              (status = 403, description = "Not an admin"), (status = 404, description = "Not a neighbour"),
-              (status = 503, description = "UnavailableNodeFailure: the neighbour did not answer")))]
-pub async fn reconcile_route(
-    State(state): State<AppState>,
-    caller: Caller,
-    AppPath(node): AppPath<String>,
-) -> ApiResult<Json<Value>> {
-    caller.admin()?;
-    let id = AccountId::new(&node).map_err(|_| ApiError::does_not_exist("node", node.as_str()))?;
-    if state.read().ratchet(&id).is_none() {
-        return Err(ApiError::does_not_exist("node", node));
-    }
-    let report = reconcile_link(&state, &id).await?;
-    Ok(Json(envelope(report, None, None)))
-}
-
-/// Reopens a link closed after a divergence, once an admin has resolved it (admin only).
-#[utoipa::path(post, path = "/admin/nodes/{node}/reopen", tag = "admin",
-    params(("node" = String, Path, description = "A neighbour")),
-    responses((status = 200, description = "`{data: {node, was_closed}}`", body = crate::schema::ReopenAnswer), (status = 403, description = "Not an admin")))]
-pub async fn reopen_route(
-    State(state): State<AppState>,
-    caller: Caller,
-    AppPath(node): AppPath<String>,
-) -> ApiResult<Json<Value>> {
-    caller.admin()?;
-    let id = AccountId::new(&node).map_err(|_| ApiError::does_not_exist("node", node.as_str()))?;
-    let was = state.reopen_link(&id).await;
-    Ok(Json(envelope(json!({"node": node, "was_closed": was}), None, None)))
 }
 
 /// Reconciles all links every `interval`, the first pass at once, until `stop` changes.

@@ -1,6 +1,7 @@
-//! A JSON view of ledger events, for the event feed and `ccnode replay
-//! --format json`. Amounts are strings (exact decimal text), hashes hex.
-//! Key hashes are never shown (the raw payload still carries them).
+//! A JSON view of ledger events, for the event feed (`GET /replay/events`)
+//! and `ccnode replay --format json`. Amounts are strings (exact decimal
+//! text), hashes hex. Key hashes are never shown (the raw payload still
+//! carries them).
 
 use ledger::{Account, AccountKind, AccountStatus, Entry, Event, Limits, NodeConfig, Transaction};
 use serde_json::{json, Value};

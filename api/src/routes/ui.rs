@@ -12,18 +12,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::node::AppState;
 
 /// The app's files: name under `/ui/`, media type, bytes.
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("index.html", "text/html; charset=utf-8", include_bytes!("../ui/index.html")),
-    ("app.css", "text/css; charset=utf-8", include_bytes!("../ui/app.css")),
-    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../ui/app.js")),
-    ("api.js", "text/javascript; charset=utf-8", include_bytes!("../ui/api.js")),
-    ("chart.js", "text/javascript; charset=utf-8", include_bytes!("../ui/chart.js")),
-    ("words.js", "text/javascript; charset=utf-8", include_bytes!("../ui/words.js")),
-    ("favicon.svg", "image/svg+xml", include_bytes!("../ui/favicon.svg")),
+    ("index.html", "text/html; charset=utf-8", include_bytes!("../../ui/index.html")),
+    ("app.css", "text/css; charset=utf-8", include_bytes!("../../ui/app.css")),
+    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../ui/app.js")),
+    ("api.js", "text/javascript; charset=utf-8", include_bytes!("../../ui/api.js")),
+    ("chart.js", "text/javascript; charset=utf-8", include_bytes!("../../ui/chart.js")),
+    ("words.js", "text/javascript; charset=utf-8", include_bytes!("../../ui/words.js")),
+    ("favicon.svg", "image/svg+xml", include_bytes!("../../ui/favicon.svg")),
 ];
 
 /// The policy every app answer carries: scripts and styles only from files of
@@ -35,6 +35,7 @@ pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 
 /// Routes of the app: `/ui`, `/ui/` and `/ui/{file}`.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", get(root))
         .route("/ui", get(|| async { redirect("/ui/") }))
         .route("/ui/", get(|| async { asset("index.html") }))
         .route("/ui/{file}", get(|axum::extract::Path(file): axum::extract::Path<String>| async move { asset(&file) }))
@@ -85,7 +86,7 @@ pub async fn root(headers: HeaderMap) -> Response {
     if wants_html(&headers) {
         return redirect("/ui/");
     }
-    crate::routes::method_not_allowed().await.into_response()
+    super::method_not_allowed().await.into_response()
 }
 
 #[cfg(test)]

@@ -8,16 +8,29 @@ use std::path::Path;
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::get;
+use axum::{Json, Router};
 use ledger::{Account, AccountId, AccountKind, AccountStatus, Amount, State as TxState, Transaction};
 use projections::{Projections, Query as TxQuery};
 use serde_json::{json, Value};
 
+use super::Params;
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::node::AppState;
-use crate::routes::Params;
 use crate::wire::{amount_value, envelope, format_rfc3339};
+
+/// The operator routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/accounts", get(admin_list_accounts))
+        .route("/admin/health", get(admin_health))
+        .route("/admin/warnings", get(admin_warnings))
+        .route("/account/warnings", get(account_warnings))
+        .route("/account/statement", get(statement))
+        .route("/admin/export/accounts", get(export_accounts))
+        .route("/admin/export/transactions", get(export_transactions))
+}
 
 /// The kind of an account, as the operator screens show it.
 fn kind_name(account: &Account) -> &'static str {
@@ -119,9 +132,9 @@ pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiR
         "journal": {
             "head_seq": head,
             "last_recorded_at": if last_us == 0 { Value::Null } else { Value::String(format_rfc3339(last_us)) },
-            "bytes": dir_bytes(&crate::node::journal_dir(data_dir)),
+            "bytes": dir_bytes(&crate::app::journal_dir(data_dir)),
         },
-        "projections": {"seq": seq, "bytes": dir_bytes(&crate::node::projections_dir(data_dir)), "snapshots": snapshots},
+        "projections": {"seq": seq, "bytes": dir_bytes(&crate::app::projections_dir(data_dir)), "snapshots": snapshots},
         "accounts": accounts,
         "transactions": transactions,
         "neighbours": neighbours,
@@ -133,7 +146,7 @@ pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiR
 // ---------------------------------------------------------------------------
 // Soft limits (issue 12, item 5)
 
-fn crossing_value(c: &crate::node::Crossing) -> Value {
+fn crossing_value(c: &crate::read_model::Crossing) -> Value {
     json!({
         "seq": c.seq,
         "at": format_rfc3339(c.at_us),
@@ -189,7 +202,7 @@ fn local_account(state: &AppState, caller: &Caller, params: &Params) -> ApiResul
         if key != "acc_path" {
             return Err(ApiError::invalid_field(key, "unknown parameter; known: acc_path"));
         }
-        if value.len() > crate::routes::QUERY_VALUE_BYTES_MAX {
+        if value.len() > super::QUERY_VALUE_BYTES_MAX {
             return Err(ApiError::invalid_field(key, "value too long"));
         }
     }

@@ -1,0 +1,129 @@
+//! Neighbours as this node keeps them: the calls to them (through a
+//! [`PeerClient`]) and the lock of each link ([`Peers`]), the link hashes a
+//! neighbour may prove ([`hash_at`], [`recent_hashes`]), and how a link
+//! refuses a request ([`link_busy`], [`link_closed`], [`reference_mismatch`]).
+//! Authentication and the federation flows both use it; it calls no route.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use ledger::ratchet::hex;
+use ledger::AccountId;
+use replay::reconcile::LinkVersion;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::peer_client::{HttpPeerClient, PeerAnswer, PeerClient, PeerRequest, Unreachable};
+
+/// Default time a neighbour has to answer (the reference's 2 s proved too tight in practice).
+pub const PEER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+
+/// Calls to neighbours (through a [`PeerClient`]), and the per-link locks.
+#[derive(Debug)]
+pub struct Peers {
+    client: Arc<dyn PeerClient>,
+    locks: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Consecutive failed node authentications per claimed node name.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+/// Most distinct node names whose failures are remembered (beyond it the
+/// record starts over, so a caller cannot grow it without bound).
+const FAILURE_NAMES_MAX: usize = 4096;
+
+impl Peers {
+    /// Neighbours over HTTP, each request given up after `timeout`.
+    pub fn new(timeout: Duration) -> Peers {
+        Peers::with_client(Arc::new(HttpPeerClient::new(timeout)))
+    }
+
+    /// Neighbours through `client` (a simulated network, for instance).
+    pub fn with_client(client: Arc<dyn PeerClient>) -> Peers {
+        Peers { client, locks: Mutex::new(HashMap::new()), failures: Mutex::new(HashMap::new()) }
+    }
+
+    /// A request claiming to be node `node` failed to prove the link hash:
+    /// logged, and answered only after a delay that doubles with each
+    /// consecutive failure (100 ms up to 5 s), so guessing is slow.
+    pub async fn refused(&self, node: &str) {
+        let count = {
+            let mut failures = self.failures.lock().expect("failure counts are never poisoned");
+            if failures.len() >= FAILURE_NAMES_MAX && !failures.contains_key(node) {
+                failures.clear();
+            }
+            let count = failures.entry(node.chars().take(64).collect()).or_insert(0);
+            *count = count.saturating_add(1);
+            *count
+        };
+        let delay = Duration::from_millis(100u64.saturating_mul(1 << count.min(6).saturating_sub(1)))
+            .min(Duration::from_secs(5));
+        tracing::warn!(node = %node.chars().take(64).collect::<String>(), failures = count, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "a caller claiming to be this neighbour sent a wrong link hash");
+        tokio::time::sleep(delay).await;
+    }
+
+    /// Node `node` proved the link hash: its failure count starts over.
+    pub fn proved(&self, node: &str) {
+        let mut failures = self.failures.lock().expect("failure counts are never poisoned");
+        if !failures.is_empty() {
+            failures.remove(node);
+        }
+    }
+
+    /// Sends one request to a neighbour.
+    pub async fn send(&self, request: PeerRequest) -> Result<PeerAnswer, Unreachable> {
+        self.client.send(request).await
+    }
+
+    /// The lock every request to `peer` holds.
+    pub fn lock_for(&self, peer: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().expect("link locks are never poisoned");
+        Arc::clone(locks.entry(peer.clone()).or_default())
+    }
+}
+
+/// A link version's MD5 as the lower-case hex the protocol carries.
+pub fn md5_hex(v: &LinkVersion) -> String {
+    hex(&v.md5)
+}
+
+/// The link hash after `position` versions of `log` (0: the agreed initial
+/// hash), if the log reaches that far.
+pub fn hash_at(initial: &str, log: &[LinkVersion], position: usize) -> Option<String> {
+    match position {
+        0 => Some(initial.to_owned()),
+        n => log.get(n - 1).map(md5_hex),
+    }
+}
+
+/// The hashes a neighbour may prove on a link without advancing it: the
+/// head, then the one before it (a neighbour one version apart).
+pub fn recent_hashes(initial: &str, log: &[LinkVersion]) -> Vec<String> {
+    let before = log.len().checked_sub(1);
+    [Some(log.len()), before].into_iter().flatten().filter_map(|p| hash_at(initial, log, p)).collect()
+}
+
+/// Both ends of a link tried to change a shared transaction at once; this one
+/// yields. Nothing was written; retrying is safe.
+pub fn link_busy(peer: &AccountId) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "LinkBusyFailure")
+        .with("remoteNode", peer.as_str())
+        .with("translated", "another change is crossing this link; nothing was written, retry")
+}
+
+/// A link closed after a divergence refuses traffic until an admin reopens it.
+pub fn link_closed(peer: &AccountId, evidence: &Value) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "HashMismatchFailure")
+        .with("remoteNode", peer.as_str())
+        .with("translated", "the link diverged and is closed until an admin resolves it")
+        .with("evidence", evidence.clone())
+}
+
+/// `HashMismatchFailure` for a reference neighbour: with `localHash`, which
+/// cc-php-lib needs to rebuild the error (`NodeRequester::reconstructCCErr`
+/// reads every constructor field), but empty: our head is the neighbour's
+/// credential and is never echoed (issue 16).
+pub fn reference_mismatch(node: &str, claimed: &str) -> ApiError {
+    ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, node, claimed).with("localHash", "")
+}
