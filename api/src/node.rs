@@ -183,7 +183,7 @@ impl Node {
         projections.assert_invariants();
         let read_only = unfoldable.map(|u| {
             let reason = read_only_reason(&u);
-            tracing::error!(seq = u.seq, detail = %u.detail, "{reason}");
+            tracing::error!(seq = u.seq, detail = %u.kind, "{reason}");
             reason
         });
         // The Merkle tree's leaves are the journal's chain hashes (issue 11).
@@ -380,7 +380,7 @@ fn read_only_reason(unfoldable: &projections::Unfoldable) -> String {
     format!(
         "the node is read-only: journal record {} cannot be folded ({}); it was written by an older version \
          that accepted amounts beyond today's bounds. Reads show the ledger before it; `ccnode verify` names it",
-        unfoldable.seq, unfoldable.detail
+        unfoldable.seq, unfoldable.kind
     )
 }
 

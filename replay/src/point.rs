@@ -66,7 +66,7 @@ pub fn fold_guarded(p: &mut Projections, seq: u64, recorded_at_us: u64, event: &
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_else(|| "panicked".to_owned())
         })?
-        .map_err(|unfoldable| unfoldable.detail)
+        .map_err(|unfoldable| unfoldable.kind.to_string())
 }
 
 /// The ledger as of one journal record.
