@@ -93,9 +93,9 @@ fn profile(dir: &Path) {
     let events: Vec<ledger::Event> = records.iter().map(|r| ledger::decode_event(&r.payload).expect("event")).collect();
     let decode = thread_cpu_ns() - started;
     let started = thread_cpu_ns();
-    let mut checker = replay::Checker::new();
+    let mut projections = projections::Projections::new();
     for (r, e) in records.iter().zip(&events) {
-        checker.apply(r.seq, e).expect("consistent");
+        projections.try_apply(r.seq, r.recorded_at_us, e).expect("consistent");
     }
     let check = thread_cpu_ns() - started;
     let per = |ns: u64| ns as f64 / n;
