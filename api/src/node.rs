@@ -198,7 +198,7 @@ impl Node {
         projections.assert_invariants();
         let read_only = unfoldable.map(|u| {
             let reason = read_only_reason(&u);
-            tracing::error!(seq = u.seq, detail = %u.detail, "{reason}");
+            tracing::error!(seq = u.seq, detail = %u.kind, "{reason}");
             reason
         });
         let admin = AccountId::new(ADMIN_ACCOUNT).expect("valid id");
@@ -460,9 +460,10 @@ pub fn fold_until_unfoldable(journal: &Journal) -> Result<(Projections, Option<p
 /// What a read-only node answers to every write.
 fn read_only_reason(unfoldable: &projections::Unfoldable) -> String {
     format!(
-        "the node is read-only: journal record {} cannot be folded ({}); it was written by an older version \
-         that accepted amounts beyond today's bounds. Reads show the ledger before it; `ccnode verify` names it",
-        unfoldable.seq, unfoldable.detail
+        "the node is read-only: journal record {} cannot be folded ({}); no version of ccnode writes such a \
+         record today (an older one accepted amounts beyond today's bounds). Reads show the ledger before it; \
+         `ccnode verify` names it",
+        unfoldable.seq, unfoldable.kind
     )
 }
 

@@ -29,7 +29,7 @@ pub const AMOUNT_TEXT_LENGTH_MAX_BYTES: usize = 26;
 /// refuses it where the amount is parsed.
 ///
 /// With it, no sequence of accepted events can overflow a figure the
-/// projections or the checker keep:
+/// projections keep:
 /// - a completed balance moves only within its limits, so it stays within
 ///   ±10^15 units; a pending one too when `validate_pending` is on, and
 ///   `decide` keeps it within [`BALANCE_MAX_UNITS`] when it is off; both are

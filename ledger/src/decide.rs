@@ -776,13 +776,48 @@ pub fn check_limits(
                 continue;
             }
             let limits = account.limits;
-            if change.is_negative() && projected.checked_add(held_down).map_err(|_| overflow())? < limits.min() {
-                return Err(Violation::MinLimit { limit: limits.min(), projected, acc_id: id.to_string() });
-            }
-            if change.is_positive() && projected.checked_add(held_up).map_err(|_| overflow())? > limits.max() {
-                return Err(Violation::MaxLimit { limit: limits.max(), projected, acc_id: id.to_string() });
+            // What other undecided writes hold counts against the limit it nears.
+            let lowered = if change.is_negative() { projected.checked_add(held_down) } else { Ok(projected) };
+            let raised = if change.is_positive() { projected.checked_add(held_up) } else { Ok(projected) };
+            let (lowered, raised) = (lowered.map_err(|_| overflow())?, raised.map_err(|_| overflow())?);
+            match limit_broken(change, lowered, raised, limits.min(), limits.max()) {
+                Some(LimitSide::Min) => {
+                    return Err(Violation::MinLimit { limit: limits.min(), projected, acc_id: id.to_string() })
+                }
+                Some(LimitSide::Max) => {
+                    return Err(Violation::MaxLimit { limit: limits.max(), projected, acc_id: id.to_string() })
+                }
+                None => {}
             }
         }
     }
     Ok(())
+}
+
+/// The limit a booking breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitSide {
+    /// It lowered the balance below the account's minimum.
+    Min,
+    /// It raised the balance above the account's maximum.
+    Max,
+}
+
+/// The limit rule, one for `decide` ([`check_limits`]) and for every fold
+/// that checks a journal: a booking that lowers a balance (`change < 0`) must
+/// leave it at or above `min`, one that raises it at or below `max`. A
+/// balance a booking does not move, or moves back towards its limits, is never
+/// refused, so one left outside tighter limits by a limits change stays
+/// foldable. `lowered`/`raised` are where the balance ends when lowered or
+/// raised (with what other undecided writes hold, for `decide`). Generic so
+/// that the projections apply it to integer micro-units.
+pub fn limit_broken<T: PartialOrd + Default>(change: T, lowered: T, raised: T, min: T, max: T) -> Option<LimitSide> {
+    let zero = T::default();
+    if change < zero && lowered < min {
+        Some(LimitSide::Min)
+    } else if change > zero && raised > max {
+        Some(LimitSide::Max)
+    } else {
+        None
+    }
 }

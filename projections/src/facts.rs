@@ -13,6 +13,8 @@ use ledger::federation::FeePolicy;
 use ledger::warn::WarnLimits;
 use ledger::{AccountId, Amount, Event, Limits, TxId};
 
+use crate::finding::FindingKind;
+
 /// One soft limit crossed.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Crossing {
@@ -68,17 +70,26 @@ pub fn is_proof_bookkeeping(event: &Event) -> bool {
 }
 
 impl NodeFacts {
-    /// Whether `event` fits these facts (checked before anything changes).
-    pub(crate) fn check(&self, event: &Event) -> Result<(), String> {
+    /// Whether `event`, recorded at `seq`, fits these facts (checked before
+    /// anything changes): a key rotation starts from the node's key, a signed
+    /// checkpoint is the record right after its size and grows, a cosigned
+    /// neighbour's checkpoint grows.
+    pub(crate) fn check(&self, seq: u64, event: &Event) -> Result<(), FindingKind> {
         match event {
             Event::NodeKeyRotated { old, .. } if self.node_key.as_ref() != Some(old) => {
-                Err("a key rotation from a key that is not the node's".into())
+                Err(FindingKind::KeyRotationFromWrongKey)
             }
-            Event::CheckpointSigned { size, .. } if *size <= self.checkpoint_size => {
-                Err(format!("checkpoint of size {size} after one of size {}", self.checkpoint_size))
+            Event::CheckpointSigned { size, .. }
+                if *size <= self.checkpoint_size || size.checked_add(1) != Some(seq) =>
+            {
+                Err(FindingKind::CheckpointOutOfOrder { size: *size, last: self.checkpoint_size })
             }
-            Event::WitnessCosigned { peer, size, .. } if self.witnessed.get(peer).is_some_and(|(s, _)| s >= size) => {
-                Err(format!("cosigned {peer}'s checkpoint of size {size}, not after the last cosigned"))
+            Event::WitnessCosigned { peer, size, .. } => {
+                let last = self.witnessed.get(peer).map_or(0, |(s, _)| *s);
+                match *size <= last {
+                    true => Err(FindingKind::CheckpointOutOfOrder { size: *size, last }),
+                    false => Ok(()),
+                }
             }
             _ => Ok(()),
         }

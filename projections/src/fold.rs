@@ -24,6 +24,7 @@ use ledger::{
 };
 use rust_decimal::Decimal;
 
+use crate::finding::{Finding, FindingKind};
 use crate::tables::{PairTable, TxIndex};
 
 /// One change of an account's completed balance.
@@ -218,6 +219,32 @@ impl std::borrow::Borrow<[u8]> for IdKey {
 const COMPLETED: usize = 0;
 /// Which states each class counts, by class index (completed, pending).
 const CLASSES: [fn(State) -> bool; 2] = [State::counts_completed, State::counts_pending];
+/// The classes' names, by class index.
+const CLASS_NAMES: [&str; 2] = ["completed", "pending"];
+
+/// Per class (completed, pending), how moving a transaction from `from`
+/// (`None`: new) to `to` changes its membership: +1 joins, −1 leaves, 0
+/// neither. Its entries move their quants times this (the booking rule of
+/// `ledger::balance_deltas`).
+fn class_factors(from: Option<State>, to: State) -> [i8; 2] {
+    CLASSES.map(|counts| i8::from(counts(to)) - i8::from(from.is_some_and(counts)))
+}
+
+/// Whether `event` moves a balance: a transaction proposed into, or moved
+/// into or out of, the completed or the pending class.
+pub fn books_balances(event: &Event) -> bool {
+    let (from, to) = match event {
+        Event::TransactionProposed { transaction } => (None, transaction.state),
+        Event::TransactionTransitioned { from, to, .. } => (Some(*from), *to),
+        Event::TransactionExpired { .. } => (Some(State::Validated), State::TimedOut),
+        _ => return false,
+    };
+    class_factors(from, to) != [0, 0]
+}
+
+fn unknown_account(id: &AccountId) -> FindingKind {
+    FindingKind::UnknownAccount { account: id.to_string() }
+}
 
 /// A quantity in micro-units (10^-6): every [`Amount`] is one exactly.
 pub(crate) type Micros = i128;
@@ -238,6 +265,12 @@ pub(crate) fn micros(a: Amount) -> Micros {
 /// `m` if it is an amount's worth of micro-units, else `Overflow`.
 pub(crate) fn fits(m: Option<Micros>) -> Result<Micros, AmountError> {
     m.filter(|m| m.unsigned_abs() < MICROS_BOUND).ok_or(AmountError::Overflow)
+}
+
+/// The amount of `m` micro-units, zero if it is beyond what an amount holds
+/// (for figures in a finding only).
+fn amount_or_zero(m: Micros) -> Amount {
+    fits(Some(m)).map_or(Amount::ZERO, amount)
 }
 
 /// The amount of `m` micro-units (canonical form). `m` passed [`fits`].
@@ -299,6 +332,8 @@ pub(crate) struct AccountSlot {
     pub(crate) peer: Option<Peer>,
     /// The link ratchet with this neighbour (node accounts with a peer).
     pub(crate) ratchet: Option<Ratchet>,
+    /// `account.limits` (min, max) in micro-units, for the limit check.
+    limit_micros: [Micros; 2],
     /// `classes` as [`AccountStats`], built on demand, reset by the next
     /// `apply` (see `Projections::stats_built`).
     stats: OnceLock<Box<AccountStats>>,
@@ -315,6 +350,7 @@ impl Clone for AccountSlot {
             ratchet: self.ratchet.clone(),
             classes: self.classes,
             timeline: self.timeline.clone(),
+            limit_micros: self.limit_micros,
             stats: OnceLock::new(),
         }
     }
@@ -339,6 +375,7 @@ impl Eq for AccountSlot {}
 impl AccountSlot {
     pub(crate) fn new(account: Account, opened_seq: u64, opened_at_us: u64) -> Self {
         Self {
+            limit_micros: [micros(account.limits.min()), micros(account.limits.max())],
             account,
             opened_seq,
             opened_at_us,
@@ -349,6 +386,11 @@ impl AccountSlot {
             timeline: Vec::new(),
             stats: OnceLock::new(),
         }
+    }
+
+    fn set_limits(&mut self, limits: ledger::Limits) {
+        self.account.limits = limits;
+        self.limit_micros = [micros(limits.min()), micros(limits.max())];
     }
 
     fn stats_value(&self) -> AccountStats {
@@ -461,6 +503,12 @@ pub(crate) struct ExtraEntry {
     pub(crate) metadata: BTreeMap<String, String>,
 }
 
+/// Events warmed ahead of the one applied in a batch (see
+/// `Projections::warm`): index buckets this far ahead, the rest `WARM_NEAR`
+/// ahead.
+const WARM_FAR: usize = 16;
+const WARM_NEAR: usize = 6;
+
 /// Transactions per cache chunk.
 const CHUNK: usize = 64;
 /// Built transactions kept before the cache is dropped (on the next `apply`).
@@ -527,14 +575,28 @@ pub(crate) enum PartsError {
     Amount(#[from] AmountError),
 }
 
-/// An event the projections cannot fold (see [`Projections::try_apply`]).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("journal record {seq} cannot be folded: {detail}")]
-pub struct Unfoldable {
-    /// The record's seq.
-    pub seq: u64,
-    /// Why.
-    pub detail: String,
+/// An event the projections cannot fold (see [`Projections::try_apply`]):
+/// the [`Finding`] that refused it.
+pub type Unfoldable = Finding;
+
+/// What [`Projections::try_apply`] resolved while checking an event.
+#[derive(Debug, Clone, Copy)]
+enum Plan {
+    /// Nothing to carry over.
+    Fold,
+    /// A new transaction whose primary entry is between these slots.
+    Propose { payer: u32, payee: u32 },
+    /// A transition of the transaction in this slot.
+    Move { slot: u32 },
+}
+
+/// One account's change of gross in and out per class (completed, pending)
+/// in a booking being checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Delta {
+    slot: u32,
+    gross_in: [Micros; 2],
+    gross_out: [Micros; 2],
 }
 
 /// The read models, folded from events. Pure and in memory.
@@ -558,7 +620,7 @@ pub struct Projections {
     /// Fees, soft limits, keys, checkpoints, earlier limits.
     pub(crate) facts: crate::facts::NodeFacts,
     /// Slots of the transactions in state validated (the ones that may expire).
-    pub(crate) validated: std::collections::BTreeSet<u32>,
+    pub(crate) validated: std::collections::HashSet<u32, BuildHasherDefault<SlotHasher>>,
     /// Transactions in proposal order.
     pub(crate) txs: Vec<TxRec>,
     pub(crate) extras: Vec<TxExtra>,
@@ -574,6 +636,8 @@ pub struct Projections {
     /// Per account, the transactions it is party to: an index for listings,
     /// caught up on use rather than on every `apply`.
     lists: Mutex<TxLists>,
+    /// Scratch space of the booking check.
+    scratch: Vec<Delta>,
 }
 
 /// Per account slot, the transaction slots it is party to, in proposal
@@ -615,6 +679,7 @@ impl Clone for Projections {
             cache: TxCache::sized(self.txs.len()),
             stats_built: Mutex::default(),
             lists: Mutex::default(),
+            scratch: Vec::new(),
         }
     }
 }
@@ -707,35 +772,48 @@ impl Projections {
     ///
     /// # Panics
     ///
-    /// On a bug: seq not increasing, or an event that does not fit the state
-    /// (unknown account or transaction, stale state or version, overflow),
-    /// which `decide` could not have produced.
+    /// With the [`Finding`] on an event [`Projections::try_apply`] refuses,
+    /// which `decide` could not have produced: a bug.
     pub fn apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) {
-        if let Err(e) = self.try_apply(seq, recorded_at_us, event) {
-            panic!("{CHECKED}: {e}");
+        if let Err(finding) = self.try_apply(seq, recorded_at_us, event) {
+            panic!("{CHECKED}: {finding}");
         }
     }
 
-    /// As [`Projections::apply`], but an event whose figures cannot be kept
-    /// (a balance beyond what an [`Amount`] holds, a total beyond 128 bits,
-    /// which `decide` can no longer produce but an older version could have
-    /// journaled) or that names an unknown transaction or account in a
-    /// booking is refused with an [`Unfoldable`] naming `seq`, and the
-    /// projections are left exactly as they were (at the previous seq).
+    /// As [`Projections::apply`], but an event that does not fit the state
+    /// is refused with a [`Finding`] naming `seq`, and the projections are
+    /// left exactly as they were (at the previous seq). Everything is checked
+    /// before anything changes:
     ///
-    /// # Panics
+    /// - the seq follows the last one; the node is initialised once, first,
+    ///   and keeps its name;
+    /// - accounts are opened once (one trunkward account) and known wherever
+    ///   an event names them; peer facts are on node accounts, and link facts
+    ///   (ratchets, keys, cosignatures, dialects, closing) on connected peers;
+    /// - a transaction is proposed once, with entries; a transition starts
+    ///   from its current state with the next version;
+    /// - a booking (each entry moves its quant from payer to payee in each
+    ///   class, completed and pending, whose membership changes: the rule of
+    ///   `ledger::balance_deltas`) keeps every figure within what the
+    ///   projections hold (an [`Amount`] for balances, 128 bits for totals),
+    ///   sums to zero, and breaks no limit as `ledger::check_limits` applies
+    ///   it (`ledger::limit_broken` on the completed balance, and the pending
+    ///   one when the node config has `validate_pending`; the lowest account
+    ///   id is named, pending before completed);
+    /// - key rotations start from the node's key; signed checkpoints are the
+    ///   record after their size and grow; cosigned neighbours' checkpoints
+    ///   grow.
     ///
-    /// As `apply` on the other bugs: an account opened twice, a non-booking
-    /// event naming an unknown account. A seq that does not follow the last
-    /// is an [`Unfoldable`] too.
-    pub fn try_apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) -> Result<(), Unfoldable> {
+    /// Signatures and Merkle roots are not checked here (`replay` does, with
+    /// the chain hashes).
+    pub fn try_apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) -> Result<(), Finding> {
         if seq <= self.seq {
-            return Err(Unfoldable {
-                seq,
-                detail: format!("seq {seq} does not follow the last applied seq {}", self.seq),
-            });
+            return Err(Finding { seq, kind: FindingKind::SeqNotIncreasing { last: self.seq } });
         }
-        self.check_event(event).map_err(|detail| Unfoldable { seq, detail })?;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let plan = self.check(seq, event, &mut scratch);
+        self.scratch = scratch;
+        let plan = plan.map_err(|kind| Finding { seq, kind })?;
         let at_us = recorded_at_us.max(self.last_at_us);
         self.seq = seq;
         self.last_at_us = at_us;
@@ -743,41 +821,37 @@ impl Projections {
         for slot in self.stats_built.get_mut().unwrap_or_else(PoisonError::into_inner).drain(..) {
             self.slots[ix(slot)].stats.take();
         }
-        match event {
-            Event::NodeInitialised { config } | Event::NodeConfigured { config } => {
+        // Checked: nothing below can fail on this event.
+        match (event, plan) {
+            (Event::NodeInitialised { config } | Event::NodeConfigured { config }, _) => {
                 self.config = Some(config.clone());
             }
-            Event::AccountOpened { account } => {
-                assert!(
-                    !self.by_id.contains_key(account.id.as_str().as_bytes()),
-                    "account {} opened twice",
-                    account.id
-                );
-                self.open(AccountSlot::new(account.clone(), seq, at_us));
-            }
-            Event::AccountLimitsChanged { id, limits } => {
-                let old = std::mem::replace(&mut self.slot_mut(id).account.limits, *limits);
+            (Event::AccountOpened { account }, _) => self.open(AccountSlot::new(account.clone(), seq, at_us)),
+            (Event::AccountLimitsChanged { id, limits }, _) => {
+                let slot = self.slot_mut(id);
+                let old = slot.account.limits;
+                slot.set_limits(*limits);
                 self.facts.apply(seq, at_us, event, Some(old));
                 return Ok(());
             }
-            Event::AccountStatusChanged { id, status } => self.slot_mut(id).account.status = *status,
-            Event::AccountKeyChanged { id, key_hash } => self.slot_mut(id).key_hash = Some(key_hash.clone()),
-            Event::PeerConnected { peer } => {
+            (Event::AccountStatusChanged { id, status }, _) => self.slot_mut(id).account.status = *status,
+            (Event::AccountKeyChanged { id, key_hash }, _) => self.slot_mut(id).key_hash = Some(key_hash.clone()),
+            (Event::PeerConnected { peer }, _) => {
                 let slot = self.slot_mut(&peer.account);
                 slot.peer = Some(peer.clone());
                 let blake3 = ledger::ratchet::blake3_genesis(&peer.initial_hash);
                 slot.ratchet = Some(Ratchet { md5: peer.initial_hash.clone(), blake3, count: 0 });
             }
-            Event::LinkAttached { uuid, link } => {
-                assert!(self.tx_slot(uuid).is_some(), "link of unknown transaction {uuid}");
+            (Event::LinkAttached { uuid, link }, _) => {
                 self.links.insert(*uuid, link.clone());
             }
-            Event::RatchetAdvanced { peer, uuid, version, md5, blake3 } => {
+            (Event::RatchetAdvanced { peer, uuid, version, md5, blake3 }, _) => {
                 let state = self.tx_slot(uuid).map_or(State::Validated, |slot| self.txs[ix(slot)].state);
-                let ratchet = self.slot_mut(peer).ratchet.as_mut().expect("ratchet of a connected peer");
-                ratchet.md5.clone_from(md5);
-                ratchet.blake3 = *blake3;
-                ratchet.count += 1;
+                if let Some(ratchet) = self.slot_mut(peer).ratchet.as_mut() {
+                    ratchet.md5.clone_from(md5);
+                    ratchet.blake3 = *blake3;
+                    ratchet.count += 1;
+                }
                 let v = ledger::ratchet::LinkVersion {
                     uuid: *uuid,
                     version: *version,
@@ -787,133 +861,269 @@ impl Projections {
                 };
                 self.link_logs.entry(peer.clone()).or_default().push(v);
             }
-            Event::LinkReconciled { .. } => {}
-            Event::LinkClosed { peer, evidence } => {
-                assert!(self.slot_mut(peer).peer.is_some(), "closing the link of {peer}, which is not connected");
+            (Event::LinkReconciled { .. }, _) => {}
+            (Event::LinkClosed { peer, evidence }, _) => {
                 self.closed.insert(peer.clone(), evidence.clone());
             }
-            Event::LinkReopened { peer } => {
+            (Event::LinkReopened { peer }, _) => {
                 self.closed.remove(peer);
             }
             // Fees, soft limits, keys and checkpoints (`facts`, below).
-            Event::FeesConfigured { .. }
-            | Event::WarnLimitsChanged { .. }
-            | Event::WarnLimitCrossed { .. }
-            | Event::NodeKeySet { .. }
-            | Event::NodeKeyRotated { .. }
-            | Event::CheckpointSigned { .. }
-            | Event::PeerKeySet { .. }
-            | Event::WitnessCosigned { .. }
-            | Event::CheckpointCosigned { .. } => {}
-            Event::LinkDialectSet { account, dialect } => {
-                assert!(self.slot_mut(account).peer.is_some(), "dialect of {account}, which is not connected");
+            (
+                Event::FeesConfigured { .. }
+                | Event::WarnLimitsChanged { .. }
+                | Event::WarnLimitCrossed { .. }
+                | Event::NodeKeySet { .. }
+                | Event::NodeKeyRotated { .. }
+                | Event::CheckpointSigned { .. }
+                | Event::PeerKeySet { .. }
+                | Event::WitnessCosigned { .. }
+                | Event::CheckpointCosigned { .. },
+                _,
+            ) => {}
+            (Event::LinkDialectSet { account, dialect }, _) => {
                 match dialect {
                     Dialect::Ccnode => self.dialects.remove(account),
                     other => self.dialects.insert(account.clone(), *other),
                 };
             }
-            Event::TransactionProposed { transaction } => {
-                assert!(!transaction.entries.is_empty(), "transaction {} without entries", transaction.uuid);
-                assert!(self.tx_slot(&transaction.uuid).is_none(), "transaction {} twice", transaction.uuid);
-                let slot = self.register(transaction).expect("transaction parties are open accounts");
+            (Event::TransactionProposed { transaction }, Plan::Propose { payer, payee }) => {
+                let slot = self.insert_tx(transaction, payer, payee).expect(CHECKED);
                 self.book(slot, None, transaction.state, Some((seq, at_us))).expect(CHECKED);
             }
-            Event::TransactionTransitioned { uuid, from, to, version, .. } => {
-                self.transition(uuid, *from, *to, *version, seq, at_us);
+            (Event::TransactionTransitioned { from, to, version, .. }, Plan::Move { slot }) => {
+                self.transition(slot, *from, *to, *version, seq, at_us);
             }
-            Event::TransactionExpired { uuid, version, .. } => {
-                self.transition(uuid, State::Validated, State::TimedOut, *version, seq, at_us);
+            (Event::TransactionExpired { version, .. }, Plan::Move { slot }) => {
+                self.transition(slot, State::Validated, State::TimedOut, *version, seq, at_us);
             }
+            (Event::TransactionProposed { .. } | Event::TransactionTransitioned { .. }, _)
+            | (Event::TransactionExpired { .. }, _) => unreachable!("check plans every transaction event"),
         }
         self.facts.apply(seq, at_us, event, None);
         Ok(())
     }
 
-    /// Whether a booking event fits the state and keeps every figure in
-    /// range, without changing anything.
-    fn check_event(&self, event: &Event) -> Result<(), String> {
-        self.facts.check(event)?;
-        let (legs, from, to) = match event {
-            Event::TransactionProposed { transaction } => {
-                if transaction.entries.is_empty() || self.tx_slot(&transaction.uuid).is_some() {
-                    return Err(format!("transaction {} has no entries or appears twice", transaction.uuid));
+    /// Whether `event`, recorded at `seq`, fits the state, without changing
+    /// anything; what it resolved, so that applying it does not look it up
+    /// again. `deltas` is scratch space.
+    fn check(&self, seq: u64, event: &Event, deltas: &mut Vec<Delta>) -> Result<Plan, FindingKind> {
+        let Some(current) = &self.config else {
+            return match event {
+                Event::NodeInitialised { .. } => Ok(Plan::Fold),
+                _ => Err(FindingKind::NotInitialised),
+            };
+        };
+        let account = |id: &AccountId| self.index_of(id).ok_or_else(|| unknown_account(id));
+        let peer = |id: &AccountId| match self.slot(id) {
+            Some(slot) if slot.peer.is_some() => Ok(Plan::Fold),
+            _ => Err(FindingKind::NotAPeer { account: id.to_string() }),
+        };
+        let transaction =
+            |uuid: &TxId| self.tx_slot(uuid).ok_or_else(|| FindingKind::UnknownTransaction { uuid: uuid.to_string() });
+        match event {
+            Event::NodeInitialised { .. } => Err(FindingKind::InitialisedTwice),
+            Event::NodeConfigured { config } if config.name != current.name => {
+                Err(FindingKind::NameChanged { from: current.name.to_string(), to: config.name.to_string() })
+            }
+            Event::NodeConfigured { .. } | Event::NodeKeySet { .. } | Event::FeesConfigured { policy: None } => {
+                Ok(Plan::Fold)
+            }
+            Event::AccountOpened { account } => {
+                let id = &account.id;
+                if self.index_of(id).is_some() {
+                    return Err(FindingKind::AccountOpenedTwice { account: id.to_string() });
                 }
-                let slot = |id: &AccountId| {
-                    self.index_of(id)
-                        .ok_or_else(|| format!("transaction {} names unknown account {id}", transaction.uuid))
+                if account.kind == AccountKind::Trunkward && self.trunkward.is_some() {
+                    return Err(FindingKind::SecondTrunkward { account: id.to_string() });
+                }
+                if self.slots.len() >= ix(NO_SLOT) {
+                    return Err(FindingKind::TooMany { what: "accounts" });
+                }
+                Ok(Plan::Fold)
+            }
+            Event::AccountLimitsChanged { id, .. }
+            | Event::AccountStatusChanged { id, .. }
+            | Event::AccountKeyChanged { id, .. }
+            | Event::WarnLimitsChanged { id, .. } => account(id).map(|_| Plan::Fold),
+            Event::FeesConfigured { policy: Some(policy) } => account(&policy.account).map(|_| Plan::Fold),
+            Event::PeerConnected { peer } => {
+                let slot = &self.slots[ix(account(&peer.account)?)];
+                if matches!(slot.account.kind, AccountKind::User { .. }) {
+                    return Err(FindingKind::PeerOnUserAccount { account: peer.account.to_string() });
+                }
+                Ok(Plan::Fold)
+            }
+            Event::LinkAttached { uuid, .. } | Event::LinkReconciled { uuid, .. } => {
+                transaction(uuid).map(|_| Plan::Fold)
+            }
+            Event::WarnLimitCrossed { id, uuid, .. } => {
+                transaction(uuid)?;
+                account(id).map(|_| Plan::Fold)
+            }
+            Event::PeerKeySet { peer: id, .. }
+            | Event::CheckpointCosigned { peer: id, .. }
+            | Event::LinkDialectSet { account: id, .. }
+            | Event::LinkClosed { peer: id, .. }
+            | Event::LinkReopened { peer: id }
+            | Event::RatchetAdvanced { peer: id, .. } => peer(id),
+            Event::WitnessCosigned { peer: id, .. } => {
+                peer(id)?;
+                self.facts.check(seq, event).map(|()| Plan::Fold)
+            }
+            Event::NodeKeyRotated { .. } | Event::CheckpointSigned { .. } => {
+                self.facts.check(seq, event).map(|()| Plan::Fold)
+            }
+            Event::TransactionProposed { transaction: tx } => {
+                let uuid = || tx.uuid.to_string();
+                let Some((primary, more)) = tx.entries.split_first() else {
+                    return Err(FindingKind::NoEntries { uuid: uuid() });
                 };
-                let legs = transaction
-                    .entries
+                if self.tx_slot(&tx.uuid).is_some() {
+                    return Err(FindingKind::DuplicateTransaction { uuid: uuid() });
+                }
+                if self.txs.len() >= ix(NO_EXTRA) {
+                    return Err(FindingKind::TooMany { what: "transactions" });
+                }
+                let (payer, payee) = (account(&primary.payer)?, account(&primary.payee)?);
+                let more = more
                     .iter()
-                    .map(|e| Ok((slot(&e.payer)?, slot(&e.payee)?, micros(e.quant))))
-                    .collect::<Result<Vec<_>, String>>()?;
-                (legs, None, transaction.state)
+                    .map(|e| Ok((account(&e.payer)?, account(&e.payee)?, micros(e.quant))))
+                    .collect::<Result<Vec<_>, FindingKind>>()?;
+                let legs = std::iter::once((payer, payee, micros(primary.quant))).chain(more);
+                self.check_booking(current, legs, None, tx.state, deltas)?;
+                Ok(Plan::Propose { payer, payee })
             }
             Event::TransactionTransitioned { uuid, from, to, version, .. } => {
-                (self.transition_legs(uuid, *from, *version)?, Some(*from), *to)
+                self.check_transition(current, uuid, *from, *to, *version, deltas)
             }
             Event::TransactionExpired { uuid, version, .. } => {
-                (self.transition_legs(uuid, State::Validated, *version)?, Some(State::Validated), State::TimedOut)
+                self.check_transition(current, uuid, State::Validated, State::TimedOut, *version, deltas)
             }
-            _ => return Ok(()),
-        };
-        self.check_figures(&legs, from, to)
+        }
     }
 
-    /// The entries of a transaction that may move from `from` to `version`.
-    fn transition_legs(&self, uuid: &TxId, from: State, version: u32) -> Result<Vec<(u32, u32, Micros)>, String> {
-        let slot = self.tx_slot(uuid).ok_or_else(|| format!("transition of unknown transaction {uuid}"))?;
+    /// Whether the transaction `uuid` may move from `from` to `to` as `version`.
+    fn check_transition(
+        &self,
+        config: &NodeConfig,
+        uuid: &TxId,
+        from: State,
+        to: State,
+        version: u32,
+        deltas: &mut Vec<Delta>,
+    ) -> Result<Plan, FindingKind> {
+        let slot = self.tx_slot(uuid).ok_or_else(|| FindingKind::UnknownTransaction { uuid: uuid.to_string() })?;
         let rec = &self.txs[ix(slot)];
-        if rec.state != from || rec.version.checked_add(1) != Some(version) {
-            return Err(format!("transition of {uuid} from a stale state or version"));
+        if rec.state != from {
+            return Err(FindingKind::StaleState { uuid: uuid.to_string(), claimed: from, actual: rec.state });
         }
-        let mut legs = vec![(rec.payer, rec.payee, micros(rec.quant))];
-        if let Some(x) = self.extra_of(rec) {
-            legs.extend(x.more.iter().map(|e| (e.payer, e.payee, micros(e.quant))));
+        if rec.version.checked_add(1) != Some(version) {
+            return Err(FindingKind::VersionSkip { uuid: uuid.to_string(), current: rec.version, claimed: version });
         }
-        Ok(legs)
+        let more = self.extra_of(rec).map_or(&[][..], |x| x.more.as_slice());
+        let legs = std::iter::once((rec.payer, rec.payee, micros(rec.quant)))
+            .chain(more.iter().map(|e| (e.payer, e.payee, micros(e.quant))));
+        self.check_booking(config, legs, Some(from), to, deltas)?;
+        Ok(Plan::Move { slot })
     }
 
-    /// Whether booking `legs` from `from` to `to` keeps each touched
-    /// account's balances within an [`Amount`] and its totals within 128 bits.
-    fn check_figures(&self, legs: &[(u32, u32, Micros)], from: Option<State>, to: State) -> Result<(), String> {
-        // (account, class, gross in change, gross out change)
-        let mut changes: Vec<(u32, usize, Micros, Micros)> = Vec::new();
-        for (class, counts) in CLASSES.iter().enumerate() {
-            let factor = i8::from(counts(to)) - i8::from(from.is_some_and(counts));
-            if factor == 0 {
-                continue;
-            }
-            for &(payer, payee, quant) in legs {
-                let signed = if factor > 0 { quant } else { -quant };
-                for (me, d_in, d_out) in [(payee, signed, 0), (payer, 0, signed)] {
-                    let i = match changes.iter().position(|c| c.0 == me && c.1 == class) {
-                        Some(i) => i,
-                        None => {
-                            changes.push((me, class, 0, 0));
-                            changes.len() - 1
-                        }
-                    };
-                    let c = &mut changes[i];
-                    (c.2, c.3) = c.2.checked_add(d_in).zip(c.3.checked_add(d_out)).ok_or("entries overflow")?;
+    /// Whether booking `legs` (payer slot, payee slot, quant) from `from` to
+    /// `to` keeps every touched account's figures in range and within its
+    /// limits, and sums to zero (see [`Projections::try_apply`]).
+    fn check_booking(
+        &self,
+        config: &NodeConfig,
+        legs: impl Iterator<Item = (u32, u32, Micros)>,
+        from: Option<State>,
+        to: State,
+        deltas: &mut Vec<Delta>,
+    ) -> Result<(), FindingKind> {
+        let factors = class_factors(from, to);
+        if factors == [0, 0] {
+            return Ok(());
+        }
+        let totals = |slot: u32, class: usize| FindingKind::TotalsOverflow {
+            account: self.slots[ix(slot)].account.id.to_string(),
+            which: CLASS_NAMES[class],
+        };
+        // Per account (payee, then payer, in entry order), the change of its
+        // gross in and out per class.
+        deltas.clear();
+        for (payer, payee, quant) in legs {
+            for (me, paying) in [(payee, false), (payer, true)] {
+                let i = match deltas.iter().position(|d| d.slot == me) {
+                    Some(i) => i,
+                    None => {
+                        deltas.push(Delta { slot: me, ..Delta::default() });
+                        deltas.len() - 1
+                    }
+                };
+                let d = &mut deltas[i];
+                for (class, &factor) in factors.iter().enumerate() {
+                    let gross = if paying { &mut d.gross_out[class] } else { &mut d.gross_in[class] };
+                    *gross = match factor {
+                        0 => continue,
+                        1 => gross.checked_add(quant),
+                        _ => gross.checked_sub(quant),
+                    }
+                    .ok_or_else(|| totals(me, class))?;
                 }
             }
         }
-        for (me, class, d_in, d_out) in changes {
-            let slot = &self.slots[ix(me)];
-            let c = &slot.classes[class];
-            let which = if class == COMPLETED { "completed" } else { "pending" };
+        let mut sums = [0 as Micros; 2];
+        // The limit decide would name: lowest account id, pending first.
+        let mut broken: Option<FindingKind> = None;
+        for d in deltas.iter() {
+            let slot = &self.slots[ix(d.slot)];
             let id = &slot.account.id;
-            let (gross_in, gross_out) = c
-                .gross_in
-                .checked_add(d_in)
-                .zip(c.gross_out.checked_add(d_out))
-                .filter(|(i, o)| i.checked_add(*o).is_some())
-                .ok_or_else(|| format!("the {which} trade totals of {id} would overflow 128 bits"))?;
-            fits(gross_in.checked_sub(gross_out)).map_err(|_| {
-                let balance = Total(gross_in.saturating_sub(gross_out));
-                format!("the {which} balance of {id} would be {balance}, beyond what an amount holds")
-            })?;
+            let mut after = [(0 as Micros, 0 as Micros); 2];
+            for (class, &factor) in factors.iter().enumerate() {
+                if factor == 0 {
+                    continue;
+                }
+                let c = &slot.classes[class];
+                let (gross_in, gross_out) = c
+                    .gross_in
+                    .checked_add(d.gross_in[class])
+                    .zip(c.gross_out.checked_add(d.gross_out[class]))
+                    .filter(|(i, o)| i.checked_add(*o).is_some())
+                    .ok_or_else(|| totals(d.slot, class))?;
+                let change = d.gross_in[class].checked_sub(d.gross_out[class]).ok_or_else(|| totals(d.slot, class))?;
+                let balance = fits(gross_in.checked_sub(gross_out))
+                    .map_err(|_| FindingKind::Overflow { account: id.to_string() })?;
+                sums[class] =
+                    sums[class].checked_add(change).ok_or_else(|| FindingKind::Overflow { account: id.to_string() })?;
+                after[class] = (change, balance);
+            }
+            let named_earlier = |b: &FindingKind| matches!(b, FindingKind::LimitBroken { account, .. } if account.as_str() < id.as_str());
+            if broken.as_ref().is_some_and(named_earlier) {
+                continue;
+            }
+            let [min, max] = slot.limit_micros;
+            let checked = [(1 - COMPLETED, config.validate_pending), (COMPLETED, true)];
+            for (class, limited) in checked {
+                let (change, balance) = after[class];
+                if limited && factors[class] != 0 && ledger::limit_broken(change, balance, balance, min, max).is_some()
+                {
+                    broken = Some(FindingKind::LimitBroken {
+                        account: id.to_string(),
+                        which: CLASS_NAMES[class],
+                        change: amount_or_zero(change),
+                        balance: amount(balance),
+                        min: slot.account.limits.min(),
+                        max: slot.account.limits.max(),
+                    });
+                    break;
+                }
+            }
+        }
+        if let Some(finding) = broken {
+            return Err(finding);
+        }
+        if sums != [0, 0] {
+            let [completed, pending] = sums.map(amount_or_zero);
+            return Err(FindingKind::NotZeroSum { completed, pending });
         }
         Ok(())
     }
@@ -989,24 +1199,19 @@ impl Projections {
         }
     }
 
-    /// Stores a new transaction compactly and lists it on its parties; no
-    /// booking. Returns its slot.
-    pub(crate) fn register(&mut self, tx: &Transaction) -> Result<u32, PartsError> {
+    /// As [`Projections::register`], for a transaction not yet stored whose
+    /// primary entry is from slot `payer` to slot `payee`.
+    fn insert_tx(&mut self, tx: &Transaction, payer: u32, payee: u32) -> Result<u32, PartsError> {
         let slot = u32::try_from(self.txs.len())
             .ok()
             .filter(|&s| s != u32::MAX)
             .ok_or_else(|| PartsError::Inconsistent("too many transactions".into()))?;
-        if self.tx_slot(&tx.uuid).is_some() {
-            return Err(PartsError::Inconsistent(format!("transaction {} appears twice", tx.uuid)));
-        }
         let unknown =
             |party: &AccountId| PartsError::Inconsistent(format!("{} names unknown account {party}", tx.uuid));
         let (primary, more) = tx
             .entries
             .split_first()
             .ok_or_else(|| PartsError::Inconsistent(format!("transaction {} without entries", tx.uuid)))?;
-        let payer = self.index_of(&primary.payer).ok_or_else(|| unknown(&primary.payer))?;
-        let payee = self.index_of(&primary.payee).ok_or_else(|| unknown(&primary.payee))?;
         let mut extra = TxExtra::default();
         for e in more {
             extra.more.push(ExtraEntry {
@@ -1228,6 +1433,31 @@ impl Projections {
         }
     }
 
+    /// Folds `batch` in order, as [`Projections::try_apply`] each of its
+    /// events (`record` gives an item's seq, record time and event), reading
+    /// what each will touch a few events ahead of it (`warm`), which overlaps
+    /// those cache misses. Stops at the first event refused, with its finding:
+    /// the events before it are folded, it and those after are not.
+    pub fn try_apply_batch<'e, T>(
+        &mut self,
+        batch: &'e [T],
+        record: impl Fn(&'e T) -> (u64, u64, &'e Event),
+    ) -> Result<(), Finding> {
+        let mut sink = 0u64;
+        for (i, item) in batch.iter().enumerate() {
+            if let Some(ahead) = batch.get(i + WARM_FAR) {
+                sink ^= self.warm(record(ahead).2, true);
+            }
+            if let Some(ahead) = batch.get(i + WARM_NEAR) {
+                sink ^= self.warm(record(ahead).2, false);
+            }
+            let (seq, at_us, event) = record(item);
+            self.try_apply(seq, at_us, event)?;
+        }
+        std::hint::black_box(sink);
+        Ok(())
+    }
+
     /// Reads what applying `event` will read first (index buckets, the
     /// parties' slots and timeline ends), so that applying it soon after
     /// finds them in the cache. Folding a batch, calling this a few events
@@ -1324,11 +1554,10 @@ impl Projections {
         self.cache.get_or_build(ix(slot), || self.build(slot))
     }
 
-    fn transition(&mut self, uuid: &TxId, from: State, to: State, version: u32, seq: u64, at_us: u64) {
-        let slot = self.tx_slot(uuid).unwrap_or_else(|| panic!("transition of unknown transaction {uuid}"));
+    /// Moves the transaction in `slot` (checked: in state `from`, at the
+    /// version before `version`) to `to`.
+    fn transition(&mut self, slot: u32, from: State, to: State, version: u32, seq: u64, at_us: u64) {
         let rec = &mut self.txs[ix(slot)];
-        assert_eq!(rec.state, from, "transition of {uuid} from a stale state");
-        assert_eq!(rec.version.checked_add(1), Some(version), "versions of {uuid} advance by one");
         rec.state = to;
         rec.version = version;
         self.cache.invalidate(ix(slot));
@@ -1351,8 +1580,7 @@ impl Projections {
         } else if from == Some(State::Validated) {
             self.validated.remove(&slot);
         }
-        let factor = |counts: fn(State) -> bool| -> i8 { i8::from(counts(to)) - i8::from(from.is_some_and(counts)) };
-        let factors = [factor(CLASSES[0]), factor(CLASSES[1])];
+        let factors = class_factors(from, to);
         if factors == [0, 0] {
             return Ok(());
         }
@@ -1585,6 +1813,27 @@ impl Projections {
     /// Number of transactions (any state).
     pub fn transaction_count(&self) -> usize {
         self.txs.len()
+    }
+
+    /// Transactions per state, in `State::ALL` order. O(transactions).
+    pub fn transactions_by_state(&self) -> [(State, u64); 5] {
+        let mut counts = State::ALL.map(|state| (state, 0u64));
+        for rec in &self.txs {
+            if let Some((_, n)) = counts.iter_mut().find(|(state, _)| *state == rec.state) {
+                *n += 1;
+            }
+        }
+        counts
+    }
+
+    /// The sums of all completed and of all pending balances: zero, since
+    /// every booking sums to zero. O(accounts).
+    pub fn balance_sums(&self) -> Balances {
+        let sum = |balance: fn(&AccountSlot) -> Micros| {
+            // Saturating: the balances sum to zero, so never near it.
+            amount_or_zero(self.slots.iter().map(balance).fold(0, |a: Micros, b| a.saturating_add(b)))
+        };
+        Balances { completed: sum(AccountSlot::completed), pending: sum(AccountSlot::pending) }
     }
 
     /// Completed balance after applying every event with seq ≤ `seq`.

@@ -8,13 +8,15 @@
 //! data, always checked against (and rebuildable from) the journal.
 
 pub mod facts;
+mod finding;
 mod fold;
 mod query;
 pub mod store;
 mod tables;
 
 pub use facts::{is_proof_bookkeeping, Crossing, NodeFacts};
-pub use fold::{AccountStats, Projections, TimelinePoint, Total, TradeStats, Unfoldable};
+pub use finding::{Finding, FindingKind};
+pub use fold::{books_balances, AccountStats, Projections, TimelinePoint, Total, TradeStats, Unfoldable};
 pub use ledger::Balances;
 pub use query::{EntryRow, Page, Query, Sort};
 pub use store::{load_or_rebuild, LoadError, LoadReport, SnapshotStore, StoreError};

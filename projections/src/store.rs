@@ -568,26 +568,10 @@ fn fold_tail(
 
 type Batch = Vec<(u64, u64, ledger::Event)>;
 
-/// Events warmed ahead of the one applied (see `Projections::warm`): index
-/// buckets this far ahead, the rest `WARM_NEAR` ahead.
-const WARM_FAR: usize = 16;
-const WARM_NEAR: usize = 6;
-
 /// Applies `batch`, warming the cache a few events ahead; stops at the
 /// first event that cannot be folded.
 fn fold_batch(p: &mut Projections, batch: &[(u64, u64, ledger::Event)]) -> Result<(), crate::Unfoldable> {
-    let mut sink = 0u64;
-    for (i, (seq, at_us, event)) in batch.iter().enumerate() {
-        if let Some((_, _, ahead)) = batch.get(i + WARM_FAR) {
-            sink ^= p.warm(ahead, true);
-        }
-        if let Some((_, _, ahead)) = batch.get(i + WARM_NEAR) {
-            sink ^= p.warm(ahead, false);
-        }
-        p.try_apply(*seq, *at_us, event)?;
-    }
-    std::hint::black_box(sink);
-    Ok(())
+    p.try_apply_batch(batch, |(seq, at_us, event)| (*seq, *at_us, event))
 }
 
 /// As [`fold_tail`], with reading and decoding on a second thread, which

@@ -28,7 +28,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use journal::{genesis_hash, record_hash, Checkpoint, Hash, Journal, MAX_PAYLOAD_BYTES};
 use ledger::{decode_event, Balances, Event, State};
 
-use crate::check::{Checker, Finding};
+use projections::{Finding, Projections};
+
 use crate::signatures::Signatures;
 use crate::{Progress, PROGRESS_EVERY_RECORDS};
 
@@ -367,7 +368,7 @@ pub fn audit_reader(
         }
         checkpoints.push((seq, hash, at_field));
     }
-    let (checker, signatures, chain) = std::thread::scope(|scope| {
+    let (folded, signatures, chain) = std::thread::scope(|scope| {
         let mut to_workers = Vec::with_capacity(WORKERS);
         let mut from_workers = Vec::with_capacity(WORKERS);
         let mut trash = Vec::with_capacity(WORKERS);
@@ -403,10 +404,10 @@ pub fn audit_reader(
         let read = reader.read_records(&mut input, count, genesis, &checkpoints, total, progress);
         reader.flush();
         drop(reader);
-        let (checker, signatures, fold_error) = folder.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let (folded, signatures, fold_error) = folder.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         match (fold_error, read) {
             (Some(e), _) | (None, Err(e)) => Err(e),
-            (None, Ok(chain)) => Ok((checker, signatures, chain)),
+            (None, Ok(chain)) => Ok((folded, signatures, chain)),
         }
     })?;
     let Chain { prev, prev_at, first_at_us } = chain;
@@ -438,10 +439,10 @@ pub fn audit_reader(
         last_at_us: prev_at,
         checkpoints: checkpoints.len(),
         signed_checkpoints: signatures.checkpoints(),
-        accounts: checker.account_count(),
-        transactions: checker.transactions_by_state(),
-        bookings: checker.bookings(),
-        sums: checker.sums(),
+        accounts: folded.projections.account_count(),
+        transactions: folded.projections.transactions_by_state(),
+        bookings: folded.bookings,
+        sums: folded.projections.balance_sums(),
         bytes: input.offset,
     })
 }
@@ -471,8 +472,8 @@ struct Batch {
 
 /// A batch's events, up to the first record that failed (then its error).
 type Decoded = (Vec<DecodedRecord>, Option<AuditError>);
-/// A record's seq, chain hash and event.
-type DecodedRecord = (u64, [u8; 32], Event);
+/// A record's seq, time, Merkle leaf hash (of its chain hash) and event.
+type DecodedRecord = (u64, u64, [u8; 32], Event);
 
 /// What the sequential part of the audit established about the chain.
 struct Chain {
@@ -481,7 +482,8 @@ struct Chain {
     first_at_us: u64,
 }
 
-/// Recomputes each record's hash and decodes its event.
+/// Recomputes each record's hash, its Merkle leaf hash (for the signature
+/// checks) and decodes its event.
 fn hash_and_decode(batch: &Batch) -> Decoded {
     let mut events = Vec::with_capacity(batch.records.len());
     for r in &batch.records {
@@ -491,36 +493,47 @@ fn hash_and_decode(batch: &Batch) -> Decoded {
             return (events, Some(AuditError::Damage(BundleDamage { seq: Some(r.seq), offset: r.offset, what })));
         }
         match decode_event(payload) {
-            Ok(event) => events.push((r.seq, r.hash.0, event)),
+            Ok(event) => events.push((r.seq, r.recorded_at_us, tlog::leaf_hash(&r.hash.0), event)),
             Err(e) => return (events, Some(AuditError::Decode { seq: r.seq, detail: e.to_string() })),
         }
     }
     (events, None)
 }
 
+/// The ledger as the audit refolded it.
+struct Ledger {
+    projections: Projections,
+    /// Events that moved a balance.
+    bookings: u64,
+}
+
 /// Folds decoded batches in order (round robin over the workers).
-type Folded = (Checker, Signatures, Option<AuditError>);
+type Folded = (Ledger, Signatures, Option<AuditError>);
 
 fn fold(from_workers: &[Receiver<Decoded>], trash: &[SyncSender<Vec<DecodedRecord>>]) -> Folded {
-    let mut checker = Checker::new();
+    let mut ledger = Ledger { projections: Projections::new(), bookings: 0 };
     let mut signatures = Signatures::new();
     for n in 0.. {
         let Ok((events, error)) = from_workers[n % from_workers.len()].recv() else { break };
-        for (seq, hash, event) in &events {
-            if let Err(finding) = checker.apply(*seq, event) {
-                return (checker, signatures, Some(finding.into()));
+        let folded = ledger.projections.try_apply_batch(&events, |(seq, at_us, _, event)| (*seq, *at_us, event));
+        // The signatures of the records folded; at one seq, the projections' finding comes first.
+        let refused = folded.as_ref().err().map_or(u64::MAX, |finding| finding.seq);
+        for (seq, _, leaf, event) in events.iter().take_while(|record| record.0 < refused) {
+            ledger.bookings += u64::from(projections::books_balances(event));
+            if let Err(kind) = signatures.apply_leaf(*seq, *leaf, event) {
+                return (ledger, signatures, Some(Finding { seq: *seq, kind }.into()));
             }
-            if let Err(kind) = signatures.apply(*seq, hash, event) {
-                return (checker, signatures, Some(Finding { seq: *seq, kind }.into()));
-            }
+        }
+        if let Err(finding) = folded {
+            return (ledger, signatures, Some(finding.into()));
         }
         // Freeing a batch of decoded events is the workers' job (if one has room).
         let _ = trash[n % trash.len()].try_send(events);
         if let Some(error) = error {
-            return (checker, signatures, Some(error));
+            return (ledger, signatures, Some(error));
         }
     }
-    (checker, signatures, None)
+    (ledger, signatures, None)
 }
 
 /// The sequential part: framing, dense seqs, links, times, checkpoints.

@@ -1,8 +1,11 @@
 //! Replay and verification of a ccnode journal.
 //!
-//! - [`check`]: a non-panicking fold of ledger events that checks, at every
-//!   event, that the ledger sums to zero and that no booking moved a balance
-//!   out of its account's limits (the rule `ledger::decide` enforces).
+//! Every fold here is `projections::Projections::try_apply`, which refuses an
+//! event that does not fit the ledger (unknown account or transaction, stale
+//! state, a booking beyond a limit, …) with a [`Finding`] naming its seq
+//! instead of panicking; [`signatures`] checks the journal's own proofs
+//! beside it.
+//!
 //! - [`verify`]: `ccnode verify`: the chain, every event, a rebuild of the
 //!   projections compared with the stored snapshot.
 //! - [`point`]: `ccnode replay --until`: the state as of a seq or an instant.
@@ -13,7 +16,6 @@
 //! - [`synth`]: synthetic journals of payments for tests and benchmarks.
 
 pub mod bundle;
-pub mod check;
 pub mod point;
 pub mod reconcile;
 pub mod signatures;
@@ -21,8 +23,8 @@ pub mod synth;
 pub mod verify;
 
 pub use bundle::{audit_file, export_to_file, AuditError, AuditSummary, BundleDamage, ExportSummary};
-pub use check::{Checker, Finding, FindingKind};
 pub use point::{state_at, PointInTime, ReplayError, Until};
+pub use projections::{Finding, FindingKind};
 pub use reconcile::{reconcile, LinkVersion, Verdict};
 pub use verify::{verify_data_dir, VerifyFailure, VerifyOutcome, VerifyRunError};
 

@@ -2,9 +2,8 @@
 
 use journal::{Hash, Journal};
 use ledger::{decode_event, DecodeError, State};
-use projections::Projections;
+use projections::{Finding, Projections};
 
-use crate::check::{Checker, Finding};
 use crate::{Progress, PROGRESS_EVERY_RECORDS};
 
 /// Where a replay stops.
@@ -41,32 +40,9 @@ pub enum ReplayError {
         /// Why.
         source: DecodeError,
     },
-    /// An event breaks the ledger's rules.
+    /// An event breaks the ledger's rules (refused by `Projections::try_apply`).
     #[error("{0}")]
     Inconsistent(#[from] Finding),
-    /// The projections refused an event the checker accepted (a bug in one of them).
-    #[error("seq {seq}: the projections cannot fold this event: {detail}")]
-    Projections {
-        /// Which record.
-        seq: u64,
-        /// The projections' panic message.
-        detail: String,
-    },
-}
-
-/// `Projections::try_apply`, with a panic on an event that does not fit
-/// turned into an error too: the checker runs first and refuses such events, so this is
-/// a second line of defence against a disagreement between the two folds.
-pub fn fold_guarded(p: &mut Projections, seq: u64, recorded_at_us: u64, event: &ledger::Event) -> Result<(), String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.try_apply(seq, recorded_at_us, event)))
-        .map_err(|panic| {
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "panicked".to_owned())
-        })?
-        .map_err(|unfoldable| unfoldable.detail)
 }
 
 /// The ledger as of one journal record.
@@ -80,8 +56,6 @@ pub struct PointInTime {
     pub hash: Hash,
     /// The read models as of that record.
     pub projections: Projections,
-    /// The checking fold as of that record.
-    pub checker: Checker,
 }
 
 /// Folds `journal` up to `until`, checking every event. Record hashes are not
@@ -97,13 +71,7 @@ pub fn state_at(
         Until::Seq(seq) => seq,
         Until::Time(_) | Until::Head => head.seq,
     };
-    let mut point = PointInTime {
-        seq: 0,
-        recorded_at_us: 0,
-        hash: journal.genesis(),
-        projections: Projections::new(),
-        checker: Checker::new(),
-    };
+    let mut point = PointInTime { seq: 0, recorded_at_us: 0, hash: journal.genesis(), projections: Projections::new() };
     if last == 0 {
         return Ok(point);
     }
@@ -115,9 +83,7 @@ pub fn state_at(
             }
         }
         let event = decode_event(&record.payload).map_err(|source| ReplayError::Decode { seq: record.seq, source })?;
-        point.checker.apply(record.seq, &event)?;
-        fold_guarded(&mut point.projections, record.seq, record.recorded_at_us, &event)
-            .map_err(|detail| ReplayError::Projections { seq: record.seq, detail })?;
+        point.projections.try_apply(record.seq, record.recorded_at_us, &event)?;
         point.seq = record.seq;
         point.recorded_at_us = record.recorded_at_us;
         point.hash = record.hash;

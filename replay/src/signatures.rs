@@ -7,7 +7,7 @@
 use ledger::Event;
 use tlog::{Frontier, KeyType, SignedCheckpoint, VerifierKey};
 
-use crate::check::FindingKind;
+use projections::FindingKind;
 
 /// The fold's state.
 #[derive(Debug, Default)]
@@ -30,6 +30,13 @@ impl Signatures {
 
     /// Folds record `seq` (its chain hash and event); records come in order from 1.
     pub fn apply(&mut self, seq: u64, hash: &[u8; 32], event: &Event) -> Result<(), FindingKind> {
+        self.apply_leaf(seq, tlog::leaf_hash(hash), event)
+    }
+
+    /// As [`Signatures::apply`], given the record's Merkle leaf hash
+    /// (`tlog::leaf_hash` of its chain hash), which can be computed elsewhere
+    /// (the audit computes it on the threads that recompute the chain hashes).
+    pub fn apply_leaf(&mut self, seq: u64, leaf: [u8; 32], event: &Event) -> Result<(), FindingKind> {
         let bad = |detail: String| FindingKind::BadCheckpoint { detail };
         match event {
             Event::NodeKeySet { public_key } => self.key = Some(*public_key),
@@ -65,7 +72,7 @@ impl Signatures {
             }
             _ => {}
         }
-        self.frontier.push_leaf_hash(tlog::leaf_hash(hash));
+        self.frontier.push_leaf_hash(leaf);
         Ok(())
     }
 }

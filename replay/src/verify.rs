@@ -2,8 +2,10 @@
 //!
 //! 1. The journal chain (framing, checksums, every blake3 hash, checkpoints)
 //!    with `journal::verify_dir`.
-//! 2. Every record decodes to an event, and the [`Checker`] accepts it: zero
-//!    sum and limits after every event.
+//! 2. Every record decodes to an event that the projections fold
+//!    (`Projections::try_apply` checks each against the state: zero sum,
+//!    limits, known accounts and transactions, …) and whose checkpoint
+//!    signatures and roots hold ([`crate::signatures`]).
 //! 3. The projections rebuilt in memory equal the stored sled snapshot, if
 //!    there is one, at the snapshot's seq: accounts, limits, balances,
 //!    timelines, stats, transaction states and versions.
@@ -12,9 +14,8 @@ use std::path::{Path, PathBuf};
 
 use journal::{verify_dir, Journal, VerifyOptions};
 use ledger::decode_event;
-use projections::{Projections, Query, SnapshotStore, StoreError};
+use projections::{Finding, Projections, Query, SnapshotStore, StoreError};
 
-use crate::check::{Checker, Finding};
 use crate::{Progress, PROGRESS_EVERY_RECORDS};
 
 /// What `verify` found wrong: the data directory is damaged or inconsistent.
@@ -40,14 +41,6 @@ pub enum VerifyFailure {
     /// An event breaks the ledger's rules.
     #[error("ledger inconsistent at {0}")]
     Ledger(Finding),
-    /// The projections cannot fold an event the checker accepted.
-    #[error("seq {seq}: the projections cannot fold this event: {detail}")]
-    Projections {
-        /// Which record.
-        seq: u64,
-        /// Why.
-        detail: String,
-    },
     /// The stored snapshot disagrees with the journal.
     #[error("projections snapshot at seq {seq} differs from the journal: {detail}")]
     Snapshot {
@@ -143,7 +136,6 @@ pub fn verify_data_dir(data: &Path, progress: &mut dyn FnMut(Progress)) -> Resul
         }
     };
 
-    let mut checker = Checker::new();
     let mut signatures = crate::signatures::Signatures::new();
     let mut rebuilt = Projections::new();
     let compare = |rebuilt: &Projections, outcome: &mut VerifyOutcome| {
@@ -169,16 +161,12 @@ pub fn verify_data_dir(data: &Path, progress: &mut dyn FnMut(Progress)) -> Resul
                     return Ok(outcome);
                 }
             };
-            if let Err(finding) = checker.apply(seq, &event) {
+            if let Err(finding) = rebuilt.try_apply(seq, record.recorded_at_us, &event) {
                 outcome.failure = Some(VerifyFailure::Ledger(finding));
                 return Ok(outcome);
             }
             if let Err(kind) = signatures.apply(seq, &record.hash.0, &event) {
-                outcome.failure = Some(VerifyFailure::Ledger(crate::check::Finding { seq, kind }));
-                return Ok(outcome);
-            }
-            if let Err(detail) = crate::point::fold_guarded(&mut rebuilt, seq, record.recorded_at_us, &event) {
-                outcome.failure = Some(VerifyFailure::Projections { seq, detail });
+                outcome.failure = Some(VerifyFailure::Ledger(Finding { seq, kind }));
                 return Ok(outcome);
             }
             compare(&rebuilt, &mut outcome);

@@ -34,10 +34,6 @@ fn replay_until_a_seq_or_an_instant_agrees_with_the_balance_timeline() {
                 full.balance_at_seq(&account.id, seq)
             );
         }
-        // The checking fold agrees with the projections, pending included.
-        for (account, balances) in point.checker.balances() {
-            assert_eq!(Some(balances), point.projections.balances(&account.id), "{} at seq {seq}", account.id);
-        }
 
         // An instant: a record's time, or between two records' times.
         let record = &records[s.rng.gen_range(0..records.len())];

@@ -4,8 +4,8 @@
 //! by the key it replaces.
 
 use ledger::Event;
-use replay::check::FindingKind;
 use replay::signatures::Signatures;
+use replay::FindingKind;
 use tlog::{BalanceTree, Checkpoint, Note, NoteSigner, Tree};
 
 fn hash(seq: u64) -> [u8; 32] {

@@ -8,21 +8,6 @@ use serde_json::{json, Value};
 
 pub use ledger::ratchet::hex;
 
-/// Parses lower- or upper-case hex.
-pub fn from_hex(text: &str) -> Option<Vec<u8>> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
-        return None;
-    }
-    bytes.chunks_exact(2).map(|p| Some((digit(p[0])? << 4) | digit(p[1])?)).collect()
-}
-
 /// Limits as `{"min": "-10", "max": "10"}`.
 pub fn limits_json(limits: &Limits) -> Value {
     json!({ "min": limits.min().to_string(), "max": limits.max().to_string() })

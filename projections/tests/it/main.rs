@@ -1,6 +1,7 @@
 //! Integration tests for the projections crate: one binary.
 
 mod basics;
+mod findings;
 mod overflow;
 mod props;
 mod queries;
