@@ -201,6 +201,7 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
         },
         clock,
         peer_client: None,
+        store: api::store::StoreLocation::File,
     })
 }
 
@@ -503,6 +504,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 checkpoint_records: 10_000,
                 clock: journal::now_us,
                 peer_client: None,
+                store: api::store::StoreLocation::File,
             };
             let metrics = Arc::new(Metrics::new());
             let node = Node::start(options, Arc::clone(&metrics)).await?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
-use journal::Journal;
+use journal::{Journal, Store as _};
 use ledger::{
     decode_event, Account, AccountId, AccountKind, Command, Event, LedgerState, LedgerView, Limits, NodeName, Violation,
 };
@@ -62,6 +62,9 @@ pub struct StartOptions {
     /// How neighbours are reached: `None` is HTTP with `peer_timeout`; a
     /// simulation or an in-process test gives its own network.
     pub peer_client: Option<Arc<dyn crate::peer_client::PeerClient>>,
+    /// Where the journal lives: the data directory's segment files (the
+    /// default) or a PostgreSQL database.
+    pub store: crate::store::StoreLocation,
 }
 
 /// A parent node given on the command line.
@@ -92,6 +95,9 @@ pub enum StartError {
         /// Why.
         source: Box<journal::OpenError>,
     },
+    /// The journal's store could not be opened.
+    #[error("{0}")]
+    Store(Box<crate::store::OpenStoreError>),
     /// The journal could not be replayed.
     #[error("replaying the journal: {0}")]
     Replay(String),
@@ -147,9 +153,7 @@ impl Node {
             auth::check_new_key(key).map_err(|_| StartError::Config("admin key must be 1 to 256 bytes".into()))?;
         }
         std::fs::create_dir_all(&options.data_dir)?;
-        let dir = journal_dir(&options.data_dir);
-        let journal = Journal::open_or_create(&dir, &options.name, journal::Options::default())
-            .map_err(|source| StartError::Journal { dir: dir.clone(), source: Box::new(source) })?;
+        let journal = crate::store::open(&options)?;
         if journal.identity() != options.name {
             return Err(StartError::WrongNode {
                 dir: options.data_dir.clone(),
@@ -200,7 +204,7 @@ impl Node {
         };
         let (projections, unfoldable) = match &store {
             Some(store) => {
-                let (projections, report) = projections::load_or_rebuild(&journal, store)
+                let (projections, report) = crate::store::load_or_rebuild(&journal, store)
                     .map_err(|e| StartError::Replay(format!("projections: {e}")))?;
                 tracing::info!(
                     snapshot_seq = ?report.from_snapshot_seq,
@@ -371,7 +375,7 @@ impl Node {
 
 /// Folds the whole journal into fresh projections; a record they cannot
 /// fold is an error naming its seq.
-pub fn fold_all(journal: &Journal) -> Result<Projections, StartError> {
+pub fn fold_all<S: journal::Store>(journal: &S) -> Result<Projections, StartError> {
     match fold_until_unfoldable(journal)? {
         (projections, None) => Ok(projections),
         (_, Some(unfoldable)) => Err(StartError::Replay(unfoldable.to_string())),
@@ -381,7 +385,9 @@ pub fn fold_all(journal: &Journal) -> Result<Projections, StartError> {
 /// Folds the journal into fresh projections up to the first record they
 /// cannot fold (an event an older version journaled beyond today's bounds),
 /// which is returned: the projections are then those of the records before it.
-pub fn fold_until_unfoldable(journal: &Journal) -> Result<(Projections, Option<projections::Unfoldable>), StartError> {
+pub fn fold_until_unfoldable<S: journal::Store>(
+    journal: &S,
+) -> Result<(Projections, Option<projections::Unfoldable>), StartError> {
     let mut projections = Projections::new();
     let mut unfoldable = None;
     crate::runtime::replay_journal(journal, |record| {

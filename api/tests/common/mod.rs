@@ -42,6 +42,7 @@ pub fn options(dir: &Path, name: &str) -> StartOptions {
         checkpoint_records: 0,
         clock: journal::now_us,
         peer_client: None,
+        store: api::store::StoreLocation::File,
     }
 }
 
