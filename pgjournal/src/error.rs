@@ -17,6 +17,9 @@ pub enum OpenError {
     /// A statement failed.
     #[error("PostgreSQL: {}", describe(.0))]
     Db(#[from] postgres::Error),
+    /// The connection's thread could not be started or stopped at once.
+    #[error("the PostgreSQL connection's thread: {0}")]
+    Thread(String),
     /// The database holds no ccnode journal.
     #[error("no ccnode journal in {url}")]
     NotFound {

@@ -22,15 +22,17 @@
 //!   the generation is still its own, and inserts nothing otherwise: a writer
 //!   whose lease another took cannot write after the other started (fencing).
 
+mod conn;
 mod error;
 mod schema;
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use journal::{BatchAck, ChainCheck, Hash, Head, Record};
-use postgres::{Client, NoTls, Row};
+use postgres::{Client, Row};
+
+use crate::conn::Conn;
 
 pub use error::{describe, AppendError, OpenError, ReadError};
 pub use schema::{SCHEMA, SCHEMA_VERSION};
@@ -39,6 +41,8 @@ pub use schema::{SCHEMA, SCHEMA_VERSION};
 pub const WRITER_LOCK_KEY: i64 = 0x6363_6e6f_6465_0001;
 /// The transaction advisory lock that serialises schema migrations.
 pub const MIGRATION_LOCK_KEY: i64 = 0x6363_6e6f_6465_0002;
+/// Pause between tries of a held writer lock.
+const LOCK_RETRY: Duration = Duration::from_millis(20);
 /// Records fetched per round trip when reading.
 pub const READ_CHUNK_RECORDS: i64 = 1024;
 
@@ -67,10 +71,10 @@ pub fn redacted(url: &str) -> String {
 
 /// The journal in a PostgreSQL database.
 ///
-/// Reads take `&self` (the connection sits in a `RefCell`: a `PgJournal` is
-/// used by one thread at a time, as the writer uses its journal).
+/// Its connection lives on a thread of its own (see `conn`), so a
+/// `PgJournal` may be used from any thread, inside an async runtime too.
 pub struct PgJournal {
-    client: RefCell<Client>,
+    conn: Conn,
     url: String,
     identity: String,
     genesis: Hash,
@@ -120,16 +124,23 @@ impl PgJournal {
         if identity.is_empty() || identity.len() > journal::IDENTITY_BYTES_MAX {
             return Err(OpenError::BadIdentity { len: identity.len(), max: journal::IDENTITY_BYTES_MAX });
         }
-        let mut client = connect(url)?;
-        schema::migrate(&mut client)?;
+        let conn = Conn::open(url)?;
+        conn.run(schema::migrate)?;
         let mut told = false;
+        let started = std::time::Instant::now();
         loop {
-            let row = client.query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK_KEY])?;
-            if row.get::<_, bool>(0) {
+            let locked = conn.run(|client| {
+                let row = client.query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK_KEY])?;
+                Ok::<_, postgres::Error>(row.get::<_, bool>(0))
+            })?;
+            if locked {
                 break;
             }
             match wait.as_mut() {
-                None => return Err(OpenError::Locked { url: redacted(url), holder: holder(&mut client) }),
+                // A writer that just closed its connection may hold the lock
+                // until its backend exits: wait a little, as the file journal does.
+                None if started.elapsed() < journal::LOCK_WAIT => std::thread::sleep(LOCK_RETRY),
+                None => return Err(OpenError::Locked { url: redacted(url), holder: conn.run(holder) }),
                 Some((poll, waiting)) => {
                     if !told {
                         told = true;
@@ -139,38 +150,20 @@ impl PgJournal {
                 }
             }
         }
-        // The lease: a new generation fences off any writer before this one.
-        let me = format!("pid {} (backend {})", std::process::id(), backend_pid(&mut client)?);
-        let generation: i64 = client
-            .query_one(
-                "INSERT INTO ccnode_writer (singleton, generation, holder, since, head_seq) \
-                 VALUES (true, 1, $1, now(), 0) \
-                 ON CONFLICT (singleton) DO UPDATE SET generation = ccnode_writer.generation + 1, \
-                 holder = EXCLUDED.holder, since = now() RETURNING generation",
-                &[&me],
-            )?
-            .get(0);
-        let genesis = journal::genesis_hash(identity);
-        let inserted = client.execute(
-            "INSERT INTO ccnode_journal_meta (singleton, identity, genesis) VALUES (true, $1, $2) \
-             ON CONFLICT (singleton) DO NOTHING",
-            &[&identity, &genesis.0.as_slice()],
-        )?;
-        if inserted == 1 {
+        let owned_identity = identity.to_owned();
+        let (generation, head, inserted, durable) = conn.run(move |client| take_lease(client, &owned_identity))?;
+        if inserted {
             tracing::info!(store = %redacted(url), identity, "created a journal in PostgreSQL");
         }
-        let (found, _) = read_meta(&mut client)?.ok_or(OpenError::NotFound { url: redacted(url) })?;
-        if found != identity {
-            return Err(OpenError::IdentityMismatch { expected: identity.to_owned(), found });
+        if !durable {
+            tracing::warn!(store = %redacted(url), "the PostgreSQL server runs with fsync off: acknowledged writes can be lost in a crash");
         }
-        warn_if_not_durable(&mut client, url);
-        let head = read_head(&mut client, genesis)?;
         tracing::info!(store = %redacted(url), generation, head = head.seq, "holding the journal's writer lease");
         Ok(PgJournal {
-            client: RefCell::new(client),
+            conn,
             url: url.to_owned(),
             identity: identity.to_owned(),
-            genesis,
+            genesis: journal::genesis_hash(identity),
             head,
             generation: Some(generation),
             poisoned: false,
@@ -180,44 +173,46 @@ impl PgJournal {
     /// Opens for reading only: takes no lock, changes nothing. Appends fail
     /// with `AppendError::ReadOnly`; `refresh` follows a writer.
     pub fn open_read_only(url: &str) -> Result<PgJournal, OpenError> {
-        let mut client = connect(url)?;
-        match schema::version(&mut client)? {
-            None => return Err(OpenError::NotFound { url: redacted(url) }),
-            Some(v) if v > SCHEMA_VERSION => return Err(OpenError::SchemaTooNew { found: v, known: SCHEMA_VERSION }),
-            Some(v) if v < SCHEMA_VERSION => return Err(OpenError::SchemaTooOld { found: v, known: SCHEMA_VERSION }),
-            Some(_) => {}
-        }
-        client.batch_execute("SET default_transaction_read_only = on")?;
-        let (identity, genesis) = read_meta(&mut client)?.ok_or(OpenError::NotFound { url: redacted(url) })?;
-        let head = read_head(&mut client, genesis)?;
-        Ok(PgJournal {
-            client: RefCell::new(client),
-            url: url.to_owned(),
-            identity,
-            genesis,
-            head,
-            generation: None,
-            poisoned: false,
-        })
+        let conn = Conn::open(url)?;
+        let redacted_url = redacted(url);
+        let (identity, genesis, head) = conn.run(move |client| {
+            match schema::version(client)? {
+                None => return Err(OpenError::NotFound { url: redacted_url }),
+                Some(v) if v > SCHEMA_VERSION => {
+                    return Err(OpenError::SchemaTooNew { found: v, known: SCHEMA_VERSION })
+                }
+                Some(v) if v < SCHEMA_VERSION => {
+                    return Err(OpenError::SchemaTooOld { found: v, known: SCHEMA_VERSION })
+                }
+                Some(_) => {}
+            }
+            client.batch_execute("SET default_transaction_read_only = on")?;
+            let (identity, genesis) = read_meta(client)?.ok_or(OpenError::NotFound { url: redacted_url })?;
+            let head = read_head(client, genesis)?;
+            Ok((identity, genesis, head))
+        })?;
+        Ok(PgJournal { conn, url: url.to_owned(), identity, genesis, head, generation: None, poisoned: false })
     }
 
     /// Whether the database at `url` holds no journal records (no schema, or
     /// an empty journal table): what `migrate-store` requires of a target
     /// (an identity row alone is checked when the target is opened).
     pub fn is_empty_at(url: &str) -> Result<bool, OpenError> {
-        let mut client = connect(url)?;
-        if schema::version(&mut client)?.is_none() {
-            return Ok(true);
-        }
-        let row = client.query_one("SELECT EXISTS (SELECT 1 FROM ccnode_journal)", &[])?;
-        let has_records: bool = row.get(0);
-        Ok(!has_records)
+        let conn = Conn::open(url)?;
+        conn.run(|client| {
+            if schema::version(client)?.is_none() {
+                return Ok(true);
+            }
+            let row = client.query_one("SELECT EXISTS (SELECT 1 FROM ccnode_journal)", &[])?;
+            Ok(!row.get::<_, bool>(0))
+        })
     }
 
     /// Re-reads the head: a read-only handle follows the writer with it.
     pub fn refresh(&mut self) -> Result<Head, ReadError> {
         let last = self.head;
-        let head = read_head(self.client.get_mut(), self.genesis).map_err(|e| match e {
+        let genesis = self.genesis;
+        let head = self.conn.run(move |client| read_head(client, genesis)).map_err(|e| match e {
             OpenError::Db(e) => ReadError::Db(e),
             OpenError::Corrupt { seq, kind } => ReadError::Corrupt { seq, kind },
             other => ReadError::Row { seq: last.seq, what: other.to_string() },
@@ -269,53 +264,57 @@ impl PgJournal {
         journal::check_batch(payloads).map_err(AppendError::Batch)?;
         let recorded_at_us = recorded_at_us.max(self.head.recorded_at_us);
         let first_seq = self.head.seq + 1;
-        let mut seqs = Vec::with_capacity(payloads.len());
-        let mut prev_hashes = Vec::with_capacity(payloads.len());
-        let mut hashes = Vec::with_capacity(payloads.len());
+        let mut rows = BatchRows {
+            seqs: Vec::with_capacity(payloads.len()),
+            prev_hashes: Vec::with_capacity(payloads.len()),
+            hashes: Vec::with_capacity(payloads.len()),
+            payloads: Vec::with_capacity(payloads.len()),
+        };
         let mut head = self.head;
         for payload in payloads {
+            let payload = payload.as_ref();
             let seq = head.seq + 1;
-            let hash = journal::record_hash(&head.hash, seq, recorded_at_us, payload.as_ref());
-            seqs.push(to_i64(seq)?);
-            prev_hashes.push(head.hash.0);
-            hashes.push(hash.0);
+            let hash = journal::record_hash(&head.hash, seq, recorded_at_us, payload);
+            rows.seqs.push(to_i64(seq)?);
+            rows.prev_hashes.push(head.hash.0.to_vec());
+            rows.hashes.push(hash.0.to_vec());
+            rows.payloads.push(payload.to_vec());
             head = Head { seq, hash, recorded_at_us };
         }
-        let prev_refs: Vec<&[u8]> = prev_hashes.iter().map(<[u8; 32]>::as_slice).collect();
-        let hash_refs: Vec<&[u8]> = hashes.iter().map(<[u8; 32]>::as_slice).collect();
-        let payload_refs: Vec<&[u8]> = payloads.iter().map(AsRef::as_ref).collect();
         let last_seq = to_i64(head.seq)?;
         let at = to_i64(recorded_at_us)?;
-        let client = self.client.get_mut();
-        // One statement is one transaction: the lease check and the rows
-        // commit together or not at all.
-        let written = client.execute(
-            "WITH lease AS (UPDATE ccnode_writer SET head_seq = $2 WHERE generation = $1 RETURNING 1) \
-             INSERT INTO ccnode_journal (seq, recorded_at_us, prev_hash, hash, payload) \
-             SELECT r.seq, $3, r.prev_hash, r.hash, r.payload \
-             FROM unnest($4::bigint[], $5::bytea[], $6::bytea[], $7::bytea[]) AS r(seq, prev_hash, hash, payload) \
-             WHERE EXISTS (SELECT 1 FROM lease)",
-            &[&generation, &last_seq, &at, &seqs, &prev_refs, &hash_refs, &payload_refs],
-        );
+        let expected = journal_len(payloads.len());
+        let written = self.conn.run(move |client| {
+            // One statement is one transaction: the lease check and the rows
+            // commit together or not at all.
+            let written = client.execute(
+                "WITH lease AS (UPDATE ccnode_writer SET head_seq = $2 WHERE generation = $1 RETURNING 1) \
+                 INSERT INTO ccnode_journal (seq, recorded_at_us, prev_hash, hash, payload) \
+                 SELECT r.seq, $3, r.prev_hash, r.hash, r.payload \
+                 FROM unnest($4::bigint[], $5::bytea[], $6::bytea[], $7::bytea[]) AS r(seq, prev_hash, hash, payload) \
+                 WHERE EXISTS (SELECT 1 FROM lease)",
+                &[&generation, &last_seq, &at, &rows.seqs, &rows.prev_hashes, &rows.hashes, &rows.payloads],
+            );
+            match written {
+                Ok(0) => Err(AppendError::Fenced { generation, holder: holder(client) }),
+                Ok(n) if n == expected => Ok(()),
+                Ok(n) => Err(AppendError::Partial { expected: rows.seqs.len(), written: n }),
+                Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                    Err(AppendError::Conflict { first_seq })
+                }
+                Err(e) => Err(AppendError::Db(e)),
+            }
+        });
         match written {
-            Ok(n) if n == journal_len(payloads.len()) => {
+            Ok(()) => {
                 self.head = head;
                 Ok(BatchAck { first_seq, head })
             }
-            Ok(0) => {
-                self.poisoned = true;
-                Err(AppendError::Fenced { generation, holder: holder(client) })
-            }
-            Ok(n) => {
-                self.poisoned = true;
-                Err(AppendError::Partial { expected: payloads.len(), written: n })
-            }
             Err(e) => {
+                // The outcome of a failed statement may be unknown (a cut
+                // connection during commit): write nothing more until reopened.
                 self.poisoned = true;
-                if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
-                    return Err(AppendError::Conflict { first_seq });
-                }
-                Err(AppendError::Db(e))
+                Err(e)
             }
         }
     }
@@ -348,15 +347,57 @@ impl PgJournal {
         records.next().expect("a range of one seq within the head yields one item")
     }
 
-    fn fetch(&self, from: u64, to: u64) -> Result<Vec<Row>, ReadError> {
+    /// Up to `READ_CHUNK_RECORDS` records from `from`, at most to `to`, unchecked.
+    fn fetch(&self, from: u64, to: u64) -> Result<Vec<Record>, ReadError> {
         let (from, to) = (to_i64_read(from)?, to_i64_read(to)?);
-        let mut client = self.client.borrow_mut();
-        Ok(client.query(
-            "SELECT seq, recorded_at_us, prev_hash, hash, payload FROM ccnode_journal \
-             WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3",
-            &[&from, &to, &READ_CHUNK_RECORDS],
-        )?)
+        self.conn.run(move |client| {
+            let rows = client.query(
+                "SELECT seq, recorded_at_us, prev_hash, hash, payload FROM ccnode_journal \
+                 WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+                &[&from, &to, &READ_CHUNK_RECORDS],
+            )?;
+            rows.iter().map(to_record).collect()
+        })
     }
+}
+
+/// A batch's columns, owned so they can go to the connection's thread.
+struct BatchRows {
+    seqs: Vec<i64>,
+    prev_hashes: Vec<Vec<u8>>,
+    hashes: Vec<Vec<u8>>,
+    payloads: Vec<Vec<u8>>,
+}
+
+/// Takes the lease (a new generation) and creates the journal's identity
+/// row when missing; the lock is already held. Returns the generation, the
+/// head, whether the journal was created and whether the server fsyncs.
+fn take_lease(client: &mut Client, identity: &str) -> Result<(i64, Head, bool, bool), OpenError> {
+    let me = format!("pid {} (backend {})", std::process::id(), backend_pid(client)?);
+    let generation: i64 = client
+        .query_one(
+            "INSERT INTO ccnode_writer (singleton, generation, holder, since, head_seq) \
+             VALUES (true, 1, $1, now(), 0) \
+             ON CONFLICT (singleton) DO UPDATE SET generation = ccnode_writer.generation + 1, \
+             holder = EXCLUDED.holder, since = now() RETURNING generation",
+            &[&me],
+        )?
+        .get(0);
+    let genesis = journal::genesis_hash(identity);
+    let inserted = client.execute(
+        "INSERT INTO ccnode_journal_meta (singleton, identity, genesis) VALUES (true, $1, $2) \
+         ON CONFLICT (singleton) DO NOTHING",
+        &[&identity, &genesis.0.as_slice()],
+    )? == 1;
+    let Some((found, _)) = read_meta(client)? else {
+        return Err(OpenError::BadMeta("the identity row vanished".to_owned()));
+    };
+    if found != identity {
+        return Err(OpenError::IdentityMismatch { expected: identity.to_owned(), found });
+    }
+    let durable = client.query_one("SHOW fsync", &[]).map_or(true, |row| row.get::<_, String>(0) == "on");
+    let head = read_head(client, genesis)?;
+    Ok((generation, head, inserted, durable))
 }
 
 impl journal::Store for PgJournal {
@@ -416,19 +457,13 @@ impl Records<'_> {
             self.check = Some(if self.next == 1 {
                 ChainCheck::from_genesis(self.journal.genesis)
             } else {
-                let rows = self.journal.fetch(self.next - 1, self.next - 1)?;
-                let before = rows
-                    .first()
-                    .map(to_record)
-                    .transpose()?
-                    .ok_or(ReadError::Corrupt { seq: self.next - 1, kind: missing(self.next) })?;
+                let before = self.journal.fetch(self.next - 1, self.next - 1)?.pop();
+                let before = before.ok_or(ReadError::Corrupt { seq: self.next - 1, kind: missing(self.next) })?;
                 ChainCheck::after(Head { seq: before.seq, hash: before.hash, recorded_at_us: before.recorded_at_us })
             });
         }
         if self.buffer.is_empty() {
-            for row in self.journal.fetch(self.next, self.end)? {
-                self.buffer.push_back(to_record(&row)?);
-            }
+            self.buffer.extend(self.journal.fetch(self.next, self.end)?);
         }
         let check = self.check.as_mut().expect("set above");
         let Some(record) = self.buffer.pop_front() else {
@@ -462,13 +497,6 @@ impl Iterator for Records<'_> {
     }
 }
 
-fn connect(url: &str) -> Result<Client, OpenError> {
-    let mut client = Client::connect(url, NoTls).map_err(|source| OpenError::Connect { url: redacted(url), source })?;
-    // An acknowledged batch must be flushed, whatever the database's default.
-    client.batch_execute("SET synchronous_commit = on; SET application_name = 'ccnode'")?;
-    Ok(client)
-}
-
 fn backend_pid(client: &mut Client) -> Result<i32, postgres::Error> {
     Ok(client.query_one("SELECT pg_backend_pid()", &[])?.get(0))
 }
@@ -479,14 +507,6 @@ fn holder(client: &mut Client) -> String {
         || "unknown".to_owned(),
         |row| format!("{} (generation {})", row.get::<_, String>(0), row.get::<_, i64>(1)),
     )
-}
-
-fn warn_if_not_durable(client: &mut Client, url: &str) {
-    if let Ok(row) = client.query_one("SHOW fsync", &[]) {
-        if row.get::<_, String>(0) != "on" {
-            tracing::warn!(store = %redacted(url), "the PostgreSQL server runs with fsync off: acknowledged writes can be lost in a crash");
-        }
-    }
 }
 
 fn read_meta(client: &mut Client) -> Result<Option<(String, Hash)>, OpenError> {
