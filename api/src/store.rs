@@ -61,11 +61,11 @@ pub enum OpenStoreError {
         /// The journal directory.
         dir: PathBuf,
         /// Why.
-        source: journal::OpenError,
+        source: Box<journal::OpenError>,
     },
     /// The database.
     #[error("opening the journal in PostgreSQL: {0}")]
-    Postgres(pgjournal::OpenError),
+    Postgres(Box<pgjournal::OpenError>),
 }
 
 /// The node's journal, in whichever store it lives.
@@ -185,18 +185,18 @@ pub fn open_at(location: &StoreLocation, data_dir: &Path, name: &str) -> Result<
             let dir = journal_dir(data_dir);
             Journal::open_or_create(&dir, name, journal::Options::default())
                 .map(NodeStore::File)
-                .map_err(|source| OpenStoreError::File { dir, source })
+                .map_err(|source| OpenStoreError::File { dir, source: Box::new(source) })
         }
-        StoreLocation::Postgres { url, standby: false } => {
-            PgJournal::open_or_create(url, name).map(NodeStore::Postgres).map_err(OpenStoreError::Postgres)
-        }
+        StoreLocation::Postgres { url, standby: false } => PgJournal::open_or_create(url, name)
+            .map(NodeStore::Postgres)
+            .map_err(|e| OpenStoreError::Postgres(Box::new(e))),
         StoreLocation::Postgres { url, standby: true } => {
             let mut waiting = || {
                 tracing::info!(store = %pgjournal::redacted(url), "another node writes this journal: standing by for its lock");
             };
             PgJournal::open_or_create_waiting(url, name, STANDBY_POLL, &mut waiting)
                 .map(NodeStore::Postgres)
-                .map_err(OpenStoreError::Postgres)
+                .map_err(|e| OpenStoreError::Postgres(Box::new(e)))
         }
     }
 }
@@ -248,4 +248,190 @@ fn load_or_rebuild_any<S: Store>(store: &S, snapshots: &SnapshotStore) -> Result
     p.index_transactions();
     let folded = p.seq() - start;
     Ok((p, LoadReport { from_snapshot_seq, folded, rebuilt_because, unfoldable }))
+}
+
+/// Opens a store for reading only (offline commands): the segment files of
+/// a data directory, or the database.
+pub fn open_read_only(location: &StoreLocation, data_dir: &Path) -> Result<NodeStore, OpenStoreError> {
+    match location {
+        StoreLocation::File => {
+            let dir = journal_dir(data_dir);
+            Journal::open_read_only(&dir)
+                .map(NodeStore::File)
+                .map_err(|source| OpenStoreError::File { dir, source: Box::new(source) })
+        }
+        StoreLocation::Postgres { url, .. } => {
+            PgJournal::open_read_only(url).map(NodeStore::Postgres).map_err(|e| OpenStoreError::Postgres(Box::new(e)))
+        }
+    }
+}
+
+/// What `verify_chain` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Records that passed every check.
+    pub records_verified: u64,
+    /// The last sound record (seq 0 and the genesis when none).
+    pub last: Head,
+    /// The first damage, naming its seq, if any.
+    pub problem: Option<(u64, String)>,
+}
+
+/// Reads the whole journal and checks every record with
+/// `journal::ChainCheck` (dense seqs from 1, links, times, recomputed hashes):
+/// what `ccnode journal verify` does on a store that has no segment files.
+pub fn verify_chain<S: Store>(store: &S, progress: &mut dyn FnMut(u64)) -> ChainReport {
+    let mut check = journal::ChainCheck::from_genesis(store.genesis());
+    let mut problem = None;
+    match store.iter_from(1) {
+        Err(e) => problem = Some((1, e.to_string())),
+        Ok(records) => {
+            for record in records {
+                let seq = check.last().seq + 1;
+                match record {
+                    Err(e) => {
+                        problem = Some((seq, e.to_string()));
+                        break;
+                    }
+                    Ok(record) => {
+                        if let Err(kind) = check.check(&record) {
+                            problem = Some((seq, format!("journal corruption at seq {seq}: {kind}")));
+                            break;
+                        }
+                        if record.seq.is_multiple_of(100_000) {
+                            progress(record.seq);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if problem.is_none() && check.last().seq != store.head().seq {
+        let seq = check.last().seq + 1;
+        problem =
+            Some((seq, format!("the journal's head is seq {} but reading ended at {}", store.head().seq, seq - 1)));
+    }
+    ChainReport { records_verified: check.last().seq, last: check.last(), problem }
+}
+
+/// Why a journal could not be copied between stores.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// The target already holds records.
+    #[error(
+        "the target already holds a journal with {records} records; migrate-store copies only into an empty store"
+    )]
+    TargetNotEmpty {
+        /// Its records.
+        records: u64,
+    },
+    /// A source record could not be read or fails the chain's checks.
+    #[error("source record {seq}: {detail}")]
+    Source {
+        /// The record.
+        seq: u64,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The target refused a batch.
+    #[error("writing the target at seq {seq}: {detail}")]
+    Target {
+        /// The first seq of the batch.
+        seq: u64,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The target's record differs from the source's (it would be a bug in a store).
+    #[error("record {seq} differs between source and target after the copy")]
+    Mismatch {
+        /// The record.
+        seq: u64,
+    },
+}
+
+/// What `copy` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Records copied and compared.
+    pub records: u64,
+    /// Batches appended to the target.
+    pub batches: u64,
+    /// The head, the same in both.
+    pub head: Head,
+}
+
+/// Most encoded payload bytes in one batch of a copy.
+const COPY_BATCH_BYTES: usize = 8 << 20;
+
+/// Copies every record of `source` into the empty `target` (created for
+/// the same identity), record for record: each source record is checked by
+/// `journal::ChainCheck` (its hash recomputed), records of one time are
+/// appended as one batch at that time, so the target computes the same
+/// hashes, and after the copy both are read again and compared record by
+/// record.
+pub fn copy<S: Store, T: Store>(
+    source: &S,
+    target: &mut T,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CopyReport, CopyError> {
+    if target.head().seq != 0 {
+        return Err(CopyError::TargetNotEmpty { records: target.head().seq });
+    }
+    let source_err = |seq: u64| move |e: S::ReadError| CopyError::Source { seq, detail: e.to_string() };
+    let mut check = journal::ChainCheck::from_genesis(source.genesis());
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut batch_at = 0u64;
+    let mut batch_bytes = 0usize;
+    let mut batches = 0u64;
+    let flush = |target: &mut T, batch: &mut Vec<Vec<u8>>, at: u64, expected: Head, batches: &mut u64| {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let first = expected.seq + 1 - u64::try_from(batch.len()).expect("a batch fits u64");
+        let ack =
+            target.append_batch_at(at, batch).map_err(|e| CopyError::Target { seq: first, detail: e.to_string() })?;
+        if ack.head != expected {
+            return Err(CopyError::Mismatch { seq: ack.head.seq });
+        }
+        batch.clear();
+        *batches += 1;
+        Ok(())
+    };
+    for record in source.iter_from(1).map_err(source_err(1))? {
+        let seq = check.last().seq + 1;
+        let record = record.map_err(source_err(seq))?;
+        let before = check.last();
+        check.check(&record).map_err(|kind| CopyError::Source { seq, detail: kind.to_string() })?;
+        let full = batch.len() == journal::MAX_BATCH_RECORDS || batch_bytes + record.payload.len() > COPY_BATCH_BYTES;
+        if !batch.is_empty() && (record.recorded_at_us != batch_at || full) {
+            flush(target, &mut batch, batch_at, before, &mut batches)?;
+            batch_bytes = 0;
+        }
+        batch_at = record.recorded_at_us;
+        batch_bytes += record.payload.len();
+        batch.push(record.payload);
+        if seq.is_multiple_of(100_000) {
+            progress(seq);
+        }
+    }
+    flush(target, &mut batch, batch_at, check.last(), &mut batches)?;
+    if check.last() != source.head() {
+        return Err(CopyError::Source { seq: check.last().seq + 1, detail: "the source ended before its head".into() });
+    }
+    // Both read back, compared field by field.
+    let head = source.head();
+    if head.seq > 0 {
+        let theirs = target.iter_from(1).map_err(|e| CopyError::Target { seq: 1, detail: e.to_string() })?;
+        for (ours, theirs) in source.iter_from(1).map_err(source_err(1))?.zip(theirs) {
+            let ours = ours.map_err(|e| CopyError::Source { seq: 0, detail: e.to_string() })?;
+            let theirs = theirs.map_err(|e| CopyError::Target { seq: ours.seq, detail: e.to_string() })?;
+            if ours != theirs {
+                return Err(CopyError::Mismatch { seq: ours.seq });
+            }
+        }
+    }
+    if target.head() != head {
+        return Err(CopyError::Mismatch { seq: head.seq });
+    }
+    Ok(CopyReport { records: head.seq, batches, head })
 }
