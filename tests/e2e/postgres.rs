@@ -137,6 +137,11 @@ fn serve_on_postgres_survives_sigkill_with_every_acknowledged_payment() {
     let out = ccnode(&["journal", "verify", "--store", &url]);
     let head = verified_head(&out);
     assert!(stdout(&out).contains("PostgreSQL"), "{out:?}");
+    // The full check: every event, zero-sum and limits, and the snapshot the graceful stop saved.
+    let out = ccnode(&["verify", "--store", &url, "--data", arg(data.path()), "--no-progress"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stdout(&out).contains("snapshot: matches the journal at seq"), "{out:?}");
+    assert!(stdout(&out).contains(&head), "verify and journal verify name the same head: {out:?}");
     let stat = ccnode(&["journal", "stat", "--store", &url, "--json"]);
     let stat: serde_json::Value = serde_json::from_slice(&stat.stdout).expect("stat JSON");
     assert_eq!(stat["identity"], "pgnode");
@@ -238,6 +243,9 @@ fn a_row_altered_with_sql_is_found_by_verify_and_at_start() {
     let out = ccnode(&["journal", "verify", "--store", &url]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(stdout(&out).contains(&format!("first bad seq {seq}")), "{out:?}");
+    let out = ccnode(&["verify", "--store", &url, "--data", arg(data.path()), "--no-progress"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stdout(&out).contains(&format!("journal damaged at seq {seq}")), "{out:?}");
     let out =
         ccnode(&["serve", "--data", arg(data.path()), "--listen", "127.0.0.1:0", "--name", "tamper", "--store", &url]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
