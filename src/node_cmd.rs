@@ -54,7 +54,7 @@ pub struct ServeArgs {
     pub cors_origins: Vec<String>,
     /// Where the journal lives: `file` (segment files in DIR/journal) or a PostgreSQL
     /// database, `postgres://USER@HOST:PORT/DB` (ccnode creates and migrates its tables;
-    /// a password is best given in PGPASSFILE's file, not the URL) [default: file].
+    /// a password in the URL is best given through CCNODE_STORE or the config file, not argv) [default: file].
     #[arg(long, value_name = "STORE", env = "CCNODE_STORE", hide_env_values = true)]
     pub store: Option<String>,
     /// With a PostgreSQL store: when another node holds the journal's writer lock, wait

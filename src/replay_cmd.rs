@@ -92,11 +92,14 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut reporter = Reporter::new(!args.no_progress && std::io::stderr().is_terminal());
     let outcome = match api::store::StoreLocation::parse(&args.store).map_err(anyhow::Error::msg).context("--store")? {
         api::store::StoreLocation::File => replay::verify_data_dir(&args.data, &mut |p| reporter.update(p))?,
-        api::store::StoreLocation::Postgres { url, .. } => {
-            let journal = pgjournal::PgJournal::open_read_only(&url)
-                .with_context(|| format!("opening {}", pgjournal::redacted(&url)))?;
-            replay::verify_store(&journal, &args.data, &mut |p| reporter.update(p))?
-        }
+        api::store::StoreLocation::Postgres { url, .. } => match pgjournal::PgJournal::open_read_only(&url) {
+            Err(pgjournal::OpenError::Corrupt { seq, kind }) => {
+                println!("FAILED: journal damaged at seq {seq}: {kind} (PostgreSQL)");
+                return Ok(ExitCode::from(1));
+            }
+            Err(e) => return Err(e).with_context(|| format!("opening {}", pgjournal::redacted(&url))),
+            Ok(journal) => replay::verify_store(&journal, &args.data, &mut |p| reporter.update(p))?,
+        },
     };
     reporter.finish();
     for note in &outcome.notes {

@@ -101,7 +101,17 @@ pub fn migrate(from: &str, to: &str) -> anyhow::Result<ExitCode> {
 /// `ccnode journal verify --store postgres://…`: the whole chain read back
 /// and checked record by record.
 pub fn verify(store: &str) -> anyhow::Result<ExitCode> {
-    let journal = open_database(store)?;
+    let journal = match open_database(store) {
+        Err(e) => match e.downcast_ref::<pgjournal::OpenError>() {
+            Some(pgjournal::OpenError::Corrupt { seq, kind }) => {
+                println!("CORRUPT: first bad seq {seq}");
+                println!("  journal corruption at seq {seq} (PostgreSQL): {kind}");
+                return Ok(ExitCode::from(1));
+            }
+            _ => return Err(e),
+        },
+        Ok(journal) => journal,
+    };
     let started = Instant::now();
     let report = api::store::verify_chain(&journal, &mut |seq| eprintln!("verify: {seq} records"));
     match &report.problem {
@@ -150,7 +160,8 @@ pub fn stat(store: &str, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn open_database(store: &str) -> anyhow::Result<pgjournal::PgJournal> {
+/// Opens a database read-only; a damaged journal is a `pgjournal::OpenError::Corrupt` inside.
+pub fn open_database(store: &str) -> anyhow::Result<pgjournal::PgJournal> {
     match StoreLocation::parse(store).map_err(anyhow::Error::msg)? {
         StoreLocation::Postgres { url, .. } => {
             pgjournal::PgJournal::open_read_only(&url).with_context(|| format!("opening {}", pgjournal::redacted(&url)))

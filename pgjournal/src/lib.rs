@@ -30,7 +30,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use journal::{BatchAck, ChainCheck, Hash, Head, Record};
-use postgres::{Client, Row};
+use postgres::{Client, IsolationLevel, Row};
 
 use crate::conn::Conn;
 
@@ -521,21 +521,39 @@ fn read_meta(client: &mut Client) -> Result<Option<(String, Hash)>, OpenError> {
     Ok(Some((identity, genesis)))
 }
 
-/// The last record, its hash recomputed.
+/// The last record, its hash recomputed, checked against the last seq the
+/// writers' lease recorded (one snapshot for both): a journal whose last
+/// records were deleted is refused, as a file journal whose checkpoint is
+/// beyond its end is.
 fn read_head(client: &mut Client, genesis: Hash) -> Result<Head, OpenError> {
-    let row = client.query_opt(
+    let mut tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
+    let row = tx.query_opt(
         "SELECT seq, recorded_at_us, prev_hash, hash, payload FROM ccnode_journal ORDER BY seq DESC LIMIT 1",
         &[],
     )?;
-    let Some(row) = row else { return Ok(Head { seq: 0, hash: genesis, recorded_at_us: 0 }) };
-    let record = to_record(&row).map_err(|e| match e {
-        ReadError::Row { seq, what } => OpenError::BadRow { seq, what },
-        other => OpenError::BadRow { seq: 0, what: other.to_string() },
-    })?;
-    if !record.hash_is_valid() {
-        return Err(OpenError::Corrupt { seq: record.seq, kind: journal::CorruptionKind::Hash });
+    let written: Option<i64> = tx.query_opt("SELECT head_seq FROM ccnode_writer", &[])?.map(|r| r.get(0));
+    tx.commit()?;
+    let head = match row {
+        None => Head { seq: 0, hash: genesis, recorded_at_us: 0 },
+        Some(row) => {
+            let record = to_record(&row).map_err(|e| match e {
+                ReadError::Row { seq, what } => OpenError::BadRow { seq, what },
+                other => OpenError::BadRow { seq: 0, what: other.to_string() },
+            })?;
+            if !record.hash_is_valid() {
+                return Err(OpenError::Corrupt { seq: record.seq, kind: journal::CorruptionKind::Hash });
+            }
+            Head { seq: record.seq, hash: record.hash, recorded_at_us: record.recorded_at_us }
+        }
+    };
+    let written = written.map_or(0, |w| u64::try_from(w).unwrap_or(0));
+    if written > head.seq {
+        return Err(OpenError::Corrupt {
+            seq: head.seq + 1,
+            kind: journal::CorruptionKind::MissingRecords { head: head.seq },
+        });
     }
-    Ok(Head { seq: record.seq, hash: record.hash, recorded_at_us: record.recorded_at_us })
+    Ok(head)
 }
 
 fn to_record(row: &Row) -> Result<Record, ReadError> {

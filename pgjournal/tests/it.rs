@@ -312,6 +312,14 @@ fn rows_altered_with_sql_are_found_naming_the_seq() {
         matches!(PgJournal::open_or_create(&url, "tamper"), Err(OpenError::Corrupt { seq: 30, .. })),
         "a writer refuses a damaged last record"
     );
+    // The last record deleted: the lease remembers how far the journal went.
+    tamper(&mut admin, "DELETE FROM ccnode_journal WHERE seq = 30");
+    for opened in [PgJournal::open_read_only(&url), PgJournal::open_or_create(&url, "tamper")] {
+        match opened {
+            Err(OpenError::Corrupt { seq: 30, kind: CorruptionKind::MissingRecords { head: 29 } }) => {}
+            other => panic!("a journal missing its last record must be refused, got {other:?}"),
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -250,6 +250,19 @@ fn a_row_altered_with_sql_is_found_by_verify_and_at_start() {
         ccnode(&["serve", "--data", arg(data.path()), "--listen", "127.0.0.1:0", "--name", "tamper", "--store", &url]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("seq {seq}")), "{out:?}");
+
+    // Deleting the tail instead (rows after the altered one): the lease remembers the last seq written.
+    let last: i64 = admin.query_one("SELECT max(seq) FROM ccnode_journal", &[]).expect("the head").get(0);
+    admin
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM ccnode_journal WHERE seq >= {seq}; COMMIT"
+        ))
+        .expect("delete the tail");
+    let out = ccnode(&["journal", "verify", "--store", &url]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stdout(&out).contains(&format!("first bad seq {seq}")) && last > seq, "{out:?}");
+    let out = ccnode(&["verify", "--store", &url, "--data", arg(data.path()), "--no-progress"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
 }
 
 #[test]
