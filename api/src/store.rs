@@ -175,7 +175,29 @@ impl Store for NodeStore {
 /// segment files in the data directory, or the database (waiting for the
 /// writer lock when `standby`).
 pub fn open(options: &StartOptions) -> Result<NodeStore, StartError> {
-    open_at(&options.store, &options.data_dir, &options.name).map_err(|e| StartError::Store(Box::new(e)))
+    let store =
+        open_at(&options.store, &options.data_dir, &options.name).map_err(|e| StartError::Store(Box::new(e)))?;
+    remember(&options.data_dir, &options.store);
+    Ok(store)
+}
+
+/// The stores of the nodes started in this process, by data directory: how
+/// the routes that open a second, read-only handle (`GET /replay/events`)
+/// find the journal. Interim: once the node's state carries its
+/// `StartOptions::store`, they can take it from there.
+static LOCATIONS: std::sync::Mutex<Vec<(PathBuf, StoreLocation)>> = std::sync::Mutex::new(Vec::new());
+
+fn remember(data_dir: &Path, location: &StoreLocation) {
+    let mut locations = LOCATIONS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    locations.retain(|(dir, _)| dir != data_dir);
+    locations.push((data_dir.to_owned(), location.clone()));
+}
+
+/// Where the journal of the node started on `data_dir` lives (segment files
+/// when no node of this process was started there).
+pub fn location_of(data_dir: &Path) -> StoreLocation {
+    let locations = LOCATIONS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    locations.iter().find(|(dir, _)| dir == data_dir).map_or(StoreLocation::File, |(_, location)| location.clone())
 }
 
 /// As `open`, for a store, data directory and node name given apart.

@@ -71,9 +71,19 @@ impl Cluster {
     }
 
     /// Creates a new, empty database and returns its URL.
+    ///
+    /// Runs on a thread of its own, so it may be called inside an async
+    /// runtime (the sync client refuses to run there).
     pub fn create_database(&self, name: &str) -> String {
-        let mut client = self.connect("postgres");
-        client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create the database");
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let mut client = self.connect("postgres");
+                    client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create the database");
+                })
+                .join()
+                .expect("creating the database");
+        });
         self.url(name)
     }
 
@@ -82,7 +92,7 @@ impl Cluster {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{db}", self.port)
     }
 
-    /// A superuser connection to database `db`.
+    /// A superuser connection to database `db` (the sync client: not inside an async runtime).
     pub fn connect(&self, db: &str) -> postgres::Client {
         postgres::Client::connect(&self.url(db), postgres::NoTls)
             .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.url(db)))
