@@ -314,3 +314,71 @@ fn a_standby_takes_over_when_the_writer_dies() {
     standby.stop();
     verified_head(&ccnode(&["journal", "verify", "--store", &url]));
 }
+
+#[test]
+fn the_database_stopped_under_load_refuses_writes_serves_reads_and_loses_nothing() {
+    let cluster = Cluster::start();
+    let url = cluster.create_database("outage");
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = serve_on(data.path(), "outage", &url);
+    for i in 0..4 {
+        server.open(&format!("m{i}"), -1_000_000, 1_000_000);
+    }
+    let base = server.url.clone();
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let refused = Arc::new(AtomicU32::new(0));
+    let stop_at = Instant::now() + Duration::from_secs(3);
+    let clients: Vec<_> = (0..8u64)
+        .map(|client| {
+            let (acknowledged, refused, base) = (Arc::clone(&acknowledged), Arc::clone(&refused), base.clone());
+            std::thread::spawn(move || {
+                let http = Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+                let mut n = client;
+                while Instant::now() < stop_at {
+                    n += 1;
+                    let (payer, payee) = (format!("m{}", n % 4), format!("m{}", (n + 1) % 4));
+                    let uuid = uuid::Uuid::new_v4().to_string();
+                    let body = json!({"payer": payer, "payee": payee, "quant": 1, "type": "pay", "uuid": uuid});
+                    let answer = http
+                        .post(format!("{base}/transaction"))
+                        .header("cc-user", &payer)
+                        .header("cc-auth", format!("{payer}-key"))
+                        .json(&body)
+                        .send()
+                        .expect("the node answers while its database is down");
+                    match answer.status() {
+                        s if s.is_success() => acknowledged.lock().expect("lock").push(uuid),
+                        StatusCode::INTERNAL_SERVER_ERROR | StatusCode::SERVICE_UNAVAILABLE => {
+                            let text = answer.text().expect("body");
+                            assert!(text.contains("CCFailure"), "a refused write is a CC error: {text}");
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => panic!("unexpected status {other}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    cluster.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    // Reads go on from the read model while writes are refused.
+    let (status, summary) = server.call(Method::GET, "/account/summary", "m0", None);
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    for c in clients {
+        c.join().expect("client");
+    }
+    assert!(refused.load(Ordering::Relaxed) > 0, "writes must be refused while the database is down");
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(!acknowledged.is_empty(), "payments were acknowledged before the outage");
+    // Back: a restarted node has every acknowledged payment.
+    cluster.start_server();
+    server.kill();
+    let server = serve_on(data.path(), "outage", &url);
+    assert_all_there(&server, &acknowledged);
+    assert_eq!(total(&server, "outage"), Decimal::ZERO);
+    let body = json!({"payer": "m0", "payee": "m1", "quant": 1, "type": "pay"});
+    assert_eq!(server.call(Method::POST, "/transaction", "m0", Some(body)).0, StatusCode::CREATED);
+    server.stop();
+    verified_head(&ccnode(&["journal", "verify", "--store", &url]));
+}
