@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// Also sign a checkpoint whenever this many records were written since the last one (0: never for that).
     #[arg(long, value_name = "RECORDS", default_value_t = 10_000, env = "CCNODE_CHECKPOINT_RECORDS")]
     pub checkpoint_records: u64,
+    /// Save a projections snapshot (derived data) whenever this many records were written since the
+    /// last one, so that a start after a crash folds at most that many (0: only at a clean stop).
+    #[arg(long, value_name = "RECORDS", default_value_t = 100_000, env = "CCNODE_SNAPSHOT_EVERY")]
+    pub snapshot_every: u64,
     /// Connect to a parent node at first start: its name (same as `PUT /admin/trunkward`).
     #[arg(long, value_name = "NODE", requires = "trunkward_url")]
     pub trunkward_name: Option<String>,
@@ -209,6 +213,8 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
         origin: args.origin.clone(),
         checkpoint_interval: std::time::Duration::from_secs(args.checkpoint_interval),
         checkpoint_records: args.checkpoint_records,
+        snapshot_every: args.snapshot_every,
+        merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
         workflows: match &args.workflows {
             None => None,
             Some(path) => {
@@ -528,6 +534,8 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 origin: None,
                 checkpoint_interval: std::time::Duration::from_secs(60),
                 checkpoint_records: 10_000,
+                snapshot_every: 100_000,
+                merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
                 clock: journal::now_us,
                 peer_client: None,
                 store: api::store::StoreLocation::File,

@@ -32,7 +32,7 @@ pub(crate) struct Shared {
     pub(crate) reconcile_interval: std::time::Duration,
     pub(crate) durable: tokio::sync::watch::Receiver<u64>,
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
-    pub(crate) tree: Arc<RwLock<tlog::Tree>>,
+    pub(crate) tree: crate::merkle::SharedTree,
     pub(crate) origin: String,
     pub(crate) key_lock: tokio::sync::Mutex<()>,
     pub(crate) witness_lock: tokio::sync::Mutex<()>,
@@ -143,7 +143,7 @@ impl AppState {
 
     /// The Merkle tree over the journal. It may hold leaves past the durable
     /// head (decided, not yet synced): use only sizes of checkpoints.
-    pub fn tree(&self) -> Arc<RwLock<tlog::Tree>> {
+    pub fn tree(&self) -> crate::merkle::SharedTree {
         Arc::clone(&self.inner.tree)
     }
 

@@ -13,13 +13,12 @@
 //!   the balances and link heads as of N; the appender checks the prediction
 //!   against what the journal wrote.
 //! - Checkpoints are C2SP signed notes, journaled (`CheckpointSigned`, always
-//!   record N+1) and kept by size in the read model; the balances of the
-//!   latest [`BALANCE_TREES_KEPT`] are kept for balance proofs.
+//!   record N+1) and folded by size into the projections; the balances and
+//!   limits of any checkpoint are recomputed from the balance timelines and
+//!   limit history for balance proofs (`ReadModel::leaves_at`).
 
-use std::collections::{BTreeMap, VecDeque};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -39,8 +38,6 @@ use crate::routes::Params;
 pub const KEY_FILE: &str = "node.key";
 /// A rotation's new key until its event is durable.
 pub const NEXT_KEY_FILE: &str = "node.key.next";
-/// Checkpoints whose balances are kept for balance proofs and statements.
-pub const BALANCE_TREES_KEPT: usize = 64;
 /// First line of a key file.
 const KEY_FILE_HEADER: &str = "ccnode node key v1 (Ed25519 seed, base64)";
 
@@ -209,18 +206,26 @@ pub fn micros(amount: Amount) -> Option<i128> {
     (amount.as_decimal() * rust_decimal::Decimal::from(1_000_000)).trunc().to_i128()
 }
 
-/// Every account's leaf of the balances tree: completed balance and limits.
+/// The balances-tree leaves of accounts as decided: completed balance and limits.
 pub fn balance_leaves<'a>(
     accounts: impl Iterator<Item = &'a Account>,
     view: &impl LedgerView,
 ) -> Option<Vec<BalanceLeaf>> {
-    accounts
-        .map(|a| {
+    leaves_of(accounts.map(|a| (&a.id, view.balances(&a.id).completed, a.limits)))
+}
+
+/// Balances-tree leaves of `(account, completed balance, limits)` rows, in
+/// their order; `None` when a figure does not fit a leaf.
+pub fn leaves_of<'a>(
+    rows: impl IntoIterator<Item = (&'a AccountId, Amount, ledger::Limits)>,
+) -> Option<Vec<BalanceLeaf>> {
+    rows.into_iter()
+        .map(|(id, balance, limits)| {
             Some(BalanceLeaf {
-                account: a.id.as_str().to_owned(),
-                balance: micros(view.balances(&a.id).completed)?,
-                min: micros(a.limits.min())?,
-                max: micros(a.limits.max())?,
+                account: id.as_str().to_owned(),
+                balance: micros(balance)?,
+                min: micros(limits.min())?,
+                max: micros(limits.max())?,
             })
         })
         .collect()
@@ -246,99 +251,9 @@ pub fn sign_checkpoint(
     Ok(note.encode())
 }
 
-/// The checkpoints of this node, by size, and the balances of the latest
-/// ones; its neighbours' cosignatures; what it witnessed for them.
-#[derive(Debug, Default)]
-pub struct CheckpointLog {
-    notes: BTreeMap<u64, String>,
-    balances: VecDeque<(u64, Arc<Vec<BalanceLeaf>>)>,
-    cosignatures: BTreeMap<u64, Vec<(AccountId, String)>>,
-    /// The node's current public key.
-    pub node_key: Option<[u8; 32]>,
-    /// Neighbours' checkpoint keys: (origin, public key).
-    pub peer_keys: BTreeMap<AccountId, (String, [u8; 32])>,
-    /// The latest checkpoint of each neighbour this node cosigned: (size, root).
-    pub witnessed: std::collections::HashMap<AccountId, (u64, tlog::Hash)>,
-    /// The largest of this node's checkpoints each neighbour cosigned.
-    pub cosigned_by: std::collections::HashMap<AccountId, u64>,
-}
-
-impl CheckpointLog {
-    /// Follows the events about keys, witnessing and cosignatures (all but `CheckpointSigned`).
-    pub fn observe(&mut self, event: &ledger::Event) {
-        use ledger::Event;
-        match event {
-            Event::NodeKeySet { public_key } => self.node_key = Some(*public_key),
-            Event::NodeKeyRotated { new, .. } => self.node_key = Some(*new),
-            Event::PeerKeySet { peer, origin, public_key } => {
-                self.peer_keys.insert(peer.clone(), (origin.clone(), *public_key));
-            }
-            Event::WitnessCosigned { peer, size, root } => {
-                self.witnessed.insert(peer.clone(), (*size, *root));
-            }
-            Event::CheckpointCosigned { peer, size, signature } => {
-                self.cosignatures.entry(*size).or_default().push((peer.clone(), signature.clone()));
-                let best = self.cosigned_by.entry(peer.clone()).or_insert(0);
-                *best = (*best).max(*size);
-            }
-            _ => {}
-        }
-    }
-
-    /// The neighbours' cosignature lines of the checkpoint of `size`.
-    pub fn cosignatures_at(&self, size: u64) -> &[(AccountId, String)] {
-        self.cosignatures.get(&size).map_or(&[], Vec::as_slice)
-    }
-
-    /// The checkpoint of `size` with every cosignature collected.
-    pub fn published(&self, size: u64) -> Option<String> {
-        let mut note = self.notes.get(&size)?.clone();
-        for (_, line) in self.cosignatures_at(size) {
-            note.push_str(line);
-        }
-        Some(note)
-    }
-
-    /// Records a checkpoint (and the balances as of its size, if known).
-    pub fn record(&mut self, size: u64, note: String, leaves: Option<Vec<BalanceLeaf>>) {
-        self.notes.insert(size, note);
-        if let Some(leaves) = leaves {
-            self.balances.push_back((size, Arc::new(leaves)));
-            while self.balances.len() > BALANCE_TREES_KEPT {
-                self.balances.pop_front();
-            }
-        }
-    }
-
-    /// The latest checkpoint.
-    pub fn latest(&self) -> Option<(u64, &str)> {
-        self.notes.last_key_value().map(|(s, n)| (*s, n.as_str()))
-    }
-
-    /// The checkpoint of a size.
-    pub fn at(&self, size: u64) -> Option<&str> {
-        self.notes.get(&size).map(String::as_str)
-    }
-
-    /// The balances at a checkpoint, if still kept.
-    pub fn leaves_at(&self, size: u64) -> Option<Arc<Vec<BalanceLeaf>>> {
-        self.balances.iter().find(|(s, _)| *s == size).map(|(_, l)| Arc::clone(l))
-    }
-
-    /// How many checkpoints there are.
-    pub fn len(&self) -> usize {
-        self.notes.len()
-    }
-
-    /// Whether there is none.
-    pub fn is_empty(&self) -> bool {
-        self.notes.is_empty()
-    }
-}
-
 /// This node's verifier key, once it has a key.
 pub fn verifier_key(state: &AppState) -> Option<VerifierKey> {
-    let key = state.read().checkpoints.node_key?;
+    let key = state.read().projections.facts().node_key?;
     let key = ed25519_dalek::VerifyingKey::from_bytes(&key).ok()?;
     VerifierKey::new(state.origin(), tlog::KeyType::Ed25519, key).ok()
 }
@@ -368,8 +283,8 @@ fn only(params: &Params, known: &[&str]) -> ApiResult<()> {
 /// The checkpoint of `size` (default: the latest), as (size, note).
 fn checkpoint_at(state: &AppState, size: Option<u64>) -> ApiResult<(u64, String)> {
     let read = state.read();
-    let size = size.or_else(|| read.checkpoints.latest().map(|(s, _)| s));
-    size.and_then(|s| read.checkpoints.published(s).map(|n| (s, n)))
+    let size = size.or_else(|| read.latest_checkpoint().map(|(s, _)| s));
+    size.and_then(|s| read.published(s).map(|n| (s, n)))
         .ok_or_else(|| ApiError::does_not_exist("checkpoint", size.map_or("latest".to_owned(), |s| s.to_string())))
 }
 
@@ -457,8 +372,9 @@ pub async fn proof_inclusion(State(state): State<AppState>, params: Params) -> A
 
 /// The inclusion proof JSON (also inside statements).
 pub fn inclusion_json(state: &AppState, seq: u64, size: u64, note: String) -> ApiResult<Value> {
-    let tree = state.tree();
-    let tree = tree.read().map_err(|_| ApiError::failure("the tree is unavailable"))?;
+    let shared = state.tree();
+    let guard = crate::merkle::read(&shared);
+    let tree = guard.tree().map_err(|e| ApiError::unavailable(&e.to_string()))?;
     let fail = |e: tlog::ProofError| {
         tracing::error!(error = %e, "an inclusion proof of a checkpointed size failed");
         ApiError::failure("the proof could not be made")
@@ -466,7 +382,7 @@ pub fn inclusion_json(state: &AppState, seq: u64, size: u64, note: String) -> Ap
     let proof = tree.inclusion_proof(seq - 1, size).map_err(fail)?;
     let root = tree.root_at(size).map_err(fail)?;
     let leaf = tree.leaf(seq - 1).ok_or_else(|| ApiError::failure("the proof could not be made"))?;
-    drop(tree);
+    drop(guard);
     Ok(json!({
         "type": "inclusion",
         "seq": seq,
@@ -493,13 +409,14 @@ pub async fn proof_consistency(State(state): State<AppState>, params: Params) ->
         return Err(ApiError::invalid_field("from", format!("at most `to` ({to})")));
     }
     let (_, from_note) = checkpoint_at(&state, Some(from))?;
-    let tree = state.tree();
-    let tree = tree.read().map_err(|_| ApiError::failure("the tree is unavailable"))?;
+    let shared = state.tree();
+    let guard = crate::merkle::read(&shared);
+    let tree = guard.tree().map_err(|e| ApiError::unavailable(&e.to_string()))?;
     let proof = tree.consistency_proof(from, to).map_err(|e| {
         tracing::error!(error = %e, "a consistency proof between checkpointed sizes failed");
         ApiError::failure("the proof could not be made")
     })?;
-    drop(tree);
+    drop(guard);
     Ok(Json(json!({
         "type": "consistency",
         "from": from,
@@ -527,10 +444,10 @@ fn visible_account(state: &AppState, caller: &Caller, params: &Params) -> ApiRes
 
 /// The balance proof JSON of an account at a checkpoint.
 fn balance_json(state: &AppState, id: &AccountId, size: u64, note: &str) -> ApiResult<Value> {
-    let leaves = state.read().checkpoints.leaves_at(size).ok_or_else(|| {
-        ApiError::does_not_exist("checkpoint balances", size.to_string())
-            .with("reason", format!("the balances of the latest {BALANCE_TREES_KEPT} checkpoints are kept"))
-    })?;
+    let leaves = state
+        .read()
+        .leaves_at(size)
+        .ok_or_else(|| ApiError::does_not_exist("checkpoint balances", size.to_string()))?;
     let tree = BalanceTree::build(leaves.as_ref().clone()).map_err(|_| ApiError::failure("balances tree"))?;
     let proof = tree
         .proof(id.as_str())
@@ -616,7 +533,7 @@ pub async fn checkpoint_loop(
                     return;
                 }
                 let head = *durable.borrow_and_update();
-                let last = state.read().checkpoints.latest().map_or(0, |(s, _)| s);
+                let last = state.read().latest_checkpoint().map_or(0, |(s, _)| s);
                 records > 0 && head >= last + records
             }
             _ = stop.changed() => return,

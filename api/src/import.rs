@@ -617,6 +617,8 @@ async fn write(plan: &Plan, dir: &Path, name: &str) -> Result<Report, ImportErro
         // No checkpoint is signed while the history is replayed; the node signs them once it serves.
         checkpoint_interval: std::time::Duration::ZERO,
         checkpoint_records: 0,
+        snapshot_every: 0,
+        merkle_background_from: crate::node::MERKLE_BACKGROUND_FROM,
     };
     let node = Node::start(options, Arc::new(Metrics::new())).await.map_err(|e| ImportError::Node(e.to_string()))?;
     let state = node.state();

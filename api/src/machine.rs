@@ -6,14 +6,16 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use ledger::federation::{self, FeePolicy, Link, Plan, Ratchet, RelayIn, WireEntry};
+use ledger::federation::{self, Plan, RelayIn, WireEntry};
 use ledger::{
-    encode_event, Account, AccountId, AccountKind, Command, Context, Event, KeyHash, LedgerState, LedgerView, Limits,
-    Proposal, TxId, Violation,
+    encode_event, AccountId, AccountKind, Command, Context, Event, KeyHash, LedgerView, Limits, Proposal, TxId,
+    Violation,
 };
 
+use crate::pending::{Hold, Pending, View};
 use crate::read_model::ReadModel;
 use crate::runtime::{Decision, Machine};
+use projections::Projections;
 
 /// A request to the writer.
 #[derive(Debug, Clone)]
@@ -164,86 +166,18 @@ pub enum NodeOutput {
     Cosignature(String),
 }
 
-/// A state change in flight across nodes: its balance changes are reserved.
-#[derive(Debug, Clone)]
-pub(crate) struct Hold {
-    entries: Vec<ledger::Entry>,
-    from: ledger::State,
-    to: ledger::State,
-}
-
-/// The writer's state seen with the reservations of changes in flight.
-struct HeldView<'a> {
-    state: &'a LedgerState,
-    holds: &'a HashMap<TxId, Hold>,
-}
-
-impl LedgerView for HeldView<'_> {
-    fn config(&self) -> Option<&ledger::NodeConfig> {
-        self.state.config()
-    }
-    fn account(&self, id: &AccountId) -> Option<&Account> {
-        self.state.account(id)
-    }
-    fn balances(&self, id: &AccountId) -> ledger::Balances {
-        self.state.balances(id)
-    }
-    fn transaction(&self, uuid: &TxId) -> Option<&ledger::Transaction> {
-        self.state.transaction(uuid)
-    }
-    fn trunkward_account(&self) -> Option<&AccountId> {
-        self.state.trunkward_account()
-    }
-    fn peer(&self, id: &AccountId) -> Option<&ledger::Peer> {
-        self.state.peer(id)
-    }
-    fn link(&self, uuid: &TxId) -> Option<&Link> {
-        self.state.link(uuid)
-    }
-    fn ratchet(&self, peer: &AccountId) -> Option<&Ratchet> {
-        self.state.ratchet(peer)
-    }
-    fn fees(&self) -> Option<&FeePolicy> {
-        self.state.fees()
-    }
-    fn dialect(&self, peer: &AccountId) -> ledger::Dialect {
-        self.state.dialect(peer)
-    }
-    fn link_closed(&self, peer: &AccountId) -> bool {
-        self.state.link_closed(peer)
-    }
-    fn held(&self, id: &AccountId) -> (ledger::Balances, ledger::Balances) {
-        let mut down = ledger::Balances::default();
-        let mut up = ledger::Balances::default();
-        for hold in self.holds.values() {
-            let Ok(deltas) = ledger::balance_deltas(&hold.entries, Some(hold.from), hold.to) else { continue };
-            if let Some(d) = deltas.get(id) {
-                let add = |acc: ledger::Amount, v: ledger::Amount| acc.checked_add(v).unwrap_or(acc);
-                if d.completed.is_negative() {
-                    down.completed = add(down.completed, d.completed);
-                } else {
-                    up.completed = add(up.completed, d.completed);
-                }
-                if d.pending.is_negative() {
-                    down.pending = add(down.pending, d.pending);
-                } else {
-                    up.pending = add(up.pending, d.pending);
-                }
-            }
-        }
-        (down, up)
-    }
-}
-
 /// The ledger as the writer drives it.
 #[derive(Debug)]
 pub struct LedgerMachine {
-    pub(crate) state: LedgerState,
+    /// The read model: the writer decides against its projections.
+    pub(crate) read: Arc<RwLock<ReadModel>>,
+    /// What was decided but is not yet in the projections.
+    pub(crate) pending: Pending,
     pub(crate) holds: HashMap<TxId, Hold>,
     /// Seq and hash of the last record decided (predicted before it is durable).
     pub(crate) chain: (u64, [u8; 32]),
     /// The Merkle tree over the journal, shared with readers (who use only checkpointed sizes).
-    pub(crate) tree: Arc<RwLock<tlog::Tree>>,
+    pub(crate) tree: crate::merkle::SharedTree,
     /// Whether every prediction so far matched the journal.
     pub(crate) tree_ok: Arc<AtomicBool>,
     /// Signs checkpoints (none on a read-only node).
@@ -252,41 +186,50 @@ pub struct LedgerMachine {
     pub(crate) last_ledger_seq: u64,
 }
 
-/// Records about checkpoints themselves (signed, cosigned, witnessed).
-pub(crate) fn is_proof_bookkeeping(event: &Event) -> bool {
-    matches!(event, Event::CheckpointSigned { .. } | Event::CheckpointCosigned { .. } | Event::WitnessCosigned { .. })
-}
+pub(crate) use projections::is_proof_bookkeeping;
 
 fn context(now_us: u64) -> Context {
     Context { now_unix_s: now_us / 1_000_000, fresh_uuid: TxId(uuid::Uuid::new_v4()) }
 }
 
 impl LedgerMachine {
-    fn view(&self) -> HeldView<'_> {
-        HeldView { state: &self.state, holds: &self.holds }
+    fn view<'a>(&'a self, base: &'a Projections) -> View<'a> {
+        View { base, pending: &self.pending, holds: &self.holds }
     }
 
-    fn decide_one(&mut self, command: Command, now_us: u64, events: &mut Vec<Event>) -> Result<(), Violation> {
+    fn decide_one(
+        &mut self,
+        base: &Projections,
+        command: Command,
+        now_us: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Violation> {
         let ctx = context(now_us);
-        let new = ledger::decide(&self.view(), command, &ctx)?;
-        self.record(new, events);
+        let new = ledger::decide(&self.view(base), command, &ctx)?;
+        self.record(base, new, events);
         Ok(())
     }
 
-    /// Applies decided events to the writer's state and queues them for the
-    /// journal, each followed by the soft limits it made a balance cross.
-    fn record(&mut self, new: Vec<Event>, events: &mut Vec<Event>) {
+    /// Records decided events as pending and queues them for the journal,
+    /// each followed by the soft limits it made a balance cross.
+    fn record(&mut self, base: &Projections, new: Vec<Event>, events: &mut Vec<Event>) {
         for event in new {
-            let watched = ledger::warn::watched(&self.state, self.state.warn_limits(), &event);
-            self.state.apply(&event);
-            events.push(event);
+            let watched = ledger::warn::watched(&self.view(base), &event);
+            self.push(base, event, events);
             if let Some((uuid, before)) = watched {
-                for crossed in ledger::warn::crossings(&self.state, self.state.warn_limits(), uuid, &before) {
-                    self.state.apply(&crossed);
-                    events.push(crossed);
+                for crossed in ledger::warn::crossings(&self.view(base), uuid, &before) {
+                    self.push(base, crossed, events);
                 }
             }
         }
+    }
+
+    /// One event: record `chain.0 + 1 + events.len()` (seqs are assigned in
+    /// this order right after `decide` returns).
+    fn push(&mut self, base: &Projections, event: Event, events: &mut Vec<Event>) {
+        let seq = self.chain.0 + 1 + u64::try_from(events.len()).expect("usize fits u64");
+        self.pending.record(base, seq, &event);
+        events.push(event);
     }
 }
 
@@ -297,159 +240,15 @@ impl Machine for LedgerMachine {
     type Rejection = Violation;
 
     fn decide(&mut self, command: NodeCommand, now_us: u64) -> Decision<Self> {
-        let mut events = Vec::new();
-        let mut output = NodeOutput::Done;
-        match command {
-            // One decision: a local payment is recorded at once, one leaving
-            // this node comes back as a plan (the checks are not run twice).
-            NodeCommand::Propose(proposal) => match federation::plan_origin(&self.view(), &proposal, &context(now_us))?
-            {
-                federation::Origin::Relay(plan) => output = NodeOutput::Plan(Some(plan)),
-                federation::Origin::Local(new) => self.record(new, &mut events),
-            },
-            NodeCommand::PlanRelay { from, relay } => {
-                let plan = federation::plan_relay(&self.view(), &from, relay, &context(now_us))?;
-                output = NodeOutput::Plan(Some(Box::new(plan)));
-            }
-            NodeCommand::Prepare { uuid, to, actor } => {
-                if self.holds.contains_key(&uuid) {
-                    return Err(Violation::Other { translated: format!("a change of {uuid} is already in flight") });
-                }
-                // Decide without applying: the events are dropped, only the verdict counts.
-                ledger::decide(&self.view(), Command::Transition { uuid, to, actor }, &context(now_us))?;
-                let tx = self.state.transaction(&uuid).expect("decide found it");
-                self.holds.insert(uuid, Hold { entries: tx.entries.clone(), from: tx.state, to });
-            }
-            NodeCommand::Commit { uuid, to, actor, relay_version } => {
-                self.holds.remove(&uuid);
-                let command = match relay_version {
-                    Some(relay_version) => Command::TransitionRelayed { uuid, to, actor, relay_version },
-                    None => Command::Transition { uuid, to, actor },
-                };
-                self.decide_one(command, now_us, &mut events)?;
-            }
-            NodeCommand::Abort { uuid } => {
-                self.holds.remove(&uuid);
-            }
-            NodeCommand::Absorb { plan, from, added } => {
-                let plan = federation::absorb(&self.view(), *plan, &from, added)?;
-                output = NodeOutput::Plan(Some(Box::new(plan)));
-            }
-            NodeCommand::Additional { uuid, upstream } => {
-                let view = self.view();
-                let entries = match (view.transaction(&uuid), view.link(&uuid)) {
-                    (Some(tx), Some(link)) => federation::additional_for(&view, tx, link, &upstream),
-                    _ => Vec::new(),
-                };
-                output = NodeOutput::Entries(entries);
-            }
-            NodeCommand::Ledger(command) => self.decide_one(command, now_us, &mut events)?,
-            NodeCommand::OpenAccount { id, kind, limits, key_hash } => {
-                self.decide_one(Command::OpenAccount { id: id.clone(), kind, limits }, now_us, &mut events)?;
-                // Cannot fail: the account exists now. A failure here would be a bug.
-                self.decide_one(Command::ChangeKey { id, key_hash }, now_us, &mut events)
-                    .expect("setting the key of an account just opened succeeds");
-            }
-            NodeCommand::Many(commands) => {
-                let mut commands = commands.into_iter();
-                if let Some(first) = commands.next() {
-                    self.decide_one(first, now_us, &mut events)?;
-                }
-                for command in commands {
-                    self.decide_one(command, now_us, &mut events)
-                        .expect("account changes validated by the handler succeed once the first did");
-                }
-            }
-            NodeCommand::ChangeAccount { id, commands, warn } => {
-                // Decided on a copy first, so that a refusal writes nothing.
-                if let Some(limits) = warn {
-                    ledger::warn::set(&self.state, &id, limits)?;
-                }
-                let mut commands = commands.into_iter();
-                if let Some(first) = commands.next() {
-                    self.decide_one(first, now_us, &mut events)?;
-                }
-                for command in commands {
-                    self.decide_one(command, now_us, &mut events)
-                        .expect("account changes validated by the handler succeed once the first did");
-                }
-                if let Some(limits) = warn {
-                    let event = ledger::warn::set(&self.state, &id, limits).expect("checked above");
-                    self.record(vec![event], &mut events);
-                }
-            }
-            NodeCommand::Checkpoint => {
-                if let Some(size) = self.checkpoint(&mut events)? {
-                    output = NodeOutput::Checkpointed { size };
-                }
-            }
-            NodeCommand::SetNodeKey { public_key } => {
-                if self.state.node_key().is_some() {
-                    return Err(Violation::Other { translated: "the node already has a key".into() });
-                }
-                self.record(vec![Event::NodeKeySet { public_key }], &mut events);
-            }
-            NodeCommand::RotateKey { seed } => {
-                let old = self.signer.as_ref().ok_or_else(no_key)?;
-                let new = tlog::NoteSigner::new(old.name(), &seed.0)
-                    .map_err(|e| Violation::Other { translated: e.to_string() })?;
-                let (from, to) = (old.public_key(), new.public_key());
-                if self.state.node_key() != Some(&from) {
-                    return Err(Violation::Other { translated: "the node's key is not journaled yet".into() });
-                }
-                let signature = old.sign_bytes(&ledger::node_key_rotation_message(&from, &to));
-                self.record(vec![Event::NodeKeyRotated { old: from, new: to, signature }], &mut events);
-                self.signer = Some(new);
-            }
-            NodeCommand::SetPeerKey { peer, origin, public_key } => {
-                if self.state.peer(&peer).is_none() {
-                    return Err(Violation::Other { translated: format!("{peer} is not a neighbour") });
-                }
-                self.record(vec![Event::PeerKeySet { peer, origin, public_key }], &mut events);
-            }
-            NodeCommand::Cosign { peer, size, root, text, again } => {
-                let signer = self.signer.as_ref().ok_or_else(no_key)?;
-                let last = self.state.witnessed(&peer).copied();
-                let fits = match (again, last) {
-                    (true, Some((s, r))) => s == size && r == root,
-                    (true, None) => false,
-                    (false, Some((s, _))) => size > s,
-                    (false, None) => size > 0,
-                };
-                if !fits || self.state.peer(&peer).is_none() {
-                    return Err(Violation::Other { translated: "not after the last checkpoint cosigned".into() });
-                }
-                let line = signer.cosign(&text, now_us / 1_000_000).line();
-                if !again {
-                    self.record(vec![Event::WitnessCosigned { peer, size, root }], &mut events);
-                }
-                output = NodeOutput::Cosignature(line);
-            }
-            NodeCommand::RecordCosignature { peer, size, signature } => {
-                if self.state.peer(&peer).is_none() || size > self.state.checkpoint_size() {
-                    return Err(Violation::Other {
-                        translated: "not a cosignature of a checkpoint of this node".into(),
-                    });
-                }
-                self.record(vec![Event::CheckpointCosigned { peer, size, signature }], &mut events);
-            }
-            NodeCommand::ExpireDue => {
-                for uuid in self.state.due_expiries(now_us / 1_000_000) {
-                    // A refusal means it is no longer due; nothing to do.
-                    let _ = self.decide_one(Command::Expire { uuid }, now_us, &mut events);
-                }
-            }
-        }
-        // The payloads are encoded (and their seqs assigned) right after this returns, in order.
-        for (seq, event) in (self.chain.0 + 1..).zip(events.iter()) {
-            if !is_proof_bookkeeping(event) {
-                self.last_ledger_seq = seq;
-            }
-        }
+        let read = Arc::clone(&self.read);
+        let read = read.read().expect("the read model lock is never poisoned");
+        let base = &read.projections;
+        self.pending.prune(base.seq());
+        let decision = self.decide_on(base, command, now_us);
         if cfg!(debug_assertions) {
-            self.state.assert_zero_sum();
+            self.view(base).assert_zero_sum();
         }
-        Ok((events, output))
+        decision
     }
 
     fn encode(&self, event: &Event) -> Vec<u8> {
@@ -460,11 +259,167 @@ impl Machine for LedgerMachine {
         let seq = self.chain.0 + 1;
         let hash = journal::record_hash(&journal::Hash(self.chain.1), seq, now_us, payload).0;
         self.chain = (seq, hash);
-        self.tree.write().expect("the tree lock is never poisoned").push_leaf_hash(tlog::leaf_hash(&hash));
+        self.tree.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(&hash);
     }
 
     fn predicted_head(&self) -> Option<[u8; 32]> {
         Some(self.chain.1)
+    }
+}
+
+impl LedgerMachine {
+    fn decide_on(&mut self, base: &Projections, command: NodeCommand, now_us: u64) -> Decision<Self> {
+        let mut events = Vec::new();
+        let mut output = NodeOutput::Done;
+        match command {
+            // One decision: a local payment is recorded at once, one leaving
+            // this node comes back as a plan (the checks are not run twice).
+            NodeCommand::Propose(proposal) => {
+                match federation::plan_origin(&self.view(base), &proposal, &context(now_us))? {
+                    federation::Origin::Relay(plan) => output = NodeOutput::Plan(Some(plan)),
+                    federation::Origin::Local(new) => self.record(base, new, &mut events),
+                }
+            }
+            NodeCommand::PlanRelay { from, relay } => {
+                let plan = federation::plan_relay(&self.view(base), &from, relay, &context(now_us))?;
+                output = NodeOutput::Plan(Some(Box::new(plan)));
+            }
+            NodeCommand::Prepare { uuid, to, actor } => {
+                if self.holds.contains_key(&uuid) {
+                    return Err(Violation::Other { translated: format!("a change of {uuid} is already in flight") });
+                }
+                // Decide without applying: the events are dropped, only the verdict counts.
+                ledger::decide(&self.view(base), Command::Transition { uuid, to, actor }, &context(now_us))?;
+                let tx = self.view(base).transaction(&uuid).cloned().expect("decide found it");
+                self.holds.insert(uuid, Hold { entries: tx.entries.clone(), from: tx.state, to });
+            }
+            NodeCommand::Commit { uuid, to, actor, relay_version } => {
+                self.holds.remove(&uuid);
+                let command = match relay_version {
+                    Some(relay_version) => Command::TransitionRelayed { uuid, to, actor, relay_version },
+                    None => Command::Transition { uuid, to, actor },
+                };
+                self.decide_one(base, command, now_us, &mut events)?;
+            }
+            NodeCommand::Abort { uuid } => {
+                self.holds.remove(&uuid);
+            }
+            NodeCommand::Absorb { plan, from, added } => {
+                let plan = federation::absorb(&self.view(base), *plan, &from, added)?;
+                output = NodeOutput::Plan(Some(Box::new(plan)));
+            }
+            NodeCommand::Additional { uuid, upstream } => {
+                let view = self.view(base);
+                let entries = match (view.transaction(&uuid), view.link(&uuid)) {
+                    (Some(tx), Some(link)) => federation::additional_for(&view, tx, link, &upstream),
+                    _ => Vec::new(),
+                };
+                output = NodeOutput::Entries(entries);
+            }
+            NodeCommand::Ledger(command) => self.decide_one(base, command, now_us, &mut events)?,
+            NodeCommand::OpenAccount { id, kind, limits, key_hash } => {
+                self.decide_one(base, Command::OpenAccount { id: id.clone(), kind, limits }, now_us, &mut events)?;
+                // Cannot fail: the account exists now. A failure here would be a bug.
+                self.decide_one(base, Command::ChangeKey { id, key_hash }, now_us, &mut events)
+                    .expect("setting the key of an account just opened succeeds");
+            }
+            NodeCommand::Many(commands) => {
+                let mut commands = commands.into_iter();
+                if let Some(first) = commands.next() {
+                    self.decide_one(base, first, now_us, &mut events)?;
+                }
+                for command in commands {
+                    self.decide_one(base, command, now_us, &mut events)
+                        .expect("account changes validated by the handler succeed once the first did");
+                }
+            }
+            NodeCommand::ChangeAccount { id, commands, warn } => {
+                // Decided on a copy first, so that a refusal writes nothing.
+                if let Some(limits) = warn {
+                    ledger::warn::set(&self.view(base), &id, limits)?;
+                }
+                let mut commands = commands.into_iter();
+                if let Some(first) = commands.next() {
+                    self.decide_one(base, first, now_us, &mut events)?;
+                }
+                for command in commands {
+                    self.decide_one(base, command, now_us, &mut events)
+                        .expect("account changes validated by the handler succeed once the first did");
+                }
+                if let Some(limits) = warn {
+                    let event = ledger::warn::set(&self.view(base), &id, limits).expect("checked above");
+                    self.record(base, vec![event], &mut events);
+                }
+            }
+            NodeCommand::Checkpoint => {
+                if let Some(size) = self.checkpoint(base, &mut events)? {
+                    output = NodeOutput::Checkpointed { size };
+                }
+            }
+            NodeCommand::SetNodeKey { public_key } => {
+                if self.view(base).node_key().is_some() {
+                    return Err(Violation::Other { translated: "the node already has a key".into() });
+                }
+                self.record(base, vec![Event::NodeKeySet { public_key }], &mut events);
+            }
+            NodeCommand::RotateKey { seed } => {
+                let old = self.signer.as_ref().ok_or_else(no_key)?;
+                let new = tlog::NoteSigner::new(old.name(), &seed.0)
+                    .map_err(|e| Violation::Other { translated: e.to_string() })?;
+                let (from, to) = (old.public_key(), new.public_key());
+                if self.view(base).node_key() != Some(&from) {
+                    return Err(Violation::Other { translated: "the node's key is not journaled yet".into() });
+                }
+                let signature = old.sign_bytes(&ledger::node_key_rotation_message(&from, &to));
+                self.record(base, vec![Event::NodeKeyRotated { old: from, new: to, signature }], &mut events);
+                self.signer = Some(new);
+            }
+            NodeCommand::SetPeerKey { peer, origin, public_key } => {
+                if self.view(base).peer(&peer).is_none() {
+                    return Err(Violation::Other { translated: format!("{peer} is not a neighbour") });
+                }
+                self.record(base, vec![Event::PeerKeySet { peer, origin, public_key }], &mut events);
+            }
+            NodeCommand::Cosign { peer, size, root, text, again } => {
+                let signer = self.signer.as_ref().ok_or_else(no_key)?;
+                let last = self.view(base).witnessed(&peer);
+                let fits = match (again, last) {
+                    (true, Some((s, r))) => s == size && r == root,
+                    (true, None) => false,
+                    (false, Some((s, _))) => size > s,
+                    (false, None) => size > 0,
+                };
+                if !fits || self.view(base).peer(&peer).is_none() {
+                    return Err(Violation::Other { translated: "not after the last checkpoint cosigned".into() });
+                }
+                let line = signer.cosign(&text, now_us / 1_000_000).line();
+                if !again {
+                    self.record(base, vec![Event::WitnessCosigned { peer, size, root }], &mut events);
+                }
+                output = NodeOutput::Cosignature(line);
+            }
+            NodeCommand::RecordCosignature { peer, size, signature } => {
+                if self.view(base).peer(&peer).is_none() || size > self.view(base).checkpoint_size() {
+                    return Err(Violation::Other {
+                        translated: "not a cosignature of a checkpoint of this node".into(),
+                    });
+                }
+                self.record(base, vec![Event::CheckpointCosigned { peer, size, signature }], &mut events);
+            }
+            NodeCommand::ExpireDue => {
+                for uuid in self.view(base).due_expiries(now_us / 1_000_000) {
+                    // A refusal means it is no longer due; nothing to do.
+                    let _ = self.decide_one(base, Command::Expire { uuid }, now_us, &mut events);
+                }
+            }
+        }
+        // The payloads are encoded (and their seqs assigned) right after this returns, in order.
+        for (seq, event) in (self.chain.0 + 1..).zip(events.iter()) {
+            if !is_proof_bookkeeping(event) {
+                self.last_ledger_seq = seq;
+            }
+        }
+        Ok((events, output))
     }
 }
 
@@ -475,9 +430,9 @@ fn no_key() -> Violation {
 impl LedgerMachine {
     /// Signs the checkpoint of every record decided so far; `None` when
     /// nothing but the last checkpoint was written since it.
-    fn checkpoint(&mut self, events: &mut Vec<Event>) -> Result<Option<u64>, Violation> {
+    fn checkpoint(&mut self, base: &Projections, events: &mut Vec<Event>) -> Result<Option<u64>, Violation> {
         let size = self.chain.0;
-        let last = self.state.checkpoint_size();
+        let last = self.view(base).checkpoint_size();
         // Checkpoints and cosignatures alone are no reason for a new checkpoint.
         if size == 0 || (last > 0 && self.last_ledger_seq <= last) {
             return Ok(None);
@@ -487,42 +442,59 @@ impl LedgerMachine {
             return Err(refuse("the Merkle tree disagrees with the journal; restart the node".into()));
         }
         let signer = self.signer.as_ref().ok_or_else(no_key)?;
-        let root = self
-            .tree
-            .read()
-            .expect("the tree lock is never poisoned")
+        let root = crate::merkle::read(&self.tree)
+            .tree()
+            .map_err(|e| refuse(e.to_string()))?
             .root_at(size)
             .map_err(|e| refuse(e.to_string()))?;
-        let leaves = crate::checkpoint::balance_leaves(self.state.accounts(), &self.state)
+        let view = self.view(base);
+        let leaves = crate::checkpoint::balance_leaves(view.accounts().into_iter(), &view)
             .ok_or_else(|| refuse("a balance does not fit the balances tree".into()))?;
-        let links = self
-            .state
+        let links = view
             .ratchets()
+            .into_iter()
             .map(|(peer, r)| tlog::LinkLine { neighbour: peer.as_str().to_owned(), version: r.count, head: r.blake3 })
             .collect();
         let note = crate::checkpoint::sign_checkpoint(signer, size, root, leaves, links).map_err(refuse)?;
-        self.record(vec![Event::CheckpointSigned { size, note }], events);
+        self.record(base, vec![Event::CheckpointSigned { size, note }], events);
         Ok(Some(size))
     }
 }
 
-/// Applies durable events to the read model and announces the new head.
+/// Applies durable events to the read model, announces the new head, and
+/// asks for a projections snapshot every `snapshot_every` records.
 #[derive(Debug)]
 pub struct ReadPublisher {
     pub(crate) read: Arc<RwLock<ReadModel>>,
     pub(crate) durable: tokio::sync::watch::Sender<u64>,
     pub(crate) tree_ok: Arc<AtomicBool>,
+    /// Records between snapshots (0: only at shutdown).
+    pub(crate) snapshot_every: u64,
+    /// The seq of the last snapshot asked for.
+    pub(crate) snapshot_seq: u64,
+    /// Wakes the snapshot thread (never blocks: one request waits at most).
+    pub(crate) snapshots: Option<std::sync::mpsc::SyncSender<()>>,
 }
 
 impl crate::runtime::Publisher<Event> for ReadPublisher {
-    fn publish(&mut self, first_seq: u64, recorded_at_us: u64, events: Vec<Event>) {
+    fn publish(&mut self, first_seq: u64, head: &journal::Head, events: Vec<Event>) {
         let mut read = self.read.write().expect("the read model lock is never poisoned");
         for (seq, event) in (first_seq..).zip(events.iter()) {
-            read.apply(seq, recorded_at_us, event);
+            read.apply(seq, head.recorded_at_us, event);
         }
-        let head = read.projections.seq();
+        debug_assert_eq!(read.projections.seq(), head.seq);
+        read.head_hash = head.hash.0;
+        let seq = read.projections.seq();
         drop(read);
-        self.durable.send_replace(head);
+        self.durable.send_replace(seq);
+        if self.snapshot_every > 0 && seq >= self.snapshot_seq.saturating_add(self.snapshot_every) {
+            if let Some(snapshots) = &self.snapshots {
+                // Full means a snapshot is being taken or asked for already.
+                if snapshots.try_send(()).is_ok() {
+                    self.snapshot_seq = seq;
+                }
+            }
+        }
     }
 
     fn prediction_failed(&mut self, _seq: u64) {

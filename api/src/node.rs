@@ -7,19 +7,21 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 use journal::{Journal, Store as _};
-use ledger::{
-    decode_event, Account, AccountId, AccountKind, Command, Event, LedgerState, LedgerView, Limits, NodeName, Violation,
-};
+use ledger::{decode_event, Account, AccountId, AccountKind, Command, Limits, NodeName, Violation};
 use projections::{Projections, SnapshotStore};
 
 pub use crate::app::AppState;
 use crate::app::Shared;
 use crate::auth;
-use crate::machine::{is_proof_bookkeeping, LedgerMachine, ReadPublisher};
+use crate::machine::{LedgerMachine, ReadPublisher};
 pub use crate::machine::{NodeCommand, NodeOutput};
 use crate::metrics::Metrics;
-pub use crate::read_model::{Crossing, ReadModel, Warnings};
+pub use crate::read_model::{Crossing, ReadModel};
 use crate::runtime::{WriteError, Writer};
+
+/// Journal records from which the Merkle tree is rebuilt in the background
+/// at start (below, it takes at most a few tens of milliseconds).
+pub const MERKLE_BACKGROUND_FROM: u64 = 100_000;
 
 /// Id of the operator's first admin account.
 pub const ADMIN_ACCOUNT: &str = "admin";
@@ -37,6 +39,12 @@ pub struct StartOptions {
     pub validated_window_seconds: u64,
     /// Whether zero payments are allowed.
     pub zero_payments: bool,
+    /// Records between projections snapshots while running (0: only at a
+    /// clean stop); a start after a crash folds at most this many records.
+    pub snapshot_every: u64,
+    /// Journals with at least this many records rebuild the Merkle tree in
+    /// the background after start ([`MERKLE_BACKGROUND_FROM`]); smaller ones before serving.
+    pub merkle_background_from: u64,
     /// Whether pending transactions count toward limits.
     pub validate_pending: bool,
     /// Limits of accounts opened without explicit ones.
@@ -130,7 +138,9 @@ pub enum StartError {
 pub struct Node {
     state: AppState,
     writer: Writer,
-    store: Option<SnapshotStore>,
+    store: Option<Arc<SnapshotStore>>,
+    /// Takes the snapshots asked for every `--snapshot-every` records.
+    snapshotter: Option<std::thread::JoinHandle<()>>,
     data_dir: PathBuf,
 }
 
@@ -153,7 +163,9 @@ impl Node {
             auth::check_new_key(key).map_err(|_| StartError::Config("admin key must be 1 to 256 bytes".into()))?;
         }
         std::fs::create_dir_all(&options.data_dir)?;
+        let opening = std::time::Instant::now();
         let journal = crate::store::open(&options)?;
+        tracing::info!(head = journal.head().seq, ms = opening.elapsed().as_millis(), "journal opened");
         if journal.identity() != options.name {
             return Err(StartError::WrongNode {
                 dir: options.data_dir.clone(),
@@ -165,43 +177,18 @@ impl Node {
         if !tlog::note::valid_key_name(&origin) || origin == "cosignature/v1" {
             return Err(StartError::Config(format!("origin {origin:?}: no spaces or '+', not cosignature/v1")));
         }
-        let mut state = LedgerState::new();
-        let mut warnings = Warnings::default();
-        let mut tree = tlog::Tree::new();
-        let mut checkpoints = crate::checkpoint::CheckpointLog::default();
-        let mut pending_checkpoints = std::collections::VecDeque::new();
-        let mut last_ledger_seq = 0;
-        crate::runtime::replay_journal(&journal, |record| {
-            tree.push_leaf_hash(tlog::leaf_hash(&record.hash.0));
-            let event = decode_event(&record.payload).map_err(|e| e.to_string())?;
-            if !is_proof_bookkeeping(&event) {
-                last_ledger_seq = record.seq;
-            }
-            checkpoints.observe(&event);
-            if let Event::CheckpointSigned { size, note } = &event {
-                // The state is as of record `size` (this is record size + 1).
-                let leaves = crate::checkpoint::balance_leaves(state.accounts(), &state);
-                pending_checkpoints.push_back((*size, note.clone(), leaves));
-                if pending_checkpoints.len() > crate::checkpoint::BALANCE_TREES_KEPT {
-                    if let Some((size, note, _)) = pending_checkpoints.pop_front() {
-                        checkpoints.record(size, note, None);
-                    }
-                }
-            }
-            state.apply(&event);
-            warnings.apply(record.seq, record.recorded_at_us, &event);
-            Ok::<(), String>(())
-        })
-        .map_err(|e| StartError::Replay(format!("{e}: {e:?}")))?;
-        state.assert_zero_sum();
-
+        let opening = std::time::Instant::now();
         let store = match SnapshotStore::open(&projections_dir(&options.data_dir)) {
-            Ok(store) => Some(store),
+            Ok(store) => {
+                tracing::info!(ms = opening.elapsed().as_millis(), "snapshot store opened");
+                Some(Arc::new(store))
+            }
             Err(error) => {
                 tracing::warn!(%error, "the projections store cannot be opened; folding the journal in memory");
                 None
             }
         };
+        let mut snapshot_info = crate::read_model::SnapshotInfo::default();
         let (projections, unfoldable) = match &store {
             Some(store) => {
                 let (projections, report) = crate::store::load_or_rebuild(&journal, store)
@@ -210,11 +197,19 @@ impl Node {
                     snapshot_seq = ?report.from_snapshot_seq,
                     folded = report.folded,
                     rebuilt_because = ?report.rebuilt_because,
+                    snapshot_ms = report.snapshot_ms,
+                    fold_ms = report.fold_ms,
                     "projections loaded"
                 );
+                snapshot_info.loaded_seq = report.from_snapshot_seq;
+                snapshot_info.folded_at_start = report.folded;
                 (projections, report.unfoldable)
             }
-            None => fold_until_unfoldable(&journal)?,
+            None => {
+                let folded = fold_until_unfoldable(&journal)?;
+                snapshot_info.folded_at_start = folded.0.seq();
+                folded
+            }
         };
         projections.assert_invariants();
         let read_only = unfoldable.map(|u| {
@@ -222,31 +217,51 @@ impl Node {
             tracing::error!(seq = u.seq, detail = %u.detail, "{reason}");
             reason
         });
-        for (size, note, leaves) in pending_checkpoints {
-            checkpoints.record(size, note, leaves);
+        let admin = AccountId::new(ADMIN_ACCOUNT).expect("valid id");
+        let needs_init = projections.config().is_none();
+        let admin_hash = projections.key_hash(&admin).cloned();
+        let has_admin = projections.account(&admin).is_some();
+        let node_key = projections.facts().node_key;
+        let last_ledger_seq = projections.facts().last_ledger_seq;
+        if read_only.is_none() {
+            assert_eq!(projections.seq(), journal.head().seq, "the projections fold the whole journal");
         }
-        let read = Arc::new(RwLock::new(ReadModel { projections, warnings, checkpoints }));
+        let at_head = projections.seq() == journal.head().seq;
+        let head_hash = if at_head { journal.head().hash.0 } else { [0; 32] };
+        let mut read = ReadModel::new(projections, head_hash);
+        read.snapshots = snapshot_info;
+        let read = Arc::new(RwLock::new(read));
         metrics.set_head(journal.head().seq);
         let genesis = journal.genesis().0;
-        let needs_init = state.config().is_none();
-        let admin_hash = state.key_hash(&AccountId::new(ADMIN_ACCOUNT).expect("valid id")).cloned();
-        let has_admin = state.account(&AccountId::new(ADMIN_ACCOUNT).expect("valid id")).is_some();
         let (durable, durable_rx) = tokio::sync::watch::channel(read.read().expect("fresh lock").projections.seq());
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let (signer, journal_key) = if read_only.is_some() {
             (None, false)
         } else {
-            let settled = crate::checkpoint::settle_key(&options.data_dir, state.node_key())?;
+            let settled = crate::checkpoint::settle_key(&options.data_dir, node_key.as_ref())?;
             let signer = tlog::NoteSigner::new(&origin, &settled.seed.0)
                 .map_err(|e| StartError::Config(format!("origin: {e}")))?;
             (Some(signer), settled.journal_it)
         };
         let public_key = signer.as_ref().map(tlog::NoteSigner::public_key);
         let head = journal.head();
-        let tree = Arc::new(RwLock::new(tree));
+        // The Merkle tree's leaves are the journal's chain hashes (issue 11),
+        // rebuilt on a thread of its own while the node already answers.
+        // rebuilt on a thread of its own (while the node already answers) when
+        // the journal has at least `merkle_background_from` records.
+        let tree = Arc::new(RwLock::new(crate::merkle::MerkleState::rebuilding()));
+        if head.seq < options.merkle_background_from {
+            crate::merkle::rebuild(&options.data_dir, head.seq, &tree);
+        } else {
+            let (tree, dir, head) = (Arc::clone(&tree), options.data_dir.clone(), head.seq);
+            std::thread::Builder::new()
+                .name("ccnode-merkle".into())
+                .spawn(move || crate::merkle::rebuild(&dir, head, &tree))?;
+        }
         let tree_ok = Arc::new(AtomicBool::new(true));
         let machine = LedgerMachine {
-            state,
+            read: Arc::clone(&read),
+            pending: crate::pending::Pending::default(),
             holds: HashMap::new(),
             chain: (head.seq, head.hash.0),
             tree: Arc::clone(&tree),
@@ -254,7 +269,26 @@ impl Node {
             signer,
             last_ledger_seq,
         };
-        let publisher = ReadPublisher { read: Arc::clone(&read), durable, tree_ok };
+        // Snapshots while running, so a start after a crash folds only the tail.
+        let (snapshots, snapshotter) = match (&store, read_only.is_none() && at_head && options.snapshot_every > 0) {
+            (Some(store), true) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                let (read, store) = (Arc::clone(&read), Arc::clone(store));
+                let thread = std::thread::Builder::new()
+                    .name("ccnode-snapshot".into())
+                    .spawn(move || snapshot_loop(&read, &store, genesis, &rx))?;
+                (Some(tx), Some(thread))
+            }
+            _ => (None, None),
+        };
+        let publisher = ReadPublisher {
+            read: Arc::clone(&read),
+            durable,
+            tree_ok,
+            snapshot_every: options.snapshot_every,
+            snapshot_seq: head.seq,
+            snapshots,
+        };
         let observer: Arc<dyn crate::runtime::WriterObserver> = metrics.clone();
         let (writer, handle) = Writer::start(machine, publisher, journal, options.clock, observer);
         let app = AppState {
@@ -284,7 +318,7 @@ impl Node {
 
         if read_only.is_some() {
             // No start-up write either: the node only answers reads.
-            return Ok(Node { state: app, writer, store: None, data_dir: options.data_dir });
+            return Ok(Node { state: app, writer, store: None, snapshotter, data_dir: options.data_dir });
         }
         let init_error = |e: WriteError<Violation>| StartError::Initialise(describe_write_error(&e));
         if needs_init {
@@ -339,7 +373,7 @@ impl Node {
                 tracing::info!(parent = %t.name, url = %t.url, "connected the trunkward node");
             }
         }
-        Ok(Node { state: app, writer, store, data_dir: options.data_dir })
+        Ok(Node { state: app, writer, store, snapshotter, data_dir: options.data_dir })
     }
 
     /// The handlers' state.
@@ -356,11 +390,17 @@ impl Node {
     /// snapshot (derived data, so a failure here loses nothing). Every other
     /// `AppState` clone must be dropped first (the router and its connections).
     pub fn shutdown(self) {
-        let Node { state, writer, store, .. } = self;
+        let Node { state, writer, store, snapshotter, .. } = self;
         let read = Arc::clone(&state.inner.read);
         let genesis = state.inner.genesis;
         drop(state);
         let journal = writer.join();
+        // The writer's publisher held the snapshot thread's only sender.
+        if let Some(thread) = snapshotter {
+            if thread.join().is_err() {
+                tracing::warn!("the snapshot thread panicked");
+            }
+        }
         let head = journal.head();
         if let Some(store) = store {
             let read = read.read().expect("the read model lock is never poisoned");
@@ -370,6 +410,39 @@ impl Node {
             }
         }
         tracing::info!(seq = head.seq, "journal closed");
+    }
+}
+
+/// Saves a projections snapshot each time the publisher asks, until it is
+/// gone. The snapshot is encoded under the read lock (the publisher waits
+/// meanwhile, readers do not) and written to sled after it is released.
+fn snapshot_loop(
+    read: &RwLock<ReadModel>,
+    store: &SnapshotStore,
+    genesis: [u8; 32],
+    asks: &std::sync::mpsc::Receiver<()>,
+) {
+    while asks.recv().is_ok() {
+        let started = std::time::Instant::now();
+        let (seq, blob) = {
+            let read = read.read().expect("the read model lock is never poisoned");
+            (read.projections.seq(), projections::store::encode_snapshot(&read.projections, genesis, read.head_hash))
+        };
+        let encoded = started.elapsed();
+        match blob.and_then(|blob| store.save_blob(&blob)) {
+            Ok(()) => {
+                let read = read.read().expect("the read model lock is never poisoned");
+                read.snapshots.saved_seq.store(seq, std::sync::atomic::Ordering::Relaxed);
+                drop(read);
+                tracing::info!(
+                    seq,
+                    encode_ms = encoded.as_millis(),
+                    total_ms = started.elapsed().as_millis(),
+                    "projections snapshot saved"
+                );
+            }
+            Err(error) => tracing::warn!(%error, seq, "saving a projections snapshot failed; the next one may succeed"),
+        }
     }
 }
 

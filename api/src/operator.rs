@@ -48,7 +48,7 @@ pub async fn admin_list_accounts(State(state): State<AppState>, caller: Caller) 
         .into_iter()
         .map(|account| {
             let balances = read.projections.balances(&account.id).unwrap_or_default();
-            let warn = read.warnings.limits.get(&account.id).copied().unwrap_or_default();
+            let warn = read.projections.facts().warn_limits(&account.id).unwrap_or_default();
             json!({
                 "warn_min": warn.min.map(amount_value),
                 "warn_max": warn.max.map(amount_value),
@@ -82,12 +82,12 @@ fn dir_bytes(dir: &Path) -> u64 {
 /// The node's health for its operators (admin only): the journal head, the
 /// read model, whether it writes, and the disk its data takes.
 #[utoipa::path(get, path = "/admin/health", tag = "admin",
-    responses((status = 200, description = "`{data: {name, writing, read_only, journal: {head_seq, last_recorded_at, bytes}, projections: {seq, bytes}, accounts, transactions, neighbours, closed_links: {node: evidence}}}`", body = crate::schema::HealthAnswer),
+    responses((status = 200, description = "`{data: {name, writing, read_only, journal: {head_seq, last_recorded_at, bytes}, projections: {seq, bytes, snapshots: {loaded_seq, folded_at_start, saved_seq}}, accounts, transactions, neighbours, closed_links: {node: evidence}}}`", body = crate::schema::HealthAnswer),
               (status = 403, description = "Not an admin")))]
 pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
     let head = *state.durable_head().borrow();
-    let (seq, last_us, accounts, transactions, neighbours, closed) = {
+    let (seq, last_us, accounts, transactions, neighbours, closed, snapshots) = {
         let read = state.read();
         let neighbours: Vec<String> = read.neighbours().iter().map(|n| n.as_str().to_owned()).collect();
         let closed: serde_json::Map<String, Value> =
@@ -99,6 +99,14 @@ pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiR
             read.projections.transaction_count(),
             neighbours,
             closed,
+            json!({
+                "loaded_seq": read.snapshots.loaded_seq,
+                "folded_at_start": read.snapshots.folded_at_start,
+                "saved_seq": match read.snapshots.saved_seq.load(std::sync::atomic::Ordering::Relaxed) {
+                    0 => Value::Null,
+                    n => Value::from(n),
+                },
+            }),
         )
     };
     let data_dir = state.data_dir();
@@ -113,7 +121,7 @@ pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiR
             "last_recorded_at": if last_us == 0 { Value::Null } else { Value::String(format_rfc3339(last_us)) },
             "bytes": dir_bytes(&crate::node::journal_dir(data_dir)),
         },
-        "projections": {"seq": seq, "bytes": dir_bytes(&crate::node::projections_dir(data_dir))},
+        "projections": {"seq": seq, "bytes": dir_bytes(&crate::node::projections_dir(data_dir)), "snapshots": snapshots},
         "accounts": accounts,
         "transactions": transactions,
         "neighbours": neighbours,
@@ -144,7 +152,7 @@ fn crossing_value(c: &crate::node::Crossing) -> Value {
 pub async fn admin_warnings(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
     let read = state.read();
-    let data: Vec<Value> = read.warnings.crossed.iter().rev().map(crossing_value).collect();
+    let data: Vec<Value> = read.projections.facts().crossings.iter().rev().map(crossing_value).collect();
     Ok(Json(envelope(Value::Array(data), None, None)))
 }
 
@@ -158,11 +166,11 @@ pub async fn admin_warnings(State(state): State<AppState>, caller: Caller) -> Ap
 pub async fn account_warnings(State(state): State<AppState>, caller: Caller, params: Params) -> ApiResult<Json<Value>> {
     let account = local_account(&state, &caller, &params)?;
     let read = state.read();
-    let warn = read.warnings.limits.get(&account).copied().unwrap_or_default();
+    let warn = read.projections.facts().warn_limits(&account).unwrap_or_default();
     let balance = read.projections.balances(&account).unwrap_or_default().completed;
     let beyond = warn.beyond(balance).map(|(below, _)| if below { "below" } else { "above" });
     let crossings: Vec<Value> =
-        read.warnings.crossed.iter().rev().filter(|c| c.id == account).map(crossing_value).collect();
+        read.projections.facts().crossings.iter().rev().filter(|c| c.id == account).map(crossing_value).collect();
     let data = json!({
         "account": account.as_str(),
         "warn_min": warn.min.map(amount_value),

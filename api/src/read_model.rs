@@ -1,76 +1,37 @@
-//! What the HTTP handlers read: the projections folded from durable events,
-//! and the checkpoint log beside them.
+//! What the HTTP handlers read: the projections folded from durable events.
 
-use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use ledger::federation::{Link, Ratchet};
 use ledger::{AccountId, Event, LedgerView, TxId};
+pub use projections::Crossing;
 use projections::Projections;
+use tlog::BalanceLeaf;
 
 /// What the HTTP side reads: the projections (balances, transactions, key
-/// hashes, links and ratchets) plus each link's version log and closed links.
+/// hashes, links, ratchets, link logs, closed links, soft limits, keys and
+/// checkpoints), all folded from durable events.
 #[derive(Debug, Default)]
 pub struct ReadModel {
-    /// Balances, transactions, history.
+    /// Everything folded from the journal.
     pub projections: Projections,
-    /// Soft limits and their crossings (issue 12, item 5).
-    pub warnings: Warnings,
-    /// The node's key and its signed checkpoints (issue 11).
-    pub checkpoints: crate::checkpoint::CheckpointLog,
+    /// The hash of journal record `projections.seq()` (the genesis hash at 0).
+    pub head_hash: [u8; 32],
+    /// How the projections were loaded at start, and the last snapshot saved.
+    pub snapshots: SnapshotInfo,
+    /// The balances leaves of the last checkpoint asked for.
+    leaves: Mutex<Option<(u64, Arc<Vec<BalanceLeaf>>)>>,
 }
 
-/// Soft limits and every time one was crossed, folded from the journal.
-#[derive(Debug, Clone, Default)]
-pub struct Warnings {
-    /// Each account's soft limits.
-    pub limits: HashMap<AccountId, ledger::warn::WarnLimits>,
-    /// Every crossing, oldest first.
-    pub crossed: Vec<Crossing>,
-}
-
-/// One soft limit crossed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Crossing {
-    /// The journal record of the crossing.
-    pub seq: u64,
-    /// When it was recorded (unix microseconds).
-    pub at_us: u64,
-    /// The account.
-    pub id: AccountId,
-    /// The transaction that moved its balance.
-    pub uuid: TxId,
-    /// Below the soft minimum (else above the soft maximum).
-    pub below: bool,
-    /// The soft limit.
-    pub limit: ledger::Amount,
-    /// The completed balance after the transaction.
-    pub balance: ledger::Amount,
-}
-
-impl Warnings {
-    /// Folds one event.
-    pub fn apply(&mut self, seq: u64, at_us: u64, event: &Event) {
-        match event {
-            Event::WarnLimitsChanged { id, warn_min, warn_max } => {
-                let limits = ledger::warn::WarnLimits { min: *warn_min, max: *warn_max };
-                if limits == ledger::warn::WarnLimits::default() {
-                    self.limits.remove(id);
-                } else {
-                    self.limits.insert(id.clone(), limits);
-                }
-            }
-            Event::WarnLimitCrossed { id, uuid, below, limit, balance } => self.crossed.push(Crossing {
-                seq,
-                at_us,
-                id: id.clone(),
-                uuid: *uuid,
-                below: *below,
-                limit: *limit,
-                balance: *balance,
-            }),
-            _ => {}
-        }
-    }
+/// Snapshots of the projections, for operators (`GET /admin/health`).
+#[derive(Debug, Default)]
+pub struct SnapshotInfo {
+    /// The seq of the snapshot the node started from (`None`: folded from seq 1).
+    pub loaded_seq: Option<u64>,
+    /// Journal records folded at start after it.
+    pub folded_at_start: u64,
+    /// The seq of the last snapshot saved while running (0: none yet).
+    pub saved_seq: std::sync::atomic::AtomicU64,
 }
 
 impl ReadModel {
@@ -96,18 +57,57 @@ impl ReadModel {
         self.projections.accounts().filter(|a| self.projections.peer(&a.id).is_some()).map(|a| a.id.clone()).collect()
     }
 
+    /// Read model over projections already folded.
+    pub fn new(projections: Projections, head_hash: [u8; 32]) -> Self {
+        Self { projections, head_hash, snapshots: SnapshotInfo::default(), leaves: Mutex::new(None) }
+    }
+
+    /// This node's latest signed checkpoint: (size, note).
+    pub fn latest_checkpoint(&self) -> Option<(u64, &str)> {
+        self.projections.facts().notes.last_key_value().map(|(s, n)| (*s, n.as_str()))
+    }
+
+    /// This node's checkpoint of a size.
+    pub fn checkpoint_at(&self, size: u64) -> Option<&str> {
+        self.projections.facts().notes.get(&size).map(String::as_str)
+    }
+
+    /// The neighbours' cosignature lines of the checkpoint of `size`.
+    pub fn cosignatures_at(&self, size: u64) -> &[(AccountId, String)] {
+        self.projections.facts().cosignatures.get(&size).map_or(&[], Vec::as_slice)
+    }
+
+    /// The checkpoint of `size` with every cosignature collected.
+    pub fn published(&self, size: u64) -> Option<String> {
+        let mut note = self.checkpoint_at(size)?.to_owned();
+        for (_, line) in self.cosignatures_at(size) {
+            note.push_str(line);
+        }
+        Some(note)
+    }
+
+    /// The balances and limits a checkpoint of `size` committed to, as
+    /// balances-tree leaves (`None` when there is no such checkpoint or a
+    /// figure does not fit a leaf). Recomputed from the balance timelines
+    /// and limit history, so every checkpoint's balances can be proved.
+    pub fn leaves_at(&self, size: u64) -> Option<Arc<Vec<BalanceLeaf>>> {
+        self.checkpoint_at(size)?;
+        let mut cached = self.leaves.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, leaves)) = cached.as_ref().filter(|(at, _)| *at == size) {
+            debug_assert_eq!(*at, size);
+            return Some(Arc::clone(leaves));
+        }
+        let leaves = crate::checkpoint::leaves_of(self.projections.balances_and_limits_at(size))?;
+        let leaves = Arc::new(leaves);
+        *cached = Some((size, Arc::clone(&leaves)));
+        Some(leaves)
+    }
+
     pub(crate) fn apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) {
-        self.warnings.apply(seq, recorded_at_us, event);
         if matches!(event, Event::TransactionProposed { .. }) && crate::failpoint_is("panic-in-fold") {
             // Stands for a bug in the fold: it panics under the read model's write lock.
             panic!("failpoint panic-in-fold: the fold of seq {seq} panicked");
         }
-        if let Event::CheckpointSigned { size, note } = event {
-            // Recorded right after record `size`: the projections are as of it.
-            let leaves = crate::checkpoint::balance_leaves(self.projections.accounts(), &self.projections);
-            self.checkpoints.record(*size, note.clone(), leaves);
-        }
-        self.checkpoints.observe(event);
         self.projections.apply(seq, recorded_at_us, event);
     }
 }

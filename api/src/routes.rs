@@ -1110,7 +1110,7 @@ pub async fn admin_change_account(
         commands.push(Command::ChangeKey { id: id.clone(), key_hash: auth::new_key_hash(key) });
     }
     let warn = if body.warn_min.is_some() || body.warn_max.is_some() {
-        let current = state.read().warnings.limits.get(&id).copied().unwrap_or_default();
+        let current = state.read().projections.facts().warn_limits(&id).unwrap_or_default();
         let min = body.warn_min.as_deref().map(|v| warn_level("warn_min", v)).transpose()?.unwrap_or(current.min);
         let max = body.warn_max.as_deref().map(|v| warn_level("warn_max", v)).transpose()?.unwrap_or(current.max);
         Some(ledger::warn::WarnLimits { min, max })

@@ -69,8 +69,9 @@ pub trait Machine: Send + 'static {
 
 /// Makes durable events visible to readers, on the appender thread.
 pub trait Publisher<E>: Send + 'static {
-    /// `first_seq` is the journal seq of `events[0]`; all were recorded at `recorded_at_us`.
-    fn publish(&mut self, first_seq: u64, recorded_at_us: u64, events: Vec<E>);
+    /// `first_seq` is the journal seq of `events[0]`; `head` is the batch's
+    /// last record (all were recorded at `head.recorded_at_us`).
+    fn publish(&mut self, first_seq: u64, head: &journal::Head, events: Vec<E>);
 
     /// The machine predicted another head hash than the journal wrote (a
     /// bug): whatever relies on the prediction must stop trusting it.
@@ -320,7 +321,7 @@ impl<M: Machine, P: Publisher<M::Event>, S: Store> Appender<M, P, S> {
                         tracing::error!(seq = ack.head.seq, "the predicted journal hash differs from the one written");
                         self.publisher.prediction_failed(ack.head.seq);
                     }
-                    self.publisher.publish(ack.first_seq, ack.head.recorded_at_us, events);
+                    self.publisher.publish(ack.first_seq, &ack.head, events);
                     self.observer.batch(commands, count, fsync_seconds, ack.head.seq);
                 }
                 Err(error) => {

@@ -1028,6 +1028,20 @@ pub struct HealthProjections {
     seq: u64,
     /// Bytes of its sled snapshot store.
     bytes: u64,
+    /// How the node started and the last snapshot saved.
+    snapshots: HealthSnapshots,
+}
+
+/// Projections snapshots in `GET /admin/health`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct HealthSnapshots {
+    /// The seq of the snapshot the node started from; null when it folded the journal from seq 1.
+    loaded_seq: Option<u64>,
+    /// Journal records folded at start after that snapshot (or from seq 1).
+    folded_at_start: u64,
+    /// The seq of the last snapshot saved while running (`--snapshot-every`); null before the first.
+    saved_seq: Option<u64>,
 }
 
 /// `GET /admin/health` data.

@@ -238,6 +238,7 @@ pub fn load_or_rebuild(store: &NodeStore, snapshots: &SnapshotStore) -> Result<(
 }
 
 fn load_or_rebuild_any<S: Store>(store: &S, snapshots: &SnapshotStore) -> Result<(Projections, LoadReport), String> {
+    let started = std::time::Instant::now();
     let head = store.head();
     let genesis = store.genesis().0;
     let fresh = |why: String| (Projections::new(), None, Some(why));
@@ -256,6 +257,8 @@ fn load_or_rebuild_any<S: Store>(store: &S, snapshots: &SnapshotStore) -> Result
         Ok(None) => fresh("no snapshot".to_owned()),
         Err(e) => fresh(e.to_string()),
     };
+    let snapshot_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let started = std::time::Instant::now();
     let start = p.seq();
     let mut unfoldable = None;
     for record in store.iter_from(start + 1).map_err(|e| e.to_string())? {
@@ -269,7 +272,8 @@ fn load_or_rebuild_any<S: Store>(store: &S, snapshots: &SnapshotStore) -> Result
     }
     p.index_transactions();
     let folded = p.seq() - start;
-    Ok((p, LoadReport { from_snapshot_seq, folded, rebuilt_because, unfoldable }))
+    let fold_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok((p, LoadReport { from_snapshot_seq, folded, rebuilt_because, unfoldable, snapshot_ms, fold_ms }))
 }
 
 /// Opens a store for reading only (offline commands): the segment files of

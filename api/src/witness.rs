@@ -130,7 +130,7 @@ pub async fn add_checkpoint(
     let cp = &request.signed.checkpoint;
     let (peer, key) = {
         let read = state.read();
-        let found = read.checkpoints.peer_keys.iter().find(|(_, (origin, _))| origin == &cp.origin);
+        let found = read.projections.facts().peer_keys.iter().find(|(_, (origin, _))| origin == &cp.origin);
         let (peer, (origin, key)) = found.ok_or_else(|| ApiError::does_not_exist("origin", cp.origin.clone()))?;
         let key =
             ed25519_dalek::VerifyingKey::from_bytes(key).map_err(|_| ApiError::failure("a stored key is invalid"))?;
@@ -143,7 +143,7 @@ pub async fn add_checkpoint(
         return Err(ApiError::invalid_field("old", "larger than the checkpoint's size"));
     }
     let _one_at_a_time = state.witness_lock().lock().await;
-    let last = state.read().checkpoints.witnessed.get(&peer).copied();
+    let last = state.read().projections.facts().witnessed.get(&peer).copied();
     let (last_size, last_root) = last.unwrap_or((0, tlog::empty_root()));
     if request.old != last_size {
         return Ok(text(StatusCode::CONFLICT, "text/x.tlog.size", format!("{last_size}\n")));
@@ -249,16 +249,17 @@ pub async fn cosign_loop(state: AppState, interval: std::time::Duration, mut sto
 pub async fn collect_once(state: &AppState, client: &reqwest::Client) {
     let (size, note, asks) = {
         let read = state.read();
-        let Some((size, note)) = read.checkpoints.latest() else { return };
-        let have = read.checkpoints.cosignatures_at(size);
+        let Some((size, note)) = read.latest_checkpoint() else { return };
+        let have = read.cosignatures_at(size);
         let asks: Vec<_> = read
-            .checkpoints
+            .projections
+            .facts()
             .peer_keys
             .iter()
             .filter(|(peer, _)| !have.iter().any(|(p, _)| p == *peer))
             .filter_map(|(peer, (origin, key))| {
                 let url = read.projections.peer(peer)?.url.clone();
-                let old = read.checkpoints.cosigned_by.get(peer).copied().unwrap_or(0);
+                let old = read.projections.facts().cosigned_by.get(peer).copied().unwrap_or(0);
                 Some((peer.clone(), origin.clone(), *key, url, old))
             })
             .collect();
@@ -300,7 +301,8 @@ async fn ask(
 ) -> Result<Asked, String> {
     let proof = {
         let tree = state.tree();
-        let tree = tree.read().map_err(|_| "tree unavailable".to_owned())?;
+        let tree = crate::merkle::read(&tree);
+        let tree = tree.tree().map_err(|e| e.to_string())?;
         tree.consistency_proof(old, size).map_err(|e| e.to_string())?
     };
     let mut body = format!("old {old}\n");

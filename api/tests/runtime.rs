@@ -37,7 +37,7 @@ impl Machine for Counter {
 }
 
 impl Publisher<i64> for Collect {
-    fn publish(&mut self, first_seq: u64, _recorded_at_us: u64, events: Vec<i64>) {
+    fn publish(&mut self, first_seq: u64, _head: &journal::Head, events: Vec<i64>) {
         let mut published = self.published.lock().unwrap();
         for (offset, event) in (0u64..).zip(events) {
             published.push((first_seq + offset, event));

@@ -89,7 +89,7 @@ impl TestNode {
     }
 
     fn proof(&self, from: u64, to: u64) -> Vec<tlog::Hash> {
-        self.state.tree().read().expect("tree").consistency_proof(from, to).expect("proof")
+        api::merkle::read(&self.state.tree()).tree().expect("rebuilt").consistency_proof(from, to).expect("proof")
     }
 
     fn signer(&self) -> NoteSigner {
@@ -168,7 +168,14 @@ async fn neighbours_cosign_each_other_and_refuse_forks() {
     let (_, _, published2) = child.call(Method::GET, "/checkpoint", false, None).await;
     tlog::document::verify_document(&published2, &child_key, std::slice::from_ref(&cosigner)).expect("cosigned");
     assert_eq!(
-        parent.state.read().checkpoints.witnessed.get(&ledger::AccountId::new("twig").expect("id")).map(|w| w.0),
+        parent
+            .state
+            .read()
+            .projections
+            .facts()
+            .witnessed
+            .get(&ledger::AccountId::new("twig").expect("id"))
+            .map(|w| w.0),
         Some(second)
     );
 

@@ -63,6 +63,14 @@ pub trait LedgerView {
     fn held(&self, _id: &AccountId) -> (Balances, Balances) {
         (Balances::default(), Balances::default())
     }
+    /// An account's soft limits (issue 12), if it has any.
+    fn warn_limits(&self, _id: &AccountId) -> Option<crate::warn::WarnLimits> {
+        None
+    }
+    /// Whether any account has soft limits (a shortcut for the writer).
+    fn any_warn_limits(&self) -> bool {
+        false
+    }
 }
 
 /// Per-account balance changes of moving `entries` from state `from`
@@ -157,6 +165,12 @@ impl LedgerView for LedgerState {
     }
     fn trunkward_account(&self) -> Option<&AccountId> {
         self.trunkward.as_ref()
+    }
+    fn warn_limits(&self, id: &AccountId) -> Option<crate::warn::WarnLimits> {
+        self.warn_limits.get(id).copied()
+    }
+    fn any_warn_limits(&self) -> bool {
+        !self.warn_limits.is_empty()
     }
 }
 

@@ -4,8 +4,6 @@
 //! the writer calls [`set`] to decide a change and [`crossings`] after each
 //! event it records.
 
-use std::collections::HashMap;
-
 use crate::amount::Amount;
 use crate::event::Event;
 use crate::ids::{AccountId, TxId};
@@ -60,12 +58,8 @@ fn invalid(field: &str, why: &str) -> Violation {
 /// The accounts with soft limits that `event` may move, with their
 /// completed balance now, and the transaction doing it (call before
 /// recording the event; nothing when it moves no balance or no watched account).
-pub fn watched(
-    view: &impl LedgerView,
-    limits: &HashMap<AccountId, WarnLimits>,
-    event: &Event,
-) -> Option<(TxId, Vec<(AccountId, Amount)>)> {
-    if limits.is_empty() {
+pub fn watched(view: &impl LedgerView, event: &Event) -> Option<(TxId, Vec<(AccountId, Amount)>)> {
+    if !view.any_warn_limits() {
         return None;
     }
     let (uuid, entries) = match event {
@@ -76,7 +70,7 @@ pub fn watched(
     let mut out: Vec<(AccountId, Amount)> = Vec::new();
     for entry in entries {
         for id in [&entry.payer, &entry.payee] {
-            if limits.contains_key(id) && !out.iter().any(|(a, _)| a == id) {
+            if view.warn_limits(id).is_some() && !out.iter().any(|(a, _)| a == id) {
                 out.push((id.clone(), view.balances(id).completed));
             }
         }
@@ -87,15 +81,10 @@ pub fn watched(
 /// The soft limits crossed between `before` (from [`watched`]) and the
 /// balances `view` holds now: a balance that was within an account's soft
 /// limits and now is beyond one.
-pub fn crossings(
-    view: &impl LedgerView,
-    limits: &HashMap<AccountId, WarnLimits>,
-    uuid: TxId,
-    before: &[(AccountId, Amount)],
-) -> Vec<Event> {
+pub fn crossings(view: &impl LedgerView, uuid: TxId, before: &[(AccountId, Amount)]) -> Vec<Event> {
     let mut out = Vec::new();
     for (id, old) in before {
-        let Some(warn) = limits.get(id) else { continue };
+        let Some(warn) = view.warn_limits(id) else { continue };
         let new = view.balances(id).completed;
         if let (None, Some((below, limit))) = (warn.beyond(*old), warn.beyond(new)) {
             out.push(Event::WarnLimitCrossed { id: id.clone(), uuid, below, limit, balance: new });

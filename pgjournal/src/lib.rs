@@ -41,6 +41,9 @@ pub use schema::{SCHEMA, SCHEMA_VERSION};
 pub const WRITER_LOCK_KEY: i64 = 0x6363_6e6f_6465_0001;
 /// The transaction advisory lock that serialises schema migrations.
 pub const MIGRATION_LOCK_KEY: i64 = 0x6363_6e6f_6465_0002;
+/// Records a writer reads back through the chain check when it opens (the
+/// file journal's checkpoint interval: it rehashes at most as many).
+pub const VERIFIED_AT_OPEN: u64 = journal::CHECKPOINT_INTERVAL_RECORDS;
 /// Pause between tries of a held writer lock.
 const LOCK_RETRY: Duration = Duration::from_millis(20);
 /// Records fetched per round trip when reading.
@@ -159,7 +162,7 @@ impl PgJournal {
             tracing::warn!(store = %redacted(url), "the PostgreSQL server runs with fsync off: acknowledged writes can be lost in a crash");
         }
         tracing::info!(store = %redacted(url), generation, head = head.seq, "holding the journal's writer lease");
-        Ok(PgJournal {
+        let journal = PgJournal {
             conn,
             url: url.to_owned(),
             identity: identity.to_owned(),
@@ -167,7 +170,32 @@ impl PgJournal {
             head,
             generation: Some(generation),
             poisoned: false,
-        })
+        };
+        journal.check_tail()?;
+        Ok(journal)
+    }
+
+    /// Reads the last `VERIFIED_AT_OPEN` records through the chain check: a
+    /// writer refuses a recently damaged journal, as the file journal
+    /// rehashes from its newest checkpoint (at most as far back) on open.
+    /// The whole chain is `ccnode journal verify`'s.
+    fn check_tail(&self) -> Result<(), OpenError> {
+        if self.head.seq == 0 {
+            return Ok(());
+        }
+        let from = self.head.seq.saturating_sub(VERIFIED_AT_OPEN) + 1;
+        let records =
+            self.range(from, self.head.seq).map_err(|e| OpenError::BadRow { seq: from, what: e.to_string() })?;
+        for record in records {
+            match record {
+                Ok(_) => {}
+                Err(ReadError::Corrupt { seq, kind }) => return Err(OpenError::Corrupt { seq, kind }),
+                Err(ReadError::Row { seq, what }) => return Err(OpenError::BadRow { seq, what }),
+                Err(ReadError::Db(e)) => return Err(OpenError::Db(e)),
+                Err(other) => return Err(OpenError::BadRow { seq: from, what: other.to_string() }),
+            }
+        }
+        Ok(())
     }
 
     /// Opens for reading only: takes no lock, changes nothing. Appends fail

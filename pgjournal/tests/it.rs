@@ -289,9 +289,16 @@ fn rows_altered_with_sql_are_found_naming_the_seq() {
         ReadError::Corrupt { seq: 12, kind: CorruptionKind::Hash } => {}
         other => panic!("expected seq 12's hash, got {other}"),
     }
-    let writer = PgJournal::open_or_create(&url, "tamper").expect("only the last record is checked at open");
-    assert!(writer.range(12, 12).expect("range").next().expect("one").is_err(), "any read names it");
-    drop(writer);
+    assert!(
+        matches!(
+            PgJournal::open_or_create(&url, "tamper"),
+            Err(OpenError::Corrupt { seq: 12, kind: CorruptionKind::Hash })
+        ),
+        "a writer reads its recent records back at open and refuses a damaged one"
+    );
+    let reader = PgJournal::open_read_only(&url).expect("a reader opens");
+    assert!(reader.range(12, 12).expect("range").next().expect("one").is_err(), "any read names it");
+    drop(reader);
     tamper(&mut admin, &format!("UPDATE ccnode_journal SET payload = '\\x{}' WHERE seq = 12", hex(&payload(12))));
     assert!(PgJournal::open_read_only(&url).expect("open").iter_from(1).expect("it").all(|r| r.is_ok()), "restored");
 

@@ -412,6 +412,45 @@ pub(crate) struct TxExtra {
     pub(crate) more: Vec<ExtraEntry>,
 }
 
+/// A transaction as a snapshot stores it: the projections' own record, its
+/// parties as account slots (opening order) and its workflow as an index in
+/// the workflow table.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub(crate) struct StoredTx {
+    pub(crate) uuid: TxId,
+    pub(crate) version: u32,
+    pub(crate) state: State,
+    pub(crate) workflow: u32,
+    pub(crate) written_unix_s: u64,
+    pub(crate) payer: u32,
+    pub(crate) payee: u32,
+    pub(crate) quant: Amount,
+    /// [`NO_SLOT`] when the author is not an account (then in `extra`).
+    pub(crate) author: u32,
+    pub(crate) extra: Option<StoredExtra>,
+}
+
+impl StoredTx {
+    /// Its state.
+    pub(crate) fn state(&self) -> State {
+        self.state
+    }
+}
+
+/// An additional entry as a snapshot stores it: payer slot, payee slot,
+/// quant, description, metadata.
+pub(crate) type StoredEntry = (u32, u32, Amount, String, BTreeMap<String, String>);
+
+/// The rare parts of a stored transaction.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub(crate) struct StoredExtra {
+    author: Option<AccountId>,
+    description: String,
+    metadata: BTreeMap<String, String>,
+    /// Additional entries: payer slot, payee slot, quant, description, metadata.
+    more: Vec<StoredEntry>,
+}
+
 /// An additional entry with its parties as slots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ExtraEntry {
@@ -516,6 +555,10 @@ pub struct Projections {
     pub(crate) closed: BTreeMap<AccountId, String>,
     /// Each link's written versions, in order (what the link feed serves).
     pub(crate) link_logs: BTreeMap<AccountId, Vec<ledger::ratchet::LinkVersion>>,
+    /// Fees, soft limits, keys, checkpoints, earlier limits.
+    pub(crate) facts: crate::facts::NodeFacts,
+    /// Slots of the transactions in state validated (the ones that may expire).
+    pub(crate) validated: std::collections::BTreeSet<u32>,
     /// Transactions in proposal order.
     pub(crate) txs: Vec<TxRec>,
     pub(crate) extras: Vec<TxExtra>,
@@ -561,6 +604,8 @@ impl Clone for Projections {
             dialects: self.dialects.clone(),
             closed: self.closed.clone(),
             link_logs: self.link_logs.clone(),
+            facts: self.facts.clone(),
+            validated: self.validated.clone(),
             txs: self.txs.clone(),
             extras: self.extras.clone(),
             workflows: self.workflows.clone(),
@@ -599,6 +644,8 @@ impl PartialEq for Projections {
             && self.dialects == other.dialects
             && self.closed == other.closed
             && self.link_logs == other.link_logs
+            && self.facts == other.facts
+            && self.validated == other.validated
             && same_txs
     }
 }
@@ -708,7 +755,11 @@ impl Projections {
                 );
                 self.open(AccountSlot::new(account.clone(), seq, at_us));
             }
-            Event::AccountLimitsChanged { id, limits } => self.slot_mut(id).account.limits = *limits,
+            Event::AccountLimitsChanged { id, limits } => {
+                let old = std::mem::replace(&mut self.slot_mut(id).account.limits, *limits);
+                self.facts.apply(seq, at_us, event, Some(old));
+                return Ok(());
+            }
             Event::AccountStatusChanged { id, status } => self.slot_mut(id).account.status = *status,
             Event::AccountKeyChanged { id, key_hash } => self.slot_mut(id).key_hash = Some(key_hash.clone()),
             Event::PeerConnected { peer } => {
@@ -736,8 +787,7 @@ impl Projections {
                 };
                 self.link_logs.entry(peer.clone()).or_default().push(v);
             }
-            // Fee policy is the writer's concern; no read model shows it yet.
-            Event::FeesConfigured { .. } | Event::LinkReconciled { .. } => {}
+            Event::LinkReconciled { .. } => {}
             Event::LinkClosed { peer, evidence } => {
                 assert!(self.slot_mut(peer).peer.is_some(), "closing the link of {peer}, which is not connected");
                 self.closed.insert(peer.clone(), evidence.clone());
@@ -745,10 +795,11 @@ impl Projections {
             Event::LinkReopened { peer } => {
                 self.closed.remove(peer);
             }
-            // Soft limits and their crossings are read by the api's read model.
-            Event::WarnLimitsChanged { .. } | Event::WarnLimitCrossed { .. } => {}
-            // The node's key and checkpoints are read by api's checkpoint store, not here.
-            Event::NodeKeySet { .. }
+            // Fees, soft limits, keys and checkpoints (`facts`, below).
+            Event::FeesConfigured { .. }
+            | Event::WarnLimitsChanged { .. }
+            | Event::WarnLimitCrossed { .. }
+            | Event::NodeKeySet { .. }
             | Event::NodeKeyRotated { .. }
             | Event::CheckpointSigned { .. }
             | Event::PeerKeySet { .. }
@@ -774,12 +825,14 @@ impl Projections {
                 self.transition(uuid, State::Validated, State::TimedOut, *version, seq, at_us);
             }
         }
+        self.facts.apply(seq, at_us, event, None);
         Ok(())
     }
 
     /// Whether a booking event fits the state and keeps every figure in
     /// range, without changing anything.
     fn check_event(&self, event: &Event) -> Result<(), String> {
+        self.facts.check(event)?;
         let (legs, from, to) = match event {
             Event::TransactionProposed { transaction } => {
                 if transaction.entries.is_empty() || self.tx_slot(&transaction.uuid).is_some() {
@@ -1009,6 +1062,125 @@ impl Projections {
         Ok(slot)
     }
 
+    /// The distinct workflow definitions of transactions, in order of first use.
+    pub(crate) fn workflow_table(&self) -> &[Workflow] {
+        &self.workflows
+    }
+
+    /// Transaction `slot` as a snapshot stores it.
+    pub(crate) fn stored_tx(&self, slot: u32) -> StoredTx {
+        let rec = &self.txs[ix(slot)];
+        let wide = match rec.workflow {
+            WIDE_WORKFLOW => {
+                self.extra_of(rec).and_then(|x| x.workflow).expect("wide workflow index in the side table")
+            }
+            narrow => u32::from(narrow),
+        };
+        StoredTx {
+            uuid: rec.uuid,
+            version: rec.version,
+            state: rec.state,
+            workflow: wide,
+            written_unix_s: rec.written_unix_s,
+            payer: rec.payer,
+            payee: rec.payee,
+            quant: rec.quant,
+            author: rec.author,
+            extra: self.extra_of(rec).map(|x| StoredExtra {
+                author: x.author.clone(),
+                description: x.description.clone(),
+                metadata: x.metadata.clone(),
+                more: x
+                    .more
+                    .iter()
+                    .map(|e| (e.payer, e.payee, e.quant, e.description.clone(), e.metadata.clone()))
+                    .collect(),
+            }),
+        }
+    }
+
+    /// Sets the workflow table of projections that hold no transaction yet.
+    pub(crate) fn restore_workflows(&mut self, workflows: Vec<Workflow>) -> Result<(), PartsError> {
+        if !self.txs.is_empty() || !self.workflows.is_empty() {
+            return Err(PartsError::Inconsistent("workflows restored twice".into()));
+        }
+        u32::try_from(workflows.len()).map_err(|_| PartsError::Inconsistent("too many workflows".into()))?;
+        for (i, workflow) in (0u32..).zip(&workflows) {
+            self.workflow_ids.entry(workflow.id.clone()).or_default().push(i);
+        }
+        self.workflows = workflows;
+        Ok(())
+    }
+
+    /// Appends a transaction a snapshot stored, checking every index it holds.
+    pub(crate) fn push_stored(&mut self, tx: StoredTx) -> Result<u32, PartsError> {
+        let bad = |what: &str| PartsError::Inconsistent(format!("transaction {}: {what}", tx.uuid));
+        let slot = u32::try_from(self.txs.len()).ok().filter(|&s| s != u32::MAX).ok_or_else(|| bad("too many"))?;
+        if self.tx_slot(&tx.uuid).is_some() {
+            return Err(bad("appears twice"));
+        }
+        let accounts = self.slots.len();
+        let known = |slot: u32| ix(slot) < accounts;
+        let more_known = tx.extra.as_ref().is_none_or(|x| x.more.iter().all(|e| known(e.0) && known(e.1)));
+        let author_known = match tx.author {
+            NO_SLOT => tx.extra.as_ref().is_some_and(|x| x.author.is_some()),
+            slot => known(slot) && tx.extra.as_ref().is_none_or(|x| x.author.is_none()),
+        };
+        if !known(tx.payer) || !known(tx.payee) || !more_known || !author_known {
+            return Err(bad("names an unknown account"));
+        }
+        if ix(tx.workflow) >= self.workflows.len() {
+            return Err(bad("names an unknown workflow"));
+        }
+        let workflow = u16::try_from(tx.workflow).ok().filter(|&w| w != WIDE_WORKFLOW);
+        let mut extra = match tx.extra {
+            Some(x) => TxExtra {
+                author: x.author,
+                workflow: None,
+                description: x.description,
+                metadata: x.metadata,
+                more: x
+                    .more
+                    .into_iter()
+                    .map(|(payer, payee, quant, description, metadata)| ExtraEntry {
+                        payer,
+                        payee,
+                        quant,
+                        description,
+                        metadata,
+                    })
+                    .collect(),
+            },
+            None => TxExtra::default(),
+        };
+        if workflow.is_none() {
+            extra.workflow = Some(tx.workflow);
+        }
+        let extra = if extra == TxExtra::default() {
+            NO_EXTRA
+        } else {
+            let at = u32::try_from(self.extras.len()).ok().filter(|&i| i != NO_EXTRA).ok_or_else(|| bad("too many"))?;
+            self.extras.push(extra);
+            at
+        };
+        let rec = TxRec {
+            uuid: tx.uuid,
+            quant: tx.quant,
+            written_unix_s: tx.written_unix_s,
+            payer: tx.payer,
+            payee: tx.payee,
+            author: tx.author,
+            version: tx.version,
+            extra,
+            workflow: workflow.unwrap_or(WIDE_WORKFLOW),
+            state: tx.state,
+        };
+        self.tx_index.insert(&tx.uuid, slot);
+        self.txs.push(rec);
+        self.cache.cover(self.txs.len());
+        Ok(slot)
+    }
+
     /// The accounts party to `rec`'s entries, in entry order (payer then
     /// payee), without repeats.
     fn parties(&self, rec: &TxRec) -> Parties {
@@ -1174,6 +1346,11 @@ impl Projections {
         to: State,
         at: Option<(u64, u64)>,
     ) -> Result<(), PartsError> {
+        if to == State::Validated {
+            self.validated.insert(slot);
+        } else if from == Some(State::Validated) {
+            self.validated.remove(&slot);
+        }
         let factor = |counts: fn(State) -> bool| -> i8 { i8::from(counts(to)) - i8::from(from.is_some_and(counts)) };
         let factors = [factor(CLASSES[0]), factor(CLASSES[1])];
         if factors == [0, 0] {
@@ -1322,6 +1499,52 @@ impl Projections {
     /// The versions written on the link with `peer`, in order.
     pub fn link_log(&self, peer: &AccountId) -> &[ledger::ratchet::LinkVersion] {
         self.link_logs.get(peer).map_or(&[], Vec::as_slice)
+    }
+
+    /// Fees, soft limits and their crossings, keys, checkpoints.
+    pub fn facts(&self) -> &crate::facts::NodeFacts {
+        &self.facts
+    }
+
+    /// Every neighbour's ratchet, by account.
+    pub fn ratchets(&self) -> impl Iterator<Item = (&AccountId, &Ratchet)> {
+        self.accounts().filter_map(|a| LedgerView::ratchet(self, &a.id).map(|r| (&a.id, r)))
+    }
+
+    /// Validated transactions whose window has passed at `now_unix_s`, by
+    /// uuid (the writer times each out). O(validated transactions).
+    pub fn due_expiries(&self, now_unix_s: ledger::UnixSeconds) -> Vec<TxId> {
+        let Some(config) = &self.config else { return Vec::new() };
+        let mut due: Vec<TxId> = self
+            .validated
+            .iter()
+            .map(|&slot| &self.txs[ix(slot)])
+            .filter(|rec| {
+                rec.state == State::Validated
+                    && rec
+                        .written_unix_s
+                        .checked_add(config.validated_window_s)
+                        .is_none_or(|deadline| now_unix_s >= deadline)
+            })
+            .map(|rec| rec.uuid)
+            .collect();
+        due.sort();
+        due
+    }
+
+    /// Every account open at `seq` with its completed balance and its
+    /// limits as of `seq`, by id: what a checkpoint of size `seq` commits to.
+    pub fn balances_and_limits_at(&self, seq: u64) -> Vec<(&AccountId, Amount, ledger::Limits)> {
+        self.ordered
+            .iter()
+            .filter_map(|(id, &i)| {
+                let slot = &self.slots[ix(i)];
+                (seq >= slot.opened_seq).then(|| {
+                    let balance = balance_before(&slot.timeline, |p| p.seq <= seq);
+                    (id, balance, self.facts.limits_at(id, seq, slot.account.limits))
+                })
+            })
+            .collect()
     }
 
     /// The evidence a link was closed with, while it is closed.
@@ -1476,6 +1699,15 @@ impl LedgerView for Projections {
     }
     fn link_closed(&self, peer: &AccountId) -> bool {
         self.closed.contains_key(peer)
+    }
+    fn fees(&self) -> Option<&ledger::federation::FeePolicy> {
+        self.facts.fees.as_ref()
+    }
+    fn warn_limits(&self, id: &AccountId) -> Option<ledger::warn::WarnLimits> {
+        self.facts.warn_limits(id)
+    }
+    fn any_warn_limits(&self) -> bool {
+        self.facts.any_warn_limits()
     }
 }
 

@@ -7,11 +7,13 @@
 //! queries in O(log n). [`store`] persists snapshots in sled as derived
 //! data, always checked against (and rebuildable from) the journal.
 
+pub mod facts;
 mod fold;
 mod query;
 pub mod store;
 mod tables;
 
+pub use facts::{is_proof_bookkeeping, Crossing, NodeFacts};
 pub use fold::{AccountStats, Projections, TimelinePoint, Total, TradeStats, Unfoldable};
 pub use ledger::Balances;
 pub use query::{EntryRow, Page, Query, Sort};

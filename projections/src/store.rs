@@ -21,15 +21,15 @@ use bincode::config::{Configuration, LittleEndian, NoLimit, Varint};
 use bincode::{Decode, Encode};
 use ledger::federation::{Link, Ratchet};
 use ledger::{
-    decode_event, Account, AccountId, Amount, DecodeError, Dialect, KeyHash, LedgerView, NodeConfig, Peer, Transaction,
-    TxId,
+    decode_event, Account, AccountId, Amount, DecodeError, Dialect, KeyHash, LedgerView, NodeConfig, Peer, TxId,
 };
 
-use crate::fold::{ix, AccountSlot, Projections, TimelinePoint};
+use crate::fold::{AccountSlot, Projections, TimelinePoint};
 
-/// The snapshot format (2 added link dialects, 3 closed links; older
-/// snapshots are rebuilt from the journal).
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
+/// The snapshot format (2 added link dialects, 3 closed links, 4 the node's
+/// facts, 5 transactions as the projections hold them: workflows once, parties
+/// as account slots; older snapshots are rebuilt from the journal).
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 5;
 /// Largest sled value a snapshot body is cut into, in bytes.
 pub const CHUNK_BYTES: usize = 8 << 20;
 
@@ -93,6 +93,10 @@ pub struct LoadReport {
     /// projections are those of the records before it. `None` when the whole
     /// journal was folded.
     pub unfoldable: Option<crate::Unfoldable>,
+    /// Milliseconds spent reading and decoding the snapshot (0 without one).
+    pub snapshot_ms: u64,
+    /// Milliseconds spent folding the journal after it.
+    pub fold_ms: u64,
 }
 
 #[derive(Encode, Decode)]
@@ -124,11 +128,13 @@ struct RatchetV1 {
 /// (encoded and decoded field by field, never built whole):
 /// `genesis: [u8; 32], head_hash: [u8; 32], seq: u64, last_at_us: u64,
 /// config: Option<NodeConfig>, accounts: Vec<AccountV1>` (opening order),
-/// `transactions: Vec<Transaction>` (proposal order),
+/// `workflows: Vec<Workflow>` (the distinct definitions, in order of first use),
+/// `transactions: Vec<StoredTx>` (proposal order; parties as account slots in opening order),
 /// `links: Vec<(TxId, Link)>` (proposal order of their transactions),
 /// `dialects: Vec<(AccountId, Dialect)>` (by account id, non-ccnode only),
 /// `closed: Vec<(AccountId, String)>` (closed links and their evidence, by account id),
-/// `link_logs: Vec<(AccountId, Vec<LinkVersion>)>` (each link's written versions, by account id).
+/// `link_logs: Vec<(AccountId, Vec<LinkVersion>)>` (each link's written versions, by account id),
+/// `facts: NodeFacts` (fees, soft limits and crossings, keys, checkpoints, earlier limits).
 #[cfg(test)]
 #[derive(Encode, Decode)]
 struct SnapshotV1 {
@@ -138,20 +144,23 @@ struct SnapshotV1 {
     last_at_us: u64,
     config: Option<NodeConfig>,
     accounts: Vec<AccountV1>,
-    transactions: Vec<Transaction>,
+    workflows: Vec<ledger::Workflow>,
+    transactions: Vec<crate::fold::StoredTx>,
     links: Vec<(TxId, Link)>,
     dialects: Vec<(AccountId, Dialect)>,
     closed: Vec<(AccountId, String)>,
     link_logs: Vec<(AccountId, Vec<ledger::ratchet::LinkVersion>)>,
+    facts: crate::facts::NodeFacts,
 }
 
 /// Encodes a snapshot body (no version byte, no checksum).
 fn encode_body(p: &Projections, genesis: [u8; 32], head_hash: [u8; 32]) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::new();
     encode_head(p, genesis, head_hash, &mut out)?;
+    put(&mut out, p.workflow_table())?;
     put(&mut out, u64::try_from(p.txs.len()).expect("usize fits in u64"))?;
     for slot in 0..p.txs.len() {
-        encode_transaction(p, u32::try_from(slot).expect("slots are u32"), &mut out)?;
+        put(&mut out, p.stored_tx(u32::try_from(slot).expect("slots are u32")))?;
     }
     encode_links(p, &mut out)?;
     let dialects: Vec<(&AccountId, &Dialect)> = p.dialects.iter().collect();
@@ -160,6 +169,7 @@ fn encode_body(p: &Projections, genesis: [u8; 32], head_hash: [u8; 32]) -> Resul
     put(&mut out, closed)?;
     let logs: Vec<(&AccountId, &Vec<ledger::ratchet::LinkVersion>)> = p.link_logs.iter().collect();
     put(&mut out, logs)?;
+    put(&mut out, &p.facts)?;
     Ok(out)
 }
 
@@ -190,23 +200,6 @@ fn encode_head(p: &Projections, genesis: [u8; 32], head_hash: [u8; 32], out: &mu
         for point in &slot.timeline {
             put(out, (point.seq, point.at_us, point.balance))?;
         }
-    }
-    Ok(())
-}
-
-/// Transaction `slot` exactly as bincode encodes the `ledger::Transaction`
-/// it stands for (fields in declaration order), without building it.
-fn encode_transaction(p: &Projections, slot: u32, out: &mut Vec<u8>) -> Result<(), StoreError> {
-    let tx = &p.txs[ix(slot)];
-    let id = |slot: u32| &p.slots[ix(slot)].account.id;
-    let extra = p.extra_of(tx);
-    let no_metadata = std::collections::BTreeMap::new();
-    put(out, (tx.uuid, tx.version, tx.state, p.workflow_of(tx), p.author_of(tx), tx.written_unix_s))?;
-    put(out, u64::try_from(1 + extra.map_or(0, |x| x.more.len())).expect("usize fits in u64"))?;
-    let (description, metadata) = extra.map_or(("", &no_metadata), |x| (x.description.as_str(), &x.metadata));
-    put(out, (id(tx.payer), id(tx.payee), tx.quant, description, metadata))?;
-    for e in extra.iter().flat_map(|x| &x.more) {
-        put(out, (id(e.payer), id(e.payee), e.quant, e.description.as_str(), &e.metadata))?;
     }
     Ok(())
 }
@@ -304,14 +297,14 @@ fn restore(r: &mut Reader<'_>) -> Result<Projections, StoreError> {
             a.timeline.into_iter().map(|t| TimelinePoint { seq: t.seq, at_us: t.at_us, balance: t.balance }).collect();
         p.open(slot);
     }
+    let workflows: Vec<ledger::Workflow> = r.next()?;
+    p.restore_workflows(workflows).map_err(|e| corrupt(e.to_string()))?;
     let transactions: u64 = r.next()?;
     for _ in 0..transactions {
-        let tx: Transaction = r.next()?;
-        if tx.entries.is_empty() {
-            return Err(corrupt(format!("transaction {} without entries", tx.uuid)));
-        }
-        let slot = p.register(&tx).map_err(|e| corrupt(e.to_string()))?;
-        p.book(slot, None, tx.state, None).map_err(|e| corrupt(e.to_string()))?;
+        let tx: crate::fold::StoredTx = r.next()?;
+        let state = tx.state();
+        let slot = p.push_stored(tx).map_err(|e| corrupt(e.to_string()))?;
+        p.book(slot, None, state, None).map_err(|e| corrupt(e.to_string()))?;
     }
     let links: Vec<(TxId, Link)> = r.next()?;
     for (uuid, link) in links {
@@ -340,6 +333,10 @@ fn restore(r: &mut Reader<'_>) -> Result<Projections, StoreError> {
             return Err(corrupt("a link log that is not its ratchet's, or twice".to_owned()));
         }
     }
+    let facts: crate::facts::NodeFacts = r.next()?;
+    let accounts: std::collections::HashSet<&AccountId> = p.ordered.keys().collect();
+    facts.check_consistent(p.seq, &accounts).map_err(corrupt)?;
+    p.facts = facts;
     p.check_invariants().map_err(corrupt)?;
     Ok(p)
 }
@@ -381,7 +378,16 @@ impl SnapshotStore {
     /// genesis hash and the hash of record `p.seq()` (the genesis hash when
     /// seq is 0), then flushes. One atomic sled batch.
     pub fn save(&self, p: &Projections, journal_genesis: [u8; 32], head_hash: [u8; 32]) -> Result<(), StoreError> {
-        let blob = encode_snapshot(p, journal_genesis, head_hash)?;
+        self.save_blob(&encode_snapshot(p, journal_genesis, head_hash)?)
+    }
+
+    /// Replaces the stored snapshot with a blob made by [`encode_snapshot`]
+    /// (so the projections need not be borrowed while sled writes), then
+    /// flushes. One atomic sled batch.
+    pub fn save_blob(&self, blob: &[u8]) -> Result<(), StoreError> {
+        if blob.len() < 5 || blob[0] != SNAPSHOT_FORMAT_VERSION {
+            return Err(StoreError::Corrupt("not a snapshot blob".into()));
+        }
         let (header, body) = blob.split_at(5);
         let chunks: Vec<&[u8]> = body.chunks(CHUNK_BYTES).collect();
         let count = u32::try_from(chunks.len()).map_err(|_| StoreError::Corrupt("snapshot too large".into()))?;
@@ -480,6 +486,7 @@ pub fn load_or_rebuild(
 ) -> Result<(Projections, LoadReport), LoadError> {
     let head = journal.head();
     let genesis = journal.genesis().0;
+    let started = std::time::Instant::now();
     let (mut p, from_snapshot_seq, rebuilt_because) = match store.load(genesis) {
         Ok(Some((p, seq, hash))) => match check_against(journal, seq, hash)? {
             None => (p, Some(seq), None),
@@ -488,11 +495,14 @@ pub fn load_or_rebuild(
         Ok(None) => (Projections::new(), None, Some("no snapshot".to_owned())),
         Err(e) => (Projections::new(), None, Some(e.to_string())),
     };
+    let snapshot_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let started = std::time::Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let pipelined = threads >= PIPELINE_MIN_THREADS && head.seq - p.seq() >= PIPELINE_MIN_RECORDS;
     let mut unfoldable = None;
     let folded = fold_rest(journal, &mut p, pipelined, &mut unfoldable)?;
-    Ok((p, LoadReport { from_snapshot_seq, folded, rebuilt_because, unfoldable }))
+    let fold_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok((p, LoadReport { from_snapshot_seq, folded, rebuilt_because, unfoldable, snapshot_ms, fold_ms }))
 }
 
 /// Folds the journal after `p.seq()` into `p`, on two threads or one, then
@@ -700,7 +710,7 @@ mod tests {
             metadata: Default::default(),
             remote: Default::default(),
         };
-        let transaction = Transaction {
+        let transaction = ledger::Transaction {
             uuid: ledger::TxId(Default::default()),
             version: 1,
             state: ledger::State::Completed,
@@ -738,7 +748,8 @@ mod tests {
     fn field_by_field_encoding_is_the_snapshot_struct() {
         let p = tiny();
         let s = parts(&p);
-        assert_eq!(s.transactions, vec![p.transaction(&ledger::TxId(Default::default())).expect("stored").clone()]);
+        assert_eq!(s.transactions, vec![p.stored_tx(0)]);
+        assert_eq!(s.workflows, p.workflow_table());
         assert_eq!(
             bincode::encode_to_vec(&s, bincode_config()).expect("encode"),
             &encode_snapshot(&p, [1; 32], [2; 32]).expect("encode")[5..]
@@ -761,8 +772,8 @@ mod tests {
         s.accounts[0].timeline[0].seq = 99;
         assert!(corrupt(s, "timeline after head").contains("out of bounds"));
         let mut s = parts(&good);
-        s.transactions[0].entries[0].payer = ledger::AccountId::new("ghost").expect("id");
-        assert!(corrupt(s, "unknown party").contains("unknown account ghost"));
+        s.transactions[0].payer = 7;
+        assert!(corrupt(s, "unknown party").contains("names an unknown account"));
         let mut s = parts(&good);
         let twin = s.transactions[0].clone();
         s.transactions.push(twin);
@@ -771,11 +782,14 @@ mod tests {
         s.accounts[1].opened_seq = 7;
         assert!(corrupt(s, "opened after").contains("opened after"));
         let mut s = parts(&good);
-        s.transactions[0].entries[0].quant = Amount::from_units(3);
+        s.transactions[0].quant = Amount::from_units(3);
         assert!(corrupt(s, "balance vs timeline").contains("timeline ends at"));
         let mut s = parts(&good);
-        s.transactions[0].entries.clear();
-        assert!(corrupt(s, "no entries").contains("without entries"));
+        s.transactions[0].workflow = 1;
+        assert!(corrupt(s, "unknown workflow").contains("names an unknown workflow"));
+        let mut s = parts(&good);
+        s.transactions[0].author = u32::MAX;
+        assert!(corrupt(s, "author nowhere").contains("names an unknown account"));
         let mut s = parts(&good);
         s.genesis = [3; 32];
         assert!(matches!(decode_parts(&s), Err(StoreError::Foreign)));

@@ -365,6 +365,78 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
     assert_eq!(out.status.code(), Some(0), "seed {seed}: {out:?}");
 }
 
+/// A node saves snapshots while it runs (`--snapshot-every`), so the start
+/// after a SIGKILL loads the last one and folds only the journal behind it
+/// (issue 10, item 3), and loses nothing acknowledged.
+#[test]
+fn a_start_after_sigkill_folds_only_the_tail_behind_the_last_snapshot() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let args =
+        ["serve", "--data", arg(data.path()), "--listen", "127.0.0.1:0", "--name", "snappy", "--snapshot-every", "40"];
+    let server = Server::spawn(&args);
+    let health = |server: &Server| {
+        let (status, value) = server.call(reqwest::Method::GET, "/admin/health", "admin", None);
+        assert_eq!(status, StatusCode::OK, "{value}");
+        value["data"].clone()
+    };
+    let fresh = health(&server);
+    assert_eq!(fresh["projections"]["snapshots"]["loaded_seq"], Value::Null, "a new node has no snapshot: {fresh}");
+    for i in 0..3 {
+        server.open(&format!("m{i}"), -1_000, 1_000);
+    }
+    let mut written = Vec::new();
+    for i in 0..150u64 {
+        let (payer, payee) = (format!("m{}", i % 3), format!("m{}", (i + 1) % 3));
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let body = json!({"payer": payer, "payee": payee, "quant": 1 + i % 5, "type": "pay", "uuid": uuid});
+        let (status, value) = server.call(reqwest::Method::POST, "/transaction", &payer, Some(body));
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+        written.push(uuid);
+    }
+    // Snapshots are saved by a thread of their own: wait for one well past the start.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let saved = loop {
+        let saved = health(&server)["projections"]["snapshots"]["saved_seq"].as_u64();
+        if let Some(seq) = saved.filter(|&s| s >= 100) {
+            break seq;
+        }
+        assert!(Instant::now() < deadline, "no snapshot saved past seq 100: {}", health(&server));
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // A few more, most likely behind the last snapshot.
+    for i in 0..10u64 {
+        let body = json!({"payer": "m1", "payee": "m2", "quant": 1 + i, "type": "pay"});
+        let (status, value) = server.call(reqwest::Method::POST, "/transaction", "m1", Some(body));
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+    }
+    let head = health(&server)["journal"]["head_seq"].as_u64().expect("head");
+    let before = server.balances("snappy");
+    server.kill();
+
+    let server = Server::spawn(&args);
+    let after = health(&server);
+    let loaded = after["projections"]["snapshots"]["loaded_seq"].as_u64().unwrap_or_else(|| panic!("{after}"));
+    let folded = after["projections"]["snapshots"]["folded_at_start"].as_u64().expect("folded");
+    assert!(loaded >= saved, "started from snapshot {loaded}, but {saved} was saved: {after}");
+    assert!(loaded <= head, "a snapshot is never ahead of the journal: {after}");
+    let new_head = after["journal"]["head_seq"].as_u64().expect("head");
+    assert_eq!(loaded + folded, new_head, "folded exactly the tail: {after}");
+    assert!(folded < 60, "only the tail behind a snapshot taken every 40 records is folded: {after}");
+    assert_eq!(server.balances("snappy"), before, "the balances after the restart are the ones before the kill");
+    assert_eq!(sum(&before), Decimal::ZERO);
+    for uuid in &written {
+        let (status, value) = server.call(reqwest::Method::GET, &format!("/transaction/{uuid}"), "m0", None);
+        assert_eq!(status, StatusCode::OK, "{uuid} lost: {value}");
+    }
+    server.stop();
+    // A clean stop saves a snapshot at the head: the next start folds nothing.
+    let server = Server::spawn(&args);
+    let clean = health(&server);
+    assert_eq!(clean["projections"]["snapshots"]["folded_at_start"], 0, "{clean}");
+    assert_eq!(clean["projections"]["snapshots"]["loaded_seq"], clean["journal"]["head_seq"], "{clean}");
+    server.stop();
+}
+
 /// `ccnode demo` serves a community with history and pending transactions.
 #[test]
 fn the_demo_is_a_living_community() {

@@ -34,6 +34,28 @@ fn serve_on(data: &Path, name: &str, store: &str) -> Server {
     Server::spawn(&["serve", "--data", arg(data), "--listen", "127.0.0.1:0", "--name", name, "--store", store])
 }
 
+/// Runs a `ccnode serve` that must refuse to start; a node that serves
+/// instead is stopped after a minute and the test fails (rather than hangs).
+fn refused_start(args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ccnode"))
+        .args(args)
+        .env_remove("CCNODE_DATA")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ccnode");
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("ccnode serve started instead of refusing: {out:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
 fn total(server: &Server, node: &str) -> Decimal {
     server.balances(node).iter().map(|(_, b)| *b).sum()
 }
@@ -106,8 +128,17 @@ fn serve_on_postgres_survives_sigkill_with_every_acknowledged_payment() {
     assert!(!acknowledged.is_empty(), "no payment acknowledged");
     // A second writer on the same database is refused while the first runs.
     let other = tempfile::tempdir().expect("tempdir");
-    let out =
-        ccnode(&["serve", "--data", arg(other.path()), "--listen", "127.0.0.1:0", "--name", "pgnode", "--store", &url]);
+    let out = refused_start(&[
+        "serve",
+        "--data",
+        arg(other.path()),
+        "--listen",
+        "127.0.0.1:0",
+        "--name",
+        "pgnode",
+        "--store",
+        &url,
+    ]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("another ccnode writes the journal"), "{out:?}");
 
@@ -246,8 +277,17 @@ fn a_row_altered_with_sql_is_found_by_verify_and_at_start() {
     let out = ccnode(&["verify", "--store", &url, "--data", arg(data.path()), "--no-progress"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(stdout(&out).contains(&format!("journal damaged at seq {seq}")), "{out:?}");
-    let out =
-        ccnode(&["serve", "--data", arg(data.path()), "--listen", "127.0.0.1:0", "--name", "tamper", "--store", &url]);
+    let out = refused_start(&[
+        "serve",
+        "--data",
+        arg(data.path()),
+        "--listen",
+        "127.0.0.1:0",
+        "--name",
+        "tamper",
+        "--store",
+        &url,
+    ]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("seq {seq}")), "{out:?}");
 

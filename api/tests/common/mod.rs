@@ -40,6 +40,8 @@ pub fn options(dir: &Path, name: &str) -> StartOptions {
         origin: None,
         checkpoint_interval: std::time::Duration::ZERO,
         checkpoint_records: 0,
+        snapshot_every: 0,
+        merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
         clock: journal::now_us,
         peer_client: None,
         store: store_for(dir),

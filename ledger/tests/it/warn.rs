@@ -1,8 +1,6 @@
 //! Soft limits (issue 12, item 5): deciding a change, and the crossings the
 //! writer journals after an event, as pure functions over a ledger state.
 
-use std::collections::HashMap;
-
 use ledger::warn::{crossings, set, watched, WarnLimits};
 use ledger::*;
 
@@ -12,11 +10,11 @@ use crate::{acc, amt, ctx, proposal, run, twig, tx_id};
 fn record(state: &mut LedgerState, events: Vec<Event>) -> Vec<Event> {
     let mut out = Vec::new();
     for event in events {
-        let before = watched(state, state.warn_limits(), &event);
+        let before = watched(state, &event);
         state.apply(&event);
         out.push(event);
         if let Some((uuid, before)) = before {
-            for crossed in crossings(state, state.warn_limits(), uuid, &before) {
+            for crossed in crossings(state, uuid, &before) {
                 state.apply(&crossed);
                 out.push(crossed);
             }
@@ -84,7 +82,6 @@ fn a_change_of_soft_limits_is_checked() {
     assert_eq!(class("alice", None, Some("-1")), Err("InvalidFieldsViolation"));
     assert_eq!(class("nobody", Some("-1"), None), Err("DoesNotExistViolation"));
     assert_eq!(class("branch", Some("-1"), None), Err("InvalidFieldsViolation"), "not on a node account");
-    let none: HashMap<AccountId, WarnLimits> = HashMap::new();
     let event = Event::TransactionExpired { uuid: tx_id(1), version: 1, at_unix_s: 1 };
-    assert!(watched(&state, &none, &event).is_none());
+    assert!(watched(&state, &event).is_none(), "no soft limits: nothing watched");
 }

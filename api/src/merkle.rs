@@ -1,0 +1,101 @@
+//! The Merkle tree over the journal (issue 11), shared by the writer, which
+//! appends each record's leaf as it decides, and the proof routes.
+//!
+//! At start the tree is rebuilt from the journal's chain hashes on a thread
+//! of its own, so the node answers before it is done (issue 10, item 3):
+//! meanwhile the writer's leaves wait in a backlog, and proofs, checkpoints
+//! and cosigning answer that the tree is being rebuilt.
+
+use std::path::Path;
+
+use journal::Store as _;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+/// The tree, or the leaves decided while it is being rebuilt.
+#[derive(Debug, Default)]
+pub struct MerkleState {
+    tree: tlog::Tree,
+    /// `Some` until the rebuild is done: leaves of records after the start's head.
+    backlog: Option<Vec<tlog::Hash>>,
+}
+
+/// The tree is still being rebuilt after a start.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the Merkle tree is being rebuilt from the journal after the start; try again in a moment")]
+pub struct NotReady;
+
+/// The shared tree.
+pub type SharedTree = Arc<RwLock<MerkleState>>;
+
+impl MerkleState {
+    /// A tree still to be rebuilt.
+    pub fn rebuilding() -> Self {
+        Self { tree: tlog::Tree::new(), backlog: Some(Vec::new()) }
+    }
+
+    /// Appends the leaf of the next record's chain hash.
+    pub fn push(&mut self, chain_hash: &[u8; 32]) {
+        let leaf = tlog::leaf_hash(chain_hash);
+        match &mut self.backlog {
+            Some(backlog) => backlog.push(leaf),
+            None => self.tree.push_leaf_hash(leaf),
+        }
+    }
+
+    /// The tree, once rebuilt.
+    pub fn tree(&self) -> Result<&tlog::Tree, NotReady> {
+        match self.backlog {
+            Some(_) => Err(NotReady),
+            None => Ok(&self.tree),
+        }
+    }
+
+    /// Installs the tree rebuilt for the records before the backlog, then the backlog.
+    fn install(&mut self, mut tree: tlog::Tree) {
+        for leaf in self.backlog.take().unwrap_or_default() {
+            tree.push_leaf_hash(leaf);
+        }
+        self.tree = tree;
+    }
+}
+
+/// Reads the shared tree (the lock is never poisoned: nothing panics under it).
+pub fn read(tree: &SharedTree) -> RwLockReadGuard<'_, MerkleState> {
+    tree.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Rebuilds the tree of the journal of the node on data directory
+/// `data_dir` (in whichever store it was started on) up to `head` records,
+/// then installs it with the backlog. On failure the tree stays unavailable
+/// (and says so in the log); the ledger itself is unaffected.
+pub fn rebuild(data_dir: &Path, head: u64, shared: &SharedTree) {
+    let started = std::time::Instant::now();
+    let built = (|| -> Result<tlog::Tree, String> {
+        let mut tree = tlog::Tree::new();
+        if head == 0 {
+            return Ok(tree);
+        }
+        let location = crate::store::location_of(data_dir);
+        let journal = crate::store::open_read_only(&location, data_dir).map_err(|e| e.to_string())?;
+        for record in journal.iter_from(1).map_err(|e| e.to_string())? {
+            let record = record.map_err(|e| e.to_string())?;
+            if record.seq > head {
+                break;
+            }
+            tree.push_leaf_hash(tlog::leaf_hash(&record.hash.0));
+        }
+        if tree.len() != head {
+            return Err(format!("the journal has {} records, not {head}", tree.len()));
+        }
+        Ok(tree)
+    })();
+    match built {
+        Ok(tree) => {
+            shared.write().unwrap_or_else(std::sync::PoisonError::into_inner).install(tree);
+            tracing::info!(records = head, ms = started.elapsed().as_millis(), "Merkle tree rebuilt");
+        }
+        Err(error) => {
+            tracing::error!(%error, "rebuilding the Merkle tree failed: no checkpoints or proofs until restart")
+        }
+    }
+}
