@@ -14,6 +14,7 @@ mod node_cmd;
 mod private;
 mod proof_cmd;
 mod replay_cmd;
+mod store_cmd;
 
 /// A Credit Commons node: an event-sourced mutual-credit ledger with a
 /// hash-chained, append-only journal.
@@ -128,6 +129,20 @@ enum Command {
     ///
     /// Exit status: 0 sound, 1 damaged or inconsistent (the seq is printed), 2 unreadable.
     Audit(replay_cmd::AuditArgs),
+    /// Copy a journal between stores, record for record, verifying every hash.
+    ///
+    /// FROM and TO are `file:DIR` (the segment files of data directory DIR)
+    /// or `postgres://USER@HOST:PORT/DB`. The target must hold no records.
+    /// Both journals are read back and compared after the copy. Exit status:
+    /// 0 copied, 1 the source is damaged (the seq is printed), 2 could not run.
+    MigrateStore {
+        /// The store to copy from (read only).
+        #[arg(long, value_name = "file:DIR|postgres://…")]
+        from: String,
+        /// The empty store to copy into.
+        #[arg(long, value_name = "file:DIR|postgres://…")]
+        to: String,
+    },
     /// Verify signed checkpoints, proofs and statements offline (issue 11).
     #[command(subcommand)]
     Proof(ProofCommand),
@@ -166,12 +181,19 @@ enum JournalCommand {
         /// Never draw a progress bar, even on a terminal.
         #[arg(long)]
         no_progress: bool,
+        /// The journal's store: `file` (DIR/journal) or `postgres://USER@HOST:PORT/DB`,
+        /// where every record is read back and rehashed.
+        #[arg(long, value_name = "STORE", default_value = "file", env = "CCNODE_STORE", hide_env_values = true)]
+        store: String,
     },
     /// Print the journal's size and head: records, segments, bytes, head hash.
     Stat {
         /// The node's data directory (the journal lives in DIR/journal).
         #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR, env = "CCNODE_DATA")]
         data: PathBuf,
+        /// The journal's store: `file` (DIR/journal) or `postgres://USER@HOST:PORT/DB`.
+        #[arg(long, value_name = "STORE", default_value = "file", env = "CCNODE_STORE", hide_env_values = true)]
+        store: String,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -224,13 +246,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             node_cmd::reconcile(&url, &key, &peer)
         }
         Command::Balance { data, account, at, json } => node_cmd::balance(&data, &account, at.as_deref(), json),
-        Command::Journal(JournalCommand::Verify { data, from, until, threads, no_progress }) => {
+        Command::Journal(JournalCommand::Verify { store, from, until, .. }) if store != "file" => {
+            if from.is_some() || until.is_some() {
+                anyhow::bail!("--from and --until apply to segment files; a PostgreSQL journal is verified whole");
+            }
+            store_cmd::verify(&store)
+        }
+        Command::Journal(JournalCommand::Verify { data, from, until, threads, no_progress, .. }) => {
             let from = from.as_deref().map(journal_cmd::parse_checkpoint).transpose().context("bad --from")?;
             let progress = !no_progress && std::io::stderr().is_terminal();
             let options = journal::VerifyOptions { from, until_seq: until, threads };
             journal_cmd::verify(&journal_dir(&data), options, progress)
         }
-        Command::Journal(JournalCommand::Stat { data, json }) => journal_cmd::stat(&journal_dir(&data), json),
+        Command::Journal(JournalCommand::Stat { store, json, .. }) if store != "file" => store_cmd::stat(&store, json),
+        Command::Journal(JournalCommand::Stat { data, json, .. }) => journal_cmd::stat(&journal_dir(&data), json),
+        Command::MigrateStore { from, to } => store_cmd::migrate(&from, &to),
         Command::Verify(args) => replay_cmd::verify(args),
         Command::Replay(args) => replay_cmd::replay(args),
         Command::Export(args) => replay_cmd::export(args),

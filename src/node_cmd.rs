@@ -54,9 +54,18 @@ pub struct ServeArgs {
     /// it is listed and carry no CORS allowance otherwise [default: any origin, `*`].
     #[arg(long = "cors-origin", value_name = "ORIGIN", env = "CCNODE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Where the journal lives: `file` (segment files in DIR/journal) or a PostgreSQL
+    /// database, `postgres://USER@HOST:PORT/DB` (ccnode creates and migrates its tables;
+    /// a password in the URL is best given through CCNODE_STORE or the config file, not argv) [default: file].
+    #[arg(long, value_name = "STORE", env = "CCNODE_STORE", hide_env_values = true)]
+    pub store: Option<String>,
+    /// With a PostgreSQL store: when another node holds the journal's writer lock, wait
+    /// for it (a standby) instead of refusing to start; take over when it is released.
+    #[arg(long, env = "CCNODE_STANDBY")]
+    pub standby: bool,
     /// A TOML file with any of: data, listen, name, admin_key, validated_window_seconds,
     /// zero_payments, validate_pending, default_min, default_max, header_timeout_seconds,
-    /// body_timeout_seconds, max_connections, cors_origins.
+    /// body_timeout_seconds, max_connections, cors_origins, store, standby.
     #[arg(long, value_name = "FILE", env = "CCNODE_CONFIG")]
     pub config: Option<PathBuf>,
     /// The workflows new transactions may use: a JSON file in the reference's
@@ -166,6 +175,17 @@ impl ServeArgs {
         if !self.cors_origins.is_empty() {
             config.cors_origins = self.cors_origins.clone();
         }
+        if let Some(v) = &self.store {
+            config.store = v.clone();
+        }
+        if self.standby {
+            config.standby = true;
+        }
+        let location =
+            api::store::StoreLocation::parse(&config.store).map_err(anyhow::Error::msg).context("--store")?;
+        if config.standby && location == api::store::StoreLocation::File {
+            bail!("--standby needs a PostgreSQL store (--store postgres://…): segment files have one writer on one machine");
+        }
         api::http::CorsOrigins::parse(&config.cors_origins).context("--cors-origin")?;
         if config.header_timeout_seconds == 0 || config.body_timeout_seconds == 0 {
             bail!("the header and body timeouts are at least 1 second");
@@ -209,6 +229,12 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
         },
         clock,
         peer_client: None,
+        store: match api::store::StoreLocation::parse(&config.store).map_err(anyhow::Error::msg).context("--store")? {
+            api::store::StoreLocation::Postgres { url, .. } => {
+                api::store::StoreLocation::Postgres { url, standby: config.standby }
+            }
+            file => file,
+        },
     })
 }
 
@@ -260,7 +286,8 @@ async fn run_node(node: Node, metrics: Arc<Metrics>, config: &NodeConfig, hint: 
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal();
-    tracing::info!(%addr, data = %config.data_dir.display(), name = %config.name, "ccnode is serving");
+    let store = api::store::StoreLocation::parse(&config.store).map_or_else(|_| config.store.clone(), |s| s.describe());
+    tracing::info!(%addr, data = %config.data_dir.display(), %store, name = %config.name, "ccnode is serving");
     // Scripts and tests read this line to find the port.
     println!("ccnode {} listening on http://{addr}", config.name);
     std::io::stdout().flush()?;
@@ -513,6 +540,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
                 clock: journal::now_us,
                 peer_client: None,
+                store: api::store::StoreLocation::File,
             };
             let metrics = Arc::new(Metrics::new());
             let node = Node::start(options, Arc::clone(&metrics)).await?;

@@ -22,6 +22,10 @@ pub struct VerifyArgs {
     /// The node's data directory (journal in DIR/journal, snapshot in DIR/projections).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR, env = "CCNODE_DATA")]
     pub data: PathBuf,
+    /// The journal's store: `file` (DIR/journal) or `postgres://USER@HOST:PORT/DB` (the
+    /// snapshot compared is still DIR/projections).
+    #[arg(long, value_name = "STORE", default_value = "file", env = "CCNODE_STORE", hide_env_values = true)]
+    pub store: String,
     /// Never draw a progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
@@ -86,7 +90,17 @@ pub struct AuditArgs {
 pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut reporter = Reporter::new(!args.no_progress && std::io::stderr().is_terminal());
-    let outcome = replay::verify_data_dir(&args.data, &mut |p| reporter.update(p))?;
+    let outcome = match api::store::StoreLocation::parse(&args.store).map_err(anyhow::Error::msg).context("--store")? {
+        api::store::StoreLocation::File => replay::verify_data_dir(&args.data, &mut |p| reporter.update(p))?,
+        api::store::StoreLocation::Postgres { url, .. } => match pgjournal::PgJournal::open_read_only(&url) {
+            Err(pgjournal::OpenError::Corrupt { seq, kind }) => {
+                println!("FAILED: journal damaged at seq {seq}: {kind} (PostgreSQL)");
+                return Ok(ExitCode::from(1));
+            }
+            Err(e) => return Err(e).with_context(|| format!("opening {}", pgjournal::redacted(&url))),
+            Ok(journal) => replay::verify_store(&journal, &args.data, &mut |p| reporter.update(p))?,
+        },
+    };
     reporter.finish();
     for note in &outcome.notes {
         println!("note: {note}");

@@ -21,6 +21,8 @@ pub const DEFAULT_HEADER_TIMEOUT_SECONDS: u64 = 10;
 pub const DEFAULT_BODY_TIMEOUT_SECONDS: u64 = 30;
 /// Default most connections open at once; further ones wait to be accepted.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default store of the journal: segment files in the data directory.
+pub const DEFAULT_STORE: &str = "file";
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -51,6 +53,10 @@ pub struct NodeConfig {
     pub max_connections: usize,
     /// Origins whose pages may call the node from a browser; empty (or `*`): any.
     pub cors_origins: Vec<String>,
+    /// Where the journal lives: `file` (the data directory) or a `postgres://` URL.
+    pub store: String,
+    /// With a PostgreSQL store: wait while another node holds the writer lock.
+    pub standby: bool,
 }
 
 impl Default for NodeConfig {
@@ -69,6 +75,8 @@ impl Default for NodeConfig {
             body_timeout_seconds: DEFAULT_BODY_TIMEOUT_SECONDS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             cors_origins: Vec::new(),
+            store: DEFAULT_STORE.to_owned(),
+            standby: false,
         }
     }
 }
@@ -103,6 +111,10 @@ pub struct ConfigFile {
     pub max_connections: Option<usize>,
     /// See `NodeConfig::cors_origins`.
     pub cors_origins: Option<Vec<String>>,
+    /// See `NodeConfig::store`.
+    pub store: Option<String>,
+    /// See `NodeConfig::standby`.
+    pub standby: Option<bool>,
 }
 
 impl ConfigFile {
@@ -146,6 +158,12 @@ impl ConfigFile {
         }
         if let Some(v) = self.cors_origins {
             config.cors_origins = v;
+        }
+        if let Some(v) = self.store {
+            config.store = v;
+        }
+        if let Some(v) = self.standby {
+            config.standby = v;
         }
     }
 }

@@ -614,6 +614,7 @@ async fn write(plan: &Plan, dir: &Path, name: &str) -> Result<Report, ImportErro
         workflows: None,
         clock: import_clock,
         peer_client: None,
+        store: crate::store::StoreLocation::File,
         origin: None,
         // No checkpoint is signed while the history is replayed; the node signs them once it serves.
         checkpoint_interval: std::time::Duration::ZERO,

@@ -22,6 +22,7 @@ pub mod routes;
 pub mod runtime;
 pub mod schema;
 pub mod server;
+pub mod store;
 pub mod wire;
 
 /// Test-only fault injection: whether `CCNODE_FAILPOINT` names `name`

@@ -7,6 +7,8 @@
 //! and cosigning answer that the tree is being rebuilt.
 
 use std::path::Path;
+
+use journal::Store as _;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 /// The tree, or the leaves decided while it is being rebuilt.
@@ -62,17 +64,19 @@ pub fn read(tree: &SharedTree) -> RwLockReadGuard<'_, MerkleState> {
     tree.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Rebuilds the tree of the journal in `dir` up to `head` records, then
-/// installs it with the backlog. On failure the tree stays unavailable (and
-/// says so in the log); the ledger itself is unaffected.
-pub fn rebuild(dir: &Path, head: u64, shared: &SharedTree) {
+/// Rebuilds the tree of the journal of the node on data directory
+/// `data_dir` (in whichever store it was started on) up to `head` records,
+/// then installs it with the backlog. On failure the tree stays unavailable
+/// (and says so in the log); the ledger itself is unaffected.
+pub fn rebuild(data_dir: &Path, head: u64, shared: &SharedTree) {
     let started = std::time::Instant::now();
     let built = (|| -> Result<tlog::Tree, String> {
         let mut tree = tlog::Tree::new();
         if head == 0 {
             return Ok(tree);
         }
-        let journal = journal::Journal::open_read_only(dir).map_err(|e| e.to_string())?;
+        let location = crate::store::location_of(data_dir);
+        let journal = crate::store::open_read_only(&location, data_dir).map_err(|e| e.to_string())?;
         for record in journal.iter_from(1).map_err(|e| e.to_string())? {
             let record = record.map_err(|e| e.to_string())?;
             if record.seq > head {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
-use journal::Journal;
+use journal::{Journal, Store as _};
 use ledger::{decode_event, AccountId, AccountKind, Command, Limits, NodeName, Violation};
 use projections::{Projections, SnapshotStore};
 
@@ -68,6 +68,9 @@ pub struct StartOptions {
     /// How neighbours are reached: `None` is HTTP with `peer_timeout`; a
     /// simulation or an in-process test gives its own network.
     pub peer_client: Option<Arc<dyn crate::peer_client::PeerClient>>,
+    /// Where the journal lives: the data directory's segment files (the
+    /// default) or a PostgreSQL database.
+    pub store: crate::store::StoreLocation,
 }
 
 /// A parent node given on the command line.
@@ -98,6 +101,9 @@ pub enum StartError {
         /// Why.
         source: Box<journal::OpenError>,
     },
+    /// The journal's store could not be opened.
+    #[error("{0}")]
+    Store(Box<crate::store::OpenStoreError>),
     /// The journal could not be replayed.
     #[error("replaying the journal: {0}")]
     Replay(String),
@@ -145,10 +151,9 @@ impl Node {
             auth::check_new_key(key).map_err(|_| StartError::Config("admin key must be 1 to 256 bytes".into()))?;
         }
         std::fs::create_dir_all(&options.data_dir)?;
-        let dir = journal_dir(&options.data_dir);
         let opening = std::time::Instant::now();
-        let journal = Journal::open_or_create(&dir, &options.name, journal::Options::default())
-            .map_err(|source| StartError::Journal { dir: dir.clone(), source: Box::new(source) })?;
+        let journal = crate::store::open(&options.store, &options.data_dir, &options.name)
+            .map_err(|e| StartError::Store(Box::new(e)))?;
         tracing::info!(head = journal.head().seq, ms = opening.elapsed().as_millis(), "journal opened");
         if journal.identity() != options.name {
             return Err(StartError::WrongNode {
@@ -175,7 +180,7 @@ impl Node {
         let mut snapshot_info = crate::read_model::SnapshotInfo::default();
         let (projections, unfoldable) = match &store {
             Some(store) => {
-                let (projections, report) = projections::load_or_rebuild(&journal, store)
+                let (projections, report) = crate::store::load_or_rebuild(&journal, store)
                     .map_err(|e| StartError::Replay(format!("projections: {e}")))?;
                 tracing::info!(
                     snapshot_seq = ?report.from_snapshot_seq,
@@ -235,9 +240,9 @@ impl Node {
         // the journal has at least `merkle_background_from` records.
         let tree = Arc::new(RwLock::new(crate::merkle::MerkleState::rebuilding()));
         if head.seq < options.merkle_background_from {
-            crate::merkle::rebuild(&dir, head.seq, &tree);
+            crate::merkle::rebuild(&options.data_dir, head.seq, &tree);
         } else {
-            let (tree, dir, head) = (Arc::clone(&tree), dir.clone(), head.seq);
+            let (tree, dir, head) = (Arc::clone(&tree), options.data_dir.clone(), head.seq);
             std::thread::Builder::new()
                 .name("ccnode-merkle".into())
                 .spawn(move || crate::merkle::rebuild(&dir, head, &tree))?;
@@ -432,7 +437,7 @@ fn snapshot_loop(
 
 /// Folds the whole journal into fresh projections; a record they cannot
 /// fold is an error naming its seq.
-pub fn fold_all(journal: &Journal) -> Result<Projections, StartError> {
+pub fn fold_all<S: journal::Store>(journal: &S) -> Result<Projections, StartError> {
     match fold_until_unfoldable(journal)? {
         (projections, None) => Ok(projections),
         (_, Some(unfoldable)) => Err(StartError::Replay(unfoldable.to_string())),
@@ -442,7 +447,9 @@ pub fn fold_all(journal: &Journal) -> Result<Projections, StartError> {
 /// Folds the journal into fresh projections up to the first record they
 /// cannot fold (an event an older version journaled beyond today's bounds),
 /// which is returned: the projections are then those of the records before it.
-pub fn fold_until_unfoldable(journal: &Journal) -> Result<(Projections, Option<projections::Unfoldable>), StartError> {
+pub fn fold_until_unfoldable<S: journal::Store>(
+    journal: &S,
+) -> Result<(Projections, Option<projections::Unfoldable>), StartError> {
     let mut projections = Projections::new();
     let mut unfoldable = None;
     crate::runtime::replay_journal(journal, |record| {

@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use journal::{Journal, Record};
+use journal::{Record, Store};
+
+use crate::store::NodeStore;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most commands decided and committed in one batch.
@@ -175,23 +177,24 @@ impl<M: Machine> Handle<M> {
     }
 }
 
-/// The running writer threads.
+/// The running writer threads, appending to a store `S` (the node's is
+/// whichever backend it was started on).
 #[derive(Debug)]
-pub struct Writer {
+pub struct Writer<S = NodeStore> {
     decider: std::thread::JoinHandle<()>,
-    appender: std::thread::JoinHandle<Journal>,
+    appender: std::thread::JoinHandle<S>,
 }
 
-impl Writer {
+impl<S: Store + 'static> Writer<S> {
     /// Starts the writer. It runs until every `Handle` is dropped, then
     /// finishes the commands already queued and returns the journal.
     pub fn start<M: Machine, P: Publisher<M::Event>>(
         machine: M,
         publisher: P,
-        journal: Journal,
+        journal: S,
         clock: fn() -> u64,
         observer: Arc<dyn WriterObserver>,
-    ) -> (Writer, Handle<M>) {
+    ) -> (Writer<S>, Handle<M>) {
         let (sender, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
         let (to_appender, from_decider) = std::sync::mpsc::sync_channel(DECIDED_BATCHES_MAX);
         let failed = Arc::new(AtomicBool::new(false));
@@ -216,7 +219,7 @@ impl Writer {
     }
 
     /// Waits for the writer to finish (after all handles are dropped) and returns the journal.
-    pub fn join(self) -> Journal {
+    pub fn join(self) -> S {
         self.decider.join().expect("the decider thread does not panic");
         self.appender.join().expect("the appender thread does not panic")
     }
@@ -282,16 +285,16 @@ impl<M: Machine> Decider<M> {
     }
 }
 
-struct Appender<M: Machine, P> {
-    journal: Journal,
+struct Appender<M: Machine, P, S> {
+    journal: S,
     publisher: P,
     observer: Arc<dyn WriterObserver>,
     failed: Arc<AtomicBool>,
     from_decider: std::sync::mpsc::Receiver<Decided<M>>,
 }
 
-impl<M: Machine, P: Publisher<M::Event>> Appender<M, P> {
-    fn run(mut self) -> Journal {
+impl<M: Machine, P: Publisher<M::Event>, S: Store> Appender<M, P, S> {
+    fn run(mut self) -> S {
         while let Ok(decided) = self.from_decider.recv() {
             self.commit(decided);
         }
@@ -346,8 +349,8 @@ impl<M: Machine, P: Publisher<M::Event>> Appender<M, P> {
 
 /// Replays every record of `journal` through `apply`, in order: how the
 /// writer's state and the read side are rebuilt at start.
-pub fn replay_journal<E>(
-    journal: &Journal,
+pub fn replay_journal<S: Store, E>(
+    journal: &S,
     mut apply: impl FnMut(&Record) -> Result<(), E>,
 ) -> Result<u64, ReplayError<E>> {
     let head = journal.head().seq;

@@ -632,7 +632,10 @@ impl Iterator for RecordIter<'_> {
     }
 }
 
-fn check_batch<P: AsRef<[u8]>>(payloads: &[P]) -> Result<(), AppendError> {
+/// Checks a batch against the journal's limits (not empty, at most
+/// `MAX_BATCH_RECORDS` records of at most `MAX_PAYLOAD_BYTES`, at most
+/// `MAX_BATCH_BYTES` encoded): every store refuses the same batches.
+pub fn check_batch<P: AsRef<[u8]>>(payloads: &[P]) -> Result<(), AppendError> {
     if payloads.is_empty() {
         return Err(AppendError::EmptyBatch);
     }

@@ -21,6 +21,7 @@ mod format;
 mod journal;
 mod private;
 mod scan;
+mod store;
 mod verify;
 
 pub use error::{AppendError, Corruption, CorruptionKind, OpenError, ReadError};
@@ -29,8 +30,9 @@ pub use format::{
     BODY_FIXED_BYTES, CHECKPOINT_ENTRY_BYTES, FORMAT_VERSION, FRAME_HEADER_BYTES, GENESIS_CONTEXT,
     SEGMENT_HEADER_BYTES,
 };
-pub use journal::{now_us, BatchAck, Head, Journal, Options, RecordIter, LOCK_WAIT};
+pub use journal::{check_batch, now_us, BatchAck, Head, Journal, Options, RecordIter, LOCK_WAIT};
 pub use private::{create_private_dir_all, exposed_paths, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
+pub use store::{ChainCheck, Store};
 pub use verify::{verify_dir, VerifyError, VerifyOptions, VerifyProgress, VerifyReport};
 
 /// Largest payload of one record, in bytes.

@@ -26,7 +26,7 @@ pub use bundle::{audit_file, export_to_file, AuditError, AuditSummary, BundleDam
 pub use point::{state_at, PointInTime, ReplayError, Until};
 pub use projections::{Finding, FindingKind};
 pub use reconcile::{reconcile, LinkVersion, Verdict};
-pub use verify::{verify_data_dir, VerifyFailure, VerifyOutcome, VerifyRunError};
+pub use verify::{verify_data_dir, verify_store, VerifyFailure, VerifyOutcome, VerifyRunError};
 
 /// Progress of a long operation, reported every few thousand records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use journal::{verify_dir, Journal, VerifyOptions};
+use journal::{verify_dir, ChainCheck, Journal, Store, VerifyOptions};
 use ledger::decode_event;
 use projections::{Finding, Projections, Query, SnapshotStore, StoreError};
 
@@ -122,8 +122,48 @@ pub fn verify_data_dir(data: &Path, progress: &mut dyn FnMut(Progress)) -> Resul
     // The chain was verified up to `report.last_seq`; a writer may have
     // appended since, so fold exactly the verified records.
     let last = report.last_seq.min(journal.head().seq);
+    fold_and_compare(&journal, data, last, outcome, None, progress).map_err(run_error)
+}
 
-    let snapshot = load_snapshot(data, &journal, last);
+/// Verifies a journal in any store (a PostgreSQL database, say) with the
+/// derived data of node directory `data`: every record read is checked
+/// against the chain (seq, link, time, recomputed hash) as it is folded,
+/// then the same event, ledger and snapshot checks as `verify_data_dir`.
+/// Damage is a `VerifyFailure::Chain` naming the seq.
+pub fn verify_store<S: Store>(
+    store: &S,
+    data: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<VerifyOutcome, VerifyRunError> {
+    let head = store.head();
+    let outcome = VerifyOutcome {
+        identity: store.identity().to_owned(),
+        records: 0,
+        head_seq: head.seq,
+        head_hash: head.hash.to_hex(),
+        accounts: 0,
+        transactions: 0,
+        snapshot: "not compared".to_owned(),
+        notes: Vec::new(),
+        failure: None,
+    };
+    let check = ChainCheck::from_genesis(store.genesis());
+    fold_and_compare(store, data, head.seq, outcome, Some(check), progress)
+        .map_err(|detail| VerifyRunError::Journal { dir: data.to_owned(), detail })
+}
+
+/// Steps 2 and 3 over records `1..=last`; with `chain`, each record is also
+/// checked against the chain (and counted in `records`), a read error being
+/// damage at that seq rather than a failure to run.
+fn fold_and_compare<S: Store>(
+    journal: &S,
+    data: &Path,
+    last: u64,
+    mut outcome: VerifyOutcome,
+    mut chain: Option<ChainCheck>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<VerifyOutcome, String> {
+    let snapshot = load_snapshot(data, journal, last);
     let (stored, snapshot_seq) = match snapshot {
         Snapshot::Loaded { projections, seq } => (Some(projections), Some(seq)),
         Snapshot::Skipped(why) => {
@@ -150,9 +190,27 @@ pub fn verify_data_dir(data: &Path, progress: &mut dyn FnMut(Progress)) -> Resul
     };
     compare(&rebuilt, &mut outcome);
     if last > 0 {
-        let records = journal.range(1, last).map_err(|e| run_error(e.to_string()))?;
+        let records = journal.range(1, last).map_err(|e| e.to_string())?;
         for record in records {
-            let record = record.map_err(|e| run_error(e.to_string()))?;
+            let record = match (record, &mut chain) {
+                (Ok(record), None) => record,
+                (Err(e), None) => return Err(e.to_string()),
+                (Err(e), Some(check)) => {
+                    let seq = check.last().seq + 1;
+                    outcome.failure = Some(VerifyFailure::Chain { seq, detail: e.to_string() });
+                    return Ok(outcome);
+                }
+                (Ok(record), Some(check)) => {
+                    let seq = check.last().seq + 1;
+                    if let Err(kind) = check.check(&record) {
+                        let detail = format!("journal corruption at seq {seq}: {kind}");
+                        outcome.failure = Some(VerifyFailure::Chain { seq, detail });
+                        return Ok(outcome);
+                    }
+                    outcome.records = seq;
+                    record
+                }
+            };
             let seq = record.seq;
             let event = match decode_event(&record.payload) {
                 Ok(event) => event,
@@ -187,7 +245,7 @@ enum Snapshot {
     Failed(VerifyFailure),
 }
 
-fn load_snapshot(data: &Path, journal: &Journal, last: u64) -> Snapshot {
+fn load_snapshot<S: Store>(data: &Path, journal: &S, last: u64) -> Snapshot {
     let dir = data.join("projections");
     if !dir.is_dir() {
         return Snapshot::Skipped("no snapshot directory".to_owned());

@@ -11,6 +11,7 @@ mod komunitin;
 mod komunitin_suite;
 mod node;
 mod overflow;
+mod postgres;
 mod proofs;
 mod reconcile;
 mod reference_multi;

@@ -18,9 +18,11 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::Params;
-use crate::app::{journal_dir, AppState};
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use journal::Store as _;
+
 use crate::wire::{envelope, events, format_rfc3339};
 
 /// Default page size of `/replay/events`.
@@ -68,7 +70,7 @@ pub async fn events(State(state): State<AppState>, caller: Caller, params: Param
         Some("true") | Some("1") => true,
         Some(_) => return Err(ApiError::invalid_field("follow", "true or false")),
     };
-    let dir = journal_dir(state.data_dir());
+    let dir = state.data_dir().to_owned();
     if follow {
         return Ok(follow_stream(state, dir, after));
     }
@@ -123,13 +125,14 @@ fn follow_stream(state: AppState, dir: PathBuf, after: u64) -> Response {
 }
 
 /// Records after `after`, at most `limit`, never past `durable` (a record on
-/// disk but not yet acknowledged stays invisible).
+/// disk but not yet acknowledged stays invisible), read through a second,
+/// read-only handle on the node's store (data directory `dir`).
 fn read_page(dir: PathBuf, after: u64, limit: u64, durable: u64) -> ApiResult<Value> {
     let failure = |e: &dyn std::fmt::Display| {
         tracing::warn!(error = %e, "replay feed: reading the journal failed");
         ApiError::failure("reading the journal failed")
     };
-    let journal = journal::Journal::open_read_only(&dir).map_err(|e| failure(&e))?;
+    let journal = crate::store::open_read_only(&crate::store::location_of(&dir), &dir).map_err(|e| failure(&e))?;
     let mut head = journal.head();
     if head.seq > durable && durable == 0 {
         head = journal::Head { seq: 0, hash: journal.genesis(), recorded_at_us: 0 };

@@ -45,7 +45,29 @@ pub fn options(dir: &Path, name: &str) -> StartOptions {
         merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
         clock: journal::now_us,
         peer_client: None,
+        store: store_for(dir),
     }
+}
+
+/// The store of a test node in `dir`: segment files, or with
+/// `CCNODE_TEST_STORE=postgres` (a second run in `.ci/run`) a database of
+/// its own in a throwaway PostgreSQL cluster, the same one for the same
+/// directory so that a restarted node finds its journal.
+pub fn store_for(dir: &Path) -> api::store::StoreLocation {
+    if std::env::var("CCNODE_TEST_STORE").as_deref() != Ok("postgres") {
+        return api::store::StoreLocation::File;
+    }
+    static DATABASES: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut databases = DATABASES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let url = match databases.iter().find(|(d, _)| d == dir) {
+        Some((_, url)) => url.clone(),
+        None => {
+            let url = pgcluster::Cluster::shared().create_database(&format!("api_{}", databases.len()));
+            databases.push((dir.to_path_buf(), url.clone()));
+            url
+        }
+    };
+    api::store::StoreLocation::Postgres { url, standby: false }
 }
 
 /// Starts node `twig` in a fresh directory.
