@@ -174,10 +174,8 @@ impl AppState {
     }
 }
 
-/// Where the journal lives inside a data directory.
-pub fn journal_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("journal")
-}
+/// Where the journal lives inside a data directory (defined with the stores).
+pub use crate::store::journal_dir;
 
 /// Where the derived projections snapshot lives inside a data directory.
 pub fn projections_dir(data_dir: &Path) -> PathBuf {

@@ -13,8 +13,6 @@ use ledger::decode_event;
 use pgjournal::PgJournal;
 use projections::{LoadReport, Projections, SnapshotStore};
 
-use crate::app::journal_dir;
-
 /// Which store a node's journal is in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum StoreLocation {
@@ -169,6 +167,11 @@ impl Store for NodeStore {
             NodeStore::Postgres(j) => Ok(StoreRecords::Postgres(j.iter_from(from)?)),
         }
     }
+}
+
+/// Where the journal's segment files live inside a data directory.
+pub fn journal_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("journal")
 }
 
 /// Opens (or creates) the journal `location` names for the node `name` on
