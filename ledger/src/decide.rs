@@ -381,8 +381,14 @@ fn open_account(
 
 /// Is a validated transaction past its window at `now`?
 pub fn is_expired(tx: &Transaction, config: &NodeConfig, now_unix_s: UnixSeconds) -> bool {
-    tx.state == State::Validated
-        && tx.written_unix_s.checked_add(config.validated_window_s).is_none_or(|deadline| now_unix_s >= deadline)
+    is_expired_at(tx.state, tx.written_unix_s, config, now_unix_s)
+}
+
+/// [`is_expired`] on a transaction's state and write time alone (for read
+/// models that keep transactions in another shape).
+pub fn is_expired_at(state: State, written_unix_s: UnixSeconds, config: &NodeConfig, now_unix_s: UnixSeconds) -> bool {
+    state == State::Validated
+        && written_unix_s.checked_add(config.validated_window_s).is_none_or(|deadline| now_unix_s >= deadline)
 }
 
 pub(crate) fn check_entry_fields(proposal: &Proposal, config: &NodeConfig) -> Result<(), Violation> {

@@ -17,7 +17,8 @@ pub mod workflow;
 
 pub use amount::{Amount, AmountError, Rate, AMOUNT_MAX_UNITS, BALANCE_MAX_UNITS};
 pub use decide::{
-    allowed_actors, check_limits, decide, is_expired, limit_broken, Command, Context, LimitSide, Proposal,
+    allowed_actors, check_limits, decide, is_expired, is_expired_at, limit_broken, Command, Context, LimitSide,
+    Proposal,
 };
 pub use event::{decode_event, encode_event, node_key_rotation_message, DecodeError, Event, EVENT_FORMAT_VERSION};
 pub use ids::{AccountId, NameError, NodeName, TxId, WorkflowId};

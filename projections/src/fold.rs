@@ -1747,13 +1747,7 @@ impl Projections {
             .validated
             .iter()
             .map(|&slot| &self.txs[ix(slot)])
-            .filter(|rec| {
-                rec.state == State::Validated
-                    && rec
-                        .written_unix_s
-                        .checked_add(config.validated_window_s)
-                        .is_none_or(|deadline| now_unix_s >= deadline)
-            })
+            .filter(|rec| ledger::is_expired_at(rec.state, rec.written_unix_s, config, now_unix_s))
             .map(|rec| rec.uuid)
             .collect();
         due.sort();
