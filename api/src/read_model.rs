@@ -93,8 +93,7 @@ impl ReadModel {
     pub fn leaves_at(&self, size: u64) -> Option<Arc<Vec<BalanceLeaf>>> {
         self.checkpoint_at(size)?;
         let mut cached = self.leaves.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((at, leaves)) = cached.as_ref().filter(|(at, _)| *at == size) {
-            debug_assert_eq!(*at, size);
+        if let Some((_, leaves)) = cached.as_ref().filter(|(at, _)| *at == size) {
             return Some(Arc::clone(leaves));
         }
         let leaves = crate::checkpoint::leaves_of(self.projections.balances_and_limits_at(size))?;
