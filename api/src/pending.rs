@@ -60,7 +60,15 @@ fn after<V>(value: &mut Option<(u64, V)>, seq: u64) {
     }
 }
 
+/// No change in flight: what `Pending` reads its own values through.
+static NO_HOLDS: std::sync::LazyLock<HashMap<TxId, Hold>> = std::sync::LazyLock::new(HashMap::new);
+
 impl Pending {
+    /// The projections seen through these values, without holds.
+    fn decided<'a>(&'a self, base: &'a Projections) -> View<'a> {
+        View { base, pending: self, holds: &NO_HOLDS }
+    }
+
     /// Drops every value the projections, folded up to `seq`, already hold.
     pub(crate) fn prune(&mut self, seq: u64) {
         if seq <= self.pruned_at {
@@ -94,8 +102,7 @@ impl Pending {
     pub(crate) fn record(&mut self, base: &Projections, seq: u64, event: &Event) {
         assert!(seq > self.last, "pending events are recorded in seq order");
         self.last = seq;
-        let no_holds = HashMap::new();
-        let view = View { base, pending: self, holds: &no_holds };
+        let view = self.decided(base);
         match event {
             Event::NodeInitialised { config } | Event::NodeConfigured { config } => {
                 self.config = Some((seq, config.clone()));
@@ -176,9 +183,7 @@ impl Pending {
     }
 
     fn transition(&mut self, base: &Projections, seq: u64, uuid: &TxId, from: State, to: State, version: u32) {
-        let no_holds = HashMap::new();
-        let view = View { base, pending: self, holds: &no_holds };
-        let mut tx = view.transaction(uuid).expect("transition of a known transaction").clone();
+        let mut tx = self.decided(base).transaction(uuid).expect("transition of a known transaction").clone();
         assert!(
             tx.state == from && tx.version.checked_add(1) == Some(version),
             "transition of {uuid} from a stale state"
@@ -192,8 +197,7 @@ impl Pending {
     fn book(&mut self, base: &Projections, seq: u64, entries: &[ledger::Entry], from: Option<State>, to: State) {
         let deltas = ledger::balance_deltas(entries, from, to).expect("decide checked the arithmetic");
         for (id, d) in deltas {
-            let no_holds = HashMap::new();
-            let b = View { base, pending: self, holds: &no_holds }.balances(&id);
+            let b = self.decided(base).balances(&id);
             let b = Balances {
                 completed: b.completed.checked_add(d.completed).expect("decide checked the arithmetic"),
                 pending: b.pending.checked_add(d.pending).expect("decide checked the arithmetic"),
@@ -484,8 +488,7 @@ mod tests {
         }
 
         fn view(&self) -> View<'_> {
-            static NO_HOLDS: std::sync::OnceLock<HashMap<TxId, Hold>> = std::sync::OnceLock::new();
-            View { base: &self.base, pending: &self.pending, holds: NO_HOLDS.get_or_init(HashMap::new) }
+            self.pending.decided(&self.base)
         }
 
         fn record(&mut self, events: Vec<Event>) {
