@@ -50,10 +50,10 @@ impl<T: serde::Serialize> IntoResponse for AppJson<T> {
 pub async fn track_metrics(metrics: Arc<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route =
-        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().clone();
+        request.extensions().get::<MatchedPath>().map_or("unmatched", |p| crate::metrics::route_label(p.as_str()));
+    let method = crate::metrics::method_label(request.method());
     let response = next.run(request).await;
-    metrics.request(&route, method.as_str(), response.status().as_u16(), started.elapsed().as_secs_f64());
+    metrics.request(route, method, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }
 

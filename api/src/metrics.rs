@@ -12,13 +12,14 @@ use prometheus_client::registry::Registry;
 
 use crate::runtime::WriterObserver;
 
-/// Labels of an HTTP request.
+/// Labels of an HTTP request. Static strings, so recording a request that
+/// was seen before allocates nothing ([`route_label`], [`method_label`]).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// The matched route, e.g. `/transaction/{uuid}`.
-    pub route: String,
+    pub route: &'static str,
     /// HTTP method.
-    pub method: String,
+    pub method: &'static str,
     /// HTTP status code.
     pub status: u16,
 }
@@ -27,7 +28,40 @@ pub struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     /// The matched route.
-    pub route: String,
+    pub route: &'static str,
+}
+
+/// The label of a matched route: the router's own template (a finite set),
+/// interned once per template for the life of the process.
+pub fn route_label(route: &str) -> &'static str {
+    static ROUTES: std::sync::LazyLock<std::sync::RwLock<std::collections::HashSet<&'static str>>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(known) = ROUTES.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(route) {
+        return known;
+    }
+    let mut routes = ROUTES.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = routes.get(route) {
+        return known;
+    }
+    let interned: &'static str = Box::leak(route.to_owned().into_boxed_str());
+    routes.insert(interned);
+    interned
+}
+
+/// The label of an HTTP method: its name for the standard ones, `other` else
+/// (a client must not grow the label set).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::HEAD => "HEAD",
+        _ => "other",
+    }
 }
 
 /// All metrics of a node.
@@ -77,12 +111,10 @@ impl Metrics {
         }
     }
 
-    /// Records one finished request.
-    pub fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        self.requests
-            .get_or_create(&RequestLabels { route: route.to_owned(), method: method.to_owned(), status })
-            .inc();
-        self.latency.get_or_create(&RouteLabels { route: route.to_owned() }).observe(seconds);
+    /// Records one finished request (labels from [`route_label`] and [`method_label`]).
+    pub fn request(&self, route: &'static str, method: &'static str, status: u16, seconds: f64) {
+        self.requests.get_or_create(&RequestLabels { route, method, status }).inc();
+        self.latency.get_or_create(&RouteLabels { route }).observe(seconds);
     }
 
     /// Sets the journal head (at start, before any batch).
