@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use journal::{Journal, Options};
 use ledger::{
     Account, AccountId, AccountKind, AccountStatus, Amount, Entry, Event, Limits, NodeConfig, NodeName, State,
-    Transaction, TxId,
+    Transaction, TxId, WorkflowRef,
 };
 
 const ADMIN_KEY: &str = "bench-admin";
@@ -37,7 +37,7 @@ fn id(i: u64) -> AccountId {
 
 /// The `i`-th payment: member `i % n` pays the next one, 1 to 9 units.
 fn payment(config: &NodeConfig, i: u64, accounts: u64, at: u64) -> Event {
-    let workflow = config.workflows.iter().find(|w| w.id.as_str() == "payment").expect("shipped payment").clone();
+    let workflow = WorkflowRef::of(shipped_payment(config));
     let (payer, payee) = (id(i % accounts), id((i + 1) % accounts));
     let entry = Entry {
         payer: payer.clone(),
@@ -48,7 +48,7 @@ fn payment(config: &NodeConfig, i: u64, accounts: u64, at: u64) -> Event {
         remote: Default::default(),
     };
     let uuid = TxId(uuid::Uuid::from_u128(u128::from(i) + 1));
-    Event::TransactionProposed {
+    Event::TransactionProposedRef {
         transaction: Transaction {
             uuid,
             version: 1,
@@ -77,6 +77,10 @@ fn append_payments(dir: &Path, config: &NodeConfig, first: u64, count: u64, acco
     }
 }
 
+fn shipped_payment(config: &NodeConfig) -> &ledger::Workflow {
+    config.workflows.iter().find(|w| w.id.as_str() == "payment").expect("shipped payment")
+}
+
 fn create(dir: &Path, accounts: u64) -> NodeConfig {
     let mut journal = Journal::create(&dir.join("journal"), NAME, Options::default()).expect("create the journal");
     let config = NodeConfig::new(NodeName::new(NAME).expect("name"));
@@ -91,6 +95,8 @@ fn create(dir: &Path, accounts: u64) -> NodeConfig {
             batch.clear();
         }
     }
+    // Format 2: the payments name the workflow journaled here.
+    batch.push(ledger::encode_event(&Event::WorkflowDefined { workflow: shipped_payment(&config).clone() }));
     journal.append_batch(&batch).expect("append");
     config
 }

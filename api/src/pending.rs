@@ -44,6 +44,7 @@ pub(crate) struct Pending {
     node_key: Option<(u64, [u8; 32])>,
     checkpoint_size: Option<(u64, u64)>,
     witnessed: HashMap<AccountId, (u64, (u64, [u8; 32]))>,
+    workflows: HashMap<[u8; 32], (u64, ledger::Workflow)>,
     /// The projections' seq at the last prune.
     pruned_at: u64,
     /// Seq of the last event recorded here.
@@ -94,6 +95,7 @@ impl Pending {
         retain_after(&mut self.links, seq);
         retain_after(&mut self.warn, seq);
         retain_after(&mut self.witnessed, seq);
+        retain_after(&mut self.workflows, seq);
     }
 
     /// Records the values `event`, decided as record `seq`, writes. Events
@@ -167,6 +169,15 @@ impl Pending {
             Event::TransactionProposed { transaction } => {
                 self.book(base, seq, &transaction.entries, None, transaction.state);
                 self.transactions.insert(transaction.uuid, (seq, transaction.clone()));
+            }
+            Event::WorkflowDefined { workflow } => {
+                self.workflows.insert(workflow.content_hash(), (seq, workflow.clone()));
+            }
+            Event::TransactionProposedRef { transaction } => {
+                let workflow = view.workflow(&transaction.workflow.hash).expect("decide defines a workflow before use");
+                let transaction = transaction.clone().with_workflow(workflow.clone());
+                self.book(base, seq, &transaction.entries, None, transaction.state);
+                self.transactions.insert(transaction.uuid, (seq, transaction));
             }
             Event::TransactionTransitioned { uuid, from, to, version, .. } => {
                 self.transition(base, seq, uuid, *from, *to, *version);
@@ -307,6 +318,12 @@ impl LedgerView for View<'_> {
         match self.pending.transactions.get(uuid) {
             Some((_, tx)) => Some(tx),
             None => self.base.transaction(uuid),
+        }
+    }
+    fn workflow(&self, hash: &[u8; 32]) -> Option<&ledger::Workflow> {
+        match self.pending.workflows.get(hash) {
+            Some((_, workflow)) => Some(workflow),
+            None => LedgerView::workflow(self.base, hash),
         }
     }
     fn trunkward_account(&self) -> Option<&AccountId> {

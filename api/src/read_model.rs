@@ -103,7 +103,9 @@ impl ReadModel {
     }
 
     pub(crate) fn apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) {
-        if matches!(event, Event::TransactionProposed { .. }) && crate::failpoint_is("panic-in-fold") {
+        if matches!(event, Event::TransactionProposed { .. } | Event::TransactionProposedRef { .. })
+            && crate::failpoint_is("panic-in-fold")
+        {
             // Stands for a bug in the fold: it panics under the read model's write lock.
             panic!("failpoint panic-in-fold: the fold of seq {seq} panicked");
         }

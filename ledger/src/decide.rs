@@ -23,7 +23,7 @@ use crate::federation::{hash_rows, FeePolicy, Link};
 use crate::ids::{AccountId, TxId, WorkflowId};
 use crate::model::{
     Account, AccountKind, AccountStatus, Dialect, Entry, KeyHash, Limits, NodeConfig, Peer, State, Transaction,
-    UnixSeconds, DESCRIPTION_LENGTH_MAX_BYTES, METADATA_KEYS_MAX, METADATA_TEXT_LENGTH_MAX_BYTES,
+    UnixSeconds, WorkflowRef, DESCRIPTION_LENGTH_MAX_BYTES, METADATA_KEYS_MAX, METADATA_TEXT_LENGTH_MAX_BYTES,
 };
 use crate::path::{resolve, Resolution};
 use crate::state::{balance_deltas, LedgerView};
@@ -560,12 +560,25 @@ pub(crate) fn record_proposal(
         uuid: checked.uuid,
         version,
         state,
-        workflow: workflow.clone(),
+        workflow: WorkflowRef::of(workflow),
         author: checked.author.clone(),
         written_unix_s: ctx.now_unix_s,
         entries: vec![entry],
     };
-    Ok(vec![Event::TransactionProposed { transaction }])
+    Ok(proposal_events(view, workflow, transaction))
+}
+
+/// The events that propose `transaction` under `workflow`: the definition
+/// first when the view does not hold it yet (format 2 journals each
+/// definition once), then the proposal naming it.
+fn proposal_events(view: &impl LedgerView, workflow: &Workflow, transaction: Transaction<WorkflowRef>) -> Vec<Event> {
+    debug_assert_eq!(transaction.workflow, WorkflowRef::of(workflow));
+    let mut events = Vec::with_capacity(3);
+    if view.workflow(&transaction.workflow.hash).is_none() {
+        events.push(Event::WorkflowDefined { workflow: workflow.clone() });
+    }
+    events.push(Event::TransactionProposedRef { transaction });
+    events
 }
 
 /// Roles `actor` holds on `tx`'s primary entry.
@@ -728,7 +741,11 @@ fn propose_transversal(
     }
     check_limits(view, config, &transaction.entries, None, transaction.workflow.creation.state)?;
     let uuid = transaction.uuid;
-    Ok(vec![Event::TransactionProposed { transaction }, Event::LinkAttached { uuid, link }])
+    let reference = WorkflowRef::of(&transaction.workflow);
+    let (transaction, workflow) = transaction.replace_workflow(reference);
+    let mut events = proposal_events(view, &workflow, transaction);
+    events.push(Event::LinkAttached { uuid, link });
+    Ok(events)
 }
 
 fn expire(view: &impl LedgerView, config: &NodeConfig, uuid: TxId, ctx: &Context) -> Result<Vec<Event>, Violation> {

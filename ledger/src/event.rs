@@ -1,10 +1,18 @@
 //! The event vocabulary and its versioned binary encoding.
 //!
 //! Byte format (a compatibility promise, pinned by golden fixtures):
-//! `[EVENT_FORMAT_VERSION] ++ bincode(event)` with the configuration in
+//! `[version] ++ bincode(event)` with the configuration in
 //! [`bincode_config`]: little endian, variable-length integers, and a decode
 //! limit of [`EVENT_SIZE_MAX_BYTES`]. Enum variants are their declaration
 //! index, so new variants go at the end and existing ones never move.
+//!
+//! Versions: format 1 embeds the whole workflow in every
+//! `TransactionProposed`. Format 2 (written since) journals each definition
+//! once (`WorkflowDefined`) and proposes with `TransactionProposedRef`, which
+//! names it by id and content hash; a format-2 record never holds a
+//! `TransactionProposed` and a format-1 record never holds either new
+//! variant. Both are read, so a journal may hold format-1 records followed
+//! by format-2 ones.
 
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 use bincode::{Decode, Encode};
@@ -12,10 +20,17 @@ use bincode::{Decode, Encode};
 use crate::amount::Amount;
 use crate::federation::{FeePolicy, Link};
 use crate::ids::{AccountId, TxId};
-use crate::model::{Account, AccountStatus, Dialect, KeyHash, Limits, NodeConfig, State, Transaction, UnixSeconds};
+use crate::model::{
+    Account, AccountStatus, Dialect, KeyHash, Limits, NodeConfig, State, Transaction, UnixSeconds, WorkflowRef,
+};
+use crate::workflow::Workflow;
 
-/// The only format version so far.
-pub const EVENT_FORMAT_VERSION: u8 = 1;
+/// The format version written. Format 2 refers to workflows by id and
+/// content hash ([`Event::WorkflowDefined`], [`Event::TransactionProposedRef`])
+/// where format 1 embedded the whole definition in every proposal.
+pub const EVENT_FORMAT_VERSION: u8 = 2;
+/// The first format: every proposal embeds its workflow. Still read.
+pub const EVENT_FORMAT_V1: u8 = 1;
 /// Largest encoded event, in bytes (the bincode decode limit).
 pub const EVENT_SIZE_MAX_BYTES: usize = 1 << 20;
 
@@ -230,6 +245,19 @@ pub enum Event {
         /// The `cosignature/v1` signature line (with its newline).
         signature: String,
     },
+    /// A workflow definition, journaled once before the first proposal that
+    /// refers to it (format 2). Its identity is [`Workflow::content_hash`].
+    WorkflowDefined {
+        /// The definition.
+        workflow: Workflow,
+    },
+    /// A new transaction whose workflow is a [`WorkflowRef`] to a definition
+    /// journaled earlier: format 2's form of [`Event::TransactionProposed`],
+    /// which format 2 never writes.
+    TransactionProposedRef {
+        /// The transaction.
+        transaction: Transaction<WorkflowRef>,
+    },
 }
 
 /// The bytes the old key signs when a node's key is rotated:
@@ -277,9 +305,37 @@ pub fn bincode_config() -> Configuration<LittleEndian, Varint, Limit<EVENT_SIZE_
     bincode::config::standard().with_little_endian().with_variable_int_encoding().with_limit::<EVENT_SIZE_MAX_BYTES>()
 }
 
-/// Encodes an event as version byte + body.
+/// Encodes an event as version byte + body, in the format written
+/// ([`EVENT_FORMAT_VERSION`]).
+///
+/// # Panics
+///
+/// On an [`Event::TransactionProposed`]: format 2 has no such record (a bug
+/// in the caller, which should have written [`Event::TransactionProposedRef`]).
 pub fn encode_event(event: &Event) -> Vec<u8> {
-    let mut bytes = vec![EVENT_FORMAT_VERSION];
+    assert!(
+        !matches!(event, Event::TransactionProposed { .. }),
+        "format {EVENT_FORMAT_VERSION} never embeds a workflow: propose with TransactionProposedRef"
+    );
+    encode_event_as(EVENT_FORMAT_VERSION, event)
+}
+
+/// Encodes `event` in format 1, as journals written before format 2 hold
+/// it: for golden fixtures and the tests of the format-1 reader.
+///
+/// # Panics
+///
+/// On an event format 1 does not have.
+pub fn encode_event_v1(event: &Event) -> Vec<u8> {
+    assert!(
+        !matches!(event, Event::WorkflowDefined { .. } | Event::TransactionProposedRef { .. }),
+        "format 1 has no workflow references"
+    );
+    encode_event_as(EVENT_FORMAT_V1, event)
+}
+
+fn encode_event_as(version: u8, event: &Event) -> Vec<u8> {
+    let mut bytes = vec![version];
     let body = bincode::encode_to_vec(event, bincode_config()).expect("encoding into a vec cannot fail");
     bytes.extend_from_slice(&body);
     assert!(bytes.len() <= EVENT_SIZE_MAX_BYTES + 1, "event exceeds EVENT_SIZE_MAX_BYTES");
@@ -290,7 +346,7 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
 /// are errors, never panics.
 pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
     let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
-    if version != EVENT_FORMAT_VERSION {
+    if version != EVENT_FORMAT_VERSION && version != EVENT_FORMAT_V1 {
         return Err(DecodeError::UnknownVersion { version });
     }
     let (event, read) = bincode::decode_from_slice::<Event, _>(body, bincode_config())?;
@@ -298,10 +354,23 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, DecodeError> {
     if trailing != 0 {
         return Err(DecodeError::TrailingBytes { trailing });
     }
-    if let Event::TransactionProposed { transaction } = &event {
-        if transaction.entries.is_empty() {
-            return Err(DecodeError::Invalid { reason: "transaction without entries" });
+    // Each format has its one form of a proposal.
+    match (&event, version) {
+        (Event::TransactionProposed { .. }, EVENT_FORMAT_VERSION) => {
+            return Err(DecodeError::Invalid { reason: "format 2 refers to workflows, it never embeds one" });
         }
+        (Event::WorkflowDefined { .. } | Event::TransactionProposedRef { .. }, EVENT_FORMAT_V1) => {
+            return Err(DecodeError::Invalid { reason: "format 1 has no workflow references" });
+        }
+        _ => {}
+    }
+    let entries = match &event {
+        Event::TransactionProposed { transaction } => transaction.entries.len(),
+        Event::TransactionProposedRef { transaction } => transaction.entries.len(),
+        _ => 1,
+    };
+    if entries == 0 {
+        return Err(DecodeError::Invalid { reason: "transaction without entries" });
     }
     Ok(event)
 }

@@ -20,11 +20,14 @@ pub use decide::{
     allowed_actors, check_limits, decide, is_expired, is_expired_at, limit_broken, Command, Context, LimitSide,
     Proposal,
 };
-pub use event::{decode_event, encode_event, node_key_rotation_message, DecodeError, Event, EVENT_FORMAT_VERSION};
+pub use event::{
+    decode_event, encode_event, encode_event_v1, node_key_rotation_message, DecodeError, Event, EVENT_FORMAT_V1,
+    EVENT_FORMAT_VERSION,
+};
 pub use ids::{AccountId, NameError, NodeName, TxId, WorkflowId};
 pub use model::{
     Account, AccountKind, AccountStatus, Dialect, Entry, KeyHash, Limits, NodeConfig, Peer, State, Transaction,
-    UnixSeconds,
+    UnixSeconds, WorkflowRef,
 };
 pub use path::{resolve, route, Resolution, Route};
 pub use state::{balance_deltas, Balances, LedgerState, LedgerView};

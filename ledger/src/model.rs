@@ -6,7 +6,7 @@ use std::fmt;
 use bincode::{Decode, Encode};
 
 use crate::amount::{Amount, Rate};
-use crate::ids::{AccountId, NodeName, TxId};
+use crate::ids::{AccountId, NodeName, TxId, WorkflowId};
 use crate::workflow::Workflow;
 
 /// Seconds since the Unix epoch, UTC. The core never reads a clock; the
@@ -273,17 +273,21 @@ impl<Context> Decode<Context> for Entry {
 bincode::impl_borrow_decode!(Entry);
 
 /// A Credit Commons transaction as this node stores it.
+///
+/// `W` is how it holds its workflow: the definition itself (the default, as
+/// every reader sees a transaction), or a [`WorkflowRef`] to a definition
+/// journaled earlier (as a format-2 `TransactionProposedRef` event carries it).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-pub struct Transaction {
+pub struct Transaction<W = Workflow> {
     /// Universal id.
     pub uuid: TxId,
     /// Number of state changes so far (validated = 0).
     pub version: u32,
     /// Current state.
     pub state: State,
-    /// The workflow definition, embedded so that later workflow edits never
+    /// The workflow, fixed at proposal so that later workflow edits never
     /// change what an existing transaction allows.
-    pub workflow: Workflow,
+    pub workflow: W,
     /// Who created it.
     pub author: AccountId,
     /// When it was proposed.
@@ -292,10 +296,56 @@ pub struct Transaction {
     pub entries: Vec<Entry>,
 }
 
-impl Transaction {
+impl<W> Transaction<W> {
     /// The primary entry. A transaction always has one.
     pub fn primary(&self) -> &Entry {
         self.entries.first().expect("a transaction always has a primary entry")
+    }
+
+    /// The same transaction holding its workflow as `workflow`.
+    pub fn with_workflow<V>(self, workflow: V) -> Transaction<V> {
+        self.replace_workflow(workflow).0
+    }
+
+    /// The same transaction holding its workflow as `workflow`, and the
+    /// workflow it held.
+    pub fn replace_workflow<V>(self, workflow: V) -> (Transaction<V>, W) {
+        let Transaction { uuid, version, state, workflow: old, author, written_unix_s, entries } = self;
+        (Transaction { uuid, version, state, workflow, author, written_unix_s, entries }, old)
+    }
+}
+
+impl Transaction {
+    /// The same transaction referring to its workflow by id and content hash.
+    pub fn to_ref(&self) -> Transaction<WorkflowRef> {
+        let workflow = WorkflowRef::of(&self.workflow);
+        Transaction {
+            uuid: self.uuid,
+            version: self.version,
+            state: self.state,
+            workflow,
+            author: self.author.clone(),
+            written_unix_s: self.written_unix_s,
+            entries: self.entries.clone(),
+        }
+    }
+}
+
+/// A workflow definition named by its id and the blake3 hash of its
+/// encoding ([`Workflow::content_hash`]): what a format-2 proposal carries
+/// instead of the definition, which a `WorkflowDefined` event journaled once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Encode, Decode)]
+pub struct WorkflowRef {
+    /// The workflow's id (for readers of the journal; the hash decides).
+    pub id: WorkflowId,
+    /// [`Workflow::content_hash`] of the definition.
+    pub hash: [u8; 32],
+}
+
+impl WorkflowRef {
+    /// The reference to `workflow`.
+    pub fn of(workflow: &Workflow) -> Self {
+        Self { id: workflow.id.clone(), hash: workflow.content_hash() }
     }
 }
 

@@ -6,7 +6,8 @@ use crate::amount::{Amount, AmountError};
 use crate::event::Event;
 use crate::federation::{FeePolicy, Link, Ratchet};
 use crate::ids::{AccountId, TxId};
-use crate::model::{Account, AccountKind, Dialect, Entry, KeyHash, NodeConfig, Peer, State, Transaction};
+use crate::model::{Account, AccountKind, Dialect, Entry, KeyHash, NodeConfig, Peer, State, Transaction, WorkflowRef};
+use crate::workflow::Workflow;
 
 /// An account's balances. `pending` includes completed transactions, so it
 /// is the balance "if everything pending completed".
@@ -71,6 +72,9 @@ pub trait LedgerView {
     fn any_warn_limits(&self) -> bool {
         false
     }
+    /// The workflow definition journaled with this content hash, if any: a
+    /// proposal under a workflow the view lacks journals it first.
+    fn workflow(&self, hash: &[u8; 32]) -> Option<&Workflow>;
 }
 
 /// Per-account balance changes of moving `entries` from state `from`
@@ -130,6 +134,9 @@ pub struct LedgerState {
     node_key: Option<[u8; 32]>,
     checkpoint_size: u64,
     witnessed: BTreeMap<AccountId, (u64, [u8; 32])>,
+    /// Workflow definitions by content hash (`WorkflowDefined`, and the
+    /// embedded ones of format-1 proposals).
+    workflows: HashMap<[u8; 32], Workflow>,
 }
 
 impl LedgerView for LedgerState {
@@ -171,6 +178,9 @@ impl LedgerView for LedgerState {
     }
     fn any_warn_limits(&self) -> bool {
         !self.warn_limits.is_empty()
+    }
+    fn workflow(&self, hash: &[u8; 32]) -> Option<&Workflow> {
+        self.workflows.get(hash)
     }
 }
 
@@ -326,7 +336,19 @@ impl LedgerState {
                 ratchet.blake3 = *blake3;
                 ratchet.count += 1;
             }
-            Event::TransactionProposed { transaction } => self.propose(transaction),
+            Event::TransactionProposed { transaction } => {
+                self.workflows
+                    .entry(transaction.workflow.content_hash())
+                    .or_insert_with(|| transaction.workflow.clone());
+                self.propose(transaction);
+            }
+            Event::WorkflowDefined { workflow } => {
+                self.workflows.insert(workflow.content_hash(), workflow.clone());
+            }
+            Event::TransactionProposedRef { transaction } => {
+                let tx = self.resolve(transaction);
+                self.propose(&tx);
+            }
             Event::TransactionTransitioned { uuid, from, to, version, .. } => {
                 self.transition(uuid, *from, *to, *version)
             }
@@ -349,6 +371,16 @@ impl LedgerState {
         let record =
             AccountRecord { account: account.clone(), balances: Balances::default(), key_hash: None, peer: None };
         self.accounts.insert(account.id.clone(), record);
+    }
+
+    /// `transaction` with its workflow definition in place of the reference.
+    ///
+    /// # Panics
+    ///
+    /// When no `WorkflowDefined` came first (decide always journals one).
+    pub fn resolve(&self, transaction: &Transaction<WorkflowRef>) -> Transaction {
+        let workflow = self.workflows.get(&transaction.workflow.hash).expect("a proposal's workflow is defined first");
+        transaction.clone().with_workflow(workflow.clone())
     }
 
     fn propose(&mut self, tx: &Transaction) {

@@ -64,6 +64,7 @@ pub fn watched(view: &impl LedgerView, event: &Event) -> Option<(TxId, Vec<(Acco
     }
     let (uuid, entries) = match event {
         Event::TransactionProposed { transaction } => (transaction.uuid, &transaction.entries),
+        Event::TransactionProposedRef { transaction } => (transaction.uuid, &transaction.entries),
         Event::TransactionTransitioned { uuid, .. } => (*uuid, &view.transaction(uuid)?.entries),
         _ => return None,
     };

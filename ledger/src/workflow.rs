@@ -98,6 +98,15 @@ pub struct Workflow {
 }
 
 impl Workflow {
+    /// The blake3 hash of the definition's event encoding (the pinned
+    /// bincode configuration): its identity in a [`crate::model::WorkflowRef`].
+    /// Pinned by the golden fixtures, like every encoded byte.
+    pub fn content_hash(&self) -> [u8; 32] {
+        let bytes =
+            bincode::encode_to_vec(self, crate::event::bincode_config()).expect("encoding into a vec cannot fail");
+        *blake3::hash(&bytes).as_bytes()
+    }
+
     /// The rule for `from → to`, if any.
     pub fn rule(&self, from: State, to: State) -> Option<&TransitionRule> {
         self.transitions.iter().find(|r| r.from == from && r.to == to)

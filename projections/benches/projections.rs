@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use journal::{Journal, Options};
 use ledger::{
     encode_event, Account, AccountId, AccountKind, AccountStatus, Amount, Entry, Event, Limits, NodeConfig, NodeName,
-    State, Transaction, TxId, Workflow,
+    State, Transaction, TxId, WorkflowRef,
 };
 use projections::{load_or_rebuild, Projections, SnapshotStore};
 
@@ -79,6 +79,10 @@ fn generate(accounts: u64, events: u64, seed: u64, mut emit: impl FnMut(Event)) 
     let payment = config.workflows.iter().find(|w| w.id.as_str() == "payment").expect("shipped").clone();
     let bill = config.workflows.iter().find(|w| w.id.as_str() == "bill").expect("shipped").clone();
     emit(Event::NodeInitialised { config });
+    // Event format 2: each definition once, proposals name it.
+    emit(Event::WorkflowDefined { workflow: payment.clone() });
+    emit(Event::WorkflowDefined { workflow: bill.clone() });
+    let (payment, bill) = (WorkflowRef::of(&payment), WorkflowRef::of(&bill));
     let limits = Limits::new(Amount::from_units(-1_000_000_000), Amount::from_units(1_000_000_000)).expect("limits");
     let ids: Vec<AccountId> = (0..accounts).map(account_id).collect();
     for id in &ids {
@@ -88,7 +92,7 @@ fn generate(accounts: u64, events: u64, seed: u64, mut emit: impl FnMut(Event)) 
     let mut rng = Rng(seed | 1);
     let mut open_bills: Vec<(TxId, AccountId)> = Vec::new();
     let mut n_tx: u128 = 0;
-    let mut emitted = 1 + accounts;
+    let mut emitted = 3 + accounts;
     let pick = |rng: &mut Rng| usize::try_from(rng.below(accounts)).expect("fits");
     while emitted < events {
         let kind = emitted % 10;
@@ -119,7 +123,7 @@ fn generate(accounts: u64, events: u64, seed: u64, mut emit: impl FnMut(Event)) 
                 metadata: Default::default(),
                 remote: Default::default(),
             };
-            let (workflow, state, author): (&Workflow, State, usize) =
+            let (workflow, state, author): (&WorkflowRef, State, usize) =
                 if is_bill { (&bill, State::Pending, payee) } else { (&payment, State::Completed, payer) };
             let transaction = Transaction {
                 uuid: TxId(uuid::Uuid::from_u128(n_tx)),
@@ -133,7 +137,7 @@ fn generate(accounts: u64, events: u64, seed: u64, mut emit: impl FnMut(Event)) 
             if is_bill {
                 open_bills.push((transaction.uuid, ids[payer].clone()));
             }
-            emit(Event::TransactionProposed { transaction });
+            emit(Event::TransactionProposedRef { transaction });
         }
         emitted += 1;
     }

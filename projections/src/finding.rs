@@ -98,6 +98,14 @@ pub enum FindingKind {
         /// Which.
         uuid: String,
     },
+    /// A format-2 proposal naming a workflow no `WorkflowDefined` defined.
+    #[error("transaction {uuid} names workflow {workflow}, which was never defined")]
+    UndefinedWorkflow {
+        /// Which transaction.
+        uuid: String,
+        /// The workflow id it names.
+        workflow: String,
+    },
     /// A transition of a transaction never proposed.
     #[error("transition of unknown transaction {uuid}")]
     UnknownTransaction {

@@ -235,6 +235,7 @@ fn class_factors(from: Option<State>, to: State) -> [i8; 2] {
 pub fn books_balances(event: &Event) -> bool {
     let (from, to) = match event {
         Event::TransactionProposed { transaction } => (None, transaction.state),
+        Event::TransactionProposedRef { transaction } => (None, transaction.state),
         Event::TransactionTransitioned { from, to, .. } => (Some(*from), *to),
         Event::TransactionExpired { .. } => (Some(State::Validated), State::TimedOut),
         _ => return false,
@@ -627,6 +628,8 @@ pub struct Projections {
     /// Distinct workflow definitions of transactions, in order of first use.
     workflows: Vec<Workflow>,
     workflow_ids: SlotMap<WorkflowId, Vec<u32>>,
+    /// Index in `workflows` by content hash (what format-2 proposals name).
+    workflow_hashes: HashMap<[u8; 32], u32>,
     tx_index: TxIndex,
     /// Per account pair, entries between them per class.
     pairs: PairTable,
@@ -674,6 +677,7 @@ impl Clone for Projections {
             extras: self.extras.clone(),
             workflows: self.workflows.clone(),
             workflow_ids: self.workflow_ids.clone(),
+            workflow_hashes: self.workflow_hashes.clone(),
             tx_index: self.tx_index.clone(),
             pairs: self.pairs.clone(),
             cache: TxCache::sized(self.txs.len()),
@@ -888,8 +892,17 @@ impl Projections {
                 };
             }
             (Event::TransactionProposed { transaction }, Plan::Propose { payer, payee }) => {
-                let slot = self.insert_tx(transaction, payer, payee).expect(CHECKED);
+                let workflow = self.intern_workflow(&transaction.workflow);
+                let slot = self.insert_tx(transaction, workflow, payer, payee).expect(CHECKED);
                 self.book(slot, None, transaction.state, Some((seq, at_us))).expect(CHECKED);
+            }
+            (Event::TransactionProposedRef { transaction }, Plan::Propose { payer, payee }) => {
+                let workflow = self.workflow_hashes[&transaction.workflow.hash];
+                let slot = self.insert_tx(transaction, workflow, payer, payee).expect(CHECKED);
+                self.book(slot, None, transaction.state, Some((seq, at_us))).expect(CHECKED);
+            }
+            (Event::WorkflowDefined { workflow }, _) => {
+                self.intern_workflow(workflow);
             }
             (Event::TransactionTransitioned { from, to, version, .. }, Plan::Move { slot }) => {
                 self.transition(slot, *from, *to, *version, seq, at_us);
@@ -897,7 +910,12 @@ impl Projections {
             (Event::TransactionExpired { version, .. }, Plan::Move { slot }) => {
                 self.transition(slot, State::Validated, State::TimedOut, *version, seq, at_us);
             }
-            (Event::TransactionProposed { .. } | Event::TransactionTransitioned { .. }, _)
+            (
+                Event::TransactionProposed { .. }
+                | Event::TransactionProposedRef { .. }
+                | Event::TransactionTransitioned { .. },
+                _,
+            )
             | (Event::TransactionExpired { .. }, _) => unreachable!("check plans every transaction event"),
         }
         self.facts.apply(seq, at_us, event, None);
@@ -974,26 +992,17 @@ impl Projections {
             Event::NodeKeyRotated { .. } | Event::CheckpointSigned { .. } => {
                 self.facts.check(seq, event).map(|()| Plan::Fold)
             }
-            Event::TransactionProposed { transaction: tx } => {
-                let uuid = || tx.uuid.to_string();
-                let Some((primary, more)) = tx.entries.split_first() else {
-                    return Err(FindingKind::NoEntries { uuid: uuid() });
-                };
-                if self.tx_slot(&tx.uuid).is_some() {
-                    return Err(FindingKind::DuplicateTransaction { uuid: uuid() });
+            Event::TransactionProposed { transaction: tx } => self.check_proposal(current, tx, deltas),
+            Event::TransactionProposedRef { transaction: tx } => {
+                if !self.workflow_hashes.contains_key(&tx.workflow.hash) {
+                    return Err(FindingKind::UndefinedWorkflow {
+                        uuid: tx.uuid.to_string(),
+                        workflow: tx.workflow.id.to_string(),
+                    });
                 }
-                if self.txs.len() >= ix(NO_EXTRA) {
-                    return Err(FindingKind::TooMany { what: "transactions" });
-                }
-                let (payer, payee) = (account(&primary.payer)?, account(&primary.payee)?);
-                let more = more
-                    .iter()
-                    .map(|e| Ok((account(&e.payer)?, account(&e.payee)?, micros(e.quant))))
-                    .collect::<Result<Vec<_>, FindingKind>>()?;
-                let legs = std::iter::once((payer, payee, micros(primary.quant))).chain(more);
-                self.check_booking(current, legs, None, tx.state, deltas)?;
-                Ok(Plan::Propose { payer, payee })
+                self.check_proposal(current, tx, deltas)
             }
+            Event::WorkflowDefined { .. } => Ok(Plan::Fold),
             Event::TransactionTransitioned { uuid, from, to, version, .. } => {
                 self.check_transition(current, uuid, *from, *to, *version, deltas)
             }
@@ -1001,6 +1010,35 @@ impl Projections {
                 self.check_transition(current, uuid, State::Validated, State::TimedOut, *version, deltas)
             }
         }
+    }
+
+    /// Whether `tx` may be proposed: new, with entries between known
+    /// accounts, within their limits.
+    fn check_proposal<W>(
+        &self,
+        config: &NodeConfig,
+        tx: &Transaction<W>,
+        deltas: &mut Vec<Delta>,
+    ) -> Result<Plan, FindingKind> {
+        let account = |id: &AccountId| self.index_of(id).ok_or_else(|| unknown_account(id));
+        let uuid = || tx.uuid.to_string();
+        let Some((primary, more)) = tx.entries.split_first() else {
+            return Err(FindingKind::NoEntries { uuid: uuid() });
+        };
+        if self.tx_slot(&tx.uuid).is_some() {
+            return Err(FindingKind::DuplicateTransaction { uuid: uuid() });
+        }
+        if self.txs.len() >= ix(NO_EXTRA) {
+            return Err(FindingKind::TooMany { what: "transactions" });
+        }
+        let (payer, payee) = (account(&primary.payer)?, account(&primary.payee)?);
+        let more = more
+            .iter()
+            .map(|e| Ok((account(&e.payer)?, account(&e.payee)?, micros(e.quant))))
+            .collect::<Result<Vec<_>, FindingKind>>()?;
+        let legs = std::iter::once((payer, payee, micros(primary.quant))).chain(more);
+        self.check_booking(config, legs, None, tx.state, deltas)?;
+        Ok(Plan::Propose { payer, payee })
     }
 
     /// Whether the transaction `uuid` may move from `from` to `to` as `version`.
@@ -1169,6 +1207,7 @@ impl Projections {
         let i = u32::try_from(self.workflows.len()).expect("fewer than 2^32 workflow definitions");
         self.workflows.push(workflow.clone());
         self.workflow_ids.entry(workflow.id.clone()).or_default().push(i);
+        self.workflow_hashes.insert(workflow.content_hash(), i);
         i
     }
 
@@ -1201,7 +1240,7 @@ impl Projections {
 
     /// As [`Projections::register`], for a transaction not yet stored whose
     /// primary entry is from slot `payer` to slot `payee`.
-    fn insert_tx(&mut self, tx: &Transaction, payer: u32, payee: u32) -> Result<u32, PartsError> {
+    fn insert_tx<W>(&mut self, tx: &Transaction<W>, wide: u32, payer: u32, payee: u32) -> Result<u32, PartsError> {
         let slot = u32::try_from(self.txs.len())
             .ok()
             .filter(|&s| s != u32::MAX)
@@ -1232,7 +1271,6 @@ impl Projections {
                 NO_SLOT
             })
         };
-        let wide = self.intern_workflow(&tx.workflow);
         let workflow = match u16::try_from(wide) {
             Ok(narrow) if narrow != WIDE_WORKFLOW => narrow,
             _ => {
@@ -1312,6 +1350,7 @@ impl Projections {
         u32::try_from(workflows.len()).map_err(|_| PartsError::Inconsistent("too many workflows".into()))?;
         for (i, workflow) in (0u32..).zip(&workflows) {
             self.workflow_ids.entry(workflow.id.clone()).or_default().push(i);
+            self.workflow_hashes.insert(workflow.content_hash(), i);
         }
         self.workflows = workflows;
         Ok(())
@@ -1469,12 +1508,13 @@ impl Projections {
     /// others need: call it further ahead.
     pub(crate) fn warm(&self, event: &Event, far: bool) -> u64 {
         let (parties, index) = match event {
-            Event::TransactionProposed { transaction } => {
-                let Some(primary) = transaction.entries.first() else { return 0 };
+            Event::TransactionProposed { transaction: Transaction { uuid, entries, .. } }
+            | Event::TransactionProposedRef { transaction: Transaction { uuid, entries, .. } } => {
+                let Some(primary) = entries.first() else { return 0 };
                 let parties = (self.index_of(&primary.payer), self.index_of(&primary.payee));
                 if far {
                     let found = parties.0.unwrap_or(0) ^ parties.1.unwrap_or(0);
-                    return self.tx_index.warm(&transaction.uuid) ^ u64::from(found);
+                    return self.tx_index.warm(uuid) ^ u64::from(found);
                 }
                 (parties, 0)
             }
@@ -1951,6 +1991,9 @@ impl LedgerView for Projections {
     }
     fn any_warn_limits(&self) -> bool {
         self.facts.any_warn_limits()
+    }
+    fn workflow(&self, hash: &[u8; 32]) -> Option<&Workflow> {
+        self.workflow_hashes.get(hash).map(|&i| &self.workflows[ix(i)])
     }
 }
 

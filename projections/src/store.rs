@@ -789,8 +789,9 @@ mod tests {
             ledger::Event::NodeInitialised { config: p.config().expect("initialised").clone() },
             ledger::Event::AccountOpened { account: p.slots[0].account.clone() },
             ledger::Event::AccountOpened { account: p.slots[1].account.clone() },
+            ledger::Event::WorkflowDefined { workflow: p.tx_ref(0).workflow.clone() },
         ];
-        let template = p.tx_ref(0).clone();
+        let template = p.tx_ref(0).to_ref();
         for n in 0..3_000u128 {
             let mut t = template.clone();
             t.uuid = ledger::TxId(uuid::Uuid::from_u128(n + 1));
@@ -799,15 +800,15 @@ mod tests {
                 let e = &mut t.entries[0];
                 std::mem::swap(&mut e.payer, &mut e.payee);
             }
-            events.push(ledger::Event::TransactionProposed { transaction: t });
+            events.push(ledger::Event::TransactionProposedRef { transaction: t });
         }
         for chunk in events.chunks(500) {
             let payloads: Vec<Vec<u8>> = chunk.iter().map(ledger::encode_event).collect();
             journal.append_batch(&payloads).expect("append");
         }
         let (mut one, mut two) = (Projections::new(), Projections::new());
-        assert_eq!(fold_rest(&journal, &mut one, false, &mut None).expect("fold"), 3_003);
-        assert_eq!(fold_rest(&journal, &mut two, true, &mut None).expect("fold"), 3_003);
+        assert_eq!(fold_rest(&journal, &mut one, false, &mut None).expect("fold"), 3_004);
+        assert_eq!(fold_rest(&journal, &mut two, true, &mut None).expect("fold"), 3_004);
         assert_eq!(one, two);
         one.assert_invariants();
         let q = crate::Query { involving: Some(p.slots[1].account.id.clone()), ..crate::Query::default() };
@@ -817,10 +818,10 @@ mod tests {
         for pipelined in [false, true] {
             let mut p = Projections::new();
             match fold_rest(&journal, &mut p, pipelined, &mut None) {
-                Err(LoadError::Decode { seq, .. }) => assert_eq!(seq, 3_004),
+                Err(LoadError::Decode { seq, .. }) => assert_eq!(seq, 3_005),
                 other => panic!("expected a decode error, got {other:?}"),
             }
-            assert_eq!(p.seq(), 3_003, "everything before the bad record is folded");
+            assert_eq!(p.seq(), 3_004, "everything before the bad record is folded");
         }
     }
 

@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! cargo bench -p replay --bench audit -- build 10000000 /path/dir   # journal + bundle
+//! cargo bench -p replay --bench audit -- build 10000000 /path/dir 1 # the same in event format 1
 //! cargo bench -p replay --bench audit -- audit /path/dir/bundle.ccaudit
 //! ```
 //!
@@ -21,7 +22,7 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn build(events: u64, dir: &Path) -> std::path::PathBuf {
+fn build(events: u64, dir: &Path, event_format: u8) -> std::path::PathBuf {
     let journal_dir = dir.join("journal");
     let options = replay::synth::SynthOptions {
         events,
@@ -30,6 +31,7 @@ fn build(events: u64, dir: &Path) -> std::path::PathBuf {
         step_us: 1_000,
         limit_units: 1_000_000,
         seed: 6,
+        event_format,
         ..Default::default()
     };
     let started = Instant::now();
@@ -142,7 +144,11 @@ fn main() {
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["build", n, dir] => {
             std::fs::create_dir_all(dir).expect("create dir");
-            build(n.parse().expect("event count"), Path::new(dir));
+            build(n.parse().expect("event count"), Path::new(dir), ledger::EVENT_FORMAT_VERSION);
+        }
+        ["build", n, dir, format] => {
+            std::fs::create_dir_all(dir).expect("create dir");
+            build(n.parse().expect("event count"), Path::new(dir), format.parse().expect("event format (1 or 2)"));
         }
         ["audit", file] => audit(Path::new(file)),
         ["profile", dir] => profile(Path::new(dir)),
@@ -151,7 +157,7 @@ fn main() {
         }
         _ => {
             let dir = tempfile::tempdir().expect("tempdir");
-            let bundle = build(200_000, dir.path());
+            let bundle = build(200_000, dir.path(), ledger::EVENT_FORMAT_VERSION);
             audit(&bundle);
             reconcile_bench(100_000, 100_000);
         }

@@ -7,8 +7,9 @@ use std::path::Path;
 
 use journal::{Head, Journal};
 use ledger::{
-    balance_deltas, decide, encode_event, Account, AccountId, AccountKind, Amount, Balances, Command, Context, Event,
-    LedgerView, Limits, NodeConfig, NodeName, Proposal, State, Transaction, TxId, WorkflowId,
+    balance_deltas, decide, encode_event, encode_event_v1, Account, AccountId, AccountKind, Amount, Balances, Command,
+    Context, Event, LedgerView, Limits, NodeConfig, NodeName, Proposal, State, Transaction, TxId, Workflow, WorkflowId,
+    WorkflowRef, EVENT_FORMAT_V1,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -37,6 +38,10 @@ pub struct SynthOptions {
     /// The node's workflows (must include `payment` and `bill`); `None` ships
     /// the defaults. Golden fixtures pin their own.
     pub workflows: Option<Vec<ledger::Workflow>>,
+    /// The event format to write: `ledger::EVENT_FORMAT_VERSION`, or
+    /// `ledger::EVENT_FORMAT_V1` for a journal as nodes wrote them before
+    /// format 2 (each proposal embeds its workflow; no `WorkflowDefined`).
+    pub event_format: u8,
 }
 
 impl Default for SynthOptions {
@@ -52,6 +57,7 @@ impl Default for SynthOptions {
             limit_units: 500,
             journal: journal::Options::default(),
             workflows: None,
+            event_format: ledger::EVENT_FORMAT_VERSION,
         }
     }
 }
@@ -114,13 +120,24 @@ pub fn write_payments_journal(dir: &Path, options: &SynthOptions) -> Result<(Hea
             Err(_) => continue, // a limit refused it: like a real node, nothing is written
         };
         for event in events {
-            if let Event::TransactionProposed { transaction } = &event {
+            if let Event::TransactionProposedRef { transaction } = &event {
                 if matches!(transaction.state, State::Pending | State::Validated) {
                     open_bills.push(transaction.uuid);
                 }
             }
             state.apply(&event);
-            pending_batch.push(encode_event(&event));
+            let record = if options.event_format == EVENT_FORMAT_V1 {
+                match &event {
+                    Event::WorkflowDefined { .. } => continue,
+                    Event::TransactionProposedRef { transaction } => {
+                        encode_event_v1(&Event::TransactionProposed { transaction: state.resolve(transaction) })
+                    }
+                    other => encode_event_v1(other),
+                }
+            } else {
+                encode_event(&event)
+            };
+            pending_batch.push(record);
             written += 1;
         }
         if pending_batch.len() >= options.batch || written >= options.events {
@@ -187,6 +204,7 @@ pub struct SynthState {
     config: Option<NodeConfig>,
     accounts: HashMap<AccountId, (Account, Balances)>,
     open: HashMap<TxId, Transaction>,
+    workflows: HashMap<[u8; 32], Workflow>,
     /// Transactions proposed so far.
     pub transactions_written: u64,
 }
@@ -207,12 +225,21 @@ impl LedgerView for SynthState {
     fn trunkward_account(&self) -> Option<&AccountId> {
         None
     }
+    fn workflow(&self, hash: &[u8; 32]) -> Option<&Workflow> {
+        self.workflows.get(hash)
+    }
 }
 
 impl SynthState {
     /// Completed and pending balances of an account.
     pub fn balances_of(&self, id: &AccountId) -> Option<Balances> {
         self.accounts.get(id).map(|(_, b)| *b)
+    }
+
+    /// `transaction` with the definition of the workflow it names.
+    fn resolve(&self, transaction: &Transaction<WorkflowRef>) -> Transaction {
+        let workflow = self.workflows.get(&transaction.workflow.hash).expect("decide defines a workflow before use");
+        transaction.clone().with_workflow(workflow.clone())
     }
 
     fn book(&mut self, tx: &Transaction, from: Option<State>, to: State) {
@@ -232,11 +259,15 @@ impl SynthState {
             Event::AccountOpened { account } => {
                 self.accounts.insert(account.id.clone(), (account.clone(), Balances::default()));
             }
-            Event::TransactionProposed { transaction } => {
+            Event::WorkflowDefined { workflow } => {
+                self.workflows.insert(workflow.content_hash(), workflow.clone());
+            }
+            Event::TransactionProposedRef { transaction } => {
+                let transaction = self.resolve(transaction);
                 self.transactions_written += 1;
-                self.book(transaction, None, transaction.state);
+                self.book(&transaction, None, transaction.state);
                 if is_open(transaction.state) {
-                    self.open.insert(transaction.uuid, transaction.clone());
+                    self.open.insert(transaction.uuid, transaction);
                 }
             }
             Event::TransactionTransitioned { uuid, from, to, version, .. } => {

@@ -113,6 +113,8 @@ fn the_golden_bundle_is_stable() {
         journal: journal::Options { checkpoint_interval_records: 16, ..Default::default() },
         // The workflows the fixture was written with (ccnode's first shipped set), frozen here.
         workflows: Some(first_shipped_workflows()),
+        // Written before event format 2: the format-1 reader must keep reading it.
+        event_format: ledger::EVENT_FORMAT_V1,
         ..Default::default()
     };
     replay::synth::write_payments_journal(&dir.path().join("journal"), &options).expect("journal");
@@ -130,6 +132,46 @@ fn the_golden_bundle_is_stable() {
 }
 
 const GOLDEN_HEAD: &str = include_str!("fixtures/golden-v1.head");
+
+/// The same payments in event format 1 and 2 audit and replay to the same
+/// ledger: the same accounts, balances, and every transaction equal,
+/// workflow definition included (format 2 names it, the fold puts it back).
+/// The format-2 journal has one more record per workflow used (its
+/// definition) and is smaller.
+#[test]
+fn format_1_and_format_2_journals_of_the_same_payments_audit_alike() {
+    let s = common::Seeded::new();
+    let mut runs = Vec::new();
+    for event_format in [ledger::EVENT_FORMAT_V1, ledger::EVENT_FORMAT_VERSION] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = replay::synth::SynthOptions {
+            // The same payments: format 2 adds the definitions of payment and bill.
+            events: if event_format == ledger::EVENT_FORMAT_V1 { 2_000 } else { 2_002 },
+            seed: s.seed,
+            accounts: 12,
+            batch: 7,
+            event_format,
+            ..Default::default()
+        };
+        replay::synth::write_payments_journal(&dir.path().join("journal"), &options).expect("journal");
+        let bytes = export(dir.path(), None);
+        let summary = audit_bytes(&bytes).expect("audit");
+        let journal = Journal::open_read_only(&dir.path().join("journal")).expect("open");
+        let point = replay::state_at(&journal, replay::Until::Head, &mut |_| {}).expect("replay");
+        runs.push((summary, point.projections, bytes.len()));
+    }
+    let ((v1, p1, len1), (v2, p2, len2)) = (&runs[0], &runs[1]);
+    assert_eq!((v1.accounts, v1.transactions, v1.bookings), (v2.accounts, v2.transactions, v2.bookings));
+    assert_eq!(v2.records, v1.records + 2, "format 2 journals the definitions of payment and bill once");
+    assert!(len2 < len1, "format 2 is smaller: {len2} ≥ {len1} bytes");
+    let all = projections::Query::default();
+    let (t1, t2) = (p1.transactions(&all).items, p2.transactions(&all).items);
+    assert!(t1.len() > 100, "the journals hold transactions to compare");
+    assert_eq!(t1, t2, "every transaction, workflow included");
+    for account in p1.accounts() {
+        assert_eq!(p1.balances(&account.id), p2.balances(&account.id), "balances of {}", account.id);
+    }
+}
 
 #[test]
 fn every_single_byte_flip_is_caught_and_flips_in_a_record_name_its_seq() {

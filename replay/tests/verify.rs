@@ -5,8 +5,8 @@ mod common;
 
 use journal::{Journal, Options};
 use ledger::{
-    encode_event, Account, AccountId, AccountKind, AccountStatus, Amount, Entry, Event, Limits, NodeConfig, NodeName,
-    State, Transaction, TxId, Workflow,
+    encode_event, encode_event_v1, Account, AccountId, AccountKind, AccountStatus, Amount, Entry, Event, Limits,
+    NodeConfig, NodeName, State, Transaction, TxId, Workflow,
 };
 use projections::SnapshotStore;
 use rand::Rng;
@@ -135,7 +135,7 @@ fn payment(quant: i64, payer: &str) -> Vec<u8> {
         written_unix_s: 0,
         entries: vec![entry],
     };
-    encode_event(&Event::TransactionProposed { transaction })
+    encode_event_v1(&Event::TransactionProposed { transaction })
 }
 
 #[test]
@@ -228,7 +228,7 @@ fn balances_beyond_exact_decimal_range_are_an_overflow_finding() {
             written_unix_s: 0,
             entries: vec![entry],
         };
-        events.push(encode_event(&Event::TransactionProposed { transaction }));
+        events.push(encode_event_v1(&Event::TransactionProposed { transaction }));
     }
     let dir = tempfile::tempdir().expect("tempdir");
     raw_journal(dir.path(), &events);

@@ -3,6 +3,7 @@
 mod browser;
 mod cdp;
 mod federation;
+mod formats;
 mod hardening;
 mod hostile;
 mod import;

@@ -507,9 +507,18 @@ fn the_live_event_feed_follows_new_records_and_ends_at_shutdown() {
     // New records arrive on the open stream.
     let pay = json!({"payer": "alice", "payee": "bob", "quant": 3, "description": "live", "type": "pay"});
     assert_eq!(server.call(reqwest::Method::POST, "/transaction", "alice", Some(pay)).0, StatusCode::CREATED);
+    // Event format 2: the first payment under `pay` journals its definition first.
+    let defined = next_record();
+    assert_eq!(defined["seq"], json!(last_seq + 1));
+    assert_eq!(
+        (defined["event"]["type"].as_str(), defined["event"]["workflow"]["id"].as_str()),
+        (Some("WorkflowDefined"), Some("pay"))
+    );
     let live = next_record();
-    assert_eq!(live["seq"], json!(last_seq + 1));
+    assert_eq!(live["seq"], json!(last_seq + 2));
     assert_eq!(live["event"]["type"], "TransactionProposed");
+    assert_eq!(live["event"]["transaction"]["workflow"], "pay");
+    assert_eq!(live["event"]["transaction"]["workflow_hash"], defined["event"]["workflow"]["hash"]);
     let started = Instant::now();
     server.stop();
     assert!(started.elapsed() < Duration::from_secs(10), "an open feed must not hold up shutdown");

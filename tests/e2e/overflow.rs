@@ -106,7 +106,8 @@ fn write_old_journal(data: &std::path::Path) {
             },
         },
     ];
-    let payloads: Vec<Vec<u8>> = events.iter().map(encode_event).collect();
+    // Written before event format 2: every proposal embeds its workflow.
+    let payloads: Vec<Vec<u8>> = events.iter().map(encode_event_v1).collect();
     journal.append_batch(&payloads).expect("append");
 }
 

@@ -63,12 +63,16 @@ fn entry_json(entry: &Entry) -> Value {
 
 /// A transaction as stored (workflow by id).
 pub fn transaction_json(tx: &Transaction) -> Value {
+    transaction_named_json(tx, tx.workflow.id.as_str())
+}
+
+fn transaction_named_json<W>(tx: &Transaction<W>, workflow: &str) -> Value {
     let entries: Vec<Value> = tx.entries.iter().map(entry_json).collect();
     json!({
         "uuid": tx.uuid.to_string(),
         "version": tx.version,
         "state": tx.state.name(),
-        "workflow": tx.workflow.id.as_str(),
+        "workflow": workflow,
         "author": tx.author.as_str(),
         "written_unix_s": tx.written_unix_s,
         "entries": entries,
@@ -192,6 +196,22 @@ pub fn event_json(event: &Event) -> Value {
         Event::TransactionProposed { transaction } => {
             json!({"type": "TransactionProposed", "transaction": transaction_json(transaction)})
         }
+        // Format 2's proposal reads as format 1's: one event type for
+        // scripts, with the content hash of the workflow it names.
+        Event::TransactionProposedRef { transaction } => {
+            let mut tx = transaction_named_json(transaction, transaction.workflow.id.as_str());
+            tx["workflow_hash"] = Value::String(hex(&transaction.workflow.hash));
+            json!({"type": "TransactionProposed", "transaction": tx})
+        }
+        Event::WorkflowDefined { workflow } => json!({
+            "type": "WorkflowDefined",
+            "workflow": {
+                "id": workflow.id.as_str(),
+                "label": workflow.label,
+                "active": workflow.active,
+                "hash": hex(&workflow.content_hash()),
+            },
+        }),
         Event::TransactionTransitioned { uuid, from, to, actor, version, at_unix_s } => json!({
             "type": "TransactionTransitioned",
             "uuid": uuid.to_string(),

@@ -108,11 +108,16 @@ fn samples() -> Vec<Event> {
     ]
 }
 
-/// Fixture layout: per event, a u32 little-endian length then the bytes.
+/// Fixture layout: per event, a u32 little-endian length then the bytes,
+/// in format 1 (every fixture but `events-v2.bin`).
 fn blob(events: &[Event]) -> Vec<u8> {
+    blob_with(events, encode_event_v1)
+}
+
+fn blob_with(events: &[Event], encode: fn(&Event) -> Vec<u8>) -> Vec<u8> {
     let mut out = Vec::new();
     for e in events {
-        let bytes = encode_event(e);
+        let bytes = encode(e);
         out.extend_from_slice(&u32::try_from(bytes.len()).expect("small event").to_le_bytes());
         out.extend_from_slice(&bytes);
     }
@@ -149,16 +154,18 @@ fn pinned_small_encodings() {
     // Hand-checked bytes: version 1, variant 4 (AccountStatusChanged),
     // string "bob" (len 3), variant 1 (Blocked).
     let e = Event::AccountStatusChanged { id: acc("bob"), status: AccountStatus::Blocked };
-    assert_eq!(encode_event(&e), vec![1, 4, 3, b'b', b'o', b'b', 1]);
+    assert_eq!(encode_event_v1(&e), vec![1, 4, 3, b'b', b'o', b'b', 1]);
+    // Format 2 encodes it the same after its version byte.
+    assert_eq!(encode_event(&e), vec![2, 4, 3, b'b', b'o', b'b', 1]);
 }
 
 #[test]
 fn decoding_refuses_bad_bytes() {
-    let good = encode_event(&samples()[5]);
+    let good = encode_event_v1(&samples()[5]);
     assert!(matches!(decode_event(&[]), Err(DecodeError::Empty)));
-    let mut v2 = good.clone();
-    v2[0] = 2;
-    assert!(matches!(decode_event(&v2), Err(DecodeError::UnknownVersion { version: 2 })));
+    let mut v3 = good.clone();
+    v3[0] = 3;
+    assert!(matches!(decode_event(&v3), Err(DecodeError::UnknownVersion { version: 3 })));
     let mut trailing = good.clone();
     trailing.push(0);
     assert!(matches!(decode_event(&trailing), Err(DecodeError::TrailingBytes { trailing: 1 })));
@@ -169,7 +176,9 @@ fn decoding_refuses_bad_bytes() {
     // A proposed transaction with no entries decodes but is refused.
     let Event::TransactionProposed { mut transaction } = samples()[8].clone() else { panic!("sample 8 is a proposal") };
     transaction.entries.clear();
-    let empty = encode_event(&Event::TransactionProposed { transaction });
+    let empty = encode_event_v1(&Event::TransactionProposed { transaction: transaction.clone() });
+    assert!(matches!(decode_event(&empty), Err(DecodeError::Invalid { .. })));
+    let empty = encode_event(&Event::TransactionProposedRef { transaction: transaction.to_ref() });
     assert!(matches!(decode_event(&empty), Err(DecodeError::Invalid { .. })));
     // Amount -1.0 (mantissa -10, scale 1) is not canonical.
     let limits_changed = [1u8, 3, 1, b'a', 19, 1, 0, 0];
@@ -243,7 +252,7 @@ fn golden_komunitin_event_bytes() {
     let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
     assert_eq!(decoded, komunitin_samples());
     // Hand-checked: version 1, variant 14, "branch2" (len 7), Komunitin = 1.
-    assert_eq!(encode_event(&komunitin_samples()[0]), [&[1u8, 14, 7][..], b"branch2", &[1]].concat());
+    assert_eq!(encode_event_v1(&komunitin_samples()[0]), [&[1u8, 14, 7][..], b"branch2", &[1]].concat());
     let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
     assert_eq!(firsts, vec![14, 14]);
 }
@@ -265,7 +274,7 @@ fn golden_reference_dialect_bytes() {
     let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
     assert_eq!(decoded, samples);
     // Hand-checked: version 1, variant 14, "trunk" (len 5), Reference = 2.
-    assert_eq!(encode_event(&samples[0]), [&[1u8, 14, 5][..], b"trunk", &[2]].concat());
+    assert_eq!(encode_event_v1(&samples[0]), [&[1u8, 14, 5][..], b"trunk", &[2]].concat());
     let names: Vec<&str> = Dialect::ALL.iter().map(|d| d.name()).collect();
     assert_eq!(names, ["ccnode", "komunitin", "reference"], "encoding order");
 }
@@ -293,7 +302,7 @@ fn golden_link_closure_event_bytes() {
     let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
     assert_eq!(decoded, links_samples());
     // Hand-checked: version 1, variant 16, "trunk" (len 5).
-    assert_eq!(encode_event(&links_samples()[1]), [&[1u8, 16, 5][..], b"trunk"].concat());
+    assert_eq!(encode_event_v1(&links_samples()[1]), [&[1u8, 16, 5][..], b"trunk"].concat());
     let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
     assert_eq!(firsts, vec![15, 16]);
 }
@@ -381,7 +390,7 @@ fn golden_witness_event_bytes() {
     let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
     assert_eq!(decoded, witness_samples());
     // Hand-checked: version 1, variant 23, "branch" (len 6), size 7, then the root's 32 bytes.
-    assert_eq!(encode_event(&witness_samples()[1]), [&[1u8, 23, 6][..], b"branch", &[7], &[0x55; 32]].concat());
+    assert_eq!(encode_event_v1(&witness_samples()[1]), [&[1u8, 23, 6][..], b"branch", &[7], &[0x55; 32]].concat());
     let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
     assert_eq!(firsts, vec![22, 23, 24]);
 }
@@ -412,9 +421,9 @@ fn golden_keys_event_bytes() {
     let decoded: Vec<Event> = split(&stored).into_iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
     assert_eq!(decoded, keys_samples());
     // Hand-checked: version 1, variant 19, then the 32 key bytes as they are (arrays have no length).
-    assert_eq!(encode_event(&keys_samples()[0]), [&[1u8, 19][..], &[0x11; 32]].concat());
+    assert_eq!(encode_event_v1(&keys_samples()[0]), [&[1u8, 19][..], &[0x11; 32]].concat());
     // Variant 21, size 300 as a varint (251 = u16 follows, little endian), then the note's length and bytes.
-    let checkpoint = encode_event(&keys_samples()[2]);
+    let checkpoint = encode_event_v1(&keys_samples()[2]);
     assert_eq!(checkpoint[..5], [1, 21, 251, 0x2c, 0x01]);
     let firsts: Vec<u8> = split(&stored).iter().map(|b| b[1]).collect();
     assert_eq!(firsts, vec![19, 20, 21]);
@@ -425,4 +434,79 @@ fn the_rotation_message_is_pinned() {
     let message = node_key_rotation_message(&[1; 32], &[2; 32]);
     assert_eq!(&message[..28], b"ccnode node key rotation v1\n");
     assert_eq!(message.len(), 28 + 64);
+}
+
+const V2_FIXTURE: &str = "tests/fixtures/events-v2.bin";
+/// `Workflow::content_hash` of the fixture's `credit` (ccnode's first shipped
+/// definition): a workflow's identity in format 2, pinned like its bytes.
+const CREDIT_HASH: &str = "8c1cd429dc3ca8c1668d4ae0b69362fb4bc2005c88d63539c3d94a2ab2ae144c";
+
+/// Format 2 (issue 14, item 1): the events of [`samples`], with the one
+/// proposal journaled as its workflow's definition (appended variant 25)
+/// followed by a proposal naming it by id and hash (variant 26).
+fn v2_samples() -> Vec<Event> {
+    samples()
+        .into_iter()
+        .flat_map(|event| match event {
+            Event::TransactionProposed { transaction } => vec![
+                Event::WorkflowDefined { workflow: transaction.workflow.clone() },
+                Event::TransactionProposedRef { transaction: transaction.to_ref() },
+            ],
+            other => vec![other],
+        })
+        .collect()
+}
+
+#[test]
+fn golden_v2_event_bytes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(V2_FIXTURE);
+    let expected = blob_with(&v2_samples(), encode_event);
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &expected).expect("write fixture");
+    }
+    let stored = std::fs::read(&path).expect("fixture exists; run with UPDATE_GOLDEN=1 to create it");
+    assert!(stored == expected, "encoding changed: bytes differ from {V2_FIXTURE}");
+    let records = split(&stored);
+    let decoded: Vec<Event> = records.iter().map(|b| decode_event(b).expect("fixture decodes")).collect();
+    assert_eq!(decoded, v2_samples());
+    assert!(records.iter().all(|r| r[0] == 2), "every record is format 2");
+    let firsts: Vec<u8> = records.iter().map(|b| b[1]).collect();
+    assert_eq!(firsts, vec![0, 1, 2, 2, 3, 4, 5, 6, 25, 26, 8, 9], "variant indices");
+
+    let Event::WorkflowDefined { workflow } = &decoded[8] else { panic!("record 8 defines the workflow") };
+    let Event::TransactionProposedRef { transaction } = &decoded[9] else { panic!("record 9 proposes") };
+    assert_eq!(ledger::ratchet::hex(&workflow.content_hash()), CREDIT_HASH);
+    assert_eq!(transaction.workflow, WorkflowRef { id: wid("credit"), hash: workflow.content_hash() });
+    // The proposal is the format-1 one with its workflow named, not copied:
+    // the same transaction once the definition is put back.
+    let Event::TransactionProposed { transaction: v1 } = &samples()[8] else { panic!("sample 8 is a proposal") };
+    assert_eq!(&transaction.clone().with_workflow(workflow.clone()), v1);
+    assert!(records[9].len() < split(&blob(&samples()))[8].len(), "smaller than the format-1 proposal");
+}
+
+#[test]
+fn each_format_has_its_one_form_of_a_proposal() {
+    let Event::TransactionProposed { transaction } = samples()[8].clone() else { panic!("sample 8 is a proposal") };
+    // A format-1 proposal under a format-2 version byte is refused…
+    let mut v1 = encode_event_v1(&Event::TransactionProposed { transaction: transaction.clone() });
+    assert!(decode_event(&v1).is_ok());
+    v1[0] = 2;
+    assert!(matches!(decode_event(&v1), Err(DecodeError::Invalid { .. })));
+    // …and format 2's two new variants under format 1's.
+    for event in [
+        Event::WorkflowDefined { workflow: transaction.workflow.clone() },
+        Event::TransactionProposedRef { transaction: transaction.to_ref() },
+    ] {
+        let mut v2 = encode_event(&event);
+        assert_eq!(decode_event(&v2).expect("format 2 reads"), event);
+        v2[0] = 1;
+        assert!(matches!(decode_event(&v2), Err(DecodeError::Invalid { .. })));
+    }
+}
+
+#[test]
+#[should_panic(expected = "never embeds a workflow")]
+fn format_2_never_writes_an_embedded_workflow() {
+    let proposal = samples()[8].clone();
+    let _ = encode_event(&proposal);
 }

@@ -49,7 +49,7 @@ fn crossing_a_soft_limit_is_allowed_and_recorded_once_until_the_balance_comes_ba
     // Within: nothing. Beyond: both sides of one payment, each recorded after it.
     assert!(crossed(&pay(&mut state, "alice", "bob", "3", 1)).is_empty());
     let events = pay(&mut state, "alice", "bob", "3", 2);
-    assert!(matches!(events[0], Event::TransactionProposed { .. }), "the payment first");
+    assert!(matches!(events[0], Event::TransactionProposedRef { .. }), "the payment first");
     assert_eq!(
         crossed(&events),
         vec![(acc("alice"), true, amt("-5"), amt("-6")), (acc("bob"), false, amt("4"), amt("6"))]

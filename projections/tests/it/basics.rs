@@ -21,8 +21,9 @@ fn payment_moves_completed_and_pending_balances_and_timeline() {
     assert_eq!(p.balances(&acc("nobody")), None);
     let tx = p.transaction(&tx_id(1)).expect("stored");
     assert_eq!((tx.state, tx.version), (State::Completed, 1));
-    let seq = opened + 1;
-    let at_us = node.events.last().expect("event").1;
+    // The payment's record, after the definition of `payment` (event format 2).
+    let (seq, at_us, _) = *node.events.last().expect("event");
+    assert_eq!(seq, opened + 2);
     assert_eq!(p.timeline(&acc("alice")), Some(&[TimelinePoint { seq, at_us, balance: amt("-2.5") }][..]));
     assert_eq!(p.timeline(&acc("carol")), Some(&[][..]));
     p.assert_invariants();
@@ -121,9 +122,14 @@ fn historical_balances_by_seq_and_time() {
     node.propose("bob", "bob", "carol", "5", "payment", 3);
     let (alice, bob) = (acc("alice"), acc("bob"));
     let p = &node.proj;
-    let first = usize::try_from(before).expect("small");
-    let seq_of = |i: usize| node.events[first + i].0;
-    let at_of = |i: usize| node.events[first + i].1;
+    // The i-th payment's record (the first comes after `payment`'s definition).
+    let proposals: Vec<(u64, u64)> = node.events[usize::try_from(before).expect("small")..]
+        .iter()
+        .filter(|(_, _, e)| matches!(e, Event::TransactionProposedRef { .. }))
+        .map(|&(seq, at, _)| (seq, at))
+        .collect();
+    let seq_of = |i: usize| proposals[i].0;
+    let at_of = |i: usize| proposals[i].1;
     assert_eq!(p.balance_at_seq(&alice, before), Some(amt("0")));
     assert_eq!(p.balance_at_seq(&alice, seq_of(0)), Some(amt("-1")));
     assert_eq!(p.balance_at_seq(&alice, seq_of(1)), Some(amt("-3")));

@@ -52,6 +52,22 @@ fn proposed(n: u128, state: State, entries: Vec<Entry>) -> Event {
     Event::TransactionProposed { transaction }
 }
 
+/// The workflow [`proposed_ref`] names: not the one of [`proposed`], which
+/// a format-1 proposal of the base embeds (and so defines).
+fn immediate() -> Workflow {
+    Workflow::from_code("_C-").expect("code")
+}
+
+/// As [`proposed`], in event format 2, under [`immediate`] named by hash.
+fn proposed_ref(n: u128, state: State, entries: Vec<Entry>) -> Event {
+    let Event::TransactionProposed { transaction } = proposed(n, state, entries) else { unreachable!() };
+    Event::TransactionProposedRef { transaction: transaction.with_workflow(WorkflowRef::of(&immediate())) }
+}
+
+fn defined() -> Event {
+    Event::WorkflowDefined { workflow: immediate() }
+}
+
 fn pay(n: u128, payer: &str, payee: &str, units: i64) -> Event {
     proposed(n, State::Completed, vec![entry(payer, payee, Amount::from_units(units))])
 }
@@ -191,6 +207,22 @@ fn transactions_are_proposed_once_with_entries_and_move_from_their_state_by_one_
 }
 
 #[test]
+fn a_format_2_proposal_names_a_workflow_defined_before_it() {
+    let pay = || proposed_ref(2, State::Completed, vec![entry("a", "b", Amount::from_units(1))]);
+    let undefined = FindingKind::UndefinedWorkflow { uuid: tx_id(2).to_string(), workflow: immediate().id.to_string() };
+    refused(base(false), &[pay()], undefined);
+    // Defined first, it folds, and reads back with the definition in place.
+    let mut p = base(false);
+    for event in [defined(), pay()] {
+        let seq = p.seq() + 1;
+        p.try_apply(seq, seq, &event).expect("folds");
+    }
+    assert_eq!(p.transaction(&tx_id(2)).expect("proposed").workflow, immediate());
+    // Format 2 refuses what format 1 does: here a second proposal of the same uuid.
+    refused(p, &[pay()], FindingKind::DuplicateTransaction { uuid: tx_id(2).to_string() });
+}
+
+#[test]
 fn a_booking_beyond_a_limit_names_the_lowest_account_id_pending_first() {
     let broken = |account: &str, which, change: i64, balance: i64| FindingKind::LimitBroken {
         account: account.into(),
@@ -319,6 +351,13 @@ fn event() -> impl Strategy<Value = Event> {
                 proposed(n, state, entries)
             }
         ),
+        2 => (0u128..8, state(), prop::collection::vec((ids.clone(), ids.clone(), quant()), 0..3)).prop_map(
+            |(n, state, legs)| {
+                let entries = legs.into_iter().map(|(p, q, a)| entry(IDS[p], IDS[q], a)).collect();
+                proposed_ref(n, state, entries)
+            }
+        ),
+        1 => Just(defined()),
         4 => (0u128..8, state(), state(), 0u32..4).prop_map(|(n, from, to, v)| moved(n, from, to, v)),
         1 => (0u128..8, 0u32..4).prop_map(|(n, version)| Event::TransactionExpired { uuid: tx_id(n), version, at_unix_s: 3 }),
         1 => (ids.clone(), -12i64..0, 0i64..12).prop_map(|(i, min, max)| Event::AccountLimitsChanged { id: id_of(i), limits: limits(min, max) }),
