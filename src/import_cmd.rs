@@ -13,6 +13,9 @@ pub enum ImportFormat {
     Ccnode,
     /// Komunitin's community migration bundle: its members.csv and transfers.csv.
     Komunitin,
+    /// The Community Exchange System's export (as IntegralCES reads it): its
+    /// users.csv and transactions.csv, and balances.csv to check against.
+    Ces,
 }
 
 /// `ccnode import` arguments.
@@ -27,17 +30,24 @@ pub struct ImportArgs {
     /// The new node's name.
     #[arg(long, value_name = "NODE", default_value = "ccnode")]
     name: String,
+    /// For `ces`: the offset from UTC of the export's times, which carry no zone
+    /// (`+02:00`, `-05:30`; default UTC).
+    #[arg(long, value_name = "±HH:MM", allow_hyphen_values = true, value_parser = api::import::parse_utc_offset)]
+    utc_offset: Option<i32>,
     /// The files, in any order: for `ccnode` the accounts and transactions exports, for
-    /// `komunitin` the bundle's members.csv and transfers.csv.
+    /// `komunitin` the bundle's members.csv and transfers.csv, for `ces` the export's
+    /// users.csv, transactions.csv and (optional, checked) balances.csv.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
 }
 
 /// Exit status: 0 imported, 1 refused (a bad row, named; nothing written), 2 could not run.
 pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let format = match args.format {
-        ImportFormat::Ccnode => api::import::Format::Ccnode,
-        ImportFormat::Komunitin => api::import::Format::Komunitin,
+    let format = match (args.format, args.utc_offset) {
+        (ImportFormat::Ccnode, None) => api::import::Format::Ccnode,
+        (ImportFormat::Komunitin, None) => api::import::Format::Komunitin,
+        (ImportFormat::Ces, offset) => api::import::Format::Ces { utc_offset_seconds: offset.unwrap_or(0) },
+        (_, Some(_)) => anyhow::bail!("--utc-offset is for --format ces (the other formats' times carry their zone)"),
     };
     let mut files = Vec::new();
     for path in &args.files {

@@ -1,5 +1,5 @@
 //! Moving a community's history onto a new node (issue 12, item 4):
-//! `ccnode import --data DIR --format ccnode FILE…`.
+//! `ccnode import --data DIR --format ccnode|komunitin|ces FILE…`.
 //!
 //! Reading and checking the files is pure ([`parse_csv`], [`plan`]): a file
 //! with a bad row is refused naming its file and line before anything runs.
@@ -23,6 +23,9 @@ use crate::machine::NodeCommand;
 use crate::metrics::Metrics;
 use crate::node::{Node, StartOptions};
 
+pub mod ces;
+pub use ces::parse_utc_offset;
+
 /// Why an import was refused. Nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -35,12 +38,14 @@ pub enum ImportError {
         source: std::io::Error,
     },
     /// A file's header is not one of the format's.
-    #[error("{file}: not a ccnode accounts or transactions export (header {header:?})")]
+    #[error("{file}: not {expected} (header {header:?})")]
     UnknownFile {
         /// The file.
         file: String,
         /// Its first line.
         header: String,
+        /// The files the format has.
+        expected: &'static str,
     },
     /// A row is bad.
     #[error("{file} line {line}: {reason}")]
@@ -157,6 +162,13 @@ pub enum Format {
     /// `transfers.csv` (community-exchange-network/komunitin,
     /// `shared/migration/FORMAT.md`).
     Komunitin,
+    /// The Community Exchange System's export as IntegralCES's importer reads
+    /// it: `users.csv`, `transactions.csv`, optionally `balances.csv` (see
+    /// [`ces`] and docs/OPERATIONS.md).
+    Ces {
+        /// The offset of the export's zone-less times from UTC, in seconds.
+        utc_offset_seconds: i32,
+    },
 }
 
 impl Format {
@@ -165,7 +177,21 @@ impl Format {
         match self {
             Format::Ccnode => "ccnode",
             Format::Komunitin => "komunitin",
+            Format::Ces { .. } => "ces",
         }
+    }
+
+    /// The files it has, for a refusal of one that is not.
+    fn files(self) -> &'static str {
+        match self {
+            Format::Ccnode => "a ccnode accounts or transactions export",
+            Format::Komunitin => "a Komunitin members.csv or transfers.csv",
+            Format::Ces { .. } => "a CES users.csv, transactions.csv or balances.csv",
+        }
+    }
+
+    fn unknown_file(self, file: &str, header: &[String]) -> ImportError {
+        ImportError::UnknownFile { file: file.to_owned(), header: header.join(","), expected: self.files() }
     }
 }
 
@@ -182,8 +208,20 @@ pub struct AccountPlan {
     pub blocked: bool,
     /// Its limits.
     pub limits: Limits,
-    /// The balance the file declares, checked against the replayed history.
-    pub declared_balance: Option<Amount>,
+}
+
+/// A balance a file declares, checked against the replayed history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredBalance {
+    /// The row that declares it.
+    pub row: RowRef,
+    /// The account.
+    pub id: AccountId,
+    /// Its balance once every payment is in.
+    pub balance: Amount,
+    /// Accounts whose replayed balances count toward it too (a CES exchange's
+    /// one virtual user, which the import splits per remote exchange).
+    pub with: Vec<AccountId>,
 }
 
 /// A payment to replay at its original time.
@@ -216,6 +254,8 @@ pub struct Plan {
     pub payments: Vec<PaymentPlan>,
     /// Rows of transactions not completed (left out).
     pub skipped: usize,
+    /// Balances the files declare.
+    pub declared: Vec<DeclaredBalance>,
 }
 
 const ACCOUNT_COLUMNS: &[&str] = &["id", "kind", "status", "min", "max"];
@@ -250,11 +290,12 @@ pub fn plan(format: Format, files: &[(String, String)], now_us: u64) -> Result<P
     match format {
         Format::Ccnode => plan_ccnode(files, now_us),
         Format::Komunitin => plan_komunitin(files, now_us),
+        Format::Ces { utc_offset_seconds } => ces::plan(files, now_us, utc_offset_seconds),
     }
 }
 
 /// A file's header and rows, refused when a row has more or fewer fields.
-fn read_rows(file: &str, text: &str) -> Result<(Vec<String>, Vec<CsvRow>), ImportError> {
+fn read_rows(format: Format, file: &str, text: &str) -> Result<(Vec<String>, Vec<CsvRow>), ImportError> {
     let rows = parse_csv(text.strip_prefix('\u{feff}').unwrap_or(text)).map_err(|(line, reason)| ImportError::Row {
         file: file.to_owned(),
         line,
@@ -262,7 +303,7 @@ fn read_rows(file: &str, text: &str) -> Result<(Vec<String>, Vec<CsvRow>), Impor
     })?;
     let mut rows = rows.into_iter();
     let Some((_, header)) = rows.next() else {
-        return Err(ImportError::UnknownFile { file: file.to_owned(), header: String::new() });
+        return Err(format.unknown_file(file, &[]));
     };
     let body: Vec<CsvRow> = rows.filter(|(_, r)| !(r.len() == 1 && r[0].is_empty())).collect();
     if let Some((line, row)) = body.iter().find(|(_, r)| r.len() != header.len()) {
@@ -283,6 +324,18 @@ impl Clock {
     fn next(&mut self, row: &RowRef, field: &str, text: &str, now_us: u64) -> Result<u64, ImportError> {
         let original =
             parse_time_us(text).ok_or_else(|| row.error(format!("{field} {text:?} is not an RFC 3339 time")))?;
+        self.next_at(row, field, text, original, now_us)
+    }
+
+    /// The time to write a row at, given its original time (`text` as the file has it).
+    fn next_at(
+        &mut self,
+        row: &RowRef,
+        field: &str,
+        text: &str,
+        original: u64,
+        now_us: u64,
+    ) -> Result<u64, ImportError> {
         let at_us = match self.last {
             Some((previous, _)) if original < previous => {
                 return Err(row.error(format!("{field} {text} goes back in time")));
@@ -323,7 +376,7 @@ fn plan_ccnode(files: &[(String, String)], now_us: u64) -> Result<Plan, ImportEr
     let mut accounts: Vec<AccountPlan> = Vec::new();
     let mut entries: Rows = Vec::new();
     for (file, text) in files {
-        let (header, body) = read_rows(file, text)?;
+        let (header, body) = read_rows(format, file, text)?;
         if let Some(at) = columns(&header, ACCOUNT_COLUMNS) {
             for (line, row) in body {
                 let row_ref = RowRef { file: file.clone(), line };
@@ -334,7 +387,7 @@ fn plan_ccnode(files: &[(String, String)], now_us: u64) -> Result<Plan, ImportEr
                 entries.push((RowRef { file: file.clone(), line }, row, at.clone()));
             }
         } else {
-            return Err(ImportError::UnknownFile { file: file.clone(), header: header.join(",") });
+            return Err(format.unknown_file(file, &header));
         }
     }
     if accounts.is_empty() {
@@ -390,18 +443,20 @@ fn plan_ccnode(files: &[(String, String)], now_us: u64) -> Result<Plan, ImportEr
             metadata,
         });
     }
-    Ok(Plan { accounts, payments, skipped })
+    Ok(Plan { accounts, payments, skipped, declared: Vec::new() })
 }
 
 /// Komunitin's bundle: `members.csv` (members and their accounts) and
 /// `transfers.csv` (the complete committed history); its other files
 /// (community, users, categories, posts) hold nothing a ledger keeps.
 fn plan_komunitin(files: &[(String, String)], now_us: u64) -> Result<Plan, ImportError> {
+    let format = Format::Komunitin;
     let mut accounts: Vec<AccountPlan> = Vec::new();
     let mut transfers: Rows = Vec::new();
     let mut without_account = BTreeSet::new();
+    let mut declared = Vec::new();
     for (file, text) in files {
-        let (header, body) = read_rows(file, text)?;
+        let (header, body) = read_rows(format, file, text)?;
         if let Some(at) = columns(&header, KOMUNITIN_MEMBER_COLUMNS) {
             for (line, row) in body {
                 let row_ref = RowRef { file: file.clone(), line };
@@ -434,15 +489,16 @@ fn plan_komunitin(files: &[(String, String)], now_us: u64) -> Result<Plan, Impor
                 };
                 let limits = Limits::new(-credit, max)
                     .map_err(|_| row_ref.error("limits must satisfy -creditLimit <= 0 <= maximumBalance"))?;
-                let declared_balance = Some(amount("account.balance")?);
-                accounts.push(AccountPlan { row: row_ref, id, admin: false, blocked, limits, declared_balance });
+                let balance = amount("account.balance")?;
+                declared.push(DeclaredBalance { row: row_ref.clone(), id: id.clone(), balance, with: Vec::new() });
+                accounts.push(AccountPlan { row: row_ref, id, admin: false, blocked, limits });
             }
         } else if let Some(at) = columns(&header, KOMUNITIN_TRANSFER_COLUMNS) {
             for (line, row) in body {
                 transfers.push((RowRef { file: file.clone(), line }, row, at.clone()));
             }
         } else {
-            return Err(ImportError::UnknownFile { file: file.clone(), header: header.join(",") });
+            return Err(format.unknown_file(file, &header));
         }
     }
     if accounts.is_empty() {
@@ -492,7 +548,7 @@ fn plan_komunitin(files: &[(String, String)], now_us: u64) -> Result<Plan, Impor
             metadata,
         });
     }
-    Ok(Plan { accounts, payments, skipped: 0 })
+    Ok(Plan { accounts, payments, skipped: 0, declared })
 }
 
 fn account_row(
@@ -525,7 +581,7 @@ fn account_row(
     };
     let limits = Limits::new(amount("min")?, amount("max")?)
         .map_err(|_| row_ref.error("limits must satisfy min <= 0 <= max"))?;
-    Ok(AccountPlan { row: row_ref.clone(), id, admin, blocked, limits, declared_balance: None })
+    Ok(AccountPlan { row: row_ref.clone(), id, admin, blocked, limits })
 }
 
 /// What an import did.
@@ -667,13 +723,24 @@ async fn write(plan: &Plan, dir: &Path, name: &str) -> Result<Report, ImportErro
                 .map_err(|e| account.row.error(describe_write_error(&e)))?;
         }
         // A format that declares balances: the history must add up to them.
-        for account in &plan.accounts {
-            let Some(declared) = account.declared_balance else { continue };
-            let replayed = state.read().projections.balances(&account.id).unwrap_or_default().completed;
-            if replayed != declared {
-                return Err(account.row.error(format!(
-                    "the declared balance {declared} of {} is not what its transfers add up to ({replayed})",
-                    account.id.as_str()
+        for declared in &plan.declared {
+            let read = state.read();
+            let balance = |id: &AccountId| read.projections.balances(id).unwrap_or_default().completed;
+            let mut replayed = balance(&declared.id);
+            for other in &declared.with {
+                replayed = replayed.checked_add(balance(other)).map_err(|e| declared.row.error(e.to_string()))?;
+            }
+            if replayed != declared.balance {
+                let id = declared.id.as_str();
+                let whose = if declared.with.is_empty() {
+                    "its transfers".to_owned()
+                } else {
+                    let with: Vec<&str> = declared.with.iter().map(AccountId::as_str).collect();
+                    format!("the transfers of {id} and of the virtual accounts {}", with.join(", "))
+                };
+                return Err(declared.row.error(format!(
+                    "the declared balance {} of {id} is not what {whose} add up to ({replayed})",
+                    declared.balance
                 )));
             }
         }

@@ -1,6 +1,7 @@
 //! `ccnode import` (issue 12, item 4): a round trip from one node's CSV
 //! exports into a new node, with every balance and every historical balance
-//! equal; bad files refused naming the row, with nothing written.
+//! equal; Komunitin's bundle and the CES export from fixtures written for the
+//! test; bad files refused naming the row, with nothing written.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -12,7 +13,13 @@ use crate::node::{Server, ADMIN_KEY};
 use crate::{arg, stdout};
 
 fn import(data: &Path, files: &[&Path]) -> Output {
-    let mut args = vec!["import", "--data", arg(data), "--format", "ccnode", "--name", "town"];
+    import_as(&["--format", "ccnode", "--name", "town"], data, files)
+}
+
+/// `ccnode import --data DATA OPTIONS FILES…`.
+fn import_as(options: &[&str], data: &Path, files: &[&Path]) -> Output {
+    let mut args = vec!["import", "--data", arg(data)];
+    args.extend(options);
     args.extend(files.iter().map(|f| arg(f)));
     Command::new(env!("CARGO_BIN_EXE_ccnode"))
         .args(&args)
@@ -379,4 +386,151 @@ fn a_komunitin_bundle_that_does_not_add_up_or_names_a_member_without_account_is_
         let left: Vec<_> = std::fs::read_dir(&dir).expect("list").flatten().filter(|e| e.path().is_dir()).collect();
         assert!(left.is_empty(), "{name}: {left:?} left behind");
     }
+}
+
+/// The CES export written for the test (`tests/fixtures/ces/README.md`).
+fn ces_fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ces").join(name)
+}
+
+const CES_OPTIONS: &[&str] = &["--format", "ces", "--utc-offset", "+02:00", "--name", "hora"];
+
+#[test]
+fn a_ces_export_is_imported_with_its_levies_remote_trades_limits_and_dates() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let target = work.path().join("node");
+    let files = [ces_fixture("transactions.csv"), ces_fixture("balances.csv"), ces_fixture("users.csv")];
+    let out = import_as(CES_OPTIONS, &target, &files.iter().map(|f| f.as_path()).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let keys = stdout(&out);
+    let mut ids: Vec<&str> = keys.lines().skip(1).filter_map(|l| l.split(',').next()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["HORA0000", "HORA0001", "HORA0002", "HORA0003", "HORANET2", "HORAVIRT"], "{keys}");
+
+    let server = Server::spawn(&["serve", "--data", arg(&target), "--listen", "127.0.0.1:0", "--name", "hora"]);
+    let accounts = admin_get(&server, "/admin/accounts");
+    let row = |id: &str| {
+        let list = accounts["data"].as_array().expect("list");
+        let a = list.iter().find(|a| a["id"] == id).unwrap_or_else(|| panic!("no {id} in {accounts}"));
+        (a["kind"].clone(), a["status"].clone(), a["min"].as_f64(), a["max"].as_f64(), a["balance"].as_f64())
+    };
+    let unlimited = Some(1e15);
+    let active = || json!("active");
+    // Limits from debit_limit and credit_limit (0 is none); balances from the trades and levies.
+    assert_eq!(row("HORA0000"), (json!("admin"), active(), Some(-1e15), unlimited, Some(-1.96)));
+    assert_eq!(row("HORA0001"), (json!("member"), active(), Some(-50.0), Some(300.0), Some(-9.38)));
+    assert_eq!(row("HORA0002"), (json!("member"), active(), Some(-100.0), unlimited, Some(24.5)));
+    assert_eq!(row("HORA0003"), (json!("member"), json!("blocked"), Some(-20.0), Some(100.0), Some(-2.16)));
+    // The trade with exchange NET2 went through its virtual account.
+    assert_eq!(row("HORANET2"), (json!("member"), active(), Some(-1e15), unlimited, Some(-11.0)));
+    assert_eq!(row("HORAVIRT").4, Some(0.0));
+
+    // The original dates (CES times are local: 12:00 at +02:00 is 10:00 UTC).
+    for (at, balance) in [
+        ("2025-02-01T09:59:59Z", 0.0),
+        ("2025-02-01T10:00:01Z", -10.2),
+        ("2025-02-02T06:30:01Z", -5.3),
+        ("2025-02-04T07:15:01Z", -9.38),
+    ] {
+        let value = admin_get(&server, &format!("/account/balance?acc_path=HORA0001&at={at}"));
+        assert_eq!(value["data"]["balance"].as_f64(), Some(balance), "HORA0001 at {at}: {value}");
+    }
+    let history = admin_get(&server, "/account/history?acc_path=HORA0002&samples=0");
+    assert_eq!(history["data"], json!({"2025-02-01 10:00:00": 9.8, "2025-02-03 16:00:00": 24.5}), "{history}");
+
+    // Each trade is an ordinary payment, its levies payments of their own to the administration.
+    let list = admin_get(&server, "/transactions?dir=asc&limit=20");
+    assert_eq!(list["meta"]["number_of_results"], 12, "5 trades, 7 levies paid here: {list}");
+    let txs = list["data"].as_array().expect("list");
+    assert!(txs[..3].iter().all(|t| t["written"] == "2025-02-01 10:00:00"), "{list}");
+    let mut first: Vec<Value> = txs
+        .iter()
+        .map(|t| &t["entries"][0])
+        .filter(|e| e["metadata"]["imported_txid"] == "101")
+        .map(|e| {
+            let m = &e["metadata"];
+            json!([
+                m["imported_entry"],
+                e["payer"],
+                e["payee"],
+                e["quant"],
+                e["description"],
+                m["imported"],
+                m["imported_type"]
+            ])
+        })
+        .collect();
+    first.sort_by_key(|v| v[0].as_str().map(str::to_owned));
+    assert_eq!(
+        first,
+        [
+            json!(["buyer_levy", "HORA0001", "HORA0000", 0.2, "the buyer's levy", "ces", "sess"]),
+            json!(["seller_levy", "HORA0002", "HORA0000", 0.2, "the seller's levy", "ces", "sess"]),
+            json!(["trade", "HORA0001", "HORA0002", 10, "bread, two loaves", "ces", "sess"]),
+        ]
+    );
+    let remote = txs
+        .iter()
+        .map(|t| &t["entries"][0])
+        .find(|e| e["metadata"]["imported_txid"] == "103" && e["metadata"]["imported_entry"] == "trade")
+        .expect("103");
+    assert_eq!((&remote["payer"], &remote["quant"]), (&json!("HORANET2"), &json!(15)), "the seller's amount: {remote}");
+    assert_eq!(remote["metadata"]["imported_remote_buyer"], "NET21234");
+    server.stop();
+    let verify =
+        Command::new(env!("CARGO_BIN_EXE_ccnode")).args(["verify", "--data", arg(&target)]).output().expect("verify");
+    assert!(verify.status.success(), "{}{}", stdout(&verify), String::from_utf8_lossy(&verify.stderr));
+}
+
+#[test]
+fn a_bad_ces_export_is_refused_naming_the_row_and_nothing_is_written() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let read = |name: &str| std::fs::read_to_string(ces_fixture(name)).expect("fixture");
+    let (trades, balances) = (read("transactions.csv"), read("balances.csv"));
+    let trade = |buyer: &str, amount: &str, date: &str| {
+        format!("{trades}106,HORA,sess,{buyer},HORA0002,CES0001,CES0001,{amount},{amount},0,0,2,2,{amount},soup,{date},{date},HORA0002,s,web\n")
+    };
+    // A sixth trade (line 7), bad in one way each: (case, buyer, amount, date, why).
+    let bad_trades = [
+        // HORA0001 stands at -9.38 with a debit limit of 50 (checked as the history is replayed).
+        ("limit", "HORA0001", "45.00", "2025-02-06 10:00:00", "below its minimum"),
+        ("backwards", "HORA0001", "1.00", "2025-01-31 10:00:00", "goes back in time"),
+        ("unknown", "HORA0009", "1.00", "2025-02-06 10:00:00", "HORA0009 is not in users.csv"),
+        ("amount", "HORA0001", "1.0.0", "2025-02-06 10:00:00", "is not an amount"),
+    ];
+    let mut cases: Vec<(&str, String, String, &str, &str)> = bad_trades
+        .iter()
+        .map(|&(name, buyer, amount, date, why)| {
+            (name, trade(buyer, amount, date), balances.clone(), "transactions.csv line 7", why)
+        })
+        .collect();
+    // The export's balance of HORA0002 is not what its trades add up to.
+    let wrong = balances.replace("HORA0002,24.50", "HORA0002,25.50");
+    cases.push(("balance", trades.clone(), wrong, "balances.csv line 4", "declared balance 25.5 of HORA0002"));
+    for (name, trades_text, balances_text, place, words) in cases {
+        let dir = work.path().join(name);
+        std::fs::create_dir(&dir).expect("mkdir");
+        let files = [dir.join("users.csv"), dir.join("transactions.csv"), dir.join("balances.csv")];
+        std::fs::write(&files[0], read("users.csv")).expect("write");
+        std::fs::write(&files[1], trades_text).expect("write");
+        std::fs::write(&files[2], balances_text).expect("write");
+        let target = dir.join("node");
+        let out = import_as(CES_OPTIONS, &target, &files.iter().map(|f| f.as_path()).collect::<Vec<_>>());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(place) && stderr.contains(words), "{name}: {stderr}");
+        assert!(stderr.contains("nothing written"), "{name}: {stderr}");
+        assert!(!target.exists(), "{name}: {} was written", target.display());
+        assert!(stdout(&out).is_empty(), "{name}: no keys printed");
+        let left: Vec<_> = std::fs::read_dir(&dir).expect("list").flatten().filter(|e| e.path().is_dir()).collect();
+        assert!(left.is_empty(), "{name}: {left:?} left behind");
+    }
+    // --utc-offset belongs to the CES export only.
+    let out = import_as(
+        &["--format", "ccnode", "--utc-offset", "+02:00"],
+        &work.path().join("x"),
+        &[&ces_fixture("users.csv")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--utc-offset is for --format ces"));
 }
