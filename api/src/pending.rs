@@ -326,6 +326,11 @@ impl LedgerView for View<'_> {
             None => LedgerView::workflow(self.base, hash),
         }
     }
+    fn workflow_ref(&self, workflow: &ledger::Workflow) -> ledger::WorkflowRef {
+        // The projections hold the hashes of every definition folded; one
+        // defined since is computed again (rare: a new workflow's first uses).
+        LedgerView::workflow_ref(self.base, workflow)
+    }
     fn trunkward_account(&self) -> Option<&AccountId> {
         match &self.pending.trunkward {
             Some((_, id)) => Some(id),

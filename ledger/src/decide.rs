@@ -560,7 +560,7 @@ pub(crate) fn record_proposal(
         uuid: checked.uuid,
         version,
         state,
-        workflow: WorkflowRef::of(workflow),
+        workflow: view.workflow_ref(workflow),
         author: checked.author.clone(),
         written_unix_s: ctx.now_unix_s,
         entries: vec![entry],
@@ -572,7 +572,7 @@ pub(crate) fn record_proposal(
 /// first when the view does not hold it yet (format 2 journals each
 /// definition once), then the proposal naming it.
 fn proposal_events(view: &impl LedgerView, workflow: &Workflow, transaction: Transaction<WorkflowRef>) -> Vec<Event> {
-    debug_assert_eq!(transaction.workflow, WorkflowRef::of(workflow));
+    debug_assert_eq!(transaction.workflow, WorkflowRef::of(workflow), "a view's reference is the definition's");
     let mut events = Vec::with_capacity(3);
     if view.workflow(&transaction.workflow.hash).is_none() {
         events.push(Event::WorkflowDefined { workflow: workflow.clone() });
@@ -741,7 +741,7 @@ fn propose_transversal(
     }
     check_limits(view, config, &transaction.entries, None, transaction.workflow.creation.state)?;
     let uuid = transaction.uuid;
-    let reference = WorkflowRef::of(&transaction.workflow);
+    let reference = view.workflow_ref(&transaction.workflow);
     let (transaction, workflow) = transaction.replace_workflow(reference);
     let mut events = proposal_events(view, &workflow, transaction);
     events.push(Event::LinkAttached { uuid, link });

@@ -75,6 +75,11 @@ pub trait LedgerView {
     /// The workflow definition journaled with this content hash, if any: a
     /// proposal under a workflow the view lacks journals it first.
     fn workflow(&self, hash: &[u8; 32]) -> Option<&Workflow>;
+    /// The reference to `workflow` (a view that stores hashes answers
+    /// without re-encoding the definition).
+    fn workflow_ref(&self, workflow: &Workflow) -> WorkflowRef {
+        WorkflowRef::of(workflow)
+    }
 }
 
 /// Per-account balance changes of moving `entries` from state `from`

@@ -585,8 +585,9 @@ pub type Unfoldable = Finding;
 enum Plan {
     /// Nothing to carry over.
     Fold,
-    /// A new transaction whose primary entry is between these slots.
-    Propose { payer: u32, payee: u32 },
+    /// A new transaction whose primary entry is between these slots, under
+    /// this workflow (its index, known for a format-2 proposal).
+    Propose { payer: u32, payee: u32, workflow: Option<u32> },
     /// A transition of the transaction in this slot.
     Move { slot: u32 },
 }
@@ -628,8 +629,11 @@ pub struct Projections {
     /// Distinct workflow definitions of transactions, in order of first use.
     workflows: Vec<Workflow>,
     workflow_ids: SlotMap<WorkflowId, Vec<u32>>,
+    /// The content hash of each of `workflows`.
+    workflow_hash_of: Vec<[u8; 32]>,
     /// Index in `workflows` by content hash (what format-2 proposals name).
-    workflow_hashes: HashMap<[u8; 32], u32>,
+    /// Keys are blake3 outputs, so the cheap hasher spreads them.
+    workflow_hashes: HashMap<[u8; 32], u32, BuildHasherDefault<SlotHasher>>,
     tx_index: TxIndex,
     /// Per account pair, entries between them per class.
     pairs: PairTable,
@@ -677,6 +681,7 @@ impl Clone for Projections {
             extras: self.extras.clone(),
             workflows: self.workflows.clone(),
             workflow_ids: self.workflow_ids.clone(),
+            workflow_hash_of: self.workflow_hash_of.clone(),
             workflow_hashes: self.workflow_hashes.clone(),
             tx_index: self.tx_index.clone(),
             pairs: self.pairs.clone(),
@@ -891,13 +896,15 @@ impl Projections {
                     other => self.dialects.insert(account.clone(), *other),
                 };
             }
-            (Event::TransactionProposed { transaction }, Plan::Propose { payer, payee }) => {
+            (Event::TransactionProposed { transaction }, Plan::Propose { payer, payee, .. }) => {
                 let workflow = self.intern_workflow(&transaction.workflow);
                 let slot = self.insert_tx(transaction, workflow, payer, payee).expect(CHECKED);
                 self.book(slot, None, transaction.state, Some((seq, at_us))).expect(CHECKED);
             }
-            (Event::TransactionProposedRef { transaction }, Plan::Propose { payer, payee }) => {
-                let workflow = self.workflow_hashes[&transaction.workflow.hash];
+            (
+                Event::TransactionProposedRef { transaction },
+                Plan::Propose { payer, payee, workflow: Some(workflow) },
+            ) => {
                 let slot = self.insert_tx(transaction, workflow, payer, payee).expect(CHECKED);
                 self.book(slot, None, transaction.state, Some((seq, at_us))).expect(CHECKED);
             }
@@ -992,15 +999,15 @@ impl Projections {
             Event::NodeKeyRotated { .. } | Event::CheckpointSigned { .. } => {
                 self.facts.check(seq, event).map(|()| Plan::Fold)
             }
-            Event::TransactionProposed { transaction: tx } => self.check_proposal(current, tx, deltas),
+            Event::TransactionProposed { transaction: tx } => self.check_proposal(current, tx, None, deltas),
             Event::TransactionProposedRef { transaction: tx } => {
-                if !self.workflow_hashes.contains_key(&tx.workflow.hash) {
+                let Some(&workflow) = self.workflow_hashes.get(&tx.workflow.hash) else {
                     return Err(FindingKind::UndefinedWorkflow {
                         uuid: tx.uuid.to_string(),
                         workflow: tx.workflow.id.to_string(),
                     });
-                }
-                self.check_proposal(current, tx, deltas)
+                };
+                self.check_proposal(current, tx, Some(workflow), deltas)
             }
             Event::WorkflowDefined { .. } => Ok(Plan::Fold),
             Event::TransactionTransitioned { uuid, from, to, version, .. } => {
@@ -1018,6 +1025,7 @@ impl Projections {
         &self,
         config: &NodeConfig,
         tx: &Transaction<W>,
+        workflow: Option<u32>,
         deltas: &mut Vec<Delta>,
     ) -> Result<Plan, FindingKind> {
         let account = |id: &AccountId| self.index_of(id).ok_or_else(|| unknown_account(id));
@@ -1038,7 +1046,7 @@ impl Projections {
             .collect::<Result<Vec<_>, FindingKind>>()?;
         let legs = std::iter::once((payer, payee, micros(primary.quant))).chain(more);
         self.check_booking(config, legs, None, tx.state, deltas)?;
-        Ok(Plan::Propose { payer, payee })
+        Ok(Plan::Propose { payer, payee, workflow })
     }
 
     /// Whether the transaction `uuid` may move from `from` to `to` as `version`.
@@ -1207,8 +1215,22 @@ impl Projections {
         let i = u32::try_from(self.workflows.len()).expect("fewer than 2^32 workflow definitions");
         self.workflows.push(workflow.clone());
         self.workflow_ids.entry(workflow.id.clone()).or_default().push(i);
-        self.workflow_hashes.insert(workflow.content_hash(), i);
+        let hash = workflow.content_hash();
+        self.workflow_hash_of.push(hash);
+        self.workflow_hashes.insert(hash, i);
         i
+    }
+
+    /// The reference to `workflow`: its stored hash when it is in the table
+    /// (no re-encoding), else computed.
+    pub(crate) fn workflow_ref_of(&self, workflow: &Workflow) -> ledger::WorkflowRef {
+        let known = self.workflow_ids.get(&workflow.id).and_then(|known| {
+            known.iter().rev().find(|&&i| self.workflows[ix(i)] == *workflow).map(|&i| self.workflow_hash_of[ix(i)])
+        });
+        match known {
+            Some(hash) => ledger::WorkflowRef { id: workflow.id.clone(), hash },
+            None => ledger::WorkflowRef::of(workflow),
+        }
     }
 
     pub(crate) fn workflow_of(&self, rec: &TxRec) -> &Workflow {
@@ -1350,7 +1372,9 @@ impl Projections {
         u32::try_from(workflows.len()).map_err(|_| PartsError::Inconsistent("too many workflows".into()))?;
         for (i, workflow) in (0u32..).zip(&workflows) {
             self.workflow_ids.entry(workflow.id.clone()).or_default().push(i);
-            self.workflow_hashes.insert(workflow.content_hash(), i);
+            let hash = workflow.content_hash();
+            self.workflow_hash_of.push(hash);
+            self.workflow_hashes.insert(hash, i);
         }
         self.workflows = workflows;
         Ok(())
@@ -1994,6 +2018,9 @@ impl LedgerView for Projections {
     }
     fn workflow(&self, hash: &[u8; 32]) -> Option<&Workflow> {
         self.workflow_hashes.get(hash).map(|&i| &self.workflows[ix(i)])
+    }
+    fn workflow_ref(&self, workflow: &Workflow) -> ledger::WorkflowRef {
+        self.workflow_ref_of(workflow)
     }
 }
 

@@ -137,7 +137,7 @@ const GOLDEN_HEAD: &str = include_str!("fixtures/golden-v1.head");
 /// ledger: the same accounts, balances, and every transaction equal,
 /// workflow definition included (format 2 names it, the fold puts it back).
 /// The format-2 journal has one more record per workflow used (its
-/// definition) and is smaller.
+/// definition).
 #[test]
 fn format_1_and_format_2_journals_of_the_same_payments_audit_alike() {
     let s = common::Seeded::new();
@@ -149,7 +149,9 @@ fn format_1_and_format_2_journals_of_the_same_payments_audit_alike() {
             events: if event_format == ledger::EVENT_FORMAT_V1 { 2_000 } else { 2_002 },
             seed: s.seed,
             accounts: 12,
-            batch: 7,
+            // One command per batch, so record times (which decide sees) do
+            // not depend on how many records a command takes.
+            batch: 1,
             event_format,
             ..Default::default()
         };
@@ -158,16 +160,18 @@ fn format_1_and_format_2_journals_of_the_same_payments_audit_alike() {
         let summary = audit_bytes(&bytes).expect("audit");
         let journal = Journal::open_read_only(&dir.path().join("journal")).expect("open");
         let point = replay::state_at(&journal, replay::Until::Head, &mut |_| {}).expect("replay");
-        runs.push((summary, point.projections, bytes.len()));
+        runs.push((summary, point.projections));
     }
-    let ((v1, p1, len1), (v2, p2, len2)) = (&runs[0], &runs[1]);
+    let ((v1, p1), (v2, p2)) = (&runs[0], &runs[1]);
     assert_eq!((v1.accounts, v1.transactions, v1.bookings), (v2.accounts, v2.transactions, v2.bookings));
     assert_eq!(v2.records, v1.records + 2, "format 2 journals the definitions of payment and bill once");
-    assert!(len2 < len1, "format 2 is smaller: {len2} ≥ {len1} bytes");
     let all = projections::Query::default();
     let (t1, t2) = (p1.transactions(&all).items, p2.transactions(&all).items);
     assert!(t1.len() > 100, "the journals hold transactions to compare");
-    assert_eq!(t1, t2, "every transaction, workflow included");
+    assert_eq!(t1.len(), t2.len());
+    for (a, b) in t1.iter().zip(&t2) {
+        assert_eq!(a, b, "every transaction, workflow included");
+    }
     for account in p1.accounts() {
         assert_eq!(p1.balances(&account.id), p2.balances(&account.id), "balances of {}", account.id);
     }
