@@ -27,6 +27,14 @@ use ledger::{
 
 const ADMIN_KEY: &str = "bench-admin";
 
+const BENCH: &str = "reconcile_load";
+
+/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
+/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
+fn figure(name: &str, value: f64, unit: &str) {
+    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
+}
+
 fn id(s: &str) -> AccountId {
     AccountId::new(s).expect("valid id")
 }
@@ -201,4 +209,7 @@ fn main() {
         serving.as_secs_f64(),
         f64::from(u32::try_from(versions).unwrap_or(u32::MAX)) / total
     );
+    figure("spoke_start_s", serving.as_secs_f64(), "s");
+    figure("converged_s", total, "s");
+    figure("versions_per_s", f64::from(u32::try_from(versions).unwrap_or(u32::MAX)) / total, "1/s");
 }

@@ -76,7 +76,24 @@ fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
 }
 
 /// Pays for `seconds` from `url` as `user`/`key` to `payee`, one at a time.
-fn measure(client: &reqwest::blocking::Client, url: &str, user: &str, key: &str, payee: &str, seconds: u64) -> String {
+const BENCH: &str = "refnode_link";
+
+/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
+/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
+fn figure(name: &str, value: f64, unit: &str) {
+    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
+}
+
+/// Pays from `user` at `url` to `payee` for `seconds`; the table row, and
+/// the `figure` lines named `name` (payments/s, p99).
+fn measure(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    (user, key): (&str, &str),
+    payee: &str,
+    seconds: u64,
+    name: &str,
+) -> String {
     let started = Instant::now();
     let (mut latencies, mut errors) = (Vec::new(), 0u64);
     while started.elapsed() < Duration::from_secs(seconds) {
@@ -97,6 +114,8 @@ fn measure(client: &reqwest::blocking::Client, url: &str, user: &str, key: &str,
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
+    figure(&format!("{name}_payments_per_s"), latencies.len() as f64 / elapsed, "1/s");
+    figure(&format!("{name}_p99_ms"), percentile(&latencies, 990).as_secs_f64() * 1e3, "ms");
     format!(
         "{:.0} | {:.1} ms | {:.1} ms | {errors}",
         latencies.len() as f64 / elapsed,
@@ -173,13 +192,15 @@ fn main() {
     println!("| round | link | payments/s | p50 | p99 | errors |");
     println!("|---|---|---|---|---|---|");
     for round in 1..=rounds {
-        let line = measure(&client, &refb_url, "alice", "123", "hub/bob", seconds);
+        let line = measure(&client, &refb_url, ("alice", "123"), "hub/bob", seconds, &format!("r{round}_ref_to_ref"));
         println!("| {round} | reference → reference (refb/alice → hub/bob) | {line} |");
-        let line = measure(&client, &cc_url, "carol", "carol-key", "hub/bob", seconds);
+        let line =
+            measure(&client, &cc_url, ("carol", "carol-key"), "hub/bob", seconds, &format!("r{round}_ccnode_to_ref"));
         println!("| {round} | ccnode → reference (cc/carol → hub/bob) | {line} |");
-        let line = measure(&client, &hub_url, "bob", "123", "cc/carol", seconds);
+        let line = measure(&client, &hub_url, ("bob", "123"), "cc/carol", seconds, &format!("r{round}_ref_to_ccnode"));
         println!("| {round} | reference → ccnode (hub/bob → cc/carol) | {line} |");
-        let line = measure(&client, &hub_url, "bob", "123", "refb/alice", seconds);
+        let line =
+            measure(&client, &hub_url, ("bob", "123"), "refb/alice", seconds, &format!("r{round}_ref_to_ref_back"));
         println!("| {round} | reference → reference (hub/bob → refb/alice) | {line} |");
     }
 }

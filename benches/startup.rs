@@ -101,6 +101,14 @@ fn create(dir: &Path, accounts: u64) -> NodeConfig {
     config
 }
 
+const BENCH: &str = "startup";
+
+/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
+/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
+fn figure(name: &str, value: f64, unit: &str) {
+    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
+}
+
 struct Node(Child);
 
 impl Drop for Node {
@@ -179,11 +187,17 @@ fn main() {
     println!("| start | to the first answer | peak RSS |");
     println!("|---|---|---|");
     println!("| first (no snapshot) | {:.2} s | {} MiB |", first.as_secs_f64(), first_rss / 1024);
+    figure("start_first_s", first.as_secs_f64(), "s");
+    figure("start_first_peak_rss_kib", first_rss as f64, "KiB");
     let (node, clean, clean_rss) = timed_start(&ccnode, &data);
     stop(node);
     println!("| after a clean stop | {:.2} s | {} MiB |", clean.as_secs_f64(), clean_rss / 1024);
+    figure("start_clean_stop_s", clean.as_secs_f64(), "s");
+    figure("start_clean_stop_peak_rss_kib", clean_rss as f64, "KiB");
     append_payments(&data, &config, events, TAIL, accounts);
     let (node, behind, behind_rss) = timed_start(&ccnode, &data);
     drop(node);
     println!("| snapshot {TAIL} events behind | {:.2} s | {} MiB |", behind.as_secs_f64(), behind_rss / 1024);
+    figure("start_snapshot_behind_s", behind.as_secs_f64(), "s");
+    figure("start_snapshot_behind_peak_rss_kib", behind_rss as f64, "KiB");
 }

@@ -46,6 +46,14 @@ impl Drop for Node {
     }
 }
 
+const BENCH: &str = "tree_load";
+
+/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
+/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
+fn figure(name: &str, value: f64, unit: &str) {
+    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
+}
+
 fn start(ccnode: &Path, data: &Path, name: &str) -> Node {
     let mut child = Command::new(ccnode)
         .args(["serve", "--data", data.join(name).to_str().expect("utf-8"), "--listen", "127.0.0.1:0", "--name", name])
@@ -175,6 +183,8 @@ fn main() {
                 ms(percentile(&latencies, 990)),
                 ms(latencies.last().copied().unwrap_or_default())
             );
+            figure(&format!("c{connections}_payments_per_s"), rate, "1/s");
+            figure(&format!("c{connections}_p99_ms"), percentile(&latencies, 990).as_secs_f64() * 1000.0, "ms");
         }
     });
     drop((trunk, branch1, branch2, twig1, twig2));

@@ -8,6 +8,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: a profile of `ccnode serve` under 64
+/// connections spent ~23 % of its CPU in glibc's allocator (most of it in
+/// `malloc_consolidate` and `unlink_chunk`, freeing across threads); see
+/// docs/BENCHMARKS.md for the figures before and after.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod import_cmd;
 mod journal_cmd;
 mod node_cmd;

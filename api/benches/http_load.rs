@@ -65,6 +65,14 @@ struct Args {
     client_threads: usize,
 }
 
+const BENCH: &str = "http_load";
+
+/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
+/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
+fn figure(name: &str, value: f64, unit: &str) {
+    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
+}
+
 fn default_target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
@@ -664,6 +672,11 @@ fn main() -> Result<()> {
                 level.other_cpu_pct.max(0.0),
                 level.peak_rss_mib
             );
+            let c = level.connections;
+            figure(&format!("c{c}_payments_per_s"), level.payments_per_s, "1/s");
+            figure(&format!("c{c}_p99_ms"), level.p99_ms, "ms");
+            figure(&format!("c{c}_server_cpu_us_per_payment"), level.server_cpu_pct / 100.0 * 1e6 / level.payments_per_s, "us");
+            figure(&format!("c{c}_server_peak_rss_kib"), level.peak_rss_mib * 1024.0, "KiB");
             levels.push(level);
         }
         Ok::<_, Error>(levels)

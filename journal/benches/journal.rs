@@ -36,6 +36,14 @@ fn main() {
     read_section(scratch.path(), records);
 }
 
+const BENCH: &str = "journal";
+
+/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
+/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
+fn figure(name: &str, value: f64, unit: &str) {
+    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
+}
+
 fn append_section(scratch: &Path) {
     let raw_us = raw_fdatasync_us(scratch);
     println!("raw append+fdatasync of {PAYLOAD_BYTES} bytes: {raw_us:.1} µs mean");
@@ -49,6 +57,8 @@ fn append_section(scratch: &Path) {
             "| {batch} | {records_per_s:.0} | {fsyncs_per_s:.0} | {latency_us:.1} µs | {:.2}× |",
             latency_us / raw_us
         );
+        figure(&format!("append_batch{batch}_records_per_s"), records_per_s, "1/s");
+        figure(&format!("append_batch{batch}_latency_us"), latency_us, "us");
         std::fs::remove_dir_all(&dir).expect("clean up");
     }
     println!();
@@ -77,6 +87,7 @@ fn read_section(scratch: &Path, records: u64) {
             mib(bytes),
             per_second(records, best)
         );
+        figure(&format!("verify_{threads}threads_records_per_s"), per_second(records, best), "1/s");
     }
     let mut opens = Vec::new();
     for _ in 0..5 {
@@ -87,6 +98,7 @@ fn read_section(scratch: &Path, records: u64) {
     }
     opens.sort();
     println!("open: median {:.2?}, max {:.2?} over 5 opens of {records} records", opens[2], opens[4]);
+    figure("open_median_s", opens[2].as_secs_f64(), "s");
     let journal = Journal::open(&dir, Options::default()).expect("open");
     let started = Instant::now();
     let mut count = 0usize;
@@ -96,6 +108,7 @@ fn read_section(scratch: &Path, records: u64) {
     }
     let elapsed = started.elapsed();
     println!("read: {count} records in {elapsed:.2?} = {:.0} records/s", per_second(to_u64(count), elapsed));
+    figure("read_records_per_s", per_second(to_u64(count), elapsed), "1/s");
 }
 
 fn raw_fdatasync_us(dir: &Path) -> f64 {

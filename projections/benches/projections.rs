@@ -163,6 +163,15 @@ fn fold_section(events: u64, accounts: u64) {
         stream.len(),
         per_second(to_u64(stream.len()), best)
     );
+    figure("fold_events_per_s", per_second(to_u64(stream.len()), best), "1/s");
+}
+
+const BENCH: &str = "projections";
+
+/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
+/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
+fn figure(name: &str, value: f64, unit: &str) {
+    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
 }
 
 fn query_section(points: u64) {
@@ -206,6 +215,7 @@ fn query_section(points: u64) {
             q(99),
             ns[ns.len() - 1]
         );
+        figure(&format!("{what}_p99_ns"), q(99) as f64, "ns");
     }
     let started = Instant::now();
     let all = p.balances_at_seq(head / 2);
@@ -272,6 +282,8 @@ fn rebuild_child(scratch: &Path, journal_dir: &Path) {
         per_second(report.folded, elapsed),
         hwm as f64 / f64::from(1u32 << 20)
     );
+    figure("rebuild_events_per_s", per_second(report.folded, elapsed), "1/s");
+    figure("rebuild_peak_rss_kib", hwm as f64, "KiB");
     if std::env::args().any(|a| a == "--skip-snapshot") {
         return;
     }
@@ -279,11 +291,13 @@ fn rebuild_child(scratch: &Path, journal_dir: &Path) {
     let head = journal.head();
     store.save(&p, journal.genesis().0, head.hash.0).expect("save");
     println!("snapshot save: {:.2?}", started.elapsed());
+    figure("snapshot_save_s", started.elapsed().as_secs_f64(), "s");
     drop(p);
     let started = Instant::now();
     let (q, report) = load_or_rebuild(&journal, &store).expect("load");
     assert_eq!((report.from_snapshot_seq, report.folded), (Some(head.seq), 0));
     println!("snapshot load (decode, recompute, check invariants): {:.2?}", started.elapsed());
+    figure("snapshot_load_s", started.elapsed().as_secs_f64(), "s");
     drop(q);
 }
 

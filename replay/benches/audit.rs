@@ -16,6 +16,14 @@
 use std::path::Path;
 use std::time::Instant;
 
+const BENCH: &str = "audit";
+
+/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
+/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
+fn figure(name: &str, value: f64, unit: &str) {
+    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
+}
+
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -64,6 +72,11 @@ fn audit(bundle: &Path) {
         cpu as f64 / summary.records as f64,
         peak_rss_kib().map_or("?".to_owned(), |k| k.to_string()),
     );
+    figure("audit_events_per_s", rate, "1/s");
+    figure("audit_cpu_ns_per_event", cpu as f64 / summary.records as f64, "ns");
+    if let Some(kib) = peak_rss_kib() {
+        figure("audit_peak_rss_kib", kib as f64, "KiB");
+    }
 }
 
 /// CPU time of the calling thread, ns (from /proc, so the figures hold on a busy machine).
@@ -110,6 +123,9 @@ fn profile(dir: &Path) {
         per(decode),
         per(check)
     );
+    figure("profile_hash_ns_per_event", per(hash), "ns");
+    figure("profile_decode_ns_per_event", per(decode), "ns");
+    figure("profile_fold_ns_per_event", per(check), "ns");
 }
 
 /// The pure reconciliation step when the peer is `ahead` versions ahead of
