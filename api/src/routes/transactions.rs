@@ -2,6 +2,8 @@
 //! nodes through the federation flows), filter and page. `validated`
 //! transactions are visible only to their author and admins (`visible`).
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::Uri;
@@ -57,7 +59,12 @@ fn roles(tx: &Transaction, who: &AccountId) -> Vec<Actor> {
 
 /// The transitions `caller` may make on `tx`: `{state: "/transaction/{uuid}/{state}"}`.
 fn transitions(tx: &Transaction, caller: &Caller) -> Map<String, Value> {
-    let mut out = Map::new();
+    transition_links(tx, caller).into_iter().map(|(name, link)| (name.to_owned(), Value::String(link))).collect()
+}
+
+/// As [`transitions`], as plain pairs, in state-name order.
+fn transition_links(tx: &Transaction, caller: &Caller) -> BTreeMap<&'static str, String> {
+    let mut out = BTreeMap::new();
     let Caller::Account { id, admin } = caller else { return out };
     let mine = roles(tx, id);
     for to in TxState::ALL {
@@ -68,7 +75,7 @@ fn transitions(tx: &Transaction, caller: &Caller) -> Map<String, Value> {
             if *admin || mine.iter().any(|r| actors.contains(r)) {
                 // The reference names deleting a validated transaction `null`.
                 let name = if tx.state == TxState::Validated && to == TxState::Erased { "null" } else { to.name() };
-                out.insert(name.to_owned(), Value::String(format!("/transaction/{}/{name}", tx.uuid)));
+                out.insert(name, format!("/transaction/{}/{name}", tx.uuid));
             }
         }
     }
@@ -167,9 +174,26 @@ pub async fn new_transaction(
     let read = state.read();
     let tx = read.projections.transaction(&uuid).ok_or_else(|| ApiError::failure("written transaction not found"))?;
     let status = if tx.state == TxState::Validated { StatusCode::OK } else { StatusCode::CREATED };
-    // POST answers the transitions of this one transaction, not keyed by uuid (the reference's shape).
-    let body = envelope(tx_value(tx), Some(json!({"transitions": transitions(tx, &caller)})), None);
+    // POST answers the transitions of this one transaction, not keyed by uuid
+    // (the reference's shape), serialised straight from the transaction.
+    let body = Created {
+        data: TransactionJson::from_tx(tx),
+        meta: CreatedMeta { transitions: transition_links(tx, &caller) },
+    };
     Ok((status, Json(body)).into_response())
+}
+
+/// The answer to `POST /transaction` (`NewTransactionAnswer` in the OpenAPI),
+/// written without building a `serde_json::Value` first.
+#[derive(serde::Serialize)]
+struct Created {
+    data: TransactionJson,
+    meta: CreatedMeta,
+}
+
+#[derive(serde::Serialize)]
+struct CreatedMeta {
+    transitions: BTreeMap<&'static str, String>,
 }
 
 fn parse_uuid(text: &str) -> ApiResult<TxId> {
