@@ -13,6 +13,7 @@ use api::config::{ConfigFile, NodeConfig};
 use api::machine::NodeCommand;
 use api::metrics::Metrics;
 use api::node::{Node, StartOptions};
+use journal::Store as _;
 use ledger::{AccountId, AccountKind, Amount, Command, Limits, Proposal, State, TxId, WorkflowId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -352,7 +353,10 @@ pub fn demo(args: ServeArgs, seed: u64) -> anyhow::Result<ExitCode> {
         NodeConfig { name: "demo".to_owned(), admin_key: Some("admin".to_owned()), ..NodeConfig::default() };
     defaults.data_dir = PathBuf::from("./ccnode-demo");
     let config = args.resolve(defaults)?;
-    let fresh = !config.data_dir.join("journal").exists();
+    let fresh = match api::store::StoreLocation::parse(&config.store).map_err(anyhow::Error::msg)? {
+        api::store::StoreLocation::File => !config.data_dir.join("journal").exists(),
+        api::store::StoreLocation::Postgres { url, .. } => pgjournal::PgJournal::is_empty_at(&url)?,
+    };
     let options = start_options(&config, &args, demo_clock)?;
     crate::private::prepare_data_dir(&config.data_dir)?;
     runtime()?.block_on(async {
@@ -447,9 +451,10 @@ async fn seed_community(state: &AppState, seed: u64) -> anyhow::Result<usize> {
 // balance
 
 /// `ccnode balance`: an account's balance now or at a seq/instant, from the journal alone.
-pub fn balance(data: &Path, account: &str, at: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+pub fn balance(data: &Path, store: &str, account: &str, at: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
     let id = AccountId::new(account).map_err(|e| anyhow::anyhow!("{account:?} is not an account id: {e}"))?;
-    let (journal, projections) = api::node::open_offline(data)?;
+    let location = api::store::StoreLocation::parse(store).map_err(anyhow::Error::msg).context("--store")?;
+    let (journal, projections) = api::node::open_offline(&location, data)?;
     let Some(current) = projections.balances(&id) else {
         bail!("no account {account:?} in {}", data.display());
     };

@@ -212,8 +212,13 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false)
 }
 
-/// `apt-get install` as root, or through `sudo -n` (the same as the e2e tests' helper).
-fn apt_install(packages: &[&str]) {
+/// Installs Debian packages with apt-get, as root or through `sudo -n`: a
+/// test's system dependency is installed when absent, never skipped (the
+/// e2e tests install chromium and python3-cryptography with it too). One
+/// install at a time in a process (apt holds a lock).
+pub fn apt_install(packages: &[&str]) {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let (program, prefix): (&str, &[&str]) = if is_root() { ("apt-get", &[]) } else { ("sudo", &["-n", "apt-get"]) };
     let apt = |args: &[&str]| {
         let mut all: Vec<&str> = prefix.to_vec();

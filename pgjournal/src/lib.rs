@@ -142,25 +142,6 @@ impl PgJournal {
         Ok(journal)
     }
 
-    /// As `open_standby`, but returns only once this is the writer, trying
-    /// every `poll`; `waiting` is called once when it starts waiting.
-    pub fn open_or_create_waiting(
-        url: &str,
-        identity: &str,
-        poll: Duration,
-        waiting: &mut dyn FnMut(),
-    ) -> Result<PgJournal, OpenError> {
-        let mut journal = PgJournal::open_standby(url, identity)?;
-        if !journal.is_writer() {
-            waiting();
-            while !journal.follow()? {
-                std::thread::sleep(poll);
-            }
-            journal.check_tail()?;
-        }
-        Ok(journal)
-    }
-
     fn open_writer(url: &str, identity: &str) -> Result<PgJournal, OpenError> {
         check_identity(identity)?;
         let conn = Conn::open(url)?;

@@ -196,7 +196,10 @@ pub async fn reconcile_loop(
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                reconcile_all(&state).await;
+                // Reconciliation writes what it finds: a standby leaves it to the writer.
+                if state.writing() {
+                    reconcile_all(&state).await;
+                }
                 first_pass.send_replace(true);
             }
             _ = stop.changed() => return,
