@@ -145,6 +145,20 @@ impl AppState {
         self.inner.handle.state()
     }
 
+    /// Resolves to `true` once the node writes (at once if it does), `false`
+    /// if its writer stopped running, never on a read-only node; holds
+    /// nothing that keeps the writer running.
+    pub fn writer_writes(&self) -> impl std::future::Future<Output = bool> + Send + 'static {
+        let read_only = self.inner.read_only.is_some();
+        let writing = self.inner.handle.writing();
+        async move {
+            if read_only {
+                std::future::pending::<()>().await;
+            }
+            writing.await
+        }
+    }
+
     /// Whether the node writes now (not read-only, not following, not stopped).
     pub fn writing(&self) -> bool {
         self.inner.read_only.is_none() && self.writer_state() == crate::runtime::WriterState::Writing

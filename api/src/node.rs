@@ -350,9 +350,11 @@ impl Node {
         }
         let head = journal.head();
         if let Some(store) = store {
+            // The read model's own head: a node that was following may have
+            // read a head it had not folded yet.
             let read = read.read().expect("the read model lock is never poisoned");
-            match store.save(&read.projections, genesis, head.hash.0) {
-                Ok(()) => tracing::info!(seq = head.seq, "projections snapshot saved"),
+            match store.save(&read.projections, genesis, read.head_hash) {
+                Ok(()) => tracing::info!(seq = read.projections.seq(), "projections snapshot saved"),
                 Err(error) => tracing::warn!(%error, "saving the projections snapshot failed; it is rebuilt at start"),
             }
         }
