@@ -8,10 +8,16 @@ use api::runtime::{replay_journal, Machine, Publisher, WriteError, Writer, Write
 use api::store::{Follow, FollowError, FollowStep};
 use journal::{Journal, Options};
 
-/// A balance that may not go below zero; events are the deltas.
+/// A balance that may not go below zero; events are the deltas. With
+/// `durable`, what is published, it resumes from the durable total after
+/// records it did not decide.
 struct Counter {
     total: i64,
+    durable: Option<Published>,
 }
+
+/// What a publisher published: (seq, delta).
+type Published = Arc<Mutex<Vec<(u64, i64)>>>;
 
 /// Collects what was published, with seqs.
 struct Collect {
@@ -34,6 +40,13 @@ impl Machine for Counter {
 
     fn encode(&self, event: &i64) -> Vec<u8> {
         event.to_le_bytes().to_vec()
+    }
+
+    fn resume(&mut self, head: &journal::Head) {
+        let Some(durable) = &self.durable else { return };
+        let published = durable.lock().unwrap();
+        assert_eq!(published.last().map_or(0, |(seq, _)| *seq), head.seq, "resumed where the read side is");
+        self.total = published.iter().map(|(_, d)| d).sum();
     }
 }
 
@@ -65,7 +78,7 @@ async fn concurrent_commands_are_group_committed_and_durable_when_answered() {
     let journal = Journal::create(dir.path(), "runtime-test", Options::default()).unwrap();
     let published = Arc::new(Mutex::new(Vec::new()));
     let observer = Arc::new(Batches::default());
-    let machine = Counter { total: 0 };
+    let machine = Counter { total: 0, durable: None };
     let publisher = Collect { published: Arc::clone(&published) };
     let (writer, handle) = Writer::start(machine, publisher, journal, journal::now_us, observer.clone());
 
@@ -130,7 +143,8 @@ async fn submit_all_decides_in_order_and_shares_batches() {
     let published = Arc::new(Mutex::new(Vec::new()));
     let observer = Arc::new(Batches::default());
     let publisher = Collect { published: Arc::clone(&published) };
-    let (writer, handle) = Writer::start(Counter { total: 0 }, publisher, journal, journal::now_us, observer.clone());
+    let (writer, handle) =
+        Writer::start(Counter { total: 0, durable: None }, publisher, journal, journal::now_us, observer.clone());
     let mut commands = vec![5, -3, -3];
     commands.extend(std::iter::repeat_n(1, 500));
     let answers = handle.submit_all(commands).await;
@@ -229,34 +243,6 @@ impl Follow for Flaky {
     }
 }
 
-/// The counter of `Counter`, kept by what is published so that a machine
-/// resuming after records it did not decide starts from the durable total.
-struct Resuming {
-    counter: Counter,
-    published: Arc<Mutex<Vec<(u64, i64)>>>,
-}
-
-impl Machine for Resuming {
-    type Command = i64;
-    type Event = i64;
-    type Output = i64;
-    type Rejection = i64;
-
-    fn decide(&mut self, delta: i64, now_us: u64) -> Result<(Vec<i64>, i64), i64> {
-        self.counter.decide(delta, now_us)
-    }
-
-    fn encode(&self, event: &i64) -> Vec<u8> {
-        self.counter.encode(event)
-    }
-
-    fn resume(&mut self, head: &journal::Head) {
-        let published = self.published.lock().unwrap();
-        assert_eq!(published.last().map_or(0, |(seq, _)| *seq), head.seq, "resumed where the read side is");
-        self.counter.total = published.iter().map(|(_, d)| d).sum();
-    }
-}
-
 impl Collect {
     fn fold(&mut self, records: &[journal::Record]) {
         let mut published = self.published.lock().unwrap();
@@ -290,7 +276,7 @@ async fn a_store_that_comes_back_is_written_again_without_a_restart() {
     let inner = Journal::create(dir.path(), "runtime-test", Options::default()).unwrap();
     let store = Flaky { inner, down: Arc::clone(&down), commit_anyway: Arc::clone(&commit_anyway), writer: true };
     let published = Arc::new(Mutex::new(Vec::new()));
-    let machine = Resuming { counter: Counter { total: 0 }, published: Arc::clone(&published) };
+    let machine = Counter { total: 0, durable: Some(Arc::clone(&published)) };
     let publisher = Following(Collect { published: Arc::clone(&published) });
     let observer = Arc::new(Batches::default());
     let (writer, handle) = Writer::start(machine, publisher, store, journal::now_us, observer);

@@ -65,18 +65,7 @@ pub fn test_store(args: &[&str], serving: bool) -> Option<String> {
         return None;
     }
     let dir = args.iter().position(|a| *a == "--data").and_then(|i| args.get(i + 1))?;
-    static DATABASES: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
-    let mut databases = DATABASES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dir = std::path::PathBuf::from(dir);
-    if let Some((_, url)) = databases.iter().find(|(d, _)| *d == dir) {
-        return Some(url.clone());
-    }
-    if !serving {
-        return None;
-    }
-    let url = pgcluster::Cluster::shared().create_database(&format!("node_{}", databases.len()));
-    databases.push((dir, url.clone()));
-    Some(url)
+    pgcluster::database_for(Path::new(dir), serving)
 }
 
 /// Installs Debian packages when a test's system dependency is absent

@@ -31,6 +31,18 @@ fn db_name(url: &str) -> &str {
     url.rsplit('/').next().expect("a database in the url")
 }
 
+/// Changes a byte of record `seq`'s payload in the database at `url` (of
+/// the shared cluster) around the append-only trigger, as a superuser could.
+pub fn alter_with_sql(url: &str, seq: u64) {
+    let mut admin = Cluster::shared().connect(db_name(url));
+    admin
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL session_replication_role = replica; \
+             UPDATE ccnode_journal SET payload = overlay(payload placing '\\xff' from 3 for 1) WHERE seq = {seq}; COMMIT"
+        ))
+        .expect("alter a row around the append-only trigger");
+}
+
 fn serve_on(data: &Path, name: &str, store: &str) -> Server {
     Server::spawn(&["serve", "--data", arg(data), "--listen", "127.0.0.1:0", "--name", name, "--store", store])
 }
@@ -89,6 +101,15 @@ fn not_writing(status: StatusCode, body: &str) -> bool {
         && serde_json::from_str::<Value>(body).is_ok_and(|v| {
             v["errors"][0]["class"] == "CCFailure" && v["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty())
         })
+}
+
+/// A payment `server` refuses with `503` `CCFailure`, its message saying `why`.
+fn assert_write_refused(server: &Server, why: &str) {
+    let body = json!({"payer": "m0", "payee": "m1", "quant": 1, "type": "pay"});
+    let (status, refused) = server.call(Method::POST, "/transaction", "m0", Some(body));
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
+    assert_eq!(refused["errors"][0]["class"], "CCFailure", "{refused}");
+    assert!(refused["errors"][0]["message"].as_str().is_some_and(|m| m.contains(why)), "{why}: {refused}");
 }
 
 /// Posts a payment until one is acknowledged; the time it took from `since`.
@@ -173,17 +194,7 @@ fn serve_on_postgres_survives_sigkill_with_every_acknowledged_payment() {
 #[test]
 fn migrate_store_both_ways_keeps_every_hash_and_the_audit_bundle() {
     let a = tempfile::tempdir().expect("tempdir");
-    let server = Server::spawn(&[
-        "serve",
-        "--data",
-        arg(a.path()),
-        "--listen",
-        "127.0.0.1:0",
-        "--name",
-        "mover",
-        "--store",
-        "file",
-    ]);
+    let server = serve_on(a.path(), "mover", "file");
     for i in 0..4 {
         server.open(&format!("m{i}"), -1_000, 1_000);
     }
@@ -288,12 +299,7 @@ fn a_row_altered_with_sql_is_found_by_verify_and_at_start() {
     verified_head(&ccnode(&["journal", "verify", "--store", &url]));
     let mut admin = Cluster::shared().connect(db_name(&url));
     let seq: i64 = admin.query_one("SELECT max(seq) - 2 FROM ccnode_journal", &[]).expect("a seq").get(0);
-    admin
-        .batch_execute(&format!(
-            "BEGIN; SET LOCAL session_replication_role = replica; \
-             UPDATE ccnode_journal SET payload = overlay(payload placing '\\xff' from 3 for 1) WHERE seq = {seq}; COMMIT"
-        ))
-        .expect("alter a row around the append-only trigger");
+    alter_with_sql(&url, u64::try_from(seq).expect("a seq"));
     let out = ccnode(&["journal", "verify", "--store", &url]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(stdout(&out).contains(&format!("first bad seq {seq}")), "{out:?}");
@@ -360,17 +366,14 @@ fn a_standby_takes_over_after_the_writer_is_killed_under_load_with_every_acknowl
     // It follows: a payment on the writer is soon readable on the standby;
     // a write on the standby is refused with a CC error that says why.
     let body = json!({"payer": "m0", "payee": "m1", "quant": 3, "type": "pay"});
-    let (status, paid) = writer.call(Method::POST, "/transaction", "m0", Some(body.clone()));
+    let (status, paid) = writer.call(Method::POST, "/transaction", "m0", Some(body));
     assert_eq!(status, StatusCode::CREATED, "{paid}");
     let uuid = paid["data"]["uuid"].as_str().expect("uuid").to_owned();
     pgcluster::wait_until(Duration::from_secs(10), "the standby to fold the writer's payment", || {
         standby.call(Method::GET, &format!("/transaction/{uuid}"), "m0", None).0 == StatusCode::OK
     });
     assert_eq!(standby.balances("pair"), writer.balances("pair"));
-    let (status, refused) = standby.call(Method::POST, "/transaction", "m0", Some(body));
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
-    assert_eq!(refused["errors"][0]["class"], "CCFailure", "{refused}");
-    assert!(refused["errors"][0]["message"].as_str().is_some_and(|m| m.contains("standby")), "{refused}");
+    assert_write_refused(&standby, "standby");
 
     // SIGKILL of the writer under load.
     let before_load = health(&standby)["projections"]["seq"].as_u64().expect("seq");
@@ -452,18 +455,7 @@ fn the_database_stopped_under_load_refuses_writes_serves_reads_and_the_node_writ
     let state = health(&server);
     assert_eq!(state["writer"]["state"], "following", "{state}");
     assert!(state["writer"]["reason"].as_str().is_some_and(|r| r.contains("cannot be reached")), "{state}");
-    let (status, refused) = server.call(
-        Method::POST,
-        "/transaction",
-        "m0",
-        Some(json!({"payer": "m0", "payee": "m1", "quant": 1, "type": "pay"})),
-    );
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
-    assert_eq!(refused["errors"][0]["class"], "CCFailure", "{refused}");
-    assert!(
-        refused["errors"][0]["message"].as_str().is_some_and(|m| m.contains("refused until it is back")),
-        "{refused}"
-    );
+    assert_write_refused(&server, "refused until it is back");
     std::thread::sleep(Duration::from_millis(700));
 
     // Back, and the same process writes again.
