@@ -60,8 +60,9 @@ pub struct ServeArgs {
     /// a password in the URL is best given through CCNODE_STORE or the config file, not argv) [default: file].
     #[arg(long, value_name = "STORE", env = "CCNODE_STORE", hide_env_values = true)]
     pub store: Option<String>,
-    /// With a PostgreSQL store: when another node holds the journal's writer lock, wait
-    /// for it (a standby) instead of refusing to start; take over when it is released.
+    /// With a PostgreSQL store: when another node holds the journal's writer lock, stand
+    /// by instead of refusing to start: follow the journal (reads are answered, writes
+    /// refused with 503) and take over when that node's lock is released.
     #[arg(long, env = "CCNODE_STANDBY")]
     pub standby: bool,
     /// A TOML file with any of: data, listen, name, admin_key, validated_window_seconds,
