@@ -101,6 +101,9 @@ enum Command {
         /// The node's data directory.
         #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR, env = "CCNODE_DATA")]
         data: PathBuf,
+        /// The journal's store: `file` (DIR/journal) or `postgres://USER@HOST:PORT/DB`.
+        #[arg(long, value_name = "STORE", default_value = "file", env = "CCNODE_STORE", hide_env_values = true)]
+        store: String,
         /// Account id.
         account: String,
         /// A journal seq or an RFC 3339 instant (e.g. 2026-11-01T00:00:00Z); default now.
@@ -252,7 +255,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("the admin key: --admin-key-file FILE, --admin-key - (standard input) or CCNODE_ADMIN_KEY")?;
             node_cmd::reconcile(&url, &key, &peer)
         }
-        Command::Balance { data, account, at, json } => node_cmd::balance(&data, &account, at.as_deref(), json),
+        Command::Balance { data, store, account, at, json } => {
+            node_cmd::balance(&data, &store, &account, at.as_deref(), json)
+        }
         Command::Journal(JournalCommand::Verify { store, from, until, .. }) if store != "file" => {
             if from.is_some() || until.is_some() {
                 anyhow::bail!("--from and --until apply to segment files; a PostgreSQL journal is verified whole");

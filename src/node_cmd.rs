@@ -13,6 +13,7 @@ use api::config::{ConfigFile, NodeConfig};
 use api::machine::NodeCommand;
 use api::metrics::Metrics;
 use api::node::{Node, StartOptions};
+use journal::Store as _;
 use ledger::{AccountId, AccountKind, Amount, Command, Limits, Proposal, State, TxId, WorkflowId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -59,8 +60,9 @@ pub struct ServeArgs {
     /// a password in the URL is best given through CCNODE_STORE or the config file, not argv) [default: file].
     #[arg(long, value_name = "STORE", env = "CCNODE_STORE", hide_env_values = true)]
     pub store: Option<String>,
-    /// With a PostgreSQL store: when another node holds the journal's writer lock, wait
-    /// for it (a standby) instead of refusing to start; take over when it is released.
+    /// With a PostgreSQL store: when another node holds the journal's writer lock, stand
+    /// by instead of refusing to start: follow the journal (reads are answered, writes
+    /// refused with 503) and take over when that node's lock is released.
     #[arg(long, env = "CCNODE_STANDBY")]
     pub standby: bool,
     /// A TOML file with any of: data, listen, name, admin_key, validated_window_seconds,
@@ -352,7 +354,10 @@ pub fn demo(args: ServeArgs, seed: u64) -> anyhow::Result<ExitCode> {
         NodeConfig { name: "demo".to_owned(), admin_key: Some("admin".to_owned()), ..NodeConfig::default() };
     defaults.data_dir = PathBuf::from("./ccnode-demo");
     let config = args.resolve(defaults)?;
-    let fresh = !config.data_dir.join("journal").exists();
+    let fresh = match api::store::StoreLocation::parse(&config.store).map_err(anyhow::Error::msg)? {
+        api::store::StoreLocation::File => !config.data_dir.join("journal").exists(),
+        api::store::StoreLocation::Postgres { url, .. } => pgjournal::PgJournal::is_empty_at(&url)?,
+    };
     let options = start_options(&config, &args, demo_clock)?;
     crate::private::prepare_data_dir(&config.data_dir)?;
     runtime()?.block_on(async {
@@ -447,9 +452,10 @@ async fn seed_community(state: &AppState, seed: u64) -> anyhow::Result<usize> {
 // balance
 
 /// `ccnode balance`: an account's balance now or at a seq/instant, from the journal alone.
-pub fn balance(data: &Path, account: &str, at: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+pub fn balance(data: &Path, store: &str, account: &str, at: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
     let id = AccountId::new(account).map_err(|e| anyhow::anyhow!("{account:?} is not an account id: {e}"))?;
-    let (journal, projections) = api::node::open_offline(data)?;
+    let location = api::store::StoreLocation::parse(store).map_err(anyhow::Error::msg).context("--store")?;
+    let (journal, projections) = api::node::open_offline(&location, data)?;
     let Some(current) = projections.balances(&id) else {
         bail!("no account {account:?} in {}", data.display());
     };

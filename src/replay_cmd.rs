@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use journal::Store as _;
 use ledger::State;
 use replay::{AuditError, Progress, Until};
 use serde_json::{json, Value};
@@ -46,6 +47,9 @@ pub struct ReplayArgs {
     /// The node's data directory.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR, env = "CCNODE_DATA")]
     pub data: PathBuf,
+    /// The journal's store: `file` (DIR/journal) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, value_name = "STORE", default_value = "file", env = "CCNODE_STORE", hide_env_values = true)]
+    pub store: String,
     /// A journal seq, or an RFC 3339 instant (e.g. 2026-11-01T00:00:00Z): the
     /// state after the last record at or before it.
     #[arg(long, value_name = "SEQ|INSTANT")]
@@ -61,6 +65,9 @@ pub struct ExportArgs {
     /// The node's data directory.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DATA_DIR, env = "CCNODE_DATA")]
     pub data: PathBuf,
+    /// The journal's store: `file` (DIR/journal) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, value_name = "STORE", default_value = "file", env = "CCNODE_STORE", hide_env_values = true)]
+    pub store: String,
     /// The bundle to write (replaced atomically).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -137,8 +144,7 @@ fn parse_until(text: &str) -> anyhow::Result<Until> {
 /// `ccnode replay`: the state as of a seq or an instant.
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let until = parse_until(&args.until)?;
-    let dir = args.data.join("journal");
-    let journal = journal::Journal::open_read_only(&dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    let journal = crate::store_cmd::open_for_reading(&args.store, &args.data)?;
     let point = replay::state_at(&journal, until, &mut |_| {})?;
     let p = &point.projections;
     let at = if point.seq == 0 { "-".to_owned() } else { api::wire::format_rfc3339(point.recorded_at_us) };
@@ -216,8 +222,15 @@ fn emit(text: &str) -> anyhow::Result<ExitCode> {
 
 /// `ccnode export`: write an audit bundle.
 pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let dir = args.data.join("journal");
-    let journal = journal::Journal::open_read_only(&dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    let journal = match crate::store_cmd::open_for_reading(&args.store, &args.data) {
+        Err(e) => {
+            match e.downcast_ref::<api::store::OpenStoreError>().and_then(api::store::OpenStoreError::corrupt_seq) {
+                Some(seq) => return Ok(tampered(seq)),
+                None => return Err(e),
+            }
+        }
+        Ok(journal) => journal,
+    };
     let started = Instant::now();
     let mut reporter = Reporter::new(!args.no_progress && std::io::stderr().is_terminal());
     let result = replay::export_to_file(&journal, args.until, &args.out, &mut |p| reporter.update(p));
@@ -235,12 +248,20 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             println!("identity {} head seq {} hash {}", journal.identity(), summary.records, summary.head_hash);
             Ok(ExitCode::SUCCESS)
         }
-        Err(replay::bundle::ExportError::Tampered { seq }) => {
-            println!("FAILED: journal record {seq} does not match its hash; nothing exported (run `ccnode verify`)");
-            Ok(ExitCode::from(1))
+        Err(replay::bundle::ExportError::Tampered { seq }) => Ok(tampered(seq)),
+        Err(replay::bundle::ExportError::Read(e)) => {
+            match e.downcast_ref::<api::store::StoreReadError>().and_then(api::store::StoreReadError::corrupt_seq) {
+                Some(seq) => Ok(tampered(seq)),
+                None => Err(anyhow::anyhow!("reading the journal: {e}")),
+            }
         }
         Err(e) => Err(e.into()),
     }
+}
+
+fn tampered(seq: u64) -> ExitCode {
+    println!("FAILED: journal record {seq} does not match its hash; nothing exported (run `ccnode verify`)");
+    ExitCode::from(1)
 }
 
 /// `ccnode audit`: verify a bundle offline.

@@ -58,7 +58,7 @@ pub fn migrate(from: &str, to: &str) -> anyhow::Result<ExitCode> {
         crate::private::prepare_data_dir(data)?;
     }
     let mut target =
-        api::store::open_at(&location, &dir, &identity).with_context(|| format!("opening {}", to.describe()))?;
+        api::store::open(&location, &dir, &identity).with_context(|| format!("opening {}", to.describe()))?;
     let started = Instant::now();
     eprintln!(
         "migrate-store: copying {} records of {identity:?} from {} to {}",
@@ -168,4 +168,14 @@ pub fn open_database(store: &str) -> anyhow::Result<pgjournal::PgJournal> {
         }
         StoreLocation::File => bail!("--store file is the data directory's journal: use --data DIR"),
     }
+}
+
+/// Opens the journal `--store` names read-only: `file`, the segment files of
+/// data directory `data`, or a database (for `replay`, `export`, `balance`).
+pub fn open_for_reading(store: &str, data: &std::path::Path) -> anyhow::Result<api::store::NodeStore> {
+    let location = StoreLocation::parse(store).map_err(anyhow::Error::msg).context("--store")?;
+    api::store::open_read_only(&location, data).with_context(|| match &location {
+        StoreLocation::File => format!("cannot open {}", api::store::journal_dir(data).display()),
+        other => format!("opening {}", other.describe()),
+    })
 }

@@ -34,6 +34,9 @@ pub(crate) struct Shared {
     pub(crate) default_limits: (ledger::Amount, ledger::Amount),
     pub(crate) peers: crate::peers::Peers,
     pub(crate) data_dir: PathBuf,
+    /// Where the journal lives, for the handlers that open a second,
+    /// read-only handle on it (the event feed).
+    pub(crate) store: crate::store::StoreLocation,
     pub(crate) reconcile_interval: std::time::Duration,
     pub(crate) durable: tokio::sync::watch::Receiver<u64>,
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
@@ -136,9 +139,29 @@ impl AppState {
         self.inner.default_limits
     }
 
-    /// Whether the writer stopped after a journal failure.
-    pub fn writer_failed(&self) -> bool {
-        self.inner.handle.has_failed()
+    /// What the writer does now: writing, following the journal (a standby,
+    /// or a store being reconnected), or stopped until restart.
+    pub fn writer_state(&self) -> crate::runtime::WriterState {
+        self.inner.handle.state()
+    }
+
+    /// Resolves to `true` once the node writes (at once if it does), `false`
+    /// if its writer stopped running, never on a read-only node; holds
+    /// nothing that keeps the writer running.
+    pub fn writer_writes(&self) -> impl std::future::Future<Output = bool> + Send + 'static {
+        let read_only = self.inner.read_only.is_some();
+        let writing = self.inner.handle.writing();
+        async move {
+            if read_only {
+                std::future::pending::<()>().await;
+            }
+            writing.await
+        }
+    }
+
+    /// Whether the node writes now (not read-only, not following, not stopped).
+    pub fn writing(&self) -> bool {
+        self.inner.read_only.is_none() && self.writer_state() == crate::runtime::WriterState::Writing
     }
 
     /// The checkpoints' origin (the node's key name).
@@ -167,10 +190,15 @@ impl AppState {
         self.inner.checkpoint_schedule
     }
 
-    /// The data directory (journal in `journal/`), for read-only journal
-    /// handles such as the replay event feed.
+    /// The data directory (journal in `journal/` unless the store is a
+    /// database, the node's key, the projections).
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
+    }
+
+    /// Where the journal lives, for read-only handles such as the replay event feed.
+    pub fn store_location(&self) -> &crate::store::StoreLocation {
+        &self.inner.store
     }
 }
 
@@ -213,9 +241,12 @@ pub fn violation_error(violation: &Violation) -> ApiError {
 pub(crate) fn write_error(error: WriteError<Violation>) -> ApiError {
     match error {
         WriteError::Rejected(violation) => violation_error(&violation),
-        WriteError::Journal(_) => ApiError::failure("the journal could not be written; the node stopped writing"),
+        WriteError::Journal(_) => ApiError::failure(
+            "the journal could not be written, so whether this write was recorded is unknown (retry with the same \
+             uuid to find out); the node refuses writes until its journal can be written again",
+        ),
         WriteError::Unavailable => ApiError::unavailable("the node is not accepting writes (shutting down or stopped)"),
-        WriteError::ReadOnly(reason) => ApiError::unavailable(&reason),
+        WriteError::ReadOnly(reason) | WriteError::NotWriting(reason) => ApiError::unavailable(&reason),
     }
 }
 

@@ -265,6 +265,30 @@ impl Machine for LedgerMachine {
     fn predicted_head(&self) -> Option<[u8; 32]> {
         Some(self.chain.1)
     }
+
+    /// As a restart would: nothing decided is pending any more (the read
+    /// model holds every durable record), holds of changes in flight are
+    /// dropped (their flows' commits are decided afresh, as after a
+    /// restart), and the chain and the Merkle tree go on from `head`.
+    fn resume(&mut self, head: &journal::Head) {
+        self.pending = Pending::default();
+        self.holds.clear();
+        self.chain = (head.seq, head.hash.0);
+        let read = self.read.read().expect("the read model lock is never poisoned");
+        debug_assert_eq!(read.projections.seq(), head.seq, "writing resumes where the read model is");
+        self.last_ledger_seq = read.projections.facts().last_ledger_seq;
+        drop(read);
+        let mut tree = self.tree.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tree.resume_predictions();
+        if tree.records() != head.seq {
+            tracing::error!(
+                tree = tree.records(),
+                head = head.seq,
+                "the Merkle tree does not end at the journal's head"
+            );
+            self.tree_ok.store(false, Ordering::Release);
+        }
+    }
 }
 
 impl LedgerMachine {
@@ -474,6 +498,23 @@ pub struct ReadPublisher {
     pub(crate) snapshot_seq: u64,
     /// Wakes the snapshot thread (never blocks: one request waits at most).
     pub(crate) snapshots: Option<std::sync::mpsc::SyncSender<()>>,
+    /// The Merkle tree, which records folded while not writing extend.
+    pub(crate) tree: crate::merkle::SharedTree,
+}
+
+impl ReadPublisher {
+    /// Announces the head `seq` and asks for a snapshot when one is due.
+    fn published(&mut self, seq: u64) {
+        self.durable.send_replace(seq);
+        if self.snapshot_every > 0 && seq >= self.snapshot_seq.saturating_add(self.snapshot_every) {
+            if let Some(snapshots) = &self.snapshots {
+                // Full means a snapshot is being taken or asked for already.
+                if snapshots.try_send(()).is_ok() {
+                    self.snapshot_seq = seq;
+                }
+            }
+        }
+    }
 }
 
 impl crate::runtime::Publisher<Event> for ReadPublisher {
@@ -486,18 +527,41 @@ impl crate::runtime::Publisher<Event> for ReadPublisher {
         read.head_hash = head.hash.0;
         let seq = read.projections.seq();
         drop(read);
-        self.durable.send_replace(seq);
-        if self.snapshot_every > 0 && seq >= self.snapshot_seq.saturating_add(self.snapshot_every) {
-            if let Some(snapshots) = &self.snapshots {
-                // Full means a snapshot is being taken or asked for already.
-                if snapshots.try_send(()).is_ok() {
-                    self.snapshot_seq = seq;
-                }
-            }
-        }
+        self.published(seq);
     }
 
     fn prediction_failed(&mut self, _seq: u64) {
         self.tree_ok.store(false, Ordering::Release);
+    }
+
+    /// Each record decoded, then checked and folded by `try_apply`: a record
+    /// that does not fold stops there (the read model keeps what came before).
+    fn follow(&mut self, records: &[journal::Record]) -> Result<(), String> {
+        let mut events = Vec::with_capacity(records.len());
+        for record in records {
+            let event = ledger::decode_event(&record.payload)
+                .map_err(|e| format!("journal record {} is not an event: {e}", record.seq))?;
+            events.push(event);
+        }
+        let mut folded = Ok(());
+        let mut read = self.read.write().expect("the read model lock is never poisoned");
+        let mut tree = self.tree.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (record, event) in records.iter().zip(&events) {
+            if let Err(finding) = read.projections.try_apply(record.seq, record.recorded_at_us, event) {
+                folded = Err(format!("journal record {} cannot be folded: {}", finding.seq, finding.kind));
+                break;
+            }
+            read.head_hash = record.hash.0;
+            tree.push_durable(&record.hash.0);
+        }
+        drop(tree);
+        let seq = read.projections.seq();
+        drop(read);
+        self.published(seq);
+        folded
+    }
+
+    fn writer_stopped(&mut self, acked: &journal::Head) {
+        self.tree.write().unwrap_or_else(std::sync::PoisonError::into_inner).stop_predictions(acked.seq);
     }
 }

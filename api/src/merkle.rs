@@ -9,6 +9,8 @@
 use std::path::Path;
 
 use journal::Store as _;
+
+use crate::store::StoreLocation;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 /// The tree, or the leaves decided while it is being rebuilt.
@@ -17,6 +19,12 @@ pub struct MerkleState {
     tree: tlog::Tree,
     /// `Some` until the rebuild is done: leaves of records after the start's head.
     backlog: Option<Vec<tlog::Hash>>,
+    /// The start's head, which the rebuild covers.
+    rebuild_head: u64,
+    /// Set while the writer does not write after a failed append: the
+    /// decider's predictions are ignored, and the leaves of the records the
+    /// node folds from the store come through `push_durable`.
+    predictions_paused: bool,
 }
 
 /// The tree is still being rebuilt after a start.
@@ -28,18 +36,56 @@ pub struct NotReady;
 pub type SharedTree = Arc<RwLock<MerkleState>>;
 
 impl MerkleState {
-    /// A tree still to be rebuilt.
-    pub fn rebuilding() -> Self {
-        Self { tree: tlog::Tree::new(), backlog: Some(Vec::new()) }
+    /// A tree still to be rebuilt up to record `head`.
+    pub fn rebuilding(head: u64) -> Self {
+        Self { tree: tlog::Tree::new(), backlog: Some(Vec::new()), rebuild_head: head, predictions_paused: false }
     }
 
-    /// Appends the leaf of the next record's chain hash.
+    /// Appends the leaf of the next record's chain hash, as the decider
+    /// predicts it (ignored while predictions are paused).
     pub fn push(&mut self, chain_hash: &[u8; 32]) {
+        if !self.predictions_paused {
+            self.push_durable(chain_hash);
+        }
+    }
+
+    /// Appends the leaf of a durable record the node did not decide (one it
+    /// folds from the store while not writing).
+    pub fn push_durable(&mut self, chain_hash: &[u8; 32]) {
         let leaf = tlog::leaf_hash(chain_hash);
         match &mut self.backlog {
             Some(backlog) => backlog.push(leaf),
             None => self.tree.push_leaf_hash(leaf),
         }
+    }
+
+    /// Records (leaves) in the tree, or, while it is rebuilt, the start's
+    /// head and the leaves of the backlog.
+    pub fn records(&self) -> u64 {
+        match &self.backlog {
+            Some(backlog) => self.rebuild_head + u64::try_from(backlog.len()).expect("usize fits u64"),
+            None => self.tree.len(),
+        }
+    }
+
+    /// An append failed after record `durable`: drops the leaves predicted
+    /// past it and ignores the decider's predictions until
+    /// `resume_predictions`. While rebuilding, the backlog holds the leaves
+    /// after the start's head, which is at most `durable`.
+    pub fn stop_predictions(&mut self, durable: u64) {
+        self.predictions_paused = true;
+        match &mut self.backlog {
+            Some(backlog) => {
+                let keep = usize::try_from(durable.saturating_sub(self.rebuild_head)).expect("a backlog fits usize");
+                backlog.truncate(keep);
+            }
+            None => self.tree.truncate(durable),
+        }
+    }
+
+    /// Writing resumes: the decider's predictions count again.
+    pub fn resume_predictions(&mut self) {
+        self.predictions_paused = false;
     }
 
     /// The tree, once rebuilt.
@@ -64,19 +110,18 @@ pub fn read(tree: &SharedTree) -> RwLockReadGuard<'_, MerkleState> {
     tree.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Rebuilds the tree of the journal of the node on data directory
-/// `data_dir` (in whichever store it was started on) up to `head` records,
-/// then installs it with the backlog. On failure the tree stays unavailable
-/// (and says so in the log); the ledger itself is unaffected.
-pub fn rebuild(data_dir: &Path, head: u64, shared: &SharedTree) {
+/// Rebuilds the tree of the journal at `location` (for the node on data
+/// directory `data_dir`) up to `head` records, through a read-only handle of
+/// its own, then installs it with the backlog. On failure the tree stays
+/// unavailable (and says so in the log); the ledger itself is unaffected.
+pub fn rebuild(location: &StoreLocation, data_dir: &Path, head: u64, shared: &SharedTree) {
     let started = std::time::Instant::now();
     let built = (|| -> Result<tlog::Tree, String> {
         let mut tree = tlog::Tree::new();
         if head == 0 {
             return Ok(tree);
         }
-        let location = crate::store::location_of(data_dir);
-        let journal = crate::store::open_read_only(&location, data_dir).map_err(|e| e.to_string())?;
+        let journal = crate::store::open_read_only(location, data_dir).map_err(|e| e.to_string())?;
         for record in journal.iter_from(1).map_err(|e| e.to_string())? {
             let record = record.map_err(|e| e.to_string())?;
             if record.seq > head {

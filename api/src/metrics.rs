@@ -138,6 +138,10 @@ impl WriterObserver for Metrics {
         self.fsync_seconds.observe(fsync_seconds);
         self.journal_head.set(head_seq);
     }
+
+    fn followed(&self, _records: usize, head_seq: u64) {
+        self.journal_head.set(head_seq);
+    }
 }
 
 fn to_f64(n: usize) -> f64 {

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
-use journal::{Journal, Store as _};
+use journal::Store as _;
+
+use crate::store::Follow as _;
 use ledger::{decode_event, AccountId, AccountKind, Command, Limits, NodeName, Violation};
 use projections::{Projections, SnapshotStore};
 
-use crate::app::{describe_write_error, journal_dir, projections_dir, AppState, Shared};
+use crate::app::{describe_write_error, projections_dir, AppState, Shared};
 use crate::auth;
 use crate::machine::{LedgerMachine, NodeCommand, ReadPublisher};
 use crate::metrics::Metrics;
@@ -93,14 +95,6 @@ pub struct TrunkwardOptions {
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The journal could not be opened.
-    #[error("opening the journal in {dir}: {source}")]
-    Journal {
-        /// Where.
-        dir: PathBuf,
-        /// Why.
-        source: Box<journal::OpenError>,
-    },
     /// The journal's store could not be opened.
     #[error("{0}")]
     Store(Box<crate::store::OpenStoreError>),
@@ -146,7 +140,7 @@ impl Node {
     /// Opens (or creates) the node's journal, rebuilds state, initialises a new
     /// ledger, and starts the writer.
     pub async fn start(options: StartOptions, metrics: Arc<Metrics>) -> Result<Node, StartError> {
-        let name = NodeName::new(&options.name).map_err(|e| StartError::Config(format!("node name: {e}")))?;
+        NodeName::new(&options.name).map_err(|e| StartError::Config(format!("node name: {e}")))?;
         if let Some(key) = &options.admin_key {
             auth::check_new_key(key).map_err(|_| StartError::Config("admin key must be 1 to 256 bytes".into()))?;
         }
@@ -180,7 +174,7 @@ impl Node {
         let mut snapshot_info = crate::read_model::SnapshotInfo::default();
         let (projections, unfoldable) = match &store {
             Some(store) => {
-                let (projections, report) = crate::store::load_or_rebuild(&journal, store)
+                let (projections, report) = projections::load_or_rebuild(&journal, store)
                     .map_err(|e| StartError::Replay(format!("projections: {e}")))?;
                 tracing::info!(
                     snapshot_seq = ?report.from_snapshot_seq,
@@ -206,10 +200,6 @@ impl Node {
             tracing::error!(seq = u.seq, detail = %u.kind, "{reason}");
             reason
         });
-        let admin = AccountId::new(ADMIN_ACCOUNT).expect("valid id");
-        let needs_init = projections.config().is_none();
-        let admin_hash = projections.key_hash(&admin).cloned();
-        let has_admin = projections.account(&admin).is_some();
         let node_key = projections.facts().node_key;
         let last_ledger_seq = projections.facts().last_ledger_seq;
         if read_only.is_none() {
@@ -238,14 +228,15 @@ impl Node {
         // rebuilt on a thread of its own while the node already answers.
         // rebuilt on a thread of its own (while the node already answers) when
         // the journal has at least `merkle_background_from` records.
-        let tree = Arc::new(RwLock::new(crate::merkle::MerkleState::rebuilding()));
+        let tree = Arc::new(RwLock::new(crate::merkle::MerkleState::rebuilding(head.seq)));
         if head.seq < options.merkle_background_from {
-            crate::merkle::rebuild(&options.data_dir, head.seq, &tree);
+            crate::merkle::rebuild(&options.store, &options.data_dir, head.seq, &tree);
         } else {
-            let (tree, dir, head) = (Arc::clone(&tree), options.data_dir.clone(), head.seq);
+            let (tree, dir, head, location) =
+                (Arc::clone(&tree), options.data_dir.clone(), head.seq, options.store.clone());
             std::thread::Builder::new()
                 .name("ccnode-merkle".into())
-                .spawn(move || crate::merkle::rebuild(&dir, head, &tree))?;
+                .spawn(move || crate::merkle::rebuild(&location, &dir, head, &tree))?;
         }
         let tree_ok = Arc::new(AtomicBool::new(true));
         let machine = LedgerMachine {
@@ -277,7 +268,9 @@ impl Node {
             snapshot_every: options.snapshot_every,
             snapshot_seq: head.seq,
             snapshots,
+            tree: Arc::clone(&tree),
         };
+        let standing_by = !journal.is_writer();
         let observer: Arc<dyn crate::runtime::WriterObserver> = metrics.clone();
         let (writer, handle) = Writer::start(machine, publisher, journal, options.clock, observer);
         let app = AppState {
@@ -297,6 +290,7 @@ impl Node {
                 durable: durable_rx,
                 shutdown,
                 data_dir: options.data_dir.clone(),
+                store: options.store.clone(),
                 tree,
                 origin,
                 key_lock: tokio::sync::Mutex::new(()),
@@ -309,58 +303,22 @@ impl Node {
             // No start-up write either: the node only answers reads.
             return Ok(Node { state: app, writer, store: None, snapshotter, data_dir: options.data_dir });
         }
-        let init_error = |e: WriteError<Violation>| StartError::Initialise(describe_write_error(&e));
-        if needs_init {
-            let mut config = ledger::NodeConfig::new(name);
-            config.validated_window_s = options.validated_window_seconds;
-            config.zero_payments_allowed = options.zero_payments;
-            config.validate_pending = options.validate_pending;
-            if let Some(workflows) = &options.workflows {
-                config.workflows.clone_from(workflows);
-            }
-            app.submit(NodeCommand::Ledger(Command::InitialiseNode { config })).await.map_err(init_error)?;
-        } else if let Some(workflows) = &options.workflows {
-            let current = app.read().projections.config().cloned();
-            if let Some(mut config) = current.filter(|c| &c.workflows != workflows) {
-                config.workflows.clone_from(workflows);
-                app.submit(NodeCommand::Ledger(Command::ConfigureNode { config })).await.map_err(init_error)?;
-                tracing::info!(count = workflows.len(), "the workflows changed: new transactions use the new set");
-            }
-        }
-        if let (true, Some(public_key)) = (journal_key, public_key) {
-            app.submit(NodeCommand::SetNodeKey { public_key }).await.map_err(init_error)?;
-            tracing::info!("journaled the node's public key");
-        }
-        if let Some(key) = &options.admin_key {
-            let id = AccountId::new(ADMIN_ACCOUNT).expect("valid id");
-            if !has_admin {
-                let limits = Limits::new(ledger::Amount::ZERO, ledger::Amount::ZERO).expect("0 <= 0 <= 0");
-                let kind = AccountKind::User { admin: true };
-                let key_hash = auth::new_key_hash(key);
-                app.submit(NodeCommand::OpenAccount { id, kind, limits, key_hash }).await.map_err(init_error)?;
-                tracing::info!("created the admin account");
-            } else if !admin_hash.is_some_and(|h| auth::key_matches(key, &h)) {
-                let key_hash = auth::new_key_hash(key);
-                app.submit(NodeCommand::Ledger(Command::ChangeKey { id, key_hash })).await.map_err(init_error)?;
-                tracing::warn!("the admin key given at start differs from the stored one: replaced it");
-            }
-        }
-        if let Some(t) = &options.trunkward {
-            let id = AccountId::new(&t.name).map_err(|e| StartError::Config(format!("trunkward name: {e}")))?;
-            let connected = app.read().projections.account(&id).is_some();
-            if !connected {
-                let commands = crate::federation::connect_commands_in(
-                    id,
-                    AccountKind::Trunkward,
-                    t.limits,
-                    t.url.clone(),
-                    t.rate,
-                    t.last_hash.clone(),
-                    t.dialect,
-                );
-                app.submit(NodeCommand::Many(commands)).await.map_err(init_error)?;
-                tracing::info!(parent = %t.name, url = %t.url, "connected the trunkward node");
-            }
+        let journal_key = public_key.filter(|_| journal_key);
+        if standing_by {
+            // A standby writes once it takes over, whatever the node that
+            // writes now did not write already.
+            let (writing, app, options) = (app.inner.handle.writing(), Arc::downgrade(&app.inner), options.clone());
+            tokio::spawn(async move {
+                if !writing.await {
+                    return;
+                }
+                let Some(inner) = app.upgrade() else { return };
+                if let Err(error) = startup_writes(&AppState { inner }, &options, journal_key).await {
+                    tracing::error!(%error, "the start-up writes after taking over failed");
+                }
+            });
+        } else {
+            startup_writes(&app, &options, journal_key).await?;
         }
         Ok(Node { state: app, writer, store, snapshotter, data_dir: options.data_dir })
     }
@@ -392,14 +350,89 @@ impl Node {
         }
         let head = journal.head();
         if let Some(store) = store {
+            // The read model's own head: a node that was following may have
+            // read a head it had not folded yet.
             let read = read.read().expect("the read model lock is never poisoned");
-            match store.save(&read.projections, genesis, head.hash.0) {
-                Ok(()) => tracing::info!(seq = head.seq, "projections snapshot saved"),
+            match store.save(&read.projections, genesis, read.head_hash) {
+                Ok(()) => tracing::info!(seq = read.projections.seq(), "projections snapshot saved"),
                 Err(error) => tracing::warn!(%error, "saving the projections snapshot failed; it is rebuilt at start"),
             }
         }
         tracing::info!(seq = head.seq, "journal closed");
     }
+}
+
+/// The writes a node makes at start once it writes: initialising a new
+/// ledger or its changed workflows, the node's public key (`journal_key`,
+/// when the journal lacks it), the admin account or its changed key, and the
+/// trunkward link. Each is decided from the read model as it is then, so a
+/// standby taking over makes only those its predecessor did not.
+async fn startup_writes(
+    app: &AppState,
+    options: &StartOptions,
+    journal_key: Option<[u8; 32]>,
+) -> Result<(), StartError> {
+    let name = NodeName::new(&options.name).map_err(|e| StartError::Config(format!("node name: {e}")))?;
+    let admin = AccountId::new(ADMIN_ACCOUNT).expect("valid id");
+    let (needs_init, admin_hash, has_admin, has_key) = {
+        let read = app.read();
+        let p = &read.projections;
+        (p.config().is_none(), p.key_hash(&admin).cloned(), p.account(&admin).is_some(), p.facts().node_key.is_some())
+    };
+    let init_error = |e: WriteError<Violation>| StartError::Initialise(describe_write_error(&e));
+    if needs_init {
+        let mut config = ledger::NodeConfig::new(name);
+        config.validated_window_s = options.validated_window_seconds;
+        config.zero_payments_allowed = options.zero_payments;
+        config.validate_pending = options.validate_pending;
+        if let Some(workflows) = &options.workflows {
+            config.workflows.clone_from(workflows);
+        }
+        app.submit(NodeCommand::Ledger(Command::InitialiseNode { config })).await.map_err(init_error)?;
+    } else if let Some(workflows) = &options.workflows {
+        let current = app.read().projections.config().cloned();
+        if let Some(mut config) = current.filter(|c| &c.workflows != workflows) {
+            config.workflows.clone_from(workflows);
+            app.submit(NodeCommand::Ledger(Command::ConfigureNode { config })).await.map_err(init_error)?;
+            tracing::info!(count = workflows.len(), "the workflows changed: new transactions use the new set");
+        }
+    }
+    if let Some(public_key) = journal_key.filter(|_| !has_key) {
+        app.submit(NodeCommand::SetNodeKey { public_key }).await.map_err(init_error)?;
+        tracing::info!("journaled the node's public key");
+    }
+    if let Some(key) = &options.admin_key {
+        let id = admin;
+        if !has_admin {
+            let limits = Limits::new(ledger::Amount::ZERO, ledger::Amount::ZERO).expect("0 <= 0 <= 0");
+            let kind = AccountKind::User { admin: true };
+            let key_hash = auth::new_key_hash(key);
+            app.submit(NodeCommand::OpenAccount { id, kind, limits, key_hash }).await.map_err(init_error)?;
+            tracing::info!("created the admin account");
+        } else if !admin_hash.is_some_and(|h| auth::key_matches(key, &h)) {
+            let key_hash = auth::new_key_hash(key);
+            app.submit(NodeCommand::Ledger(Command::ChangeKey { id, key_hash })).await.map_err(init_error)?;
+            tracing::warn!("the admin key given at start differs from the stored one: replaced it");
+        }
+    }
+    if let Some(t) = &options.trunkward {
+        let id = AccountId::new(&t.name).map_err(|e| StartError::Config(format!("trunkward name: {e}")))?;
+        let connected = app.read().projections.account(&id).is_some();
+        if !connected {
+            let commands = crate::federation::connect_commands_in(
+                id,
+                AccountKind::Trunkward,
+                t.limits,
+                t.url.clone(),
+                t.rate,
+                t.last_hash.clone(),
+                t.dialect,
+            );
+            app.submit(NodeCommand::Many(commands)).await.map_err(init_error)?;
+            tracing::info!(parent = %t.name, url = %t.url, "connected the trunkward node");
+        }
+    }
+    Ok(())
 }
 
 /// Saves a projections snapshot each time the publisher asks, until it is
@@ -474,11 +507,13 @@ fn read_only_reason(unfoldable: &projections::Unfoldable) -> String {
     )
 }
 
-/// Opens a data directory read-only and folds its journal: for offline commands.
-pub fn open_offline(data_dir: &Path) -> Result<(Journal, Projections), StartError> {
-    let dir = journal_dir(data_dir);
-    let journal =
-        Journal::open_read_only(&dir).map_err(|source| StartError::Journal { dir, source: Box::new(source) })?;
+/// Opens the journal `location` names for data directory `data_dir`
+/// read-only and folds it: for offline commands.
+pub fn open_offline(
+    location: &crate::store::StoreLocation,
+    data_dir: &Path,
+) -> Result<(crate::store::NodeStore, Projections), StartError> {
+    let journal = crate::store::open_read_only(location, data_dir).map_err(|e| StartError::Store(Box::new(e)))?;
     let projections = fold_all(&journal)?;
     Ok((journal, projections))
 }

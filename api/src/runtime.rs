@@ -10,18 +10,28 @@
 //! and the clients strictly in order; refused commands are answered after
 //! their batch too, so no answer ever depends on state that might not become
 //! durable. If an append fails, every later batch is refused: the state they
-//! were decided against may not be on disk, and a restart rebuilds it.
+//! were decided against may not be on disk.
+//!
+//! Not writing ([`WriterState::Following`]): a standby whose store another
+//! node writes, or a writer whose store failed an append and can be taken
+//! back (a database, [`Follow`]). Writes are refused then, and every
+//! `FOLLOW_POLL` the appender asks the store for the records after the last
+//! one published, checked against it, folds them into the read side, and
+//! tries to become the writer; once it is and has folded the whole tail, it
+//! tells the decider to forget what it decided that never became durable
+//! (`Machine::resume`) and writing goes on, without a restart. Segment files
+//! cannot be taken back: a failed append stops the writer until restart
+//! ([`WriterState::Stopped`]).
 //!
 //! Both are plain threads, not tokio tasks: `fdatasync` blocks.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use journal::{Record, Store};
+use journal::{Head, Record, Store};
 
-use crate::store::NodeStore;
-use tokio::sync::{mpsc, oneshot};
+use crate::store::{Follow, FollowError, NodeStore};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Most commands decided and committed in one batch.
 pub const BATCH_COMMANDS_MAX: usize = 1024;
@@ -29,6 +39,11 @@ pub const BATCH_COMMANDS_MAX: usize = 1024;
 pub const QUEUE_COMMANDS_MAX: usize = 4096;
 /// Decided batches that may wait for the appender (one syncing, this many queued).
 pub const DECIDED_BATCHES_MAX: usize = 1;
+/// How often a writer that does not write asks its store for new records
+/// and for the writer's lease.
+pub const FOLLOW_POLL: Duration = Duration::from_millis(100);
+/// Most records folded per step while following (then the next step at once).
+pub const FOLLOW_CHUNK_RECORDS: usize = 4096;
 
 /// What `Machine::decide` returns: the events to record and the answer, or a refusal.
 pub type Decision<M> = Result<(Vec<<M as Machine>::Event>, <M as Machine>::Output), <M as Machine>::Rejection>;
@@ -65,17 +80,76 @@ pub trait Machine: Send + 'static {
     fn predicted_head(&self) -> Option<[u8; 32]> {
         None
     }
+
+    /// Writing resumes after `head`: the read side holds every record up to
+    /// it, some of which this machine did not decide (another node's, or a
+    /// batch of its own whose append failed but committed), and what it
+    /// decided that never became durable is gone. Called on the decider
+    /// thread before the first decision after a take-over or a recovery.
+    fn resume(&mut self, _head: &Head) {}
 }
 
 /// Makes durable events visible to readers, on the appender thread.
 pub trait Publisher<E>: Send + 'static {
     /// `first_seq` is the journal seq of `events[0]`; `head` is the batch's
     /// last record (all were recorded at `head.recorded_at_us`).
-    fn publish(&mut self, first_seq: u64, head: &journal::Head, events: Vec<E>);
+    fn publish(&mut self, first_seq: u64, head: &Head, events: Vec<E>);
 
     /// The machine predicted another head hash than the journal wrote (a
     /// bug): whatever relies on the prediction must stop trusting it.
     fn prediction_failed(&mut self, _seq: u64) {}
+
+    /// Folds records read from the store while not writing (each checked
+    /// against the chain from the last one published); an error stops the
+    /// writer for good.
+    fn follow(&mut self, _records: &[Record]) -> Result<(), String> {
+        Err("this node cannot fold records it did not write".to_owned())
+    }
+
+    /// An append failed after `acked`, the last record published: whatever
+    /// the machine predicted past it will not be.
+    fn writer_stopped(&mut self, _acked: &Head) {}
+}
+
+/// What the writer does now (`Handle::state`, `GET /admin/health`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriterState {
+    /// Deciding and appending.
+    Writing,
+    /// Not writing, and folding what the store holds until it can: another
+    /// node writes the journal (a standby), or the store failed and is being
+    /// reconnected. Says why.
+    Following(String),
+    /// Not writing until restarted: a failed append on a store that cannot
+    /// be taken back, or a store that no longer holds what was acknowledged.
+    Stopped(String),
+}
+
+impl WriterState {
+    /// A short name: `writing`, `following` or `stopped`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WriterState::Writing => "writing",
+            WriterState::Following(_) => "following",
+            WriterState::Stopped(_) => "stopped",
+        }
+    }
+
+    /// Why writes are refused (`None` while writing).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            WriterState::Writing => None,
+            WriterState::Following(why) | WriterState::Stopped(why) => Some(why),
+        }
+    }
+}
+
+/// The state, with the epoch of writing it belongs to: every take-over or
+/// recovery starts a new epoch, and batches decided in an older one are refused.
+#[derive(Debug, Clone)]
+struct Status {
+    state: WriterState,
+    epoch: u64,
 }
 
 /// Why a command got no decision.
@@ -84,16 +158,21 @@ pub enum WriteError<R> {
     /// The ledger refused the command; nothing was written.
     #[error("refused")]
     Rejected(R),
-    /// The journal could not make the batch durable; the node stops writing until restarted.
+    /// The journal could not make the batch durable: whether it holds the
+    /// batch is unknown until the store is read again.
     #[error("journal write failed: {0}")]
     Journal(String),
-    /// The writer is not running (shutting down, or stopped after a failure).
+    /// The writer is not running (shutting down).
     #[error("the ledger writer is not running")]
     Unavailable,
     /// The node started read-only (its journal holds a record the read model
     /// cannot fold); the reason names the record.
     #[error("{0}")]
     ReadOnly(String),
+    /// The writer does not write at the moment ([`WriterState::Following`]
+    /// or [`WriterState::Stopped`]); the reason says why.
+    #[error("{0}")]
+    NotWriting(String),
 }
 
 type Answer<M> = Result<<M as Machine>::Output, WriteError<<M as Machine>::Rejection>>;
@@ -106,6 +185,7 @@ struct Envelope<M: Machine> {
 
 /// A decided batch on its way to the disk.
 struct Decided<M: Machine> {
+    epoch: u64,
     now_us: u64,
     commands: usize,
     events: Vec<M::Event>,
@@ -114,36 +194,44 @@ struct Decided<M: Machine> {
     predicted_head: Option<[u8; 32]>,
 }
 
+/// Writing resumes in `epoch` after `head`: from the appender to the decider.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    epoch: u64,
+    head: Head,
+}
+
 /// Observations of the writer, for metrics.
 pub trait WriterObserver: Send + Sync + 'static {
     /// A batch was committed: commands in it, events appended, fsync time, new head seq.
     fn batch(&self, commands: usize, events: usize, fsync_seconds: f64, head_seq: u64);
+
+    /// Records were folded from the store while not writing; the head is now `head_seq`.
+    fn followed(&self, _records: usize, _head_seq: u64) {}
 }
 
 /// Sends commands to the writer. Cheap to clone.
 pub struct Handle<M: Machine> {
     sender: mpsc::Sender<Envelope<M>>,
-    failed: Arc<AtomicBool>,
+    status: watch::Receiver<Status>,
 }
 
 impl<M: Machine> Clone for Handle<M> {
     fn clone(&self) -> Self {
-        Handle { sender: self.sender.clone(), failed: Arc::clone(&self.failed) }
+        Handle { sender: self.sender.clone(), status: self.status.clone() }
     }
 }
 
 impl<M: Machine> std::fmt::Debug for Handle<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle").field("failed", &self.failed.load(Ordering::Relaxed)).finish()
+        f.debug_struct("Handle").field("state", &self.status.borrow().state).finish()
     }
 }
 
 impl<M: Machine> Handle<M> {
     /// Submits a command and waits until it is durable (or refused).
     pub async fn submit(&self, command: M::Command) -> Result<M::Output, WriteError<M::Rejection>> {
-        if self.failed.load(Ordering::Acquire) {
-            return Err(WriteError::Unavailable);
-        }
+        self.refused()?;
         let (reply, answer) = oneshot::channel();
         self.sender.send(Envelope { command, reply }).await.map_err(|_| WriteError::Unavailable)?;
         answer.await.unwrap_or(Err(WriteError::Unavailable))
@@ -156,7 +244,7 @@ impl<M: Machine> Handle<M> {
         let mut answers = Vec::with_capacity(commands.len());
         let mut waiting = Vec::with_capacity(commands.len());
         for command in commands {
-            if self.failed.load(Ordering::Acquire) {
+            if self.refused().is_err() {
                 break;
             }
             let (reply, answer) = oneshot::channel();
@@ -171,9 +259,24 @@ impl<M: Machine> Handle<M> {
         answers
     }
 
-    /// Whether the writer stopped after a failed journal write.
-    pub fn has_failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
+    fn refused(&self) -> Result<(), WriteError<M::Rejection>> {
+        match self.status.borrow().state.reason() {
+            None => Ok(()),
+            Some(why) => Err(WriteError::NotWriting(why.to_owned())),
+        }
+    }
+
+    /// What the writer does now.
+    pub fn state(&self) -> WriterState {
+        self.status.borrow().state.clone()
+    }
+
+    /// Resolves to `true` once the writer writes (at once if it does), or to
+    /// `false` when it has stopped running. Holds no sender: waiting does not
+    /// keep the writer from shutting down.
+    pub fn writing(&self) -> impl std::future::Future<Output = bool> + Send + 'static {
+        let mut status = self.status.clone();
+        async move { status.wait_for(|s| s.state == WriterState::Writing).await.is_ok() }
     }
 }
 
@@ -185,9 +288,11 @@ pub struct Writer<S = NodeStore> {
     appender: std::thread::JoinHandle<S>,
 }
 
-impl<S: Store + 'static> Writer<S> {
+impl<S: Follow + 'static> Writer<S> {
     /// Starts the writer. It runs until every `Handle` is dropped, then
-    /// finishes the commands already queued and returns the journal.
+    /// finishes the commands already queued and returns the journal. The
+    /// publisher has published every record up to the journal's head; a
+    /// journal that is not the writer (a standby's) starts following.
     pub fn start<M: Machine, P: Publisher<M::Event>>(
         machine: M,
         publisher: P,
@@ -197,16 +302,31 @@ impl<S: Store + 'static> Writer<S> {
     ) -> (Writer<S>, Handle<M>) {
         let (sender, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
         let (to_appender, from_decider) = std::sync::mpsc::sync_channel(DECIDED_BATCHES_MAX);
-        let failed = Arc::new(AtomicBool::new(false));
+        let (resumes, resumed) = std::sync::mpsc::channel();
+        let state = if journal.is_writer() { WriterState::Writing } else { WriterState::Following(STANDBY.to_owned()) };
+        let (status, status_rx) = watch::channel(Status { state, epoch: 0 });
         let decider = Decider {
             machine,
             receiver,
             clock,
             last_us: journal.head().recorded_at_us,
-            failed: Arc::clone(&failed),
+            status: status_rx.clone(),
+            epoch: 0,
+            resumed,
             to_appender,
         };
-        let appender = Appender { journal, publisher, observer, failed: Arc::clone(&failed), from_decider };
+        let acked = journal.head();
+        let appender = Appender {
+            journal,
+            publisher,
+            observer,
+            status,
+            resumes,
+            epoch: 0,
+            acked,
+            unreachable: false,
+            from_decider,
+        };
         let decider = std::thread::Builder::new()
             .name("ccnode-decider".to_owned())
             .spawn(move || decider.run())
@@ -215,7 +335,7 @@ impl<S: Store + 'static> Writer<S> {
             .name("ccnode-appender".to_owned())
             .spawn(move || appender.run())
             .expect("spawn the appender thread");
-        (Writer { decider, appender }, Handle { sender, failed })
+        (Writer { decider, appender }, Handle { sender, status: status_rx })
     }
 
     /// Waits for the writer to finish (after all handles are dropped) and returns the journal.
@@ -225,12 +345,19 @@ impl<S: Store + 'static> Writer<S> {
     }
 }
 
+/// Why a standby refuses writes.
+const STANDBY: &str =
+    "this node is a standby: another node writes the journal; it takes over when that node's lock is released";
+
 struct Decider<M: Machine> {
     machine: M,
     receiver: mpsc::Receiver<Envelope<M>>,
     clock: fn() -> u64,
     last_us: u64,
-    failed: Arc<AtomicBool>,
+    status: watch::Receiver<Status>,
+    /// The epoch this machine's state belongs to.
+    epoch: u64,
+    resumed: std::sync::mpsc::Receiver<Resume>,
     to_appender: std::sync::mpsc::SyncSender<Decided<M>>,
 }
 
@@ -245,9 +372,18 @@ impl<M: Machine> Decider<M> {
                     Err(_) => break,
                 }
             }
-            if self.failed.load(Ordering::Acquire) {
+            // The status first: the appender sends a resume before it says
+            // it writes, so one that says so finds the resume below.
+            let status = self.status.borrow().clone();
+            for resume in self.resumed.try_iter() {
+                self.machine.resume(&resume.head);
+                self.epoch = resume.epoch;
+                self.last_us = self.last_us.max(resume.head.recorded_at_us);
+            }
+            if status.state != WriterState::Writing || status.epoch != self.epoch {
+                let why = status.state.reason().unwrap_or("the writer is resuming").to_owned();
                 for envelope in batch.drain(..) {
-                    let _ = envelope.reply.send(Err(WriteError::Unavailable));
+                    let _ = envelope.reply.send(Err(WriteError::NotWriting(why.clone())));
                 }
                 continue;
             }
@@ -274,7 +410,7 @@ impl<M: Machine> Decider<M> {
                 answers.push((envelope.reply, answer));
             }
             let predicted_head = self.machine.predicted_head();
-            let decided = Decided { now_us, commands, events, payloads, answers, predicted_head };
+            let decided = Decided { epoch: self.epoch, now_us, commands, events, payloads, answers, predicted_head };
             if let Err(std::sync::mpsc::SendError(decided)) = self.to_appender.send(decided) {
                 // The appender is gone (it only stops when this thread does): answer no.
                 for (reply, _) in decided.answers {
@@ -289,24 +425,50 @@ struct Appender<M: Machine, P, S> {
     journal: S,
     publisher: P,
     observer: Arc<dyn WriterObserver>,
-    failed: Arc<AtomicBool>,
+    status: watch::Sender<Status>,
+    resumes: std::sync::mpsc::Sender<Resume>,
+    /// The epoch batches must have been decided in to be appended.
+    epoch: u64,
+    /// The last record published to the read side.
+    acked: Head,
+    /// Whether the store's being unreachable was logged (once per outage).
+    unreachable: bool,
     from_decider: std::sync::mpsc::Receiver<Decided<M>>,
 }
 
-impl<M: Machine, P: Publisher<M::Event>, S: Store> Appender<M, P, S> {
+impl<M: Machine, P: Publisher<M::Event>, S: Follow> Appender<M, P, S> {
     fn run(mut self) -> S {
-        while let Ok(decided) = self.from_decider.recv() {
-            self.commit(decided);
+        loop {
+            let state = self.status.borrow().state.clone();
+            let next = match state {
+                WriterState::Writing | WriterState::Stopped(_) => {
+                    self.from_decider.recv().map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected)
+                }
+                WriterState::Following(_) => self.from_decider.recv_timeout(FOLLOW_POLL),
+            };
+            match next {
+                Ok(decided) => self.commit(decided),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => self.follow(),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
         }
         self.journal
     }
 
+    fn set(&self, state: WriterState) {
+        let epoch = self.epoch;
+        self.status.send_replace(Status { state, epoch });
+    }
+
     fn commit(&mut self, decided: Decided<M>) {
-        let Decided { now_us, commands, events, payloads, answers, predicted_head } = decided;
-        if self.failed.load(Ordering::Acquire) {
-            // Decided against state that includes a batch that never became durable.
+        let Decided { epoch, now_us, commands, events, payloads, answers, predicted_head } = decided;
+        let state = self.status.borrow().state.clone();
+        if epoch != self.epoch || state != WriterState::Writing {
+            // Decided against state that includes a batch that never became
+            // durable, or before writing resumed.
+            let why = state.reason().unwrap_or("the writer resumed after this was decided").to_owned();
             for (reply, _) in answers {
-                let _ = reply.send(Err(WriteError::Unavailable));
+                let _ = reply.send(Err(WriteError::NotWriting(why.clone())));
             }
             return;
         }
@@ -322,13 +484,26 @@ impl<M: Machine, P: Publisher<M::Event>, S: Store> Appender<M, P, S> {
                         self.publisher.prediction_failed(ack.head.seq);
                     }
                     self.publisher.publish(ack.first_seq, &ack.head, events);
+                    self.acked = ack.head;
                     self.observer.batch(commands, count, fsync_seconds, ack.head.seq);
                 }
                 Err(error) => {
-                    // The decider's state now holds events that may not be on disk: stop
-                    // writing. A restart rebuilds the state from the journal.
-                    tracing::error!(%error, "journal write failed; the node stops accepting writes until restarted");
-                    self.failed.store(true, Ordering::Release);
+                    // The decider's state now holds events that may not be on
+                    // disk: stop writing, and refuse what it decided since.
+                    self.epoch += 1;
+                    let state = if self.journal.can_follow() {
+                        tracing::error!(%error, acked = self.acked.seq, "journal write failed; writes are refused until the store is back");
+                        self.publisher.writer_stopped(&self.acked);
+                        WriterState::Following(format!(
+                            "the journal's store failed ({error}); writes are refused until it is back, reads are answered"
+                        ))
+                    } else {
+                        tracing::error!(%error, "journal write failed; the node stops accepting writes until restarted");
+                        WriterState::Stopped(format!(
+                            "the journal could not be written ({error}); the node stopped writing until it is restarted"
+                        ))
+                    };
+                    self.set(state);
                     for (reply, answer) in answers {
                         let failure = match answer {
                             Ok(_) => Err(WriteError::Journal(error.to_string())),
@@ -343,6 +518,57 @@ impl<M: Machine, P: Publisher<M::Event>, S: Store> Appender<M, P, S> {
         for (reply, answer) in answers {
             // A caller that gave up waiting is no reason to stop.
             let _ = reply.send(answer);
+        }
+    }
+
+    /// One round while not writing: fold what the store holds after the last
+    /// record published, chunk by chunk, and resume writing once the store
+    /// says this is the writer and every record is folded.
+    fn follow(&mut self) {
+        loop {
+            let step = match self.journal.follow(self.acked, FOLLOW_CHUNK_RECORDS) {
+                Ok(step) => step,
+                Err(FollowError::Unreachable(why)) => {
+                    if !self.unreachable {
+                        tracing::warn!(%why, "the journal's store cannot be reached; trying again");
+                        self.unreachable = true;
+                    }
+                    self.set(WriterState::Following(format!(
+                        "the journal's store cannot be reached ({why}); writes are refused until it is back, reads are answered"
+                    )));
+                    return;
+                }
+                Err(FollowError::Diverged(why)) => {
+                    tracing::error!(%why, "the journal's store no longer holds what this node folded; it stops writing");
+                    self.set(WriterState::Stopped(format!("{why}; the node stopped writing until it is restarted")));
+                    return;
+                }
+            };
+            self.unreachable = false;
+            if let Some(last) = step.records.last() {
+                let head = Head { seq: last.seq, hash: last.hash, recorded_at_us: last.recorded_at_us };
+                if let Err(why) = self.publisher.follow(&step.records) {
+                    tracing::error!(%why, "a record of the journal cannot be folded; the node stops writing");
+                    self.set(WriterState::Stopped(format!("{why}; the node stopped writing until it is restarted")));
+                    return;
+                }
+                self.acked = head;
+                self.observer.followed(step.records.len(), head.seq);
+            }
+            if step.more {
+                continue;
+            }
+            if step.writer {
+                self.epoch += 1;
+                // The resume first, then the state: see `Decider::run`.
+                let _ = self.resumes.send(Resume { epoch: self.epoch, head: self.acked });
+                self.set(WriterState::Writing);
+                tracing::info!(head = self.acked.seq, "writing the journal");
+            } else if self.status.borrow().state.reason() != Some(STANDBY) {
+                // The store answers, but another node holds the lock.
+                self.set(WriterState::Following(STANDBY.to_owned()));
+            }
+            return;
         }
     }
 }

@@ -978,6 +978,18 @@ pub struct HealthSnapshots {
     saved_seq: Option<u64>,
 }
 
+/// The writer in `GET /admin/health`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct HealthWriter {
+    /// `writing`; `following` (a standby while another node writes the journal, or a node whose
+    /// database is unreachable: it folds the journal as it can and writes again once it may);
+    /// `stopped` (until restarted).
+    state: String,
+    /// Why it does not write (null while writing).
+    reason: Option<String>,
+}
+
 /// `GET /admin/health` data.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
@@ -988,6 +1000,8 @@ pub struct Health {
     writing: bool,
     /// Why it is read-only, if it is.
     read_only: Option<String>,
+    /// What the writer does.
+    writer: HealthWriter,
     /// The journal.
     journal: HealthJournal,
     /// The read model.

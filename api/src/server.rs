@@ -116,7 +116,11 @@ async fn expire_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
+            // A node that does not write (a standby) leaves expiry to the one that does.
             _ = tick.tick() => {
+                if !state.writing() {
+                    continue;
+                }
                 if let Err(error) = state.submit(NodeCommand::ExpireDue).await {
                     tracing::debug!(error = %describe_write_error(&error), "expiry pass skipped");
                 }
@@ -155,7 +159,7 @@ async fn checkpoint_loop(
             }
             _ = stop.changed() => return,
         };
-        if due {
+        if due && state.writing() {
             match state.submit(NodeCommand::Checkpoint).await {
                 Ok(NodeOutput::Checkpointed { size }) => tracing::debug!(size, "signed a checkpoint"),
                 Ok(_) => {}

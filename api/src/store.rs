@@ -9,9 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use journal::{BatchAck, Hash, Head, Journal, Record, Store};
-use ledger::decode_event;
 use pgjournal::PgJournal;
-use projections::{LoadReport, Projections, SnapshotStore};
 
 /// Which store a node's journal is in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,6 +64,22 @@ pub enum OpenStoreError {
     Postgres(Box<pgjournal::OpenError>),
 }
 
+impl OpenStoreError {
+    /// The seq of the damaged record that kept the store from opening, if that is why.
+    pub fn corrupt_seq(&self) -> Option<u64> {
+        match self {
+            OpenStoreError::File { source, .. } => match source.as_ref() {
+                journal::OpenError::Corrupt(c) => Some(c.seq),
+                _ => None,
+            },
+            OpenStoreError::Postgres(e) => match e.as_ref() {
+                pgjournal::OpenError::Corrupt { seq, .. } | pgjournal::OpenError::BadRow { seq, .. } => Some(*seq),
+                _ => None,
+            },
+        }
+    }
+}
+
 /// The node's journal, in whichever store it lives.
 #[derive(Debug)]
 pub enum NodeStore {
@@ -95,6 +109,17 @@ pub enum StoreReadError {
     /// PostgreSQL.
     #[error(transparent)]
     Postgres(#[from] pgjournal::ReadError),
+}
+
+impl StoreReadError {
+    /// The seq of the damaged record, if that is what this is.
+    pub fn corrupt_seq(&self) -> Option<u64> {
+        match self {
+            StoreReadError::File(journal::ReadError::Corrupt(c)) => Some(c.seq),
+            StoreReadError::File(_) => None,
+            StoreReadError::Postgres(e) => e.corrupt_seq(),
+        }
+    }
 }
 
 /// Records from either backend.
@@ -167,6 +192,108 @@ impl Store for NodeStore {
             NodeStore::Postgres(j) => Ok(StoreRecords::Postgres(j.iter_from(from)?)),
         }
     }
+
+    fn checkpoints(&self) -> &[journal::Checkpoint] {
+        match self {
+            NodeStore::File(j) => j.checkpoints(),
+            NodeStore::Postgres(_) => &[],
+        }
+    }
+}
+
+/// A store the writer can stop writing and take back without a restart
+/// (`runtime`'s following): a database another node writes, whose lock a
+/// standby takes once it is free, or one that went away and came back.
+/// Segment files keep the defaults: always the writer, and a failed append
+/// stops the writer until restart.
+pub trait Follow: Store {
+    /// Whether this process writes the store now (a standby's does not yet).
+    fn is_writer(&self) -> bool {
+        true
+    }
+
+    /// Whether a failed append may be followed by [`Follow::follow`] rather
+    /// than stopping the writer until restart.
+    fn can_follow(&self) -> bool {
+        false
+    }
+
+    /// One step while not writing: connects again if need be, tries to
+    /// become the writer, and reads at most `max` records after `after` (the
+    /// last record the node holds), each checked against the chain from it.
+    fn follow(&mut self, _after: Head, _max: usize) -> Result<FollowStep, FollowError> {
+        Err(FollowError::Diverged("this store has one writer, which cannot stand by".to_owned()))
+    }
+}
+
+/// What one [`Follow::follow`] step read.
+#[derive(Debug)]
+pub struct FollowStep {
+    /// Records after the ones the node holds, in order.
+    pub records: Vec<Record>,
+    /// Whether this process is the writer now (so the store's head is final).
+    pub writer: bool,
+    /// Whether more records follow `records` (ask again at once).
+    pub more: bool,
+}
+
+/// Why a [`Follow::follow`] step read nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    /// The store cannot be reached now; the next step tries again.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The store no longer holds what the node folded (fewer records,
+    /// another hash), or holds damage: the node must not write to it.
+    #[error("{0}")]
+    Diverged(String),
+}
+
+impl Follow for Journal {}
+
+impl Follow for NodeStore {
+    fn is_writer(&self) -> bool {
+        match self {
+            NodeStore::File(_) => true,
+            NodeStore::Postgres(j) => j.is_writer(),
+        }
+    }
+
+    fn can_follow(&self) -> bool {
+        matches!(self, NodeStore::Postgres(_))
+    }
+
+    fn follow(&mut self, after: Head, max: usize) -> Result<FollowStep, FollowError> {
+        let NodeStore::Postgres(journal) = self else {
+            return Err(FollowError::Diverged("segment files have one writer, which cannot stand by".to_owned()));
+        };
+        let writer = journal.follow().map_err(|e| match e {
+            pgjournal::OpenError::IdentityMismatch { .. }
+            | pgjournal::OpenError::Corrupt { .. }
+            | pgjournal::OpenError::BadMeta(_)
+            | pgjournal::OpenError::BadRow { .. }
+            | pgjournal::OpenError::SchemaTooNew { .. } => FollowError::Diverged(e.to_string()),
+            other => FollowError::Unreachable(other.to_string()),
+        })?;
+        let max = u64::try_from(max).unwrap_or(u64::MAX);
+        let read = journal.records_after(after, max).and_then(Iterator::collect::<Result<Vec<Record>, _>>);
+        let records = match read {
+            Ok(records) => records,
+            Err(e) => {
+                let diverged = e.corrupt_seq().is_some();
+                // Whatever the connection's state, the next step starts afresh
+                // (and a node that must not write lets the lock go).
+                journal.disconnect();
+                return Err(if diverged {
+                    FollowError::Diverged(e.to_string())
+                } else {
+                    FollowError::Unreachable(e.to_string())
+                });
+            }
+        };
+        let last = records.last().map_or(after.seq, |r| r.seq);
+        Ok(FollowStep { more: last < journal.head().seq, writer, records })
+    }
 }
 
 /// Where the journal's segment files live inside a data directory.
@@ -175,35 +302,9 @@ pub fn journal_dir(data_dir: &Path) -> PathBuf {
 }
 
 /// Opens (or creates) the journal `location` names for the node `name` on
-/// `data_dir`, for writing (waiting for the writer lock when a standby), and
-/// remembers where it is for the routes that read it again.
+/// `data_dir`, for writing; a standby's is the writer only when no other
+/// node holds the lock, and otherwise follows the one that does.
 pub fn open(location: &StoreLocation, data_dir: &Path, name: &str) -> Result<NodeStore, OpenStoreError> {
-    let store = open_at(location, data_dir, name)?;
-    remember(data_dir, location);
-    Ok(store)
-}
-
-/// The stores of the nodes started in this process, by data directory: how
-/// the routes that open a second, read-only handle (`GET /replay/events`)
-/// find the journal. Interim: once the node's state carries its
-/// `StartOptions::store`, they can take it from there.
-static LOCATIONS: std::sync::Mutex<Vec<(PathBuf, StoreLocation)>> = std::sync::Mutex::new(Vec::new());
-
-fn remember(data_dir: &Path, location: &StoreLocation) {
-    let mut locations = LOCATIONS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    locations.retain(|(dir, _)| dir != data_dir);
-    locations.push((data_dir.to_owned(), location.clone()));
-}
-
-/// Where the journal of the node started on `data_dir` lives (segment files
-/// when no node of this process was started there).
-pub fn location_of(data_dir: &Path) -> StoreLocation {
-    let locations = LOCATIONS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    locations.iter().find(|(dir, _)| dir == data_dir).map_or(StoreLocation::File, |(_, location)| location.clone())
-}
-
-/// As `open`, for a store, data directory and node name given apart.
-pub fn open_at(location: &StoreLocation, data_dir: &Path, name: &str) -> Result<NodeStore, OpenStoreError> {
     match location {
         StoreLocation::File => {
             let dir = journal_dir(data_dir);
@@ -214,68 +315,10 @@ pub fn open_at(location: &StoreLocation, data_dir: &Path, name: &str) -> Result<
         StoreLocation::Postgres { url, standby: false } => PgJournal::open_or_create(url, name)
             .map(NodeStore::Postgres)
             .map_err(|e| OpenStoreError::Postgres(Box::new(e))),
-        StoreLocation::Postgres { url, standby: true } => {
-            let mut waiting = || {
-                tracing::info!(store = %pgjournal::redacted(url), "another node writes this journal: standing by for its lock");
-            };
-            PgJournal::open_or_create_waiting(url, name, STANDBY_POLL, &mut waiting)
-                .map(NodeStore::Postgres)
-                .map_err(|e| OpenStoreError::Postgres(Box::new(e)))
-        }
+        StoreLocation::Postgres { url, standby: true } => PgJournal::open_standby(url, name)
+            .map(NodeStore::Postgres)
+            .map_err(|e| OpenStoreError::Postgres(Box::new(e))),
     }
-}
-
-/// How often a standby asks for the writer lock.
-pub const STANDBY_POLL: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Loads the projections snapshot and folds the rest of the journal, as
-/// `projections::load_or_rebuild` does for segment files (which it is, for
-/// them): the snapshot is used only when the journal's record at its seq
-/// has its hash, and the fold stops at the first record it cannot fold.
-pub fn load_or_rebuild(store: &NodeStore, snapshots: &SnapshotStore) -> Result<(Projections, LoadReport), String> {
-    match store {
-        NodeStore::File(journal) => projections::load_or_rebuild(journal, snapshots).map_err(|e| e.to_string()),
-        NodeStore::Postgres(journal) => load_or_rebuild_any(journal, snapshots),
-    }
-}
-
-fn load_or_rebuild_any<S: Store>(store: &S, snapshots: &SnapshotStore) -> Result<(Projections, LoadReport), String> {
-    let started = std::time::Instant::now();
-    let head = store.head();
-    let genesis = store.genesis().0;
-    let fresh = |why: String| (Projections::new(), None, Some(why));
-    let (mut p, from_snapshot_seq, rebuilt_because) = match snapshots.load(genesis) {
-        Ok(Some((_, seq, _))) if seq > head.seq => {
-            fresh(format!("snapshot at seq {seq} is ahead of the journal head {}", head.seq))
-        }
-        Ok(Some((p, seq, hash))) => {
-            let expected = if seq == 0 { genesis } else { store.read(seq).map_err(|e| e.to_string())?.hash.0 };
-            if expected == hash {
-                (p, Some(seq), None)
-            } else {
-                fresh(format!("snapshot hash differs from the journal's at seq {seq}"))
-            }
-        }
-        Ok(None) => fresh("no snapshot".to_owned()),
-        Err(e) => fresh(e.to_string()),
-    };
-    let snapshot_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let started = std::time::Instant::now();
-    let start = p.seq();
-    let mut unfoldable = None;
-    for record in store.iter_from(start + 1).map_err(|e| e.to_string())? {
-        let record = record.map_err(|e| e.to_string())?;
-        let event =
-            decode_event(&record.payload).map_err(|e| format!("journal record {} is not an event: {e}", record.seq))?;
-        if let Err(u) = p.try_apply(record.seq, record.recorded_at_us, &event) {
-            unfoldable = Some(u);
-            break;
-        }
-    }
-    p.index_transactions();
-    let folded = p.seq() - start;
-    let fold_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok((p, LoadReport { from_snapshot_seq, folded, rebuilt_because, unfoldable, snapshot_ms, fold_ms }))
 }
 
 /// Opens a store for reading only (offline commands): the segment files of

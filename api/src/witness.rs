@@ -28,7 +28,9 @@ pub async fn cosign_loop(state: AppState, interval: std::time::Duration, mut sto
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        collect_once(&state, &client).await;
+        if state.writing() {
+            collect_once(&state, &client).await;
+        }
     }
 }
 

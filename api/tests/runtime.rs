@@ -1,16 +1,23 @@
 //! The writer runtime with a toy machine: group commit, durability before
 //! answers, refusals that write nothing.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use api::runtime::{replay_journal, Machine, Publisher, WriteError, Writer, WriterObserver};
+use api::runtime::{replay_journal, Machine, Publisher, WriteError, Writer, WriterObserver, WriterState};
+use api::store::{Follow, FollowError, FollowStep};
 use journal::{Journal, Options};
 
-/// A balance that may not go below zero; events are the deltas.
+/// A balance that may not go below zero; events are the deltas. With
+/// `durable`, what is published, it resumes from the durable total after
+/// records it did not decide.
 struct Counter {
     total: i64,
+    durable: Option<Published>,
 }
+
+/// What a publisher published: (seq, delta).
+type Published = Arc<Mutex<Vec<(u64, i64)>>>;
 
 /// Collects what was published, with seqs.
 struct Collect {
@@ -33,6 +40,13 @@ impl Machine for Counter {
 
     fn encode(&self, event: &i64) -> Vec<u8> {
         event.to_le_bytes().to_vec()
+    }
+
+    fn resume(&mut self, head: &journal::Head) {
+        let Some(durable) = &self.durable else { return };
+        let published = durable.lock().unwrap();
+        assert_eq!(published.last().map_or(0, |(seq, _)| *seq), head.seq, "resumed where the read side is");
+        self.total = published.iter().map(|(_, d)| d).sum();
     }
 }
 
@@ -64,7 +78,7 @@ async fn concurrent_commands_are_group_committed_and_durable_when_answered() {
     let journal = Journal::create(dir.path(), "runtime-test", Options::default()).unwrap();
     let published = Arc::new(Mutex::new(Vec::new()));
     let observer = Arc::new(Batches::default());
-    let machine = Counter { total: 0 };
+    let machine = Counter { total: 0, durable: None };
     let publisher = Collect { published: Arc::clone(&published) };
     let (writer, handle) = Writer::start(machine, publisher, journal, journal::now_us, observer.clone());
 
@@ -129,7 +143,8 @@ async fn submit_all_decides_in_order_and_shares_batches() {
     let published = Arc::new(Mutex::new(Vec::new()));
     let observer = Arc::new(Batches::default());
     let publisher = Collect { published: Arc::clone(&published) };
-    let (writer, handle) = Writer::start(Counter { total: 0 }, publisher, journal, journal::now_us, observer.clone());
+    let (writer, handle) =
+        Writer::start(Counter { total: 0, durable: None }, publisher, journal, journal::now_us, observer.clone());
     let mut commands = vec![5, -3, -3];
     commands.extend(std::iter::repeat_n(1, 500));
     let answers = handle.submit_all(commands).await;
@@ -142,4 +157,181 @@ async fn submit_all_decides_in_order_and_shares_batches() {
     let _journal = writer.join();
     assert_eq!(published.lock().unwrap().len(), 502);
     assert!(observer.batches.load(Ordering::Relaxed) < 100, "commands sent together share batches");
+}
+
+/// A journal whose appends fail while `down` is set, as a database that went
+/// away: the first failing batch is written all the same when
+/// `commit_anyway` is set (a commit whose answer was lost), and `follow`
+/// takes it back once `down` is clear.
+struct Flaky {
+    inner: Journal,
+    down: Arc<AtomicBool>,
+    commit_anyway: Arc<AtomicBool>,
+    writer: bool,
+}
+
+impl journal::Store for Flaky {
+    type AppendError = std::io::Error;
+    type ReadError = journal::ReadError;
+    type Records<'a> = journal::RecordIter<'a>;
+
+    fn identity(&self) -> &str {
+        self.inner.identity()
+    }
+
+    fn genesis(&self) -> journal::Hash {
+        self.inner.genesis()
+    }
+
+    fn head(&self) -> journal::Head {
+        self.inner.head()
+    }
+
+    fn append_batch_at<P: AsRef<[u8]>>(
+        &mut self,
+        at: u64,
+        payloads: &[P],
+    ) -> Result<journal::BatchAck, std::io::Error> {
+        if !self.writer {
+            return Err(std::io::Error::other("not the writer"));
+        }
+        if self.down.load(Ordering::SeqCst) {
+            self.writer = false;
+            if self.commit_anyway.swap(false, Ordering::SeqCst) {
+                self.inner.append_batch_at(at, payloads).map_err(std::io::Error::other)?;
+            }
+            return Err(std::io::Error::other("the store went away"));
+        }
+        self.inner.append_batch_at(at, payloads).map_err(std::io::Error::other)
+    }
+
+    fn range(&self, from: u64, to: u64) -> Result<journal::RecordIter<'_>, journal::ReadError> {
+        self.inner.range(from, to)
+    }
+
+    fn iter_from(&self, from: u64) -> Result<journal::RecordIter<'_>, journal::ReadError> {
+        self.inner.iter_from(from)
+    }
+}
+
+impl Follow for Flaky {
+    fn is_writer(&self) -> bool {
+        self.writer
+    }
+
+    fn can_follow(&self) -> bool {
+        true
+    }
+
+    fn follow(&mut self, after: journal::Head, max: usize) -> Result<FollowStep, FollowError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(FollowError::Unreachable("still away".into()));
+        }
+        self.writer = true;
+        let records: Vec<journal::Record> = self
+            .inner
+            .iter_from(after.seq + 1)
+            .map_err(|e| FollowError::Diverged(e.to_string()))?
+            .take(max)
+            .collect::<Result<_, _>>()
+            .map_err(|e| FollowError::Diverged(e.to_string()))?;
+        if records.first().is_some_and(|r| r.prev_hash != after.hash) {
+            return Err(FollowError::Diverged("not the chain published".into()));
+        }
+        let more = records.last().map_or(after.seq, |r| r.seq) < self.inner.head().seq;
+        Ok(FollowStep { records, writer: true, more })
+    }
+}
+
+impl Collect {
+    fn fold(&mut self, records: &[journal::Record]) {
+        let mut published = self.published.lock().unwrap();
+        for r in records {
+            published.push((r.seq, i64::from_le_bytes(r.payload[..].try_into().unwrap())));
+        }
+    }
+}
+
+struct Following(Collect);
+
+impl Publisher<i64> for Following {
+    fn publish(&mut self, first_seq: u64, head: &journal::Head, events: Vec<i64>) {
+        self.0.publish(first_seq, head, events);
+    }
+
+    fn follow(&mut self, records: &[journal::Record]) -> Result<(), String> {
+        self.0.fold(records);
+        Ok(())
+    }
+}
+
+/// A store that fails under the writer refuses writes while it is away
+/// (`NotWriting`, with the reason), and once it is back the writer folds
+/// what it holds past the last answer (here a batch whose commit was not
+/// acknowledged), resumes from there and writes again, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_comes_back_is_written_again_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (down, commit_anyway) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let inner = Journal::create(dir.path(), "runtime-test", Options::default()).unwrap();
+    let store = Flaky { inner, down: Arc::clone(&down), commit_anyway: Arc::clone(&commit_anyway), writer: true };
+    let published = Arc::new(Mutex::new(Vec::new()));
+    let machine = Counter { total: 0, durable: Some(Arc::clone(&published)) };
+    let publisher = Following(Collect { published: Arc::clone(&published) });
+    let observer = Arc::new(Batches::default());
+    let (writer, handle) = Writer::start(machine, publisher, store, journal::now_us, observer);
+    assert_eq!(handle.state(), WriterState::Writing);
+    for delta in [5, 7] {
+        handle.submit(delta).await.expect("written");
+    }
+
+    down.store(true, Ordering::SeqCst);
+    commit_anyway.store(true, Ordering::SeqCst);
+    assert!(
+        matches!(handle.submit(11).await, Err(WriteError::Journal(_))),
+        "the batch that failed is not acknowledged"
+    );
+    assert!(matches!(handle.state(), WriterState::Following(_)), "{:?}", handle.state());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match handle.submit(1).await {
+            Err(WriteError::NotWriting(why)) if why.contains("cannot be reached") => break,
+            Err(WriteError::NotWriting(_)) => {}
+            other => panic!("no write while the store is away: {other:?}"),
+        }
+        assert!(std::time::Instant::now() < deadline, "the writer never said the store is unreachable");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(published.lock().unwrap().len(), 2, "nothing is published while the store is away");
+
+    down.store(false, Ordering::SeqCst);
+    let writing = tokio::time::timeout(std::time::Duration::from_secs(10), handle.writing());
+    assert!(writing.await.expect("the writer resumes within seconds"), "the writer runs");
+    assert_eq!(handle.state(), WriterState::Writing);
+    assert_eq!(
+        *published.lock().unwrap(),
+        vec![(1, 5), (2, 7), (3, 11)],
+        "the batch committed without an answer was folded from the store"
+    );
+
+    // Away again, and this time the failed batch (+100, decided) is not written.
+    down.store(true, Ordering::SeqCst);
+    assert!(matches!(handle.submit(100).await, Err(WriteError::Journal(_))));
+    down.store(false, Ordering::SeqCst);
+    let writing = tokio::time::timeout(std::time::Duration::from_secs(10), handle.writing());
+    assert!(writing.await.expect("the writer resumes within seconds"), "the writer runs");
+    assert_eq!(published.lock().unwrap().len(), 3, "nothing of the lost batch");
+    // The machine resumed from the durable total (23), not from what it decided (123).
+    assert!(matches!(handle.submit(-23).await, Ok(0)), "decided against 5 + 7 + 11");
+    assert!(matches!(handle.submit(-1).await, Err(WriteError::Rejected(0))));
+    drop(handle);
+    let store = writer.join();
+    let replayed: Vec<(u64, i64)> = store
+        .inner
+        .iter_from(1)
+        .unwrap()
+        .map(|r| r.map(|r| (r.seq, i64::from_le_bytes(r.payload[..].try_into().unwrap()))).unwrap())
+        .collect();
+    assert_eq!(replayed, *published.lock().unwrap(), "published is exactly what the store holds");
+    assert_eq!(replayed.len(), 4);
 }

@@ -10,7 +10,7 @@
 //! journal copied from one store to another keeps every hash.
 
 use crate::error::CorruptionKind;
-use crate::format::{record_hash, Hash, Record};
+use crate::format::{record_hash, Checkpoint, Hash, Record};
 use crate::journal::{now_us, BatchAck, Head};
 
 /// An append-only, hash-chained log of opaque payloads with one writer.
@@ -58,6 +58,13 @@ pub trait Store: Send {
         let mut records = self.range(seq, seq)?;
         records.next().expect("a range of one seq within the head yields one item")
     }
+
+    /// The trusted `seq:hash` marks the store keeps beside its records (the
+    /// segment files' derived checkpoints index), oldest first; a store that
+    /// keeps none (a database) has none.
+    fn checkpoints(&self) -> &[Checkpoint] {
+        &[]
+    }
 }
 
 impl Store for crate::Journal {
@@ -95,6 +102,10 @@ impl Store for crate::Journal {
 
     fn read(&self, seq: u64) -> Result<Record, crate::ReadError> {
         crate::Journal::read(self, seq)
+    }
+
+    fn checkpoints(&self) -> &[Checkpoint] {
+        crate::Journal::checkpoints(self)
     }
 }
 

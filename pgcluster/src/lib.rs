@@ -179,6 +179,25 @@ impl Drop for Cluster {
     }
 }
 
+/// The database of data directory `dir` on the shared cluster, created the
+/// first time it is asked for with `create`, so that a test node restarted
+/// on `dir` finds its journal again: how the suites run with every node's
+/// journal in PostgreSQL (`CCNODE_TEST_STORE=postgres`). `None` when `dir`
+/// has none and `create` is false.
+pub fn database_for(dir: &std::path::Path, create: bool) -> Option<String> {
+    static DATABASES: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut databases = DATABASES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, url)) = databases.iter().find(|(d, _)| d == dir) {
+        return Some(url.clone());
+    }
+    if !create {
+        return None;
+    }
+    let url = Cluster::shared().create_database(&format!("node_{}", databases.len()));
+    databases.push((dir.to_owned(), url.clone()));
+    Some(url)
+}
+
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// `/usr/lib/postgresql/<newest>/bin`, installing the package when absent.
@@ -212,8 +231,13 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false)
 }
 
-/// `apt-get install` as root, or through `sudo -n` (the same as the e2e tests' helper).
-fn apt_install(packages: &[&str]) {
+/// Installs Debian packages with apt-get, as root or through `sudo -n`: a
+/// test's system dependency is installed when absent, never skipped (the
+/// e2e tests install chromium and python3-cryptography with it too). One
+/// install at a time in a process (apt holds a lock).
+pub fn apt_install(packages: &[&str]) {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let (program, prefix): (&str, &[&str]) = if is_root() { ("apt-get", &[]) } else { ("sudo", &["-n", "apt-get"]) };
     let apt = |args: &[&str]| {
         let mut all: Vec<&str> = prefix.to_vec();

@@ -9,6 +9,7 @@
 
 use std::sync::mpsc::{channel, sync_channel, Sender};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use postgres::{Client, NoTls};
 
@@ -67,6 +68,17 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Lets the connection go without waiting for its thread: for a
+    /// connection that failed, whose thread may still be blocked on a socket
+    /// to a server that is gone. The thread closes the client when its call
+    /// returns.
+    pub(crate) fn abandon(mut self) {
+        drop(self.jobs.take());
+        drop(self.thread.take());
+    }
+}
+
 impl Drop for Conn {
     fn drop(&mut self) {
         drop(self.jobs.take());
@@ -76,8 +88,32 @@ impl Drop for Conn {
     }
 }
 
+/// How long a connection attempt may take unless the URL says
+/// (`connect_timeout=`): a node that lost its database tries again soon.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// TCP keepalives on the node's side, so that a database machine that
+/// vanished is noticed in about 20 seconds rather than hours.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(3);
+const KEEPALIVE_RETRIES: u32 = 3;
+
 fn connect(url: &str) -> Result<Client, OpenError> {
-    let mut client = Client::connect(url, NoTls).map_err(|source| OpenError::Connect { url: redacted(url), source })?;
+    let bad = |source| OpenError::Connect { url: redacted(url), source };
+    let mut config: postgres::Config = url.parse().map_err(bad)?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    // The client's default idle time is two hours; a URL's own settings win.
+    if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+        config.keepalives_idle(KEEPALIVE_IDLE);
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(KEEPALIVE_INTERVAL);
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(KEEPALIVE_RETRIES);
+    }
+    let mut client = config.connect(NoTls).map_err(bad)?;
     // An acknowledged batch must be flushed, whatever the database's default.
     client.batch_execute("SET synchronous_commit = on; SET application_name = 'ccnode'")?;
     Ok(client)

@@ -156,6 +156,9 @@ pub enum ReadError {
         /// What is wrong.
         what: String,
     },
+    /// A follower lost its connection and has not made a new one yet.
+    #[error("not connected to the database")]
+    Disconnected,
     /// A record fails the chain's checks.
     #[error("journal corruption at seq {seq} (PostgreSQL table ccnode_journal): {kind}")]
     Corrupt {

@@ -21,6 +21,13 @@
 //!   row `ccnode_writer`. Each batch's statement updates that row only where
 //!   the generation is still its own, and inserts nothing otherwise: a writer
 //!   whose lease another took cannot write after the other started (fencing).
+//! - **Standing by.** [`PgJournal::open_standby`] opens a follower when
+//!   another node holds the lock; [`PgJournal::follow`] re-reads the head and
+//!   takes the lock and a new lease generation once it is free, and also
+//!   brings back a writer whose append failed (its database went away): it
+//!   connects again and takes the lease anew. [`PgJournal::records_after`]
+//!   reads what the follower has not folded yet, checked against the last
+//!   record it holds.
 
 mod conn;
 mod error;
@@ -77,7 +84,8 @@ pub fn redacted(url: &str) -> String {
 /// Its connection lives on a thread of its own (see `conn`), so a
 /// `PgJournal` may be used from any thread, inside an async runtime too.
 pub struct PgJournal {
-    conn: Conn,
+    /// `None` while a follower is disconnected (see `follow`).
+    conn: Option<Conn>,
     url: String,
     identity: String,
     genesis: Hash,
@@ -104,66 +112,64 @@ impl PgJournal {
     /// creating the schema and the journal when missing. Fails with
     /// `OpenError::Locked` when another writer holds the lock.
     pub fn open_or_create(url: &str, identity: &str) -> Result<PgJournal, OpenError> {
-        PgJournal::open_writer(url, identity, None)
+        PgJournal::open_writer(url, identity)
     }
 
-    /// As `open_or_create`, but waits while another writer holds the lock
-    /// (a standby), trying every `poll`. `waiting` is called once when it
-    /// starts waiting.
-    pub fn open_or_create_waiting(
-        url: &str,
-        identity: &str,
-        poll: Duration,
-        waiting: &mut dyn FnMut(),
-    ) -> Result<PgJournal, OpenError> {
-        PgJournal::open_writer(url, identity, Some((poll, waiting)))
-    }
-
-    fn open_writer(
-        url: &str,
-        identity: &str,
-        mut wait: Option<(Duration, &mut dyn FnMut())>,
-    ) -> Result<PgJournal, OpenError> {
-        if identity.is_empty() || identity.len() > journal::IDENTITY_BYTES_MAX {
-            return Err(OpenError::BadIdentity { len: identity.len(), max: journal::IDENTITY_BYTES_MAX });
-        }
+    /// Opens the journal for a node that stands by (`--standby`): the writer
+    /// when no other node holds the lock (as `open_or_create`), else a
+    /// follower, which takes no lock and reads what the writer appends;
+    /// [`PgJournal::follow`] keeps it up to date and makes it the writer
+    /// once the lock is free.
+    pub fn open_standby(url: &str, identity: &str) -> Result<PgJournal, OpenError> {
+        check_identity(identity)?;
         let conn = Conn::open(url)?;
         conn.run(schema::migrate)?;
-        let mut told = false;
-        let started = std::time::Instant::now();
-        loop {
-            let locked = conn.run(|client| {
-                let row = client.query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK_KEY])?;
-                Ok::<_, postgres::Error>(row.get::<_, bool>(0))
-            })?;
-            if locked {
-                break;
-            }
-            match wait.as_mut() {
-                // A writer that just closed its connection may hold the lock
-                // until its backend exits: wait a little, as the file journal does.
-                None if started.elapsed() < journal::LOCK_WAIT => std::thread::sleep(LOCK_RETRY),
-                None => return Err(OpenError::Locked { url: redacted(url), holder: conn.run(holder) }),
-                Some((poll, waiting)) => {
-                    if !told {
-                        told = true;
-                        waiting();
-                    }
-                    std::thread::sleep(*poll);
-                }
-            }
+        if conn.run(try_writer_lock)? {
+            return PgJournal::writer_on(conn, url, identity);
         }
+        let genesis = journal::genesis_hash(identity);
+        let mut journal = PgJournal {
+            conn: Some(conn),
+            url: url.to_owned(),
+            identity: identity.to_owned(),
+            genesis,
+            head: Head { seq: 0, hash: genesis, recorded_at_us: 0 },
+            generation: None,
+            poisoned: false,
+        };
+        journal.head = journal.read_follower_head()?;
+        tracing::info!(store = %redacted(url), head = journal.head.seq, "another node writes this journal: following it");
+        Ok(journal)
+    }
+
+    fn open_writer(url: &str, identity: &str) -> Result<PgJournal, OpenError> {
+        check_identity(identity)?;
+        let conn = Conn::open(url)?;
+        conn.run(schema::migrate)?;
+        let started = std::time::Instant::now();
+        // A writer that just closed its connection may hold the lock until
+        // its backend exits: wait a little, as the file journal does.
+        while !conn.run(try_writer_lock)? {
+            if started.elapsed() >= journal::LOCK_WAIT {
+                return Err(OpenError::Locked { url: redacted(url), holder: conn.run(holder) });
+            }
+            std::thread::sleep(LOCK_RETRY);
+        }
+        PgJournal::writer_on(conn, url, identity)
+    }
+
+    /// The writer on `conn`, which holds the lock: takes the lease (a new
+    /// generation), creates the identity row when missing and checks the tail.
+    fn writer_on(conn: Conn, url: &str, identity: &str) -> Result<PgJournal, OpenError> {
         let owned_identity = identity.to_owned();
         let (generation, head, inserted, durable) = conn.run(move |client| take_lease(client, &owned_identity))?;
         if inserted {
             tracing::info!(store = %redacted(url), identity, "created a journal in PostgreSQL");
         }
-        if !durable {
-            tracing::warn!(store = %redacted(url), "the PostgreSQL server runs with fsync off: acknowledged writes can be lost in a crash");
-        }
+        warn_unless_durable(url, durable);
         tracing::info!(store = %redacted(url), generation, head = head.seq, "holding the journal's writer lease");
         let journal = PgJournal {
-            conn,
+            conn: Some(conn),
             url: url.to_owned(),
             identity: identity.to_owned(),
             genesis: journal::genesis_hash(identity),
@@ -173,6 +179,110 @@ impl PgJournal {
         };
         journal.check_tail()?;
         Ok(journal)
+    }
+
+    /// One step of a node that does not write: a standby, or a writer whose
+    /// append failed (a database that went away). It lets a failed writer's
+    /// connection go (and with it the lock), connects again when there is no
+    /// connection, and takes the writer lock and lease when no other node
+    /// holds them: `Ok(true)`, this handle is the writer now, under a new
+    /// lease generation (so nothing an old connection might still send can
+    /// commit). Otherwise it re-reads the head (`Ok(false)`). An error (the
+    /// database unreachable) leaves the handle without a connection, for the
+    /// next step.
+    ///
+    /// Unlike `open_or_create`, it does not read the tail back: the caller
+    /// reads every record after the last one it holds with
+    /// [`PgJournal::records_after`], which checks them against it.
+    pub fn follow(&mut self) -> Result<bool, OpenError> {
+        if self.is_writer() {
+            return Ok(true);
+        }
+        if self.generation.is_some() || self.poisoned {
+            self.disconnect();
+        }
+        if self.conn.is_none() {
+            self.conn = Some(Conn::open(&self.url)?);
+        }
+        let stepped = self.follow_connected();
+        if stepped.is_err() {
+            self.disconnect();
+        }
+        stepped
+    }
+
+    /// Lets the connection go, and with it the writer lock if this handle
+    /// held it: the next [`PgJournal::follow`] connects again. Does not wait
+    /// for a connection blocked on a server that is gone.
+    pub fn disconnect(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            conn.abandon();
+        }
+        self.generation = None;
+        self.poisoned = false;
+    }
+
+    fn follow_connected(&mut self) -> Result<bool, OpenError> {
+        let conn = self.conn.as_ref().expect("connected by the caller");
+        if conn.run(try_writer_lock)? {
+            conn.run(schema::migrate)?;
+            let identity = self.identity.clone();
+            let (generation, head, _, durable) = conn.run(move |client| take_lease(client, &identity))?;
+            warn_unless_durable(&self.url, durable);
+            tracing::info!(store = %redacted(&self.url), generation, head = head.seq, "took the journal's writer lease");
+            self.generation = Some(generation);
+            self.head = head;
+            return Ok(true);
+        }
+        self.head = self.read_follower_head()?;
+        Ok(false)
+    }
+
+    /// The head as a follower sees it, after checking that the journal (if
+    /// there is one yet) is this node's.
+    fn read_follower_head(&self) -> Result<Head, OpenError> {
+        let (identity, genesis) = (self.identity.clone(), self.genesis);
+        let conn = self.conn.as_ref().ok_or_else(|| OpenError::Thread("not connected".to_owned()))?;
+        conn.run(move |client| {
+            if let Some((found, _)) = read_meta(client)? {
+                if found != identity {
+                    return Err(OpenError::IdentityMismatch { expected: identity, found });
+                }
+            }
+            read_head(client, genesis)
+        })
+    }
+
+    /// Whether this handle holds the writer's lease (and no append failed since).
+    pub fn is_writer(&self) -> bool {
+        self.generation.is_some() && !self.poisoned
+    }
+
+    /// Records after `after`, a record the caller already holds (one it
+    /// acknowledged or folded), up to the head as last read and at most
+    /// `max`, each checked against the chain from `after`: the first must
+    /// name `after.hash` as its predecessor. A journal that no longer holds
+    /// `after` as it was (fewer records, or another hash at its seq when it
+    /// is the head) is an error naming the seq.
+    pub fn records_after(&self, after: Head, max: u64) -> Result<Records<'_>, ReadError> {
+        if after.seq > self.head.seq {
+            let kind = journal::CorruptionKind::MissingRecords { head: self.head.seq };
+            return Err(ReadError::Corrupt { seq: self.head.seq + 1, kind });
+        }
+        if after.seq == self.head.seq {
+            if after.hash != self.head.hash {
+                let kind = journal::CorruptionKind::Checkpoint { expected: after.hash };
+                return Err(ReadError::Corrupt { seq: after.seq, kind });
+            }
+            return Ok(Records { journal: self, next: 1, end: 0, buffer: VecDeque::new(), check: None });
+        }
+        let end = self.head.seq.min(after.seq.saturating_add(max.max(1)));
+        let check = Some(ChainCheck::after(after));
+        Ok(Records { journal: self, next: after.seq + 1, end, buffer: VecDeque::new(), check })
+    }
+
+    fn connection(&self) -> Result<&Conn, ReadError> {
+        self.conn.as_ref().ok_or(ReadError::Disconnected)
     }
 
     /// Reads the last `VERIFIED_AT_OPEN` records through the chain check: a
@@ -219,7 +329,15 @@ impl PgJournal {
             let head = read_head(client, genesis)?;
             Ok((identity, genesis, head))
         })?;
-        Ok(PgJournal { conn, url: url.to_owned(), identity, genesis, head, generation: None, poisoned: false })
+        Ok(PgJournal {
+            conn: Some(conn),
+            url: url.to_owned(),
+            identity,
+            genesis,
+            head,
+            generation: None,
+            poisoned: false,
+        })
     }
 
     /// Whether the database at `url` holds no journal records (no schema, or
@@ -240,7 +358,7 @@ impl PgJournal {
     pub fn refresh(&mut self) -> Result<Head, ReadError> {
         let last = self.head;
         let genesis = self.genesis;
-        let head = self.conn.run(move |client| read_head(client, genesis)).map_err(|e| match e {
+        let head = self.connection()?.run(move |client| read_head(client, genesis)).map_err(|e| match e {
             OpenError::Db(e) => ReadError::Db(e),
             OpenError::Corrupt { seq, kind } => ReadError::Corrupt { seq, kind },
             other => ReadError::Row { seq: last.seq, what: other.to_string() },
@@ -312,7 +430,8 @@ impl PgJournal {
         let last_seq = to_i64(head.seq)?;
         let at = to_i64(recorded_at_us)?;
         let expected = journal_len(payloads.len());
-        let written = self.conn.run(move |client| {
+        let Some(conn) = self.conn.as_ref() else { return Err(AppendError::Poisoned) };
+        let written = conn.run(move |client| {
             // One statement is one transaction: the lease check and the rows
             // commit together or not at all.
             let written = client.execute(
@@ -378,7 +497,7 @@ impl PgJournal {
     /// Up to `READ_CHUNK_RECORDS` records from `from`, at most to `to`, unchecked.
     fn fetch(&self, from: u64, to: u64) -> Result<Vec<Record>, ReadError> {
         let (from, to) = (to_i64_read(from)?, to_i64_read(to)?);
-        self.conn.run(move |client| {
+        self.connection()?.run(move |client| {
             let rows = client.query(
                 "SELECT seq, recorded_at_us, prev_hash, hash, payload FROM ccnode_journal \
                  WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3",
@@ -525,6 +644,18 @@ impl Iterator for Records<'_> {
     }
 }
 
+fn check_identity(identity: &str) -> Result<(), OpenError> {
+    if identity.is_empty() || identity.len() > journal::IDENTITY_BYTES_MAX {
+        return Err(OpenError::BadIdentity { len: identity.len(), max: journal::IDENTITY_BYTES_MAX });
+    }
+    Ok(())
+}
+
+/// Tries the writer's session lock once.
+fn try_writer_lock(client: &mut Client) -> Result<bool, postgres::Error> {
+    Ok(client.query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK_KEY])?.get(0))
+}
+
 fn backend_pid(client: &mut Client) -> Result<i32, postgres::Error> {
     Ok(client.query_one("SELECT pg_backend_pid()", &[])?.get(0))
 }
@@ -612,4 +743,10 @@ fn to_i64_read(value: u64) -> Result<i64, ReadError> {
 
 fn journal_len(records: usize) -> u64 {
     u64::try_from(records).expect("a batch's length fits in u64")
+}
+
+fn warn_unless_durable(url: &str, durable: bool) {
+    if !durable {
+        tracing::warn!(store = %redacted(url), "the PostgreSQL server runs with fsync off: acknowledged writes can be lost in a crash");
+    }
 }

@@ -162,22 +162,74 @@ fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
 }
 
 #[test]
-fn a_standby_waits_for_the_lock_and_takes_over_with_everything_acknowledged() {
+fn a_standby_follows_the_writer_and_takes_over_with_everything_acknowledged() {
     let url = database();
     let mut first = PgJournal::open_or_create(&url, "standby").expect("first writer");
     first.append_batch_at(1, &[b"one", b"two"]).expect("append");
-    let standby_url = url.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let standby = std::thread::spawn(move || {
-        PgJournal::open_or_create_waiting(&standby_url, "standby", Duration::from_millis(50), &mut || {
-            tx.send(()).expect("tell the test");
-        })
-    });
-    rx.recv_timeout(Duration::from_secs(30)).expect("the standby says it waits");
-    let ack = first.append_batch_at(2, &[b"three"]).expect("the writer goes on while the standby waits");
+    let mut standby = PgJournal::open_standby(&url, "standby").expect("a follower while the lock is held");
+    assert!(!standby.is_writer());
+    assert_eq!(standby.generation(), None);
+    assert_eq!(standby.head().seq, 2);
+    let start = Head { seq: 0, hash: standby.genesis(), recorded_at_us: 0 };
+    let folded: Vec<Record> =
+        standby.records_after(start, 100).expect("read").collect::<Result<_, _>>().expect("sound");
+    assert_eq!(folded.len(), 2);
+    assert!(matches!(standby.append_batch_at(2, &[b"no"]), Err(AppendError::ReadOnly)), "a follower cannot append");
+
+    let ack = first.append_batch_at(2, &[b"three"]).expect("the writer goes on while the standby follows");
+    assert!(!standby.follow().expect("a step"), "the writer still holds the lock");
+    assert_eq!(standby.head(), ack.head, "the follower sees the new head");
+    let after = Head { seq: 2, hash: folded[1].hash, recorded_at_us: folded[1].recorded_at_us };
+    let tail: Vec<Record> = standby.records_after(after, 100).expect("read").collect::<Result<_, _>>().expect("sound");
+    assert_eq!(tail.len(), 1);
+    assert_eq!(tail[0].payload, b"three");
+    // A record the journal does not hold as the follower does is refused, naming the seq.
+    let forged = Head { hash: journal::Hash([7; 32]), ..after };
+    let refused = standby.records_after(forged, 100).expect("in range").next().expect("one item");
+    assert!(
+        matches!(refused, Err(ReadError::Corrupt { seq: 3, kind: CorruptionKind::ChainLink { .. } })),
+        "{refused:?}"
+    );
+    let head = Head { seq: 3, hash: tail[0].hash, recorded_at_us: tail[0].recorded_at_us };
+    let forged_head = Head { hash: journal::Hash([7; 32]), ..head };
+    assert!(matches!(standby.records_after(forged_head, 100), Err(ReadError::Corrupt { seq: 3, .. })));
+    let beyond = Head { seq: 4, ..head };
+    assert!(matches!(standby.records_after(beyond, 100), Err(ReadError::Corrupt { seq: 4, .. })));
+
     drop(first);
-    let second = standby.join().expect("standby thread").expect("the standby takes over");
-    assert_eq!(second.head(), ack.head, "the standby starts at the last acknowledged record");
+    pgcluster::wait_until(Duration::from_secs(30), "the standby to take the lock", || {
+        standby.follow().expect("a step")
+    });
+    assert!(standby.is_writer());
+    assert_eq!(standby.generation(), Some(2), "a new lease generation");
+    assert_eq!(standby.head(), ack.head, "the standby starts at the last acknowledged record");
+    assert_eq!(standby.records_after(head, 100).expect("nothing after").count(), 0);
+    let ack = standby.append_batch_at(3, &[b"four"]).expect("the new writer appends");
+    assert_eq!(ack.first_seq, 4);
+}
+
+#[test]
+fn a_writer_whose_database_restarted_takes_its_lease_again() {
+    let cluster = Cluster::start();
+    let url = cluster.create_database("restarted");
+    let mut writer = PgJournal::open_or_create(&url, "restarted").expect("writer");
+    let acked = writer.append_batch_at(1, &[b"one", b"two"]).expect("append").head;
+    cluster.stop();
+    assert!(writer.append_batch_at(2, &[b"lost"]).is_err(), "no database, no append");
+    assert!(!writer.is_writer(), "a failed append ends the writer's turn");
+    assert!(writer.follow().is_err(), "the database is still down");
+    assert!(writer.follow().is_err(), "and still");
+    cluster.start_server();
+    assert!(writer.follow().expect("the database is back"), "nobody else holds the lock: the writer takes it again");
+    assert_eq!(writer.generation(), Some(2), "under a new lease generation");
+    assert_eq!(writer.head(), acked, "the batch refused while the database was down is not there");
+    assert_eq!(writer.records_after(acked, 100).expect("nothing after").count(), 0);
+    let ack = writer.append_batch_at(3, &[b"three"]).expect("it writes again without being reopened");
+    assert_eq!(ack.first_seq, 3);
+    drop(writer);
+    let reader = PgJournal::open_read_only(&url).expect("read");
+    let all: Vec<Vec<u8>> = reader.iter_from(1).expect("read").map(|r| r.expect("sound").payload).collect();
+    assert_eq!(all, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
 }
 
 #[test]

@@ -65,9 +65,9 @@ pub enum StoreError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
-    /// The journal could not be read.
+    /// The journal could not be read (from whichever store keeps it).
     #[error("journal: {0}")]
-    Journal(#[from] journal::ReadError),
+    Journal(Box<dyn std::error::Error + Send + Sync>),
     /// A journal record is not an event.
     #[error("journal record {seq} is not an event: {source}")]
     Decode {
@@ -480,8 +480,8 @@ fn chunk_key(i: u32) -> Vec<u8> {
 /// ahead, diverging, corrupt, unreadable or another journal's, rebuilds from
 /// the journal and says why in the report. Never trusts sled over the
 /// journal. Does not save: call [`SnapshotStore::save`] when convenient.
-pub fn load_or_rebuild(
-    journal: &journal::Journal,
+pub fn load_or_rebuild<J: journal::Store + Sync>(
+    journal: &J,
     store: &SnapshotStore,
 ) -> Result<(Projections, LoadReport), LoadError> {
     let head = journal.head();
@@ -507,8 +507,8 @@ pub fn load_or_rebuild(
 
 /// Folds the journal after `p.seq()` into `p`, on two threads or one, then
 /// catches the listing index up.
-fn fold_rest(
-    journal: &journal::Journal,
+fn fold_rest<J: journal::Store + Sync>(
+    journal: &J,
     p: &mut Projections,
     pipelined: bool,
     unfoldable: &mut Option<crate::Unfoldable>,
@@ -529,8 +529,8 @@ pub const PIPELINE_MIN_THREADS: usize = 3;
 const PIPELINE_BATCH: usize = 1024;
 
 /// Folds the journal after `p.seq()` into `p` on this thread.
-fn fold_tail(
-    journal: &journal::Journal,
+fn fold_tail<J: journal::Store>(
+    journal: &J,
     p: &mut Projections,
     unfoldable: &mut Option<crate::Unfoldable>,
 ) -> Result<u64, LoadError> {
@@ -542,8 +542,8 @@ fn fold_tail(
             batch.clear();
             unfoldable.is_none()
         };
-        for record in journal.iter_from(p.seq() + 1)? {
-            let decoded = record.map_err(LoadError::from).and_then(|r| {
+        for record in journal.iter_from(p.seq() + 1).map_err(journal_error)? {
+            let decoded = record.map_err(journal_error).and_then(|r| {
                 decode_event(&r.payload)
                     .map(|event| (r.seq, r.recorded_at_us, event))
                     .map_err(|source| LoadError::Decode { seq: r.seq, source })
@@ -578,8 +578,8 @@ fn fold_batch(p: &mut Projections, batch: &[(u64, u64, ledger::Event)]) -> Resul
 /// also frees the folded events (it allocated them), while this one folds.
 /// Same result, same errors: the decoder stops at the first bad record and
 /// everything before it is folded.
-fn fold_pipelined(
-    journal: &journal::Journal,
+fn fold_pipelined<J: journal::Store + Sync>(
+    journal: &J,
     p: &mut Projections,
     unfoldable: &mut Option<crate::Unfoldable>,
 ) -> Result<u64, LoadError> {
@@ -595,12 +595,12 @@ fn fold_pipelined(
             let records = match journal.iter_from(from) {
                 Ok(records) => records,
                 Err(e) => {
-                    send(Err(e.into()));
+                    send(Err(journal_error(e)));
                     return;
                 }
             };
             for record in records {
-                let decoded = record.map_err(LoadError::from).and_then(|r| {
+                let decoded = record.map_err(journal_error).and_then(|r| {
                     decode_event(&r.payload)
                         .map(|event| (r.seq, r.recorded_at_us, event))
                         .map_err(|source| LoadError::Decode { seq: r.seq, source })
@@ -645,13 +645,17 @@ fn fold_pipelined(
     })
 }
 
+fn journal_error<E: std::error::Error + Send + Sync + 'static>(error: E) -> LoadError {
+    LoadError::Journal(Box::new(error))
+}
+
 /// `None` if a snapshot at (`seq`, `hash`) is a prefix of `journal`, else why not.
-fn check_against(journal: &journal::Journal, seq: u64, hash: [u8; 32]) -> Result<Option<String>, LoadError> {
+fn check_against<J: journal::Store>(journal: &J, seq: u64, hash: [u8; 32]) -> Result<Option<String>, LoadError> {
     let head = journal.head();
     if seq > head.seq {
         return Ok(Some(format!("snapshot at seq {seq} is ahead of the journal head {}", head.seq)));
     }
-    let expected = if seq == 0 { journal.genesis().0 } else { journal.read(seq)?.hash.0 };
+    let expected = if seq == 0 { journal.genesis().0 } else { journal.read(seq).map_err(journal_error)?.hash.0 };
     if expected != hash {
         return Ok(Some(format!("snapshot hash differs from the journal's at seq {seq}")));
     }

@@ -25,7 +25,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use journal::{genesis_hash, record_hash, Checkpoint, Hash, Journal, MAX_PAYLOAD_BYTES};
+use journal::{genesis_hash, record_hash, Checkpoint, Hash, Store, MAX_PAYLOAD_BYTES};
 use ledger::{decode_event, Balances, Event, State};
 
 use projections::{Finding, Projections};
@@ -110,9 +110,9 @@ pub enum ExportError {
         /// Why.
         source: std::io::Error,
     },
-    /// Reading the journal failed.
+    /// Reading the journal failed (from whichever store keeps it).
     #[error("reading the journal: {0}")]
-    Read(#[from] journal::ReadError),
+    Read(Box<dyn std::error::Error + Send + Sync>),
     /// A record's hash does not match its contents: the journal is damaged.
     #[error("seq {seq}: the journal record's hash does not match its contents; run `ccnode verify`")]
     Tampered {
@@ -179,8 +179,8 @@ pub struct AuditSummary {
 /// identity, genesis and checkpoints, to `out` (via `out.tmp`, renamed when
 /// complete and synced). Every record's hash is recomputed on the way: a
 /// damaged journal is refused, never exported.
-pub fn export_to_file(
-    journal: &Journal,
+pub fn export_to_file<S: Store>(
+    journal: &S,
     until: Option<u64>,
     out: &Path,
     progress: &mut dyn FnMut(Progress),
@@ -223,9 +223,9 @@ impl From<std::io::Error> for WriteError {
     }
 }
 
-fn write_bundle(
+fn write_bundle<S: Store>(
     w: &mut impl Write,
-    journal: &Journal,
+    journal: &S,
     last: u64,
     checkpoints: &[Checkpoint],
     progress: &mut dyn FnMut(Progress),
@@ -251,8 +251,9 @@ fn write_bundle(
     }
     let mut head_hash = journal.genesis();
     if last > 0 {
-        for record in journal.range(1, last).map_err(|e| WriteError::Export(e.into()))? {
-            let r = record.map_err(|e| WriteError::Export(e.into()))?;
+        let read = |e: S::ReadError| WriteError::Export(ExportError::Read(Box::new(e)));
+        for record in journal.range(1, last).map_err(read)? {
+            let r = record.map_err(read)?;
             if record_hash(&r.prev_hash, r.seq, r.recorded_at_us, &r.payload) != r.hash {
                 return Err(WriteError::Export(ExportError::Tampered { seq: r.seq }));
             }

@@ -1,6 +1,6 @@
 //! The state of a ledger as of a past seq or instant (`ccnode replay --until`).
 
-use journal::{Hash, Journal};
+use journal::{Hash, Store};
 use ledger::{decode_event, DecodeError, State};
 use projections::{Finding, Projections};
 
@@ -29,9 +29,9 @@ pub enum ReplayError {
         /// Head.
         head: u64,
     },
-    /// The journal could not be read.
+    /// The journal could not be read (from whichever store keeps it).
     #[error("reading the journal: {0}")]
-    Read(#[from] journal::ReadError),
+    Read(Box<dyn std::error::Error + Send + Sync>),
     /// A record is not an event.
     #[error("seq {seq}: undecodable event: {source}")]
     Decode {
@@ -60,8 +60,8 @@ pub struct PointInTime {
 
 /// Folds `journal` up to `until`, checking every event. Record hashes are not
 /// recomputed here (that is `verify`'s job); links and checksums are.
-pub fn state_at(
-    journal: &Journal,
+pub fn state_at<S: Store>(
+    journal: &S,
     until: Until,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<PointInTime, ReplayError> {
@@ -75,8 +75,8 @@ pub fn state_at(
     if last == 0 {
         return Ok(point);
     }
-    for record in journal.range(1, last)? {
-        let record = record?;
+    for record in journal.range(1, last).map_err(|e| ReplayError::Read(Box::new(e)))? {
+        let record = record.map_err(|e| ReplayError::Read(Box::new(e)))?;
         if let Until::Time(at) = until {
             if record.recorded_at_us > at {
                 break;

@@ -29,7 +29,11 @@ struct Node {
 
 impl Node {
     fn start(args: &[&str], envs: &[(&str, &str)], stdin: Option<&str>) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ccnode"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ccnode"));
+        if let Some(url) = crate::test_store(args, true) {
+            command.env("CCNODE_STORE", url);
+        }
+        let mut child = command
             .args(args)
             .env_remove("CCNODE_ADMIN_KEY")
             .env_remove("CCNODE_ADMIN_KEY_FILE")
@@ -244,9 +248,16 @@ fn hardening_a_new_data_directory_is_owner_only() {
     assert_eq!(created.status(), StatusCode::CREATED);
     let stderr = node.stop();
     assert!(!stderr.contains("readable by group or others"), "no warning for a fresh directory: {stderr}");
-    for dir in [data.clone(), data.join("journal"), data.join("projections")] {
+    for dir in [data.clone(), data.join("projections")] {
         assert_eq!(mode(&dir), 0o700, "{}", dir.display());
     }
+    assert_eq!(mode(&data.join("node.key")), 0o600, "the node's key");
+    if crate::on_postgres() {
+        // The rest is about the segment files, which a node whose journal is
+        // in PostgreSQL does not write.
+        return;
+    }
+    assert_eq!(mode(&data.join("journal")), 0o700);
     let mut files = 0;
     for entry in std::fs::read_dir(data.join("journal")).expect("journal") {
         let path = entry.expect("entry").path();

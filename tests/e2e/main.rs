@@ -25,9 +25,15 @@ mod ui;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// Runs `ccnode ARGS…` and returns its output.
+/// Runs `ccnode ARGS…` and returns its output (in the PostgreSQL run, with
+/// the database of the data directory it names, see [`test_store`]).
 pub fn ccnode(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ccnode")).args(args).env_remove("CCNODE_DATA").output().expect("run ccnode")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ccnode"));
+    command.args(args).env_remove("CCNODE_DATA");
+    if let Some(url) = test_store(args, false) {
+        command.env("CCNODE_STORE", url);
+    }
+    command.output().expect("run ccnode")
 }
 
 /// stdout as text.
@@ -40,26 +46,31 @@ pub fn arg(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
 }
 
-/// Installs Debian packages with apt-get, as root or through `sudo -n`: a
-/// test's system dependency is installed when absent, never skipped. One
-/// install at a time (apt holds a lock).
+/// Whether this is the PostgreSQL run (`CCNODE_TEST_STORE=postgres`): the
+/// HTTP and federation suites a second time with every node's journal in
+/// PostgreSQL (`.ci/run`).
+pub fn on_postgres() -> bool {
+    std::env::var("CCNODE_TEST_STORE").as_deref() == Ok("postgres")
+}
+
+/// The store (`CCNODE_STORE`) a `ccnode` command with `args` is given in the
+/// PostgreSQL run: when it names a data directory (`--data DIR`) and neither
+/// a store nor a config file of its own, DIR's database on the one
+/// throwaway cluster of this test process, one database per data directory
+/// so that a node restarted on DIR finds its journal, and an offline command
+/// on DIR reads it. `serving` creates the database the first time; an
+/// offline command on a directory no node served keeps its segment files.
+/// `None` on segment files (the default run).
+pub fn test_store(args: &[&str], serving: bool) -> Option<String> {
+    if !on_postgres() || args.iter().any(|a| *a == "--store" || *a == "--config") {
+        return None;
+    }
+    let dir = args.iter().position(|a| *a == "--data").and_then(|i| args.get(i + 1))?;
+    pgcluster::database_for(Path::new(dir), serving)
+}
+
+/// Installs Debian packages when a test's system dependency is absent
+/// (never skipped): `pgcluster`'s installer, which the e2e tests share.
 pub fn apt_install(packages: &[&str]) {
-    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
-    let (program, prefix): (&str, &[&str]) = if root { ("apt-get", &[]) } else { ("sudo", &["-n", "apt-get"]) };
-    let run = |args: &[&str]| {
-        let mut all: Vec<&str> = prefix.to_vec();
-        all.extend_from_slice(args);
-        let status = Command::new(program)
-            .args(&all)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-        assert!(status.success(), "{program} {all:?} failed: {status}");
-    };
-    run(&["update"]);
-    let mut install = vec!["install", "-y", "--no-install-recommends"];
-    install.extend_from_slice(packages);
-    run(&install);
+    pgcluster::apt_install(packages);
 }

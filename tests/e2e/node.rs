@@ -37,7 +37,13 @@ impl Server {
 
     /// Same, with extra environment variables.
     pub fn spawn_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ccnode"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ccnode"));
+        if !envs.iter().any(|(k, _)| *k == "CCNODE_STORE") {
+            if let Some(url) = crate::test_store(args, true) {
+                command.env("CCNODE_STORE", url);
+            }
+        }
+        let mut child = command
             .args(args)
             .envs(envs.iter().copied())
             .env("CCNODE_ADMIN_KEY", ADMIN_KEY)
@@ -297,13 +303,107 @@ fn concurrent_clients_never_break_a_limit() {
     assert_eq!(sum(&balances), Decimal::ZERO);
 }
 
+/// Payments of 1 between accounts `m0`…`m{accounts-1}` (keys `<id>-key`,
+/// limits wide enough), each with a fresh uuid, from `clients` threads until
+/// `until`: the load the durability tests put on a node before they kill
+/// it, stop its database or fail it over.
+#[derive(Debug, Clone, Copy)]
+pub struct Load<'a> {
+    /// The node's base URL.
+    pub url: &'a str,
+    /// Accounts `m0`… to pay between (at least 2).
+    pub accounts: u64,
+    /// Client threads.
+    pub clients: u64,
+    /// Picks payers and payees (a test prints it).
+    pub seed: u64,
+    /// When the clients stop.
+    pub until: Instant,
+    /// Whether an answer other than 2xx is an expected refusal (counted)
+    /// rather than a failure of the test.
+    pub refusal: fn(StatusCode, &str) -> bool,
+    /// Whether a client stops quietly when the node cannot be reached (it
+    /// was killed) rather than failing the test.
+    pub may_die: bool,
+}
+
+/// What a [`Load`] got.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The uuids of the payments answered 2xx, in no particular order.
+    pub acknowledged: Vec<String>,
+    /// Answers the load's `refusal` accepted.
+    pub refused: u64,
+}
+
+/// No answer but 2xx is expected.
+pub fn no_refusal(_status: StatusCode, _body: &str) -> bool {
+    false
+}
+
+impl Load<'_> {
+    /// Runs the clients and waits for them.
+    pub fn run(&self) -> Loaded {
+        let loaded = Mutex::new(Loaded::default());
+        std::thread::scope(|scope| {
+            for client in 0..self.clients {
+                let loaded = &loaded;
+                scope.spawn(move || {
+                    let http = Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+                    let mut n = client.wrapping_add(self.seed);
+                    while Instant::now() < self.until {
+                        n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(self.seed | 1);
+                        let from = (n >> 33) % self.accounts;
+                        let payer = format!("m{from}");
+                        let payee = format!("m{}", (from + 1 + (n >> 40) % (self.accounts - 1)) % self.accounts);
+                        let uuid = uuid::Uuid::new_v4().to_string();
+                        let body = json!({"payer": payer, "payee": payee, "quant": 1, "type": "pay", "uuid": uuid});
+                        let sent = http
+                            .post(format!("{}/transaction", self.url))
+                            .header("cc-user", &payer)
+                            .header("cc-auth", format!("{payer}-key"))
+                            .json(&body)
+                            .send();
+                        match sent {
+                            Ok(r) if r.status().is_success() => loaded.lock().expect("lock").acknowledged.push(uuid),
+                            Ok(r) => {
+                                let status = r.status();
+                                let text = r.text().unwrap_or_default();
+                                assert!((self.refusal)(status, &text), "unexpected answer {status}: {text}");
+                                loaded.lock().expect("lock").refused += 1;
+                            }
+                            Err(_) if self.may_die => return,
+                            Err(e) => panic!("the node did not answer: {e}"),
+                        }
+                    }
+                });
+            }
+        });
+        loaded.into_inner().expect("lock")
+    }
+}
+
+/// Asserts that every uuid is a completed transaction on `server`.
+pub fn assert_all_there(server: &Server, acknowledged: &[String], seed: u64) {
+    for uuid in acknowledged {
+        let (status, value) = server.call(reqwest::Method::GET, &format!("/transaction/{uuid}"), "m0", None);
+        assert_eq!(status, StatusCode::OK, "acknowledged {uuid} lost (seed {seed}): {value}");
+        assert_eq!(value["data"]["state"], "completed", "seed {seed}");
+    }
+}
+
+/// `CCNODE_TEST_SEED`, or the clock; the caller prints it.
+pub fn test_seed() -> u64 {
+    std::env::var("CCNODE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs())
+    })
+}
+
 /// Under load the process is SIGKILLed; after restart every transaction that
 /// got a 2xx is there, the ledger sums to zero and the journal verifies.
 #[test]
 fn sigkill_under_load_loses_nothing_acknowledged() {
-    let seed: u64 = std::env::var("CCNODE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs())
-    });
+    let seed = test_seed();
     eprintln!("sigkill_under_load: CCNODE_TEST_SEED={seed}");
     let data = tempfile::tempdir().expect("tempdir");
     let server = Server::start(data.path(), "crashy");
@@ -311,54 +411,27 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
         server.open(&format!("m{i}"), -1_000_000, 1_000_000);
     }
     let url = server.url.clone();
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let stop_at = Instant::now() + Duration::from_millis(300 + seed % 700);
-    let threads: Vec<_> = (0..16u64)
-        .map(|client| {
-            let acknowledged = Arc::clone(&acknowledged);
-            let url = url.clone();
-            std::thread::spawn(move || {
-                let http = Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
-                let mut n = client;
-                loop {
-                    n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(seed | 1);
-                    let from = (n >> 33) % 10;
-                    let payer = format!("m{from}");
-                    let payee = format!("m{}", (from + 1 + (n >> 40) % 9) % 10);
-                    let uuid = uuid::Uuid::new_v4().to_string();
-                    let body = json!({"payer": payer, "payee": payee, "quant": 1, "type": "pay", "uuid": uuid});
-                    let sent = http
-                        .post(format!("{url}/transaction"))
-                        .header("cc-user", &payer)
-                        .header("cc-auth", format!("{payer}-key"))
-                        .json(&body)
-                        .send();
-                    match sent {
-                        Ok(r) if r.status().is_success() => acknowledged.lock().expect("lock").push(uuid),
-                        Ok(r) => panic!("unexpected status {}", r.status()),
-                        Err(_) => return, // the server died
-                    }
-                }
-            })
-        })
-        .collect();
-    while Instant::now() < stop_at {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    server.kill();
-    for t in threads {
-        t.join().expect("client thread");
-    }
-    let acknowledged = acknowledged.lock().expect("lock").clone();
+    let kill_at = Instant::now() + Duration::from_millis(300 + seed % 700);
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(kill_at.saturating_duration_since(Instant::now()));
+        server.kill();
+    });
+    let load = Load {
+        url: &url,
+        accounts: 10,
+        clients: 16,
+        seed,
+        until: kill_at + Duration::from_secs(30),
+        refusal: no_refusal,
+        may_die: true,
+    };
+    let acknowledged = load.run().acknowledged;
+    killer.join().expect("killer");
     assert!(!acknowledged.is_empty(), "no payment was acknowledged before the kill");
     eprintln!("{} payments acknowledged before SIGKILL", acknowledged.len());
 
     let server = Server::start(data.path(), "crashy");
-    for uuid in &acknowledged {
-        let (status, value) = server.call(reqwest::Method::GET, &format!("/transaction/{uuid}"), "m0", None);
-        assert_eq!(status, StatusCode::OK, "acknowledged {uuid} lost (seed {seed}): {value}");
-        assert_eq!(value["data"]["state"], "completed");
-    }
+    assert_all_there(&server, &acknowledged, seed);
     assert_eq!(sum(&server.balances("crashy")), Decimal::ZERO, "seed {seed}");
     server.stop();
     let out = ccnode(&["journal", "verify", "--data", arg(data.path()), "--no-progress"]);

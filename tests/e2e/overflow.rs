@@ -116,6 +116,12 @@ fn overflow_journal_of_an_older_version_opens_read_only_and_verify_names_the_seq
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     write_old_journal(&data);
+    // The PostgreSQL run: the same journal, copied into the node's database.
+    if let Some(url) = crate::test_store(&["--data", arg(&data)], true) {
+        let out = ccnode(&["migrate-store", "--from", &format!("file:{}", arg(&data)), "--to", &url]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        std::fs::remove_dir_all(data.join("journal")).expect("no segment files left to read");
+    }
 
     let verified = ccnode(&["verify", "--data", arg(&data)]);
     let out = stdout(&verified);

@@ -238,17 +238,23 @@ fn the_event_feed_replay_export_and_audit_agree_and_find_tampering() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(stdout(&out).contains(&format!("AUDIT FAILED at seq {victim}")), "{}", stdout(&out));
 
-    // A tampered journal record: verify names it.
-    let journal_dir = data.path().join("journal");
-    let segment = std::fs::read_dir(&journal_dir)
-        .expect("dir")
-        .map(|e| e.expect("entry").path())
-        .find(|p| p.extension().is_some_and(|e| e == "seg"))
-        .expect("a segment");
-    let mut seg = std::fs::read(&segment).expect("segment");
-    let offset = journal_payload_offset(&seg, victim);
-    seg[offset] ^= 0x20;
-    std::fs::write(&segment, seg).expect("write");
+    // A tampered journal record (a flipped byte in its segment file, or its
+    // row changed with SQL in the PostgreSQL run): verify names it.
+    match crate::test_store(&["--data", arg(data.path())], false) {
+        Some(url) => crate::postgres::alter_with_sql(&url, victim),
+        None => {
+            let journal_dir = data.path().join("journal");
+            let segment = std::fs::read_dir(&journal_dir)
+                .expect("dir")
+                .map(|e| e.expect("entry").path())
+                .find(|p| p.extension().is_some_and(|e| e == "seg"))
+                .expect("a segment");
+            let mut seg = std::fs::read(&segment).expect("segment");
+            let offset = journal_payload_offset(&seg, victim);
+            seg[offset] ^= 0x20;
+            std::fs::write(&segment, seg).expect("write");
+        }
+    }
     let out = ccnode(&["verify", "--data", arg(data.path()), "--no-progress"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(stdout(&out).contains(&format!("seq {victim}")), "{}", stdout(&out));

@@ -194,11 +194,17 @@ pub async fn reconcile_loop(
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
+        // Reconciliation writes what it finds: a node that does not write (a
+        // standby) leaves it to the writer, and reconciles as soon as it writes.
+        let writing = state.writing();
         tokio::select! {
             _ = tick.tick() => {
-                reconcile_all(&state).await;
+                if writing {
+                    reconcile_all(&state).await;
+                }
                 first_pass.send_replace(true);
             }
+            true = state.writer_writes(), if !writing => reconcile_all(&state).await,
             _ = stop.changed() => return,
         }
     }

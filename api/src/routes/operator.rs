@@ -95,7 +95,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 /// The node's health for its operators (admin only): the journal head, the
 /// read model, whether it writes, and the disk its data takes.
 #[utoipa::path(get, path = "/admin/health", tag = "admin",
-    responses((status = 200, description = "`{data: {name, writing, read_only, journal: {head_seq, last_recorded_at, bytes}, projections: {seq, bytes, snapshots: {loaded_seq, folded_at_start, saved_seq}}, accounts, transactions, neighbours, closed_links: {node: evidence}}}`", body = crate::schema::HealthAnswer),
+    responses((status = 200, description = "`{data: {name, writing, read_only, writer: {state: writing|following|stopped, reason}, journal: {head_seq, last_recorded_at, bytes}, projections: {seq, bytes, snapshots: {loaded_seq, folded_at_start, saved_seq}}, accounts, transactions, neighbours, closed_links: {node: evidence}}}`", body = crate::schema::HealthAnswer),
               (status = 403, description = "Not an admin")))]
 pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
@@ -124,11 +124,13 @@ pub async fn admin_health(State(state): State<AppState>, caller: Caller) -> ApiR
     };
     let data_dir = state.data_dir();
     let read_only = state.read_only().map(str::to_owned);
-    let writing = read_only.is_none() && !state.writer_failed();
+    let writer = state.writer_state();
+    let writing = state.writing();
     let data = json!({
         "name": state.name(),
         "writing": writing,
         "read_only": read_only,
+        "writer": {"state": writer.name(), "reason": writer.reason()},
         "journal": {
             "head_seq": head,
             "last_recorded_at": if last_us == 0 { Value::Null } else { Value::String(format_rfc3339(last_us)) },

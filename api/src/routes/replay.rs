@@ -70,7 +70,7 @@ pub async fn events(State(state): State<AppState>, caller: Caller, params: Param
         Some("true") | Some("1") => true,
         Some(_) => return Err(ApiError::invalid_field("follow", "true or false")),
     };
-    let dir = state.data_dir().to_owned();
+    let dir = JournalAt { location: state.store_location().clone(), dir: state.data_dir().to_owned() };
     if follow {
         return Ok(follow_stream(state, dir, after));
     }
@@ -81,11 +81,19 @@ pub async fn events(State(state): State<AppState>, caller: Caller, params: Param
     Ok(Json(page).into_response())
 }
 
+/// Where the node's journal is: its store, and its data directory (whose
+/// `journal/` holds the segment files).
+#[derive(Debug, Clone)]
+struct JournalAt {
+    location: crate::store::StoreLocation,
+    dir: PathBuf,
+}
+
 /// The live NDJSON form: pages of records, then waits for the durable head to move.
-fn follow_stream(state: AppState, dir: PathBuf, after: u64) -> Response {
+fn follow_stream(state: AppState, dir: JournalAt, after: u64) -> Response {
     struct Cursor {
         state: AppState,
-        dir: PathBuf,
+        dir: JournalAt,
         after: u64,
         durable: tokio::sync::watch::Receiver<u64>,
         stop: tokio::sync::watch::Receiver<bool>,
@@ -126,13 +134,13 @@ fn follow_stream(state: AppState, dir: PathBuf, after: u64) -> Response {
 
 /// Records after `after`, at most `limit`, never past `durable` (a record on
 /// disk but not yet acknowledged stays invisible), read through a second,
-/// read-only handle on the node's store (data directory `dir`).
-fn read_page(dir: PathBuf, after: u64, limit: u64, durable: u64) -> ApiResult<Value> {
+/// read-only handle on the node's store.
+fn read_page(at: JournalAt, after: u64, limit: u64, durable: u64) -> ApiResult<Value> {
     let failure = |e: &dyn std::fmt::Display| {
         tracing::warn!(error = %e, "replay feed: reading the journal failed");
         ApiError::failure("reading the journal failed")
     };
-    let journal = crate::store::open_read_only(&crate::store::location_of(&dir), &dir).map_err(|e| failure(&e))?;
+    let journal = crate::store::open_read_only(&at.location, &at.dir).map_err(|e| failure(&e))?;
     let mut head = journal.head();
     if head.seq > durable && durable == 0 {
         head = journal::Head { seq: 0, hash: journal.genesis(), recorded_at_us: 0 };

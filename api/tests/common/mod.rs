@@ -57,16 +57,7 @@ pub fn store_for(dir: &Path) -> api::store::StoreLocation {
     if std::env::var("CCNODE_TEST_STORE").as_deref() != Ok("postgres") {
         return api::store::StoreLocation::File;
     }
-    static DATABASES: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
-    let mut databases = DATABASES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let url = match databases.iter().find(|(d, _)| d == dir) {
-        Some((_, url)) => url.clone(),
-        None => {
-            let url = pgcluster::Cluster::shared().create_database(&format!("api_{}", databases.len()));
-            databases.push((dir.to_path_buf(), url.clone()));
-            url
-        }
-    };
+    let url = pgcluster::database_for(dir, true).expect("created when missing");
     api::store::StoreLocation::Postgres { url, standby: false }
 }
 
