@@ -451,6 +451,10 @@ pub async fn receive_relay(
     Ok((StatusCode::CREATED, Json(envelope(entries_json(&added), None, None))).into_response())
 }
 
+/// Longest a change from a child waits for a link that is only being read
+/// (a read that takes longer, say a large feed, leaves it busy: retry).
+const READ_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A neighbour relays a state change (the PATCH route calls this for node callers).
 pub async fn relayed_state_change(
     state: &AppState,
@@ -465,9 +469,18 @@ pub async fn relayed_state_change(
     // trunkward side wins a collision: a change from our parent waits for our
     // own outgoing change on that link (which the parent refuses at once);
     // a change from a child is refused while ours to that child is in flight.
+    // A change from a child also waits while the link is only being read
+    // (reconciliation, a handshake): no request of ours is waiting there.
     let lock = state.peers().lock_for(&from);
     let from_parent = state.read().projections.account(&from).is_some_and(|a| a.kind == AccountKind::Trunkward);
-    let _incoming = if from_parent { lock.lock().await } else { lock.try_lock().map_err(|_| link_busy(&from))? };
+    let _incoming = match lock.try_lock() {
+        Ok(guard) => guard,
+        Err(_) if from_parent => lock.lock().await,
+        Err(_) if state.peers().held_to_read(&from) => {
+            tokio::time::timeout(READ_WAIT_MAX, lock.lock()).await.map_err(|_| link_busy(&from))?
+        }
+        Err(_) => return Err(link_busy(&from)),
+    };
     let ours = state.read().ratchet(&from).map(|r| r.md5.clone()).unwrap_or_default();
     if ours != claimed_hash {
         state.peers().refused(from.as_str()).await;
@@ -557,8 +570,7 @@ pub async fn handshake(state: &AppState, trace: &str) -> BTreeMap<String, String
             out.insert(peer.to_string(), "komunitin (not asked)".to_owned());
             continue;
         }
-        let lock = state.peers().lock_for(&peer);
-        let _link = lock.lock().await;
+        let _link = state.peers().lock_to_read(&peer).await;
         let status = match call_peer(state, &peer, reqwest::Method::GET, "/handshake", None, trace).await {
             Ok(_) => "ok".to_owned(),
             Err(e) => e.class_name().to_owned(),
@@ -614,8 +626,7 @@ pub fn route_path_with(
 
 /// GETs `path_and_query` from a neighbour, holding the link's lock.
 pub async fn get_from(state: &AppState, peer: &AccountId, path_and_query: &str) -> ApiResult<Value> {
-    let lock = state.peers().lock_for(peer);
-    let _link = lock.lock().await;
+    let _link = state.peers().lock_to_read(peer).await;
     let (_, value) = call_peer(state, peer, reqwest::Method::GET, path_and_query, None, "").await?;
     Ok(value)
 }

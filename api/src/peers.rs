@@ -25,6 +25,8 @@ pub const PEER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 pub struct Peers {
     client: Arc<dyn PeerClient>,
     locks: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Links whose lock is held only to read from the neighbour ([`Peers::lock_to_read`]).
+    reading: Arc<Mutex<std::collections::HashSet<AccountId>>>,
     /// Consecutive failed node authentications per claimed node name.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -41,7 +43,7 @@ impl Peers {
 
     /// Neighbours through `client` (a simulated network, for instance).
     pub fn with_client(client: Arc<dyn PeerClient>) -> Peers {
-        Peers { client, locks: Mutex::new(HashMap::new()), failures: Mutex::new(HashMap::new()) }
+        Peers { client, locks: Mutex::default(), reading: Arc::default(), failures: Mutex::default() }
     }
 
     /// A request claiming to be node `node` failed to prove the link hash:
@@ -80,6 +82,37 @@ impl Peers {
     pub fn lock_for(&self, peer: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().expect("link locks are never poisoned");
         Arc::clone(locks.entry(peer.clone()).or_default())
+    }
+
+    /// Takes `peer`'s link lock for requests that only read from the
+    /// neighbour (its link feed, handshake, a GET), whose handlers there take
+    /// no link lock. While it is held so, a change arriving from that
+    /// neighbour may wait for it ([`Peers::held_to_read`]) instead of being
+    /// refused as busy: waiting cannot deadlock on a read.
+    pub async fn lock_to_read(&self, peer: &AccountId) -> ReadLock {
+        let guard = self.lock_for(peer).lock_owned().await;
+        self.reading.lock().expect("the reading set is never poisoned").insert(peer.clone());
+        ReadLock { _guard: guard, peer: peer.clone(), reading: Arc::clone(&self.reading) }
+    }
+
+    /// Whether `peer`'s link lock is held by [`Peers::lock_to_read`] now.
+    pub fn held_to_read(&self, peer: &AccountId) -> bool {
+        self.reading.lock().expect("the reading set is never poisoned").contains(peer)
+    }
+}
+
+/// A link's lock held only to read from the neighbour; released on drop.
+#[derive(Debug)]
+pub struct ReadLock {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    peer: AccountId,
+    reading: Arc<Mutex<std::collections::HashSet<AccountId>>>,
+}
+
+impl Drop for ReadLock {
+    fn drop(&mut self) {
+        // Unmarked before the guard (a field) unlocks, so no writer is ever marked.
+        self.reading.lock().expect("the reading set is never poisoned").remove(&self.peer);
     }
 }
 

@@ -102,8 +102,8 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
         // The reference serves no link feed: its handshake and transaction routes instead.
         return super::reference::reconcile(state, peer).await;
     }
-    let lock = state.peers().lock_for(peer);
-    let _link = lock.lock().await;
+    // Held while the missed versions are copied too (local writes only).
+    let _link = state.peers().lock_to_read(peer).await;
     let theirs = fetch_feed(state, peer).await?;
     let ours = state.read().projections.link_log(peer).to_vec();
     let verdict = reconcile(&ours, &theirs);
