@@ -174,8 +174,7 @@ impl Pending {
                 self.workflows.insert(workflow.content_hash(), (seq, workflow.clone()));
             }
             Event::TransactionProposedRef { transaction } => {
-                let workflow = view.workflow(&transaction.workflow.hash).expect("decide defines a workflow before use");
-                let transaction = transaction.clone().with_workflow(workflow.clone());
+                let transaction = ledger::resolve_workflow(&view, transaction);
                 self.book(base, seq, &transaction.entries, None, transaction.state);
                 self.transactions.insert(transaction.uuid, (seq, transaction));
             }

@@ -30,6 +30,6 @@ pub use model::{
     UnixSeconds, WorkflowRef,
 };
 pub use path::{resolve, route, Resolution, Route};
-pub use state::{balance_deltas, Balances, LedgerState, LedgerView};
+pub use state::{balance_deltas, resolve_workflow, Balances, LedgerState, LedgerView};
 pub use violation::{FieldValue, Violation};
 pub use workflow::{Actor, Direction, Workflow, WorkflowError};

@@ -82,6 +82,18 @@ pub trait LedgerView {
     }
 }
 
+/// `transaction` with the definition `view` holds for the workflow it names
+/// in place of the reference.
+///
+/// # Panics
+///
+/// When the view holds no such definition: `decide` journals one before the
+/// first proposal naming it, so folding a proposal without it is a bug.
+pub fn resolve_workflow(view: &impl LedgerView, transaction: &Transaction<WorkflowRef>) -> Transaction {
+    let workflow = view.workflow(&transaction.workflow.hash).expect("a proposal's workflow is defined before it");
+    transaction.clone().with_workflow(workflow.clone())
+}
+
 /// Per-account balance changes of moving `entries` from state `from`
 /// (`None` = not yet booked) to `to`. Each entry contributes `+quant` to its
 /// payee and `-quant` to its payer, so the deltas always sum to zero.
@@ -351,7 +363,7 @@ impl LedgerState {
                 self.workflows.insert(workflow.content_hash(), workflow.clone());
             }
             Event::TransactionProposedRef { transaction } => {
-                let tx = self.resolve(transaction);
+                let tx = resolve_workflow(self, transaction);
                 self.propose(&tx);
             }
             Event::TransactionTransitioned { uuid, from, to, version, .. } => {
@@ -376,16 +388,6 @@ impl LedgerState {
         let record =
             AccountRecord { account: account.clone(), balances: Balances::default(), key_hash: None, peer: None };
         self.accounts.insert(account.id.clone(), record);
-    }
-
-    /// `transaction` with its workflow definition in place of the reference.
-    ///
-    /// # Panics
-    ///
-    /// When no `WorkflowDefined` came first (decide always journals one).
-    pub fn resolve(&self, transaction: &Transaction<WorkflowRef>) -> Transaction {
-        let workflow = self.workflows.get(&transaction.workflow.hash).expect("a proposal's workflow is defined first");
-        transaction.clone().with_workflow(workflow.clone())
     }
 
     fn propose(&mut self, tx: &Transaction) {

@@ -1206,29 +1206,35 @@ impl Projections {
 
     /// The index of `workflow` in the table of definitions, added if new.
     fn intern_workflow(&mut self, workflow: &Workflow) -> u32 {
-        if let Some(known) = self.workflow_ids.get(&workflow.id) {
-            // Newest first: transactions usually carry the current definition.
-            if let Some(&i) = known.iter().rev().find(|&&i| self.workflows[ix(i)] == *workflow) {
-                return i;
-            }
+        if let Some(i) = self.workflow_index(workflow) {
+            return i;
         }
         let i = u32::try_from(self.workflows.len()).expect("fewer than 2^32 workflow definitions");
+        self.index_workflow(i, workflow);
         self.workflows.push(workflow.clone());
+        i
+    }
+
+    /// The index of `workflow` in the table of definitions, if it is there.
+    fn workflow_index(&self, workflow: &Workflow) -> Option<u32> {
+        // Newest first: transactions usually carry the current definition.
+        let known = self.workflow_ids.get(&workflow.id)?;
+        known.iter().rev().copied().find(|&i| self.workflows[ix(i)] == *workflow)
+    }
+
+    /// Indexes the definition at table index `i` by id and content hash.
+    fn index_workflow(&mut self, i: u32, workflow: &Workflow) {
         self.workflow_ids.entry(workflow.id.clone()).or_default().push(i);
         let hash = workflow.content_hash();
         self.workflow_hash_of.push(hash);
         self.workflow_hashes.insert(hash, i);
-        i
     }
 
     /// The reference to `workflow`: its stored hash when it is in the table
     /// (no re-encoding), else computed.
     pub(crate) fn workflow_ref_of(&self, workflow: &Workflow) -> ledger::WorkflowRef {
-        let known = self.workflow_ids.get(&workflow.id).and_then(|known| {
-            known.iter().rev().find(|&&i| self.workflows[ix(i)] == *workflow).map(|&i| self.workflow_hash_of[ix(i)])
-        });
-        match known {
-            Some(hash) => ledger::WorkflowRef { id: workflow.id.clone(), hash },
+        match self.workflow_index(workflow) {
+            Some(i) => ledger::WorkflowRef { id: workflow.id.clone(), hash: self.workflow_hash_of[ix(i)] },
             None => ledger::WorkflowRef::of(workflow),
         }
     }
@@ -1371,10 +1377,7 @@ impl Projections {
         }
         u32::try_from(workflows.len()).map_err(|_| PartsError::Inconsistent("too many workflows".into()))?;
         for (i, workflow) in (0u32..).zip(&workflows) {
-            self.workflow_ids.entry(workflow.id.clone()).or_default().push(i);
-            let hash = workflow.content_hash();
-            self.workflow_hash_of.push(hash);
-            self.workflow_hashes.insert(hash, i);
+            self.index_workflow(i, workflow);
         }
         self.workflows = workflows;
         Ok(())

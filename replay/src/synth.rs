@@ -7,9 +7,9 @@ use std::path::Path;
 
 use journal::{Head, Journal};
 use ledger::{
-    balance_deltas, decide, encode_event, encode_event_v1, Account, AccountId, AccountKind, Amount, Balances, Command,
-    Context, Event, LedgerView, Limits, NodeConfig, NodeName, Proposal, State, Transaction, TxId, Workflow, WorkflowId,
-    WorkflowRef, EVENT_FORMAT_V1,
+    balance_deltas, decide, encode_event, encode_event_v1, resolve_workflow, Account, AccountId, AccountKind, Amount,
+    Balances, Command, Context, Event, LedgerView, Limits, NodeConfig, NodeName, Proposal, State, Transaction, TxId,
+    Workflow, WorkflowId, EVENT_FORMAT_V1,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -129,9 +129,9 @@ pub fn write_payments_journal(dir: &Path, options: &SynthOptions) -> Result<(Hea
             let record = if options.event_format == EVENT_FORMAT_V1 {
                 match &event {
                     Event::WorkflowDefined { .. } => continue,
-                    Event::TransactionProposedRef { transaction } => {
-                        encode_event_v1(&Event::TransactionProposed { transaction: state.resolve(transaction) })
-                    }
+                    Event::TransactionProposedRef { transaction } => encode_event_v1(&Event::TransactionProposed {
+                        transaction: resolve_workflow(&state, transaction),
+                    }),
                     other => encode_event_v1(other),
                 }
             } else {
@@ -236,12 +236,6 @@ impl SynthState {
         self.accounts.get(id).map(|(_, b)| *b)
     }
 
-    /// `transaction` with the definition of the workflow it names.
-    fn resolve(&self, transaction: &Transaction<WorkflowRef>) -> Transaction {
-        let workflow = self.workflows.get(&transaction.workflow.hash).expect("decide defines a workflow before use");
-        transaction.clone().with_workflow(workflow.clone())
-    }
-
     fn book(&mut self, tx: &Transaction, from: Option<State>, to: State) {
         let Ok(deltas) = balance_deltas(&tx.entries, from, to) else { return };
         for (id, d) in deltas {
@@ -263,7 +257,7 @@ impl SynthState {
                 self.workflows.insert(workflow.content_hash(), workflow.clone());
             }
             Event::TransactionProposedRef { transaction } => {
-                let transaction = self.resolve(transaction);
+                let transaction = resolve_workflow(self, transaction);
                 self.transactions_written += 1;
                 self.book(&transaction, None, transaction.state);
                 if is_open(transaction.state) {
