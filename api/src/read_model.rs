@@ -6,7 +6,7 @@ use ledger::federation::{Link, Ratchet};
 use ledger::{AccountId, Event, LedgerView, TxId};
 pub use projections::Crossing;
 use projections::Projections;
-use tlog::BalanceLeaf;
+use tlog::{BalanceLeaf, BalanceTree};
 
 /// What the HTTP side reads: the projections (balances, transactions, key
 /// hashes, links, ratchets, link logs, closed links, soft limits, keys and
@@ -19,8 +19,8 @@ pub struct ReadModel {
     pub head_hash: [u8; 32],
     /// How the projections were loaded at start, and the last snapshot saved.
     pub snapshots: SnapshotInfo,
-    /// The balances leaves of the last checkpoint asked for.
-    leaves: Mutex<Option<(u64, Arc<Vec<BalanceLeaf>>)>>,
+    /// The balances tree of the last checkpoint a proof was asked of.
+    balance_tree: Mutex<Option<(u64, Arc<BalanceTree>)>>,
 }
 
 /// Snapshots of the projections, for operators (`GET /admin/health`).
@@ -59,7 +59,7 @@ impl ReadModel {
 
     /// Read model over projections already folded.
     pub fn new(projections: Projections, head_hash: [u8; 32]) -> Self {
-        Self { projections, head_hash, snapshots: SnapshotInfo::default(), leaves: Mutex::new(None) }
+        Self { projections, head_hash, snapshots: SnapshotInfo::default(), balance_tree: Mutex::new(None) }
     }
 
     /// This node's latest signed checkpoint: (size, note).
@@ -90,16 +90,21 @@ impl ReadModel {
     /// balances-tree leaves (`None` when there is no such checkpoint or a
     /// figure does not fit a leaf). Recomputed from the balance timelines
     /// and limit history, so every checkpoint's balances can be proved.
-    pub fn leaves_at(&self, size: u64) -> Option<Arc<Vec<BalanceLeaf>>> {
+    pub fn leaves_at(&self, size: u64) -> Option<Vec<BalanceLeaf>> {
         self.checkpoint_at(size)?;
-        let mut cached = self.leaves.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, leaves)) = cached.as_ref().filter(|(at, _)| *at == size) {
-            return Some(Arc::clone(leaves));
-        }
-        let leaves = crate::checkpoint::leaves_of(self.projections.balances_and_limits_at(size))?;
-        let leaves = Arc::new(leaves);
-        *cached = Some((size, Arc::clone(&leaves)));
-        Some(leaves)
+        crate::checkpoint::leaves_of(self.projections.balances_and_limits_at(size))
+    }
+
+    /// The balances tree of checkpoint `size`, if it is the one kept (the
+    /// last one a proof was asked of: members ask of the latest).
+    pub fn kept_balance_tree(&self, size: u64) -> Option<Arc<BalanceTree>> {
+        let kept = self.balance_tree.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.as_ref().filter(|(at, _)| *at == size).map(|(_, tree)| Arc::clone(tree))
+    }
+
+    /// Keeps the balances tree of checkpoint `size` for the next proofs.
+    pub fn keep_balance_tree(&self, size: u64, tree: Arc<BalanceTree>) {
+        *self.balance_tree.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((size, tree));
     }
 
     pub(crate) fn apply(&mut self, seq: u64, recorded_at_us: u64, event: &Event) {

@@ -102,10 +102,14 @@ pub fn commitment(count: u64, top: &SumNode) -> Hash {
 }
 
 /// A balances tree built from every account's leaf.
+///
+/// Every complete, aligned subtree is kept (`levels[h][i]` covers leaves
+/// `i·2^h .. (i+1)·2^h`), so a proof costs O(log² n) hashes at most, not a
+/// rehash of the whole tree: about twice the leaves' nodes in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BalanceTree {
     leaves: Vec<BalanceLeaf>,
-    nodes: Vec<SumNode>,
+    levels: Vec<Vec<SumNode>>,
 }
 
 /// An account's proof in a balances tree.
@@ -128,10 +132,18 @@ impl BalanceTree {
         if let Some(w) = leaves.windows(2).find(|w| w[0].account == w[1].account) {
             return Err(BalanceError::Duplicate(w[0].account.clone()));
         }
-        let nodes = leaves.iter().map(BalanceLeaf::node).collect();
-        let tree = BalanceTree { leaves, nodes };
+        let mut levels: Vec<Vec<SumNode>> = vec![leaves.iter().map(BalanceLeaf::node).collect()];
+        while let Some(below) = levels.last().filter(|l| l.len() >= 2) {
+            let level = below.chunks_exact(2).map(|pair| parent(&pair[0], &pair[1])).collect::<Result<Vec<_>, _>>()?;
+            levels.push(level);
+        }
+        let tree = BalanceTree { leaves, levels };
         tree.root()?;
         Ok(tree)
+    }
+
+    fn len(&self) -> usize {
+        self.leaves.len()
     }
 
     /// Leaves in order.
@@ -140,8 +152,11 @@ impl BalanceTree {
     }
 
     fn range(&self, start: usize, end: usize) -> Result<SumNode, BalanceError> {
-        if end - start == 1 {
-            return Ok(self.nodes[start]);
+        let n = end - start;
+        if n.is_power_of_two() && start.is_multiple_of(n) {
+            // A complete, aligned subtree: kept since the build.
+            let height = n.trailing_zeros() as usize;
+            return Ok(self.levels[height][start >> height]);
         }
         let k = usize::try_from(split_point((end - start) as u64)).expect("below a usize");
         parent(&self.range(start, start + k)?, &self.range(start + k, end)?)
@@ -149,15 +164,15 @@ impl BalanceTree {
 
     /// The committed root hash (what a checkpoint's `balances` line holds).
     pub fn commitment(&self) -> Result<Hash, BalanceError> {
-        Ok(commitment(self.nodes.len() as u64, &self.root()?))
+        Ok(commitment(self.len() as u64, &self.root()?))
     }
 
     /// The top node (hash and total).
     pub fn root(&self) -> Result<SumNode, BalanceError> {
-        if self.nodes.is_empty() {
+        if self.leaves.is_empty() {
             return Ok(SumNode { hash: empty_root(), sum: 0 });
         }
-        self.range(0, self.nodes.len())
+        self.range(0, self.len())
     }
 
     /// The proof of one account.
@@ -167,8 +182,8 @@ impl BalanceTree {
             .binary_search_by(|l| l.account.as_bytes().cmp(account.as_bytes()))
             .map_err(|_| BalanceError::NoSuchAccount(account.to_owned()))?;
         let mut path = Vec::new();
-        self.path(index, 0, self.nodes.len(), &mut path)?;
-        Ok(BalanceProof { index: index as u64, count: self.nodes.len() as u64, leaf: self.leaves[index].clone(), path })
+        self.path(index, 0, self.len(), &mut path)?;
+        Ok(BalanceProof { index: index as u64, count: self.len() as u64, leaf: self.leaves[index].clone(), path })
     }
 
     fn path(&self, m: usize, start: usize, end: usize, out: &mut Vec<SumNode>) -> Result<(), BalanceError> {

@@ -99,3 +99,46 @@ proptest! {
         }
     }
 }
+
+/// RFC 6962's recursion written out with no cache: the root of leaves
+/// `start..end` hashed from the leaves every time.
+fn naive_range(nodes: &[SumNode]) -> SumNode {
+    if nodes.len() == 1 {
+        return nodes[0];
+    }
+    let k = nodes.len().next_power_of_two() / 2;
+    tlog::balances::parent(&naive_range(&nodes[..k]), &naive_range(&nodes[k..])).expect("no overflow")
+}
+
+fn naive_path(nodes: &[SumNode], m: usize, out: &mut Vec<SumNode>) {
+    if nodes.len() == 1 {
+        return;
+    }
+    let k = nodes.len().next_power_of_two() / 2;
+    if m < k {
+        naive_path(&nodes[..k], m, out);
+        out.push(naive_range(&nodes[k..]));
+    } else {
+        naive_path(&nodes[k..], m - k, out);
+        out.push(naive_range(&nodes[..k]));
+    }
+}
+
+proptest! {
+    /// The tree keeps its complete subtrees to answer proofs in O(log² n);
+    /// every root and path must be what hashing from the leaves gives.
+    #[test]
+    fn kept_subtrees_give_the_same_roots_and_paths_as_rehashing(n in 1usize..300, pick in 0usize..300) {
+        let mut leaves: Vec<BalanceLeaf> = (0..n).map(|i| leaf(&format!("m{i:04}"), (i as i128 % 7 - 3) * 1_000)).collect();
+        let total: i128 = leaves.iter().map(|l| l.balance).sum();
+        leaves[0].balance -= total;
+        let tree = BalanceTree::build(leaves).expect("tree");
+        let nodes: Vec<SumNode> = tree.leaves().iter().map(BalanceLeaf::node).collect();
+        prop_assert_eq!(tree.root().expect("root"), naive_range(&nodes));
+        let m = pick % n;
+        let proof = tree.proof(&tree.leaves()[m].account).expect("present");
+        let mut expected = Vec::new();
+        naive_path(&nodes, m, &mut expected);
+        prop_assert_eq!(proof.path, expected);
+    }
+}
