@@ -471,16 +471,9 @@ pub async fn relayed_state_change(
     // a change from a child is refused while ours to that child is in flight.
     // A change from a child also waits while the link is only being read
     // (reconciliation, a handshake): no request of ours is waiting there.
-    let lock = state.peers().lock_for(&from);
     let from_parent = state.read().projections.account(&from).is_some_and(|a| a.kind == AccountKind::Trunkward);
-    let _incoming = match lock.try_lock() {
-        Ok(guard) => guard,
-        Err(_) if from_parent => lock.lock().await,
-        Err(_) if state.peers().held_to_read(&from) => {
-            tokio::time::timeout(READ_WAIT_MAX, lock.lock()).await.map_err(|_| link_busy(&from))?
-        }
-        Err(_) => return Err(link_busy(&from)),
-    };
+    let _incoming =
+        state.peers().lock_incoming_change(&from, from_parent, READ_WAIT_MAX).await.ok_or_else(|| link_busy(&from))?;
     let ours = state.read().ratchet(&from).map(|r| r.md5.clone()).unwrap_or_default();
     if ours != claimed_hash {
         state.peers().refused(from.as_str()).await;

@@ -95,6 +95,26 @@ impl Peers {
         ReadLock { _guard: guard, peer: peer.clone(), reading: Arc::clone(&self.reading) }
     }
 
+    /// Takes `peer`'s link lock for a state change arriving from it, or
+    /// `None` when the link is busy: the trunkward side wins a collision, so
+    /// a change from the parent (`from_parent`) waits for ours; a change from
+    /// a child is refused at once while a change of ours holds the link, and
+    /// waits up to `wait_max` while the link is only being read.
+    pub async fn lock_incoming_change(
+        &self,
+        peer: &AccountId,
+        from_parent: bool,
+        wait_max: Duration,
+    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let lock = self.lock_for(peer);
+        match Arc::clone(&lock).try_lock_owned() {
+            Ok(guard) => Some(guard),
+            Err(_) if from_parent => Some(lock.lock_owned().await),
+            Err(_) if self.held_to_read(peer) => tokio::time::timeout(wait_max, lock.lock_owned()).await.ok(),
+            Err(_) => None,
+        }
+    }
+
     /// Whether `peer`'s link lock is held by [`Peers::lock_to_read`] now.
     pub fn held_to_read(&self, peer: &AccountId) -> bool {
         self.reading.lock().expect("the reading set is never poisoned").contains(peer)
@@ -159,4 +179,77 @@ pub fn link_closed(peer: &AccountId, evidence: &Value) -> ApiError {
 /// credential and is never echoed (issue 16).
 pub fn reference_mismatch(node: &str, claimed: &str) -> ApiError {
     ApiError::hash_mismatch(StatusCode::INTERNAL_SERVER_ERROR, node, claimed).with("localHash", "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peers() -> Peers {
+        Peers::new(Duration::from_secs(1))
+    }
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn a_free_link_is_taken_at_once() {
+        let p = peers();
+        let child = AccountId::new("child").expect("id");
+        assert!(p.lock_incoming_change(&child, false, WAIT).await.is_some());
+        // Released on drop: taken again.
+        assert!(p.lock_incoming_change(&child, false, WAIT).await.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_child_is_refused_at_once_while_our_change_holds_the_link() {
+        let p = peers();
+        let child = AccountId::new("child").expect("id");
+        let _ours = p.lock_for(&child).lock_owned().await;
+        let started = tokio::time::Instant::now();
+        assert!(p.lock_incoming_change(&child, false, WAIT).await.is_none());
+        assert_eq!(started.elapsed(), Duration::ZERO, "refused without waiting");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_child_waits_while_the_link_is_only_read_and_gets_it_when_the_read_ends() {
+        let p = Arc::new(peers());
+        let child = AccountId::new("child").expect("id");
+        let read = p.lock_to_read(&child).await;
+        assert!(p.held_to_read(&child));
+        let waiter = {
+            let (p, child) = (Arc::clone(&p), child.clone());
+            tokio::spawn(async move { p.lock_incoming_change(&child, false, WAIT).await.is_some() })
+        };
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(!waiter.is_finished(), "still waiting for the read");
+        drop(read);
+        assert!(!p.held_to_read(&child));
+        assert!(waiter.await.expect("joined"), "took the link after the read");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_longer_than_the_wait_leaves_the_link_busy() {
+        let p = peers();
+        let child = AccountId::new("child").expect("id");
+        let _read = p.lock_to_read(&child).await;
+        let started = tokio::time::Instant::now();
+        assert!(p.lock_incoming_change(&child, false, WAIT).await.is_none());
+        assert_eq!(started.elapsed(), WAIT, "gave up after the longest wait");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_from_the_parent_waits_for_ours() {
+        let p = Arc::new(peers());
+        let parent = AccountId::new("parent").expect("id");
+        let ours = p.lock_for(&parent).lock_owned().await;
+        let waiter = {
+            let (p, parent) = (Arc::clone(&p), parent.clone());
+            tokio::spawn(async move { p.lock_incoming_change(&parent, true, WAIT).await.is_some() })
+        };
+        // Longer than a child would wait: the parent's change is never refused.
+        tokio::time::sleep(WAIT * 3).await;
+        assert!(!waiter.is_finished());
+        drop(ours);
+        assert!(waiter.await.expect("joined"));
+    }
 }
