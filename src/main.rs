@@ -2,7 +2,7 @@
 //! sets up logging and calls into the library crates.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -213,11 +213,6 @@ enum JournalCommand {
 /// Where `ccnode` keeps its data unless told otherwise.
 const DEFAULT_DATA_DIR: &str = "./ccnode-data";
 
-/// The journal's directory inside a data directory.
-pub fn journal_dir(data: &Path) -> PathBuf {
-    data.join("journal")
-}
-
 fn main() -> ExitCode {
     crash_only();
     let cli = Cli::parse();
@@ -268,10 +263,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let from = from.as_deref().map(journal_cmd::parse_checkpoint).transpose().context("bad --from")?;
             let progress = !no_progress && std::io::stderr().is_terminal();
             let options = journal::VerifyOptions { from, until_seq: until, threads };
-            journal_cmd::verify(&journal_dir(&data), options, progress)
+            journal_cmd::verify(&api::store::journal_dir(&data), options, progress)
         }
         Command::Journal(JournalCommand::Stat { store, json, .. }) if store != "file" => store_cmd::stat(&store, json),
-        Command::Journal(JournalCommand::Stat { data, json, .. }) => journal_cmd::stat(&journal_dir(&data), json),
+        Command::Journal(JournalCommand::Stat { data, json, .. }) => {
+            journal_cmd::stat(&api::store::journal_dir(&data), json)
+        }
         Command::MigrateStore { from, to } => store_cmd::migrate(&from, &to),
         Command::Verify(args) => replay_cmd::verify(args),
         Command::Replay(args) => replay_cmd::replay(args),

@@ -79,11 +79,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", env = "CCNODE_WORKFLOWS")]
     pub workflows: Option<PathBuf>,
     /// Seconds a neighbour node has to answer a relayed request.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, env = "CCNODE_PEER_TIMEOUT")]
+    #[arg(long, value_name = "SECONDS", default_value_t = api::peers::PEER_TIMEOUT_DEFAULT.as_secs(), env = "CCNODE_PEER_TIMEOUT")]
     pub peer_timeout: u64,
     /// Seconds between automatic reconciliations of every federation link (also at start
     /// and whenever a neighbour reports a hash mismatch).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, env = "CCNODE_RECONCILE_INTERVAL")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = api::federation::reconcile::RECONCILE_INTERVAL_DEFAULT.as_secs(),
+        env = "CCNODE_RECONCILE_INTERVAL"
+    )]
     pub reconcile_interval: u64,
     /// The origin line of this node's checkpoints and its key's name (default: the node's name; a branch
     /// should give its absolute path, e.g. `trunk/branch1`).
