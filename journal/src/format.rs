@@ -62,38 +62,14 @@ pub struct Hash(pub [u8; 32]);
 impl Hash {
     /// Lower-case hex, 64 characters.
     pub fn to_hex(&self) -> String {
-        let mut out = String::with_capacity(64);
-        for byte in self.0 {
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
-        out
+        hex::encode(self.0)
     }
 
     /// Parses 64 hex characters (either case).
     pub fn from_hex(text: &str) -> Option<Hash> {
-        let bytes = text.as_bytes();
-        if bytes.len() != 64 {
-            return None;
-        }
         let mut out = [0u8; 32];
-        for (idx, pair) in bytes.chunks_exact(2).enumerate() {
-            let high = hex_value(pair[0])?;
-            let low = hex_value(pair[1])?;
-            out[idx] = (high << 4) | low;
-        }
+        hex::decode_to_slice(text, &mut out).ok()?;
         Some(Hash(out))
-    }
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 

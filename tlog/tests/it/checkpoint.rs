@@ -82,6 +82,14 @@ fn malformed_checkpoints_are_refused() {
     }
     let cp = Checkpoint::parse(&format!("o\n1\n{root}\nlink a 1 zz\n")).expect("opaque extensions parse");
     assert!(cp.links().is_err());
+    // A link head must be 64 lower-case hex digits: one text per checkpoint.
+    let lower = "ab".repeat(32);
+    let cp = Checkpoint::parse(&format!("o\n1\n{root}\nlink a 1 {lower}\n")).expect("parses");
+    assert_eq!(cp.links().expect("a link line")[0].head, [0xab; 32]);
+    for head in ["AB".repeat(32), "ab".repeat(31), format!("{}g", "a".repeat(63)), "ab".repeat(33)] {
+        let cp = Checkpoint::parse(&format!("o\n1\n{root}\nlink a 1 {head}\n")).expect("opaque extensions parse");
+        assert!(cp.links().is_err(), "{head}");
+    }
     assert_eq!(cp.balances_root(), Err(CheckpointError::NoBalances));
     let cp = Checkpoint::parse(&format!("o\n1\n{root}\nbalances AAAA\n")).expect("parses");
     assert!(cp.balances_root().is_err());
