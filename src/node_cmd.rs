@@ -124,9 +124,24 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HASH")]
     pub trunkward_last_hash: Option<String>,
     /// How the parent speaks: `reference` (the PHP reference node 0.8.5's
-    /// wire), `ccnode` (another ccnode) or `komunitin` (docs/PROTOCOL.md, "Dialects").
-    #[arg(long, value_name = "DIALECT", default_value = "reference", value_parser = ["reference", "ccnode", "komunitin"])]
-    pub trunkward_dialect: String,
+    /// wire), `ccnode` (another ccnode) or `komunitin` (docs/PROTOCOL.md, "Dialects")
+    /// [default: `ccnode` with --trunkward-public-key, else `reference`].
+    #[arg(long, value_name = "DIALECT", value_parser = ["reference", "ccnode", "komunitin"])]
+    pub trunkward_dialect: Option<String>,
+    /// The parent's verifier key, as its `GET /node/key` answers it (`name+hash+base64`):
+    /// the link is keyed, so every request on it is signed (RFC 9421) and a request from
+    /// the parent without a valid signature by this key is refused; this node also
+    /// witnesses the parent's checkpoints. Same as `public_key` in `PUT /admin/trunkward`.
+    #[arg(long, value_name = "VKEY", env = "CCNODE_TRUNKWARD_PUBLIC_KEY")]
+    pub trunkward_public_key: Option<String>,
+    /// Seconds a neighbour's request signature's `created` may be from this node's clock;
+    /// older or newer signed requests are refused, and each nonce is accepted once in it.
+    #[arg(long, value_name = "SECONDS", default_value_t = api::httpsig::WINDOW_SECS_DEFAULT, env = "CCNODE_PEER_SIGNATURE_WINDOW")]
+    pub peer_signature_window: u64,
+    /// A PEM file of CA certificates trusted for `https://` neighbour URLs, besides the
+    /// system's CA bundle (e.g. a private CA's certificate).
+    #[arg(long, value_name = "PATH", env = "CCNODE_PEER_CA_FILE")]
+    pub peer_ca_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -137,13 +152,33 @@ impl ServeArgs {
         let min: Amount = self.trunkward_min.parse().context("--trunkward-min")?;
         let max: Amount = self.trunkward_max.parse().context("--trunkward-max")?;
         let limits = Limits::new(min, max).context("trunkward limits must satisfy min <= 0 <= max")?;
-        let dialect = ledger::Dialect::parse(&self.trunkward_dialect).context("--trunkward-dialect")?;
+        let public_key = match &self.trunkward_public_key {
+            None => None,
+            Some(text) => {
+                Some(tlog::VerifierKey::parse(text.trim()).ok().filter(|k| k.kind == tlog::KeyType::Ed25519).context(
+                    "--trunkward-public-key must be an Ed25519 verifier key as the parent's GET /node/key answers it",
+                )?)
+            }
+        };
+        let dialect = match (&self.trunkward_dialect, &public_key) {
+            (Some(name), _) => ledger::Dialect::parse(name).context("--trunkward-dialect")?,
+            (None, Some(_)) => ledger::Dialect::Ccnode,
+            (None, None) => ledger::Dialect::Reference,
+        };
         let last_hash = match (&self.trunkward_last_hash, dialect) {
             (Some(hash), _) => hash.clone(),
             (None, ledger::Dialect::Reference) => String::new(),
             (None, _) => name.clone(),
         };
-        Ok(Some(api::node::TrunkwardOptions { name: name.clone(), url: url.clone(), rate, limits, last_hash, dialect }))
+        Ok(Some(api::node::TrunkwardOptions {
+            name: name.clone(),
+            url: url.clone(),
+            rate,
+            limits,
+            last_hash,
+            dialect,
+            public_key,
+        }))
     }
 }
 
@@ -222,6 +257,7 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
         origin: args.origin.clone(),
         checkpoint_interval: std::time::Duration::from_secs(args.checkpoint_interval),
         checkpoint_records: args.checkpoint_records,
+        peer_signature_window_secs: args.peer_signature_window,
         snapshot_every: args.snapshot_every,
         merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
         workflows: match &args.workflows {
@@ -235,7 +271,15 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
             }
         },
         clock,
-        peer_client: None,
+        peer_client: match &args.peer_ca_file {
+            None => None,
+            Some(path) => {
+                let timeout = std::time::Duration::from_secs(args.peer_timeout.max(1));
+                let client =
+                    api::peer_client::HttpPeerClient::with_ca(timeout, Some(path)).context("--peer-ca-file")?;
+                Some(std::sync::Arc::new(client) as std::sync::Arc<dyn api::peer_client::PeerClient>)
+            }
+        },
         store: match api::store::StoreLocation::parse(&config.store).map_err(anyhow::Error::msg).context("--store")? {
             api::store::StoreLocation::Postgres { url, .. } => {
                 api::store::StoreLocation::Postgres { url, standby: config.standby }
@@ -530,6 +574,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 limits: wide,
                 last_hash: format!("{p}-{name}"),
                 dialect: ledger::Dialect::Ccnode,
+                public_key: None,
             });
             crate::private::prepare_data_dir(&data.join(name))?;
             let options = StartOptions {
@@ -547,6 +592,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 origin: None,
                 checkpoint_interval: std::time::Duration::from_secs(60),
                 checkpoint_records: 10_000,
+                peer_signature_window_secs: api::httpsig::WINDOW_SECS_DEFAULT,
                 snapshot_every: 100_000,
                 merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
                 clock: journal::now_us,

@@ -101,7 +101,7 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
         let header = |name: &str| parts.headers.get(name).map(|v| v.to_str().map(str::to_owned));
         if let (Some(Ok(node)), Some(Ok(hash))) = (header("cc-node"), header("last-hash")) {
-            return guarded(state, &node, authenticate_node(state, &node, &hash, lenient(parts))).await;
+            return guarded(state, &node, authenticate_node(state, &node, &hash, lenient(parts), parts)).await;
         }
         let (user, auth) = match (header("cc-user"), header("cc-auth")) {
             (Some(Ok(user)), Some(Ok(auth))) if !user.is_empty() => (user, auth),
@@ -130,7 +130,7 @@ impl FromRequestParts<AppState> for Caller {
         match user_account {
             Some(result) => result,
             // 0.8.x: a neighbour sends its name as cc-user and the link's last hash as cc-auth.
-            None => guarded(state, &user, authenticate_node(state, &user, &key, lenient(parts))).await,
+            None => guarded(state, &user, authenticate_node(state, &user, &key, lenient(parts), parts)).await,
         }
     }
 }
@@ -147,8 +147,15 @@ async fn guarded(state: &AppState, node: &str, result: Result<Caller, ApiError>)
 
 /// A neighbour proves itself with the link's last hash; a different hash is
 /// `HashMismatchFailure` and the request is refused before anything is read or written.
-fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency) -> Result<Caller, ApiError> {
+fn authenticate_node(
+    state: &AppState,
+    node: &str,
+    hash: &str,
+    lenient: Leniency,
+    parts: &Parts,
+) -> Result<Caller, ApiError> {
     let id = AccountId::new(node).map_err(|_| ApiError::unauthenticated(node))?;
+    check_signature(state, &id, &parts.method, &parts.uri, &parts.headers)?;
     let read = state.read();
     if let Some(evidence) = read.closed(&id) {
         return Err(link_closed(&id, &evidence));
@@ -178,6 +185,47 @@ fn authenticate_node(state: &AppState, node: &str, hash: &str, lenient: Leniency
         return Err(ApiError::hash_mismatch(axum::http::StatusCode::INTERNAL_SERVER_ERROR, node, hash));
     }
     Ok(Caller::Node { account: id })
+}
+
+/// On a keyed link (the neighbour's key was given at grafting or with
+/// `PUT /admin/nodes/{node}/key`), a request claiming to come from `peer`
+/// must carry that key's RFC 9421 signature ([`crate::httpsig`]) over the
+/// method, path, query, `Content-Digest` (checked against the body by the
+/// server's middleware), `Date`, `cc-node` and `last-hash`, created within the
+/// window, with a nonce not seen in it. 401 `AuthViolation` otherwise, before
+/// anything is read or written. A link without a key (the PHP reference,
+/// Komunitin) is unchanged: the last hash alone.
+pub fn check_signature(
+    state: &AppState,
+    peer: &AccountId,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ApiError> {
+    let Some((origin, key)) = state.read().projections.facts().peer_keys.get(peer).cloned() else { return Ok(()) };
+    let refuse = |detail: String| {
+        tracing::warn!(peer = %peer, %detail, "a request on a keyed link was refused");
+        ApiError::unauthenticated(peer.as_str()).with("signature", detail)
+    };
+    let key =
+        ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|_| refuse("the link's key is not a point".into()))?;
+    let keyid = tlog::VerifierKey::new(&origin, tlog::KeyType::Ed25519, key)
+        .map_err(|_| refuse("the link's key has no valid name".into()))?
+        .to_string();
+    let request = crate::httpsig::RequestParts {
+        method: method.as_str().to_owned(),
+        authority: headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
+        path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers: headers
+            .iter()
+            .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_owned(), v.to_owned())))
+            .collect(),
+    };
+    let peers = state.peers();
+    let verified = crate::httpsig::verify_ccnode(&request, &key, &keyid, crate::peers::unix_now(), peers.window())
+        .map_err(|e| refuse(e.to_string()))?;
+    peers.fresh_nonce(&keyid, &verified).map_err(|e| refuse(e.to_string()))
 }
 
 /// How exactly a neighbour's last hash must match ours at the door.

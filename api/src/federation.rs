@@ -71,7 +71,8 @@ async fn call_peer(
     if let Some(evidence) = state.read().closed(peer) {
         return Err(link_closed(peer, &evidence));
     }
-    if state.read().projections.dialect(peer) == Dialect::Reference {
+    let dialect = state.read().projections.dialect(peer);
+    if dialect == Dialect::Reference {
         let result = reference::request(state, peer, method, path, body, None).await;
         if result.as_ref().is_err_and(|e| e.class_name() == "HashMismatchFailure") {
             spawn_reconcile(state, peer);
@@ -84,7 +85,8 @@ async fn call_peer(
     let mut request = PeerRequest::new(method, full.clone())
         .header("cc-node", state.name())
         .header("last-hash", last_hash.as_str())
-        .header("cc-node-trace", format!("{trace}{}>", state.name()));
+        .header("cc-node-trace", format!("{trace}{}>", state.name()))
+        .signed(dialect == Dialect::Ccnode);
     let sent = body.as_ref().map(|b| b.to_string()).unwrap_or_default();
     tracing::debug!(%peer, %method_name, path, %last_hash, body = %sent, "to neighbour");
     if let Some(body) = body {

@@ -675,6 +675,7 @@ async fn write(plan: &Plan, dir: &Path, name: &str) -> Result<Report, ImportErro
         // No checkpoint is signed while the history is replayed; the node signs them once it serves.
         checkpoint_interval: std::time::Duration::ZERO,
         checkpoint_records: 0,
+        peer_signature_window_secs: crate::httpsig::WINDOW_SECS_DEFAULT,
         snapshot_every: 0,
         merkle_background_from: crate::node::MERKLE_BACKGROUND_FROM,
     };

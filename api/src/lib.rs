@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod federation;
 pub mod http;
+pub mod httpsig;
 pub mod import;
 pub mod machine;
 pub mod merkle;

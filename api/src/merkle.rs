@@ -110,6 +110,20 @@ pub fn read(tree: &SharedTree) -> RwLockReadGuard<'_, MerkleState> {
     tree.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Test-only (debug builds only): with `CCNODE_FAILPOINT=lie-about-record-1`
+/// the rebuilt tree takes record 1's chain hash as if that record had been
+/// rewritten, so every checkpoint the node signs from then on lies about its
+/// history; its neighbours must refuse to cosign it (tests/e2e/signatures.rs).
+fn lie(seq: u64, hash: [u8; 32]) -> [u8; 32] {
+    if cfg!(debug_assertions) && seq == 1 && crate::failpoint_is("lie-about-record-1") {
+        tracing::error!("FAILPOINT lie-about-record-1: this node's checkpoints now lie about record 1");
+        let mut lied = hash;
+        lied[0] ^= 0xff;
+        return lied;
+    }
+    hash
+}
+
 /// Rebuilds the tree of the journal at `location` (for the node on data
 /// directory `data_dir`) up to `head` records, through a read-only handle of
 /// its own, then installs it with the backlog. On failure the tree stays
@@ -127,7 +141,7 @@ pub fn rebuild(location: &StoreLocation, data_dir: &Path, head: u64, shared: &Sh
             if record.seq > head {
                 break;
             }
-            tree.push_leaf_hash(tlog::leaf_hash(&record.hash.0));
+            tree.push_leaf_hash(tlog::leaf_hash(&lie(record.seq, record.hash.0)));
         }
         if tree.len() != head {
             return Err(format!("the journal has {} records, not {head}", tree.len()));

@@ -51,6 +51,9 @@ pub struct StartOptions {
     pub default_limits: (ledger::Amount, ledger::Amount),
     /// How long a neighbour has to answer.
     pub peer_timeout: std::time::Duration,
+    /// How far a neighbour's request signature's `created` may be from our
+    /// clock, in seconds (`--peer-signature-window`).
+    pub peer_signature_window_secs: u64,
     /// Seconds between reconciliation passes over every link.
     pub reconcile_interval: std::time::Duration,
     /// The parent node to connect at first start, if not connected yet.
@@ -90,6 +93,9 @@ pub struct TrunkwardOptions {
     pub last_hash: String,
     /// How the parent speaks.
     pub dialect: ledger::Dialect,
+    /// The parent's verifier key (`GET /node/key` there): the link is keyed,
+    /// every request on it signed (RFC 9421), and this node witnesses the parent.
+    pub public_key: Option<tlog::VerifierKey>,
 }
 
 /// Why a node could not start.
@@ -214,14 +220,15 @@ impl Node {
         let genesis = journal.genesis().0;
         let (durable, durable_rx) = tokio::sync::watch::channel(read.read().expect("fresh lock").projections.seq());
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        let (signer, journal_key) = if read_only.is_some() {
-            (None, false)
+        let (signer, journal_key, request_seed) = if read_only.is_some() {
+            (None, false, None)
         } else {
             let settled = crate::checkpoint::settle_key(&options.data_dir, node_key.as_ref())?;
             let signer = tlog::NoteSigner::new(&origin, &settled.seed.0)
                 .map_err(|e| StartError::Config(format!("origin: {e}")))?;
-            (Some(signer), settled.journal_it)
+            (Some(signer), settled.journal_it, Some(settled.seed.clone()))
         };
+        let request_keyid = signer.as_ref().map(|s| s.verifier_key().to_string());
         let public_key = signer.as_ref().map(tlog::NoteSigner::public_key);
         let head = journal.head();
         // The Merkle tree's leaves are the journal's chain hashes (issue 11),
@@ -299,6 +306,11 @@ impl Node {
             }),
         };
 
+        app.peers().set_window(options.peer_signature_window_secs);
+        if let (Some(seed), Some(keyid)) = (&request_seed, request_keyid) {
+            // The same key signs checkpoints and requests to neighbours (RFC 9421).
+            app.peers().set_signer(&seed.0, keyid);
+        }
         if read_only.is_some() {
             // No start-up write either: the node only answers reads.
             return Ok(Node { state: app, writer, store: None, snapshotter, data_dir: options.data_dir });
@@ -420,7 +432,7 @@ async fn startup_writes(
         let connected = app.read().projections.account(&id).is_some();
         if !connected {
             let commands = crate::federation::connect_commands_in(
-                id,
+                id.clone(),
                 AccountKind::Trunkward,
                 t.limits,
                 t.url.clone(),
@@ -430,6 +442,13 @@ async fn startup_writes(
             );
             app.submit(NodeCommand::Many(commands)).await.map_err(init_error)?;
             tracing::info!(parent = %t.name, url = %t.url, "connected the trunkward node");
+        }
+        let known = app.read().projections.facts().peer_keys.get(&id).map(|(_, k)| *k);
+        if let Some(key) = t.public_key.as_ref().filter(|k| known != Some(k.key.to_bytes())) {
+            let command =
+                NodeCommand::SetPeerKey { peer: id, origin: key.name.clone(), public_key: key.key.to_bytes() };
+            app.submit(command).await.map_err(init_error)?;
+            tracing::info!(parent = %t.name, key = %key, "recorded the trunkward node's key");
         }
     }
     Ok(())

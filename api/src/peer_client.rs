@@ -20,12 +20,14 @@ pub struct PeerRequest {
     pub headers: Vec<(&'static str, String)>,
     /// A JSON body, already serialised.
     pub body: Option<String>,
+    /// Whether [`crate::peers::Peers::send`] signs it (RFC 9421; ccnode neighbours only).
+    pub sign: bool,
 }
 
 impl PeerRequest {
     /// A request with no headers or body yet.
     pub fn new(method: reqwest::Method, url: String) -> PeerRequest {
-        PeerRequest { method, url, headers: Vec::new(), body: None }
+        PeerRequest { method, url, headers: Vec::new(), body: None, sign: false }
     }
 
     /// Adds a header.
@@ -37,6 +39,19 @@ impl PeerRequest {
     /// Sets a JSON body.
     pub fn json(mut self, body: &serde_json::Value) -> PeerRequest {
         self.body = Some(body.to_string());
+        self
+    }
+
+    /// Sets a body that is not JSON (sent as `text/plain`).
+    pub fn text(mut self, body: String) -> PeerRequest {
+        self.body = Some(body);
+        self.headers.push(("content-type", "text/plain".to_owned()));
+        self
+    }
+
+    /// Asks for the request to be signed with this node's key (when `yes`).
+    pub fn signed(mut self, yes: bool) -> PeerRequest {
+        self.sign = yes;
         self
     }
 }
@@ -63,17 +78,60 @@ pub trait PeerClient: Send + Sync + Debug {
     fn send(&self, request: PeerRequest) -> BoxFuture<'_, Result<PeerAnswer, Unreachable>>;
 }
 
-/// Neighbours over HTTP (reqwest, no TLS), each request given up after the timeout.
+/// Neighbours over HTTP or HTTPS (reqwest with rustls), each request given up after the timeout.
 #[derive(Debug)]
 pub struct HttpPeerClient {
     client: reqwest::Client,
 }
 
+/// The CA bundle given for `https://` neighbours could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file holds no usable PEM certificate.
+    #[error("{path} holds no PEM certificate: {detail}")]
+    Pem {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// The client could not be built.
+    #[error("building the HTTP client: {0}")]
+    Client(String),
+}
+
 impl HttpPeerClient {
-    /// A client whose requests give up after `timeout`.
+    /// A client whose requests give up after `timeout`, trusting the system's CA bundle.
     pub fn new(timeout: Duration) -> HttpPeerClient {
-        let client = reqwest::Client::builder().timeout(timeout).build().expect("an HTTP client without TLS builds");
-        HttpPeerClient { client }
+        HttpPeerClient::with_ca(timeout, None).expect("an HTTP client with the system's roots builds")
+    }
+
+    /// A client whose requests give up after `timeout`, trusting the system's
+    /// CA bundle and, when given, the PEM certificates of `ca_file` too
+    /// (`--peer-ca-file`).
+    pub fn with_ca(timeout: Duration, ca_file: Option<&std::path::Path>) -> Result<HttpPeerClient, TlsConfigError> {
+        let mut builder = reqwest::Client::builder().timeout(timeout).use_rustls_tls();
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path).map_err(|source| TlsConfigError::Read { path: path.to_owned(), source })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| TlsConfigError::Pem { path: path.to_owned(), detail: e.to_string() })?;
+            if certs.is_empty() {
+                return Err(TlsConfigError::Pem { path: path.to_owned(), detail: "no certificate".to_owned() });
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().map_err(|e| TlsConfigError::Client(e.to_string()))?;
+        Ok(HttpPeerClient { client })
     }
 }
 
@@ -85,7 +143,10 @@ impl PeerClient for HttpPeerClient {
                 builder = builder.header(*name, value);
             }
             if let Some(body) = request.body {
-                builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+                if !request.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+                    builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json");
+                }
+                builder = builder.body(body);
             }
             let response = builder.send().await.map_err(|e| Unreachable(e.to_string()))?;
             let status = response.status().as_u16();

@@ -29,6 +29,12 @@ pub struct Peers {
     reading: Arc<Mutex<std::collections::HashSet<AccountId>>>,
     /// Consecutive failed node authentications per claimed node name.
     failures: Mutex<HashMap<String, u32>>,
+    /// This node's key and its verifier key (the `keyid`), for signing requests (RFC 9421).
+    signer: std::sync::RwLock<Option<(ed25519_dalek::SigningKey, String)>>,
+    /// Nonces of neighbours' signed requests within the window.
+    nonces: Mutex<crate::httpsig::NonceCache>,
+    /// How far a signature's `created` may be from our clock, in seconds.
+    window: std::sync::atomic::AtomicU64,
 }
 
 /// Most distinct node names whose failures are remembered (beyond it the
@@ -43,7 +49,80 @@ impl Peers {
 
     /// Neighbours through `client` (a simulated network, for instance).
     pub fn with_client(client: Arc<dyn PeerClient>) -> Peers {
-        Peers { client, locks: Mutex::default(), reading: Arc::default(), failures: Mutex::default() }
+        Peers {
+            client,
+            locks: Mutex::default(),
+            reading: Arc::default(),
+            failures: Mutex::default(),
+            signer: std::sync::RwLock::new(None),
+            nonces: Mutex::default(),
+            window: std::sync::atomic::AtomicU64::new(crate::httpsig::WINDOW_SECS_DEFAULT),
+        }
+    }
+
+    /// Signs requests marked [`PeerRequest::signed`] with `seed` from now on,
+    /// naming `keyid` (this node's verifier key, as `GET /node/key` answers it).
+    pub fn set_signer(&self, seed: &[u8; 32], keyid: String) {
+        let key = ed25519_dalek::SigningKey::from_bytes(seed);
+        *self.signer.write().expect("the signer is never poisoned") = Some((key, keyid));
+    }
+
+    /// Sets the window for neighbours' signatures (`--peer-signature-window`).
+    pub fn set_window(&self, seconds: u64) {
+        self.window.store(seconds, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The window for neighbours' signatures, in seconds.
+    pub fn window(&self) -> u64 {
+        self.window.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Accepts a verified signature's nonce once within the window.
+    pub fn fresh_nonce(
+        &self,
+        keyid: &str,
+        verified: &crate::httpsig::Verified,
+    ) -> Result<(), crate::httpsig::SigError> {
+        let now = unix_now();
+        let mut nonces = self.nonces.lock().expect("the nonce cache is never poisoned");
+        nonces.check(keyid, &verified.nonce, verified.created, now, self.window())
+    }
+
+    /// Adds this node's RFC 9421 signature to `request` (`Content-Digest`,
+    /// `Date`, `Signature-Input`, `Signature`); unchanged when the node has no key.
+    pub fn sign(&self, request: &mut PeerRequest) {
+        let signer = self.signer.read().expect("the signer is never poisoned");
+        let Some((key, keyid)) = signer.as_ref() else { return };
+        let Ok(url) = reqwest::Url::parse(&request.url) else { return };
+        let mut parts = crate::httpsig::RequestParts {
+            method: request.method.as_str().to_owned(),
+            authority: url.authority().to_owned(),
+            path: url.path().to_owned(),
+            query: url.query().map(str::to_owned),
+            headers: request.headers.iter().map(|(n, v)| ((*n).to_owned(), v.clone())).collect(),
+        };
+        let body = request.body.as_deref().unwrap_or("").as_bytes();
+        let nonce = {
+            let mut bytes = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+            hex(&bytes)
+        };
+        if let Err(error) = crate::httpsig::sign_ccnode(&mut parts, body, key, keyid, &nonce, unix_now()) {
+            tracing::error!(%error, url = %request.url, "the request could not be signed");
+            return;
+        }
+        const ADDED: [&str; 4] = ["content-digest", "date", "signature-input", "signature"];
+        request.headers.retain(|(n, _)| !ADDED.iter().any(|a| n.eq_ignore_ascii_case(a)));
+        for (name, value) in parts.headers {
+            let name: &'static str = match name.as_str() {
+                "content-digest" => "content-digest",
+                "date" => "date",
+                "signature-input" => "signature-input",
+                "signature" => "signature",
+                _ => continue,
+            };
+            request.headers.push((name, value));
+        }
     }
 
     /// A request claiming to be node `node` failed to prove the link hash:
@@ -73,8 +152,11 @@ impl Peers {
         }
     }
 
-    /// Sends one request to a neighbour.
-    pub async fn send(&self, request: PeerRequest) -> Result<PeerAnswer, Unreachable> {
+    /// Sends one request to a neighbour, signed first if it asks to be ([`Peers::sign`]).
+    pub async fn send(&self, mut request: PeerRequest) -> Result<PeerAnswer, Unreachable> {
+        if request.sign {
+            self.sign(&mut request);
+        }
         self.client.send(request).await
     }
 
@@ -119,6 +201,12 @@ impl Peers {
     pub fn held_to_read(&self, peer: &AccountId) -> bool {
         self.reading.lock().expect("the reading set is never poisoned").contains(peer)
     }
+}
+
+/// The clock in unix seconds.
+pub fn unix_now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// A link's lock held only to read from the neighbour; released on drop.

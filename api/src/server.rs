@@ -92,6 +92,7 @@ pub fn router_with_cors(state: AppState, metrics: Arc<Metrics>, body_timeout: Du
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(middleware::from_fn(check_digest))
         .layer(middleware::from_fn(move |req, next| body_deadline(body_timeout, req, next)))
         .layer(middleware::from_fn_with_state(state.clone(), name_errors))
         .layer(middleware::from_fn(move |req, next| decorate(cors.clone(), req, next)))
@@ -252,6 +253,30 @@ impl http_body::Body for DeadlineBody {
 /// A request with a body must deliver all of it within `timeout` of its
 /// headers; else the answer is 408 `CCFailure` and the connection closes.
 /// Responses are not limited: a live feed streams for as long as it likes.
+/// A request with a `Content-Digest` (RFC 9530) must have the body it names:
+/// the body is read here and checked (sha-256), else 401 `AuthViolation`
+/// before any handler runs. A signed request covers the header (see
+/// `auth::check_signature`), so the signature binds the body too.
+async fn check_digest(request: Request, next: Next) -> Response {
+    let Some(digest) = request.headers().get("content-digest").cloned() else { return next.run(request).await };
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, BODY_BYTES_MAX).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "CCFailure")
+                .with("message", "the request body is too large or did not arrive")
+                .into_response()
+        }
+    };
+    if !digest.to_str().is_ok_and(|d| crate::httpsig::digest_matches(d, &bytes)) {
+        tracing::warn!(path = %parts.uri.path(), "a request's Content-Digest does not match its body");
+        return ApiError::new(StatusCode::UNAUTHORIZED, "AuthViolation")
+            .with("signature", crate::httpsig::SigError::Digest.to_string())
+            .into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
 async fn body_deadline(timeout: Duration, request: Request, next: Next) -> Response {
     use http_body::Body as _;
     if request.body().is_end_stream() {

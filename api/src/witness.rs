@@ -14,13 +14,6 @@ use crate::machine::NodeCommand;
 /// checkpoint (if it has not yet) and records the cosignatures, every
 /// `interval` until `stop` changes.
 pub async fn cosign_loop(state: AppState, interval: std::time::Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let client = match reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build() {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::error!(%error, "no HTTP client for cosignatures");
-            return;
-        }
-    };
     let mut tick = tokio::time::interval(interval.max(std::time::Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -29,13 +22,13 @@ pub async fn cosign_loop(state: AppState, interval: std::time::Duration, mut sto
             _ = stop.changed() => return,
         }
         if state.writing() {
-            collect_once(&state, &client).await;
+            collect_once(&state).await;
         }
     }
 }
 
 /// One pass of [`cosign_loop`].
-pub async fn collect_once(state: &AppState, client: &reqwest::Client) {
+pub async fn collect_once(state: &AppState) {
     let (size, note, asks) = {
         let read = state.read();
         let Some((size, note)) = read.latest_checkpoint() else { return };
@@ -59,7 +52,7 @@ pub async fn collect_once(state: &AppState, client: &reqwest::Client) {
         let Ok(cosigner) = VerifierKey::new(&origin, KeyType::CosignatureV1, key) else { continue };
         let mut old = old;
         for _attempt in 0..2 {
-            match ask(state, client, &url, old, size, &note).await {
+            match ask(state, &url, old, size, &note).await {
                 Ok(Asked::Lines(lines)) => {
                     record(state, &peer, size, &note, &cosigner, &lines).await;
                     break;
@@ -80,14 +73,7 @@ enum Asked {
     Conflict(u64),
 }
 
-async fn ask(
-    state: &AppState,
-    client: &reqwest::Client,
-    url: &str,
-    old: u64,
-    size: u64,
-    note: &str,
-) -> Result<Asked, String> {
+async fn ask(state: &AppState, url: &str, old: u64, size: u64, note: &str) -> Result<Asked, String> {
     let proof = {
         let tree = state.tree();
         let tree = crate::merkle::read(&tree);
@@ -102,10 +88,14 @@ async fn ask(
     body.push('\n');
     body.push_str(note);
     let target = format!("{}/witness/add-checkpoint", url.trim_end_matches('/'));
-    let response = client.post(target).body(body).send().await.map_err(|e| e.to_string())?;
-    let status = response.status();
-    let text = response.text().await.map_err(|e| e.to_string())?;
-    match status.as_u16() {
+    // Through the one door to neighbours, signed like every node-to-node request.
+    let request = crate::peer_client::PeerRequest::new(reqwest::Method::POST, target)
+        .header("cc-node", state.name())
+        .text(body)
+        .signed(true);
+    let answer = state.peers().send(request).await.map_err(|e| e.to_string())?;
+    let text = answer.body;
+    match answer.status {
         200 => Ok(Asked::Lines(text)),
         409 => text.trim().parse().map(Asked::Conflict).map_err(|_| format!("409 without a size: {text}")),
         other => Err(format!("{other}: {}", text.chars().take(300).collect::<String>())),

@@ -120,6 +120,7 @@ async fn neighbours_cosign_each_other_and_refuse_forks() {
         limits: Limits::new(Amount::from_units(-100), Amount::from_units(100)).expect("limits"),
         last_hash: "agreed".to_owned(),
         dialect: ledger::Dialect::Ccnode,
+        public_key: None,
     };
     let child = start("twig", Some(trunkward), child_listener).await;
     let body =
@@ -148,8 +149,7 @@ async fn neighbours_cosign_each_other_and_refuse_forks() {
 
     // The child's checkpoint is cosigned by the parent, and published with it.
     let (first, note1) = child.checkpoint().await;
-    let client = reqwest::Client::new();
-    api::witness::collect_once(&child.state, &client).await;
+    api::witness::collect_once(&child.state).await;
     let (_, _, published) = child.call(Method::GET, "/checkpoint", false, None).await;
     let cosigner = VerifierKey::new(&parent_key.name, KeyType::CosignatureV1, parent_key.key).expect("cosigner key");
     let verified = tlog::document::verify_document(&published, &child_key, std::slice::from_ref(&cosigner))
@@ -165,7 +165,7 @@ async fn neighbours_cosign_each_other_and_refuse_forks() {
         child.call(Method::POST, "/admin/accounts", true, Some(json!({"id": "alice", "key": "k"}).to_string())).await;
     assert_eq!(status, StatusCode::CREATED);
     let (second, note2) = child.checkpoint().await;
-    api::witness::collect_once(&child.state, &client).await;
+    api::witness::collect_once(&child.state).await;
     let (_, _, published2) = child.call(Method::GET, "/checkpoint", false, None).await;
     tlog::document::verify_document(&published2, &child_key, std::slice::from_ref(&cosigner)).expect("cosigned");
     assert_eq!(

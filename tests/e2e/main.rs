@@ -19,6 +19,7 @@ mod reference_multi;
 mod reference_single;
 mod refnode;
 mod replay_cli;
+mod signatures;
 mod tidy;
 mod ui;
 

@@ -68,7 +68,8 @@ async fn fetch_feed(state: &AppState, peer: &AccountId) -> ApiResult<Vec<LinkVer
         let full = format!("{url}/replay/link/{}?after={}&limit={LINK_PAGE_MAX}", state.name(), theirs.len());
         let request = crate::peer_client::PeerRequest::new(reqwest::Method::GET, full)
             .header("cc-node", state.name())
-            .header("last-hash", credentials[credential].as_str());
+            .header("last-hash", credentials[credential].as_str())
+            .signed(true);
         let answer = state.peers().send(request).await.map_err(|_| {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UnavailableNodeFailure").with("url", url.as_str())
         })?;

@@ -117,6 +117,7 @@ pub async fn admin_rotate_key(State(state): State<AppState>, caller: Caller) -> 
         tracing::error!(error = %e, "writing the new node key failed");
         ApiError::failure("the new key could not be written")
     })?;
+    let request_seed = seed.clone();
     let submitted = state.submit(NodeCommand::RotateKey { seed }).await;
     if let Err(error) = submitted {
         let _ = std::fs::remove_file(&next);
@@ -128,6 +129,8 @@ pub async fn admin_rotate_key(State(state): State<AppState>, caller: Caller) -> 
         tracing::error!(%error, "the rotation is journaled but its key file was not renamed; the next start finishes it");
     }
     let new = verifier_key(&state).ok_or_else(|| ApiError::failure("the node lost its key"))?;
+    // Requests to neighbours are signed with the new key from now on.
+    state.peers().set_signer(&request_seed.0, new.to_string());
     tracing::warn!(old = %old, new = %new, "the node's key was rotated");
     Ok(Json(json!({ "data": { "old": old.to_string(), "new": new.to_string() } })))
 }

@@ -64,10 +64,13 @@ pub async fn relay(
     params(("node" = String, Path, description = "The calling neighbour"), ("after" = Option<usize>, Query, description = "Versions to skip"),
            ("limit" = Option<usize>, Query, description = "Page size (up to 10000)")),
     responses((status = 200, description = "`{data: [{uuid, version, state, md5, blake3}], meta: {count, head}}`", body = crate::schema::LinkFeedAnswer),
+              (status = 401, description = "AuthViolation: a keyed link's request without a valid signature by the neighbour's key"),
               (status = 403, description = "PermissionViolation: not that neighbour"),
               (status = 409, description = "HashMismatchFailure: the caller's hash at `after` is not ours")))]
 pub async fn link_feed(
     State(state): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     AppPath(node): AppPath<String>,
     params: Params,
@@ -76,6 +79,10 @@ pub async fn link_feed(
     let hash = headers.get("last-hash").and_then(|v| v.to_str().ok()).unwrap_or("");
     if caller != node {
         return Err(ApiError::forbidden());
+    }
+    if let Ok(id) = AccountId::new(&node) {
+        // A keyed link's feed opens only to that neighbour's signature.
+        crate::auth::check_signature(&state, &id, &method, &uri, &headers)?;
     }
     let after = params
         .0

@@ -41,6 +41,7 @@ pub fn options(dir: &Path, name: &str) -> StartOptions {
         origin: None,
         checkpoint_interval: std::time::Duration::ZERO,
         checkpoint_records: 0,
+        peer_signature_window_secs: api::httpsig::WINDOW_SECS_DEFAULT,
         snapshot_every: 0,
         merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
         clock: journal::now_us,
