@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(post, path = "/transaction/relay", tag = "federation", request_body = RelayBody,
     responses((status = 201, description = "Validated here and downstream: `{data: [additional entries]}`", body = crate::schema::RelayAnswer),
               (status = 400, description = "A violation here or downstream (passed back untouched)"),
+              (status = 401, description = "AuthViolation: a keyed link's request without a valid signature by the neighbour's key"),
               (status = 403, description = "Not called by a neighbour node"), (status = 503, description = "UnavailableNodeFailure: a neighbour downstream did not answer")))]
 pub async fn relay(
     State(state): State<AppState>,
@@ -192,9 +193,10 @@ pub struct NewChild {
     #[serde(default)]
     #[schema(pattern = "^(reference|ccnode|komunitin)$", example = "reference")]
     pub dialect: Option<String>,
-    /// The child's checkpoint key, its `GET /node/key` (a C2SP Ed25519
-    /// verifier key): this node then witnesses its checkpoints, as
-    /// `PUT /admin/nodes/{node}/key` sets it.
+    /// The child's key, its `GET /node/key` (a C2SP Ed25519 verifier key,
+    /// `name+hash+base64`): this node then witnesses its checkpoints, as
+    /// `PUT /admin/nodes/{node}/key` sets it, and the link is keyed: every
+    /// request from the child must carry its RFC 9421 signature.
     #[serde(default)]
     pub public_key: Option<String>,
 }
@@ -229,8 +231,10 @@ pub struct Trunkward {
     #[serde(default)]
     #[schema(pattern = "^(reference|ccnode|komunitin)$", example = "reference")]
     pub dialect: Option<String>,
-    /// The parent's checkpoint key, its `GET /node/key` (a C2SP Ed25519
-    /// verifier key): this node then witnesses its checkpoints.
+    /// The parent's key, its `GET /node/key` (a C2SP Ed25519 verifier key,
+    /// `name+hash+base64`): this node then witnesses its checkpoints, and
+    /// the link is keyed: every request from the parent must carry its
+    /// RFC 9421 signature (`--trunkward-public-key` at first start).
     #[serde(default)]
     pub public_key: Option<String>,
 }
