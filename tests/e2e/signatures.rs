@@ -185,6 +185,9 @@ fn keyed_ccnodes_sign_every_request_and_refuse_any_other() {
     refused(&send(&feed, Method::GET, &plain, None), "unsigned feed");
     let body = json!({"uuid": "00000000-0000-4000-8000-000000000001", "entries": []}).to_string();
     refused(&send(&relay, Method::POST, &plain, Some(&body)), "unsigned relay");
+    // The 0.8.x pair (cc-user: node, cc-auth: last hash) is no way around it.
+    let pair = [("cc-user".to_owned(), "twig".to_owned()), ("cc-auth".to_owned(), last_hash.clone())];
+    refused(&send(&relay, Method::POST, &pair, Some(&body)), "unsigned relay with the 0.8 pair");
 
     // The independent signer, with twig's key: accepted (interop with RFC 9421).
     let good = with(py_sign(&twig_seed, &twig_key, "GET", &feed, &node_headers, "", 0));
