@@ -215,6 +215,15 @@ fn keyed_ccnodes_sign_every_request_and_refuse_any_other() {
     let tampered = body.replace("0001", "0002");
     refused(&send(&relay, Method::POST, &signed_relay, Some(&tampered)), "digest mismatch");
 
+    // A cosignature request claiming to come from twig, unsigned.
+    let (status, made) = twig.call(Method::POST, "/admin/checkpoint", "admin", Some(json!({})));
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let note = text(&twig, "/checkpoint");
+    let ask = format!("old 0\n\n{note}");
+    let witness = format!("{}/witness/add-checkpoint", trunk.url);
+    let claim = [("cc-node".to_owned(), "twig".to_owned())];
+    refused(&send(&witness, Method::POST, &claim, Some(&ask)), "unsigned cosignature request");
+
     assert_eq!((head(&trunk), balance(&trunk, "trunk", "bob")), before, "a refused request changed nothing");
     // And the link still works for the real neighbour.
     pay(&twig, "alice", "trunk/bob", "1");

@@ -121,12 +121,16 @@ async fn fork(state: &AppState, peer: &AccountId, detail: &str, request: &AddChe
     request_body(content = String, content_type = "text/plain", description = "`old <size>`, consistency proof lines (base64), an empty line, then the signed checkpoint"),
     responses((status = 200, description = "The cosignature line(s)", content((String = "text/plain"))),
               (status = 400, description = "Malformed, or the old size is larger than the checkpoint's"),
+              (status = 401, description = "AuthViolation: sent with `cc-node` but without that neighbour's valid RFC 9421 signature"),
               (status = 403, description = "Not signed by the neighbour's key"),
               (status = 404, description = "The origin is no neighbour's"),
               (status = 409, description = "The old size is not the last cosigned size (the body, text/x.tlog.size, says which)", content((String = "text/x.tlog.size"))),
               (status = 422, description = "Inconsistent with the last cosigned checkpoint (a fork: the link is closed), or its link line disagrees with this node's")))]
 pub async fn add_checkpoint(
     State(state): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Response> {
     let body = body.map_err(|_| {
@@ -144,6 +148,15 @@ pub async fn add_checkpoint(
             ed25519_dalek::VerifyingKey::from_bytes(key).map_err(|_| ApiError::failure("a stored key is invalid"))?;
         (peer.clone(), VerifierKey::new(origin, KeyType::Ed25519, key).map_err(|_| ApiError::failure("bad origin"))?)
     };
+    // A ccnode neighbour (`cc-node`) signs this request too (RFC 9421): it
+    // must be the checkpoint's node and its signature must verify. A plain
+    // C2SP client (no `cc-node`) is judged by the checkpoint's signature alone.
+    if let Some(claimed) = headers.get("cc-node") {
+        if claimed.to_str().ok() != Some(peer.as_str()) {
+            return Err(ApiError::forbidden().with("reason", "cc-node is not the checkpoint's node"));
+        }
+        crate::auth::check_signature(&state, &peer, &method, &uri, &headers)?;
+    }
     if request.signed.note.verify(std::slice::from_ref(&key)).is_err() {
         return Err(ApiError::forbidden().with("reason", "not signed by the neighbour's key"));
     }
