@@ -370,4 +370,16 @@ fn a_node_reaches_its_parent_over_https_with_a_private_ca() {
     lone.stop();
     trunk.stop();
     twig.stop();
+
+    // A CA file that is missing, or holds no certificate, stops the start with a clear message.
+    let junk = pem_dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").expect("write");
+    for bad in [pem_dir.path().join("missing.pem"), junk] {
+        let data = tempfile::tempdir().expect("dir");
+        let out =
+            ccnode(&["serve", "--data", arg(data.path()), "--listen", "127.0.0.1:0", "--peer-ca-file", arg(&bad)]);
+        assert!(!out.status.success(), "started with {}", bad.display());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--peer-ca-file"), "{err}");
+    }
 }
