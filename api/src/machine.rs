@@ -184,15 +184,28 @@ pub struct LedgerMachine {
     pub(crate) signer: Option<tlog::NoteSigner>,
     /// Seq of the last record that is not a checkpoint or cosignature.
     pub(crate) last_ledger_seq: u64,
+    /// Where fresh transaction ids come from (`None`: random v4 uuids).
+    pub(crate) fresh_uuid: Option<UuidSource>,
+}
+
+/// A source of fresh uuids: the simulator's is seeded, so a run repeats.
+#[derive(Clone)]
+pub struct UuidSource(pub Arc<dyn Fn() -> uuid::Uuid + Send + Sync>);
+
+impl std::fmt::Debug for UuidSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UuidSource")
+    }
 }
 
 pub(crate) use projections::is_proof_bookkeeping;
 
-fn context(now_us: u64) -> Context {
-    Context { now_unix_s: now_us / 1_000_000, fresh_uuid: TxId(uuid::Uuid::new_v4()) }
-}
-
 impl LedgerMachine {
+    fn context(&self, now_us: u64) -> Context {
+        let fresh = self.fresh_uuid.as_ref().map_or_else(uuid::Uuid::new_v4, |source| (source.0)());
+        Context { now_unix_s: now_us / 1_000_000, fresh_uuid: TxId(fresh) }
+    }
+
     fn view<'a>(&'a self, base: &'a Projections) -> View<'a> {
         View { base, pending: &self.pending, holds: &self.holds }
     }
@@ -204,7 +217,7 @@ impl LedgerMachine {
         now_us: u64,
         events: &mut Vec<Event>,
     ) -> Result<(), Violation> {
-        let ctx = context(now_us);
+        let ctx = self.context(now_us);
         let new = ledger::decide(&self.view(base), command, &ctx)?;
         self.record(base, new, events);
         Ok(())
@@ -299,13 +312,13 @@ impl LedgerMachine {
             // One decision: a local payment is recorded at once, one leaving
             // this node comes back as a plan (the checks are not run twice).
             NodeCommand::Propose(proposal) => {
-                match federation::plan_origin(&self.view(base), &proposal, &context(now_us))? {
+                match federation::plan_origin(&self.view(base), &proposal, &self.context(now_us))? {
                     federation::Origin::Relay(plan) => output = NodeOutput::Plan(Some(plan)),
                     federation::Origin::Local(new) => self.record(base, new, &mut events),
                 }
             }
             NodeCommand::PlanRelay { from, relay } => {
-                let plan = federation::plan_relay(&self.view(base), &from, relay, &context(now_us))?;
+                let plan = federation::plan_relay(&self.view(base), &from, relay, &self.context(now_us))?;
                 output = NodeOutput::Plan(Some(Box::new(plan)));
             }
             NodeCommand::Prepare { uuid, to, actor } => {
@@ -313,7 +326,7 @@ impl LedgerMachine {
                     return Err(Violation::Other { translated: format!("a change of {uuid} is already in flight") });
                 }
                 // Decide without applying: the events are dropped, only the verdict counts.
-                ledger::decide(&self.view(base), Command::Transition { uuid, to, actor }, &context(now_us))?;
+                ledger::decide(&self.view(base), Command::Transition { uuid, to, actor }, &self.context(now_us))?;
                 let tx = self.view(base).transaction(&uuid).cloned().expect("decide found it");
                 self.holds.insert(uuid, Hold { entries: tx.entries.clone(), from: tx.state, to });
             }

@@ -46,6 +46,7 @@ pub fn options(dir: &Path, name: &str) -> StartOptions {
         clock: journal::now_us,
         peer_client: None,
         store: store_for(dir),
+        hooks: api::node::Hooks::default(),
     }
 }
 
