@@ -32,6 +32,11 @@ struct DiskState {
     fail_syncs: u32,
     /// Syncs that succeeded.
     syncs: u64,
+    /// Crashes so far: a journal opened before the last one writes nothing more.
+    epoch: u64,
+    /// A broken disk (the simulator's planted bug): a sync reports success
+    /// but makes nothing durable.
+    lies: bool,
 }
 
 impl std::fmt::Debug for MemDisk {
@@ -79,6 +84,13 @@ impl MemDisk {
         self.lock().durable.len()
     }
 
+    /// Makes every sync from now on report success without making anything
+    /// durable: a planted bug for the simulator's self-test (`sim`'s
+    /// `lying_disk`), which its crash checker must catch.
+    pub fn lie_about_syncs(&self) {
+        self.lock().lies = true;
+    }
+
     /// Syncs that succeeded so far.
     pub fn syncs(&self) -> u64 {
         self.lock().syncs
@@ -93,6 +105,7 @@ impl MemDisk {
         let kept: Vec<u8> = disk.cached[..keep].to_vec();
         disk.durable.extend_from_slice(&kept);
         disk.cached.clear();
+        disk.epoch += 1;
     }
 }
 
@@ -108,6 +121,9 @@ pub enum MemError {
     /// An earlier sync failed.
     #[error("an earlier write failed; reopen the journal to recover")]
     Poisoned,
+    /// The process that opened the journal crashed since: it writes nothing more.
+    #[error("the simulated process crashed")]
+    Crashed,
     /// Opened read-only.
     #[error("journal is open read-only")]
     ReadOnly,
@@ -142,6 +158,8 @@ pub struct MemJournal {
     head: Head,
     read_only: bool,
     poisoned: bool,
+    /// The disk's crash count when opened.
+    epoch: u64,
 }
 
 impl MemJournal {
@@ -211,8 +229,9 @@ impl MemJournal {
             hash: r.hash,
             recorded_at_us: r.recorded_at_us,
         });
+        let epoch = state.epoch;
         drop(state);
-        Ok(MemJournal { disk: disk.clone(), identity, genesis, records, head, read_only, poisoned: false })
+        Ok(MemJournal { disk: disk.clone(), identity, genesis, records, head, read_only, poisoned: false, epoch })
     }
 
     fn append(&mut self, recorded_at_us: u64, payloads: &[impl AsRef<[u8]>]) -> Result<BatchAck, MemError> {
@@ -236,14 +255,19 @@ impl MemJournal {
             prev = Head { seq, hash, recorded_at_us: at };
         }
         let mut disk = self.disk.lock();
+        if disk.epoch != self.epoch {
+            return Err(MemError::Crashed);
+        }
         disk.cached.extend_from_slice(&bytes);
         if disk.fail_syncs > 0 {
             disk.fail_syncs -= 1;
             self.poisoned = true;
             return Err(MemError::SyncFailed);
         }
-        let cached = std::mem::take(&mut disk.cached);
-        disk.durable.extend_from_slice(&cached);
+        if !disk.lies {
+            let cached = std::mem::take(&mut disk.cached);
+            disk.durable.extend_from_slice(&cached);
+        }
         disk.syncs += 1;
         drop(disk);
         let first_seq = self.head.seq + 1;
@@ -331,5 +355,17 @@ mod tests {
         journal.append_batch_at(1, &[b"c"]).expect("append after recovery");
         assert_eq!(journal.head().recorded_at_us, 5, "time never goes back");
         assert!(MemJournal::open(&disk, "other").is_err(), "another node's disk");
+    }
+
+    #[test]
+    fn a_journal_opened_before_a_crash_writes_nothing_after_it() {
+        let disk = MemDisk::new();
+        let mut old = MemJournal::open(&disk, "n").expect("open");
+        old.append_batch_at(5, &[b"a"]).expect("append");
+        disk.crash(0);
+        let mut new = MemJournal::open(&disk, "n").expect("reopen");
+        assert!(matches!(old.append_batch_at(6, &[b"zombie"]), Err(MemError::Crashed)));
+        new.append_batch_at(6, &[b"b"]).expect("the restarted node writes");
+        assert_eq!(MemJournal::open_read_only(&disk).expect("read").head().seq, 2);
     }
 }
