@@ -13,4 +13,4 @@ pub mod net;
 pub mod trace;
 pub mod world;
 
-pub use world::{run, Failure, Options, Outcome};
+pub use world::{run, Failure, Options, Outcome, Profile};

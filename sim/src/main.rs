@@ -23,6 +23,12 @@ struct Args {
     /// Plant a bug (every disk acknowledges syncs it did not do), to see the checkers catch it.
     #[arg(long)]
     lying_disk: bool,
+    /// No admin changes members' limits.
+    #[arg(long)]
+    no_limit_changes: bool,
+    /// `full` (every fault) or `no-doubt` (the faults that leave no neighbour in doubt).
+    #[arg(long, default_value = "full")]
+    profile: String,
 }
 
 fn parse_range(text: &str) -> anyhow::Result<std::ops::Range<u64>> {
@@ -37,6 +43,11 @@ fn main() -> anyhow::Result<ExitCode> {
         (None, Some(range)) => parse_range(range)?,
         (None, None) => 0..1,
     };
+    let profile = match args.profile.as_str() {
+        "full" => sim::Profile::Full,
+        "no-doubt" => sim::Profile::NoDoubt,
+        other => anyhow::bail!("--profile {other}: full or no-doubt"),
+    };
     let started = std::time::Instant::now();
     let (mut failed, mut events, mut runs) = (Vec::new(), 0u64, 0u64);
     for seed in seeds {
@@ -46,6 +57,8 @@ fn main() -> anyhow::Result<ExitCode> {
             print_trace: args.trace,
             keep_trace: false,
             lying_disk: args.lying_disk,
+            limit_changes: !args.no_limit_changes,
+            profile,
         };
         let outcome = sim::run(&options);
         runs += 1;
@@ -66,7 +79,12 @@ fn main() -> anyhow::Result<ExitCode> {
                     }
                 }
                 println!("FAILED {failure}");
-                println!("replay: cargo run -p sim --release -- --seed {seed} --steps {} --trace", args.steps);
+                println!(
+                    "replay: cargo run -p sim --release -- --seed {seed} --steps {} --profile {}{} --trace",
+                    args.steps,
+                    args.profile,
+                    if args.no_limit_changes { " --no-limit-changes" } else { "" }
+                );
                 failed.push(seed);
             }
         }
