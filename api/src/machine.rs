@@ -445,6 +445,14 @@ impl LedgerMachine {
             }
             NodeCommand::ExpireDue => {
                 for uuid in self.view(base).due_expiries(now_us / 1_000_000) {
+                    // A change in flight across nodes (prepared, the next node
+                    // asked) is not timed out under it: the next node may have
+                    // written it already, and this node must then write it
+                    // too. It expires at a later pass if it was aborted. (Found
+                    // by the simulator, issue 13.)
+                    if self.holds.contains_key(&uuid) {
+                        continue;
+                    }
                     // A refusal means it is no longer due; nothing to do.
                     let _ = self.decide_one(base, Command::Expire { uuid }, now_us, &mut events);
                 }
