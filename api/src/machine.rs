@@ -371,6 +371,19 @@ impl LedgerMachine {
                 }
             }
             NodeCommand::ChangeAccount { id, commands, warn } => {
+                // A change prepared against this account's limits and asked of
+                // the next nodes must be committable here once they wrote it:
+                // its limits do not change under it. (Found by the simulator,
+                // issue 13.)
+                let limits = commands.iter().any(|c| matches!(c, Command::ChangeLimits { .. }));
+                let in_flight = self.holds.values().any(|h| h.entries.iter().any(|e| e.payer == id || e.payee == id));
+                if limits && in_flight {
+                    return Err(Violation::Other {
+                        translated: format!(
+                            "a transaction of {id} is being written across nodes; change its limits once it is"
+                        ),
+                    });
+                }
                 // Decided on a copy first, so that a refusal writes nothing.
                 if let Some(limits) = warn {
                     ledger::warn::set(&self.view(base), &id, limits)?;
