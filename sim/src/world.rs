@@ -65,10 +65,11 @@ pub enum Profile {
     /// Every fault: lost answers, peers slower than the timeout, crashes,
     /// fsync failures, besides the rest.
     Full,
-    /// The faults after which no neighbour is left in doubt about a change
-    /// it asked for (see docs/TESTING.md, "Simulation", for the bug the
-    /// others find): duplicates, delays well within the timeout, partitions
-    /// (refused at once), clock jumps, admins changing limits.
+    /// Leaves out the faults after which a neighbour is left in doubt about
+    /// a change it asked for (see docs/TESTING.md, "Simulation", for the bug
+    /// they find): keeps duplicates (which can still do it, rarely), delays
+    /// well within the timeout, partitions (refused at once), clock jumps,
+    /// admins changing limits.
     NoDoubt,
 }
 
