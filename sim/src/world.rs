@@ -692,13 +692,26 @@ impl Sim {
         }
     }
 
-    /// After every step: every ledger that is up sums to zero.
+    /// After every step: every ledger that is up sums to zero, and no
+    /// completed balance is outside the loosest limits its account ever had.
     fn check_now(&self) -> Result<(), Failure> {
-        for n in &self.nodes {
+        let limits = lock(&self.book).limits.clone();
+        for (i, n) in self.nodes.iter().enumerate() {
             let Some(up) = &n.up else { continue };
-            let sums = up.state.read().projections.balance_sums();
+            let read = up.state.read();
+            let sums = read.projections.balance_sums();
             if sums.completed != ledger::Amount::ZERO || sums.pending != ledger::Amount::ZERO {
                 return Err(self.fail("zero-sum", format!("{}: {sums:?}", n.name)));
+            }
+            for ((node, id), (min, max)) in limits.range((i, String::new())..) {
+                if *node != i {
+                    break;
+                }
+                let Ok(account) = ledger::AccountId::new(id) else { continue };
+                let balance = ledger::LedgerView::balances(&read.projections, &account).completed.as_decimal();
+                if balance < *min || balance > *max {
+                    return Err(self.fail("limits", format!("{}/{id} has {balance}, outside {min}..{max}", n.name)));
+                }
             }
         }
         Ok(())
