@@ -286,6 +286,7 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
             }
             file => file,
         },
+        hooks: api::node::Hooks::default(),
     })
 }
 
@@ -406,6 +407,7 @@ pub fn demo(args: ServeArgs, seed: u64) -> anyhow::Result<ExitCode> {
     let fresh = match api::store::StoreLocation::parse(&config.store).map_err(anyhow::Error::msg)? {
         api::store::StoreLocation::File => !config.data_dir.join("journal").exists(),
         api::store::StoreLocation::Postgres { url, .. } => pgjournal::PgJournal::is_empty_at(&url)?,
+        api::store::StoreLocation::Memory(_) => anyhow::bail!("--store does not name a memory store"),
     };
     let options = start_options(&config, &args, demo_clock)?;
     crate::private::prepare_data_dir(&config.data_dir)?;
@@ -598,6 +600,7 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
                 clock: journal::now_us,
                 peer_client: None,
                 store: api::store::StoreLocation::File,
+                hooks: api::node::Hooks::default(),
             };
             let metrics = Arc::new(Metrics::new());
             let node = Node::start(options, Arc::clone(&metrics)).await?;

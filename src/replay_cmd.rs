@@ -107,6 +107,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e).with_context(|| format!("opening {}", pgjournal::redacted(&url))),
             Ok(journal) => replay::verify_store(&journal, &args.data, &mut |p| reporter.update(p))?,
         },
+        api::store::StoreLocation::Memory(_) => anyhow::bail!("--store does not name a memory store"),
     };
     reporter.finish();
     for note in &outcome.notes {

@@ -167,6 +167,7 @@ pub fn open_database(store: &str) -> anyhow::Result<pgjournal::PgJournal> {
             pgjournal::PgJournal::open_read_only(&url).with_context(|| format!("opening {}", pgjournal::redacted(&url)))
         }
         StoreLocation::File => bail!("--store file is the data directory's journal: use --data DIR"),
+        StoreLocation::Memory(_) => bail!("--store does not name a memory store"),
     }
 }
 

@@ -671,6 +671,7 @@ async fn write(plan: &Plan, dir: &Path, name: &str) -> Result<Report, ImportErro
         clock: import_clock,
         peer_client: None,
         store: crate::store::StoreLocation::File,
+        hooks: crate::node::Hooks::default(),
         origin: None,
         // No checkpoint is signed while the history is replayed; the node signs them once it serves.
         checkpoint_interval: std::time::Duration::ZERO,

@@ -184,15 +184,28 @@ pub struct LedgerMachine {
     pub(crate) signer: Option<tlog::NoteSigner>,
     /// Seq of the last record that is not a checkpoint or cosignature.
     pub(crate) last_ledger_seq: u64,
+    /// Where fresh transaction ids come from (`None`: random v4 uuids).
+    pub(crate) fresh_uuid: Option<UuidSource>,
+}
+
+/// A source of fresh uuids: the simulator's is seeded, so a run repeats.
+#[derive(Clone)]
+pub struct UuidSource(pub Arc<dyn Fn() -> uuid::Uuid + Send + Sync>);
+
+impl std::fmt::Debug for UuidSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UuidSource")
+    }
 }
 
 pub(crate) use projections::is_proof_bookkeeping;
 
-fn context(now_us: u64) -> Context {
-    Context { now_unix_s: now_us / 1_000_000, fresh_uuid: TxId(uuid::Uuid::new_v4()) }
-}
-
 impl LedgerMachine {
+    fn context(&self, now_us: u64) -> Context {
+        let fresh = self.fresh_uuid.as_ref().map_or_else(uuid::Uuid::new_v4, |source| (source.0)());
+        Context { now_unix_s: now_us / 1_000_000, fresh_uuid: TxId(fresh) }
+    }
+
     fn view<'a>(&'a self, base: &'a Projections) -> View<'a> {
         View { base, pending: &self.pending, holds: &self.holds }
     }
@@ -204,7 +217,7 @@ impl LedgerMachine {
         now_us: u64,
         events: &mut Vec<Event>,
     ) -> Result<(), Violation> {
-        let ctx = context(now_us);
+        let ctx = self.context(now_us);
         let new = ledger::decide(&self.view(base), command, &ctx)?;
         self.record(base, new, events);
         Ok(())
@@ -299,13 +312,13 @@ impl LedgerMachine {
             // One decision: a local payment is recorded at once, one leaving
             // this node comes back as a plan (the checks are not run twice).
             NodeCommand::Propose(proposal) => {
-                match federation::plan_origin(&self.view(base), &proposal, &context(now_us))? {
+                match federation::plan_origin(&self.view(base), &proposal, &self.context(now_us))? {
                     federation::Origin::Relay(plan) => output = NodeOutput::Plan(Some(plan)),
                     federation::Origin::Local(new) => self.record(base, new, &mut events),
                 }
             }
             NodeCommand::PlanRelay { from, relay } => {
-                let plan = federation::plan_relay(&self.view(base), &from, relay, &context(now_us))?;
+                let plan = federation::plan_relay(&self.view(base), &from, relay, &self.context(now_us))?;
                 output = NodeOutput::Plan(Some(Box::new(plan)));
             }
             NodeCommand::Prepare { uuid, to, actor } => {
@@ -313,7 +326,7 @@ impl LedgerMachine {
                     return Err(Violation::Other { translated: format!("a change of {uuid} is already in flight") });
                 }
                 // Decide without applying: the events are dropped, only the verdict counts.
-                ledger::decide(&self.view(base), Command::Transition { uuid, to, actor }, &context(now_us))?;
+                ledger::decide(&self.view(base), Command::Transition { uuid, to, actor }, &self.context(now_us))?;
                 let tx = self.view(base).transaction(&uuid).cloned().expect("decide found it");
                 self.holds.insert(uuid, Hold { entries: tx.entries.clone(), from: tx.state, to });
             }
@@ -358,6 +371,19 @@ impl LedgerMachine {
                 }
             }
             NodeCommand::ChangeAccount { id, commands, warn } => {
+                // A change prepared against this account's limits and asked of
+                // the next nodes must be committable here once they wrote it:
+                // its limits do not change under it. (Found by the simulator,
+                // issue 13.)
+                let limits = commands.iter().any(|c| matches!(c, Command::ChangeLimits { .. }));
+                let in_flight = self.holds.values().any(|h| h.entries.iter().any(|e| e.payer == id || e.payee == id));
+                if limits && in_flight {
+                    return Err(Violation::Other {
+                        translated: format!(
+                            "a transaction of {id} is being written across nodes; change its limits once it is"
+                        ),
+                    });
+                }
                 // Decided on a copy first, so that a refusal writes nothing.
                 if let Some(limits) = warn {
                     ledger::warn::set(&self.view(base), &id, limits)?;
@@ -432,6 +458,14 @@ impl LedgerMachine {
             }
             NodeCommand::ExpireDue => {
                 for uuid in self.view(base).due_expiries(now_us / 1_000_000) {
+                    // A change in flight across nodes (prepared, the next node
+                    // asked) is not timed out under it: the next node may have
+                    // written it already, and this node must then write it
+                    // too. It expires at a later pass if it was aborted. (Found
+                    // by the simulator, issue 13.)
+                    if self.holds.contains_key(&uuid) {
+                        continue;
+                    }
                     // A refusal means it is no longer due; nothing to do.
                     let _ = self.decide_one(base, Command::Expire { uuid }, now_us, &mut events);
                 }

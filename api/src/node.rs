@@ -76,6 +76,33 @@ pub struct StartOptions {
     /// Where the journal lives: the data directory's segment files (the
     /// default) or a PostgreSQL database.
     pub store: crate::store::StoreLocation,
+    /// The simulator's replacements for the clock, fresh ids and the writer's
+    /// threads (the default keeps production's).
+    pub hooks: Hooks,
+}
+
+/// What the deterministic simulator (`sim/`, issue 13) supplies instead of
+/// the real thing; every field's default is production's behaviour. The
+/// simulated disk is [`crate::store::StoreLocation::Memory`] and the
+/// simulated network [`StartOptions::peer_client`].
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// The writer's clock (unix µs), instead of [`StartOptions::clock`].
+    pub clock: Option<crate::runtime::Clock>,
+    /// Fresh transaction ids, instead of random v4 uuids.
+    pub fresh_uuid: Option<crate::machine::UuidSource>,
+    /// Run the writer in the caller's task ([`Writer::start_inline`]), not on threads.
+    pub inline_writer: bool,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("clock", &self.clock.is_some())
+            .field("fresh_uuid", &self.fresh_uuid.is_some())
+            .field("inline_writer", &self.inline_writer)
+            .finish()
+    }
 }
 
 /// A parent node given on the command line.
@@ -255,6 +282,7 @@ impl Node {
             tree_ok: Arc::clone(&tree_ok),
             signer,
             last_ledger_seq,
+            fresh_uuid: options.hooks.fresh_uuid.clone(),
         };
         // Snapshots while running, so a start after a crash folds only the tail.
         let (snapshots, snapshotter) = match (&store, read_only.is_none() && at_head && options.snapshot_every > 0) {
@@ -279,7 +307,9 @@ impl Node {
         };
         let standing_by = !journal.is_writer();
         let observer: Arc<dyn crate::runtime::WriterObserver> = metrics.clone();
-        let (writer, handle) = Writer::start(machine, publisher, journal, options.clock, observer);
+        let clock = options.hooks.clock.clone().unwrap_or_else(|| Arc::new(options.clock));
+        let inline = options.hooks.inline_writer;
+        let (writer, handle) = Writer::start_with(machine, publisher, journal, clock, observer, inline);
         let app = AppState {
             inner: Arc::new(Shared {
                 handle,

@@ -24,6 +24,11 @@
 //! ([`WriterState::Stopped`]).
 //!
 //! Both are plain threads, not tokio tasks: `fdatasync` blocks.
+//!
+//! The deterministic simulator (`sim/`, issue 13) runs the same decider and
+//! appender code inline instead ([`Writer::start_inline`]): `submit` decides,
+//! appends and publishes its batch in the caller's task, so a single-threaded
+//! runtime with a paused clock orders every write by the seed alone.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,6 +49,10 @@ pub const DECIDED_BATCHES_MAX: usize = 1;
 pub const FOLLOW_POLL: Duration = Duration::from_millis(100);
 /// Most records folded per step while following (then the next step at once).
 pub const FOLLOW_CHUNK_RECORDS: usize = 4096;
+
+/// Where the decider reads the time (unix µs): `journal::now_us` in
+/// production, the simulated clock in the simulator.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// What `Machine::decide` returns: the events to record and the answer, or a refusal.
 pub type Decision<M> = Result<(Vec<<M as Machine>::Event>, <M as Machine>::Output), <M as Machine>::Rejection>;
@@ -212,13 +221,35 @@ pub trait WriterObserver: Send + Sync + 'static {
 
 /// Sends commands to the writer. Cheap to clone.
 pub struct Handle<M: Machine> {
-    sender: mpsc::Sender<Envelope<M>>,
+    route: Route<M>,
     status: watch::Receiver<Status>,
+}
+
+/// How a command reaches the writer.
+enum Route<M: Machine> {
+    /// Over the channel to the decider thread.
+    Threads(mpsc::Sender<Envelope<M>>),
+    /// Decided and committed in the caller's task ([`Writer::start_inline`]).
+    Inline(Arc<std::sync::Mutex<dyn Step<M>>>),
+}
+
+impl<M: Machine> Clone for Route<M> {
+    fn clone(&self) -> Self {
+        match self {
+            Route::Threads(sender) => Route::Threads(sender.clone()),
+            Route::Inline(step) => Route::Inline(Arc::clone(step)),
+        }
+    }
+}
+
+/// One batch through the decider and the appender, without threads.
+trait Step<M: Machine>: Send {
+    fn step(&mut self, batch: Vec<Envelope<M>>);
 }
 
 impl<M: Machine> Clone for Handle<M> {
     fn clone(&self) -> Self {
-        Handle { sender: self.sender.clone(), status: self.status.clone() }
+        Handle { route: self.route.clone(), status: self.status.clone() }
     }
 }
 
@@ -233,7 +264,12 @@ impl<M: Machine> Handle<M> {
     pub async fn submit(&self, command: M::Command) -> Result<M::Output, WriteError<M::Rejection>> {
         self.refused()?;
         let (reply, answer) = oneshot::channel();
-        self.sender.send(Envelope { command, reply }).await.map_err(|_| WriteError::Unavailable)?;
+        match &self.route {
+            Route::Threads(sender) => {
+                sender.send(Envelope { command, reply }).await.map_err(|_| WriteError::Unavailable)?;
+            }
+            Route::Inline(step) => lock_step(step).step(vec![Envelope { command, reply }]),
+        }
         answer.await.unwrap_or(Err(WriteError::Unavailable))
     }
 
@@ -243,15 +279,30 @@ impl<M: Machine> Handle<M> {
     pub async fn submit_all(&self, commands: Vec<M::Command>) -> Vec<Result<M::Output, WriteError<M::Rejection>>> {
         let mut answers = Vec::with_capacity(commands.len());
         let mut waiting = Vec::with_capacity(commands.len());
-        for command in commands {
-            if self.refused().is_err() {
-                break;
+        match &self.route {
+            Route::Inline(step) => {
+                if self.refused().is_ok() {
+                    let mut batch = Vec::with_capacity(commands.len());
+                    for command in commands {
+                        let (reply, answer) = oneshot::channel();
+                        batch.push(Envelope { command, reply });
+                        waiting.push(answer);
+                    }
+                    lock_step(step).step(batch);
+                }
             }
-            let (reply, answer) = oneshot::channel();
-            if self.sender.send(Envelope { command, reply }).await.is_err() {
-                break;
+            Route::Threads(sender) => {
+                for command in commands {
+                    if self.refused().is_err() {
+                        break;
+                    }
+                    let (reply, answer) = oneshot::channel();
+                    if sender.send(Envelope { command, reply }).await.is_err() {
+                        break;
+                    }
+                    waiting.push(answer);
+                }
             }
-            waiting.push(answer);
         }
         for answer in waiting {
             answers.push(answer.await.unwrap_or(Err(WriteError::Unavailable)));
@@ -280,12 +331,51 @@ impl<M: Machine> Handle<M> {
     }
 }
 
+fn lock_step<'a, M: Machine>(
+    step: &'a std::sync::Mutex<dyn Step<M> + 'static>,
+) -> std::sync::MutexGuard<'a, dyn Step<M> + 'static> {
+    // A poisoned lock still holds a consistent writer: a panic in a step
+    // aborts a release build, and a test's panic ends the test.
+    step.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The running writer threads, appending to a store `S` (the node's is
-/// whichever backend it was started on).
-#[derive(Debug)]
+/// whichever backend it was started on), or the inline writer.
 pub struct Writer<S = NodeStore> {
-    decider: std::thread::JoinHandle<()>,
-    appender: std::thread::JoinHandle<S>,
+    kind: WriterKind<S>,
+}
+
+enum WriterKind<S> {
+    Threads {
+        decider: std::thread::JoinHandle<()>,
+        appender: std::thread::JoinHandle<S>,
+    },
+    /// Gives the journal back once every handle is gone.
+    Inline(Box<dyn FnOnce() -> Option<S> + Send>),
+}
+
+impl<S> std::fmt::Debug for Writer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            WriterKind::Threads { .. } => "threads",
+            WriterKind::Inline(_) => "inline",
+        };
+        f.debug_struct("Writer").field("kind", &kind).finish()
+    }
+}
+
+/// The decider and the appender of an inline writer.
+struct Inline<M: Machine, P, S> {
+    decider: Decider<M>,
+    appender: Appender<M, P, S>,
+}
+
+impl<M: Machine, P: Publisher<M::Event>, S: Follow + 'static> Step<M> for Inline<M, P, S> {
+    fn step(&mut self, mut batch: Vec<Envelope<M>>) {
+        if let Some(decided) = self.decider.decide_batch(&mut batch) {
+            self.appender.commit(decided);
+        }
+    }
 }
 
 impl<S: Follow + 'static> Writer<S> {
@@ -299,6 +389,32 @@ impl<S: Follow + 'static> Writer<S> {
         journal: S,
         clock: fn() -> u64,
         observer: Arc<dyn WriterObserver>,
+    ) -> (Writer<S>, Handle<M>) {
+        Writer::start_with(machine, publisher, journal, Arc::new(clock), observer, false)
+    }
+
+    /// As [`Writer::start`] without threads: each `submit` decides, appends
+    /// and publishes its batch in the caller's task (the simulator's
+    /// deterministic writer). A journal that is not the writer is refused
+    /// writes for good (an inline writer does not follow).
+    pub fn start_inline<M: Machine, P: Publisher<M::Event>>(
+        machine: M,
+        publisher: P,
+        journal: S,
+        clock: Clock,
+        observer: Arc<dyn WriterObserver>,
+    ) -> (Writer<S>, Handle<M>) {
+        Writer::start_with(machine, publisher, journal, clock, observer, true)
+    }
+
+    /// [`Writer::start`] with any clock, on threads or inline.
+    pub fn start_with<M: Machine, P: Publisher<M::Event>>(
+        machine: M,
+        publisher: P,
+        journal: S,
+        clock: Clock,
+        observer: Arc<dyn WriterObserver>,
+        inline: bool,
     ) -> (Writer<S>, Handle<M>) {
         let (sender, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
         let (to_appender, from_decider) = std::sync::mpsc::sync_channel(DECIDED_BATCHES_MAX);
@@ -327,6 +443,19 @@ impl<S: Follow + 'static> Writer<S> {
             unreachable: false,
             from_decider,
         };
+        if inline {
+            drop(sender);
+            let inline = Arc::new(std::sync::Mutex::new(Inline { decider, appender }));
+            let step: Arc<std::sync::Mutex<dyn Step<M>>> = inline.clone();
+            let join = Box::new(move || {
+                let inline = Arc::try_unwrap(inline).ok()?;
+                Some(inline.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner).appender.journal)
+            });
+            return (
+                Writer { kind: WriterKind::Inline(join) },
+                Handle { route: Route::Inline(step), status: status_rx },
+            );
+        }
         let decider = std::thread::Builder::new()
             .name("ccnode-decider".to_owned())
             .spawn(move || decider.run())
@@ -335,13 +464,24 @@ impl<S: Follow + 'static> Writer<S> {
             .name("ccnode-appender".to_owned())
             .spawn(move || appender.run())
             .expect("spawn the appender thread");
-        (Writer { decider, appender }, Handle { sender, status: status_rx })
+        (
+            Writer { kind: WriterKind::Threads { decider, appender } },
+            Handle { route: Route::Threads(sender), status: status_rx },
+        )
     }
 
     /// Waits for the writer to finish (after all handles are dropped) and returns the journal.
+    ///
+    /// # Panics
+    /// An inline writer whose handles are not all dropped yet.
     pub fn join(self) -> S {
-        self.decider.join().expect("the decider thread does not panic");
-        self.appender.join().expect("the appender thread does not panic")
+        match self.kind {
+            WriterKind::Threads { decider, appender } => {
+                decider.join().expect("the decider thread does not panic");
+                appender.join().expect("the appender thread does not panic")
+            }
+            WriterKind::Inline(join) => join().expect("every handle of an inline writer is dropped before join"),
+        }
     }
 }
 
@@ -352,7 +492,7 @@ const STANDBY: &str =
 struct Decider<M: Machine> {
     machine: M,
     receiver: mpsc::Receiver<Envelope<M>>,
-    clock: fn() -> u64,
+    clock: Clock,
     last_us: u64,
     status: watch::Receiver<Status>,
     /// The epoch this machine's state belongs to.
@@ -372,6 +512,21 @@ impl<M: Machine> Decider<M> {
                     Err(_) => break,
                 }
             }
+            let Some(decided) = self.decide_batch(&mut batch) else { continue };
+            if let Err(std::sync::mpsc::SendError(decided)) = self.to_appender.send(decided) {
+                // The appender is gone (it only stops when this thread does): answer no.
+                for (reply, _) in decided.answers {
+                    let _ = reply.send(Err(WriteError::Unavailable));
+                }
+            }
+        }
+    }
+
+    /// Decides `batch` (emptying it) against the state left by the ones
+    /// before; `None` when the writer does not write (every command is
+    /// answered so already).
+    fn decide_batch(&mut self, batch: &mut Vec<Envelope<M>>) -> Option<Decided<M>> {
+        {
             // The status first: the appender sends a resume before it says
             // it writes, so one that says so finds the resume below.
             let status = self.status.borrow().clone();
@@ -385,7 +540,7 @@ impl<M: Machine> Decider<M> {
                 for envelope in batch.drain(..) {
                     let _ = envelope.reply.send(Err(WriteError::NotWriting(why.clone())));
                 }
-                continue;
+                return None;
             }
             // Timestamps never go backwards, whatever the clock does.
             let now_us = (self.clock)().max(self.last_us);
@@ -410,13 +565,7 @@ impl<M: Machine> Decider<M> {
                 answers.push((envelope.reply, answer));
             }
             let predicted_head = self.machine.predicted_head();
-            let decided = Decided { epoch: self.epoch, now_us, commands, events, payloads, answers, predicted_head };
-            if let Err(std::sync::mpsc::SendError(decided)) = self.to_appender.send(decided) {
-                // The appender is gone (it only stops when this thread does): answer no.
-                for (reply, _) in decided.answers {
-                    let _ = reply.send(Err(WriteError::Unavailable));
-                }
-            }
+            Some(Decided { epoch: self.epoch, now_us, commands, events, payloads, answers, predicted_head })
         }
     }
 }

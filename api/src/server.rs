@@ -100,8 +100,10 @@ pub fn router_with_cors(state: AppState, metrics: Arc<Metrics>, body_timeout: Du
         .with_state(state)
 }
 
-/// Times out validated transactions past their window, until `stop` resolves.
-async fn expire_loop(
+/// Times out validated transactions past their window, until `stop` resolves
+/// (after `reconciled` says the first reconciliation pass is over). Public
+/// for the simulator, which runs the same loop.
+pub async fn expire_loop(
     state: AppState,
     mut stop: tokio::sync::watch::Receiver<bool>,
     mut reconciled: tokio::sync::watch::Receiver<bool>,

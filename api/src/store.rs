@@ -25,6 +25,8 @@ pub enum StoreLocation {
         /// instead of refusing to start.
         standby: bool,
     },
+    /// A simulated disk in memory (the deterministic simulator, `sim/`).
+    Memory(journal::MemDisk),
 }
 
 impl StoreLocation {
@@ -44,6 +46,7 @@ impl StoreLocation {
         match self {
             StoreLocation::File => "file".to_owned(),
             StoreLocation::Postgres { url, .. } => pgjournal::redacted(url),
+            StoreLocation::Memory(_) => "memory".to_owned(),
         }
     }
 }
@@ -62,6 +65,9 @@ pub enum OpenStoreError {
     /// The database.
     #[error("opening the journal in PostgreSQL: {0}")]
     Postgres(Box<pgjournal::OpenError>),
+    /// The simulated disk.
+    #[error("opening the journal in memory: {0}")]
+    Memory(journal::MemError),
 }
 
 impl OpenStoreError {
@@ -76,6 +82,7 @@ impl OpenStoreError {
                 pgjournal::OpenError::Corrupt { seq, .. } | pgjournal::OpenError::BadRow { seq, .. } => Some(*seq),
                 _ => None,
             },
+            OpenStoreError::Memory(_) => None,
         }
     }
 }
@@ -87,6 +94,8 @@ pub enum NodeStore {
     File(Journal),
     /// A PostgreSQL database.
     Postgres(PgJournal),
+    /// A simulated disk.
+    Memory(journal::MemJournal),
 }
 
 /// A failed append, from either backend.
@@ -98,6 +107,9 @@ pub enum StoreAppendError {
     /// PostgreSQL.
     #[error(transparent)]
     Postgres(#[from] pgjournal::AppendError),
+    /// The simulated disk.
+    #[error(transparent)]
+    Memory(#[from] journal::MemError),
 }
 
 /// A failed read, from either backend.
@@ -109,6 +121,9 @@ pub enum StoreReadError {
     /// PostgreSQL.
     #[error(transparent)]
     Postgres(#[from] pgjournal::ReadError),
+    /// The simulated disk.
+    #[error(transparent)]
+    Memory(journal::MemError),
 }
 
 impl StoreReadError {
@@ -118,6 +133,7 @@ impl StoreReadError {
             StoreReadError::File(journal::ReadError::Corrupt(c)) => Some(c.seq),
             StoreReadError::File(_) => None,
             StoreReadError::Postgres(e) => e.corrupt_seq(),
+            StoreReadError::Memory(_) => None,
         }
     }
 }
@@ -129,6 +145,8 @@ pub enum StoreRecords<'a> {
     File(journal::RecordIter<'a>),
     /// PostgreSQL.
     Postgres(pgjournal::Records<'a>),
+    /// The simulated disk.
+    Memory(<journal::MemJournal as Store>::Records<'a>),
 }
 
 impl Iterator for StoreRecords<'_> {
@@ -138,6 +156,7 @@ impl Iterator for StoreRecords<'_> {
         match self {
             StoreRecords::File(records) => records.next().map(|r| r.map_err(StoreReadError::from)),
             StoreRecords::Postgres(records) => records.next().map(|r| r.map_err(StoreReadError::from)),
+            StoreRecords::Memory(records) => records.next().map(|r| r.map_err(StoreReadError::Memory)),
         }
     }
 }
@@ -151,6 +170,7 @@ impl Store for NodeStore {
         match self {
             NodeStore::File(j) => j.identity(),
             NodeStore::Postgres(j) => j.identity(),
+            NodeStore::Memory(j) => j.identity(),
         }
     }
 
@@ -158,6 +178,7 @@ impl Store for NodeStore {
         match self {
             NodeStore::File(j) => j.genesis(),
             NodeStore::Postgres(j) => j.genesis(),
+            NodeStore::Memory(j) => j.genesis(),
         }
     }
 
@@ -165,6 +186,7 @@ impl Store for NodeStore {
         match self {
             NodeStore::File(j) => j.head(),
             NodeStore::Postgres(j) => j.head(),
+            NodeStore::Memory(j) => j.head(),
         }
     }
 
@@ -176,6 +198,7 @@ impl Store for NodeStore {
         match self {
             NodeStore::File(j) => Ok(j.append_batch_at(recorded_at_us, payloads)?),
             NodeStore::Postgres(j) => Ok(j.append_batch_at(recorded_at_us, payloads)?),
+            NodeStore::Memory(j) => Ok(j.append_batch_at(recorded_at_us, payloads)?),
         }
     }
 
@@ -183,6 +206,7 @@ impl Store for NodeStore {
         match self {
             NodeStore::File(j) => Ok(StoreRecords::File(j.range(from, to)?)),
             NodeStore::Postgres(j) => Ok(StoreRecords::Postgres(j.range(from, to)?)),
+            NodeStore::Memory(j) => Ok(StoreRecords::Memory(j.range(from, to).map_err(StoreReadError::Memory)?)),
         }
     }
 
@@ -190,13 +214,14 @@ impl Store for NodeStore {
         match self {
             NodeStore::File(j) => Ok(StoreRecords::File(j.iter_from(from)?)),
             NodeStore::Postgres(j) => Ok(StoreRecords::Postgres(j.iter_from(from)?)),
+            NodeStore::Memory(j) => Ok(StoreRecords::Memory(j.iter_from(from).map_err(StoreReadError::Memory)?)),
         }
     }
 
     fn checkpoints(&self) -> &[journal::Checkpoint] {
         match self {
             NodeStore::File(j) => j.checkpoints(),
-            NodeStore::Postgres(_) => &[],
+            NodeStore::Postgres(_) | NodeStore::Memory(_) => &[],
         }
     }
 }
@@ -254,7 +279,7 @@ impl Follow for Journal {}
 impl Follow for NodeStore {
     fn is_writer(&self) -> bool {
         match self {
-            NodeStore::File(_) => true,
+            NodeStore::File(_) | NodeStore::Memory(_) => true,
             NodeStore::Postgres(j) => j.is_writer(),
         }
     }
@@ -318,6 +343,9 @@ pub fn open(location: &StoreLocation, data_dir: &Path, name: &str) -> Result<Nod
         StoreLocation::Postgres { url, standby: true } => PgJournal::open_standby(url, name)
             .map(NodeStore::Postgres)
             .map_err(|e| OpenStoreError::Postgres(Box::new(e))),
+        StoreLocation::Memory(disk) => {
+            journal::MemJournal::open(disk, name).map(NodeStore::Memory).map_err(OpenStoreError::Memory)
+        }
     }
 }
 
@@ -333,6 +361,9 @@ pub fn open_read_only(location: &StoreLocation, data_dir: &Path) -> Result<NodeS
         }
         StoreLocation::Postgres { url, .. } => {
             PgJournal::open_read_only(url).map(NodeStore::Postgres).map_err(|e| OpenStoreError::Postgres(Box::new(e)))
+        }
+        StoreLocation::Memory(disk) => {
+            journal::MemJournal::open_read_only(disk).map(NodeStore::Memory).map_err(OpenStoreError::Memory)
         }
     }
 }

@@ -19,6 +19,7 @@
 mod error;
 mod format;
 mod journal;
+mod memory;
 mod private;
 mod scan;
 mod store;
@@ -31,6 +32,7 @@ pub use format::{
     SEGMENT_HEADER_BYTES,
 };
 pub use journal::{check_batch, now_us, BatchAck, Head, Journal, Options, RecordIter, LOCK_WAIT};
+pub use memory::{MemDisk, MemError, MemJournal};
 pub use private::{create_private_dir_all, exposed_paths, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
 pub use store::{ChainCheck, Store};
 pub use verify::{verify_dir, VerifyError, VerifyOptions, VerifyProgress, VerifyReport};

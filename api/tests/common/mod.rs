@@ -47,6 +47,7 @@ pub fn options(dir: &Path, name: &str) -> StartOptions {
         clock: journal::now_us,
         peer_client: None,
         store: store_for(dir),
+        hooks: api::node::Hooks::default(),
     }
 }
 

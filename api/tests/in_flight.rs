@@ -1,0 +1,181 @@
+//! A change in flight across nodes (prepared here, the next node asked) is
+//! protected until it is written: neither an expiry pass nor an admin's limit
+//! change may make this node unable to write what the next node already
+//! wrote. Both bugs were found by the simulator (issue 13, `sim/`); these are
+//! their regression tests on two real nodes federated in one process, the
+//! next node's answer held back by the test.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api::machine::NodeCommand;
+use api::metrics::Metrics;
+use api::node::{Node, StartOptions};
+use api::peer_client::{PeerAnswer, PeerClient, PeerRequest, Unreachable};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use futures_util::future::BoxFuture;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+mod common;
+
+use common::ADMIN_KEY;
+
+/// Routers by host; every `PATCH` waits until the gate opens.
+#[derive(Debug)]
+struct Net {
+    routers: Mutex<BTreeMap<String, Router>>,
+    gate: tokio::sync::watch::Sender<bool>,
+    held: tokio::sync::Notify,
+}
+
+impl PeerClient for Net {
+    fn send(&self, request: PeerRequest) -> BoxFuture<'_, Result<PeerAnswer, Unreachable>> {
+        Box::pin(async move {
+            if request.method == Method::PATCH {
+                self.held.notify_one();
+                let mut open = self.gate.subscribe();
+                let _ = open.wait_for(|open| *open).await;
+            }
+            let rest = request.url.strip_prefix("http://").ok_or_else(|| Unreachable("not http".to_owned()))?;
+            let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+            let router = self.routers.lock().expect("routers").get(host).cloned();
+            let router = router.ok_or_else(|| Unreachable(format!("no node at {host}")))?;
+            let mut builder = Request::builder().method(request.method).uri(path);
+            for (name, value) in &request.headers {
+                builder = builder.header(*name, value);
+            }
+            if request.body.is_some() {
+                builder = builder.header("content-type", "application/json");
+            }
+            let http = builder.body(request.body.map_or_else(Body::empty, Body::from)).expect("request");
+            let response = router.oneshot(http).await.expect("infallible");
+            let status = response.status().as_u16();
+            let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body");
+            Ok(PeerAnswer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned() })
+        })
+    }
+}
+
+struct Started {
+    node: Node,
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(name: &str, net: &Arc<Net>, window_s: u64) -> Started {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = StartOptions {
+        peer_client: Some(Arc::clone(net) as Arc<dyn PeerClient>),
+        validated_window_seconds: window_s,
+        ..common::options(dir.path(), name)
+    };
+    let node = Node::start(options, Arc::new(Metrics::new())).await.expect("node starts");
+    let router = api::server::router(node.state(), Arc::new(Metrics::new()));
+    net.routers.lock().expect("routers").insert(name.to_owned(), router.clone());
+    Started { node, router, _dir: dir }
+}
+
+async fn call(
+    router: &Router,
+    method: Method,
+    path: &str,
+    user: (&str, &str),
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(path).header("cc-user", user.0).header("cc-auth", user.1);
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).expect("request");
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body");
+    (status, if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON") })
+}
+
+const ADMIN: (&str, &str) = ("admin", ADMIN_KEY);
+const ALICE: (&str, &str) = ("alice", "alice-key");
+
+/// A branch with alice under a trunk with bob; PATCHes wait at the gate.
+async fn federation(window_s: u64) -> (Arc<Net>, Started, Started) {
+    let net = Arc::new(Net {
+        routers: Mutex::new(BTreeMap::new()),
+        gate: tokio::sync::watch::channel(true).0,
+        held: tokio::sync::Notify::new(),
+    });
+    let trunk = start("trunk", &net, window_s).await;
+    let branch = start("branch", &net, window_s).await;
+    let body = json!({"id": "branch", "url": "http://branch", "min": -100, "max": 100, "last_hash": "t-b", "dialect": "ccnode"});
+    assert_eq!(call(&trunk.router, Method::POST, "/admin/nodes", ADMIN, Some(body)).await.0, StatusCode::CREATED);
+    let body = json!({"name": "trunk", "url": "http://trunk", "rate": 1, "min": -100, "max": 100, "last_hash": "t-b", "dialect": "ccnode"});
+    assert_eq!(call(&branch.router, Method::PUT, "/admin/trunkward", ADMIN, Some(body)).await.0, StatusCode::CREATED);
+    let account = json!({"id": "alice", "key": "alice-key", "min": -50, "max": 50});
+    assert_eq!(
+        call(&branch.router, Method::POST, "/admin/accounts", ADMIN, Some(account)).await.0,
+        StatusCode::CREATED
+    );
+    let account = json!({"id": "bob", "key": "bob-key", "min": -50, "max": 50});
+    assert_eq!(call(&trunk.router, Method::POST, "/admin/accounts", ADMIN, Some(account)).await.0, StatusCode::CREATED);
+    (net, trunk, branch)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_change_waits_while_a_payment_of_the_account_is_in_flight() {
+    let (net, trunk, branch) = federation(300).await;
+    net.gate.send_replace(false);
+    let pay = json!({"payee": "trunk/bob", "quant": 30, "description": "in flight", "type": "pay"});
+    let router = branch.router.clone();
+    let paying = tokio::spawn(async move { call(&router, Method::POST, "/transaction", ALICE, Some(pay)).await });
+    tokio::time::timeout(Duration::from_secs(10), net.held.notified()).await.expect("the PATCH reached the gate");
+
+    // The payment is prepared at the branch and asked of the trunk: alice's
+    // limits do not change under it.
+    let narrow = json!({"min": -10});
+    let (status, value) =
+        call(&branch.router, Method::PATCH, "/admin/accounts/alice", ADMIN, Some(narrow.clone())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{value}");
+    assert_eq!(value["errors"][0]["class"], "CCOtherViolation", "{value}");
+
+    net.gate.send_replace(true);
+    let (status, value) = paying.await.expect("the payment's task");
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    assert_eq!(value["data"]["state"], "completed", "{value}");
+    let (_, there) = call(&trunk.router, Method::GET, "/account/balance?acc_path=bob", ADMIN, None).await;
+    assert_eq!(there["data"]["balance"], json!(30), "{there}");
+    // Once written, the change is allowed (below the balance: admins may).
+    let (status, value) = call(&branch.router, Method::PATCH, "/admin/accounts/alice", ADMIN, Some(narrow)).await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    drop((trunk.node, branch.node));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiry_pass_skips_a_transaction_whose_change_is_in_flight() {
+    let (net, trunk, branch) = federation(1).await;
+    let credit = json!({"payee": "trunk/bob", "quant": 5, "description": "slow", "type": "credit"});
+    let (status, value) = call(&branch.router, Method::POST, "/transaction", ALICE, Some(credit)).await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    let uuid = value["data"]["uuid"].as_str().expect("uuid").to_owned();
+    net.gate.send_replace(false);
+    let (router, path) = (branch.router.clone(), format!("/transaction/{uuid}/pending"));
+    let confirming = tokio::spawn(async move { call(&router, Method::PATCH, &path, ALICE, None).await });
+    tokio::time::timeout(Duration::from_secs(10), net.held.notified()).await.expect("the PATCH reached the gate");
+
+    // Past the one-second window while the confirmation is asked of the trunk.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    branch.node.state().submit(NodeCommand::ExpireDue).await.expect("an expiry pass");
+    let (_, value) = call(&branch.router, Method::GET, &format!("/transaction/{uuid}"), ADMIN, None).await;
+    assert_eq!(value["data"]["state"], "validated", "not timed out under its confirmation: {value}");
+
+    net.gate.send_replace(true);
+    let (status, value) = confirming.await.expect("the confirmation's task");
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    for router in [&branch.router, &trunk.router] {
+        let (_, value) = call(router, Method::GET, &format!("/transaction/{uuid}"), ADMIN, None).await;
+        assert_eq!(value["data"]["state"], "pending", "{value}");
+    }
+}
