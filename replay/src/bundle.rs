@@ -512,7 +512,8 @@ struct Ledger {
 type Folded = (Ledger, Signatures, Option<AuditError>);
 
 fn fold(from_workers: &[Receiver<Decoded>], trash: &[SyncSender<Vec<DecodedRecord>>]) -> Folded {
-    let mut ledger = Ledger { projections: Projections::new(), bookings: 0 };
+    // The one fold, keeping only what its checks read (no trade stats, timelines or descriptions).
+    let mut ledger = Ledger { projections: Projections::checks_only(), bookings: 0 };
     let mut signatures = Signatures::new();
     for n in 0.. {
         let Ok((events, error)) = from_workers[n % from_workers.len()].recv() else { break };
