@@ -798,6 +798,15 @@ impl Projections {
         Self { checks_only: true, ..Self::default() }
     }
 
+    /// Makes room for `additional` more transactions at once (an audit
+    /// knows how many records it will fold), so that the transaction table
+    /// and its index never grow by copying: with an allocator that cannot
+    /// remap, growing a table holds the old and the new one at once.
+    pub fn reserve_transactions(&mut self, additional: usize) {
+        self.txs.reserve(additional);
+        self.tx_index.reserve(self.txs.len().saturating_add(additional));
+    }
+
     /// Whether these projections were made with [`Projections::checks_only`].
     pub fn is_checks_only(&self) -> bool {
         self.checks_only

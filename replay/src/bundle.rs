@@ -423,7 +423,10 @@ pub fn audit_reader(
             from_workers.push(done_rx);
             trash.push(trash_tx);
         }
-        let folder = scope.spawn(move || fold(&from_workers, &trash));
+        // Room for a transaction per record, at most what the file's size allows.
+        let most = if total == 0 { 0 } else { total / u64::try_from(RECORD_FIXED_BYTES + 1).unwrap_or(1) };
+        let expected = usize::try_from(count.min(most).min(u64::from(u32::MAX))).unwrap_or(0);
+        let folder = scope.spawn(move || fold(&from_workers, &trash, expected));
         drop(free_tx);
         let mut reader = Reader { to_workers, free: free_rx, sent: 0, batch: Batch::default() };
         let read = reader.read_records(&mut input, count, genesis, &checkpoints, total, progress);
@@ -535,9 +538,10 @@ struct Ledger {
 /// Folds decoded batches in order (round robin over the workers).
 type Folded = (Ledger, Signatures, Option<AuditError>);
 
-fn fold(from_workers: &[Receiver<Decoded>], trash: &[SyncSender<Vec<DecodedRecord>>]) -> Folded {
+fn fold(from_workers: &[Receiver<Decoded>], trash: &[SyncSender<Vec<DecodedRecord>>], expected: usize) -> Folded {
     // The one fold, keeping only what its checks read (no trade stats, timelines or descriptions).
     let mut ledger = Ledger { projections: Projections::checks_only(), bookings: 0 };
+    ledger.projections.reserve_transactions(expected);
     let mut signatures = Signatures::new();
     for n in 0.. {
         let Ok((events, error)) = from_workers[n % from_workers.len()].recv() else { break };
