@@ -75,19 +75,28 @@ fn read_section(scratch: &Path, records: u64) {
     let _ = verify_dir(&dir, VerifyOptions::default(), &mut |_| {});
     for threads in [1, cores()] {
         let mut best = Duration::MAX;
+        let (mut cpu, mut caller_cpu) = (u64::MAX, u64::MAX);
         for _ in 0..3 {
             let started = Instant::now();
+            let (process, caller) = (process_cpu_ns(), thread_cpu_ns());
             let options = VerifyOptions { threads, ..VerifyOptions::default() };
             let report = verify_dir(&dir, options, &mut |_| {}).expect("verify");
             best = best.min(started.elapsed());
+            cpu = cpu.min(process_cpu_ns() - process);
+            caller_cpu = caller_cpu.min(thread_cpu_ns() - caller);
             assert!(report.is_ok() && report.records_verified == records);
         }
         println!(
-            "verify: {records} records ({:.0} MiB) in {best:.2?} = {:.0} records/s (best of 3, {threads} thread(s))",
+            "verify: {records} records ({:.0} MiB) in {best:.2?} = {:.0} records/s (best of 3, {threads} thread(s)); \
+             CPU {:.0} ns/record in all, {:.0} ns/record on the calling thread",
             mib(bytes),
-            per_second(records, best)
+            per_second(records, best),
+            cpu as f64 / records as f64,
+            caller_cpu as f64 / records as f64,
         );
         figure(&format!("verify_{threads}threads_records_per_s"), per_second(records, best), "1/s");
+        figure(&format!("verify_{threads}threads_cpu_ns_per_record"), cpu as f64 / records as f64, "ns");
+        figure(&format!("verify_{threads}threads_caller_cpu_ns_per_record"), caller_cpu as f64 / records as f64, "ns");
     }
     let mut opens = Vec::new();
     for _ in 0..5 {
@@ -147,6 +156,23 @@ fn build_journal(dir: &Path, records: u64) {
         journal.append_batch(&batch[..n]).expect("append");
         left -= to_u64(n);
     }
+}
+
+/// CPU time of the calling thread, ns (from /proc, so the figure holds on a busy machine).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// CPU time of the whole process (all threads, user and system), ns, from
+/// /proc/self/stat (clock ticks of 10 ms).
+fn process_cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) * 10_000_000
 }
 
 fn per_second(count: u64, elapsed: Duration) -> f64 {

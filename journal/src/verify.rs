@@ -201,6 +201,9 @@ fn run_jobs(
         n => n,
     }
     .min(jobs.len().max(1));
+    if threads == 1 {
+        return run_jobs_read_ahead(jobs, shared, sink);
+    }
     let next_job = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -238,12 +241,56 @@ fn run_jobs(
     })
 }
 
-fn check_segment(job: &Job<'_>, shared: Shared<'_>, buffer: &mut Vec<u8>) -> Result<Outcome, VerifyError> {
+/// One checking thread, with the next segment read on a second thread while
+/// this one is checked: reading a segment is a copy out of the page cache
+/// (about an eighth of the time of checking it) that need not wait for the
+/// hashing. At most two segments' buffers are held.
+fn run_jobs_read_ahead(
+    jobs: &[Job<'_>],
+    shared: Shared<'_>,
+    sink: &mut dyn FnMut(&Job<'_>, Outcome) -> Flow,
+) -> Result<(), VerifyError> {
+    std::thread::scope(|scope| {
+        let (read_tx, read_rx) = mpsc::sync_channel::<Result<Vec<u8>, VerifyError>>(0);
+        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+        scope.spawn(move || {
+            for job in jobs {
+                let buffer = free_rx.try_recv().unwrap_or_default();
+                // The checker stopped (it drops the receiver): stop reading.
+                if read_tx.send(read_segment(job, buffer)).is_err() {
+                    break;
+                }
+            }
+        });
+        for job in jobs {
+            let Ok(read) = read_rx.recv() else { break };
+            let buffer = read?;
+            let outcome = check_segment_bytes(job, shared, &buffer);
+            let _ = free_tx.send(buffer);
+            if sink(job, outcome) == Flow::Stop {
+                break;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The whole of `job`'s segment file, in `buffer` (reused: no page faults).
+fn read_segment(job: &Job<'_>, mut buffer: Vec<u8>) -> Result<Vec<u8>, VerifyError> {
     buffer.clear();
     fs::File::open(job.path)
-        .and_then(|mut file| std::io::Read::read_to_end(&mut file, buffer))
+        .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut buffer))
         .map_err(|source| VerifyError::Io { path: job.path.clone(), source })?;
-    let data = &buffer[..];
+    Ok(buffer)
+}
+
+fn check_segment(job: &Job<'_>, shared: Shared<'_>, buffer: &mut Vec<u8>) -> Result<Outcome, VerifyError> {
+    *buffer = read_segment(job, std::mem::take(buffer))?;
+    Ok(check_segment_bytes(job, shared, buffer))
+}
+
+/// Checks one segment's bytes on their own (see the module docs).
+fn check_segment_bytes(job: &Job<'_>, shared: Shared<'_>, data: &[u8]) -> Outcome {
     let mut outcome = Outcome {
         bytes: to_u64(data.len()),
         header: Ok(()),
@@ -258,10 +305,10 @@ fn check_segment(job: &Job<'_>, shared: Shared<'_>, buffer: &mut Vec<u8>) -> Res
         Err(defect) => outcome.header = Err(CorruptionKind::SegmentHeader(defect)),
     }
     if outcome.header.is_err() {
-        return Ok(outcome);
+        return outcome;
     }
     let Some(prev_hash) = first_prev_hash(data) else {
-        return Ok(outcome); // No record: nothing to anchor, nothing to check.
+        return outcome; // No record: nothing to anchor, nothing to check.
     };
     let anchor = ChainPoint { seq: job.first_seq - 1, hash: prev_hash, recorded_at_us: 0 };
     outcome.anchor = Some(anchor);
@@ -284,7 +331,7 @@ fn check_segment(job: &Job<'_>, shared: Shared<'_>, buffer: &mut Vec<u8>) -> Res
     outcome.first_recorded_at_us = first_time.unwrap_or(0);
     outcome.checkpoint_problem = checkpoint_problem;
     outcome.scanned = Some(scanned);
-    Ok(outcome)
+    outcome
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -273,10 +273,17 @@ fn decode_decimal<Context, D: Decoder<Context = Context>>(decoder: &mut D) -> Re
     let scale = u32::decode(decoder)?;
     let d = Decimal::try_from_i128_with_scale(mantissa, scale)
         .map_err(|e| DecodeError::OtherString(format!("decimal out of range: {e}")))?;
-    if canonical(d).mantissa() != mantissa || canonical(d).scale() != scale {
+    if !is_canonical(mantissa, scale) {
         return Err(DecodeError::OtherString(format!("decimal {d} is not in canonical form")));
     }
     Ok(d)
+}
+
+/// Whether `mantissa × 10^-scale` is what [`canonical`] makes of it: no
+/// trailing zero in the mantissa unless at scale 0, and zero only at scale 0
+/// (the same rule without `Decimal::normalize`'s 96-bit divisions).
+fn is_canonical(mantissa: i128, scale: u32) -> bool {
+    scale == 0 || (mantissa != 0 && mantissa % 10 != 0)
 }
 
 impl Encode for Amount {
@@ -288,7 +295,11 @@ impl Encode for Amount {
 impl<Context> Decode<Context> for Amount {
     fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
         let d = decode_decimal(decoder)?;
-        Amount::from_decimal(d).map_err(|e| DecodeError::OtherString(e.to_string()))
+        // Canonical already: only the scale is left to check (`from_decimal`'s rule).
+        if d.scale() > AMOUNT_DECIMAL_PLACES_MAX {
+            return Err(DecodeError::OtherString(AmountError::TooPrecise { text: d.to_string() }.to_string()));
+        }
+        Ok(Amount(d))
     }
 }
 bincode::impl_borrow_decode!(Amount);
@@ -306,3 +317,34 @@ impl<Context> Decode<Context> for Rate {
     }
 }
 bincode::impl_borrow_decode!(Rate);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canonical_check_agrees_with_normalize() {
+        for scale in 0..=8u32 {
+            for mantissa in (-1_050i128..=1_050).chain([i128::from(i64::MAX), -i128::from(i64::MAX), 10i128.pow(20)]) {
+                let d = Decimal::try_from_i128_with_scale(mantissa, scale).expect("in range");
+                let by_normalize = canonical(d).mantissa() == mantissa && canonical(d).scale() == scale;
+                assert_eq!(is_canonical(mantissa, scale), by_normalize, "{mantissa} at scale {scale}");
+            }
+        }
+    }
+
+    #[test]
+    fn decoding_refuses_non_canonical_and_too_precise_amounts() {
+        let config = crate::event::bincode_config();
+        let encode = |mantissa: i128, scale: u32| bincode::encode_to_vec((mantissa, scale), config).expect("encodes");
+        let decode = |bytes: &[u8]| bincode::decode_from_slice::<Amount, _>(bytes, config).map(|(a, _)| a);
+        assert_eq!(decode(&encode(125, 2)).expect("canonical"), Amount::from_micros(1_250_000));
+        assert_eq!(decode(&encode(0, 0)).expect("canonical zero"), Amount::ZERO);
+        for (mantissa, scale) in [(120, 2), (0, 3), (-10, 1)] {
+            let err = decode(&encode(mantissa, scale)).expect_err("not canonical").to_string();
+            assert!(err.contains("canonical form"), "{err}");
+        }
+        let err = decode(&encode(1, 7)).expect_err("seven places").to_string();
+        assert!(err.contains("more than 6 decimal places"), "{err}");
+    }
+}

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use bincode::de::read::Reader;
 use bincode::de::Decoder;
 use bincode::enc::Encoder;
 use bincode::error::{DecodeError, EncodeError};
@@ -52,6 +53,35 @@ fn check_name(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Bytes of the stack buffer [`decode_string`] reads through (an entry
+/// description's bound, `DESCRIPTION_LENGTH_MAX_BYTES`).
+const DECODE_STACK_BYTES: usize = 1024;
+
+/// Decodes a `String` exactly as bincode's own `String::decode` does (a
+/// length, then that many bytes of UTF-8; the same bytes consumed, the same
+/// limit claimed, the same errors), but reads a short one through a stack
+/// buffer into an allocation of its exact size instead of a zeroed one.
+pub(crate) fn decode_string<Context, D: Decoder<Context = Context>>(decoder: &mut D) -> Result<String, DecodeError> {
+    let len = u64::decode(decoder)?;
+    let len = usize::try_from(len).map_err(|_| DecodeError::OutsideUsizeRange(len))?;
+    decoder.claim_container_read::<u8>(len)?;
+    let utf8 = |inner| DecodeError::Utf8 { inner };
+    let mut via = |bytes: &mut [u8]| {
+        decoder.reader().read(bytes)?;
+        std::str::from_utf8(bytes).map(str::to_owned).map_err(utf8)
+    };
+    // Names are short: a small buffer to zero for them.
+    if len <= NAME_LENGTH_MAX_BYTES {
+        return via(&mut [0u8; NAME_LENGTH_MAX_BYTES][..len]);
+    }
+    if len <= DECODE_STACK_BYTES {
+        return via(&mut [0u8; DECODE_STACK_BYTES][..len]);
+    }
+    let mut bytes = vec![0u8; len];
+    decoder.reader().read(&mut bytes)?;
+    String::from_utf8(bytes).map_err(|e| utf8(e.utf8_error()))
+}
+
 macro_rules! name_newtype {
     ($(#[$meta:meta])* $ty:ident) => {
         $(#[$meta])*
@@ -92,8 +122,10 @@ macro_rules! name_newtype {
 
         impl<Context> Decode<Context> for $ty {
             fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
-                let raw = String::decode(decoder)?;
-                Self::new(&raw).map_err(|e| DecodeError::OtherString(e.to_string()))
+                // One allocation: the decoded string is checked and kept.
+                let raw = decode_string(decoder)?;
+                check_name(&raw).map_err(|e| DecodeError::OtherString(e.to_string()))?;
+                Ok(Self(raw))
             }
         }
         bincode::impl_borrow_decode!($ty);
@@ -115,18 +147,23 @@ name_newtype!(
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WorkflowId(String);
 
+fn check_workflow_id(id: &str) -> Result<(), NameError> {
+    if id.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if id.len() > NAME_LENGTH_MAX_BYTES {
+        return Err(NameError::TooLong { name: id.to_owned() });
+    }
+    if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(NameError::BadCharacter { name: id.to_owned() });
+    }
+    Ok(())
+}
+
 impl WorkflowId {
     /// Checks `id` is non-empty, bounded, printable ASCII without spaces.
     pub fn new(id: &str) -> Result<Self, NameError> {
-        if id.is_empty() {
-            return Err(NameError::Empty);
-        }
-        if id.len() > NAME_LENGTH_MAX_BYTES {
-            return Err(NameError::TooLong { name: id.to_owned() });
-        }
-        if !id.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(NameError::BadCharacter { name: id.to_owned() });
-        }
+        check_workflow_id(id)?;
         Ok(Self(id.to_owned()))
     }
 
@@ -150,8 +187,9 @@ impl Encode for WorkflowId {
 
 impl<Context> Decode<Context> for WorkflowId {
     fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
-        let raw = String::decode(decoder)?;
-        Self::new(&raw).map_err(|e| DecodeError::OtherString(e.to_string()))
+        let raw = decode_string(decoder)?;
+        check_workflow_id(&raw).map_err(|e| DecodeError::OtherString(e.to_string()))?;
+        Ok(Self(raw))
     }
 }
 bincode::impl_borrow_decode!(WorkflowId);
@@ -180,3 +218,53 @@ impl<Context> Decode<Context> for TxId {
     }
 }
 bincode::impl_borrow_decode!(TxId);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `decode_string` against bincode's own `String::decode`, with the
+    /// event configuration, on the lengths around each buffer's bound, on
+    /// bytes that are not UTF-8, on truncated input and over the limit.
+    #[test]
+    fn decode_string_reads_what_bincode_reads() {
+        let config = crate::event::bincode_config();
+        let ours = |bytes: &[u8]| {
+            bincode::decode_from_slice_with_context::<(), Wrapped, _>(bytes, config, ()).map(|(w, n)| (w.0, n))
+        };
+        let theirs = |bytes: &[u8]| bincode::decode_from_slice::<String, _>(bytes, config);
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for len in [0usize, 1, 63, 64, 65, 1023, 1024, 1025, 5000] {
+            let text: String = (0..len).map(|i| char::from(b'a' + u8::try_from(i % 26).expect("small"))).collect();
+            let mut bytes = bincode::encode_to_vec(&text, config).expect("encodes");
+            cases.push(bytes.clone());
+            bytes.push(7); // trailing bytes are the caller's business
+            cases.push(bytes.clone());
+            bytes.truncate(bytes.len().saturating_sub(3)); // truncated
+            cases.push(bytes);
+        }
+        for len in [2usize, 64, 100, 2000] {
+            let mut bytes = bincode::encode_to_vec(vec![b'x'; len], config).expect("encodes");
+            let last = bytes.len() - 1;
+            bytes[last] = 0xff; // not UTF-8
+            cases.push(bytes);
+        }
+        cases.push(bincode::encode_to_vec(u64::MAX, config).expect("encodes")); // over the limit
+        cases.push(vec![3, 0xe2, 0x82, 0xac]); // "€", three bytes
+        for bytes in &cases {
+            match (ours(bytes), theirs(bytes)) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => panic!("{bytes:?}: ours {a:?}, bincode's {b:?}"),
+            }
+        }
+    }
+
+    struct Wrapped(String);
+
+    impl<Context> Decode<Context> for Wrapped {
+        fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
+            decode_string(decoder).map(Wrapped)
+        }
+    }
+}

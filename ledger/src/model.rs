@@ -264,7 +264,7 @@ impl<Context> Decode<Context> for Entry {
         let payer = AccountId::decode(decoder)?;
         let payee = AccountId::decode(decoder)?;
         let quant = Amount::decode(decoder)?;
-        let description = String::decode(decoder)?;
+        let description = crate::ids::decode_string(decoder)?;
         let map = BTreeMap::<String, String>::decode(decoder)?;
         let (metadata, remote) = Entry::split_stored(&payer, &payee, map);
         Ok(Entry { payer, payee, quant, description, metadata, remote })

@@ -455,6 +455,14 @@ pub(crate) struct TxExtra {
     pub(crate) more: Vec<ExtraEntry>,
 }
 
+impl TxExtra {
+    /// Whether it holds nothing (`== TxExtra::default()`, without comparing maps).
+    fn is_empty(&self) -> bool {
+        let Self { author, workflow, description, metadata, more } = self;
+        author.is_none() && workflow.is_none() && description.is_empty() && metadata.is_empty() && more.is_empty()
+    }
+}
+
 /// A transaction as a snapshot stores it: the projections' own record, its
 /// parties as account slots (opening order) and its workflow as an index in
 /// the workflow table.
@@ -645,6 +653,8 @@ pub struct Projections {
     lists: Mutex<TxLists>,
     /// Scratch space of the booking check.
     scratch: Vec<Delta>,
+    /// Keep only what the checks read ([`Projections::checks_only`]).
+    checks_only: bool,
 }
 
 /// Per account slot, the transaction slots it is party to, in proposal
@@ -689,6 +699,7 @@ impl Clone for Projections {
             stats_built: Mutex::default(),
             lists: Mutex::default(),
             scratch: Vec::new(),
+            checks_only: self.checks_only,
         }
     }
 }
@@ -708,7 +719,8 @@ impl PartialEq for Projections {
                 .iter()
                 .zip(&other.extras)
                 .all(|(a, b)| TxExtra { workflow: None, ..a.clone() } == TxExtra { workflow: None, ..b.clone() });
-        self.seq == other.seq
+        self.checks_only == other.checks_only
+            && self.seq == other.seq
             && self.last_at_us == other.last_at_us
             && self.config == other.config
             && self.slots == other.slots
@@ -770,6 +782,34 @@ impl Projections {
     /// Empty projections (seq 0).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Empty projections that keep only what [`Projections::try_apply`]'s
+    /// checks read, for an audit (`ccnode audit`): the same fold, the same
+    /// checks and the same findings, with the accounts, their balances and
+    /// limits, and every transaction's parties, amounts, state and version,
+    /// but none of the read models that only queries read: no trade stats
+    /// (trades, entries, partners: [`Projections::stats`] gives zeros, and
+    /// gross sums), no per-pair partner counts, no balance timelines
+    /// ([`Projections::timeline`] is empty, the historical balances are
+    /// zero), and no descriptions or metadata of entries. Never saved as a
+    /// snapshot, never served, never equal to full projections.
+    pub fn checks_only() -> Self {
+        Self { checks_only: true, ..Self::default() }
+    }
+
+    /// Makes room for `additional` more transactions at once (an audit
+    /// knows how many records it will fold), so that the transaction table
+    /// and its index never grow by copying: with an allocator that cannot
+    /// remap, growing a table holds the old and the new one at once.
+    pub fn reserve_transactions(&mut self, additional: usize) {
+        self.txs.reserve(additional);
+        self.tx_index.reserve(self.txs.len().saturating_add(additional));
+    }
+
+    /// Whether these projections were made with [`Projections::checks_only`].
+    pub fn is_checks_only(&self) -> bool {
+        self.checks_only
     }
 
     /// Folds one durable event recorded at journal `seq` at `recorded_at_us`
@@ -1279,14 +1319,15 @@ impl Projections {
             .entries
             .split_first()
             .ok_or_else(|| PartsError::Inconsistent(format!("transaction {} without entries", tx.uuid)))?;
+        let full = !self.checks_only;
         let mut extra = TxExtra::default();
         for e in more {
             extra.more.push(ExtraEntry {
                 payer: self.index_of(&e.payer).ok_or_else(|| unknown(&e.payer))?,
                 payee: self.index_of(&e.payee).ok_or_else(|| unknown(&e.payee))?,
                 quant: e.quant,
-                description: e.description.clone(),
-                metadata: e.stored_map(),
+                description: if full { e.description.clone() } else { String::new() },
+                metadata: if full { e.stored_map() } else { BTreeMap::new() },
             });
         }
         let author = if tx.author == primary.payer {
@@ -1306,9 +1347,11 @@ impl Projections {
                 WIDE_WORKFLOW
             }
         };
-        extra.description.clone_from(&primary.description);
-        extra.metadata = primary.stored_map();
-        let extra = if extra == TxExtra::default() {
+        if full {
+            extra.description.clone_from(&primary.description);
+            extra.metadata = primary.stored_map();
+        }
+        let extra = if extra.is_empty() {
             NO_EXTRA
         } else {
             let at = u32::try_from(self.extras.len()).ok().filter(|&i| i != NO_EXTRA).expect("slot checked above");
@@ -1560,7 +1603,8 @@ impl Projections {
             let s = &self.slots[ix(slot)];
             s.classes[0].trades ^ s.classes[1].trades ^ s.timeline.last().map_or(0, |p| p.seq)
         };
-        index ^ touch(payer) ^ touch(payee) ^ self.pairs.warm(payer, payee)
+        let pair = if self.checks_only { 0 } else { self.pairs.warm(payer, payee) };
+        index ^ touch(payer) ^ touch(payee) ^ pair
     }
 
     /// The per-account transaction lists, caught up with every transaction.
@@ -1659,6 +1703,9 @@ impl Projections {
         };
         let parties = self.parties(&rec);
         let parties = parties.as_slice();
+        // Checks only: the balances (gross in and out), no trade stats,
+        // partner counts or timeline points.
+        let full = !self.checks_only;
 
         // Trade stats of each class whose membership changes.
         let active: &[(usize, bool)] = match factors {
@@ -1673,32 +1720,41 @@ impl Projections {
                 let s = &mut self.slots[ix(payer)].classes;
                 for &(class, adding) in active {
                     let c = &mut s[class];
-                    c.entries = step(c.entries, adding).ok_or_else(|| inconsistent("entries"))?;
+                    if full {
+                        c.entries = step(c.entries, adding).ok_or_else(|| inconsistent("entries"))?;
+                    }
                     let signed = if adding { quant } else { -quant };
                     c.gross_in = c.gross_in.checked_add(signed).ok_or(AmountError::Overflow)?;
                     c.gross_out = c.gross_out.checked_add(signed).ok_or(AmountError::Overflow)?;
                 }
                 continue;
             }
-            let counts = self.pairs.counts_mut(payer, payee);
             let mut partner = [0i8; 2];
-            for &(class, adding) in active {
-                let before = counts[class];
-                counts[class] = step(before, adding).ok_or_else(|| inconsistent("partners"))?;
-                partner[class] = match (before, counts[class]) {
-                    (0, _) => 1,
-                    (_, 0) => -1,
-                    _ => 0,
-                };
+            if full {
+                let counts = self.pairs.counts_mut(payer, payee);
+                for &(class, adding) in active {
+                    let before = counts[class];
+                    counts[class] = step(before, adding).ok_or_else(|| inconsistent("partners"))?;
+                    partner[class] = match (before, counts[class]) {
+                        (0, _) => 1,
+                        (_, 0) => -1,
+                        _ => 0,
+                    };
+                }
             }
             for (me, paying) in [(payer, true), (payee, false)] {
                 let s = &mut self.slots[ix(me)].classes;
                 for &(class, adding) in active {
                     let c = &mut s[class];
-                    c.entries = step(c.entries, adding).ok_or_else(|| inconsistent("entries"))?;
+                    if full {
+                        c.entries = step(c.entries, adding).ok_or_else(|| inconsistent("entries"))?;
+                    }
                     let signed = if adding { quant } else { -quant };
                     let gross = if paying { &mut c.gross_out } else { &mut c.gross_in };
                     *gross = gross.checked_add(signed).ok_or(AmountError::Overflow)?;
+                    if !full {
+                        continue;
+                    }
                     c.partners = match partner[class] {
                         1 => c.partners.checked_add(1),
                         -1 => c.partners.checked_sub(1),
@@ -1710,12 +1766,14 @@ impl Projections {
         }
         // Trades, and a timeline point where the completed balance moved
         // (a net change of the account over all entries).
-        let timeline = at.filter(|_| factors[COMPLETED] != 0);
+        let timeline = at.filter(|_| full && factors[COMPLETED] != 0);
         for &party in parties {
             let s = &mut self.slots[ix(party)];
             for &(class, adding) in active {
                 let c = &mut s.classes[class];
-                c.trades = step(c.trades, adding).ok_or_else(|| inconsistent("trades"))?;
+                if full {
+                    c.trades = step(c.trades, adding).ok_or_else(|| inconsistent("trades"))?;
+                }
                 c.gross_in.checked_add(c.gross_out).ok_or(AmountError::Overflow)?;
                 fits(c.gross_in.checked_sub(c.gross_out))?;
             }
@@ -1959,7 +2017,7 @@ impl Projections {
                 return Err(format!("{id}: stats {:?} are not those of any transactions", slot.stats_value()));
             }
             let last = slot.timeline.last().map_or(Amount::ZERO, |p| p.balance);
-            if last != b.completed {
+            if last != b.completed && !self.checks_only {
                 return Err(format!("{id}: timeline ends at {last}, completed balance is {}", b.completed));
             }
             let ordered = slot.timeline.windows(2).all(|w| w[0].seq < w[1].seq && w[0].at_us <= w[1].at_us);

@@ -80,6 +80,21 @@ impl TxIndex {
         self.buckets[Self::home(self.tag(uuid), self.buckets.len() - 1)]
     }
 
+    /// Makes room for `total` uuids in all without growing again.
+    pub(crate) fn reserve(&mut self, total: usize) {
+        let mut size = self.buckets.len().max(MIN_BUCKETS);
+        while needs_growth(total.saturating_sub(1), size) {
+            size *= 2;
+        }
+        if size > self.buckets.len() {
+            let mut buckets = vec![0u64; size];
+            for &bucket in self.buckets.iter().filter(|&&b| b != 0) {
+                Self::place(&mut buckets, bucket);
+            }
+            self.buckets = buckets;
+        }
+    }
+
     /// Indexes `uuid` at `slot`. The caller checked that `uuid` is absent.
     pub(crate) fn insert(&mut self, uuid: &TxId, slot: u32) {
         if needs_growth(self.len, self.buckets.len()) {
@@ -207,6 +222,26 @@ mod tests {
 
     fn uuid(n: u128) -> TxId {
         TxId(uuid::Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn a_reserved_tx_index_does_not_grow_and_keeps_what_it_held() {
+        let mut index = TxIndex::default();
+        let uuids: Vec<TxId> = (0..1_000u128).map(|n| uuid(n * 7919)).collect();
+        for (slot, u) in (0u32..).zip(&uuids[..100]) {
+            index.insert(u, slot);
+        }
+        index.reserve(1_000);
+        let size = index.buckets.len();
+        assert!(size * 3 >= 1_000 * 4, "{size} buckets hold 1,000 at load 3/4");
+        for (slot, u) in (0u32..).zip(&uuids).skip(100) {
+            index.insert(u, slot);
+        }
+        assert_eq!(index.buckets.len(), size, "no growth after reserving");
+        for (slot, u) in (0u32..).zip(&uuids) {
+            assert_eq!(index.get(u, |s| uuids[usize::try_from(s).expect("fits")]), Some(slot));
+        }
+        assert_eq!(index.get(&uuid(1), |s| uuids[usize::try_from(s).expect("fits")]), None);
     }
 
     #[test]

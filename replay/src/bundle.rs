@@ -21,7 +21,7 @@
 //! is what ties it to the node.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
@@ -283,7 +283,31 @@ struct Input<R> {
     offset: u64,
 }
 
-impl<R: Read> Input<R> {
+impl<R: BufRead> Input<R> {
+    /// The next `N` bytes if the buffer already holds them (the common case,
+    /// read without a copy per field); `None` leaves everything unread, for
+    /// the field-by-field path that names what is missing.
+    fn buffered<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let bytes: [u8; N] = self.inner.fill_buf().ok()?.get(..N)?.try_into().ok()?;
+        self.inner.consume(N);
+        self.offset += u64::try_from(N).unwrap_or(u64::MAX);
+        Some(bytes)
+    }
+
+    /// Appends the next `len` bytes to `out`, straight from the buffer when
+    /// it holds them.
+    fn append(&mut self, out: &mut Vec<u8>, len: usize, seq: Option<u64>, field: &str) -> Result<(), AuditError> {
+        if let Some(bytes) = self.inner.fill_buf().ok().and_then(|buffer| buffer.get(..len)) {
+            out.extend_from_slice(bytes);
+            self.inner.consume(len);
+            self.offset += u64::try_from(len).unwrap_or(u64::MAX);
+            return Ok(());
+        }
+        let start = out.len();
+        out.resize(start + len, 0);
+        self.fill(&mut out[start..], seq, field)
+    }
+
     fn bytes<const N: usize>(&mut self, seq: Option<u64>, field: &str) -> Result<[u8; N], AuditError> {
         let mut buf = [0u8; N];
         self.fill(&mut buf, seq, field)?;
@@ -328,7 +352,7 @@ pub fn audit_file(path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<Aud
 
 /// As [`audit_file`], from any reader of `total` bytes (0 if unknown).
 pub fn audit_reader(
-    reader: impl Read,
+    reader: impl BufRead,
     total: u64,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<AuditSummary, AuditError> {
@@ -399,7 +423,10 @@ pub fn audit_reader(
             from_workers.push(done_rx);
             trash.push(trash_tx);
         }
-        let folder = scope.spawn(move || fold(&from_workers, &trash));
+        // Room for a transaction per record, at most what the file's size allows.
+        let most = if total == 0 { 0 } else { total / u64::try_from(RECORD_FIXED_BYTES + 1).unwrap_or(1) };
+        let expected = usize::try_from(count.min(most).min(u64::from(u32::MAX))).unwrap_or(0);
+        let folder = scope.spawn(move || fold(&from_workers, &trash, expected));
         drop(free_tx);
         let mut reader = Reader { to_workers, free: free_rx, sent: 0, batch: Batch::default() };
         let read = reader.read_records(&mut input, count, genesis, &checkpoints, total, progress);
@@ -511,8 +538,10 @@ struct Ledger {
 /// Folds decoded batches in order (round robin over the workers).
 type Folded = (Ledger, Signatures, Option<AuditError>);
 
-fn fold(from_workers: &[Receiver<Decoded>], trash: &[SyncSender<Vec<DecodedRecord>>]) -> Folded {
-    let mut ledger = Ledger { projections: Projections::new(), bookings: 0 };
+fn fold(from_workers: &[Receiver<Decoded>], trash: &[SyncSender<Vec<DecodedRecord>>], expected: usize) -> Folded {
+    // The one fold, keeping only what its checks read (no trade stats, timelines or descriptions).
+    let mut ledger = Ledger { projections: Projections::checks_only(), bookings: 0 };
+    ledger.projections.reserve_transactions(expected);
     let mut signatures = Signatures::new();
     for n in 0.. {
         let Ok((events, error)) = from_workers[n % from_workers.len()].recv() else { break };
@@ -561,7 +590,7 @@ impl Reader {
         worker.send(batch).is_ok()
     }
 
-    fn read_records<R: Read>(
+    fn read_records<R: BufRead>(
         &mut self,
         input: &mut Input<R>,
         count: u64,
@@ -576,20 +605,35 @@ impl Reader {
             let at_field = input.offset;
             let s = Some(seq);
             let damage = |what: String| AuditError::Damage(BundleDamage { seq: s, offset: at_field, what });
-            let found = input.u64(s, "record seq")?;
+            let (found, recorded_at_us, prev_hash, hash, len) = match input.buffered::<RECORD_FIXED_BYTES>() {
+                Some(fixed) => {
+                    let field = |at: usize, n: usize| &fixed[at..at + n];
+                    let u64_at = |at| u64::from_le_bytes(field(at, 8).try_into().expect("8 bytes"));
+                    let hash_at = |at| Hash(field(at, 32).try_into().expect("32 bytes"));
+                    let len = u32::from_le_bytes(field(80, 4).try_into().expect("4 bytes"));
+                    (u64_at(0), u64_at(8), hash_at(16), hash_at(48), usize::try_from(len).unwrap_or(usize::MAX))
+                }
+                None => {
+                    // Near the end of the buffer (or of the file): field by field.
+                    let found = input.u64(s, "record seq")?;
+                    if found != seq {
+                        return Err(damage(format!("expected seq {seq}, found {found}")));
+                    }
+                    let recorded_at_us = input.u64(s, "record time")?;
+                    let prev_hash = Hash(input.bytes::<32>(s, "prev_hash")?);
+                    let hash = Hash(input.bytes::<32>(s, "hash")?);
+                    let len = usize::try_from(input.u32(s, "payload length")?).unwrap_or(usize::MAX);
+                    (found, recorded_at_us, prev_hash, hash, len)
+                }
+            };
             if found != seq {
                 return Err(damage(format!("expected seq {seq}, found {found}")));
             }
-            let recorded_at_us = input.u64(s, "record time")?;
-            let prev_hash = Hash(input.bytes::<32>(s, "prev_hash")?);
-            let hash = Hash(input.bytes::<32>(s, "hash")?);
-            let len = usize::try_from(input.u32(s, "payload length")?).unwrap_or(usize::MAX);
             if len > MAX_PAYLOAD_BYTES {
                 return Err(input.damage(s, format!("payload length {len} exceeds {MAX_PAYLOAD_BYTES}")));
             }
             let start = self.batch.data.len();
-            self.batch.data.resize(start + len, 0);
-            input.fill(&mut self.batch.data[start..], s, "payload")?;
+            input.append(&mut self.batch.data, len, s, "payload")?;
             if prev_hash != chain.prev {
                 return Err(damage(format!("prev_hash {prev_hash} does not link to the previous hash {}", chain.prev)));
             }

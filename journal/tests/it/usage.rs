@@ -236,3 +236,39 @@ fn a_segment_swapped_in_from_another_journal_breaks_the_chain() {
         assert_eq!(report.last_seq + 1, problem.seq);
     }
 }
+
+/// One thread (which reads the next segment while it checks one) and
+/// several threads report the same: over damage anywhere, in any segment,
+/// the same first problem, last sound record and count.
+#[test]
+fn one_thread_reading_ahead_and_several_threads_report_the_same_damage() {
+    use rand::Rng;
+    let (mut rng, _) = crate::seeded_rng("JOURNAL_VERIFY_SEED");
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(dir.path(), "n", small_options()).unwrap();
+    for i in 0..120u64 {
+        let batch: Vec<Vec<u8>> = (0..1 + i % 3).map(|j| format!("payload {i} {j}").into_bytes()).collect();
+        journal.append_batch_at(1_000 + i, &batch).unwrap();
+    }
+    drop(journal);
+    let segments = crate::segment_files(dir.path());
+    assert!(segments.len() >= 3);
+    let report = |threads| verify_dir(dir.path(), VerifyOptions { threads, ..VerifyOptions::default() }, &mut |_| {});
+    for round in 0..40 {
+        let segment = &segments[rng.gen_range(0..segments.len())];
+        let original = fs::read(segment).unwrap();
+        let mut damaged = original.clone();
+        let at = rng.gen_range(0..damaged.len());
+        if (28..32).contains(&at) {
+            continue; // The segment header's padding, which nothing reads.
+        }
+        damaged[at] ^= 1 << rng.gen_range(0..8);
+        fs::write(segment, &damaged).unwrap();
+        let (one, two) = (report(1).unwrap(), report(2).unwrap());
+        assert!(one.problem.is_some(), "round {round}: a flip at byte {at} of {} went unnoticed", segment.display());
+        assert_eq!(format!("{:?}", one.problem), format!("{:?}", two.problem), "round {round}");
+        assert_eq!((one.last_seq, one.records_verified), (two.last_seq, two.records_verified), "round {round}");
+        fs::write(segment, &original).unwrap();
+    }
+    assert!(report(1).unwrap().is_ok());
+}
