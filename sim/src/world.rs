@@ -403,6 +403,7 @@ impl Sim {
             checkpoint_records: 0,
             snapshot_every: 0,
             merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
+            peer_signature_window_secs: api::httpsig::WINDOW_SECS_DEFAULT,
             clock: journal::now_us,
             peer_client: Some(self.net.client(&n.name, n.incarnation)),
             store: api::store::StoreLocation::Memory(n.disk.clone()),
