@@ -552,6 +552,14 @@ fn bounded(r_left: u64, count: u64, record: usize) -> Result<usize, StoreError> 
     usize::try_from(count).map_err(|_| corrupt("too large"))
 }
 
+/// The capacity of a per-account table of `n` entries as loaded: a little
+/// room to grow, so that folding the journal's tail does not reallocate (and
+/// copy) every account's timeline and listing at its first new entry, which
+/// on a large journal would double the peak memory of the start.
+fn with_room(n: usize) -> usize {
+    n + n / 32 + 8
+}
+
 /// Builds the projections from the sections after the head, checking every
 /// index against the tables it points into, then the projections' invariants.
 fn restore<R: Read>(r: &mut Input<R>, head: Head) -> Result<(Projections, (u64, [u8; 32])), StoreError> {
@@ -577,7 +585,7 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head) -> Result<(Projections, (u64, 
         slot.key_hash = a.key_hash;
         slot.peer = a.peer;
         slot.ratchet = a.ratchet.map(|(md5, blake3, count)| Ratchet { md5, blake3, count });
-        slot.timeline = Vec::with_capacity(bounded(r.left, a.timeline, POINT_BYTES)?);
+        slot.timeline = Vec::with_capacity(with_room(bounded(r.left, a.timeline, POINT_BYTES)?));
         lengths.push((a.timeline, a.listed));
         p.open(slot);
     }
@@ -737,7 +745,7 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head) -> Result<(Projections, (u64, 
         lengths.iter().map(|l| l.1).try_fold(0u64, u64::checked_add).ok_or_else(|| corrupt("too many"))?;
     let mut lists = TxLists { upto: txs, lists: Vec::with_capacity(accounts) };
     for &(_, n) in &lengths {
-        lists.lists.push(Vec::with_capacity(bounded(r.left, n, LIST_BYTES)?));
+        lists.lists.push(Vec::with_capacity(with_room(bounded(r.left, n, LIST_BYTES)?)));
     }
     let mut at = (0usize, 0u64);
     let tx_count = u32::try_from(txs).expect("checked");
