@@ -513,6 +513,19 @@ pub fn read_snapshot<R: Read>(
     len: u64,
     genesis: [u8; 32],
 ) -> Result<(Projections, u64, [u8; 32]), StoreError> {
+    read_snapshot_before(input, len, genesis, 0)
+}
+
+/// As [`read_snapshot`], for a journal whose head is `journal_head`: the
+/// transaction tables are allocated with room for the records after the
+/// snapshot, so folding them does not copy the tables (growing a table of
+/// 10 M transactions would copy 640 MB and double its peak memory).
+fn read_snapshot_before<R: Read>(
+    input: R,
+    len: u64,
+    genesis: [u8; 32],
+    journal_head: u64,
+) -> Result<(Projections, u64, [u8; 32]), StoreError> {
     let mut r = Input { input, left: len, buf: Vec::new() };
     if r.exact(8)? != MAGIC {
         return Err(corrupt("not a snapshot file"));
@@ -531,7 +544,8 @@ pub fn read_snapshot<R: Read>(
     if head.genesis != genesis {
         return Err(StoreError::Foreign);
     }
-    let (p, seq) = restore(&mut r, head)?;
+    let room = usize::try_from(journal_head.saturating_sub(head.seq)).unwrap_or(0);
+    let (p, seq) = restore(&mut r, head, room)?;
     if r.left != 0 {
         return Err(corrupt(format!("{} trailing bytes", r.left)));
     }
@@ -562,7 +576,7 @@ fn with_room(n: usize) -> usize {
 
 /// Builds the projections from the sections after the head, checking every
 /// index against the tables it points into, then the projections' invariants.
-fn restore<R: Read>(r: &mut Input<R>, head: Head) -> Result<(Projections, (u64, [u8; 32])), StoreError> {
+fn restore<R: Read>(r: &mut Input<R>, head: Head, room: usize) -> Result<(Projections, (u64, [u8; 32])), StoreError> {
     let Head { head_hash, seq, last_at_us, config, accounts, .. } = head;
     let mut p = Projections::new();
     (p.seq, p.last_at_us, p.config) = (seq, last_at_us, config);
@@ -634,7 +648,11 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head) -> Result<(Projections, (u64, 
 
     // 4, 5. Extras and their text.
     let extras = bounded(r.left, head.extras, EXTRA_BYTES)?;
-    let mut x = Extras { ends: Vec::with_capacity(extras), rare: Vec::with_capacity(extras), ..Extras::default() };
+    let mut x = Extras {
+        ends: Vec::with_capacity(extras.saturating_add(room)),
+        rare: Vec::with_capacity(extras.saturating_add(room)),
+        ..Extras::default()
+    };
     x.rares = head.rares;
     let mut used = vec![false; x.rares.len()];
     let mut last_end = 0u64;
@@ -674,7 +692,7 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head) -> Result<(Projections, (u64, 
     if txs >= ix(NO_EXTRA) {
         return Err(corrupt("too many transactions"));
     }
-    p.txs = Vec::with_capacity(txs);
+    p.txs = Vec::with_capacity(txs.saturating_add(room));
     let mut validated = 0usize;
     let workflows = p.workflows.len();
     r.records("transactions", TX_BYTES, Some(head.txs), |b| {
@@ -886,13 +904,23 @@ impl SnapshotStore {
     /// `Ok(None)` if there is none, `Err(Foreign)` if it is another
     /// journal's, `Err(Corrupt)` / `Err(UnknownVersion)` if unreadable.
     pub fn load(&self, journal_genesis: [u8; 32]) -> Result<Option<(Projections, u64, [u8; 32])>, StoreError> {
+        self.load_before(journal_genesis, 0)
+    }
+
+    /// As [`SnapshotStore::load`], with room in the transaction tables for
+    /// the journal records up to `journal_head` (see [`load_or_rebuild`]).
+    pub fn load_before(
+        &self,
+        journal_genesis: [u8; 32],
+        journal_head: u64,
+    ) -> Result<Option<(Projections, u64, [u8; 32])>, StoreError> {
         let file = match std::fs::File::open(self.path()) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         let len = file.metadata()?.len();
-        read_snapshot(file, len, journal_genesis).map(Some)
+        read_snapshot_before(file, len, journal_genesis, journal_head).map(Some)
     }
 
     /// Removes the stored snapshot.
@@ -924,7 +952,7 @@ pub fn load_or_rebuild<J: journal::Store + Sync>(
     let head = journal.head();
     let genesis = journal.genesis().0;
     let started = std::time::Instant::now();
-    let (mut p, from_snapshot_seq, rebuilt_because) = match store.load(genesis) {
+    let (mut p, from_snapshot_seq, rebuilt_because) = match store.load_before(genesis, head.seq) {
         Ok(Some((p, seq, hash))) => match check_against(journal, seq, hash)? {
             None => (p, Some(seq), None),
             Some(why) => (Projections::new(), None, Some(why)),
@@ -937,9 +965,12 @@ pub fn load_or_rebuild<J: journal::Store + Sync>(
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let pipelined = threads >= PIPELINE_MIN_THREADS && head.seq - p.seq() >= PIPELINE_MIN_RECORDS;
     let mut unfoldable = None;
-    // Room for the tail at once (capacity is not memory until it is
-    // written), rather than copying the tables as they grow.
-    p.reserve_transactions(usize::try_from(head.seq - p.seq()).unwrap_or(0));
+    if from_snapshot_seq.is_none() {
+        // Room for the whole journal at once (capacity is not memory until
+        // it is written), rather than copying the tables as they grow; a
+        // loaded snapshot made room for the tail already.
+        p.reserve_transactions(usize::try_from(head.seq).unwrap_or(0));
+    }
     let folded = fold_rest(journal, &mut p, pipelined, &mut unfoldable)?;
     let fold_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok((p, LoadReport { from_snapshot_seq, folded, rebuilt_because, unfoldable, snapshot_ms, fold_ms }))
