@@ -501,6 +501,11 @@ fn le_i128(b: &[u8]) -> i128 {
     i128::from_le_bytes(b.try_into().expect("16 bytes"))
 }
 fn amount_at(b: &[u8]) -> Result<Amount, StoreError> {
+    // `rust_decimal`'s flags: bits 0-15 and 24-30 unused, the scale in
+    // 16-23 (an amount's is at most 6), the sign in 31.
+    if b[0] != 0 || b[1] != 0 || b[2] > 6 || b[3] & 0x7F != 0 {
+        return Err(corrupt("not an amount"));
+    }
     let d = Decimal::deserialize(b.try_into().expect("16 bytes"));
     Amount::from_decimal(d).map_err(|e| corrupt(format!("amount: {e}")))
 }
@@ -672,7 +677,7 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head, room: usize) -> Result<(Projec
         x.rare.push(rare);
         Ok(())
     })?;
-    if used.iter().any(|u| !u) || last_end != head.text && extras > 0 {
+    if used.iter().any(|u| !u) || last_end != head.text {
         return Err(corrupt("rare parts or text not used by any extra"));
     }
     let text = r.whole("text", Some(head.text))?;
@@ -1167,6 +1172,56 @@ mod tests {
         };
         p.apply(4, 11, &ledger::Event::TransactionProposed { transaction });
         p
+    }
+
+    /// `bytes` with `patch` applied to section `index` (0: the head) and
+    /// that section's checksum recomputed, so only the record checks can
+    /// refuse it.
+    fn patched(bytes: &[u8], index: usize, patch: impl Fn(&mut [u8])) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        let mut at = 12;
+        for i in 0..=index {
+            let len = usize::try_from(le_u64(&out[at..at + 8])).expect("fits");
+            let body = at + 8..at + 8 + len;
+            if i == index {
+                patch(&mut out[body.clone()]);
+                let crc = crc32c::crc32c(&out[body.clone()]).to_le_bytes();
+                out[body.end..body.end + 4].copy_from_slice(&crc);
+            }
+            at = body.end + 4;
+        }
+        out
+    }
+
+    #[test]
+    fn well_checksummed_but_inconsistent_records_are_refused() {
+        let p = tiny();
+        let bytes = encode_snapshot(&p, [1; 32], [2; 32]).expect("encode");
+        let refused = |bytes: Vec<u8>, what: &str| match decode_snapshot(&bytes, [1; 32]) {
+            Err(StoreError::Corrupt(why)) => why,
+            other => panic!("{what}: expected Corrupt, got {other:?}"),
+        };
+        // Section 5 is the transactions: payer slot at bytes 40..44, state at 62.
+        let why = refused(patched(&bytes, 5, |t| t[40..44].copy_from_slice(&7u32.to_le_bytes())), "payer");
+        assert!(why.contains("names an unknown account"), "{why}");
+        assert!(refused(patched(&bytes, 5, |t| t[62] = 9), "state").contains("unknown state"));
+        let why = refused(patched(&bytes, 5, |t| t[16] = 1), "quant flags");
+        assert!(why.contains("not an amount"), "{why}");
+        // Section 1 is the stats: a completed balance the timeline does not end at.
+        let why = refused(patched(&bytes, 1, |s| s[0] ^= 1), "stats");
+        assert!(why.contains("timeline ends at"), "{why}");
+        // Section 2 is the timeline points: one after the snapshot's head.
+        let why = refused(patched(&bytes, 2, |t| t[0..8].copy_from_slice(&99u64.to_le_bytes())), "timeline");
+        assert!(why.contains("out of bounds"), "{why}");
+        // Section 6 is the uuid index: a bucket naming a slot beyond the table.
+        let why = refused(
+            patched(&bytes, 6, |b| {
+                let at = b.chunks(8).position(|c| c != [0; 8]).expect("one bucket") * 8;
+                b[at..at + 4].copy_from_slice(&9u32.to_le_bytes());
+            }),
+            "index",
+        );
+        assert_eq!(why, "uuid index");
     }
 
     #[test]
