@@ -36,7 +36,7 @@ pub fn warn_exposed(data: &Path) {
             Err(error) => tracing::warn!(%error, dir = %dir.display(), "could not check permissions"),
         }
     }
-    // sled's files are covered by their directory; the journal's are listed.
+    // The snapshot's files are covered by their directory; the journal's are listed.
     let projections = api::app::projections_dir(data);
     exposed.retain(|(path, _)| path == &projections || path.parent() != Some(projections.as_path()));
     if exposed.is_empty() {

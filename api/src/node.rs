@@ -196,6 +196,16 @@ impl Node {
         let opening = std::time::Instant::now();
         let store = match SnapshotStore::open(&projections_dir(&options.data_dir)) {
             Ok(store) => {
+                // Formats up to 5 kept the snapshot in sled here: not read
+                // (the projections are rebuilt from the journal), deleted.
+                match store.remove_legacy() {
+                    Ok(removed) if !removed.is_empty() => tracing::warn!(
+                        ?removed,
+                        "removed an old-format projections snapshot (sled); the projections are rebuilt from the journal"
+                    ),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "could not remove an old-format projections snapshot"),
+                }
                 tracing::info!(ms = opening.elapsed().as_millis(), "snapshot store opened");
                 Some(Arc::new(store))
             }
@@ -209,6 +219,9 @@ impl Node {
             Some(store) => {
                 let (projections, report) = projections::load_or_rebuild(&journal, store)
                     .map_err(|e| StartError::Replay(format!("projections: {e}")))?;
+                if let Some(why) = report.rebuilt_because.as_deref().filter(|why| *why != "no snapshot") {
+                    tracing::warn!(reason = why, "the projections snapshot was not used; rebuilt from the journal");
+                }
                 tracing::info!(
                     snapshot_seq = ?report.from_snapshot_seq,
                     folded = report.folded,
@@ -486,7 +499,7 @@ async fn startup_writes(
 
 /// Saves a projections snapshot each time the publisher asks, until it is
 /// gone. The snapshot is encoded under the read lock (the publisher waits
-/// meanwhile, readers do not) and written to sled after it is released.
+/// meanwhile, readers do not) and written to the snapshot file after it is released.
 fn snapshot_loop(
     read: &RwLock<ReadModel>,
     store: &SnapshotStore,

@@ -960,7 +960,7 @@ pub struct HealthJournal {
 pub struct HealthProjections {
     /// Seq folded into the read model.
     seq: u64,
-    /// Bytes of its sled snapshot store.
+    /// Bytes of its snapshot directory (the snapshot file).
     bytes: u64,
     /// How the node started and the last snapshot saved.
     snapshots: HealthSnapshots,

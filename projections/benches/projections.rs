@@ -269,7 +269,7 @@ fn rebuild_section(events: u64, accounts: u64, keep: Option<&Path>) {
 /// then save a snapshot and load it back.
 fn rebuild_child(scratch: &Path, journal_dir: &Path) {
     let journal = Journal::open_read_only(journal_dir).expect("open journal");
-    let store = SnapshotStore::open(&scratch.join("sled")).expect("open store");
+    let store = SnapshotStore::open(&scratch.join("snapshot")).expect("open store");
     let started = Instant::now();
     let (p, report) = load_or_rebuild(&journal, &store).expect("rebuild");
     let elapsed = started.elapsed();

@@ -288,7 +288,7 @@ pub(crate) const NO_SLOT: u32 = u32::MAX;
 /// `TxRec::extra` value meaning "no side-table record".
 pub(crate) const NO_EXTRA: u32 = u32::MAX;
 /// `TxRec::workflow` value meaning "workflow index in the side table".
-const WIDE_WORKFLOW: u16 = u16::MAX;
+pub(crate) const WIDE_WORKFLOW: u16 = u16::MAX;
 
 /// Trade statistics of one class in micro-units; [`TradeStats`] on demand.
 /// The class's balance is `gross_in - gross_out`.
@@ -419,7 +419,7 @@ impl AccountSlot {
 }
 
 /// A transaction, compactly: the primary entry inline, the rest (rare) in
-/// [`TxExtra`].
+/// [`Extras`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TxRec {
     pub(crate) uuid: TxId,
@@ -436,74 +436,102 @@ pub(crate) struct TxRec {
     /// Index in `Projections::extras`, or [`NO_EXTRA`].
     pub(crate) extra: u32,
     /// Index in `Projections::workflows`, or `WIDE_WORKFLOW`.
-    workflow: u16,
+    pub(crate) workflow: u16,
     pub(crate) state: State,
 }
 
-/// The rare parts of a transaction.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct TxExtra {
+/// The rarest parts of a transaction: everything but the primary entry's
+/// description, which most transactions that have any extra carry alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub(crate) struct TxRare {
     /// The author when it is not an open account.
-    author: Option<AccountId>,
+    pub(crate) author: Option<AccountId>,
     /// The workflow index when it does not fit `TxRec::workflow`.
-    workflow: Option<u32>,
-    /// Primary entry's description.
-    pub(crate) description: String,
+    pub(crate) workflow: Option<u32>,
     /// Primary entry's metadata and remote paths, in one map as format v1 stores them.
     pub(crate) metadata: BTreeMap<String, String>,
     /// Additional entries.
     pub(crate) more: Vec<ExtraEntry>,
 }
 
-impl TxExtra {
-    /// Whether it holds nothing (`== TxExtra::default()`, without comparing maps).
-    fn is_empty(&self) -> bool {
-        let Self { author, workflow, description, metadata, more } = self;
-        author.is_none() && workflow.is_none() && description.is_empty() && metadata.is_empty() && more.is_empty()
+static NO_METADATA: BTreeMap<String, String> = BTreeMap::new();
+
+/// The side table of the transactions whose record does not hold them
+/// whole, by `TxRec::extra`: each one's primary description, as a span of
+/// one text (no allocation per transaction), and its [`TxRare`] parts if any.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extras {
+    /// Every description, one after the other.
+    pub(crate) text: String,
+    /// Per extra, where its description ends in `text` (it starts where the
+    /// previous one ends).
+    pub(crate) ends: Vec<u64>,
+    /// Per extra, its index in `rares`, or [`NO_EXTRA`].
+    pub(crate) rare: Vec<u32>,
+    pub(crate) rares: Vec<TxRare>,
+}
+
+impl Extras {
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Appends an extra; the caller checked that its index fits below [`NO_EXTRA`].
+    fn push(&mut self, description: &str, rare: TxRare) -> u32 {
+        let at = u32::try_from(self.ends.len()).expect("checked by the caller");
+        self.text.push_str(description);
+        self.ends.push(u64::try_from(self.text.len()).expect("usize fits in u64"));
+        if rare == TxRare::default() {
+            self.rare.push(NO_EXTRA);
+        } else {
+            self.rare.push(u32::try_from(self.rares.len()).expect("fewer rares than extras"));
+            self.rares.push(rare);
+        }
+        at
+    }
+
+    pub(crate) fn get(&self, i: u32) -> ExtraRef<'_> {
+        let i = ix(i);
+        let to = usize::try_from(self.ends[i]).expect("within the text");
+        let from = if i == 0 { 0 } else { usize::try_from(self.ends[i - 1]).expect("within the text") };
+        let rare = match self.rare[i] {
+            NO_EXTRA => None,
+            r => Some(&self.rares[ix(r)]),
+        };
+        ExtraRef { description: &self.text[from..to], rare }
     }
 }
 
-/// A transaction as a snapshot stores it: the projections' own record, its
-/// parties as account slots (opening order) and its workflow as an index in
-/// the workflow table.
-#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
-pub(crate) struct StoredTx {
-    pub(crate) uuid: TxId,
-    pub(crate) version: u32,
-    pub(crate) state: State,
-    pub(crate) workflow: u32,
-    pub(crate) written_unix_s: u64,
-    pub(crate) payer: u32,
-    pub(crate) payee: u32,
-    pub(crate) quant: Amount,
-    /// [`NO_SLOT`] when the author is not an account (then in `extra`).
-    pub(crate) author: u32,
-    pub(crate) extra: Option<StoredExtra>,
+/// One entry of [`Extras`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExtraRef<'a> {
+    /// Primary entry's description.
+    pub(crate) description: &'a str,
+    rare: Option<&'a TxRare>,
 }
 
-impl StoredTx {
-    /// Its state.
-    pub(crate) fn state(&self) -> State {
-        self.state
+impl<'a> ExtraRef<'a> {
+    pub(crate) fn author(&self) -> Option<&'a AccountId> {
+        self.rare.and_then(|r| r.author.as_ref())
     }
-}
-
-/// An additional entry as a snapshot stores it: payer slot, payee slot,
-/// quant, description, metadata.
-pub(crate) type StoredEntry = (u32, u32, Amount, String, BTreeMap<String, String>);
-
-/// The rare parts of a stored transaction.
-#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
-pub(crate) struct StoredExtra {
-    author: Option<AccountId>,
-    description: String,
-    metadata: BTreeMap<String, String>,
-    /// Additional entries: payer slot, payee slot, quant, description, metadata.
-    more: Vec<StoredEntry>,
+    pub(crate) fn workflow(&self) -> Option<u32> {
+        self.rare.and_then(|r| r.workflow)
+    }
+    pub(crate) fn metadata(&self) -> &'a BTreeMap<String, String> {
+        self.rare.map_or(&NO_METADATA, |r| &r.metadata)
+    }
+    pub(crate) fn more(&self) -> &'a [ExtraEntry] {
+        self.rare.map_or(&[], |r| r.more.as_slice())
+    }
+    /// Equal, the workflow index aside (its numbering is not a fact).
+    fn same(&self, other: &ExtraRef<'_>) -> bool {
+        let strip = |r: Option<&TxRare>| r.map(|r| TxRare { workflow: None, ..r.clone() }).unwrap_or_default();
+        self.description == other.description && strip(self.rare) == strip(other.rare)
+    }
 }
 
 /// An additional entry with its parties as slots.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub(crate) struct ExtraEntry {
     pub(crate) payer: u32,
     pub(crate) payee: u32,
@@ -529,13 +557,13 @@ type Chunk = [OnceLock<Box<Transaction>>; CHUNK];
 /// chunks of [`CHUNK`]. Filled through `&self`; reset per transaction when it
 /// changes and dropped whole past [`CACHE_MAX`] entries, both under `&mut`.
 #[derive(Debug, Default)]
-struct TxCache {
+pub(crate) struct TxCache {
     chunks: Vec<OnceLock<Box<Chunk>>>,
     filled: AtomicUsize,
 }
 
 impl TxCache {
-    fn sized(txs: usize) -> Self {
+    pub(crate) fn sized(txs: usize) -> Self {
         let mut cache = Self::default();
         cache.cover(txs);
         cache
@@ -633,24 +661,24 @@ pub struct Projections {
     pub(crate) validated: std::collections::HashSet<u32, BuildHasherDefault<SlotHasher>>,
     /// Transactions in proposal order.
     pub(crate) txs: Vec<TxRec>,
-    pub(crate) extras: Vec<TxExtra>,
+    pub(crate) extras: Extras,
     /// Distinct workflow definitions of transactions, in order of first use.
-    workflows: Vec<Workflow>,
+    pub(crate) workflows: Vec<Workflow>,
     workflow_ids: SlotMap<WorkflowId, Vec<u32>>,
     /// The content hash of each of `workflows`.
     workflow_hash_of: Vec<[u8; 32]>,
     /// Index in `workflows` by content hash (what format-2 proposals name).
     /// Keys are blake3 outputs, so the cheap hasher spreads them.
     workflow_hashes: HashMap<[u8; 32], u32, BuildHasherDefault<SlotHasher>>,
-    tx_index: TxIndex,
+    pub(crate) tx_index: TxIndex,
     /// Per account pair, entries between them per class.
-    pairs: PairTable,
-    cache: TxCache,
+    pub(crate) pairs: PairTable,
+    pub(crate) cache: TxCache,
     /// Slots whose stats were built since the last `apply`, which resets them.
     stats_built: Mutex<Vec<u32>>,
     /// Per account, the transactions it is party to: an index for listings,
     /// caught up on use rather than on every `apply`.
-    lists: Mutex<TxLists>,
+    pub(crate) lists: Mutex<TxLists>,
     /// Scratch space of the booking check.
     scratch: Vec<Delta>,
     /// Keep only what the checks read ([`Projections::checks_only`]).
@@ -661,8 +689,8 @@ pub struct Projections {
 /// order, for transactions `0..upto`.
 #[derive(Debug, Default)]
 pub(crate) struct TxLists {
-    upto: usize,
-    lists: Vec<Vec<u32>>,
+    pub(crate) upto: usize,
+    pub(crate) lists: Vec<Vec<u32>>,
 }
 
 impl TxLists {
@@ -714,11 +742,8 @@ impl PartialEq for Projections {
                     && self.workflow_of(a) == other.workflow_of(b)
             })
             && self.extras.len() == other.extras.len()
-            && self
-                .extras
-                .iter()
-                .zip(&other.extras)
-                .all(|(a, b)| TxExtra { workflow: None, ..a.clone() } == TxExtra { workflow: None, ..b.clone() });
+            && (0..u32::try_from(self.extras.len()).expect("extras are u32"))
+                .all(|i| self.extras.get(i).same(&other.extras.get(i)));
         self.checks_only == other.checks_only
             && self.seq == other.seq
             && self.last_at_us == other.last_at_us
@@ -798,18 +823,30 @@ impl Projections {
         Self { checks_only: true, ..Self::default() }
     }
 
-    /// Makes room for `additional` more transactions at once (an audit
-    /// knows how many records it will fold), so that the transaction table
-    /// and its index never grow by copying: with an allocator that cannot
-    /// remap, growing a table holds the old and the new one at once.
-    pub fn reserve_transactions(&mut self, additional: usize) {
-        self.txs.reserve(additional);
-        self.tx_index.reserve(self.txs.len().saturating_add(additional));
-    }
-
     /// Whether these projections were made with [`Projections::checks_only`].
     pub fn is_checks_only(&self) -> bool {
         self.checks_only
+    }
+
+    /// Makes room for `n` more accounts.
+    pub(crate) fn reserve_accounts(&mut self, n: usize) {
+        self.slots.reserve_exact(n);
+        self.by_id.reserve(n);
+    }
+
+    /// Makes room for up to `n` more transactions (each of them with an
+    /// extra, unless only the checks are kept), so that folding them never
+    /// copies the tables as they grow: with an allocator that cannot remap,
+    /// growing a table holds the old and the new one at once (an audit
+    /// knows how many records it will fold; a snapshot load leaves room for
+    /// the journal's tail).
+    pub fn reserve_transactions(&mut self, n: usize) {
+        self.txs.reserve_exact(n);
+        self.tx_index.reserve(self.txs.len().saturating_add(n));
+        if !self.checks_only {
+            self.extras.ends.reserve_exact(n);
+            self.extras.rare.reserve_exact(n);
+        }
     }
 
     /// Folds one durable event recorded at journal `seq` at `recorded_at_us`
@@ -1107,7 +1144,7 @@ impl Projections {
         if rec.version.checked_add(1) != Some(version) {
             return Err(FindingKind::VersionSkip { uuid: uuid.to_string(), current: rec.version, claimed: version });
         }
-        let more = self.extra_of(rec).map_or(&[][..], |x| x.more.as_slice());
+        let more = self.extra_of(rec).map_or(&[][..], |x| x.more());
         let legs = std::iter::once((rec.payer, rec.payee, micros(rec.quant)))
             .chain(more.iter().map(|e| (e.payer, e.payee, micros(e.quant))));
         self.check_booking(config, legs, Some(from), to, deltas)?;
@@ -1282,7 +1319,7 @@ impl Projections {
     pub(crate) fn workflow_of(&self, rec: &TxRec) -> &Workflow {
         let i = match rec.workflow {
             WIDE_WORKFLOW => {
-                self.extra_of(rec).and_then(|x| x.workflow).expect("wide workflow index in the side table")
+                self.extra_of(rec).and_then(|x| x.workflow()).expect("wide workflow index in the side table")
             }
             narrow => u32::from(narrow),
         };
@@ -1294,14 +1331,14 @@ impl Projections {
         self.workflow_of(rec).id.as_str()
     }
 
-    pub(crate) fn extra_of(&self, rec: &TxRec) -> Option<&TxExtra> {
-        (rec.extra != NO_EXTRA).then(|| &self.extras[ix(rec.extra)])
+    pub(crate) fn extra_of(&self, rec: &TxRec) -> Option<ExtraRef<'_>> {
+        (rec.extra != NO_EXTRA).then(|| self.extras.get(rec.extra))
     }
 
     /// The author of a stored transaction.
     pub(crate) fn author_of<'a>(&'a self, rec: &TxRec) -> &'a AccountId {
         match rec.author {
-            NO_SLOT => self.extra_of(rec).and_then(|x| x.author.as_ref()).expect("author in the side table"),
+            NO_SLOT => self.extra_of(rec).and_then(|x| x.author()).expect("author in the side table"),
             slot => &self.slots[ix(slot)].account.id,
         }
     }
@@ -1320,7 +1357,7 @@ impl Projections {
             .split_first()
             .ok_or_else(|| PartsError::Inconsistent(format!("transaction {} without entries", tx.uuid)))?;
         let full = !self.checks_only;
-        let mut extra = TxExtra::default();
+        let mut extra = TxRare::default();
         for e in more {
             extra.more.push(ExtraEntry {
                 payer: self.index_of(&e.payer).ok_or_else(|| unknown(&e.payer))?,
@@ -1348,15 +1385,15 @@ impl Projections {
             }
         };
         if full {
-            extra.description.clone_from(&primary.description);
             extra.metadata = primary.stored_map();
         }
-        let extra = if extra.is_empty() {
+        // An audit keeps no descriptions: only queries read them.
+        let description = if full { primary.description.as_str() } else { "" };
+        let extra = if extra == TxRare::default() && description.is_empty() {
             NO_EXTRA
         } else {
-            let at = u32::try_from(self.extras.len()).ok().filter(|&i| i != NO_EXTRA).expect("slot checked above");
-            self.extras.push(extra);
-            at
+            u32::try_from(self.extras.len()).ok().filter(|&i| i != NO_EXTRA).expect("slot checked above");
+            self.extras.push(description, extra)
         };
         let rec = TxRec {
             uuid: tx.uuid,
@@ -1376,43 +1413,6 @@ impl Projections {
         Ok(slot)
     }
 
-    /// The distinct workflow definitions of transactions, in order of first use.
-    pub(crate) fn workflow_table(&self) -> &[Workflow] {
-        &self.workflows
-    }
-
-    /// Transaction `slot` as a snapshot stores it.
-    pub(crate) fn stored_tx(&self, slot: u32) -> StoredTx {
-        let rec = &self.txs[ix(slot)];
-        let wide = match rec.workflow {
-            WIDE_WORKFLOW => {
-                self.extra_of(rec).and_then(|x| x.workflow).expect("wide workflow index in the side table")
-            }
-            narrow => u32::from(narrow),
-        };
-        StoredTx {
-            uuid: rec.uuid,
-            version: rec.version,
-            state: rec.state,
-            workflow: wide,
-            written_unix_s: rec.written_unix_s,
-            payer: rec.payer,
-            payee: rec.payee,
-            quant: rec.quant,
-            author: rec.author,
-            extra: self.extra_of(rec).map(|x| StoredExtra {
-                author: x.author.clone(),
-                description: x.description.clone(),
-                metadata: x.metadata.clone(),
-                more: x
-                    .more
-                    .iter()
-                    .map(|e| (e.payer, e.payee, e.quant, e.description.clone(), e.metadata.clone()))
-                    .collect(),
-            }),
-        }
-    }
-
     /// Sets the workflow table of projections that hold no transaction yet.
     pub(crate) fn restore_workflows(&mut self, workflows: Vec<Workflow>) -> Result<(), PartsError> {
         if !self.txs.is_empty() || !self.workflows.is_empty() {
@@ -1426,82 +1426,13 @@ impl Projections {
         Ok(())
     }
 
-    /// Appends a transaction a snapshot stored, checking every index it holds.
-    pub(crate) fn push_stored(&mut self, tx: StoredTx) -> Result<u32, PartsError> {
-        let bad = |what: &str| PartsError::Inconsistent(format!("transaction {}: {what}", tx.uuid));
-        let slot = u32::try_from(self.txs.len()).ok().filter(|&s| s != u32::MAX).ok_or_else(|| bad("too many"))?;
-        if self.tx_slot(&tx.uuid).is_some() {
-            return Err(bad("appears twice"));
-        }
-        let accounts = self.slots.len();
-        let known = |slot: u32| ix(slot) < accounts;
-        let more_known = tx.extra.as_ref().is_none_or(|x| x.more.iter().all(|e| known(e.0) && known(e.1)));
-        let author_known = match tx.author {
-            NO_SLOT => tx.extra.as_ref().is_some_and(|x| x.author.is_some()),
-            slot => known(slot) && tx.extra.as_ref().is_none_or(|x| x.author.is_none()),
-        };
-        if !known(tx.payer) || !known(tx.payee) || !more_known || !author_known {
-            return Err(bad("names an unknown account"));
-        }
-        if ix(tx.workflow) >= self.workflows.len() {
-            return Err(bad("names an unknown workflow"));
-        }
-        let workflow = u16::try_from(tx.workflow).ok().filter(|&w| w != WIDE_WORKFLOW);
-        let mut extra = match tx.extra {
-            Some(x) => TxExtra {
-                author: x.author,
-                workflow: None,
-                description: x.description,
-                metadata: x.metadata,
-                more: x
-                    .more
-                    .into_iter()
-                    .map(|(payer, payee, quant, description, metadata)| ExtraEntry {
-                        payer,
-                        payee,
-                        quant,
-                        description,
-                        metadata,
-                    })
-                    .collect(),
-            },
-            None => TxExtra::default(),
-        };
-        if workflow.is_none() {
-            extra.workflow = Some(tx.workflow);
-        }
-        let extra = if extra == TxExtra::default() {
-            NO_EXTRA
-        } else {
-            let at = u32::try_from(self.extras.len()).ok().filter(|&i| i != NO_EXTRA).ok_or_else(|| bad("too many"))?;
-            self.extras.push(extra);
-            at
-        };
-        let rec = TxRec {
-            uuid: tx.uuid,
-            quant: tx.quant,
-            written_unix_s: tx.written_unix_s,
-            payer: tx.payer,
-            payee: tx.payee,
-            author: tx.author,
-            version: tx.version,
-            extra,
-            workflow: workflow.unwrap_or(WIDE_WORKFLOW),
-            state: tx.state,
-        };
-        self.tx_index.insert(&tx.uuid, slot);
-        self.txs.push(rec);
-        self.cache.cover(self.txs.len());
-        Ok(slot)
-    }
-
     /// The accounts party to `rec`'s entries, in entry order (payer then
     /// payee), without repeats.
     fn parties(&self, rec: &TxRec) -> Parties {
         let mut parties = Parties::Two([rec.payer, rec.payee], if rec.payer == rec.payee { 1 } else { 2 });
-        if let Some(x) = self.extra_of(rec).filter(|x| !x.more.is_empty()) {
+        if let Some(x) = self.extra_of(rec).filter(|x| !x.more().is_empty()) {
             let mut all = vec![rec.payer];
-            for party in [rec.payee].into_iter().chain(x.more.iter().flat_map(|e| [e.payer, e.payee])) {
+            for party in [rec.payee].into_iter().chain(x.more().iter().flat_map(|e| [e.payer, e.payee])) {
                 if !all.contains(&party) {
                     all.push(party);
                 }
@@ -1516,7 +1447,7 @@ impl Projections {
         let rec = &self.txs[ix(slot)];
         let extra = self.extra_of(rec);
         let id = |slot: u32| self.slots[ix(slot)].account.id.clone();
-        let mut entries = Vec::with_capacity(1 + extra.map_or(0, |x| x.more.len()));
+        let mut entries = Vec::with_capacity(1 + extra.map_or(0, |x| x.more().len()));
         let entry = |payer: AccountId, payee: AccountId, quant, description: String, map: BTreeMap<String, String>| {
             let (metadata, remote) = Entry::split_stored(&payer, &payee, map);
             Entry { payer, payee, quant, description, metadata, remote }
@@ -1525,10 +1456,10 @@ impl Projections {
             id(rec.payer),
             id(rec.payee),
             rec.quant,
-            extra.map(|x| x.description.clone()).unwrap_or_default(),
-            extra.map(|x| x.metadata.clone()).unwrap_or_default(),
+            extra.map(|x| x.description.to_owned()).unwrap_or_default(),
+            extra.map(|x| x.metadata().clone()).unwrap_or_default(),
         ));
-        for e in extra.iter().flat_map(|x| &x.more) {
+        for e in extra.iter().flat_map(|x| x.more()) {
             entries.push(entry(id(e.payer), id(e.payee), e.quant, e.description.clone(), e.metadata.clone()));
         }
         Transaction {
@@ -1698,7 +1629,7 @@ impl Projections {
         let rec = self.txs[ix(slot)];
         let primary = (rec.payer, rec.payee, micros(rec.quant));
         let more: Vec<(u32, u32, Micros)> = match self.extra_of(&rec) {
-            Some(x) if !x.more.is_empty() => x.more.iter().map(|e| (e.payer, e.payee, micros(e.quant))).collect(),
+            Some(x) if !x.more().is_empty() => x.more().iter().map(|e| (e.payer, e.payee, micros(e.quant))).collect(),
             _ => Vec::new(),
         };
         let parties = self.parties(&rec);

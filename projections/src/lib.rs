@@ -4,7 +4,7 @@
 //! their journal seq and record time: accounts, balances (completed and
 //! pending), transactions by uuid, entries per account, trade stats, and a
 //! per-account timeline of the completed balance answering historical
-//! queries in O(log n). [`store`] persists snapshots in sled as derived
+//! queries in O(log n). [`store`] persists snapshots in a file as derived
 //! data, always checked against (and rebuildable from) the journal.
 
 pub mod facts;

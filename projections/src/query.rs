@@ -214,9 +214,9 @@ impl Projections {
             payer: tx.payer,
             payee: tx.payee,
             quant: tx.quant,
-            description: extra.map_or("", |x| x.description.as_str()),
+            description: extra.map_or("", |x| x.description),
         };
-        let more = extra.into_iter().flat_map(|x| &x.more).map(|e| EntryView {
+        let more = extra.into_iter().flat_map(|x| x.more()).map(|e| EntryView {
             payer: e.payer,
             payee: e.payee,
             quant: e.quant,

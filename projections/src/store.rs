@@ -1,44 +1,88 @@
-//! Snapshots of [`Projections`] in sled: derived data, never the source of
-//! truth.
+//! Snapshots of [`Projections`] in a file of their own: derived data, never
+//! the source of truth.
 //!
-//! A snapshot holds what cannot be recomputed from current transactions (the
-//! accounts with their opening seq, keys, peers and balance timelines) plus
-//! the transactions themselves; balances, trade stats and per-account lists
-//! are recomputed on load, and the result is checked against the
-//! projection invariants. It is tagged with the journal's genesis hash and
-//! the seq and record hash it reflects, so a snapshot from another journal,
-//! or ahead of or diverging from this one, is detected and rebuilt.
+//! A snapshot holds the projections as they are in memory, table by table,
+//! so that loading one is reading and copying rather than decoding and
+//! re-indexing: the accounts with their stats and balance timelines, the
+//! transactions as fixed-size records, the side table of descriptions, the
+//! uuid index, the pair table and the per-account listing index. It is
+//! tagged with the journal's genesis hash and the seq and record hash it
+//! reflects, so a snapshot from another journal, or ahead of or diverging
+//! from this one, is detected and rebuilt; each section is checksummed, and
+//! the loaded projections are checked against their invariants.
 //!
-//! Blob format (version [`SNAPSHOT_FORMAT_VERSION`]): key `meta` holds
-//! `[version u8][crc32c(body) u32 LE][body length u64 LE][chunk count u32 LE]`;
-//! keys `chunk` ++ `u32 BE` hold the body in chunks of at most
-//! [`CHUNK_BYTES`]. The body is bincode 2.0.1 with the configuration of
-//! [`bincode_config`]. Everything is written in one atomic sled batch.
+//! File format (version [`SNAPSHOT_FORMAT_VERSION`]), all integers little
+//! endian: the 8 bytes [`MAGIC`], the version as a `u32`, then nine sections,
+//! each `[length u64][bytes][crc32c(bytes) u32]`, then the end of the file:
+//!
+//! 1. head: bincode 2.0.1 ([`bincode_config`]) of the genesis and head
+//!    hashes, seq, last record time, node config, accounts (opening order;
+//!    with each one's timeline and listing lengths), workflow table, links,
+//!    dialects, closed links, link logs, node facts, the rare parts of
+//!    transactions, the validated transactions, and the sizes of the
+//!    sections below;
+//! 2. account stats, 112 bytes per account: per class (completed, pending)
+//!    gross in and out (`i128` micro-units), trades, entries, partners (`u64`);
+//! 3. timeline points, 32 bytes each, accounts one after the other: seq,
+//!    record time (`u64`), balance (a 16-byte `rust_decimal` serialisation);
+//! 4. extras, 12 bytes each: where its description ends in the text (`u64`),
+//!    its index among the rare parts or `u32::MAX`;
+//! 5. the text of the descriptions (UTF-8);
+//! 6. transactions, 64 bytes each: uuid (16), primary quant (16, decimal),
+//!    written time (`u64`), payer, payee and author slots, version, extra
+//!    index (`u32`), workflow index (`u16`), state (`u8`), a zero byte;
+//! 7. uuid index buckets (`u64`, see `TxIndex`);
+//! 8. pair table buckets, 16 bytes: key (`u64`), counts (`u32`, `u32`);
+//! 9. listing index: transaction slots (`u32`), accounts one after the other.
+//!
+//! The file is `snapshot` in the store's directory, replaced atomically (a
+//! temporary file written and fsynced, renamed over it, the directory
+//! fsynced). Snapshots of format 5 and older lived in a sled database in the
+//! same directory: they are not read (the projections are rebuilt from the
+//! journal, then saved in this format) and
+//! [`SnapshotStore::remove_legacy`] deletes them.
 
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use bincode::config::{Configuration, LittleEndian, NoLimit, Varint};
 use bincode::{Decode, Encode};
 use ledger::federation::{Link, Ratchet};
-use ledger::{
-    decode_event, Account, AccountId, Amount, DecodeError, Dialect, KeyHash, LedgerView, NodeConfig, Peer, TxId,
-};
+use ledger::ratchet::LinkVersion;
+use ledger::{decode_event, Account, AccountId, Amount, DecodeError, Dialect, KeyHash, NodeConfig, Peer, State, TxId};
+use rust_decimal::Decimal;
 
-use crate::fold::{AccountSlot, Projections, TimelinePoint};
+use crate::fold::{
+    ix, AccountSlot, ClassStats, Extras, Projections, TimelinePoint, TxCache, TxLists, TxRare, TxRec, NO_EXTRA,
+    NO_SLOT, WIDE_WORKFLOW,
+};
+use crate::tables::{PairTable, TxIndex};
 
 /// The snapshot format (2 added link dialects, 3 closed links, 4 the node's
-/// facts, 5 transactions as the projections hold them: workflows once, parties
-/// as account slots; older snapshots are rebuilt from the journal).
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 5;
-/// Largest sled value a snapshot body is cut into, in bytes.
-pub const CHUNK_BYTES: usize = 8 << 20;
+/// facts, 5 transactions as the projections hold them, 6 a file of fixed-size
+/// tables instead of a sled blob; older snapshots are rebuilt from the journal).
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 6;
+/// The first bytes of a snapshot file.
+pub const MAGIC: [u8; 8] = *b"ccnsnap\n";
+/// The snapshot's file name in the store's directory.
+pub const FILE_NAME: &str = "snapshot";
+/// The file a snapshot is written to before it is renamed to [`FILE_NAME`].
+pub const TEMP_NAME: &str = "snapshot.tmp";
+/// What sled kept in the directory (snapshot formats up to 5).
+const LEGACY_NAMES: [&str; 3] = ["conf", "db", "blobs"];
 
-const META_KEY: &[u8] = b"meta";
-const CHUNK_PREFIX: &[u8] = b"chunk";
-const META_BYTES: usize = 1 + 4 + 8 + 4;
+const STATS_BYTES: usize = 112;
+const POINT_BYTES: usize = 32;
+const EXTRA_BYTES: usize = 12;
+const TX_BYTES: usize = 64;
+const BUCKET_BYTES: usize = 8;
+const PAIR_BYTES: usize = 16;
+const LIST_BYTES: usize = 4;
+/// Bytes read or written at a time.
+const IO_CHUNK: usize = 4 << 20;
 
-/// The pinned bincode configuration of snapshot bodies, written out. No
-/// decode limit: the body's checksum is verified before decoding.
+/// The pinned bincode configuration of the head section, written out. No
+/// decode limit: the section's checksum is verified before decoding.
 pub fn bincode_config() -> Configuration<LittleEndian, Varint, NoLimit> {
     bincode::config::standard().with_little_endian().with_variable_int_encoding().with_no_limit()
 }
@@ -47,12 +91,12 @@ pub fn bincode_config() -> Configuration<LittleEndian, Varint, NoLimit> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// sled failed.
-    #[error("sled: {0}")]
-    Sled(#[from] sled::Error),
+    /// Reading or writing the file failed.
+    #[error("snapshot file: {0}")]
+    Io(#[from] std::io::Error),
     /// The snapshot was written by a format this build does not read.
     #[error("unknown snapshot format version {0}")]
-    UnknownVersion(u8),
+    UnknownVersion(u32),
     /// The stored bytes are damaged or inconsistent.
     #[error("corrupt snapshot: {0}")]
     Corrupt(String),
@@ -99,78 +143,45 @@ pub struct LoadReport {
     pub fold_ms: u64,
 }
 
+/// An account in the head section.
 #[derive(Encode, Decode)]
-struct PointV1 {
-    seq: u64,
-    at_us: u64,
-    balance: Amount,
-}
-
-#[derive(Encode, Decode)]
-struct AccountV1 {
+struct AccountHead {
     account: Account,
     opened_seq: u64,
     opened_at_us: u64,
     key_hash: Option<KeyHash>,
     peer: Option<Peer>,
-    ratchet: Option<RatchetV1>,
-    timeline: Vec<PointV1>,
+    ratchet: Option<(String, [u8; 32], u64)>,
+    /// Its timeline points in section 3.
+    timeline: u64,
+    /// Its listed transactions in section 9.
+    listed: u64,
 }
 
-#[derive(Encode, Decode)]
-struct RatchetV1 {
-    md5: String,
-    blake3: [u8; 32],
-    count: u64,
-}
-
-/// The body layout, as the fields of a bincode struct in this order
-/// (encoded and decoded field by field, never built whole):
-/// `genesis: [u8; 32], head_hash: [u8; 32], seq: u64, last_at_us: u64,
-/// config: Option<NodeConfig>, accounts: Vec<AccountV1>` (opening order),
-/// `workflows: Vec<Workflow>` (the distinct definitions, in order of first use),
-/// `transactions: Vec<StoredTx>` (proposal order; parties as account slots in opening order),
-/// `links: Vec<(TxId, Link)>` (proposal order of their transactions),
-/// `dialects: Vec<(AccountId, Dialect)>` (by account id, non-ccnode only),
-/// `closed: Vec<(AccountId, String)>` (closed links and their evidence, by account id),
-/// `link_logs: Vec<(AccountId, Vec<LinkVersion>)>` (each link's written versions, by account id),
-/// `facts: NodeFacts` (fees, soft limits and crossings, keys, checkpoints, earlier limits).
-#[cfg(test)]
-#[derive(Encode, Decode)]
-struct SnapshotV1 {
+/// The head section, as decoded. [`encode_head`] writes the same fields in
+/// this order.
+#[derive(Decode)]
+struct Head {
     genesis: [u8; 32],
     head_hash: [u8; 32],
     seq: u64,
     last_at_us: u64,
     config: Option<NodeConfig>,
-    accounts: Vec<AccountV1>,
+    accounts: Vec<AccountHead>,
     workflows: Vec<ledger::Workflow>,
-    transactions: Vec<crate::fold::StoredTx>,
     links: Vec<(TxId, Link)>,
     dialects: Vec<(AccountId, Dialect)>,
     closed: Vec<(AccountId, String)>,
-    link_logs: Vec<(AccountId, Vec<ledger::ratchet::LinkVersion>)>,
+    link_logs: Vec<(AccountId, Vec<LinkVersion>)>,
     facts: crate::facts::NodeFacts,
-}
-
-/// Encodes a snapshot body (no version byte, no checksum).
-fn encode_body(p: &Projections, genesis: [u8; 32], head_hash: [u8; 32]) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::new();
-    encode_head(p, genesis, head_hash, &mut out)?;
-    put(&mut out, p.workflow_table())?;
-    put(&mut out, u64::try_from(p.txs.len()).expect("usize fits in u64"))?;
-    for slot in 0..p.txs.len() {
-        put(&mut out, p.stored_tx(u32::try_from(slot).expect("slots are u32")))?;
-    }
-    encode_links(p, &mut out)?;
-    let dialects: Vec<(&AccountId, &Dialect)> = p.dialects.iter().collect();
-    put(&mut out, dialects)?;
-    let closed: Vec<(&AccountId, &String)> = p.closed.iter().collect();
-    put(&mut out, closed)?;
-    let logs: Vec<(&AccountId, &Vec<ledger::ratchet::LinkVersion>)> = p.link_logs.iter().collect();
-    put(&mut out, logs)?;
-    put(&mut out, &p.facts)?;
-    Ok(out)
+    rares: Vec<TxRare>,
+    validated: Vec<u32>,
+    txs: u64,
+    extras: u64,
+    text: u64,
+    index_key: (u64, u64),
+    index_buckets: u64,
+    pair_buckets: u64,
 }
 
 /// Appends the bincode encoding of `value` to `out`.
@@ -180,234 +191,720 @@ fn put(out: &mut Vec<u8>, value: impl Encode) -> Result<(), StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("encode: {e}")))
 }
 
-/// The fields of [`SnapshotV1`] before `transactions`, in its order,
-/// borrowing instead of cloning.
-fn encode_head(p: &Projections, genesis: [u8; 32], head_hash: [u8; 32], out: &mut Vec<u8>) -> Result<(), StoreError> {
-    put(out, genesis)?;
-    put(out, head_hash)?;
-    put(out, p.seq)?;
-    put(out, p.last_at_us)?;
-    put(out, &p.config)?;
-    put(out, u64::try_from(p.slots.len()).expect("usize fits in u64"))?;
-    for slot in &p.slots {
-        put(out, &slot.account)?;
-        put(out, slot.opened_seq)?;
-        put(out, slot.opened_at_us)?;
-        put(out, &slot.key_hash)?;
-        put(out, &slot.peer)?;
-        put(out, slot.ratchet.as_ref().map(|r| (r.md5.as_str(), r.blake3, r.count)))?;
-        put(out, u64::try_from(slot.timeline.len()).expect("usize fits in u64"))?;
-        for point in &slot.timeline {
-            put(out, (point.seq, point.at_us, point.balance))?;
+fn len64(n: usize) -> u64 {
+    u64::try_from(n).expect("usize fits in u64")
+}
+
+/// The head section of `p`, field by field as [`Head`] decodes it.
+fn encode_head(
+    p: &Projections,
+    lists: &TxLists,
+    genesis: [u8; 32],
+    head_hash: [u8; 32],
+) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    put(&mut out, genesis)?;
+    put(&mut out, head_hash)?;
+    put(&mut out, p.seq)?;
+    put(&mut out, p.last_at_us)?;
+    put(&mut out, &p.config)?;
+    put(&mut out, len64(p.slots.len()))?;
+    for (i, slot) in (0u32..).zip(&p.slots) {
+        put(&mut out, &slot.account)?;
+        put(&mut out, slot.opened_seq)?;
+        put(&mut out, slot.opened_at_us)?;
+        put(&mut out, &slot.key_hash)?;
+        put(&mut out, &slot.peer)?;
+        put(&mut out, slot.ratchet.as_ref().map(|r| (r.md5.as_str(), r.blake3, r.count)))?;
+        put(&mut out, len64(slot.timeline.len()))?;
+        put(&mut out, len64(lists.of(i).len()))?;
+    }
+    put(&mut out, &p.workflows)?;
+    let mut links: Vec<(&TxId, &Link)> = p.links.iter().collect();
+    links.sort_unstable_by_key(|(uuid, _)| **uuid);
+    put(&mut out, links)?;
+    put(&mut out, p.dialects.iter().collect::<Vec<_>>())?;
+    put(&mut out, p.closed.iter().collect::<Vec<_>>())?;
+    put(&mut out, p.link_logs.iter().collect::<Vec<_>>())?;
+    put(&mut out, &p.facts)?;
+    put(&mut out, &p.extras.rares)?;
+    let mut validated: Vec<u32> = p.validated.iter().copied().collect();
+    validated.sort_unstable();
+    put(&mut out, validated)?;
+    put(&mut out, len64(p.txs.len()))?;
+    put(&mut out, len64(p.extras.len()))?;
+    put(&mut out, len64(p.extras.text.len()))?;
+    let (key, buckets, _) = p.tx_index.raw();
+    put(&mut out, key)?;
+    put(&mut out, len64(buckets.len()))?;
+    put(&mut out, len64(p.pairs.raw().0.len()))?;
+    Ok(out)
+}
+
+/// Writes sections: length, bytes, checksum.
+struct Sections<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    crc: u32,
+    left: u64,
+}
+
+impl<W: Write> Sections<W> {
+    fn new(mut out: W) -> std::io::Result<Self> {
+        out.write_all(&MAGIC)?;
+        out.write_all(&SNAPSHOT_FORMAT_VERSION.to_le_bytes())?;
+        Ok(Self { out, buf: Vec::with_capacity(IO_CHUNK), crc: 0, left: 0 })
+    }
+
+    fn begin(&mut self, len: u64) -> std::io::Result<()> {
+        self.out.write_all(&len.to_le_bytes())?;
+        (self.crc, self.left) = (0, len);
+        Ok(())
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.buf.len() + bytes.len() > IO_CHUNK {
+            self.drain()?;
         }
+        if bytes.len() > IO_CHUNK {
+            self.crc = crc32c::crc32c_append(self.crc, bytes);
+            self.left -= len64(bytes.len());
+            return self.out.write_all(bytes);
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
     }
-    Ok(())
+
+    fn drain(&mut self) -> std::io::Result<()> {
+        self.crc = crc32c::crc32c_append(self.crc, &self.buf);
+        self.left -= len64(self.buf.len());
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn end(&mut self) -> std::io::Result<()> {
+        self.drain()?;
+        assert_eq!(self.left, 0, "a section is as long as announced");
+        self.out.write_all(&self.crc.to_le_bytes())
+    }
+
+    fn section(&mut self, len: u64, body: impl FnOnce(&mut Self) -> std::io::Result<()>) -> std::io::Result<()> {
+        self.begin(len)?;
+        body(self)?;
+        self.end()
+    }
 }
 
-/// Link facts, in proposal order of their transactions.
-fn encode_links(p: &Projections, out: &mut Vec<u8>) -> Result<(), StoreError> {
-    let links: Vec<(TxId, &Link)> =
-        p.txs.iter().filter_map(|tx| p.links.get(&tx.uuid).map(|link| (tx.uuid, link))).collect();
-    put(out, links)
+fn state_code(state: State) -> u8 {
+    let i = State::ALL.iter().position(|&s| s == state).expect("every state is in ALL");
+    u8::try_from(i).expect("five states")
 }
 
-/// Encodes `p` as a snapshot blob: version byte, crc32c, body.
+/// Writes the snapshot of `p` to `out` (see the module docs).
+pub fn write_snapshot<W: Write>(
+    p: &Projections,
+    genesis: [u8; 32],
+    head_hash: [u8; 32],
+    out: W,
+) -> Result<W, StoreError> {
+    // Projections that keep only what the checks read lack the read models a
+    // node serves; saving them would be a bug, not a failure.
+    assert!(!p.is_checks_only(), "an audit's checks-only projections are never saved as a snapshot");
+    let lists = p.lists();
+    let head = encode_head(p, &lists, genesis, head_hash)?;
+    let mut w = Sections::new(out)?;
+    w.section(len64(head.len()), |w| w.bytes(&head))?;
+    w.section(len64(p.slots.len() * STATS_BYTES), |w| {
+        for slot in &p.slots {
+            let mut rec = [0u8; STATS_BYTES];
+            for (class, c) in slot.classes.iter().enumerate() {
+                let at = &mut rec[class * 56..(class + 1) * 56];
+                at[0..16].copy_from_slice(&c.gross_in.to_le_bytes());
+                at[16..32].copy_from_slice(&c.gross_out.to_le_bytes());
+                at[32..40].copy_from_slice(&c.trades.to_le_bytes());
+                at[40..48].copy_from_slice(&c.entries.to_le_bytes());
+                at[48..56].copy_from_slice(&c.partners.to_le_bytes());
+            }
+            w.bytes(&rec)?;
+        }
+        Ok(())
+    })?;
+    let points: usize = p.slots.iter().map(|s| s.timeline.len()).sum();
+    w.section(len64(points * POINT_BYTES), |w| {
+        for point in p.slots.iter().flat_map(|s| &s.timeline) {
+            let mut rec = [0u8; POINT_BYTES];
+            rec[0..8].copy_from_slice(&point.seq.to_le_bytes());
+            rec[8..16].copy_from_slice(&point.at_us.to_le_bytes());
+            rec[16..32].copy_from_slice(&point.balance.as_decimal().serialize());
+            w.bytes(&rec)?;
+        }
+        Ok(())
+    })?;
+    let extras = &p.extras;
+    w.section(len64(extras.len() * EXTRA_BYTES), |w| {
+        for (end, rare) in extras.ends.iter().zip(&extras.rare) {
+            let mut rec = [0u8; EXTRA_BYTES];
+            rec[0..8].copy_from_slice(&end.to_le_bytes());
+            rec[8..12].copy_from_slice(&rare.to_le_bytes());
+            w.bytes(&rec)?;
+        }
+        Ok(())
+    })?;
+    w.section(len64(extras.text.len()), |w| w.bytes(extras.text.as_bytes()))?;
+    w.section(len64(p.txs.len() * TX_BYTES), |w| {
+        for tx in &p.txs {
+            let mut rec = [0u8; TX_BYTES];
+            rec[0..16].copy_from_slice(tx.uuid.0.as_bytes());
+            rec[16..32].copy_from_slice(&tx.quant.as_decimal().serialize());
+            rec[32..40].copy_from_slice(&tx.written_unix_s.to_le_bytes());
+            rec[40..44].copy_from_slice(&tx.payer.to_le_bytes());
+            rec[44..48].copy_from_slice(&tx.payee.to_le_bytes());
+            rec[48..52].copy_from_slice(&tx.author.to_le_bytes());
+            rec[52..56].copy_from_slice(&tx.version.to_le_bytes());
+            rec[56..60].copy_from_slice(&tx.extra.to_le_bytes());
+            rec[60..62].copy_from_slice(&tx.workflow.to_le_bytes());
+            rec[62] = state_code(tx.state);
+            w.bytes(&rec)?;
+        }
+        Ok(())
+    })?;
+    let (_, buckets, _) = p.tx_index.raw();
+    w.section(len64(buckets.len() * BUCKET_BYTES), |w| {
+        for chunk in buckets.chunks(IO_CHUNK / BUCKET_BYTES) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|b| b.to_le_bytes()).collect();
+            w.bytes(&bytes)?;
+        }
+        Ok(())
+    })?;
+    let (pairs, _) = p.pairs.raw();
+    w.section(len64(pairs.len() * PAIR_BYTES), |w| {
+        for (key, [a, b]) in pairs {
+            let mut rec = [0u8; PAIR_BYTES];
+            rec[0..8].copy_from_slice(&key.to_le_bytes());
+            rec[8..12].copy_from_slice(&a.to_le_bytes());
+            rec[12..16].copy_from_slice(&b.to_le_bytes());
+            w.bytes(&rec)?;
+        }
+        Ok(())
+    })?;
+    let listed: usize = lists.lists.iter().map(Vec::len).sum();
+    w.section(len64(listed * LIST_BYTES), |w| {
+        for list in &lists.lists {
+            for chunk in list.chunks(IO_CHUNK / LIST_BYTES) {
+                let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+                w.bytes(&bytes)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(w.out)
+}
+
+/// Encodes `p` as the bytes of a snapshot file.
 pub fn encode_snapshot(p: &Projections, genesis: [u8; 32], head_hash: [u8; 32]) -> Result<Vec<u8>, StoreError> {
-    let body = encode_body(p, genesis, head_hash)?;
-    Ok(seal(&body))
+    write_snapshot(p, genesis, head_hash, Vec::new())
 }
 
-/// Version byte, crc32c of `body`, `body`.
-fn seal(body: &[u8]) -> Vec<u8> {
-    let mut blob = Vec::with_capacity(body.len() + 5);
-    blob.push(SNAPSHOT_FORMAT_VERSION);
-    blob.extend_from_slice(&crc32c::crc32c(body).to_le_bytes());
-    blob.extend_from_slice(body);
-    blob
+/// Reads sections: each one's length is checked against what is left of
+/// the file before anything is allocated, and its checksum at its end.
+struct Input<R: Read> {
+    input: R,
+    left: u64,
+    buf: Vec<u8>,
 }
 
-/// Reads a snapshot body value by value.
-struct Reader<'a> {
-    body: &'a [u8],
-    at: usize,
+fn corrupt(why: impl Into<String>) -> StoreError {
+    StoreError::Corrupt(why.into())
 }
 
-impl Reader<'_> {
-    fn next<T: Decode<()>>(&mut self) -> Result<T, StoreError> {
-        let (value, read) = bincode::decode_from_slice::<T, _>(&self.body[self.at..], bincode_config())
-            .map_err(|e| StoreError::Corrupt(format!("decode: {e}")))?;
-        self.at += read;
-        Ok(value)
+impl<R: Read> Input<R> {
+    fn exact(&mut self, n: usize) -> Result<&[u8], StoreError> {
+        if len64(n) > self.left {
+            return Err(corrupt("truncated"));
+        }
+        self.buf.resize(n, 0);
+        self.input.read_exact(&mut self.buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => corrupt("truncated"),
+            _ => StoreError::Io(e),
+        })?;
+        self.left -= len64(n);
+        Ok(&self.buf)
+    }
+
+    fn u64(&mut self) -> Result<u64, StoreError> {
+        Ok(u64::from_le_bytes(self.exact(8)?.try_into().expect("8 bytes")))
+    }
+
+    /// Reads one section of records of `record` bytes, `count` of them
+    /// when given, handing each to `each`; checks its checksum. Returns the
+    /// number of records.
+    fn records(
+        &mut self,
+        what: &str,
+        record: usize,
+        count: Option<u64>,
+        mut each: impl FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        let len = self.u64()?;
+        // The section and its checksum fit in what is left.
+        if len > self.left.saturating_sub(4) || len % len64(record) != 0 {
+            return Err(corrupt(format!("{what}: section length {len} does not fit the file")));
+        }
+        let n = len / len64(record);
+        if count.is_some_and(|c| c != n) {
+            return Err(corrupt(format!("{what}: {n} records, the head says {}", count.unwrap_or(0))));
+        }
+        let per_read = (IO_CHUNK / record).max(1) * record;
+        let (mut crc, mut left) = (0u32, len);
+        while left > 0 {
+            let take = usize::try_from(left.min(len64(per_read))).expect("fits");
+            let chunk = self.exact(take)?;
+            crc = crc32c::crc32c_append(crc, chunk);
+            let buf = std::mem::take(&mut self.buf);
+            let result = buf.chunks_exact(record).try_for_each(&mut each);
+            self.buf = buf;
+            result?;
+            left -= len64(take);
+        }
+        let stored = u32::from_le_bytes(self.exact(4)?.try_into().expect("4 bytes"));
+        if stored != crc {
+            return Err(corrupt(format!("{what}: checksum mismatch")));
+        }
+        Ok(n)
+    }
+
+    /// A whole section as bytes, `expected` of them when given.
+    fn whole(&mut self, what: &str, expected: Option<u64>) -> Result<Vec<u8>, StoreError> {
+        let len = self.u64()?;
+        if len > self.left.saturating_sub(4) || expected.is_some_and(|e| e != len) {
+            return Err(corrupt(format!("{what}: section length {len} does not fit the file or the head")));
+        }
+        let mut out = vec![0u8; usize::try_from(len).map_err(|_| corrupt("too large"))?];
+        self.input.read_exact(&mut out).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => corrupt("truncated"),
+            _ => StoreError::Io(e),
+        })?;
+        self.left -= len;
+        let stored = u32::from_le_bytes(self.exact(4)?.try_into().expect("4 bytes"));
+        if stored != crc32c::crc32c(&out) {
+            return Err(corrupt(format!("{what}: checksum mismatch")));
+        }
+        Ok(out)
     }
 }
 
-/// Decodes a snapshot blob made by [`encode_snapshot`] for the journal with
+fn le_u32(b: &[u8]) -> u32 {
+    u32::from_le_bytes(b.try_into().expect("4 bytes"))
+}
+fn le_u64(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b.try_into().expect("8 bytes"))
+}
+fn le_i128(b: &[u8]) -> i128 {
+    i128::from_le_bytes(b.try_into().expect("16 bytes"))
+}
+fn amount_at(b: &[u8]) -> Result<Amount, StoreError> {
+    // `rust_decimal`'s flags: bits 0-15 and 24-30 unused, the scale in
+    // 16-23 (an amount's is at most 6), the sign in 31.
+    if b[0] != 0 || b[1] != 0 || b[2] > 6 || b[3] & 0x7F != 0 {
+        return Err(corrupt("not an amount"));
+    }
+    let d = Decimal::deserialize(b.try_into().expect("16 bytes"));
+    Amount::from_decimal(d).map_err(|e| corrupt(format!("amount: {e}")))
+}
+
+/// Reads a snapshot of `len` bytes from `input` for the journal with
 /// `genesis`; returns the projections and the seq and hash they reflect.
 /// Damage of any kind is an error, never a panic.
-pub fn decode_snapshot(blob: &[u8], genesis: [u8; 32]) -> Result<(Projections, u64, [u8; 32]), StoreError> {
-    let (&version, rest) = blob.split_first().ok_or_else(|| StoreError::Corrupt("empty".into()))?;
+pub fn read_snapshot<R: Read>(
+    input: R,
+    len: u64,
+    genesis: [u8; 32],
+) -> Result<(Projections, u64, [u8; 32]), StoreError> {
+    read_snapshot_before(input, len, genesis, 0)
+}
+
+/// As [`read_snapshot`], for a journal whose head is `journal_head`: the
+/// transaction tables are allocated with room for the records after the
+/// snapshot, so folding them does not copy the tables (growing a table of
+/// 10 M transactions would copy 640 MB and double its peak memory).
+fn read_snapshot_before<R: Read>(
+    input: R,
+    len: u64,
+    genesis: [u8; 32],
+    journal_head: u64,
+) -> Result<(Projections, u64, [u8; 32]), StoreError> {
+    let mut r = Input { input, left: len, buf: Vec::new() };
+    if r.exact(8)? != MAGIC {
+        return Err(corrupt("not a snapshot file"));
+    }
+    let version = le_u32(r.exact(4)?);
     if version != SNAPSHOT_FORMAT_VERSION {
         return Err(StoreError::UnknownVersion(version));
     }
-    let (crc, body) = rest.split_at_checked(4).ok_or_else(|| StoreError::Corrupt("truncated header".into()))?;
-    if crc32c::crc32c(body).to_le_bytes() != crc {
-        return Err(StoreError::Corrupt("checksum mismatch".into()));
+    let head_bytes = r.whole("head", None)?;
+    let (head, read) = bincode::decode_from_slice::<Head, _>(&head_bytes, bincode_config())
+        .map_err(|e| corrupt(format!("head: {e}")))?;
+    if read != head_bytes.len() {
+        return Err(corrupt("head: trailing bytes"));
     }
-    let mut r = Reader { body, at: 0 };
-    let snapshot_genesis: [u8; 32] = r.next()?;
-    if snapshot_genesis != genesis {
+    drop(head_bytes);
+    if head.genesis != genesis {
         return Err(StoreError::Foreign);
     }
-    let head_hash: [u8; 32] = r.next()?;
-    let p = restore(&mut r)?;
-    if r.at != body.len() {
-        return Err(StoreError::Corrupt(format!("{} trailing bytes", body.len() - r.at)));
+    let room = usize::try_from(journal_head.saturating_sub(head.seq)).unwrap_or(0);
+    let (p, seq) = restore(&mut r, head, room)?;
+    if r.left != 0 {
+        return Err(corrupt(format!("{} trailing bytes", r.left)));
     }
-    let seq = p.seq;
-    Ok((p, seq, head_hash))
+    Ok((p, seq.0, seq.1))
 }
 
-/// Rebuilds the projections from a snapshot body (after genesis and head
-/// hash), decoding one transaction at a time, recomputing balances, stats and
-/// lists, and checking every invariant.
-fn restore(r: &mut Reader<'_>) -> Result<Projections, StoreError> {
-    let corrupt = StoreError::Corrupt;
-    let seq: u64 = r.next()?;
-    let last_at_us: u64 = r.next()?;
-    let config: Option<NodeConfig> = r.next()?;
+/// Decodes a snapshot made by [`encode_snapshot`] (see [`read_snapshot`]).
+pub fn decode_snapshot(bytes: &[u8], genesis: [u8; 32]) -> Result<(Projections, u64, [u8; 32]), StoreError> {
+    read_snapshot(bytes, len64(bytes.len()), genesis)
+}
+
+/// Reads how many records of `record` bytes a section holds, for an exact
+/// allocation, bounded by what is left of the file.
+fn bounded(r_left: u64, count: u64, record: usize) -> Result<usize, StoreError> {
+    if count.checked_mul(len64(record)).is_none_or(|bytes| bytes > r_left) {
+        return Err(corrupt(format!("{count} records do not fit the file")));
+    }
+    usize::try_from(count).map_err(|_| corrupt("too large"))
+}
+
+/// The capacity of a per-account table of `n` entries as loaded: a little
+/// room to grow, so that folding the journal's tail does not reallocate (and
+/// copy) every account's timeline and listing at its first new entry, which
+/// on a large journal would double the peak memory of the start.
+fn with_room(n: usize) -> usize {
+    n + n / 32 + 8
+}
+
+/// Builds the projections from the sections after the head, checking every
+/// index against the tables it points into, then the projections' invariants.
+fn restore<R: Read>(r: &mut Input<R>, head: Head, room: usize) -> Result<(Projections, (u64, [u8; 32])), StoreError> {
+    let Head { head_hash, seq, last_at_us, config, accounts, .. } = head;
     let mut p = Projections::new();
     (p.seq, p.last_at_us, p.config) = (seq, last_at_us, config);
-    let accounts: u64 = r.next()?;
-    for _ in 0..accounts {
-        let a: AccountV1 = r.next()?;
+    p.reserve_accounts(accounts.len());
+    let mut lengths = Vec::with_capacity(accounts.len());
+    for a in accounts {
         if p.index_of(&a.account.id).is_some() {
             return Err(corrupt(format!("account {} twice", a.account.id)));
         }
-        if a.account.kind == ledger::AccountKind::Trunkward && p.trunkward_account().is_some() {
-            return Err(corrupt("a second trunkward account".to_owned()));
+        if a.account.kind == ledger::AccountKind::Trunkward && p.trunkward.is_some() {
+            return Err(corrupt("a second trunkward account"));
         }
         if a.opened_seq > seq || a.opened_seq == 0 || a.opened_at_us > last_at_us {
             return Err(corrupt(format!("account {} opened after the snapshot", a.account.id)));
         }
+        if p.slots.len() >= ix(NO_SLOT) {
+            return Err(corrupt("too many accounts"));
+        }
         let mut slot = AccountSlot::new(a.account, a.opened_seq, a.opened_at_us);
         slot.key_hash = a.key_hash;
         slot.peer = a.peer;
-        slot.ratchet = a.ratchet.map(|r| Ratchet { md5: r.md5, blake3: r.blake3, count: r.count });
-        slot.timeline =
-            a.timeline.into_iter().map(|t| TimelinePoint { seq: t.seq, at_us: t.at_us, balance: t.balance }).collect();
+        slot.ratchet = a.ratchet.map(|(md5, blake3, count)| Ratchet { md5, blake3, count });
+        slot.timeline = Vec::with_capacity(with_room(bounded(r.left, a.timeline, POINT_BYTES)?));
+        lengths.push((a.timeline, a.listed));
         p.open(slot);
     }
-    let workflows: Vec<ledger::Workflow> = r.next()?;
-    p.restore_workflows(workflows).map_err(|e| corrupt(e.to_string()))?;
-    let transactions: u64 = r.next()?;
-    for _ in 0..transactions {
-        let tx: crate::fold::StoredTx = r.next()?;
-        let state = tx.state();
-        let slot = p.push_stored(tx).map_err(|e| corrupt(e.to_string()))?;
-        p.book(slot, None, state, None).map_err(|e| corrupt(e.to_string()))?;
+    let accounts = p.slots.len();
+    p.restore_workflows(head.workflows).map_err(|e| corrupt(e.to_string()))?;
+    let known = |slot: u32| ix(slot) < accounts;
+    for rare in &head.rares {
+        if !rare.more.iter().all(|e| known(e.payer) && known(e.payee))
+            || rare.workflow.is_some_and(|w| ix(w) >= p.workflows.len())
+        {
+            return Err(corrupt("an extra entry names an unknown account or workflow"));
+        }
     }
-    let links: Vec<(TxId, Link)> = r.next()?;
-    for (uuid, link) in links {
-        if p.transaction(&uuid).is_none() || p.links.insert(uuid, link).is_some() {
+
+    // 2. Stats.
+    let mut slot = 0usize;
+    r.records("stats", STATS_BYTES, Some(len64(accounts)), |b| {
+        let s = &mut p.slots[slot];
+        for (class, c) in s.classes.iter_mut().enumerate() {
+            let at = &b[class * 56..(class + 1) * 56];
+            *c = ClassStats {
+                gross_in: le_i128(&at[0..16]),
+                gross_out: le_i128(&at[16..32]),
+                trades: le_u64(&at[32..40]),
+                entries: le_u64(&at[40..48]),
+                partners: le_u64(&at[48..56]),
+            };
+        }
+        slot += 1;
+        Ok(())
+    })?;
+
+    // 3. Timelines, account after account.
+    let points: u64 =
+        lengths.iter().map(|l| l.0).try_fold(0u64, u64::checked_add).ok_or_else(|| corrupt("too many points"))?;
+    let mut at = (0usize, 0u64);
+    r.records("timelines", POINT_BYTES, Some(points), |b| {
+        while at.1 == lengths[at.0].0 {
+            at = (at.0 + 1, 0);
+        }
+        let point = TimelinePoint { seq: le_u64(&b[0..8]), at_us: le_u64(&b[8..16]), balance: amount_at(&b[16..32])? };
+        p.slots[at.0].timeline.push(point);
+        at.1 += 1;
+        Ok(())
+    })?;
+
+    // 4, 5. Extras and their text.
+    let extras = bounded(r.left, head.extras, EXTRA_BYTES)?;
+    let mut x = Extras {
+        ends: Vec::with_capacity(extras.saturating_add(room)),
+        rare: Vec::with_capacity(extras.saturating_add(room)),
+        ..Extras::default()
+    };
+    x.rares = head.rares;
+    let mut used = vec![false; x.rares.len()];
+    let mut last_end = 0u64;
+    r.records("extras", EXTRA_BYTES, Some(head.extras), |b| {
+        let (end, rare) = (le_u64(&b[0..8]), le_u32(&b[8..12]));
+        if end < last_end || end > head.text {
+            return Err(corrupt("an extra's description is out of order"));
+        }
+        if rare != NO_EXTRA {
+            match used.get_mut(ix(rare)) {
+                Some(u) if !*u => *u = true,
+                _ => return Err(corrupt("an extra names unknown or shared rare parts")),
+            }
+        }
+        last_end = end;
+        x.ends.push(end);
+        x.rare.push(rare);
+        Ok(())
+    })?;
+    if used.iter().any(|u| !u) || last_end != head.text {
+        return Err(corrupt("rare parts or text not used by any extra"));
+    }
+    let text = r.whole("text", Some(head.text))?;
+    x.text = String::from_utf8(text).map_err(|_| corrupt("descriptions are not UTF-8"))?;
+    let mut from = 0u64;
+    for &end in &x.ends {
+        let (a, b) = (usize::try_from(from).expect("within"), usize::try_from(end).expect("within"));
+        if !x.text.is_char_boundary(a) || !x.text.is_char_boundary(b) {
+            return Err(corrupt("a description splits a character"));
+        }
+        from = end;
+    }
+    p.extras = x;
+
+    // 6. Transactions.
+    let txs = bounded(r.left, head.txs, TX_BYTES)?;
+    if txs >= ix(NO_EXTRA) {
+        return Err(corrupt("too many transactions"));
+    }
+    p.txs = Vec::with_capacity(txs.saturating_add(room));
+    let mut validated = 0usize;
+    let workflows = p.workflows.len();
+    r.records("transactions", TX_BYTES, Some(head.txs), |b| {
+        let state = *State::ALL.get(usize::from(b[62])).ok_or_else(|| corrupt("unknown state"))?;
+        let rec = TxRec {
+            uuid: TxId(uuid_from(&b[0..16])),
+            quant: amount_at(&b[16..32])?,
+            written_unix_s: le_u64(&b[32..40]),
+            payer: le_u32(&b[40..44]),
+            payee: le_u32(&b[44..48]),
+            author: le_u32(&b[48..52]),
+            version: le_u32(&b[52..56]),
+            extra: le_u32(&b[56..60]),
+            workflow: u16::from_le_bytes([b[60], b[61]]),
+            state,
+        };
+        let extra = (rec.extra != NO_EXTRA).then(|| ix(rec.extra));
+        if extra.is_some_and(|e| e >= extras) {
+            return Err(corrupt(format!("transaction {}: unknown extra", rec.uuid)));
+        }
+        let (rare_author, rare_workflow) = extra
+            .map(|e| p.extras.get(u32::try_from(e).expect("checked")))
+            .map_or((false, None), |x| (x.author().is_some(), x.workflow()));
+        let author_known = match rec.author {
+            NO_SLOT => rare_author,
+            slot => known(slot) && !rare_author,
+        };
+        let workflow_known = match rec.workflow {
+            WIDE_WORKFLOW => rare_workflow.is_some(),
+            w => usize::from(w) < workflows && rare_workflow.is_none(),
+        };
+        if !known(rec.payer) || !known(rec.payee) || !author_known || !workflow_known {
+            return Err(corrupt(format!("transaction {} names an unknown account or workflow", rec.uuid)));
+        }
+        validated += usize::from(state == State::Validated);
+        p.txs.push(rec);
+        Ok(())
+    })?;
+    for &slot in &head.validated {
+        if p.txs.get(ix(slot)).is_none_or(|t| t.state != State::Validated) || !p.validated.insert(slot) {
+            return Err(corrupt("the validated transactions are not those in state validated"));
+        }
+    }
+    if p.validated.len() != validated {
+        return Err(corrupt("the validated transactions are not those in state validated"));
+    }
+
+    // 7. The uuid index.
+    let buckets = bounded(r.left, head.index_buckets, BUCKET_BYTES)?;
+    let mut index = Vec::with_capacity(buckets);
+    r.records("uuid index", BUCKET_BYTES, Some(head.index_buckets), |b| {
+        index.push(le_u64(b));
+        Ok(())
+    })?;
+    p.tx_index = TxIndex::from_raw(head.index_key, index, txs).ok_or_else(|| corrupt("uuid index"))?;
+
+    // 8. The pair table.
+    let buckets = bounded(r.left, head.pair_buckets, PAIR_BYTES)?;
+    let mut pairs = Vec::with_capacity(buckets);
+    r.records("pairs", PAIR_BYTES, Some(head.pair_buckets), |b| {
+        pairs.push((le_u64(&b[0..8]), [le_u32(&b[8..12]), le_u32(&b[12..16])]));
+        Ok(())
+    })?;
+    p.pairs = PairTable::from_raw(pairs, accounts).ok_or_else(|| corrupt("pair table"))?;
+
+    // 9. The listing index.
+    let listed: u64 =
+        lengths.iter().map(|l| l.1).try_fold(0u64, u64::checked_add).ok_or_else(|| corrupt("too many"))?;
+    let mut lists = TxLists { upto: txs, lists: Vec::with_capacity(accounts) };
+    for &(_, n) in &lengths {
+        lists.lists.push(Vec::with_capacity(with_room(bounded(r.left, n, LIST_BYTES)?)));
+    }
+    let mut at = (0usize, 0u64);
+    let tx_count = u32::try_from(txs).expect("checked");
+    r.records("listing index", LIST_BYTES, Some(listed), |b| {
+        while at.1 == lengths[at.0].1 {
+            at = (at.0 + 1, 0);
+        }
+        let slot = le_u32(b);
+        let list = &mut lists.lists[at.0];
+        if slot >= tx_count || list.last().is_some_and(|&last| last >= slot) {
+            return Err(corrupt("the listing index is out of order"));
+        }
+        list.push(slot);
+        at.1 += 1;
+        Ok(())
+    })?;
+    *p.lists.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner) = lists;
+    p.cache = TxCache::sized(txs);
+
+    for (uuid, link) in head.links {
+        if p.tx_slot(&uuid).is_none() || p.links.insert(uuid, link).is_some() {
             return Err(corrupt(format!("link of unknown or twice-linked transaction {uuid}")));
         }
     }
-    let dialects: Vec<(AccountId, Dialect)> = r.next()?;
-    for (account, dialect) in dialects {
+    for (account, dialect) in head.dialects {
         if p.peer(&account).is_none() || dialect == Dialect::Ccnode || p.dialects.insert(account, dialect).is_some() {
-            return Err(corrupt("a dialect of a peer not connected, or twice".to_owned()));
+            return Err(corrupt("a dialect of a peer not connected, or twice"));
         }
     }
-    let closed: Vec<(AccountId, String)> = r.next()?;
-    for (account, evidence) in closed {
+    for (account, evidence) in head.closed {
         if p.peer(&account).is_none() || p.closed.insert(account, evidence).is_some() {
-            return Err(corrupt("a closed link of a peer not connected, or twice".to_owned()));
+            return Err(corrupt("a closed link of a peer not connected, or twice"));
         }
     }
-    let logs: Vec<(AccountId, Vec<ledger::ratchet::LinkVersion>)> = r.next()?;
-    for (account, log) in logs {
+    for (account, log) in head.link_logs {
         let count = ledger::LedgerView::ratchet(&p, &account).map(|r| r.count);
-        if count != Some(u64::try_from(log.len()).expect("usize fits u64"))
-            || p.link_logs.insert(account, log).is_some()
-        {
-            return Err(corrupt("a link log that is not its ratchet's, or twice".to_owned()));
+        if count != Some(len64(log.len())) || p.link_logs.insert(account, log).is_some() {
+            return Err(corrupt("a link log that is not its ratchet's, or twice"));
         }
     }
-    let facts: crate::facts::NodeFacts = r.next()?;
     let accounts: std::collections::HashSet<&AccountId> = p.ordered.keys().collect();
-    facts.check_consistent(p.seq, &accounts).map_err(corrupt)?;
-    p.facts = facts;
+    head.facts.check_consistent(p.seq, &accounts).map_err(corrupt)?;
+    p.facts = head.facts;
     p.check_invariants().map_err(corrupt)?;
-    Ok(p)
+    Ok((p, (seq, head_hash)))
 }
 
-/// How long `SnapshotStore::open` waits for a lock a just-closed store still holds.
-pub const OPEN_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+fn uuid_from(b: &[u8]) -> uuid::Uuid {
+    uuid::Uuid::from_bytes(b.try_into().expect("16 bytes"))
+}
 
-/// Snapshots in a sled database.
+/// Snapshots in a file of their own in a directory (see the module docs).
 #[derive(Debug)]
 pub struct SnapshotStore {
-    db: sled::Db,
+    dir: PathBuf,
 }
 
 impl SnapshotStore {
-    /// Opens (or creates) the sled database in `dir`.
-    ///
-    /// sled releases its file lock from a background thread after the last
-    /// handle is dropped, so reopening right after closing (a node restarted
-    /// in the same process) may briefly find it held: that is retried for up
-    /// to [`OPEN_LOCK_WAIT`] before giving up.
+    /// The store in `dir` (created if missing). Opening changes nothing
+    /// else: an offline reader may open the store of a running node.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let started = std::time::Instant::now();
-        loop {
-            match sled::open(dir) {
-                Ok(db) => return Ok(Self { db }),
-                Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::Other
-                        && e.to_string().contains("could not acquire lock")
-                        && started.elapsed() < OPEN_LOCK_WAIT =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => return Err(e.into()),
+        std::fs::create_dir_all(dir)?;
+        Ok(Self { dir: dir.to_owned() })
+    }
+
+    /// The snapshot file.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(FILE_NAME)
+    }
+
+    /// Deletes what older versions kept here (the sled database of snapshot
+    /// formats up to 5, which this version does not read) and a temporary
+    /// file a crash left; returns what was deleted. Only for the node that
+    /// owns the directory (it holds the journal), at start.
+    pub fn remove_legacy(&self) -> Result<Vec<String>, StoreError> {
+        let mut removed = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let legacy = LEGACY_NAMES.contains(&name.as_str()) || name.starts_with("snap.") || name == TEMP_NAME;
+            if !legacy {
+                continue;
             }
+            if entry.file_type()?.is_dir() {
+                std::fs::remove_dir_all(entry.path())?;
+            } else {
+                std::fs::remove_file(entry.path())?;
+            }
+            removed.push(name);
         }
+        if !removed.is_empty() {
+            sync_dir(&self.dir)?;
+        }
+        removed.sort();
+        Ok(removed)
     }
 
     /// Replaces the stored snapshot with `p`, tagged with the journal's
     /// genesis hash and the hash of record `p.seq()` (the genesis hash when
-    /// seq is 0), then flushes. One atomic sled batch.
+    /// seq is 0): written to a temporary file, fsynced, renamed over the
+    /// snapshot, the directory fsynced. A crash at any point leaves the old
+    /// snapshot or the new one.
     pub fn save(&self, p: &Projections, journal_genesis: [u8; 32], head_hash: [u8; 32]) -> Result<(), StoreError> {
-        self.save_blob(&encode_snapshot(p, journal_genesis, head_hash)?)
+        let temp = self.create_temp()?;
+        let out = write_snapshot(p, journal_genesis, head_hash, std::io::BufWriter::with_capacity(IO_CHUNK, temp))?;
+        let file = out.into_inner().map_err(|e| StoreError::Io(e.into_error()))?;
+        self.commit(file)
     }
 
-    /// Replaces the stored snapshot with a blob made by [`encode_snapshot`]
-    /// (so the projections need not be borrowed while sled writes), then
-    /// flushes. One atomic sled batch.
+    /// As [`SnapshotStore::save`], for the bytes made by [`encode_snapshot`]
+    /// (so the projections need not be borrowed while the file is written).
     pub fn save_blob(&self, blob: &[u8]) -> Result<(), StoreError> {
-        if blob.len() < 5 || blob[0] != SNAPSHOT_FORMAT_VERSION {
-            return Err(StoreError::Corrupt("not a snapshot blob".into()));
+        if blob.len() < 12 || blob[..8] != MAGIC {
+            return Err(corrupt("not a snapshot"));
         }
-        let (header, body) = blob.split_at(5);
-        let chunks: Vec<&[u8]> = body.chunks(CHUNK_BYTES).collect();
-        let count = u32::try_from(chunks.len()).map_err(|_| StoreError::Corrupt("snapshot too large".into()))?;
-        let old_count = match self.db.get(META_KEY)? {
-            Some(meta) => parse_meta(&meta).map_or(0, |m| m.chunks),
-            None => 0,
-        };
-        let mut batch = sled::Batch::default();
-        let mut meta = header.to_vec();
-        meta.extend_from_slice(&u64::try_from(body.len()).expect("usize fits in u64").to_le_bytes());
-        meta.extend_from_slice(&count.to_le_bytes());
-        batch.insert(META_KEY, meta);
-        for (i, chunk) in (0u32..).zip(&chunks) {
-            batch.insert(chunk_key(i), *chunk);
-        }
-        for i in count..old_count {
-            batch.remove(chunk_key(i));
-        }
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
+        let mut temp = self.create_temp()?;
+        temp.write_all(blob)?;
+        self.commit(temp)
+    }
+
+    fn create_temp(&self) -> Result<std::fs::File, StoreError> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        Ok(options.open(self.dir.join(TEMP_NAME))?)
+    }
+
+    fn commit(&self, temp: std::fs::File) -> Result<(), StoreError> {
+        temp.sync_all()?;
+        drop(temp);
+        std::fs::rename(self.dir.join(TEMP_NAME), self.path())?;
+        sync_dir(&self.dir)?;
         Ok(())
     }
 
@@ -415,70 +912,46 @@ impl SnapshotStore {
     /// `Ok(None)` if there is none, `Err(Foreign)` if it is another
     /// journal's, `Err(Corrupt)` / `Err(UnknownVersion)` if unreadable.
     pub fn load(&self, journal_genesis: [u8; 32]) -> Result<Option<(Projections, u64, [u8; 32])>, StoreError> {
-        let Some(meta) = self.db.get(META_KEY)? else { return Ok(None) };
-        let meta = parse_meta(&meta)?;
-        let capacity = usize::try_from(meta.body_len).map_err(|_| StoreError::Corrupt("body too large".into()))?;
-        let mut blob = Vec::with_capacity(capacity.saturating_add(5).min(1 << 32));
-        blob.push(meta.version);
-        blob.extend_from_slice(&meta.crc);
-        for i in 0..meta.chunks {
-            let chunk = self.db.get(chunk_key(i))?.ok_or_else(|| StoreError::Corrupt(format!("chunk {i} missing")))?;
-            blob.extend_from_slice(&chunk);
-        }
-        if u64::try_from(blob.len() - 5).ok() != Some(meta.body_len) {
-            return Err(StoreError::Corrupt("body length mismatch".into()));
-        }
-        decode_snapshot(&blob, journal_genesis).map(Some)
+        self.load_before(journal_genesis, 0)
+    }
+
+    /// As [`SnapshotStore::load`], with room in the transaction tables for
+    /// the journal records up to `journal_head` (see [`load_or_rebuild`]).
+    pub fn load_before(
+        &self,
+        journal_genesis: [u8; 32],
+        journal_head: u64,
+    ) -> Result<Option<(Projections, u64, [u8; 32])>, StoreError> {
+        let file = match std::fs::File::open(self.path()) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let len = file.metadata()?.len();
+        read_snapshot_before(file, len, journal_genesis, journal_head).map(Some)
     }
 
     /// Removes the stored snapshot.
     pub fn clear(&self) -> Result<(), StoreError> {
-        self.db.clear()?;
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// The underlying sled tree, for tests that damage it on purpose.
-    #[doc(hidden)]
-    pub fn raw(&self) -> &sled::Db {
-        &self.db
+        match std::fs::remove_file(self.path()) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
-struct Meta {
-    version: u8,
-    crc: [u8; 4],
-    body_len: u64,
-    chunks: u32,
-}
-
-fn parse_meta(bytes: &[u8]) -> Result<Meta, StoreError> {
-    let version = *bytes.first().ok_or_else(|| StoreError::Corrupt("empty meta".into()))?;
-    if version != SNAPSHOT_FORMAT_VERSION {
-        return Err(StoreError::UnknownVersion(version));
-    }
-    let bytes: &[u8; META_BYTES] =
-        bytes.try_into().map_err(|_| StoreError::Corrupt(format!("meta is {} bytes", bytes.len())))?;
-    let field = |from: usize, to: usize| &bytes[from..to];
-    Ok(Meta {
-        version,
-        crc: field(1, 5).try_into().expect("4 bytes"),
-        body_len: u64::from_le_bytes(field(5, 13).try_into().expect("8 bytes")),
-        chunks: u32::from_le_bytes(field(13, 17).try_into().expect("4 bytes")),
-    })
-}
-
-fn chunk_key(i: u32) -> Vec<u8> {
-    let mut key = CHUNK_PREFIX.to_vec();
-    key.extend_from_slice(&i.to_be_bytes());
-    key
+/// Makes a rename or removal in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 /// Opens the snapshot in `store`, checks it against `journal` (same
 /// genesis; its seq ≤ head and the journal's record at that seq has the
 /// snapshot's hash) and folds the journal tail. If the snapshot is missing,
 /// ahead, diverging, corrupt, unreadable or another journal's, rebuilds from
-/// the journal and says why in the report. Never trusts sled over the
+/// the journal and says why in the report. Never trusts the snapshot over the
 /// journal. Does not save: call [`SnapshotStore::save`] when convenient.
 pub fn load_or_rebuild<J: journal::Store + Sync>(
     journal: &J,
@@ -487,7 +960,7 @@ pub fn load_or_rebuild<J: journal::Store + Sync>(
     let head = journal.head();
     let genesis = journal.genesis().0;
     let started = std::time::Instant::now();
-    let (mut p, from_snapshot_seq, rebuilt_because) = match store.load(genesis) {
+    let (mut p, from_snapshot_seq, rebuilt_because) = match store.load_before(genesis, head.seq) {
         Ok(Some((p, seq, hash))) => match check_against(journal, seq, hash)? {
             None => (p, Some(seq), None),
             Some(why) => (Projections::new(), None, Some(why)),
@@ -500,6 +973,12 @@ pub fn load_or_rebuild<J: journal::Store + Sync>(
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let pipelined = threads >= PIPELINE_MIN_THREADS && head.seq - p.seq() >= PIPELINE_MIN_RECORDS;
     let mut unfoldable = None;
+    if from_snapshot_seq.is_none() {
+        // Room for the whole journal at once (capacity is not memory until
+        // it is written), rather than copying the tables as they grow; a
+        // loaded snapshot made room for the tail already.
+        p.reserve_transactions(usize::try_from(head.seq).unwrap_or(0));
+    }
     let folded = fold_rest(journal, &mut p, pipelined, &mut unfoldable)?;
     let fold_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok((p, LoadReport { from_snapshot_seq, folded, rebuilt_because, unfoldable, snapshot_ms, fold_ms }))
@@ -665,19 +1144,6 @@ fn check_against<J: journal::Store>(journal: &J, seq: u64, hash: [u8; 32]) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fold::ix;
-
-    #[test]
-    fn meta_parse_rejects_wrong_lengths_and_versions() {
-        assert!(matches!(parse_meta(&[]), Err(StoreError::Corrupt(_))));
-        assert!(matches!(parse_meta(&[SNAPSHOT_FORMAT_VERSION, 0]), Err(StoreError::Corrupt(_))));
-        assert!(matches!(parse_meta(&[9; META_BYTES]), Err(StoreError::UnknownVersion(9))));
-        let mut ok = vec![SNAPSHOT_FORMAT_VERSION, 1, 2, 3, 4];
-        ok.extend_from_slice(&7u64.to_le_bytes());
-        ok.extend_from_slice(&2u32.to_le_bytes());
-        let meta = parse_meta(&ok).expect("valid meta");
-        assert_eq!((meta.crc, meta.body_len, meta.chunks), ([1, 2, 3, 4], 7, 2));
-    }
 
     fn tiny() -> Projections {
         let id = |s: &str| ledger::AccountId::new(s).expect("id");
@@ -711,76 +1177,66 @@ mod tests {
         p
     }
 
-    fn round_trip(p: &Projections) -> Result<Projections, StoreError> {
-        let blob = encode_snapshot(p, [1; 32], [2; 32])?;
-        decode_snapshot(&blob, [1; 32]).map(|(p, seq, hash)| {
-            assert_eq!((seq, hash), (p.seq(), [2; 32]));
-            p
-        })
-    }
-
-    /// The snapshot of `p` as the whole struct.
-    fn parts(p: &Projections) -> SnapshotV1 {
-        let blob = encode_snapshot(p, [1; 32], [2; 32]).expect("encode");
-        let (s, read) = bincode::decode_from_slice::<SnapshotV1, _>(&blob[5..], bincode_config()).expect("whole");
-        assert_eq!(read, blob.len() - 5);
-        s
-    }
-
-    fn decode_parts(s: &SnapshotV1) -> Result<(Projections, u64, [u8; 32]), StoreError> {
-        let body = bincode::encode_to_vec(s, bincode_config()).expect("encode");
-        decode_snapshot(&seal(&body), [1; 32])
+    /// `bytes` with `patch` applied to section `index` (0: the head) and
+    /// that section's checksum recomputed, so only the record checks can
+    /// refuse it.
+    fn patched(bytes: &[u8], index: usize, patch: impl Fn(&mut [u8])) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        let mut at = 12;
+        for i in 0..=index {
+            let len = usize::try_from(le_u64(&out[at..at + 8])).expect("fits");
+            let body = at + 8..at + 8 + len;
+            if i == index {
+                patch(&mut out[body.clone()]);
+                let crc = crc32c::crc32c(&out[body.clone()]).to_le_bytes();
+                out[body.end..body.end + 4].copy_from_slice(&crc);
+            }
+            at = body.end + 4;
+        }
+        out
     }
 
     #[test]
-    fn field_by_field_encoding_is_the_snapshot_struct() {
+    fn well_checksummed_but_inconsistent_records_are_refused() {
         let p = tiny();
-        let s = parts(&p);
-        assert_eq!(s.transactions, vec![p.stored_tx(0)]);
-        assert_eq!(s.workflows, p.workflow_table());
-        assert_eq!(
-            bincode::encode_to_vec(&s, bincode_config()).expect("encode"),
-            &encode_snapshot(&p, [1; 32], [2; 32]).expect("encode")[5..]
-        );
-        assert_eq!(decode_parts(&s).expect("decodes").0, p);
-    }
-
-    #[test]
-    fn well_checksummed_but_inconsistent_snapshots_are_refused() {
-        let good = tiny();
-        assert_eq!(round_trip(&good).expect("consistent"), good);
-        let corrupt = |s: SnapshotV1, what: &str| match decode_parts(&s) {
+        let bytes = encode_snapshot(&p, [1; 32], [2; 32]).expect("encode");
+        let refused = |bytes: Vec<u8>, what: &str| match decode_snapshot(&bytes, [1; 32]) {
             Err(StoreError::Corrupt(why)) => why,
             other => panic!("{what}: expected Corrupt, got {other:?}"),
         };
-        let mut s = parts(&good);
-        s.accounts[0].timeline.pop();
-        assert!(corrupt(s, "timeline short").contains("timeline ends at"));
-        let mut s = parts(&good);
-        s.accounts[0].timeline[0].seq = 99;
-        assert!(corrupt(s, "timeline after head").contains("out of bounds"));
-        let mut s = parts(&good);
-        s.transactions[0].payer = 7;
-        assert!(corrupt(s, "unknown party").contains("names an unknown account"));
-        let mut s = parts(&good);
-        let twin = s.transactions[0].clone();
-        s.transactions.push(twin);
-        assert!(corrupt(s, "duplicate uuid").contains("twice"));
-        let mut s = parts(&good);
-        s.accounts[1].opened_seq = 7;
-        assert!(corrupt(s, "opened after").contains("opened after"));
-        let mut s = parts(&good);
-        s.transactions[0].quant = Amount::from_units(3);
-        assert!(corrupt(s, "balance vs timeline").contains("timeline ends at"));
-        let mut s = parts(&good);
-        s.transactions[0].workflow = 1;
-        assert!(corrupt(s, "unknown workflow").contains("names an unknown workflow"));
-        let mut s = parts(&good);
-        s.transactions[0].author = u32::MAX;
-        assert!(corrupt(s, "author nowhere").contains("names an unknown account"));
-        let mut s = parts(&good);
-        s.genesis = [3; 32];
-        assert!(matches!(decode_parts(&s), Err(StoreError::Foreign)));
+        // Section 5 is the transactions: payer slot at bytes 40..44, state at 62.
+        let why = refused(patched(&bytes, 5, |t| t[40..44].copy_from_slice(&7u32.to_le_bytes())), "payer");
+        assert!(why.contains("names an unknown account"), "{why}");
+        assert!(refused(patched(&bytes, 5, |t| t[62] = 9), "state").contains("unknown state"));
+        let why = refused(patched(&bytes, 5, |t| t[16] = 1), "quant flags");
+        assert!(why.contains("not an amount"), "{why}");
+        // Section 1 is the stats: a completed balance the timeline does not end at.
+        let why = refused(patched(&bytes, 1, |s| s[0] ^= 1), "stats");
+        assert!(why.contains("timeline ends at"), "{why}");
+        // Section 2 is the timeline points: one after the snapshot's head.
+        let why = refused(patched(&bytes, 2, |t| t[0..8].copy_from_slice(&99u64.to_le_bytes())), "timeline");
+        assert!(why.contains("out of bounds"), "{why}");
+        // Section 6 is the uuid index: a bucket naming a slot beyond the table.
+        let why = refused(
+            patched(&bytes, 6, |b| {
+                let at = b.chunks(8).position(|c| c != [0; 8]).expect("one bucket") * 8;
+                b[at..at + 4].copy_from_slice(&9u32.to_le_bytes());
+            }),
+            "index",
+        );
+        assert_eq!(why, "uuid index");
+    }
+
+    #[test]
+    fn a_snapshot_round_trips_exactly_and_names_its_seq_and_hash() {
+        let p = tiny();
+        let bytes = encode_snapshot(&p, [1; 32], [2; 32]).expect("encode");
+        let (q, seq, hash) = decode_snapshot(&bytes, [1; 32]).expect("decode");
+        assert_eq!((q, seq, hash), (p.clone(), 4, [2; 32]));
+        assert!(matches!(decode_snapshot(&bytes, [3; 32]), Err(StoreError::Foreign)));
+        let mut old = bytes.clone();
+        old[8] = 5;
+        assert!(matches!(decode_snapshot(&old, [1; 32]), Err(StoreError::UnknownVersion(5))));
     }
 
     #[test]
@@ -827,11 +1283,5 @@ mod tests {
             }
             assert_eq!(p.seq(), 3_004, "everything before the bad record is folded");
         }
-    }
-
-    #[test]
-    fn chunk_keys_sort_in_chunk_order() {
-        assert!(chunk_key(1) < chunk_key(2) && chunk_key(255) < chunk_key(256));
-        assert_eq!(ix(3), 3);
     }
 }

@@ -19,21 +19,60 @@ fn needs_growth(len: usize, buckets: usize) -> bool {
 }
 
 /// uuid → transaction slot. Each bucket is `tag << 32 | (slot + 1)`, 0 when
-/// empty; `tag` is the high half of the uuid's keyed (SipHash) hash, and the
-/// bucket index is derived from `tag` alone so growing needs no rehash of
+/// empty; `tag` is the high half of the uuid's keyed (SipHash-1-3) hash, and
+/// the bucket index is derived from `tag` alone so growing needs no rehash of
 /// uuids. A tag match is confirmed against the stored transaction's uuid.
-#[derive(Debug, Clone, Default)]
+///
+/// The key is random per table and kept with it in a snapshot, so a loaded
+/// table is the saved one, not rebuilt.
+#[derive(Debug, Clone)]
 pub(crate) struct TxIndex {
     buckets: Vec<u64>,
     len: usize,
     /// Keyed per table: transaction uuids are chosen by clients.
-    hasher: std::collections::hash_map::RandomState,
+    key: (u64, u64),
+}
+
+impl Default for TxIndex {
+    fn default() -> Self {
+        let random = std::collections::hash_map::RandomState::new();
+        Self { buckets: Vec::new(), len: 0, key: (random.hash_one(1u8), random.hash_one(2u8)) }
+    }
 }
 
 impl TxIndex {
     fn tag(&self, uuid: &TxId) -> u32 {
-        let hash = self.hasher.hash_one(uuid);
+        let hash = siphasher::sip::SipHasher13::new_with_keys(self.key.0, self.key.1).hash(uuid.0.as_bytes());
         u32::try_from(hash >> 32).expect("high half fits in u32")
+    }
+
+    /// Its key, buckets and length, as a snapshot stores them.
+    pub(crate) fn raw(&self) -> ((u64, u64), &[u64], usize) {
+        (self.key, &self.buckets, self.len)
+    }
+
+    /// A table from its key and buckets (a snapshot's): `None` unless the
+    /// buckets are a power of two (or none), at most 3/4 full, and name
+    /// slots below `txs` only. Whether each uuid sits where its hash says is
+    /// not checked here (the snapshot's checksum covers it).
+    pub(crate) fn from_raw(key: (u64, u64), buckets: Vec<u64>, txs: usize) -> Option<Self> {
+        if !(buckets.is_empty() || buckets.len().is_power_of_two() && buckets.len() >= MIN_BUCKETS) {
+            return None;
+        }
+        let mut len = 0usize;
+        for &bucket in &buckets {
+            if bucket != 0 {
+                let slot = bucket & 0xFFFF_FFFF;
+                if slot == 0 || slot > u64::try_from(txs).ok()? {
+                    return None;
+                }
+                len += 1;
+            }
+        }
+        if len != txs || (len > 0 && len * 4 > buckets.len() * 3) {
+            return None;
+        }
+        Some(Self { buckets, len, key })
     }
 
     fn home(tag: u32, mask: usize) -> usize {
@@ -137,6 +176,35 @@ pub(crate) struct PairTable {
 }
 
 impl PairTable {
+    /// Its buckets and length, as a snapshot stores them.
+    pub(crate) fn raw(&self) -> (&[(u64, [u32; 2])], usize) {
+        (&self.buckets, self.len)
+    }
+
+    /// A table from its buckets (a snapshot's): `None` unless they are a
+    /// power of two (or none), at most 3/4 full, keyed by pairs of two
+    /// different slots below `accounts`.
+    pub(crate) fn from_raw(buckets: Vec<(u64, [u32; 2])>, accounts: usize) -> Option<Self> {
+        if !(buckets.is_empty() || buckets.len().is_power_of_two() && buckets.len() >= MIN_BUCKETS) {
+            return None;
+        }
+        let accounts = u64::try_from(accounts).ok()?;
+        let mut len = 0usize;
+        for &(key, _) in &buckets {
+            if key != 0 {
+                let (low, high) = (key >> 32, key & 0xFFFF_FFFF);
+                if low >= high || high >= accounts {
+                    return None;
+                }
+                len += 1;
+            }
+        }
+        if len > 0 && len * 4 > buckets.len() * 3 {
+            return None;
+        }
+        Some(Self { buckets, len })
+    }
+
     fn key(a: u32, b: u32) -> u64 {
         debug_assert_ne!(a, b, "a pair of two different accounts");
         let (low, high) = if a < b { (a, b) } else { (b, a) };

@@ -6,7 +6,7 @@
 //!    (`Projections::try_apply` checks each against the state: zero sum,
 //!    limits, known accounts and transactions, …) and whose checkpoint
 //!    signatures and roots hold ([`crate::signatures`]).
-//! 3. The projections rebuilt in memory equal the stored sled snapshot, if
+//! 3. The projections rebuilt in memory equal the stored snapshot file, if
 //!    there is one, at the snapshot's seq: accounts, limits, balances,
 //!    timelines, stats, transaction states and versions.
 
@@ -261,7 +261,7 @@ fn load_snapshot<S: Store>(data: &Path, journal: &S, last: u64) -> Snapshot {
     let (projections, seq, hash) = match store.load(journal.genesis().0) {
         Ok(Some(found)) => found,
         Ok(None) => return Snapshot::Skipped("no snapshot stored".to_owned()),
-        Err(StoreError::Sled(e)) => return Snapshot::Skipped(format!("not compared: sled: {e}")),
+        Err(StoreError::Io(e)) => return Snapshot::Skipped(format!("not compared: reading the snapshot: {e}")),
         Err(e) => return Snapshot::Failed(VerifyFailure::Snapshot { seq: 0, detail: format!("unreadable: {e}") }),
     };
     if seq > last {

@@ -37,6 +37,16 @@ impl Server {
 
     /// Same, with extra environment variables.
     pub fn spawn_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        Server::spawn_to(args, envs, Stdio::inherit())
+    }
+
+    /// Same, with its log (warnings and errors) written to `log`.
+    pub fn spawn_logging(args: &[&str], log: &Path) -> Server {
+        let file = std::fs::File::create(log).expect("log file");
+        Server::spawn_to(args, &[], Stdio::from(file))
+    }
+
+    fn spawn_to(args: &[&str], envs: &[(&str, &str)], stderr: Stdio) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ccnode"));
         if !envs.iter().any(|(k, _)| *k == "CCNODE_STORE") {
             if let Some(url) = crate::test_store(args, true) {
@@ -51,7 +61,7 @@ impl Server {
             .env("CCNODE_PEER_TIMEOUT", "3")
             .env_remove("CCNODE_DATA")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn ccnode serve");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -507,6 +517,80 @@ fn a_start_after_sigkill_folds_only_the_tail_behind_the_last_snapshot() {
     let clean = health(&server);
     assert_eq!(clean["projections"]["snapshots"]["folded_at_start"], 0, "{clean}");
     assert_eq!(clean["projections"]["snapshots"]["loaded_seq"], clean["journal"]["head_seq"], "{clean}");
+    server.stop();
+}
+
+/// The snapshot is the file `DIR/projections/snapshot` (format 6): a clean
+/// stop writes it (atomically: no temporary file is left); a damaged one is
+/// not used, the node says why in its log and rebuilds from the journal,
+/// losing nothing; what versions up to format 5 kept there (a sled
+/// database) is ignored, the projections rebuilt, and its files deleted.
+#[test]
+fn a_damaged_or_old_format_snapshot_file_is_rebuilt_from_the_journal_and_the_log_says_why() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let args = ["serve", "--data", arg(data.path()), "--listen", "127.0.0.1:0", "--name", "filed"];
+    let health = |server: &Server| {
+        let (status, value) = server.call(reqwest::Method::GET, "/admin/health", "admin", None);
+        assert_eq!(status, StatusCode::OK, "{value}");
+        value["data"]["projections"]["snapshots"].clone()
+    };
+    let server = Server::spawn(&args);
+    server.open("m0", -100, 100);
+    server.open("m1", -100, 100);
+    for i in 0..20u64 {
+        let body =
+            json!({"payer": "m0", "payee": "m1", "quant": 1 + i % 3, "type": "pay", "description": format!("n{i}")});
+        let (status, value) = server.call(reqwest::Method::POST, "/transaction", "m0", Some(body));
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+    }
+    let before = server.balances("filed");
+    server.stop();
+    let dir = data.path().join("projections");
+    let file = dir.join("snapshot");
+    assert!(file.is_file(), "a clean stop writes the snapshot file");
+    assert!(!dir.join("snapshot.tmp").exists(), "and leaves no temporary file");
+
+    // Loaded after a clean stop.
+    let server = Server::spawn(&args);
+    assert_ne!(health(&server)["loaded_seq"], Value::Null);
+    server.stop();
+
+    // One flipped byte: not used, rebuilt, and the log says why.
+    let mut bytes = std::fs::read(&file).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&file, bytes).expect("write");
+    let log = data.path().join("damaged.log");
+    let server = Server::spawn_logging(&args, &log);
+    let snapshots = health(&server);
+    assert_eq!(snapshots["loaded_seq"], Value::Null, "{snapshots}");
+    assert_eq!(server.balances("filed"), before, "rebuilt from the journal, nothing lost");
+    server.stop();
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        text.contains("the projections snapshot was not used") && text.contains("checksum mismatch"),
+        "the log names the reason: {text}"
+    );
+
+    // What versions up to format 5 left: sled's files instead of the file.
+    std::fs::remove_file(&file).expect("remove");
+    std::fs::write(dir.join("conf"), b"segment_size: 524288\n").expect("conf");
+    std::fs::write(dir.join("db"), [5u8; 64]).expect("db");
+    std::fs::create_dir(dir.join("blobs")).expect("blobs");
+    std::fs::write(dir.join("snap.0000000000000040"), [0u8; 16]).expect("snap");
+    let log = data.path().join("legacy.log");
+    let server = Server::spawn_logging(&args, &log);
+    assert_eq!(health(&server)["loaded_seq"], Value::Null);
+    assert_eq!(server.balances("filed"), before);
+    server.stop();
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("removed an old-format projections snapshot"), "{text}");
+    let mut left: Vec<String> =
+        std::fs::read_dir(&dir).expect("dir").map(|e| e.expect("entry").file_name().to_string_lossy().into()).collect();
+    left.sort();
+    assert_eq!(left, ["snapshot"], "sled's files are gone; the clean stop wrote the new snapshot");
+    let server = Server::spawn(&args);
+    assert_ne!(health(&server)["loaded_seq"], Value::Null, "and the next start uses it");
     server.stop();
 }
 
