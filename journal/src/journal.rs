@@ -287,7 +287,7 @@ impl Journal {
         let Ok(bytes) = fs::read(path.with_extension(INDEX_EXTENSION)) else { return Ok(None) };
         let Some(index) = format::decode_index(&bytes) else { return Ok(None) };
         let file_len = file.metadata().map_err(io_at(path))?.len();
-        if index.first_seq != first_seq || index.segment_len != file_len || index.offsets.is_empty() {
+        if index.first_seq != first_seq || index.segment_len != file_len || !format::index_offsets_fit(&index) {
             return Ok(None);
         }
         // The chain must link: the segment's first record names our head as its predecessor.
@@ -300,7 +300,30 @@ impl Journal {
         if prev_hash != self.head.hash {
             return Ok(None);
         }
+        // And it must end where the index says: the last frame runs to the
+        // end of the file, is a batch's last and carries the seq, hash and
+        // time the index names (offsets in between are checked as they are
+        // read, each frame's seq and link with it).
         let count = to_u64(index.offsets.len());
+        let last_at = u64::from(*index.offsets.last().expect("offsets_fit checks there is one"));
+        let Ok(last_len) = usize::try_from(file_len - last_at) else { return Ok(None) };
+        if last_len > format::FRAME_HEADER_BYTES + max_body_bytes() {
+            return Ok(None);
+        }
+        let mut last = vec![0u8; last_len];
+        if file.read_exact_at(&mut last, last_at).is_err() {
+            return Ok(None);
+        }
+        let FrameRead::Frame(frame) = format::read_frame(&last, max_body_bytes()) else { return Ok(None) };
+        if frame.frame_len != last_len
+            || !frame.batch_end
+            || frame.seq != first_seq + count - 1
+            || frame.hash != index.last_hash
+            || frame.recorded_at_us != index.last_recorded_at_us
+            || (count == 1 && frame.prev_hash != self.head.hash)
+        {
+            return Ok(None);
+        }
         self.head =
             Head { seq: first_seq + count - 1, hash: index.last_hash, recorded_at_us: index.last_recorded_at_us };
         Ok(Some(Segment {

@@ -234,11 +234,37 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn next<T: Decode<()>>(&mut self) -> Result<T, StoreError> {
-        let (value, read) = bincode::decode_from_slice::<T, _>(&self.body[self.at..], bincode_config())
-            .map_err(|e| StoreError::Corrupt(format!("decode: {e}")))?;
+        let (value, read) =
+            decode_bounded::<T>(&self.body[self.at..]).map_err(|e| StoreError::Corrupt(format!("decode: {e}")))?;
         self.at += read;
         Ok(value)
     }
+}
+
+/// The most memory one decoded value may claim per byte of the body left,
+/// as bincode counts it: a primitive claims its in-memory size (at most 16
+/// bytes for one byte of varint) and a container reserves `len ×
+/// size_of::<T>()` before its first element. Legitimate values stay far below.
+const DECODE_CLAIM_PER_BYTE: usize = 64;
+
+/// Decodes one value from `rest` with a bincode limit proportional to
+/// `rest.len()`, so that a damaged length field is refused
+/// (`LimitExceeded`) instead of allocating what it says. bincode's limit is a
+/// compile-time constant: this picks the smallest power of two at least
+/// [`DECODE_CLAIM_PER_BYTE`] × `rest.len()`.
+fn decode_bounded<T: Decode<()>>(rest: &[u8]) -> Result<(T, usize), bincode::error::DecodeError> {
+    let need = rest.len().saturating_mul(DECODE_CLAIM_PER_BYTE);
+    macro_rules! within {
+        ($($bits:literal)*) => {
+            $(
+                if need <= 1usize << $bits {
+                    return bincode::decode_from_slice::<T, _>(rest, bincode_config().with_limit::<{ 1usize << $bits }>());
+                }
+            )*
+        };
+    }
+    within!(12 14 16 18 20 22 24 26 28 30 32 34 36 38 40 42 44 46);
+    Err(bincode::error::DecodeError::LimitExceeded)
 }
 
 /// Decodes a snapshot blob made by [`encode_snapshot`] for the journal with
@@ -418,7 +444,20 @@ impl SnapshotStore {
         let Some(meta) = self.db.get(META_KEY)? else { return Ok(None) };
         let meta = parse_meta(&meta)?;
         let capacity = usize::try_from(meta.body_len).map_err(|_| StoreError::Corrupt("body too large".into()))?;
-        let mut blob = Vec::with_capacity(capacity.saturating_add(5).min(1 << 32));
+        // The lengths in the meta are only claims (a damaged one made this
+        // allocate up to 4 GiB): believe them once the last chunk they name
+        // is there with the length they imply.
+        let last_len = match meta.chunks.checked_sub(1) {
+            None => 0,
+            Some(last) => {
+                self.db.get(chunk_key(last))?.ok_or_else(|| StoreError::Corrupt(format!("chunk {last} missing")))?.len()
+            }
+        };
+        let full = usize::try_from(meta.chunks.saturating_sub(1)).ok().and_then(|n| n.checked_mul(CHUNK_BYTES));
+        if last_len > CHUNK_BYTES || full.and_then(|f| f.checked_add(last_len)) != Some(capacity) {
+            return Err(StoreError::Corrupt("body length mismatch".into()));
+        }
+        let mut blob = Vec::with_capacity(capacity.saturating_add(5));
         blob.push(meta.version);
         blob.extend_from_slice(&meta.crc);
         for i in 0..meta.chunks {

@@ -236,3 +236,70 @@ fn a_segment_swapped_in_from_another_journal_breaks_the_chain() {
         assert_eq!(report.last_seq + 1, problem.seq);
     }
 }
+
+/// The fuzzer's finding (issue 13): a sealed segment's index was trusted
+/// once its checksum matched, so an index with a valid checksum but wrong
+/// contents (offsets out of order or past the end, a wrong count, a wrong
+/// last hash) made open refuse a sound journal or reads panic. The index is
+/// derived data: one that does not fit its segment is ignored and rebuilt.
+#[test]
+fn a_bad_index_with_a_valid_checksum_is_not_trusted() {
+    fn rewrite(index: &[u8], edit: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
+        let mut bytes = index[..index.len() - 4].to_vec();
+        edit(&mut bytes);
+        let crc = crc32c::crc32c(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        bytes
+    }
+    const COUNT_AT: usize = 24;
+    const OFFSETS_AT: usize = 80;
+    type Edit = (&'static str, fn(&mut Vec<u8>));
+    let edits: [Edit; 5] = [
+        ("offsets reversed", |b: &mut Vec<u8>| {
+            let mut offsets: Vec<[u8; 4]> = b[OFFSETS_AT..].chunks(4).map(|c| c.try_into().unwrap()).collect();
+            offsets.reverse();
+            b.truncate(OFFSETS_AT);
+            b.extend(offsets.concat());
+        }),
+        ("an offset past the end", |b: &mut Vec<u8>| {
+            let last = b.len() - 4;
+            b[last..].copy_from_slice(&u32::MAX.to_le_bytes());
+        }),
+        ("the last record left out", |b: &mut Vec<u8>| {
+            let count = u64::from_le_bytes(b[COUNT_AT..COUNT_AT + 8].try_into().unwrap()) - 1;
+            b[COUNT_AT..COUNT_AT + 8].copy_from_slice(&count.to_le_bytes());
+            b.truncate(b.len() - 4);
+        }),
+        ("a wrong last hash", |b: &mut Vec<u8>| b[40] ^= 1),
+        ("a wrong last time", |b: &mut Vec<u8>| b[72] ^= 1),
+    ];
+    for (what, edit) in edits {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::create(dir.path(), "n", small_options()).unwrap();
+        let mut model = Vec::new();
+        for i in 0..60u32 {
+            let batch: Vec<Vec<u8>> = (0..3).map(|j| format!("record {i}/{j}").into_bytes()).collect();
+            journal.append_batch(&batch).unwrap();
+            model.extend(batch);
+        }
+        assert!(journal.segment_count() >= 3);
+        drop(journal);
+        let mut indexes: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+            .collect();
+        indexes.sort();
+        let index = fs::read(&indexes[0]).unwrap();
+        fs::write(&indexes[0], rewrite(&index, edit)).unwrap();
+        let read_only = Journal::open_read_only(dir.path()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(payloads(&read_only), model, "{what}");
+        drop(read_only);
+        let journal = Journal::open(dir.path(), small_options()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(payloads(&journal), model, "{what}");
+        assert_eq!(journal.range(2, 40).unwrap().count(), 39, "{what}");
+        drop(journal);
+        // Open wrote a sound index again.
+        assert_eq!(fs::read(&indexes[0]).unwrap(), index, "{what}: the index is rebuilt");
+    }
+}
