@@ -22,9 +22,26 @@ fn replay(target: &str, run: fn(&[u8])) {
     assert!(seeds > 0, "{target}: no seeds");
 }
 
-#[test]
-fn every_target_has_seeds_and_passes_them() {
-    for &(target, run) in fuzz::TARGETS {
-        replay(target, run);
-    }
+fn run_of(target: &str) -> fn(&[u8]) {
+    fuzz::TARGETS.iter().find(|t| t.0 == target).map(|t| t.1).expect("a target")
 }
+
+macro_rules! seeds {
+    ($($name:ident)*) => {
+        $(
+            #[test]
+            fn $name() {
+                replay(stringify!($name), run_of(stringify!($name)));
+            }
+        )*
+        #[test]
+        fn every_target_is_replayed_here() {
+            let here = [$(stringify!($name)),*];
+            for (target, _) in fuzz::TARGETS {
+                assert!(here.contains(target), "{target} has no test here");
+            }
+        }
+    };
+}
+
+seeds!(journal event snapshot bundle workflow http);
