@@ -40,7 +40,7 @@ fi
 target_dir=${CARGO_TARGET_DIR:-$root/target}/afl
 out=${FUZZ_OUT:-${CARGO_TARGET_DIR:-$root/target}/fuzz-out}
 echo "== cargo afl build (release, into $target_dir)"
-CARGO_TARGET_DIR=$target_dir nice -n "${FUZZ_NICE:-19}" \
+CARGO_TARGET_DIR=$target_dir nice -n "${FUZZ_BUILD_NICE:-10}" \
     cargo afl build --release --locked -p fuzz --features afl --bins
 
 # No core-dump handler or CPU governor checks: this is a shared machine.
@@ -49,6 +49,11 @@ export AFL_NO_UI=1 AFL_QUIET=1
 # The HTTP target starts a node once per process: let one process run long.
 export AFL_FUZZER_LOOPCOUNT=${AFL_FUZZER_LOOPCOUNT:-100000}
 
+# Address-space limits (MB): a reservation driven by a length field rather
+# than by the input fails the allocation, which aborts: a crash. The HTTP
+# target runs a whole node (threads, sled) and gets none.
+declare -A memory=([journal]=1024 [event]=1024 [snapshot]=1024 [bundle]=2048 [workflow]=1024 [http]=none)
+
 failed=()
 for target in "${targets[@]}"; do
     corpus=$root/fuzz/corpus/$target
@@ -56,7 +61,7 @@ for target in "${targets[@]}"; do
     mkdir -p "$out"
     rm -rf "${out:?}/$target"
     echo "== fuzzing $target for ${seconds}s"
-    nice -n "${FUZZ_NICE:-19}" cargo afl fuzz -i "$corpus" -o "$out/$target" -V "$seconds" -t 5000 \
+    nice -n "${FUZZ_NICE:-19}" cargo afl fuzz -i "$corpus" -o "$out/$target" -V "$seconds" -t 5000 -m "${memory[$target]:-none}" \
         -- "$target_dir/release/$target" > "$out/$target.log" 2>&1 || {
         echo "afl-fuzz failed for $target:" >&2
         tail -30 "$out/$target.log" >&2

@@ -194,7 +194,20 @@ impl Journal {
             _lock: lock,
             scratch: Vec::new(),
         };
-        journal.load_segments()?;
+        let mut used_index = false;
+        if let Err(error) = journal.load_segments(true, &mut used_index) {
+            // An index is derived data, checked when loaded only at its two
+            // ends (reading every frame is the scan it saves): when the chain
+            // does not hold across the segments an index described, scan
+            // every segment once more before calling the journal corrupt.
+            if !used_index || !matches!(error, OpenError::Corrupt(_)) {
+                return Err(error);
+            }
+            tracing::warn!(error = %error, "the journal does not hold together with its segment indexes; scanning every segment");
+            journal.segments.clear();
+            journal.head = Head { seq: 0, hash: journal.meta.genesis, recorded_at_us: 0 };
+            journal.load_segments(false, &mut used_index)?;
+        }
         journal.check_checkpoints()?;
         if journal.segments.is_empty() && !read_only {
             journal.start_segment(1).map_err(|e| match e {
@@ -205,7 +218,10 @@ impl Journal {
         Ok(journal)
     }
 
-    fn load_segments(&mut self) -> Result<(), OpenError> {
+    /// Loads the segments in order, each sealed one through its index when
+    /// `use_indexes` and the index fits (then sets `used_index`), else by
+    /// scanning it.
+    fn load_segments(&mut self, use_indexes: bool, used_index: &mut bool) -> Result<(), OpenError> {
         let paths = list_segments(&self.dir)?;
         let trusted_seq = self.checkpoints.last().map_or(0, |cp| cp.seq);
         let count = paths.len();
@@ -218,8 +234,9 @@ impl Journal {
                 return Err(corrupt(0, self.head.seq + 1, CorruptionKind::SegmentOrder));
             }
             let file = open_segment_file(&path, self.read_only)?;
-            if !is_last {
+            if !is_last && use_indexes {
                 if let Some(segment) = self.load_indexed(&path, &file, first_seq)? {
+                    *used_index = true;
                     self.segments.push(segment);
                     continue;
                 }

@@ -303,3 +303,29 @@ fn a_bad_index_with_a_valid_checksum_is_not_trusted() {
         assert_eq!(fs::read(&indexes[0]).unwrap(), index, "{what}: the index is rebuilt");
     }
 }
+
+/// The fuzzer's finding (issue 13): an empty last segment file whose name
+/// is not the seq after the head was sound to `verify_dir` (a segment being
+/// started when the node stopped) while open refused it (segments out of
+/// order). Both now accept it only under the name the chain expects.
+#[test]
+fn an_empty_last_segment_with_a_wrong_name_is_refused_by_verify_as_by_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(dir.path(), "n", Options::default()).unwrap();
+    for i in 0..10u32 {
+        journal.append_batch(&[format!("record {i}").into_bytes()]).unwrap();
+    }
+    drop(journal);
+    let verify = || verify_dir(dir.path(), VerifyOptions::default(), &mut |_| {}).unwrap();
+    let wrong = dir.path().join(format!("{:020}.seg", 2));
+    fs::write(&wrong, b"").unwrap();
+    let report = verify();
+    assert!(report.problem.is_some() && !report.is_ok(), "{report:?}");
+    assert!(Journal::open_read_only(dir.path()).is_err());
+    fs::remove_file(&wrong).unwrap();
+    // Under the expected name it is a segment whose start was cut short.
+    fs::write(dir.path().join(format!("{:020}.seg", 11)), b"CCNJ").unwrap();
+    assert!(verify().is_ok());
+    assert_eq!(Journal::open_read_only(dir.path()).unwrap().head().seq, 10);
+    assert_eq!(Journal::open(dir.path(), Options::default()).unwrap().head().seq, 10);
+}
