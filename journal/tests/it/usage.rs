@@ -329,3 +329,65 @@ fn an_empty_last_segment_with_a_wrong_name_is_refused_by_verify_as_by_open() {
     assert_eq!(Journal::open_read_only(dir.path()).unwrap().head().seq, 10);
     assert_eq!(Journal::open(dir.path(), Options::default()).unwrap().head().seq, 10);
 }
+
+/// An index can be checked when loaded only at its two ends: one whose last
+/// offset names a well-formed frame nested in the payload of the segment's
+/// real last record passes those checks and claims one record too many.
+/// Open then finds that the next segment does not follow, and scans every
+/// segment again instead of refusing a sound journal (issue 13).
+#[test]
+fn an_index_that_fits_its_ends_but_not_the_chain_is_ignored_on_a_second_pass() {
+    const PAD: usize = 40;
+    // A batch-end frame with no payload, as the format encodes it.
+    fn frame(seq: u64, at_us: u64, hash: [u8; 32]) -> Vec<u8> {
+        let mut body = vec![1u8];
+        body.extend_from_slice(&seq.to_le_bytes());
+        body.extend_from_slice(&at_us.to_le_bytes());
+        body.extend_from_slice(&[0u8; 32]);
+        body.extend_from_slice(&hash);
+        let len = u32::try_from(body.len()).unwrap();
+        let mut out = len.to_le_bytes().to_vec();
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(dir.path(), "n", small_options()).unwrap();
+    let mut model = Vec::new();
+    // Every record ends with a frame claiming the seq after its own.
+    for _ in 0..80 {
+        let next = journal.head().seq + 2;
+        let payload = [vec![b'p'; PAD], frame(next, 7, [9; 32])].concat();
+        journal.append_batch(&[payload.clone()]).unwrap();
+        model.push(payload);
+    }
+    assert!(journal.segment_count() >= 3);
+    drop(journal);
+    let mut indexes: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+        .collect();
+    indexes.sort();
+    let index = fs::read(&indexes[0]).unwrap();
+    let count = u64::from_le_bytes(index[24..32].try_into().unwrap());
+    let last = u32::from_le_bytes(index[index.len() - 8..index.len() - 4].try_into().unwrap());
+    let nested = last + u32::try_from(journal::FRAME_HEADER_BYTES + journal::BODY_FIXED_BYTES + PAD).unwrap();
+    let mut lying = index[..index.len() - 4].to_vec();
+    lying[24..32].copy_from_slice(&(count + 1).to_le_bytes());
+    lying[40..72].copy_from_slice(&[9; 32]);
+    lying[72..80].copy_from_slice(&7u64.to_le_bytes());
+    lying.extend_from_slice(&nested.to_le_bytes());
+    let crc = crc32c::crc32c(&lying);
+    lying.extend_from_slice(&crc.to_le_bytes());
+    fs::write(&indexes[0], &lying).unwrap();
+
+    let read_only = Journal::open_read_only(dir.path()).expect("a sound journal opens");
+    assert_eq!(payloads(&read_only), model);
+    drop(read_only);
+    let journal = Journal::open(dir.path(), small_options()).expect("a sound journal opens");
+    assert_eq!(payloads(&journal), model);
+    drop(journal);
+    assert_eq!(fs::read(&indexes[0]).unwrap(), index, "the index is rebuilt");
+}
