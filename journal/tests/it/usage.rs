@@ -359,7 +359,7 @@ fn an_index_that_fits_its_ends_but_not_the_chain_is_ignored_on_a_second_pass() {
     for _ in 0..80 {
         let next = journal.head().seq + 2;
         let payload = [vec![b'p'; PAD], frame(next, 7, [9; 32])].concat();
-        journal.append_batch(&[payload.clone()]).unwrap();
+        journal.append_batch(std::slice::from_ref(&payload)).unwrap();
         model.push(payload);
     }
     assert!(journal.segment_count() >= 3);
