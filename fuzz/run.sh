@@ -7,9 +7,11 @@
 #   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
 #
 # Environment: FUZZ_CACHE (default ~/.cache/ccnode-fuzz) holds cargo-afl and
-# AFL++, installed there on first use; FUZZ_OUT (default
+# AFL++, installed there on first use, and the instrumented build
+# (FUZZ_TARGET_DIR, default FUZZ_CACHE/target); FUZZ_OUT (default
 # $CARGO_TARGET_DIR/fuzz-out, else target/fuzz-out) holds each target's
-# findings; FUZZ_NICE (default 19) is the fuzzers' niceness. Targets run one
+# findings; FUZZ_NICE (default 19) is the fuzzers' niceness, FUZZ_BUILD_NICE
+# (default 10) the build's. Targets run one
 # after another, one core at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +39,9 @@ fi
 
 # A build of its own: cargo-afl's instrumentation flags would otherwise
 # rebuild the whole workspace's dependencies in the normal target directory.
-target_dir=${CARGO_TARGET_DIR:-$root/target}/afl
+# It lives in the cache, so that the next run (CI's, in a fresh clone on the
+# same machine) rebuilds only what changed.
+target_dir=${FUZZ_TARGET_DIR:-$cache/target}
 out=${FUZZ_OUT:-${CARGO_TARGET_DIR:-$root/target}/fuzz-out}
 echo "== cargo afl build (release, into $target_dir)"
 CARGO_TARGET_DIR=$target_dir nice -n "${FUZZ_BUILD_NICE:-10}" \
