@@ -14,7 +14,6 @@
 //! any 502/503/504 (a neighbour that cannot be reached), carries the Credit
 //! Commons error JSON `{"errors":[{"class":…}]}`.
 
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use api::metrics::Metrics;
@@ -41,7 +40,7 @@ fn harness() -> &'static Harness {
 }
 
 fn start() -> Harness {
-    let dir = own_dir();
+    let dir = crate::process_dir("http");
     // Paused time (it moves on whenever the node waits): the delays that
     // slow down guessing a link hash or a key cost the fuzzer nothing.
     let runtime =
@@ -84,26 +83,6 @@ fn start() -> Harness {
         assert!(status.is_success(), "{line} {body}: {status} {value}");
     }
     harness
-}
-
-/// The node's directory, named after this process: the harness lives as
-/// long as the process, so a fuzzer's process never removes it; the next
-/// one removes those of processes gone.
-fn own_dir() -> tempfile::TempDir {
-    let base = crate::scratch_dir();
-    let parent = base.path().parent().expect("a parent").to_path_buf();
-    drop(base);
-    if let Ok(entries) = std::fs::read_dir(&parent) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name.strip_prefix("ccnode-fuzz-http-").and_then(|r| r.split('-').next()) else { continue };
-            if !Path::new("/proc").join(pid).exists() {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-    let prefix = format!("ccnode-fuzz-http-{}-", std::process::id());
-    tempfile::Builder::new().prefix(&prefix).tempdir_in(parent).expect("scratch dir")
 }
 
 impl Harness {

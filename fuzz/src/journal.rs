@@ -37,8 +37,9 @@ pub fn run(data: &[u8]) {
         index[body..].copy_from_slice(&crc.to_le_bytes());
     }
 
-    let scratch = crate::scratch_dir();
-    let dir = scratch.path().join("journal");
+    static SCRATCH: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = SCRATCH.get_or_init(|| crate::process_dir("journal")).path().join("journal");
+    let _ = std::fs::remove_dir_all(&dir);
     drop(Journal::create(&dir, IDENTITY, Options::default()).expect("create"));
     std::fs::write(dir.join(segment_name(1, "seg")), &seg1).expect("write");
     if !index.is_empty() {

@@ -58,10 +58,24 @@ pub fn join_parts(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// A scratch directory on a memory file system when there is one: the
-/// journal and HTTP targets write real files, and fsync there is cheap.
-pub fn scratch_dir() -> tempfile::TempDir {
+/// A scratch directory for this process and `target`, on a memory file
+/// system when there is one (the journal and HTTP targets write real files,
+/// and fsync there is cheap). It lives as long as the process: the fuzzer
+/// ends its processes by a signal, so each start removes those of
+/// processes that are gone.
+pub fn process_dir(target: &str) -> tempfile::TempDir {
     let shm = std::path::Path::new("/dev/shm");
     let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
-    tempfile::Builder::new().prefix("ccnode-fuzz-").tempdir_in(base).expect("scratch dir")
+    let prefix = format!("ccnode-fuzz-{target}-");
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix(&prefix).and_then(|r| r.split('-').next()) else { continue };
+            if !std::path::Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let prefix = format!("{prefix}{}-", std::process::id());
+    tempfile::Builder::new().prefix(&prefix).tempdir_in(base).expect("scratch dir")
 }
