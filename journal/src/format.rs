@@ -433,6 +433,25 @@ pub(crate) fn decode_index(data: &[u8]) -> Option<SegmentIndex> {
     })
 }
 
+/// Whether an index's offsets can be those of its segment: the first frame
+/// right after the header, each one at least a minimal frame after the one
+/// before, the last one at least a minimal frame before the end. A decoded
+/// index is only a claim (its checksum catches damage, not a wrong writer).
+pub(crate) fn index_offsets_fit(index: &SegmentIndex) -> bool {
+    let min_frame = to_u64(frame_bytes(0));
+    let Some((&first, _)) = index.offsets.split_first() else { return false };
+    if u64::from(first) != to_u64(SEGMENT_HEADER_BYTES) {
+        return false;
+    }
+    let increasing = index.offsets.windows(2).all(|w| u64::from(w[1]) >= u64::from(w[0]) + min_frame);
+    let last = u64::from(*index.offsets.last().expect("not empty"));
+    increasing && last + min_frame <= index.segment_len
+}
+
+fn to_u64(n: usize) -> u64 {
+    u64::try_from(n).expect("usize fits in u64")
+}
+
 /// A trusted point of the chain: the hash of record `seq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpoint {

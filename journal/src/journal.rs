@@ -194,7 +194,20 @@ impl Journal {
             _lock: lock,
             scratch: Vec::new(),
         };
-        journal.load_segments()?;
+        let mut used_index = false;
+        if let Err(error) = journal.load_segments(true, &mut used_index) {
+            // An index is derived data, checked when loaded only at its two
+            // ends (reading every frame is the scan it saves): when the chain
+            // does not hold across the segments an index described, scan
+            // every segment once more before calling the journal corrupt.
+            if !used_index || !matches!(error, OpenError::Corrupt(_)) {
+                return Err(error);
+            }
+            tracing::warn!(error = %error, "the journal does not hold together with its segment indexes; scanning every segment");
+            journal.segments.clear();
+            journal.head = Head { seq: 0, hash: journal.meta.genesis, recorded_at_us: 0 };
+            journal.load_segments(false, &mut used_index)?;
+        }
         journal.check_checkpoints()?;
         if journal.segments.is_empty() && !read_only {
             journal.start_segment(1).map_err(|e| match e {
@@ -205,7 +218,10 @@ impl Journal {
         Ok(journal)
     }
 
-    fn load_segments(&mut self) -> Result<(), OpenError> {
+    /// Loads the segments in order, each sealed one through its index when
+    /// `use_indexes` and the index fits (then sets `used_index`), else by
+    /// scanning it.
+    fn load_segments(&mut self, use_indexes: bool, used_index: &mut bool) -> Result<(), OpenError> {
         let paths = list_segments(&self.dir)?;
         let trusted_seq = self.checkpoints.last().map_or(0, |cp| cp.seq);
         let count = paths.len();
@@ -218,8 +234,9 @@ impl Journal {
                 return Err(corrupt(0, self.head.seq + 1, CorruptionKind::SegmentOrder));
             }
             let file = open_segment_file(&path, self.read_only)?;
-            if !is_last {
+            if !is_last && use_indexes {
                 if let Some(segment) = self.load_indexed(&path, &file, first_seq)? {
+                    *used_index = true;
                     self.segments.push(segment);
                     continue;
                 }
@@ -287,7 +304,7 @@ impl Journal {
         let Ok(bytes) = fs::read(path.with_extension(INDEX_EXTENSION)) else { return Ok(None) };
         let Some(index) = format::decode_index(&bytes) else { return Ok(None) };
         let file_len = file.metadata().map_err(io_at(path))?.len();
-        if index.first_seq != first_seq || index.segment_len != file_len || index.offsets.is_empty() {
+        if index.first_seq != first_seq || index.segment_len != file_len || !format::index_offsets_fit(&index) {
             return Ok(None);
         }
         // The chain must link: the segment's first record names our head as its predecessor.
@@ -300,7 +317,30 @@ impl Journal {
         if prev_hash != self.head.hash {
             return Ok(None);
         }
+        // And it must end where the index says: the last frame runs to the
+        // end of the file, is a batch's last and carries the seq, hash and
+        // time the index names (offsets in between are checked as they are
+        // read, each frame's seq and link with it).
         let count = to_u64(index.offsets.len());
+        let last_at = u64::from(*index.offsets.last().expect("offsets_fit checks there is one"));
+        let Ok(last_len) = usize::try_from(file_len - last_at) else { return Ok(None) };
+        if last_len > format::FRAME_HEADER_BYTES + max_body_bytes() {
+            return Ok(None);
+        }
+        let mut last = vec![0u8; last_len];
+        if file.read_exact_at(&mut last, last_at).is_err() {
+            return Ok(None);
+        }
+        let FrameRead::Frame(frame) = format::read_frame(&last, max_body_bytes()) else { return Ok(None) };
+        if frame.frame_len != last_len
+            || !frame.batch_end
+            || frame.seq != first_seq + count - 1
+            || frame.hash != index.last_hash
+            || frame.recorded_at_us != index.last_recorded_at_us
+            || (count == 1 && frame.prev_hash != self.head.hash)
+        {
+            return Ok(None);
+        }
         self.head =
             Head { seq: first_seq + count - 1, hash: index.last_hash, recorded_at_us: index.last_recorded_at_us };
         Ok(Some(Segment {

@@ -358,7 +358,13 @@ impl Stitch {
         let expected_first = self.cursor.map_or(job.first_seq, |c| c.seq + 1);
         let header_end = to_u64(format::SEGMENT_HEADER_BYTES);
         if let Err(kind) = outcome.header {
-            if job.is_last && kind == CorruptionKind::SegmentHeader(HeaderDefect::Short) {
+            // As open: a header never completed is a segment being started
+            // when the node stopped, if it is the last and has the name the
+            // chain expects (open refuses any other name first).
+            if job.is_last
+                && kind == CorruptionKind::SegmentHeader(HeaderDefect::Short)
+                && job.first_seq == expected_first
+            {
                 self.report.torn_bytes = outcome.bytes; // A segment being started when the node stopped.
                 return Flow::Stop;
             }

@@ -513,6 +513,33 @@ fn amount_at(b: &[u8]) -> Result<Amount, StoreError> {
     Amount::from_decimal(d).map_err(|e| corrupt(format!("amount: {e}")))
 }
 
+/// The most memory one decoded value may claim per byte of its input, as
+/// bincode counts it: a primitive claims its in-memory size (at most 16
+/// bytes for one byte of varint) and a container reserves `len ×
+/// size_of::<T>()` before its first element. Legitimate values stay far below.
+const DECODE_CLAIM_PER_BYTE: usize = 64;
+
+/// Decodes one value from `bytes` with a bincode limit proportional to
+/// `bytes.len()`, so that a damaged length field (behind a valid checksum)
+/// is refused (`LimitExceeded`) instead of allocating what it says (a
+/// fuzzer finding, issue 13). bincode's limit is a compile-time constant:
+/// this picks the smallest power of two at least
+/// [`DECODE_CLAIM_PER_BYTE`] × `bytes.len()`.
+fn decode_bounded<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<(T, usize), bincode::error::DecodeError> {
+    let need = bytes.len().saturating_mul(DECODE_CLAIM_PER_BYTE);
+    macro_rules! within {
+        ($($bits:literal)*) => {
+            $(
+                if need <= 1usize << $bits {
+                    return bincode::decode_from_slice::<T, _>(bytes, bincode_config().with_limit::<{ 1usize << $bits }>());
+                }
+            )*
+        };
+    }
+    within!(12 14 16 18 20 22 24 26 28 30 32 34 36 38 40 42 44 46);
+    Err(bincode::error::DecodeError::LimitExceeded)
+}
+
 /// Reads a snapshot of `len` bytes from `input` for the journal with
 /// `genesis`; returns the projections and the seq and hash they reflect.
 /// Damage of any kind is an error, never a panic.
@@ -543,8 +570,7 @@ fn read_snapshot_before<R: Read>(
         return Err(StoreError::UnknownVersion(version));
     }
     let head_bytes = r.whole("head", None)?;
-    let (head, read) = bincode::decode_from_slice::<Head, _>(&head_bytes, bincode_config())
-        .map_err(|e| corrupt(format!("head: {e}")))?;
+    let (head, read) = decode_bounded::<Head>(&head_bytes).map_err(|e| corrupt(format!("head: {e}")))?;
     if read != head_bytes.len() {
         return Err(corrupt("head: trailing bytes"));
     }

@@ -272,3 +272,158 @@ fn one_thread_reading_ahead_and_several_threads_report_the_same_damage() {
     }
     assert!(report(1).unwrap().is_ok());
 }
+
+/// The fuzzer's finding (issue 13): a sealed segment's index was trusted
+/// once its checksum matched, so an index with a valid checksum but wrong
+/// contents (offsets out of order or past the end, a wrong count, a wrong
+/// last hash) made open refuse a sound journal or reads panic. The index is
+/// derived data: one that does not fit its segment is ignored and rebuilt.
+#[test]
+fn a_bad_index_with_a_valid_checksum_is_not_trusted() {
+    fn rewrite(index: &[u8], edit: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
+        let mut bytes = index[..index.len() - 4].to_vec();
+        edit(&mut bytes);
+        let crc = crc32c::crc32c(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        bytes
+    }
+    const COUNT_AT: usize = 24;
+    const OFFSETS_AT: usize = 80;
+    type Edit = (&'static str, fn(&mut Vec<u8>));
+    let edits: [Edit; 5] = [
+        ("offsets reversed", |b: &mut Vec<u8>| {
+            let mut offsets: Vec<[u8; 4]> = b[OFFSETS_AT..].chunks(4).map(|c| c.try_into().unwrap()).collect();
+            offsets.reverse();
+            b.truncate(OFFSETS_AT);
+            b.extend(offsets.concat());
+        }),
+        ("an offset past the end", |b: &mut Vec<u8>| {
+            let last = b.len() - 4;
+            b[last..].copy_from_slice(&u32::MAX.to_le_bytes());
+        }),
+        ("the last record left out", |b: &mut Vec<u8>| {
+            let count = u64::from_le_bytes(b[COUNT_AT..COUNT_AT + 8].try_into().unwrap()) - 1;
+            b[COUNT_AT..COUNT_AT + 8].copy_from_slice(&count.to_le_bytes());
+            b.truncate(b.len() - 4);
+        }),
+        ("a wrong last hash", |b: &mut Vec<u8>| b[40] ^= 1),
+        ("a wrong last time", |b: &mut Vec<u8>| b[72] ^= 1),
+    ];
+    for (what, edit) in edits {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::create(dir.path(), "n", small_options()).unwrap();
+        let mut model = Vec::new();
+        for i in 0..60u32 {
+            let batch: Vec<Vec<u8>> = (0..3).map(|j| format!("record {i}/{j}").into_bytes()).collect();
+            journal.append_batch(&batch).unwrap();
+            model.extend(batch);
+        }
+        assert!(journal.segment_count() >= 3);
+        drop(journal);
+        let mut indexes: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+            .collect();
+        indexes.sort();
+        let index = fs::read(&indexes[0]).unwrap();
+        fs::write(&indexes[0], rewrite(&index, edit)).unwrap();
+        let read_only = Journal::open_read_only(dir.path()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(payloads(&read_only), model, "{what}");
+        drop(read_only);
+        let journal = Journal::open(dir.path(), small_options()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(payloads(&journal), model, "{what}");
+        assert_eq!(journal.range(2, 40).unwrap().count(), 39, "{what}");
+        drop(journal);
+        // Open wrote a sound index again.
+        assert_eq!(fs::read(&indexes[0]).unwrap(), index, "{what}: the index is rebuilt");
+    }
+}
+
+/// The fuzzer's finding (issue 13): an empty last segment file whose name
+/// is not the seq after the head was sound to `verify_dir` (a segment being
+/// started when the node stopped) while open refused it (segments out of
+/// order). Both now accept it only under the name the chain expects.
+#[test]
+fn an_empty_last_segment_with_a_wrong_name_is_refused_by_verify_as_by_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(dir.path(), "n", Options::default()).unwrap();
+    for i in 0..10u32 {
+        journal.append_batch(&[format!("record {i}").into_bytes()]).unwrap();
+    }
+    drop(journal);
+    let verify = || verify_dir(dir.path(), VerifyOptions::default(), &mut |_| {}).unwrap();
+    let wrong = dir.path().join(format!("{:020}.seg", 2));
+    fs::write(&wrong, b"").unwrap();
+    let report = verify();
+    assert!(report.problem.is_some() && !report.is_ok(), "{report:?}");
+    assert!(Journal::open_read_only(dir.path()).is_err());
+    fs::remove_file(&wrong).unwrap();
+    // Under the expected name it is a segment whose start was cut short.
+    fs::write(dir.path().join(format!("{:020}.seg", 11)), b"CCNJ").unwrap();
+    assert!(verify().is_ok());
+    assert_eq!(Journal::open_read_only(dir.path()).unwrap().head().seq, 10);
+    assert_eq!(Journal::open(dir.path(), Options::default()).unwrap().head().seq, 10);
+}
+
+/// An index can be checked when loaded only at its two ends: one whose last
+/// offset names a well-formed frame nested in the payload of the segment's
+/// real last record passes those checks and claims one record too many.
+/// Open then finds that the next segment does not follow, and scans every
+/// segment again instead of refusing a sound journal (issue 13).
+#[test]
+fn an_index_that_fits_its_ends_but_not_the_chain_is_ignored_on_a_second_pass() {
+    const PAD: usize = 40;
+    // A batch-end frame with no payload, as the format encodes it.
+    fn frame(seq: u64, at_us: u64, hash: [u8; 32]) -> Vec<u8> {
+        let mut body = vec![1u8];
+        body.extend_from_slice(&seq.to_le_bytes());
+        body.extend_from_slice(&at_us.to_le_bytes());
+        body.extend_from_slice(&[0u8; 32]);
+        body.extend_from_slice(&hash);
+        let len = u32::try_from(body.len()).unwrap();
+        let mut out = len.to_le_bytes().to_vec();
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(dir.path(), "n", small_options()).unwrap();
+    let mut model = Vec::new();
+    // Every record ends with a frame claiming the seq after its own.
+    for _ in 0..80 {
+        let next = journal.head().seq + 2;
+        let payload = [vec![b'p'; PAD], frame(next, 7, [9; 32])].concat();
+        journal.append_batch(std::slice::from_ref(&payload)).unwrap();
+        model.push(payload);
+    }
+    assert!(journal.segment_count() >= 3);
+    drop(journal);
+    let mut indexes: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+        .collect();
+    indexes.sort();
+    let index = fs::read(&indexes[0]).unwrap();
+    let count = u64::from_le_bytes(index[24..32].try_into().unwrap());
+    let last = u32::from_le_bytes(index[index.len() - 8..index.len() - 4].try_into().unwrap());
+    let nested = last + u32::try_from(journal::FRAME_HEADER_BYTES + journal::BODY_FIXED_BYTES + PAD).unwrap();
+    let mut lying = index[..index.len() - 4].to_vec();
+    lying[24..32].copy_from_slice(&(count + 1).to_le_bytes());
+    lying[40..72].copy_from_slice(&[9; 32]);
+    lying[72..80].copy_from_slice(&7u64.to_le_bytes());
+    lying.extend_from_slice(&nested.to_le_bytes());
+    let crc = crc32c::crc32c(&lying);
+    lying.extend_from_slice(&crc.to_le_bytes());
+    fs::write(&indexes[0], &lying).unwrap();
+
+    let read_only = Journal::open_read_only(dir.path()).expect("a sound journal opens");
+    assert_eq!(payloads(&read_only), model);
+    drop(read_only);
+    let journal = Journal::open(dir.path(), small_options()).expect("a sound journal opens");
+    assert_eq!(payloads(&journal), model);
+    drop(journal);
+    assert_eq!(fs::read(&indexes[0]).unwrap(), index, "the index is rebuilt");
+}

@@ -1,0 +1,5 @@
+//! AFL++ harness of [`fuzz::workflow`]: `fuzz/run.sh SECONDS workflow`.
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| fuzz::workflow::run(data));
+}
