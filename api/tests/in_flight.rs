@@ -13,16 +13,14 @@ use api::machine::NodeCommand;
 use api::metrics::Metrics;
 use api::node::{Node, StartOptions};
 use api::peer_client::{PeerAnswer, PeerClient, PeerRequest, Unreachable};
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::Router;
 use futures_util::future::BoxFuture;
-use serde_json::{json, Value};
-use tower::ServiceExt;
+use serde_json::json;
 
 mod common;
 
-use common::ADMIN_KEY;
+use common::{call, ADMIN_KEY};
 
 /// Routers by host; every `PATCH` waits until the gate opens.
 #[derive(Debug)]
@@ -40,23 +38,7 @@ impl PeerClient for Net {
                 let mut open = self.gate.subscribe();
                 let _ = open.wait_for(|open| *open).await;
             }
-            let rest = request.url.strip_prefix("http://").ok_or_else(|| Unreachable("not http".to_owned()))?;
-            let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-            let router = self.routers.lock().expect("routers").get(host).cloned();
-            let router = router.ok_or_else(|| Unreachable(format!("no node at {host}")))?;
-            let mut builder = Request::builder().method(request.method).uri(path);
-            for (name, value) in &request.headers {
-                builder = builder.header(*name, value);
-            }
-            if request.body.is_some() {
-                builder = builder.header("content-type", "application/json");
-            }
-            let http = builder.body(request.body.map_or_else(Body::empty, Body::from)).expect("request");
-            let response = router.oneshot(http).await.expect("infallible");
-            let status = response.status().as_u16();
-            let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body");
-            Ok(PeerAnswer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned() })
+            common::deliver(&self.routers, request).await
         })
     }
 }
@@ -78,24 +60,6 @@ async fn start(name: &str, net: &Arc<Net>, window_s: u64) -> Started {
     let router = api::server::router(node.state(), Arc::new(Metrics::new()));
     net.routers.lock().expect("routers").insert(name.to_owned(), router.clone());
     Started { node, router, _dir: dir }
-}
-
-async fn call(
-    router: &Router,
-    method: Method,
-    path: &str,
-    user: (&str, &str),
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(path).header("cc-user", user.0).header("cc-auth", user.1);
-    if body.is_some() {
-        request = request.header("content-type", "application/json");
-    }
-    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).expect("request");
-    let response = router.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body");
-    (status, if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON") })
 }
 
 const ADMIN: (&str, &str) = ("admin", ADMIN_KEY);

@@ -20,7 +20,7 @@ use tower::ServiceExt;
 
 mod common;
 
-use common::ADMIN_KEY;
+use common::{call, ADMIN_KEY};
 
 /// Routers by host name (`http://<host>/…`), and a switch that cuts every link.
 #[derive(Debug, Default)]
@@ -37,23 +37,7 @@ impl PeerClient for Net {
             if self.cut.load(Ordering::SeqCst) {
                 return Err(Unreachable("the link is cut".to_owned()));
             }
-            let rest = request.url.strip_prefix("http://").ok_or_else(|| Unreachable("not http".to_owned()))?;
-            let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-            let router = self.routers.lock().expect("routers").get(host).cloned();
-            let router = router.ok_or_else(|| Unreachable(format!("no node at {host}")))?;
-            let mut builder = Request::builder().method(request.method).uri(path);
-            for (name, value) in &request.headers {
-                builder = builder.header(*name, value);
-            }
-            if request.body.is_some() {
-                builder = builder.header("content-type", "application/json");
-            }
-            let http = builder.body(request.body.map_or_else(Body::empty, Body::from)).expect("request");
-            let response = router.oneshot(http).await.expect("infallible");
-            let status = response.status().as_u16();
-            let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body");
-            Ok(PeerAnswer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned() })
+            common::deliver(&self.routers, request).await
         })
     }
 }
@@ -74,28 +58,10 @@ async fn start(name: &str, net: &Arc<Net>) -> Started {
     Started { _node: node, router, _dir: dir }
 }
 
-async fn call(
-    node: &Started,
-    method: Method,
-    path: &str,
-    user: (&str, &str),
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(path).header("cc-user", user.0).header("cc-auth", user.1);
-    if body.is_some() {
-        request = request.header("content-type", "application/json");
-    }
-    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).expect("request");
-    let response = node.router.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body");
-    (status, if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON") })
-}
-
 const ADMIN: (&str, &str) = ("admin", ADMIN_KEY);
 
 async fn head(node: &Started, peer: &str) -> Value {
-    let (status, value) = call(node, Method::GET, "/admin/nodes", ADMIN, None).await;
+    let (status, value) = call(&node.router, Method::GET, "/admin/nodes", ADMIN, None).await;
     assert_eq!(status, StatusCode::OK, "{value}");
     json!([value["data"][peer]["last_hash"], value["data"][peer]["versions"]])
 }
@@ -116,16 +82,20 @@ async fn federate(dialect: &str, write: &str) {
     let trunk = start("trunk", &net).await;
     let branch = start("branch", &net).await;
     let body = json!({"id": "branch", "url": "http://branch", "min": -100, "max": 100, "last_hash": "t-b", "dialect": dialect});
-    assert_eq!(call(&trunk, Method::POST, "/admin/nodes", ADMIN, Some(body)).await.0, StatusCode::CREATED);
+    assert_eq!(call(&trunk.router, Method::POST, "/admin/nodes", ADMIN, Some(body)).await.0, StatusCode::CREATED);
     let body = json!({"name": "trunk", "url": "http://trunk", "rate": 1, "min": -100, "max": 100, "last_hash": "t-b", "dialect": dialect});
-    assert_eq!(call(&branch, Method::PUT, "/admin/trunkward", ADMIN, Some(body)).await.0, StatusCode::CREATED);
+    assert_eq!(call(&branch.router, Method::PUT, "/admin/trunkward", ADMIN, Some(body)).await.0, StatusCode::CREATED);
     let account = json!({"id": "alice", "key": "alice-key", "min": -100, "max": 100});
-    assert_eq!(call(&branch, Method::POST, "/admin/accounts", ADMIN, Some(account)).await.0, StatusCode::CREATED);
+    assert_eq!(
+        call(&branch.router, Method::POST, "/admin/accounts", ADMIN, Some(account)).await.0,
+        StatusCode::CREATED
+    );
     let account = json!({"id": "bob", "key": "bob-key", "min": -100, "max": 100});
-    assert_eq!(call(&trunk, Method::POST, "/admin/accounts", ADMIN, Some(account)).await.0, StatusCode::CREATED);
+    assert_eq!(call(&trunk.router, Method::POST, "/admin/accounts", ADMIN, Some(account)).await.0, StatusCode::CREATED);
 
     let pay = json!({"payee": "trunk/bob", "quant": 7, "description": "in process", "type": "pay"});
-    let (status, value) = call(&branch, Method::POST, "/transaction", ("alice", "alice-key"), Some(pay.clone())).await;
+    let (status, value) =
+        call(&branch.router, Method::POST, "/transaction", ("alice", "alice-key"), Some(pay.clone())).await;
     assert_eq!(status, StatusCode::CREATED, "{value}");
     let (up, down) = (head(&trunk, "branch").await, head(&branch, "trunk").await);
     assert_eq!(up, down, "both sides of the link agree");
@@ -137,13 +107,13 @@ async fn federate(dialect: &str, write: &str) {
 
     // The link is cut: the next payment is refused and nothing moves on either side.
     net.cut.store(true, Ordering::SeqCst);
-    let (status, value) = call(&branch, Method::POST, "/transaction", ("alice", "alice-key"), Some(pay)).await;
+    let (status, value) = call(&branch.router, Method::POST, "/transaction", ("alice", "alice-key"), Some(pay)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{value}");
     assert_eq!(value["errors"][0]["class"], "UnavailableNodeFailure", "{value}");
     net.cut.store(false, Ordering::SeqCst);
     assert_eq!(head(&trunk, "branch").await, up);
     assert_eq!(head(&branch, "trunk").await, up);
-    let (_, balance) = call(&branch, Method::GET, "/account/balance?acc_path=alice", ADMIN, None).await;
+    let (_, balance) = call(&branch.router, Method::GET, "/account/balance?acc_path=alice", ADMIN, None).await;
     assert_eq!(balance["data"]["balance"], json!(-7), "{balance}");
 }
 
@@ -169,22 +139,22 @@ async fn grafting_with_a_public_key_makes_a_ccnode_link_and_records_the_key() {
     assert!(branch_key.starts_with("branch+"), "{branch_key}");
 
     let bad = json!({"id": "branch", "url": "http://branch", "min": -100, "max": 100, "last_hash": "t-b", "public_key": "branch+00+AAAA"});
-    let (status, value) = call(&trunk, Method::POST, "/admin/nodes", ADMIN, Some(bad)).await;
+    let (status, value) = call(&trunk.router, Method::POST, "/admin/nodes", ADMIN, Some(bad)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{value}");
     assert_eq!(value["errors"][0]["class"], "InvalidFieldsViolation", "{value}");
-    let (_, nodes) = call(&trunk, Method::GET, "/admin/nodes", ADMIN, None).await;
+    let (_, nodes) = call(&trunk.router, Method::GET, "/admin/nodes", ADMIN, None).await;
     assert_eq!(nodes["data"], json!({}), "nothing was written: {nodes}");
 
     let body = json!({"id": "branch", "url": "http://branch", "min": -100, "max": 100, "last_hash": "t-b", "public_key": branch_key});
-    let (status, value) = call(&trunk, Method::POST, "/admin/nodes", ADMIN, Some(body)).await;
+    let (status, value) = call(&trunk.router, Method::POST, "/admin/nodes", ADMIN, Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{value}");
     assert_eq!(value["data"]["dialect"], "ccnode", "{value}");
     assert_eq!(value["data"]["public_key"], json!(branch_key), "{value}");
     let body = json!({"name": "trunk", "url": "http://trunk", "rate": 1, "min": -100, "max": 100, "last_hash": "t-b", "public_key": trunk_key});
-    let (status, value) = call(&branch, Method::PUT, "/admin/trunkward", ADMIN, Some(body)).await;
+    let (status, value) = call(&branch.router, Method::PUT, "/admin/trunkward", ADMIN, Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{value}");
     assert_eq!(value["data"]["dialect"], "ccnode", "{value}");
-    let (_, events) = call(&trunk, Method::GET, "/replay/events?limit=1000", ADMIN, None).await;
+    let (_, events) = call(&trunk.router, Method::GET, "/replay/events?limit=1000", ADMIN, None).await;
     let keyed = events["data"].as_array().expect("records").iter().any(|r| {
         r["event"]["type"] == "PeerKeySet" && r["event"]["peer"] == "branch" && r["event"]["origin"] == "branch"
     });

@@ -2,14 +2,20 @@
 //! The node the in-process router tests start: `twig`, admin key
 //! [`ADMIN_KEY`], default limits -100..100, no neighbours.
 
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use api::app::AppState;
 use api::metrics::Metrics;
 use api::node::{Node, StartOptions};
+use api::peer_client::{PeerAnswer, PeerRequest, Unreachable};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use ledger::Amount;
+use serde_json::Value;
+use tower::ServiceExt;
 
 /// The `admin` account's key.
 pub const ADMIN_KEY: &str = "admin-secret";
@@ -72,4 +78,48 @@ pub async fn start_twig() -> Started {
     let state = node.state();
     let router = api::server::router(node.state(), metrics);
     Started { node, router, state, dir }
+}
+
+/// Carries a neighbour request to the router of the node it names
+/// (`http://<host>/…`, `routers` by host), as an in-process network does.
+pub async fn deliver(
+    routers: &Mutex<BTreeMap<String, Router>>,
+    request: PeerRequest,
+) -> Result<PeerAnswer, Unreachable> {
+    let rest = request.url.strip_prefix("http://").ok_or_else(|| Unreachable("not http".to_owned()))?;
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let router = routers.lock().expect("routers").get(host).cloned();
+    let router = router.ok_or_else(|| Unreachable(format!("no node at {host}")))?;
+    let mut builder = Request::builder().method(request.method).uri(path);
+    for (name, value) in &request.headers {
+        builder = builder.header(*name, value);
+    }
+    if request.body.is_some() {
+        builder = builder.header("content-type", "application/json");
+    }
+    let http = builder.body(request.body.map_or_else(Body::empty, Body::from)).expect("request");
+    let response = router.oneshot(http).await.expect("infallible");
+    let status = response.status().as_u16();
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body");
+    Ok(PeerAnswer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned() })
+}
+
+/// One request to `router` as `user` (`cc-user`, `cc-auth`), with a JSON body if any.
+pub async fn call(
+    router: &Router,
+    method: Method,
+    path: &str,
+    user: (&str, &str),
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(path).header("cc-user", user.0).header("cc-auth", user.1);
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request.body(body.map_or_else(Body::empty, |b| Body::from(b.to_string()))).expect("request");
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body");
+    (status, if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON") })
 }
