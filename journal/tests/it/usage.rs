@@ -89,11 +89,7 @@ fn segments_rotate_and_indexes_are_rebuilt_when_missing_or_stale() {
     }
     assert!(journal.segment_count() > 5, "small segments rotate");
     drop(journal);
-    let indexes: Vec<_> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
-        .collect();
+    let indexes = index_files(dir.path());
     assert!(!indexes.is_empty());
     // Lose one index and damage another: open rescans those segments.
     fs::remove_file(&indexes[0]).unwrap();
@@ -273,6 +269,17 @@ fn one_thread_reading_ahead_and_several_threads_report_the_same_damage() {
     assert!(report(1).unwrap().is_ok());
 }
 
+/// The segment index files in `dir`, in name order (the order of their segments).
+fn index_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut indexes: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+        .collect();
+    indexes.sort();
+    indexes
+}
+
 /// The fuzzer's finding (issue 13): a sealed segment's index was trusted
 /// once its checksum matched, so an index with a valid checksum but wrong
 /// contents (offsets out of order or past the end, a wrong count, a wrong
@@ -320,12 +327,7 @@ fn a_bad_index_with_a_valid_checksum_is_not_trusted() {
         }
         assert!(journal.segment_count() >= 3);
         drop(journal);
-        let mut indexes: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "idx"))
-            .collect();
-        indexes.sort();
+        let indexes = index_files(dir.path());
         let index = fs::read(&indexes[0]).unwrap();
         fs::write(&indexes[0], rewrite(&index, edit)).unwrap();
         let read_only = Journal::open_read_only(dir.path()).unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -400,12 +402,7 @@ fn an_index_that_fits_its_ends_but_not_the_chain_is_ignored_on_a_second_pass() {
     }
     assert!(journal.segment_count() >= 3);
     drop(journal);
-    let mut indexes: Vec<_> = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
-        .collect();
-    indexes.sort();
+    let indexes = index_files(dir.path());
     let index = fs::read(&indexes[0]).unwrap();
     let count = u64::from_le_bytes(index[24..32].try_into().unwrap());
     let last = u32::from_le_bytes(index[index.len() - 8..index.len() - 4].try_into().unwrap());
