@@ -35,6 +35,17 @@ impl ApiError {
         self.raw.as_ref().and_then(|b| b["errors"][0]["class"].as_str()).unwrap_or(self.class)
     }
 
+    /// Whether this says a neighbour may have acted on a request whose answer
+    /// did not come back (`UnavailableNodeFailure` with `in_doubt`), also
+    /// when a neighbour relayed it.
+    pub fn is_in_doubt(&self) -> bool {
+        let flag = match &self.raw {
+            Some(body) => body["errors"][0]["in_doubt"] == Value::Bool(true),
+            None => self.fields.get("in_doubt") == Some(&Value::Bool(true)),
+        };
+        flag && self.class_name() == "UnavailableNodeFailure"
+    }
+
     /// Adds a field.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
         self.fields.insert(key.to_owned(), value.into());

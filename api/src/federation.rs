@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::app::{submit, violation_error, AppState};
+use crate::attempts::Begin;
 use crate::error::{ApiError, ApiResult};
 use crate::machine::{NodeCommand, NodeOutput};
 use crate::peer_client::PeerRequest;
@@ -58,6 +59,21 @@ fn unavailable(url: &str) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UnavailableNodeFailure").with("url", url)
 }
 
+/// `UnavailableNodeFailure` with `in_doubt`: the neighbour may have acted on
+/// the request, whose answer did not come back.
+fn no_answer(url: &str) -> ApiError {
+    unavailable(url).with("in_doubt", true)
+}
+
+/// The answer to a state change left in doubt (docs/PROTOCOL.md, "Changes in doubt").
+fn in_doubt_error(url: &str) -> ApiError {
+    no_answer(url).with(
+        "translated",
+        "the next node did not answer in time: the change is in doubt, and is settled with that node \
+         as soon as it answers (read the transaction again later)",
+    )
+}
+
 /// Sends a request to a neighbour with our node headers; an error answer
 /// comes back as the neighbour's own error JSON, untouched.
 async fn call_peer(
@@ -67,6 +83,19 @@ async fn call_peer(
     path: &str,
     body: Option<Value>,
     trace: &str,
+) -> ApiResult<(StatusCode, Value)> {
+    call_peer_with(state, peer, method, path, body, trace, Vec::new()).await
+}
+
+/// `call_peer` with more headers (a ccnode neighbour's only).
+async fn call_peer_with(
+    state: &AppState,
+    peer: &AccountId,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    trace: &str,
+    extra: Vec<(&'static str, String)>,
 ) -> ApiResult<(StatusCode, Value)> {
     if let Some(evidence) = state.read().closed(peer) {
         return Err(link_closed(peer, &evidence));
@@ -87,6 +116,9 @@ async fn call_peer(
         .header("last-hash", last_hash.as_str())
         .header("cc-node-trace", format!("{trace}{}>", state.name()))
         .signed(dialect == Dialect::Ccnode);
+    for (name, value) in extra {
+        request = request.header(name, value);
+    }
     let sent = body.as_ref().map(|b| b.to_string()).unwrap_or_default();
     tracing::debug!(%peer, %method_name, path, %last_hash, body = %sent, "to neighbour");
     if let Some(body) = body {
@@ -94,7 +126,11 @@ async fn call_peer(
     }
     let answer = state.peers().send(request).await.map_err(|e| {
         tracing::warn!(%peer, url = %full, error = %e, "neighbour did not answer");
-        unavailable(&url)
+        if e.maybe_delivered {
+            no_answer(&url)
+        } else {
+            unavailable(&url)
+        }
     })?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let text = answer.body;
@@ -109,7 +145,9 @@ async fn call_peer(
         }
         return Err(ApiError::raw(status, value));
     }
-    Err(unavailable(&url))
+    // A server error with no Credit Commons body (a proxy's 502 or 504, say)
+    // does not say whether the neighbour acted on the request.
+    Err(if status.is_server_error() { no_answer(&url) } else { unavailable(&url) })
 }
 
 /// Our heads differ: find out which side missed what, in the background
@@ -261,7 +299,14 @@ async fn change_state_relayed(
     } else {
         lock.lock().await
     };
+    if state.peers().doubts().count(&next) > 0 {
+        // The link's head is not known while a change on it is in doubt: no
+        // other change crosses it until that one is settled.
+        let _ = state.submit(NodeCommand::Abort { uuid }).await;
+        return Err(link_in_doubt(&next));
+    }
     let dialect = state.read().projections.dialect(&next);
+    let attempt = state.peers().fresh_attempt();
     let sent = match dialect {
         // No PATCH crosses a Komunitin link: the relay goes now and books it
         // there at once (a validated copy it never saw is erased here alone).
@@ -272,17 +317,37 @@ async fn change_state_relayed(
         Dialect::Reference => reference::send_change(state, uuid, to, &next).await,
         Dialect::Ccnode => {
             let path = format!("/transaction/{uuid}/{}", to.letter());
-            call_peer(state, &next, reqwest::Method::PATCH, &path, None, trace).await.map(drop)
+            let named = vec![("cc-attempt", attempt.clone()), ("cc-boot", state.peers().boot().to_owned())];
+            call_peer_with(state, &next, reqwest::Method::PATCH, &path, None, trace, named).await.map(drop)
         }
     };
     if let Err(error) = sent {
+        if dialect == Dialect::Ccnode && error.is_in_doubt() {
+            // The next node may have written it: the reservation stays (and
+            // no expiry touches the transaction) until a fenced
+            // reconciliation with it says whether it did (issue 13).
+            tracing::warn!(%uuid, state = %to, peer = %next, %attempt, "a change is in doubt until the next node answers");
+            state.peers().add_doubt(&next, uuid, to, attempt);
+            let url = state.read().projections.peer(&next).map(|p| p.url.clone()).unwrap_or_default();
+            return Err(in_doubt_error(&url));
+        }
         let _ = state.submit(NodeCommand::Abort { uuid }).await;
         return Err(error);
     }
     failpoint("after-next-node-wrote");
-    commit(state, uuid, to, actor, relay_version).await
+    let written = commit(state, uuid, to, actor, relay_version).await;
+    if dialect == Dialect::Ccnode && written.as_ref().is_err_and(ApiError::is_in_doubt) {
+        // Whether our journal holds it is unknown; the next node's feed has
+        // it, and reconciling with it settles the change (and the attempt
+        // that asked it of us).
+        state.peers().add_doubt(&next, uuid, to, attempt);
+    }
+    written
 }
 
+/// Writes a prepared change. A refusal is final (nothing was written here);
+/// a journal that could not be written, or a writer that stopped, leaves the
+/// change in doubt for whoever asked it of us.
 async fn commit(
     state: &AppState,
     uuid: TxId,
@@ -292,9 +357,16 @@ async fn commit(
 ) -> ApiResult<()> {
     match state.submit(NodeCommand::Commit { uuid, to, actor, relay_version }).await {
         Ok(_) => Ok(()),
+        Err(crate::runtime::WriteError::Rejected(violation)) => {
+            tracing::error!(%uuid, state = %to, %violation, "the next node wrote a change this node then refused");
+            Err(violation_error(&violation))
+        }
         Err(error) => {
-            tracing::error!(%uuid, state = %to, "the next node wrote a change this node then could not write");
-            Err(crate::app::write_error(error))
+            tracing::error!(%uuid, state = %to, %error, "a change asked of this node could not be written");
+            let why = crate::app::describe_write_error(&error);
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UnavailableNodeFailure")
+                .with("in_doubt", true)
+                .with("translated", format!("{why}: the change is in doubt until this node's journal is read again")))
         }
     }
 }
@@ -465,6 +537,7 @@ pub async fn relayed_state_change(
     uuid: TxId,
     to: TxState,
     trace: &str,
+    named: Option<(String, String)>,
 ) -> ApiResult<StatusCode> {
     // State changes on one link are written in one order on both sides: the
     // incoming one takes this link's lock before anything is checked. The
@@ -473,9 +546,24 @@ pub async fn relayed_state_change(
     // a change from a child is refused while ours to that child is in flight.
     // A change from a child also waits while the link is only being read
     // (reconciliation, a handshake): no request of ours is waiting there.
+    // A named attempt is written at most once, and never after its sender
+    // fenced it or restarted (`crate::attempts`).
+    let mut guard = match named {
+        Some((attempt, boot)) => match state.peers().attempts().begin(&from, &attempt, &boot, uuid) {
+            Begin::Go => Some(AttemptGuard { state, peer: &from, attempt, in_doubt: false }),
+            Begin::Seen => return Err(attempt_refused(&from, "this attempt was received before or given up")),
+            Begin::StaleBoot => return Err(attempt_refused(&from, "the sender restarted since it sent this attempt")),
+        },
+        None => None,
+    };
     let from_parent = state.read().projections.account(&from).is_some_and(|a| a.kind == AccountKind::Trunkward);
     let _incoming =
         state.peers().lock_incoming_change(&from, from_parent, READ_WAIT_MAX).await.ok_or_else(|| link_busy(&from))?;
+    if state.peers().doubts().count(&from) > 0 {
+        // A change we sent on this link is in doubt: the neighbour may have
+        // written it at the index this one claims (found by the simulator).
+        return Err(link_in_doubt(&from));
+    }
     let ours = state.read().ratchet(&from).map(|r| r.md5.clone()).unwrap_or_default();
     if ours != claimed_hash {
         state.peers().refused(from.as_str()).await;
@@ -494,8 +582,41 @@ pub async fn relayed_state_change(
     if !state.read().link(&uuid).is_some_and(|l| l.peers().any(|p| p == &from)) {
         return Err(ApiError::forbidden());
     }
-    change_state(state, uuid, to, from.clone(), Some(from), trace).await?;
+    let result = change_state(state, uuid, to, from.clone(), Some(from.clone()), trace).await;
+    if let Some(guard) = guard.as_mut() {
+        guard.in_doubt = result.as_ref().is_err_and(ApiError::is_in_doubt);
+    }
+    result?;
     Ok(StatusCode::CREATED)
+}
+
+/// Ends a received attempt when its handler returns (or is dropped): final,
+/// or in doubt when this node's next node did not answer.
+struct AttemptGuard<'a> {
+    state: &'a AppState,
+    peer: &'a AccountId,
+    attempt: String,
+    in_doubt: bool,
+}
+
+impl Drop for AttemptGuard<'_> {
+    fn drop(&mut self) {
+        self.state.peers().attempts().end(self.peer, &self.attempt, self.in_doubt);
+    }
+}
+
+/// 409 `LinkBusyFailure` while a change on the link is in doubt.
+fn link_in_doubt(peer: &AccountId) -> ApiError {
+    link_busy(peer).with(
+        "translated",
+        "a change on this link is in doubt until the neighbour is asked again; nothing was written, retry later",
+    )
+}
+
+/// 409 `LinkBusyFailure` for an attempt that is not written (a copy, a fenced
+/// attempt, one from the sender's earlier start).
+fn attempt_refused(peer: &AccountId, why: &str) -> ApiError {
+    link_busy(peer).with("translated", format!("{why}; nothing was written"))
 }
 
 /// The commands that connect a neighbour: open its node account, record its facts.

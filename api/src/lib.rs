@@ -3,6 +3,7 @@
 //! ledger commands to the journal and publishes them to the read model.
 
 pub mod app;
+pub mod attempts;
 pub mod auth;
 pub mod checkpoint;
 pub mod config;

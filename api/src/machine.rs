@@ -46,8 +46,14 @@ pub enum NodeCommand {
         /// New soft limits, if they change.
         warn: Option<ledger::warn::WarnLimits>,
     },
-    /// Time out every validated transaction past its window.
-    ExpireDue,
+    /// Time out every validated transaction past its window, except those
+    /// crossing a link to one of `unsettled` (ccnode neighbours not
+    /// reconciled since this node started: one may have written a change of
+    /// it that this node lost in a crash, or left in doubt).
+    ExpireDue {
+        /// The neighbours not reconciled since start.
+        unsettled: Vec<AccountId>,
+    },
     /// Sign a checkpoint of every record decided so far, unless nothing but
     /// the last checkpoint was written since it (issue 11).
     Checkpoint,
@@ -129,6 +135,15 @@ pub enum NodeCommand {
     Abort {
         /// Which.
         uuid: TxId,
+    },
+    /// Drop the reservation of a change of `uuid` to `to` left in doubt,
+    /// once a fenced reconciliation showed the next node did not write it
+    /// (nothing happens if that change is no longer held).
+    Settle {
+        /// Which.
+        uuid: TxId,
+        /// The state the change in doubt was to reach.
+        to: ledger::State,
     },
     /// Add the entries the next node answered a relay with to a plan (no write).
     Absorb {
@@ -341,6 +356,11 @@ impl LedgerMachine {
             NodeCommand::Abort { uuid } => {
                 self.holds.remove(&uuid);
             }
+            NodeCommand::Settle { uuid, to } => {
+                if self.holds.get(&uuid).is_some_and(|h| h.to == to) {
+                    self.holds.remove(&uuid);
+                }
+            }
             NodeCommand::Absorb { plan, from, added } => {
                 let plan = federation::absorb(&self.view(base), *plan, &from, added)?;
                 output = NodeOutput::Plan(Some(Box::new(plan)));
@@ -353,7 +373,16 @@ impl LedgerMachine {
                 };
                 output = NodeOutput::Entries(entries);
             }
-            NodeCommand::Ledger(command) => self.decide_one(base, command, now_us, &mut events)?,
+            NodeCommand::Ledger(command) => {
+                // A neighbour's version of a change this node holds in doubt
+                // is that change: its reservation is not counted twice.
+                if let Command::Reconcile { uuid, to, .. } = &command {
+                    if self.holds.get(uuid).is_some_and(|h| h.to == *to) {
+                        self.holds.remove(uuid);
+                    }
+                }
+                self.decide_one(base, command, now_us, &mut events)?
+            }
             NodeCommand::OpenAccount { id, kind, limits, key_hash } => {
                 self.decide_one(base, Command::OpenAccount { id: id.clone(), kind, limits }, now_us, &mut events)?;
                 // Cannot fail: the account exists now. A failure here would be a bug.
@@ -456,8 +485,12 @@ impl LedgerMachine {
                 }
                 self.record(base, vec![Event::CheckpointCosigned { peer, size, signature }], &mut events);
             }
-            NodeCommand::ExpireDue => {
+            NodeCommand::ExpireDue { unsettled } => {
                 for uuid in self.view(base).due_expiries(now_us / 1_000_000) {
+                    let view = self.view(base);
+                    if view.link(&uuid).is_some_and(|l| l.peers().any(|p| unsettled.contains(p))) {
+                        continue;
+                    }
                     // A change in flight across nodes (prepared, the next node
                     // asked) is not timed out under it: the next node may have
                     // written it already, and this node must then write it

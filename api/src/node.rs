@@ -350,6 +350,9 @@ impl Node {
         };
 
         app.peers().set_window(options.peer_signature_window_secs);
+        if let Some(source) = &options.hooks.fresh_uuid {
+            app.peers().set_uuid_source(source.clone());
+        }
         if let (Some(seed), Some(keyid)) = (&request_seed, request_keyid) {
             // The same key signs checkpoints and requests to neighbours (RFC 9421).
             app.peers().set_signer(&seed.0, keyid);

@@ -69,8 +69,27 @@ pub struct PeerAnswer {
 
 /// The neighbour could not be reached, or did not answer in time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the neighbour did not answer: {0}")]
-pub struct Unreachable(pub String);
+#[error("the neighbour did not answer: {reason}")]
+pub struct Unreachable {
+    /// What happened.
+    pub reason: String,
+    /// Whether the request may have reached the neighbour (it timed out, or
+    /// the connection broke after it was sent), so that it may have acted on
+    /// it; `false` when it certainly was not delivered (no connection).
+    pub maybe_delivered: bool,
+}
+
+impl Unreachable {
+    /// The request certainly did not reach the neighbour.
+    pub fn not_sent(reason: impl Into<String>) -> Unreachable {
+        Unreachable { reason: reason.into(), maybe_delivered: false }
+    }
+
+    /// The request may have reached the neighbour, whose answer did not come back.
+    pub fn no_answer(reason: impl Into<String>) -> Unreachable {
+        Unreachable { reason: reason.into(), maybe_delivered: true }
+    }
+}
 
 /// Carries requests to neighbours.
 pub trait PeerClient: Send + Sync + Debug {
@@ -148,11 +167,19 @@ impl PeerClient for HttpPeerClient {
                 }
                 builder = builder.body(body);
             }
-            let response = builder.send().await.map_err(|e| Unreachable(e.to_string()))?;
+            let response = builder.send().await.map_err(|e| {
+                // A refused connection (or a request never built) was not delivered;
+                // a timeout or a connection broken later may have been.
+                if e.is_connect() || e.is_builder() {
+                    Unreachable::not_sent(e.to_string())
+                } else {
+                    Unreachable::no_answer(e.to_string())
+                }
+            })?;
             let status = response.status().as_u16();
             let content_type =
                 response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let body = response.text().await.map_err(|e| Unreachable(e.to_string()))?;
+            let body = response.text().await.map_err(|e| Unreachable::no_answer(e.to_string()))?;
             Ok(PeerAnswer { status, content_type, body })
         })
     }

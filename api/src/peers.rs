@@ -5,7 +5,7 @@
 //! Authentication and the federation flows both use it; it calls no route.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -14,6 +14,7 @@ use ledger::AccountId;
 use replay::reconcile::LinkVersion;
 use serde_json::Value;
 
+use crate::attempts::{Attempts, Doubts};
 use crate::error::ApiError;
 use crate::peer_client::{HttpPeerClient, PeerAnswer, PeerClient, PeerRequest, Unreachable};
 
@@ -35,6 +36,18 @@ pub struct Peers {
     nonces: Mutex<crate::httpsig::NonceCache>,
     /// How far a signature's `created` may be from our clock, in seconds.
     window: std::sync::atomic::AtomicU64,
+    /// The attempts of state changes neighbours sent us ([`crate::attempts`]).
+    attempts: Mutex<Attempts>,
+    /// The changes we left in doubt with each neighbour.
+    doubts: Mutex<Doubts>,
+    /// Wakes the reconciliation loop when a change is left in doubt.
+    doubt_added: tokio::sync::Notify,
+    /// This incarnation's name (`cc-boot`), made at the first use.
+    boot: std::sync::OnceLock<String>,
+    /// Where attempt and incarnation names come from (seeded in a simulation).
+    fresh: std::sync::RwLock<Option<crate::machine::UuidSource>>,
+    /// Neighbours reconciled since this node started.
+    reconciled: Mutex<std::collections::HashSet<AccountId>>,
 }
 
 /// Most distinct node names whose failures are remembered (beyond it the
@@ -57,7 +70,73 @@ impl Peers {
             signer: std::sync::RwLock::new(None),
             nonces: Mutex::default(),
             window: std::sync::atomic::AtomicU64::new(crate::httpsig::WINDOW_SECS_DEFAULT),
+            attempts: Mutex::default(),
+            doubts: Mutex::default(),
+            doubt_added: tokio::sync::Notify::new(),
+            boot: std::sync::OnceLock::new(),
+            fresh: std::sync::RwLock::new(None),
+            reconciled: Mutex::default(),
         }
+    }
+
+    /// Names attempts and this incarnation from `source` from now on (a
+    /// simulation's seeded uuids).
+    pub fn set_uuid_source(&self, source: crate::machine::UuidSource) {
+        *self.fresh.write().expect("the uuid source is never poisoned") = Some(source);
+    }
+
+    fn fresh_name(&self) -> String {
+        let fresh = self.fresh.read().expect("the uuid source is never poisoned");
+        fresh.as_ref().map_or_else(uuid::Uuid::new_v4, |source| (source.0)()).to_string()
+    }
+
+    /// A fresh name for one attempt of a state change (`cc-attempt`).
+    pub fn fresh_attempt(&self) -> String {
+        self.fresh_name()
+    }
+
+    /// This incarnation's name (`cc-boot`): new at every start.
+    pub fn boot(&self) -> &str {
+        self.boot.get_or_init(|| self.fresh_name())
+    }
+
+    /// The attempts neighbours sent us.
+    pub fn attempts(&self) -> MutexGuard<'_, Attempts> {
+        self.attempts.lock().expect("the attempts are never poisoned")
+    }
+
+    /// The changes we left in doubt.
+    pub fn doubts(&self) -> MutexGuard<'_, Doubts> {
+        self.doubts.lock().expect("the doubts are never poisoned")
+    }
+
+    /// The change of `uuid` to `to`, sent to `peer` as `attempt`, is in doubt:
+    /// kept until a fenced reconciliation with `peer` settles it.
+    pub fn add_doubt(&self, peer: &AccountId, uuid: ledger::TxId, to: ledger::State, attempt: String) {
+        self.doubts().add(peer, uuid, to, attempt);
+        self.doubt_added.notify_one();
+    }
+
+    /// Resolves when a change is left in doubt.
+    pub async fn doubt_added(&self) {
+        self.doubt_added.notified().await;
+    }
+
+    /// The link with `peer` was reconciled.
+    pub fn mark_reconciled(&self, peer: &AccountId) {
+        self.reconciled.lock().expect("the reconciled set is never poisoned").insert(peer.clone());
+    }
+
+    /// Those of `peers` not reconciled since this node started.
+    pub fn unreconciled(&self, peers: &[AccountId]) -> Vec<AccountId> {
+        let reconciled = self.reconciled.lock().expect("the reconciled set is never poisoned");
+        peers.iter().filter(|p| !reconciled.contains(*p)).cloned().collect()
+    }
+
+    /// Whether every one of `peers` was reconciled since this node started.
+    pub fn all_reconciled(&self, peers: &[AccountId]) -> bool {
+        let reconciled = self.reconciled.lock().expect("the reconciled set is never poisoned");
+        peers.iter().all(|p| reconciled.contains(p))
     }
 
     /// Signs requests marked [`PeerRequest::signed`] with `seed` from now on,
@@ -236,6 +315,19 @@ pub fn hash_at(initial: &str, log: &[LinkVersion], position: usize) -> Option<St
         0 => Some(initial.to_owned()),
         n => log.get(n - 1).map(md5_hex),
     }
+}
+
+/// Versions back from the head within which a link hash still opens the
+/// link feed ([`proves_recent`]): a neighbour that lost its last unsynced
+/// versions in a crash, or left changes in doubt, is that far behind.
+pub const FEED_CREDENTIAL_VERSIONS: usize = 1024;
+
+/// Whether `hash` is one of the link's hashes at the last
+/// [`FEED_CREDENTIAL_VERSIONS`] positions (the head included; the agreed
+/// initial hash while the link is that young): what opens the link feed.
+pub fn proves_recent(initial: &str, log: &[LinkVersion], hash: &str) -> bool {
+    let oldest = log.len().saturating_sub(FEED_CREDENTIAL_VERSIONS);
+    (oldest == 0 && initial == hash) || log[oldest.saturating_sub(1)..].iter().any(|v| md5_hex(v) == hash)
 }
 
 /// The hashes a neighbour may prove on a link without advancing it: the

@@ -490,6 +490,9 @@ pub struct NodeOut {
     /// While the link is closed after a divergence: the evidence (else null).
     #[schema(value_type = Option<Object>)]
     closed: Option<serde_json::Value>,
+    /// Changes this node sent on the link that are in doubt (the neighbour
+    /// did not answer in time) until a reconciliation settles them.
+    in_doubt: u64,
 }
 
 /// `GET /admin/nodes`.

@@ -131,7 +131,7 @@ async fn an_expiry_pass_skips_a_transaction_whose_change_is_in_flight() {
 
     // Past the one-second window while the confirmation is asked of the trunk.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    branch.node.state().submit(NodeCommand::ExpireDue).await.expect("an expiry pass");
+    branch.node.state().submit(NodeCommand::ExpireDue { unsettled: Vec::new() }).await.expect("an expiry pass");
     let (_, value) = call(&branch.router, Method::GET, &format!("/transaction/{uuid}"), ADMIN, None).await;
     assert_eq!(value["data"]["state"], "validated", "not timed out under its confirmation: {value}");
 

@@ -35,7 +35,7 @@ impl PeerClient for Net {
         Box::pin(async move {
             self.sent.lock().expect("log").push(format!("{} {}", request.method, request.url));
             if self.cut.load(Ordering::SeqCst) {
-                return Err(Unreachable("the link is cut".to_owned()));
+                return Err(Unreachable::not_sent("the link is cut"));
             }
             common::deliver(&self.routers, request).await
         })

@@ -194,20 +194,20 @@ impl Net {
         incarnation: u64,
         request: PeerRequest,
     ) -> Result<PeerAnswer, Unreachable> {
-        let rest = request.url.strip_prefix("http://").ok_or_else(|| Unreachable("not http".to_owned()))?;
+        let rest = request.url.strip_prefix("http://").ok_or_else(|| Unreachable::not_sent("not http"))?;
         let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
         let host = host.to_owned();
         let (id, fate, target) = {
             let mut state = self.lock();
             if state.alive.get(&from).copied().flatten() != Some(incarnation) {
-                return Err(Unreachable("the sender crashed".to_owned()));
+                return Err(Unreachable::not_sent("the sender crashed"));
             }
             state.messages += 1;
             let id = state.messages;
             if state.cut.contains(&link(&from, &host)) {
                 drop(state);
                 self.trace.line(format!("msg {id} {from}->{host} {} {path}: refused, link cut", request.method));
-                return Err(Unreachable("the link is cut".to_owned()));
+                return Err(Unreachable::not_sent("the link is cut"));
             }
             let fate = self.fate(&mut state);
             let target = state.hosts.get(&host).map(|h| (h.incarnation, h.router.clone()));
@@ -217,7 +217,7 @@ impl Net {
         let method = request.method.clone();
         let Some((target_incarnation, router)) = target else {
             self.trace.line(format!("msg {id} {from}->{host} {method} {path}: no such node up"));
-            return Err(Unreachable(format!("{host} is down")));
+            return Err(Unreachable::not_sent(format!("{host} is down")));
         };
         self.trace.line(format!(
             "msg {id} {from}->{host} {method} {path} there={}ms back={}ms{}{}{}",
@@ -229,7 +229,7 @@ impl Net {
         ));
         if fate.drop_request {
             tokio::time::sleep_until(deadline).await;
-            return Err(Unreachable("timed out (request lost)".to_owned()));
+            return Err(Unreachable::no_answer("timed out (request lost)"));
         }
         let copies = if fate.duplicate { 2 } else { 1 };
         let mut first = None;
@@ -244,7 +244,8 @@ impl Net {
                     return None;
                 }
                 let answer = deliver(router, request, &path2).await;
-                net.trace.line(format!("msg {id} copy {copy} at {host2}: {}", answer.status));
+                let why = if answer.status >= 400 { refusal(&answer.body) } else { String::new() };
+                net.trace.line(format!("msg {id} copy {copy} at {host2}: {}{why}", answer.status));
                 Some(answer)
             });
             self.own(&host, task.abort_handle());
@@ -259,21 +260,21 @@ impl Net {
                 // The answer travels back; it may arrive after the sender gave up.
                 if tokio::time::timeout_at(deadline, tokio::time::sleep(fate.back)).await.is_err() {
                     self.trace.line(format!("msg {id} answer late"));
-                    return Err(Unreachable("timed out".to_owned()));
+                    return Err(Unreachable::no_answer("timed out"));
                 }
                 if self.lock().alive.get(&from).copied().flatten() != Some(incarnation) {
-                    return Err(Unreachable("the sender crashed".to_owned()));
+                    return Err(Unreachable::not_sent("the sender crashed"));
                 }
                 Ok(answer)
             }
             Ok(_) => {
                 self.trace.line(format!("msg {id} answer lost"));
                 tokio::time::sleep_until(deadline).await;
-                Err(Unreachable("timed out (answer lost)".to_owned()))
+                Err(Unreachable::no_answer("timed out (answer lost)"))
             }
             Err(_) => {
                 self.trace.line(format!("msg {id} timed out"));
-                Err(Unreachable("timed out".to_owned()))
+                Err(Unreachable::no_answer("timed out"))
             }
         }
     }
@@ -296,6 +297,14 @@ impl Net {
         self.own(name, task.abort_handle());
         task.await.ok().flatten()
     }
+}
+
+/// An error answer's class and reason, for the trace.
+fn refusal(body: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let error = &value["errors"][0];
+    let reason = error["translated"].as_str().or_else(|| error["message"].as_str()).unwrap_or("");
+    format!(" {} {}", error["class"].as_str().unwrap_or("?"), reason.chars().take(80).collect::<String>())
 }
 
 async fn deliver(router: Router, request: PeerRequest, path: &str) -> PeerAnswer {

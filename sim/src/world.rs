@@ -776,6 +776,9 @@ impl Sim {
                 if !v["closed"].is_null() {
                     out.push(format!("{pname}-{cname} closed at {side}: {}", v["closed"]));
                 }
+                if v["in_doubt"] != 0 {
+                    out.push(format!("{pname}-{cname} {} change(s) still in doubt at {side}", v["in_doubt"]));
+                }
             }
         }
         Ok(out)

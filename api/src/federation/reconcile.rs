@@ -26,6 +26,9 @@ use ledger::ratchet::{hex, unhex};
 /// Most link versions served per page.
 pub const LINK_PAGE_MAX: usize = 10_000;
 
+/// Longest a reconciliation waits for the other link of a transaction it copies.
+const OTHER_LINK_WAIT_MAX: Duration = Duration::from_secs(1);
+
 /// Default seconds between reconciliation passes over every link.
 pub const RECONCILE_INTERVAL_DEFAULT: Duration = Duration::from_secs(30);
 
@@ -47,8 +50,10 @@ fn version_from_json(v: &Value) -> Option<LinkVersion> {
     })
 }
 
-/// Fetches the neighbour's whole feed for our link.
-async fn fetch_feed(state: &AppState, peer: &AccountId) -> ApiResult<Vec<LinkVersion>> {
+/// Fetches the neighbour's whole feed for our link, fencing `fenced` (the
+/// attempts we left in doubt with it) and our earlier incarnations first
+/// (`crate::attempts`).
+async fn fetch_feed(state: &AppState, peer: &AccountId, fenced: &[String]) -> ApiResult<Vec<LinkVersion>> {
     let (url, initial) = {
         let read = state.read();
         let facts = read.projections.peer(peer).ok_or_else(|| ApiError::does_not_exist("node", peer.as_str()))?;
@@ -66,10 +71,14 @@ async fn fetch_feed(state: &AppState, peer: &AccountId) -> ApiResult<Vec<LinkVer
     let mut theirs: Vec<LinkVersion> = Vec::new();
     loop {
         let full = format!("{url}/replay/link/{}?after={}&limit={LINK_PAGE_MAX}", state.name(), theirs.len());
-        let request = crate::peer_client::PeerRequest::new(reqwest::Method::GET, full)
+        let mut request = crate::peer_client::PeerRequest::new(reqwest::Method::GET, full)
             .header("cc-node", state.name())
             .header("last-hash", credentials[credential].as_str())
+            .header("cc-boot", state.peers().boot())
             .signed(true);
+        if !fenced.is_empty() {
+            request = request.header("cc-fence", fenced.join(","));
+        }
         let answer = state.peers().send(request).await.map_err(|_| {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UnavailableNodeFailure").with("url", url.as_str())
         })?;
@@ -103,9 +112,12 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
         // The reference serves no link feed: its handshake and transaction routes instead.
         return super::reference::reconcile(state, peer).await;
     }
-    // Held while the missed versions are copied too (local writes only).
+    // Held while the missed versions are copied too (local writes only); no
+    // change to this neighbour can be left in doubt meanwhile.
     let _link = state.peers().lock_to_read(peer).await;
-    let theirs = fetch_feed(state, peer).await?;
+    let doubts = state.peers().doubts().on(peer);
+    let fenced: Vec<String> = doubts.iter().map(|(_, _, attempt)| attempt.clone()).collect();
+    let theirs = fetch_feed(state, peer, &fenced).await?;
     let ours = state.read().projections.link_log(peer).to_vec();
     let verdict = reconcile(&ours, &theirs);
     let mut report = json!({"node": peer.as_str(), "ours": ours.len(), "theirs": theirs.len()});
@@ -118,6 +130,25 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
         Verdict::WeAreBehind { missing } => {
             report["verdict"] = json!("we_are_behind");
             report["missing"] = json!(missing.len());
+            // A copy also advances the other link of a transaction that
+            // crosses this node: no change may cross that link meanwhile
+            // (found by the simulator, issue 13). Bounded waits, so two
+            // reconciliations cannot deadlock; busy, this pass gives up.
+            let others: std::collections::BTreeSet<AccountId> = {
+                let read = state.read();
+                missing
+                    .iter()
+                    .filter_map(|v| read.link(&v.uuid).and_then(|l| l.other_than(Some(peer))).cloned())
+                    .collect()
+            };
+            let mut _others = Vec::new();
+            for other in &others {
+                let lock = state.peers().lock_for(other);
+                match tokio::time::timeout(OTHER_LINK_WAIT_MAX, lock.lock_owned()).await {
+                    Ok(guard) => _others.push(guard),
+                    Err(_) => return Err(crate::peers::link_busy(other)),
+                }
+            }
             let mut applied = 0;
             // In order, a chunk at a time so the copies share group commits.
             'chunks: for chunk in missing.chunks(crate::runtime::BATCH_COMMANDS_MAX) {
@@ -163,6 +194,23 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
             report["evidence"] = evidence;
         }
     }
+    // The feed was final for the fenced attempts: what it had is copied now,
+    // and what it lacked will never be written there.
+    if !doubts.is_empty() {
+        let mut settled = 0;
+        for (uuid, to, _) in &doubts {
+            if state.submit(NodeCommand::Settle { uuid: *uuid, to: *to }).await.is_err() {
+                return Err(ApiError::unavailable("the writer stopped"));
+            }
+            let written = state.read().projections.transaction(uuid).is_some_and(|tx| tx.state == *to);
+            tracing::info!(%peer, %uuid, state = %to, written, "a change in doubt is settled");
+            state.peers().attempts().settle(*uuid);
+            settled += 1;
+        }
+        state.peers().doubts().remove(peer, &fenced);
+        report["settled"] = json!(settled);
+    }
+    state.peers().mark_reconciled(peer);
     Ok(report)
 }
 
@@ -194,10 +242,14 @@ pub async fn reconcile_loop(
 ) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Changes in doubt are settled sooner than the next pass: asked again
+    // after DOUBT_RETRY_FIRST, then twice as long each time up to `interval`.
+    let mut retry = DOUBT_RETRY_FIRST.min(interval);
     loop {
         // Reconciliation writes what it finds: a node that does not write (a
         // standby) leaves it to the writer, and reconciles as soon as it writes.
         let writing = state.writing();
+        let in_doubt = writing && !state.peers().doubts().peers().is_empty();
         tokio::select! {
             _ = tick.tick() => {
                 if writing {
@@ -206,7 +258,20 @@ pub async fn reconcile_loop(
                 first_pass.send_replace(true);
             }
             true = state.writer_writes(), if !writing => reconcile_all(&state).await,
+            () = state.peers().doubt_added() => retry = DOUBT_RETRY_FIRST.min(interval),
+            () = tokio::time::sleep(retry), if in_doubt => {
+                let peers = state.peers().doubts().peers();
+                for peer in peers {
+                    if let Err(error) = reconcile_link(&state, &peer).await {
+                        tracing::debug!(%peer, class = error.class_name(), "a change in doubt is not settled yet");
+                    }
+                }
+                retry = (retry * 2).min(interval);
+            }
             _ = stop.changed() => return,
         }
     }
 }
+
+/// First wait before a change left in doubt is asked about.
+pub const DOUBT_RETRY_FIRST: Duration = Duration::from_millis(500);

@@ -16,13 +16,14 @@ use utoipa::ToSchema;
 
 use super::{AppPath, Params};
 use crate::app::{submit, AppState};
+use crate::attempts::{valid_name, Fence, FENCE_IDS_MAX};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::federation::reconcile::{reconcile_link, version_json, LINK_PAGE_MAX};
 use crate::federation::{self, connect_commands_in, RelayBody};
 use crate::http::AppJson;
 use crate::machine::NodeCommand;
-use crate::peers::{hash_at, recent_hashes};
+use crate::peers::{hash_at, proves_recent};
 use crate::wire::{envelope, parse_amount};
 
 /// Longest neighbour URL accepted.
@@ -101,17 +102,57 @@ pub async fn link_feed(
         .unwrap_or(LINK_PAGE_MAX)
         .clamp(1, LINK_PAGE_MAX);
     let id = AccountId::new(&node).map_err(|_| ApiError::forbidden())?;
-    let answer = {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let boot = header("cc-boot").map(str::to_owned);
+    let fenced: Vec<String> = header("cc-fence").map(|f| f.split(',').map(str::to_owned).collect()).unwrap_or_default();
+    if boot.as_deref().is_some_and(|b| !valid_name(b))
+        || fenced.len() > FENCE_IDS_MAX
+        || fenced.iter().any(|a| !valid_name(a))
+        || (boot.is_none() && !fenced.is_empty())
+    {
+        return Err(ApiError::invalid_field(
+            "cc-fence",
+            format!("cc-boot and up to {FENCE_IDS_MAX} attempts, each 1 to 64 letters, digits or dashes"),
+        ));
+    }
+    let proved = {
         let read = state.read();
         let initial = read.projections.peer(&id).map(|p| p.initial_hash.clone()).ok_or_else(ApiError::forbidden)?;
         let log = read.projections.link_log(&id);
         // Authenticated before anything is shown, at every `after`: the caller
-        // proves our head or the hash one before it (it may not have written
-        // the version we just wrote, or may have written one we missed). So
-        // the agreed initial hash opens the feed only until the link's first
-        // written version is followed by a second: it is good for the first
-        // exchange, never again.
-        let proved = recent_hashes(&initial, log).iter().any(|h| h == hash);
+        // proves one of our last FEED_CREDENTIAL_VERSIONS link hashes (it may
+        // not have written the versions we wrote last: it lost them in a
+        // crash, or left them in doubt). The agreed initial hash opens the
+        // feed only while the link is that young; an old hash never again.
+        proves_recent(&initial, log, hash)
+    };
+    if proved {
+        if let Some(boot) = &boot {
+            // Fenced before the feed is read, so the feed is final for them.
+            // After a restart, an attempt of the caller's we do not know may
+            // have been passed on to another neighbour before the crash:
+            // every other link is reconciled first (not the caller's own,
+            // whose versions are in our journal or were never written, so
+            // that two restarted neighbours do not wait for each other).
+            let settled = {
+                let read = state.read();
+                let open: Vec<AccountId> = read
+                    .neighbours()
+                    .into_iter()
+                    .filter(|p| p != &id && read.projections.dialect(p) == Dialect::Ccnode && read.closed(p).is_none())
+                    .collect();
+                state.peers().all_reconciled(&open)
+            };
+            if let Fence::NotYet(why) = state.peers().attempts().fence(&id, boot, &fenced, settled) {
+                return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UnavailableNodeFailure")
+                    .with("translated", format!("{why}; ask again later")));
+            }
+        }
+    }
+    let answer = {
+        let read = state.read();
+        let initial = read.projections.peer(&id).map(|p| p.initial_hash.clone()).ok_or_else(ApiError::forbidden)?;
+        let log = read.projections.link_log(&id);
         proved.then(|| {
             let page: Vec<Value> = log.iter().skip(after).take(limit).map(version_json).collect();
             let head = hash_at(&initial, log, log.len()).unwrap_or_default();
@@ -400,7 +441,7 @@ pub async fn admin_set_trunkward(
 
 /// The neighbours of this node with each link's ratchet head (admin only).
 #[utoipa::path(get, path = "/admin/nodes", tag = "admin",
-    responses((status = 200, description = "`{data: {node: {kind, url, rate, last_hash, blake3, versions, balance, dialect, closed}}}` (`closed`: the evidence while the link is closed after a divergence, else null)", body = crate::schema::NodesAnswer),
+    responses((status = 200, description = "`{data: {node: {kind, url, rate, last_hash, blake3, versions, balance, dialect, closed, in_doubt}}}` (`closed`: the evidence while the link is closed after a divergence, else null; `in_doubt`: changes sent on the link whose outcome is not known yet)", body = crate::schema::NodesAnswer),
               (status = 403, description = "Not an admin")))]
 pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
@@ -426,6 +467,7 @@ pub async fn admin_list_nodes(State(state): State<AppState>, caller: Caller) -> 
                 "balance": crate::wire::amount_value(balance.completed),
                 "dialect": read.projections.dialect(peer).name(),
                 "closed": read.closed(peer),
+                "in_doubt": state.peers().doubts().count(peer),
             }),
         );
     }

@@ -242,7 +242,18 @@ pub async fn state_change(
             .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
             .unwrap_or("")
             .to_owned();
-        return crate::federation::relayed_state_change(&state, account.clone(), &claimed, uuid, to, &trace).await;
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let named = match (header("cc-attempt"), header("cc-boot")) {
+            (Some(attempt), Some(boot)) => {
+                if !crate::attempts::valid_name(&attempt) || !crate::attempts::valid_name(&boot) {
+                    return Err(ApiError::invalid_field("cc-attempt", "1 to 64 letters, digits or dashes"));
+                }
+                Some((attempt, boot))
+            }
+            _ => None,
+        };
+        return crate::federation::relayed_state_change(&state, account.clone(), &claimed, uuid, to, &trace, named)
+            .await;
     }
     let was_validated = state.read().projections.transaction(&uuid).is_some_and(|tx| tx.state == TxState::Validated);
     crate::federation::change_state(&state, uuid, to, actor, None, &trace).await?;

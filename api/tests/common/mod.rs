@@ -86,10 +86,10 @@ pub async fn deliver(
     routers: &Mutex<BTreeMap<String, Router>>,
     request: PeerRequest,
 ) -> Result<PeerAnswer, Unreachable> {
-    let rest = request.url.strip_prefix("http://").ok_or_else(|| Unreachable("not http".to_owned()))?;
+    let rest = request.url.strip_prefix("http://").ok_or_else(|| Unreachable::not_sent("not http"))?;
     let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
     let router = routers.lock().expect("routers").get(host).cloned();
-    let router = router.ok_or_else(|| Unreachable(format!("no node at {host}")))?;
+    let router = router.ok_or_else(|| Unreachable::not_sent(format!("no node at {host}")))?;
     let mut builder = Request::builder().method(request.method).uri(path);
     for (name, value) in &request.headers {
         builder = builder.header(*name, value);
