@@ -145,6 +145,21 @@ pub enum NodeCommand {
         /// The state the change in doubt was to reach.
         to: ledger::State,
     },
+    /// At start: hold every validated or pending transaction crossing a link
+    /// to one of `peers` as if its completion were in flight (this node may
+    /// have asked it of a neighbour before it stopped, and then must be able
+    /// to write it when reconciliation copies it), until that link is
+    /// reconciled ([`NodeCommand::ReleasePresumed`]).
+    PresumeHolds {
+        /// The ccnode neighbours.
+        peers: Vec<AccountId>,
+    },
+    /// Drop the holds presumed at start whose transactions cross none of
+    /// `unsettled` (the ccnode links not reconciled yet).
+    ReleasePresumed {
+        /// The neighbours not reconciled since start.
+        unsettled: Vec<AccountId>,
+    },
     /// Add the entries the next node answered a relay with to a plan (no write).
     Absorb {
         /// The plan.
@@ -343,7 +358,7 @@ impl LedgerMachine {
                 // Decide without applying: the events are dropped, only the verdict counts.
                 ledger::decide(&self.view(base), Command::Transition { uuid, to, actor }, &self.context(now_us))?;
                 let tx = self.view(base).transaction(&uuid).cloned().expect("decide found it");
-                self.holds.insert(uuid, Hold { entries: tx.entries.clone(), from: tx.state, to });
+                self.holds.insert(uuid, Hold { entries: tx.entries.clone(), from: tx.state, to, presumed: false });
             }
             NodeCommand::Commit { uuid, to, actor, relay_version } => {
                 self.holds.remove(&uuid);
@@ -355,6 +370,35 @@ impl LedgerMachine {
             }
             NodeCommand::Abort { uuid } => {
                 self.holds.remove(&uuid);
+            }
+            NodeCommand::PresumeHolds { peers } => {
+                let view = self.view(base);
+                let open: Vec<(TxId, Hold)> = base
+                    .open_crossing(&peers)
+                    .into_iter()
+                    .filter_map(|uuid| {
+                        let tx = view.transaction(&uuid)?;
+                        let hold = Hold {
+                            entries: tx.entries.clone(),
+                            from: tx.state,
+                            to: ledger::State::Completed,
+                            presumed: true,
+                        };
+                        Some((uuid, hold))
+                    })
+                    .collect();
+                for (uuid, hold) in open {
+                    self.holds.entry(uuid).or_insert(hold);
+                }
+            }
+            NodeCommand::ReleasePresumed { unsettled } => {
+                let view = self.view(base);
+                let still = |uuid: &TxId| view.link(uuid).is_some_and(|l| l.peers().any(|p| unsettled.contains(p)));
+                let released: Vec<TxId> =
+                    self.holds.iter().filter(|(u, h)| h.presumed && !still(u)).map(|(u, _)| *u).collect();
+                for uuid in released {
+                    self.holds.remove(&uuid);
+                }
             }
             NodeCommand::Settle { uuid, to } => {
                 if self.holds.get(&uuid).is_some_and(|h| h.to == to) {
@@ -376,12 +420,27 @@ impl LedgerMachine {
             NodeCommand::Ledger(command) => {
                 // A neighbour's version of a change this node holds in doubt
                 // is that change: its reservation is not counted twice.
+                let mut copied = false;
                 if let Command::Reconcile { uuid, to, .. } = &command {
-                    if self.holds.get(uuid).is_some_and(|h| h.to == *to) {
+                    if self.holds.get(uuid).is_some_and(|h| h.to == *to || h.presumed) {
                         self.holds.remove(uuid);
                     }
+                    if self.holds.values().any(|h| h.presumed) {
+                        // A neighbour wrote it: only the changes really in
+                        // flight count against it, not the guesses made at
+                        // start (they were all in flight at once before the
+                        // stop, so they fit together).
+                        let real: HashMap<TxId, Hold> =
+                            self.holds.iter().filter(|(_, h)| !h.presumed).map(|(u, h)| (*u, h.clone())).collect();
+                        let view = View { base, pending: &self.pending, holds: &real };
+                        let new = ledger::decide(&view, command.clone(), &self.context(now_us))?;
+                        self.record(base, new, &mut events);
+                        copied = true;
+                    }
                 }
-                self.decide_one(base, command, now_us, &mut events)?
+                if !copied {
+                    self.decide_one(base, command, now_us, &mut events)?;
+                }
             }
             NodeCommand::OpenAccount { id, kind, limits, key_hash } => {
                 self.decide_one(base, Command::OpenAccount { id: id.clone(), kind, limits }, now_us, &mut events)?;

@@ -497,6 +497,19 @@ async fn startup_writes(
             tracing::info!(parent = %t.name, key = %key, "recorded the trunkward node's key");
         }
     }
+    // Whatever this node had reserved for changes in flight before it
+    // stopped is unknown now: every open transaction crossing a ccnode link
+    // is held until that link is reconciled (`NodeCommand::PresumeHolds`).
+    let ccnode: Vec<AccountId> = {
+        let read = app.read();
+        read.neighbours()
+            .into_iter()
+            .filter(|p| ledger::LedgerView::dialect(&read.projections, p) == ledger::Dialect::Ccnode)
+            .collect()
+    };
+    if !ccnode.is_empty() {
+        app.submit(NodeCommand::PresumeHolds { peers: ccnode }).await.map_err(init_error)?;
+    }
     Ok(())
 }
 

@@ -23,6 +23,9 @@ pub(crate) struct Hold {
     pub(crate) entries: Vec<ledger::Entry>,
     pub(crate) from: State,
     pub(crate) to: State,
+    /// Held at start, not asked for: a change this node may have had in
+    /// flight before it stopped (`NodeCommand::PresumeHolds`).
+    pub(crate) presumed: bool,
 }
 
 /// Values written by events decided but not yet folded into the projections,

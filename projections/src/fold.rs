@@ -1795,6 +1795,23 @@ impl Projections {
         self.accounts().filter_map(|a| LedgerView::ratchet(self, &a.id).map(|r| (&a.id, r)))
     }
 
+    /// Transactions crossing a link to one of `peers` that may still change
+    /// (validated or pending), by uuid. O(transactions that cross nodes).
+    pub fn open_crossing(&self, peers: &[AccountId]) -> Vec<TxId> {
+        let mut open: Vec<TxId> = self
+            .links
+            .iter()
+            .filter(|(_, link)| link.peers().any(|p| peers.contains(p)))
+            .filter(|(uuid, _)| {
+                LedgerView::transaction(self, uuid)
+                    .is_some_and(|tx| matches!(tx.state, ledger::State::Validated | ledger::State::Pending))
+            })
+            .map(|(uuid, _)| *uuid)
+            .collect();
+        open.sort();
+        open
+    }
+
     /// Validated transactions whose window has passed at `now_unix_s`, by
     /// uuid (the writer times each out). O(validated transactions).
     pub fn due_expiries(&self, now_unix_s: ledger::UnixSeconds) -> Vec<TxId> {
