@@ -20,9 +20,9 @@
 //! the fence answers [`Fence::NotYet`] and the sender asks again later. A
 //! node that restarted knows none of the attempts it had received; it
 //! answers a fence naming an attempt it does not know only once it has
-//! reconciled every link since it started (the caller passes `settled`),
-//! so that whatever it had passed on before the crash is in its own
-//! journal or fenced at its next node by then.
+//! reconciled its other links since it started (the caller passes
+//! `settled`), so that whatever it had passed on before a crash is in its
+//! own journal or fenced at its next node by then.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -172,7 +172,9 @@ impl Attempts {
                     return Fence::NotYet("a fenced change is still being written or is in doubt here")
                 }
                 Some(_) => {}
-                None if !settled => return Fence::NotYet("this node restarted and has not reconciled every link yet"),
+                None if !settled => {
+                    return Fence::NotYet("this node has not reconciled its other links since it started")
+                }
                 None => {}
             }
         }

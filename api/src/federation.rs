@@ -322,7 +322,7 @@ async fn change_state_relayed(
         }
     };
     if let Err(error) = sent {
-        if dialect == Dialect::Ccnode && error.is_in_doubt() {
+        if dialect == Dialect::Ccnode && error.is_in_doubt() && !state.peers().aborts_in_doubt() {
             // The next node may have written it: the reservation stays (and
             // no expiry touches the transaction) until a fenced
             // reconciliation with it says whether it did (issue 13).

@@ -93,6 +93,9 @@ pub struct Hooks {
     pub fresh_uuid: Option<crate::machine::UuidSource>,
     /// Run the writer in the caller's task ([`Writer::start_inline`]), not on threads.
     pub inline_writer: bool,
+    /// A planted bug, for the simulator's test of itself: a change left in
+    /// doubt is aborted, as before issue 13's fix. Never set in production.
+    pub plant_abort_in_doubt: bool,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -101,6 +104,7 @@ impl std::fmt::Debug for Hooks {
             .field("clock", &self.clock.is_some())
             .field("fresh_uuid", &self.fresh_uuid.is_some())
             .field("inline_writer", &self.inline_writer)
+            .field("plant_abort_in_doubt", &self.plant_abort_in_doubt)
             .finish()
     }
 }
@@ -353,6 +357,7 @@ impl Node {
         if let Some(source) = &options.hooks.fresh_uuid {
             app.peers().set_uuid_source(source.clone());
         }
+        app.peers().plant_abort_in_doubt(options.hooks.plant_abort_in_doubt);
         if let (Some(seed), Some(keyid)) = (&request_seed, request_keyid) {
             // The same key signs checkpoints and requests to neighbours (RFC 9421).
             app.peers().set_signer(&seed.0, keyid);

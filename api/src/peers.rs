@@ -48,6 +48,8 @@ pub struct Peers {
     fresh: std::sync::RwLock<Option<crate::machine::UuidSource>>,
     /// Neighbours reconciled since this node started.
     reconciled: Mutex<std::collections::HashSet<AccountId>>,
+    /// The simulator's planted bug ([`crate::node::Hooks::plant_abort_in_doubt`]).
+    abort_in_doubt: std::sync::atomic::AtomicBool,
 }
 
 /// Most distinct node names whose failures are remembered (beyond it the
@@ -76,7 +78,18 @@ impl Peers {
             boot: std::sync::OnceLock::new(),
             fresh: std::sync::RwLock::new(None),
             reconciled: Mutex::default(),
+            abort_in_doubt: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Plants the simulator's test bug: changes in doubt are aborted.
+    pub fn plant_abort_in_doubt(&self, yes: bool) {
+        self.abort_in_doubt.store(yes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the simulator's test bug is planted.
+    pub fn aborts_in_doubt(&self) -> bool {
+        self.abort_in_doubt.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Names attempts and this incarnation from `source` from now on (a

@@ -23,6 +23,9 @@ struct Args {
     /// Plant a bug (every disk acknowledges syncs it did not do), to see the checkers catch it.
     #[arg(long)]
     lying_disk: bool,
+    /// Plant a bug (a change left in doubt is aborted, as before the fix), to see the checkers catch it.
+    #[arg(long)]
+    abort_in_doubt: bool,
     /// No admin changes members' limits.
     #[arg(long)]
     no_limit_changes: bool,
@@ -57,6 +60,7 @@ fn main() -> anyhow::Result<ExitCode> {
             print_trace: args.trace,
             keep_trace: false,
             lying_disk: args.lying_disk,
+            abort_in_doubt: args.abort_in_doubt,
             limit_changes: !args.no_limit_changes,
             profile,
         };

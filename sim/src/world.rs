@@ -53,6 +53,9 @@ pub struct Options {
     pub keep_trace: bool,
     /// Plant a bug: every node's disk acknowledges syncs it did not do.
     pub lying_disk: bool,
+    /// Plant a bug: a change left in doubt is aborted (the federation bug
+    /// the simulator found first, issue 13).
+    pub abort_in_doubt: bool,
     /// Admins change members' limits mid-flight.
     pub limit_changes: bool,
     /// Which faults the seed may choose.
@@ -82,6 +85,7 @@ impl Options {
             print_trace: false,
             keep_trace: false,
             lying_disk: false,
+            abort_in_doubt: false,
             limit_changes: true,
             profile: Profile::Full,
         }
@@ -224,6 +228,7 @@ struct Sim {
     heals: Vec<(tokio::time::Instant, usize, usize)>,
     faults: Faults,
     lying_disk: bool,
+    abort_in_doubt: bool,
     limit_changes: bool,
     stats: BTreeMap<&'static str, u64>,
     workload: Vec<tokio::task::JoinHandle<()>>,
@@ -278,6 +283,7 @@ impl Sim {
             heals: Vec::new(),
             faults,
             lying_disk: options.lying_disk,
+            abort_in_doubt: options.abort_in_doubt,
             limit_changes: options.limit_changes,
             stats: BTreeMap::new(),
             workload: Vec::new(),
@@ -407,7 +413,12 @@ impl Sim {
             clock: journal::now_us,
             peer_client: Some(self.net.client(&n.name, n.incarnation)),
             store: api::store::StoreLocation::Memory(n.disk.clone()),
-            hooks: Hooks { clock: Some(clock), fresh_uuid: Some(fresh_uuid), inline_writer: true },
+            hooks: Hooks {
+                clock: Some(clock),
+                fresh_uuid: Some(fresh_uuid),
+                inline_writer: true,
+                plant_abort_in_doubt: self.abort_in_doubt,
+            },
         };
         let metrics = Arc::new(Metrics::new());
         let node = Node::start(options, Arc::clone(&metrics)).await.map_err(|e| Failure {
