@@ -13,9 +13,8 @@
 //! Data goes under `$CCNODE_BENCH_DIR` (default: the current directory, a real disk).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use journal::{Journal, Options};
@@ -27,13 +26,7 @@ use ledger::{
 
 const ADMIN_KEY: &str = "bench-admin";
 
-const BENCH: &str = "reconcile_load";
-
-/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
-/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
-fn figure(name: &str, value: f64, unit: &str) {
-    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
-}
+const BENCH: benchkit::Bench = benchkit::Bench("reconcile_load");
 
 fn id(s: &str) -> AccountId {
     AccountId::new(s).expect("valid id")
@@ -88,18 +81,13 @@ impl Drop for Node {
 }
 
 fn start(ccnode: &Path, data: &Path, name: &str, port: u16) -> Node {
-    let mut child = Command::new(ccnode)
-        .args(["serve", "--data", data.to_str().expect("utf-8"), "--name", name])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--reconcile-interval", "3600"])
-        .env("CCNODE_ADMIN_KEY", ADMIN_KEY)
-        .env("CCNODE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("starting {} ({e}); build it with cargo build --release --bin ccnode", ccnode.display())
-        });
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+    let (child, _url) = benchkit::spawn_listening(
+        Command::new(ccnode)
+            .args(["serve", "--data", data.to_str().expect("utf-8"), "--name", name])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--reconcile-interval", "3600"])
+            .env("CCNODE_ADMIN_KEY", ADMIN_KEY)
+            .env("CCNODE_LOG", "warn"),
+    );
     Node(child)
 }
 
@@ -116,15 +104,14 @@ fn head(client: &reqwest::blocking::Client, port: u16, peer: &str) -> (u64, Stri
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let versions: usize = flag("--versions")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if args.iter().any(|a| a == "--quick") { 2_000 } else { 100_000 });
-    let ccnode = flag("--ccnode").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned())).join("release/ccnode")
+    let args = benchkit::Args::from_env();
+    let versions: usize = args.flag("--versions").and_then(|v| v.parse().ok()).unwrap_or(if args.has("--quick") {
+        2_000
+    } else {
+        100_000
     });
-    let base = std::env::var("CCNODE_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("."));
+    let ccnode = args.ccnode();
+    let base = benchkit::bench_dir();
     let dir = tempfile::Builder::new().prefix("ccnode-reconcile-bench").tempdir_in(&base).expect("bench dir");
     let (hub_port, spoke_port) = (free_port(), free_port());
 
@@ -209,7 +196,7 @@ fn main() {
         serving.as_secs_f64(),
         f64::from(u32::try_from(versions).unwrap_or(u32::MAX)) / total
     );
-    figure("spoke_start_s", serving.as_secs_f64(), "s");
-    figure("converged_s", total, "s");
-    figure("versions_per_s", f64::from(u32::try_from(versions).unwrap_or(u32::MAX)) / total, "1/s");
+    BENCH.figure("spoke_start_s", serving.as_secs_f64(), "s");
+    BENCH.figure("converged_s", total, "s");
+    BENCH.figure("versions_per_s", f64::from(u32::try_from(versions).unwrap_or(u32::MAX)) / total, "1/s");
 }

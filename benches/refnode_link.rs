@@ -17,9 +17,8 @@
 //! ```
 //! Needs `../shared/refnode/` (it installs PHP and MariaDB with apt when missing).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -54,35 +53,18 @@ impl Drop for Ccnode {
 }
 
 fn start_ccnode(ccnode: &Path, data: &Path, listen: &str, hub: &str) -> Ccnode {
-    let mut child = Command::new(ccnode)
-        .args(["serve", "--data", data.to_str().expect("utf-8"), "--listen", listen, "--name", "cc"])
-        .args(["--trunkward-name", "hub", "--trunkward-url", hub, "--trunkward-min", "-1000000000"])
-        .args(["--trunkward-max", "1000000000"])
-        .env("CCNODE_ADMIN_KEY", ADMIN_KEY)
-        .env("CCNODE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {} ({e}); build it with cargo build --release", ccnode.display()));
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+    let (child, _url) = benchkit::spawn_listening(
+        Command::new(ccnode)
+            .args(["serve", "--data", data.to_str().expect("utf-8"), "--listen", listen, "--name", "cc"])
+            .args(["--trunkward-name", "hub", "--trunkward-url", hub, "--trunkward-min", "-1000000000"])
+            .args(["--trunkward-max", "1000000000"])
+            .env("CCNODE_ADMIN_KEY", ADMIN_KEY)
+            .env("CCNODE_LOG", "warn"),
+    );
     Ccnode(child)
 }
 
-fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) * per_mille / 1000).min(sorted.len() - 1)]
-}
-
-/// Pays for `seconds` from `url` as `user`/`key` to `payee`, one at a time.
-const BENCH: &str = "refnode_link";
-
-/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
-/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
-fn figure(name: &str, value: f64, unit: &str) {
-    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
-}
+const BENCH: benchkit::Bench = benchkit::Bench("refnode_link");
 
 /// Pays from `user` at `url` to `payee` for `seconds`; the table row, and
 /// the `figure` lines named `name` (payments/s, p99).
@@ -114,26 +96,22 @@ fn measure(
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
-    figure(&format!("{name}_payments_per_s"), latencies.len() as f64 / elapsed, "1/s");
-    figure(&format!("{name}_p99_ms"), percentile(&latencies, 990).as_secs_f64() * 1e3, "ms");
+    BENCH.figure(&format!("{name}_payments_per_s"), latencies.len() as f64 / elapsed, "1/s");
+    BENCH.figure(&format!("{name}_p99_ms"), benchkit::percentile(&latencies, 990).as_secs_f64() * 1e3, "ms");
     format!(
         "{:.0} | {:.1} ms | {:.1} ms | {errors}",
         latencies.len() as f64 / elapsed,
-        percentile(&latencies, 500).as_secs_f64() * 1e3,
-        percentile(&latencies, 990).as_secs_f64() * 1e3
+        benchkit::percentile(&latencies, 500).as_secs_f64() * 1e3,
+        benchkit::percentile(&latencies, 990).as_secs_f64() * 1e3
     )
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let quick = args.iter().any(|a| a == "--quick");
-    let ccnode = flag("--ccnode").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-        PathBuf::from(target).join("release/ccnode")
-    });
-    let seconds: u64 = flag("--seconds").and_then(|s| s.parse().ok()).unwrap_or(if quick { 2 } else { 10 });
-    let rounds: usize = flag("--rounds").and_then(|s| s.parse().ok()).unwrap_or(if quick { 1 } else { 2 });
+    let args = benchkit::Args::from_env();
+    let quick = args.has("--quick");
+    let ccnode = args.ccnode();
+    let seconds: u64 = args.flag("--seconds").and_then(|s| s.parse().ok()).unwrap_or(if quick { 2 } else { 10 });
+    let rounds: usize = args.flag("--rounds").and_then(|s| s.parse().ok()).unwrap_or(if quick { 1 } else { 2 });
     let dir = tempfile::Builder::new().prefix("ccnode-refnode-bench").tempdir_in(".").expect("bench dir");
     let work = Work(dir.path().join("refnode"));
     let ports: Vec<String> = refnode_run(&["freeport", "3"]).split_whitespace().map(str::to_owned).collect::<Vec<_>>();

@@ -15,9 +15,8 @@
 //! ```
 //! Data goes under `$CCNODE_BENCH_DIR` (default: the current directory, a real disk).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use journal::{Journal, Options};
@@ -101,13 +100,7 @@ fn create(dir: &Path, accounts: u64) -> NodeConfig {
     config
 }
 
-const BENCH: &str = "startup";
-
-/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
-/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
-fn figure(name: &str, value: f64, unit: &str) {
-    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
-}
+const BENCH: benchkit::Bench = benchkit::Bench("startup");
 
 struct Node(Child);
 
@@ -122,16 +115,12 @@ impl Drop for Node {
 fn timed_start(ccnode: &Path, data: &Path) -> (Node, Duration, u64) {
     let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
     let started = Instant::now();
-    let mut child = Command::new(ccnode)
-        .args(["serve", "--data", data.to_str().expect("utf-8"), "--name", NAME, "--listen", "127.0.0.1:0"])
-        .env("CCNODE_ADMIN_KEY", ADMIN_KEY)
-        .env("CCNODE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {} ({e}); build it with cargo build --release", ccnode.display()));
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
-    let url = line.split_whitespace().last().expect("address").to_owned();
+    let (child, url) = benchkit::spawn_listening(
+        Command::new(ccnode)
+            .args(["serve", "--data", data.to_str().expect("utf-8"), "--name", NAME, "--listen", "127.0.0.1:0"])
+            .env("CCNODE_ADMIN_KEY", ADMIN_KEY)
+            .env("CCNODE_LOG", "warn"),
+    );
     loop {
         let ok = client
             .get(format!("{url}/about"))
@@ -145,13 +134,7 @@ fn timed_start(ccnode: &Path, data: &Path) -> (Node, Duration, u64) {
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = started.elapsed();
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let hwm_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let hwm_kib = benchkit::status_kb(&child.id().to_string(), "VmHWM").unwrap_or(0);
     (Node(child), elapsed, hwm_kib)
 }
 
@@ -163,17 +146,13 @@ fn stop(node: Node) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let events: u64 = flag("--events").and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
-    let accounts: u64 = flag("--accounts").and_then(|s| s.parse().ok()).unwrap_or(100_000);
-    let ccnode = flag("--ccnode").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-        PathBuf::from(target).join("release/ccnode")
-    });
-    let base = std::env::var("CCNODE_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("."));
+    let args = benchkit::Args::from_env();
+    let events: u64 = args.flag("--events").and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let accounts: u64 = args.flag("--accounts").and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let ccnode = args.ccnode();
+    let base = benchkit::bench_dir();
     let temp = tempfile::Builder::new().prefix("ccnode-startup-bench").tempdir_in(&base).expect("bench dir");
-    let data = flag("--keep").map(PathBuf::from).unwrap_or_else(|| temp.path().join("data"));
+    let data = args.flag("--keep").map(PathBuf::from).unwrap_or_else(|| temp.path().join("data"));
     std::fs::create_dir_all(&data).expect("data dir");
 
     let t = Instant::now();
@@ -187,17 +166,17 @@ fn main() {
     println!("| start | to the first answer | peak RSS |");
     println!("|---|---|---|");
     println!("| first (no snapshot) | {:.2} s | {} MiB |", first.as_secs_f64(), first_rss / 1024);
-    figure("start_first_s", first.as_secs_f64(), "s");
-    figure("start_first_peak_rss_kib", first_rss as f64, "KiB");
+    BENCH.figure("start_first_s", first.as_secs_f64(), "s");
+    BENCH.figure("start_first_peak_rss_kib", first_rss as f64, "KiB");
     let (node, clean, clean_rss) = timed_start(&ccnode, &data);
     stop(node);
     println!("| after a clean stop | {:.2} s | {} MiB |", clean.as_secs_f64(), clean_rss / 1024);
-    figure("start_clean_stop_s", clean.as_secs_f64(), "s");
-    figure("start_clean_stop_peak_rss_kib", clean_rss as f64, "KiB");
+    BENCH.figure("start_clean_stop_s", clean.as_secs_f64(), "s");
+    BENCH.figure("start_clean_stop_peak_rss_kib", clean_rss as f64, "KiB");
     append_payments(&data, &config, events, TAIL, accounts);
     let (node, behind, behind_rss) = timed_start(&ccnode, &data);
     drop(node);
     println!("| snapshot {TAIL} events behind | {:.2} s | {} MiB |", behind.as_secs_f64(), behind_rss / 1024);
-    figure("start_snapshot_behind_s", behind.as_secs_f64(), "s");
-    figure("start_snapshot_behind_peak_rss_kib", behind_rss as f64, "KiB");
+    BENCH.figure("start_snapshot_behind_s", behind.as_secs_f64(), "s");
+    BENCH.figure("start_snapshot_behind_peak_rss_kib", behind_rss as f64, "KiB");
 }

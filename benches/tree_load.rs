@@ -21,9 +21,8 @@
 //! ```
 //! Data goes under `$CCNODE_BENCH_DIR` (default: a temp dir in the current directory, so it is on a real disk).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,27 +45,23 @@ impl Drop for Node {
     }
 }
 
-const BENCH: &str = "tree_load";
-
-/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
-/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
-fn figure(name: &str, value: f64, unit: &str) {
-    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
-}
+const BENCH: benchkit::Bench = benchkit::Bench("tree_load");
 
 fn start(ccnode: &Path, data: &Path, name: &str) -> Node {
-    let mut child = Command::new(ccnode)
-        .args(["serve", "--data", data.join(name).to_str().expect("utf-8"), "--listen", "127.0.0.1:0", "--name", name])
-        .env("CCNODE_ADMIN_KEY", ADMIN_KEY)
-        .env("CCNODE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("starting {} ({e}); build it with cargo build --release --bin ccnode", ccnode.display())
-        });
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
-    let url = line.split_whitespace().last().expect("address").to_owned();
+    let (child, url) = benchkit::spawn_listening(
+        Command::new(ccnode)
+            .args([
+                "serve",
+                "--data",
+                data.join(name).to_str().expect("utf-8"),
+                "--listen",
+                "127.0.0.1:0",
+                "--name",
+                name,
+            ])
+            .env("CCNODE_ADMIN_KEY", ADMIN_KEY)
+            .env("CCNODE_LOG", "warn"),
+    );
     Node { child, url }
 }
 
@@ -91,27 +86,16 @@ async fn graft(client: &reqwest::Client, parent: &Node, parent_name: &str, child
     admin(client, reqwest::Method::PUT, format!("{}/admin/trunkward", child.url), body).await;
 }
 
-/// The `per_mille`-th per-mille of sorted latencies (nearest rank).
-fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) * per_mille / 1000).min(sorted.len() - 1)]
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let quick = args.iter().any(|a| a == "--quick");
-    let ccnode = flag("--ccnode").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-        PathBuf::from(target).join("release/ccnode")
-    });
-    let seconds: u64 = flag("--seconds").and_then(|s| s.parse().ok()).unwrap_or(if quick { 2 } else { 10 });
-    let levels: Vec<usize> = flag("--connections")
+    let args = benchkit::Args::from_env();
+    let quick = args.has("--quick");
+    let ccnode = args.ccnode();
+    let seconds: u64 = args.flag("--seconds").and_then(|s| s.parse().ok()).unwrap_or(if quick { 2 } else { 10 });
+    let levels: Vec<usize> = args
+        .flag("--connections")
         .map(|s| s.split(',').filter_map(|c| c.parse().ok()).collect())
         .unwrap_or_else(|| if quick { vec![4] } else { vec![16, 64] });
-    let base = std::env::var("CCNODE_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("."));
+    let base = benchkit::bench_dir();
     let dir = tempfile::Builder::new().prefix("ccnode-tree-bench").tempdir_in(&base).expect("bench dir");
 
     let trunk = start(&ccnode, dir.path(), "trunk");
@@ -179,12 +163,12 @@ fn main() {
             let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
             println!(
                 "| {connections} | {rate:.0} | {} | {} | {} | {errors} |",
-                ms(percentile(&latencies, 500)),
-                ms(percentile(&latencies, 990)),
+                ms(benchkit::percentile(&latencies, 500)),
+                ms(benchkit::percentile(&latencies, 990)),
                 ms(latencies.last().copied().unwrap_or_default())
             );
-            figure(&format!("c{connections}_payments_per_s"), rate, "1/s");
-            figure(&format!("c{connections}_p99_ms"), percentile(&latencies, 990).as_secs_f64() * 1000.0, "ms");
+            BENCH.figure(&format!("c{connections}_payments_per_s"), rate, "1/s");
+            BENCH.figure(&format!("c{connections}_p99_ms"), benchkit::percentile(&latencies, 990).as_secs_f64() * 1000.0, "ms");
         }
     });
     drop((trunk, branch1, branch2, twig1, twig2));

@@ -95,14 +95,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ORIGIN", env = "CCNODE_ORIGIN")]
     pub origin: Option<String>,
     /// Seconds between signed checkpoints when records were written (0: none on a schedule).
-    #[arg(long, value_name = "SECONDS", default_value_t = 300, env = "CCNODE_CHECKPOINT_INTERVAL")]
+    #[arg(long, value_name = "SECONDS", default_value_t = api::node::CHECKPOINT_INTERVAL_DEFAULT.as_secs(), env = "CCNODE_CHECKPOINT_INTERVAL")]
     pub checkpoint_interval: u64,
     /// Also sign a checkpoint whenever this many records were written since the last one (0: never for that).
-    #[arg(long, value_name = "RECORDS", default_value_t = 10_000, env = "CCNODE_CHECKPOINT_RECORDS")]
+    #[arg(long, value_name = "RECORDS", default_value_t = api::node::CHECKPOINT_RECORDS_DEFAULT, env = "CCNODE_CHECKPOINT_RECORDS")]
     pub checkpoint_records: u64,
     /// Save a projections snapshot (derived data) whenever this many records were written since the
     /// last one, so that a start after a crash folds at most that many (0: only at a clean stop).
-    #[arg(long, value_name = "RECORDS", default_value_t = 100_000, env = "CCNODE_SNAPSHOT_EVERY")]
+    #[arg(long, value_name = "RECORDS", default_value_t = api::node::SNAPSHOT_EVERY_DEFAULT, env = "CCNODE_SNAPSHOT_EVERY")]
     pub snapshot_every: u64,
     /// Connect to a parent node at first start: its name (same as `PUT /admin/trunkward`).
     #[arg(long, value_name = "NODE", requires = "trunkward_url")]
@@ -244,8 +244,6 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
     let max: Amount = config.default_max.parse().context("default_max")?;
     Limits::new(min, max).context("default limits must satisfy min <= 0 <= max")?;
     Ok(StartOptions {
-        data_dir: config.data_dir.clone(),
-        name: config.name.clone(),
         admin_key: config.admin_key.clone(),
         validated_window_seconds: config.validated_window_seconds,
         zero_payments: config.zero_payments,
@@ -259,7 +257,6 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
         checkpoint_records: args.checkpoint_records,
         peer_signature_window_secs: args.peer_signature_window,
         snapshot_every: args.snapshot_every,
-        merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
         workflows: match &args.workflows {
             None => None,
             Some(path) => {
@@ -286,7 +283,7 @@ fn start_options(config: &NodeConfig, args: &ServeArgs, clock: fn() -> u64) -> a
             }
             file => file,
         },
-        hooks: api::node::Hooks::default(),
+        ..StartOptions::new(config.data_dir.clone(), config.name.clone())
     })
 }
 
@@ -580,27 +577,11 @@ pub fn demo_tree(data: PathBuf, base_port: u16) -> anyhow::Result<ExitCode> {
             });
             crate::private::prepare_data_dir(&data.join(name))?;
             let options = StartOptions {
-                data_dir: data.join(name),
-                name: (*name).to_owned(),
                 admin_key: Some("admin".to_owned()),
-                validated_window_seconds: 300,
-                zero_payments: false,
-                validate_pending: true,
-                default_limits: (Amount::from_units(-100), Amount::from_units(100)),
-                peer_timeout: std::time::Duration::from_secs(30),
                 reconcile_interval: std::time::Duration::from_secs(10),
                 trunkward,
-                workflows: None,
-                origin: None,
                 checkpoint_interval: std::time::Duration::from_secs(60),
-                checkpoint_records: 10_000,
-                peer_signature_window_secs: api::httpsig::WINDOW_SECS_DEFAULT,
-                snapshot_every: 100_000,
-                merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
-                clock: journal::now_us,
-                peer_client: None,
-                store: api::store::StoreLocation::File,
-                hooks: api::node::Hooks::default(),
+                ..StartOptions::new(data.join(name), *name)
             };
             let metrics = Arc::new(Metrics::new());
             let node = Node::start(options, Arc::clone(&metrics)).await?;
@@ -692,4 +673,28 @@ pub fn reconcile(url: &str, admin_key: &str, peer: &str) -> anyhow::Result<ExitC
     let report = &body["data"];
     println!("{}", serde_json::to_string_pretty(report)?);
     Ok(if report["verdict"] == "diverged" { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    /// `ccnode serve` without flags starts the node with `StartOptions::new`'s
+    /// settings, so the CLI's defaults and the library's cannot drift apart.
+    #[test]
+    fn serve_without_flags_starts_with_the_library_defaults() {
+        let serve = Serve::try_parse_from(["ccnode"]).expect("no flag is required");
+        let config = serve.args.resolve(NodeConfig::default()).expect("the defaults are valid");
+        let options = start_options(&config, &serve.args, journal::now_us).expect("the defaults are valid");
+        let defaults = StartOptions::new(api::config::DEFAULT_DATA_DIR, api::config::DEFAULT_NAME);
+        assert_eq!(format!("{options:?}"), format!("{defaults:?}"));
+    }
 }

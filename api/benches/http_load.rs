@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use benchkit::Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -49,7 +50,7 @@ const ADMIN_KEY: &str = "http-load-bench-admin-key";
 const SETUP_CONNECTIONS: usize = 32;
 /// Limits of every account: wide enough that random ±1 payments never hit them.
 const ACCOUNT_LIMIT: u64 = 1_000_000_000;
-/// Linux reports process CPU time in USER_HZ ticks, 100 per second on every architecture it runs on here.
+/// Linux reports CPU time in /proc/stat in USER_HZ ticks, 100 per second on every architecture it runs on here.
 const USER_HZ: f64 = 100.0;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -65,13 +66,7 @@ struct Args {
     client_threads: usize,
 }
 
-const BENCH: &str = "http_load";
-
-/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
-/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
-fn figure(name: &str, value: f64, unit: &str) {
-    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
-}
+const BENCH: benchkit::Bench = benchkit::Bench("http_load");
 
 fn default_target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
@@ -219,24 +214,6 @@ impl Drop for Server {
     }
 }
 
-/// A field of `/proc/<pid>/status` in kB (`VmHWM`, `VmRSS`).
-fn proc_status_kb(pid: &str, field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = text.lines().find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
-    line[field.len() + 1..].trim().trim_end_matches("kB").trim().parse().ok()
-}
-
-/// User + system CPU seconds of a process (all its threads).
-fn proc_cpu_seconds(pid: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = &text[text.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / USER_HZ)
-}
-
 /// CPU seconds all cores spent busy (not idle, not waiting for I/O) since boot.
 fn machine_busy_seconds() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/stat").ok()?;
@@ -365,23 +342,6 @@ async fn get(addr: SocketAddr, path: &str) -> Result<String> {
 
 // ---------------------------------------------------------------- the load
 
-/// xorshift64*: a tiny, fast generator; statistical quality is ample for picking accounts.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        let n64 = u64::try_from(n).expect("usize fits u64");
-        usize::try_from(self.next() % n64).expect("below n")
-    }
-}
-
 async fn open_accounts(addr: SocketAddr, accounts: usize) -> Result<()> {
     let mut tasks = Vec::new();
     for worker in 0..SETUP_CONNECTIONS.min(accounts) {
@@ -426,15 +386,15 @@ async fn pay_worker(
     measure_from: Instant,
     end: Instant,
 ) -> WorkerStats {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed | 1);
     let mut stats = WorkerStats { latencies_us: Vec::with_capacity(1 << 16), ..WorkerStats::default() };
     let mut buf = Vec::with_capacity(512);
     let mut body = String::with_capacity(128);
     let mut user = String::with_capacity(8);
     let mut key = String::with_capacity(8);
     while Instant::now() < end {
-        let payer = rng.below(accounts);
-        let mut payee = rng.below(accounts - 1);
+        let payer = rng.index(accounts);
+        let mut payee = rng.index(accounts - 1);
         if payee >= payer {
             payee += 1;
         }
@@ -511,8 +471,8 @@ async fn snapshot(addr: SocketAddr, pid: &str) -> Result<Snapshot> {
         batch: histogram_sum_count(&metrics, "ccnode_writer_batch_commands"),
         events: histogram_sum_count(&metrics, "ccnode_writer_batch_events"),
         append: histogram_sum_count(&metrics, "ccnode_journal_append_seconds"),
-        server_cpu: proc_cpu_seconds(pid).unwrap_or(0.0),
-        client_cpu: proc_cpu_seconds("self").unwrap_or(0.0),
+        server_cpu: benchkit::cpu_ns(pid).map_or(0.0, |ns| ns as f64 / 1e9),
+        client_cpu: benchkit::cpu_ns("self").map_or(0.0, |ns| ns as f64 / 1e9),
         machine_cpu: machine_busy_seconds().unwrap_or(0.0),
         at: Instant::now(),
     })
@@ -584,7 +544,7 @@ async fn run_level(addr: SocketAddr, pid: &str, args: &Args, connections: usize,
     let wall = after.at.duration_since(before.at).as_secs_f64();
     let answered = all.len();
     let ok = u64::try_from(answered).expect("usize fits u64") - non_2xx;
-    let hwm_kb = proc_status_kb(pid, "VmHWM").unwrap_or(0);
+    let hwm_kb = benchkit::status_kb(pid, "VmHWM").unwrap_or(0);
     Ok(Level {
         connections,
         answered,
@@ -673,10 +633,10 @@ fn main() -> Result<()> {
                 level.peak_rss_mib
             );
             let c = level.connections;
-            figure(&format!("c{c}_payments_per_s"), level.payments_per_s, "1/s");
-            figure(&format!("c{c}_p99_ms"), level.p99_ms, "ms");
-            figure(&format!("c{c}_server_cpu_us_per_payment"), level.server_cpu_pct / 100.0 * 1e6 / level.payments_per_s, "us");
-            figure(&format!("c{c}_server_peak_rss_kib"), level.peak_rss_mib * 1024.0, "KiB");
+            BENCH.figure(&format!("c{c}_payments_per_s"), level.payments_per_s, "1/s");
+            BENCH.figure(&format!("c{c}_p99_ms"), level.p99_ms, "ms");
+            BENCH.figure(&format!("c{c}_server_cpu_us_per_payment"), level.server_cpu_pct / 100.0 * 1e6 / level.payments_per_s, "us");
+            BENCH.figure(&format!("c{c}_server_peak_rss_kib"), level.peak_rss_mib * 1024.0, "KiB");
             levels.push(level);
         }
         Ok::<_, Error>(levels)

@@ -13,11 +13,7 @@ use std::time::Instant;
 
 use api::httpsig::{self, NonceCache, RequestParts};
 
-const BENCH: &str = "httpsig";
-
-fn figure(name: &str, value: f64, unit: &str) {
-    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
-}
+const BENCH: benchkit::Bench = benchkit::Bench("httpsig");
 
 fn request(method: &str, path: &str, query: Option<&str>) -> RequestParts {
     RequestParts {
@@ -70,7 +66,7 @@ fn main() {
         }
         let verify_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(iterations);
         println!("| {case} | {sign_us:.1} | {verify_us:.1} |");
-        figure(&format!("{case}_sign"), sign_us, "us");
-        figure(&format!("{case}_verify"), verify_us, "us");
+        BENCH.figure(&format!("{case}_sign"), sign_us, "us");
+        BENCH.figure(&format!("{case}_verify"), verify_us, "us");
     }
 }

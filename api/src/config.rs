@@ -21,6 +21,8 @@ pub const DEFAULT_HEADER_TIMEOUT_SECONDS: u64 = 10;
 pub const DEFAULT_BODY_TIMEOUT_SECONDS: u64 = 30;
 /// Default most connections open at once; further ones wait to be accepted.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default limits of accounts opened without explicit ones, in whole units (`default_min`, `default_max`).
+pub const DEFAULT_LIMIT_UNITS: (i64, i64) = (-100, 100);
 /// Default store of the journal: segment files in the data directory.
 pub const DEFAULT_STORE: &str = "file";
 
@@ -69,8 +71,8 @@ impl Default for NodeConfig {
             validated_window_seconds: DEFAULT_VALIDATED_WINDOW_SECONDS,
             zero_payments: false,
             validate_pending: true,
-            default_min: "-100".to_owned(),
-            default_max: "100".to_owned(),
+            default_min: DEFAULT_LIMIT_UNITS.0.to_string(),
+            default_max: DEFAULT_LIMIT_UNITS.1.to_string(),
             header_timeout_seconds: DEFAULT_HEADER_TIMEOUT_SECONDS,
             body_timeout_seconds: DEFAULT_BODY_TIMEOUT_SECONDS,
             max_connections: DEFAULT_MAX_CONNECTIONS,

@@ -657,28 +657,13 @@ async fn write(plan: &Plan, dir: &Path, name: &str) -> Result<Report, ImportErro
     // The node and its accounts exist a second before the first payment.
     IMPORT_NOW_US.store(first_us.saturating_sub(1_000_000).max(1), Ordering::Relaxed);
     let options = StartOptions {
-        data_dir: dir.to_path_buf(),
-        name: name.to_owned(),
-        admin_key: None,
-        validated_window_seconds: crate::config::NodeConfig::default().validated_window_seconds,
-        zero_payments: false,
-        validate_pending: true,
-        default_limits: (Amount::from_units(-100), Amount::from_units(100)),
-        peer_timeout: std::time::Duration::from_secs(30),
         reconcile_interval: std::time::Duration::from_secs(60),
-        trunkward: None,
-        workflows: None,
         clock: import_clock,
-        peer_client: None,
-        store: crate::store::StoreLocation::File,
-        hooks: crate::node::Hooks::default(),
-        origin: None,
         // No checkpoint is signed while the history is replayed; the node signs them once it serves.
         checkpoint_interval: std::time::Duration::ZERO,
         checkpoint_records: 0,
-        peer_signature_window_secs: crate::httpsig::WINDOW_SECS_DEFAULT,
         snapshot_every: 0,
-        merkle_background_from: crate::node::MERKLE_BACKGROUND_FROM,
+        ..StartOptions::new(dir, name)
     };
     let node = Node::start(options, Arc::new(Metrics::new())).await.map_err(|e| ImportError::Node(e.to_string()))?;
     let state = node.state();

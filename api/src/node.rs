@@ -26,6 +26,13 @@ pub const MERKLE_BACKGROUND_FROM: u64 = 100_000;
 /// Id of the operator's first admin account.
 pub const ADMIN_ACCOUNT: &str = "admin";
 
+/// Default time between scheduled checkpoints (`ccnode serve --checkpoint-interval`).
+pub const CHECKPOINT_INTERVAL_DEFAULT: std::time::Duration = std::time::Duration::from_secs(300);
+/// Default records written after which a checkpoint is signed (`--checkpoint-records`).
+pub const CHECKPOINT_RECORDS_DEFAULT: u64 = 10_000;
+/// Default records between projections snapshots while running (`--snapshot-every`).
+pub const SNAPSHOT_EVERY_DEFAULT: u64 = 100_000;
+
 /// Settings the node starts with.
 #[derive(Debug, Clone)]
 pub struct StartOptions {
@@ -79,6 +86,41 @@ pub struct StartOptions {
     /// The simulator's replacements for the clock, fresh ids and the writer's
     /// threads (the default keeps production's).
     pub hooks: Hooks,
+}
+
+impl StartOptions {
+    /// The options `ccnode serve` starts node `name` in `data_dir` with when
+    /// no flag, variable or config file says otherwise: no admin key, the
+    /// default limits, window, timeouts, checkpoint and snapshot intervals,
+    /// HTTP neighbours, segment files, the system clock. A caller changes what
+    /// it needs with struct update syntax (`StartOptions { … ,
+    /// ..StartOptions::new(dir, name) }`).
+    pub fn new(data_dir: impl Into<PathBuf>, name: impl Into<String>) -> StartOptions {
+        let (min, max) = crate::config::DEFAULT_LIMIT_UNITS;
+        StartOptions {
+            data_dir: data_dir.into(),
+            name: name.into(),
+            admin_key: None,
+            validated_window_seconds: crate::config::DEFAULT_VALIDATED_WINDOW_SECONDS,
+            zero_payments: false,
+            snapshot_every: SNAPSHOT_EVERY_DEFAULT,
+            merkle_background_from: MERKLE_BACKGROUND_FROM,
+            validate_pending: true,
+            default_limits: (ledger::Amount::from_units(min), ledger::Amount::from_units(max)),
+            peer_timeout: crate::peers::PEER_TIMEOUT_DEFAULT,
+            peer_signature_window_secs: crate::httpsig::WINDOW_SECS_DEFAULT,
+            reconcile_interval: crate::federation::reconcile::RECONCILE_INTERVAL_DEFAULT,
+            trunkward: None,
+            workflows: None,
+            origin: None,
+            checkpoint_interval: CHECKPOINT_INTERVAL_DEFAULT,
+            checkpoint_records: CHECKPOINT_RECORDS_DEFAULT,
+            clock: journal::now_us,
+            peer_client: None,
+            store: crate::store::StoreLocation::File,
+            hooks: Hooks::default(),
+        }
+    }
 }
 
 /// What the deterministic simulator (`sim/`, issue 13) supplies instead of

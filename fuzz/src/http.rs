@@ -47,27 +47,15 @@ fn start() -> Harness {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().expect("runtime");
     let options = StartOptions {
-        data_dir: dir.path().to_path_buf(),
-        name: "twig".to_owned(),
         admin_key: Some(ADMIN_KEY.to_owned()),
         validated_window_seconds: 300,
-        zero_payments: false,
-        validate_pending: true,
         default_limits: (Amount::from_units(-100), Amount::from_units(100)),
         peer_timeout: std::time::Duration::from_millis(200),
         reconcile_interval: std::time::Duration::from_secs(3600),
-        trunkward: None,
-        workflows: None,
-        origin: None,
         checkpoint_interval: std::time::Duration::ZERO,
         checkpoint_records: 0,
         snapshot_every: 0,
-        merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
-        peer_signature_window_secs: api::httpsig::WINDOW_SECS_DEFAULT,
-        clock: journal::now_us,
-        peer_client: None,
-        store: api::store::StoreLocation::File,
-        hooks: api::node::Hooks::default(),
+        ..StartOptions::new(dir.path(), "twig")
     };
     let metrics = Arc::new(Metrics::new());
     let node = runtime.block_on(Node::start(options, Arc::clone(&metrics))).expect("node starts");

@@ -11,38 +11,28 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use benchkit::{process_cpu_ns, thread_cpu_ns};
 use journal::{verify_dir, Journal, Options, VerifyOptions};
 
 const PAYLOAD_BYTES: usize = 200;
 const APPEND_SECONDS: Duration = Duration::from_secs(3);
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let records: u64 = args
-        .iter()
-        .position(|a| a == "--records")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000);
+    let args = benchkit::Args::from_env();
+    let records: u64 = args.parsed("--records", 1_000_000);
     let base = std::env::var_os("CCNODE_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
     let scratch = tempfile::tempdir_in(&base).expect("bench dir");
     println!("# journal benchmarks in {} ({} cores)", base.display(), cores());
     println!();
 
-    let skip_append = args.iter().any(|a| a == "--skip-append");
+    let skip_append = args.has("--skip-append");
     if !skip_append {
         append_section(scratch.path());
     }
     read_section(scratch.path(), records);
 }
 
-const BENCH: &str = "journal";
-
-/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
-/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
-fn figure(name: &str, value: f64, unit: &str) {
-    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
-}
+const BENCH: benchkit::Bench = benchkit::Bench("journal");
 
 fn append_section(scratch: &Path) {
     let raw_us = raw_fdatasync_us(scratch);
@@ -57,8 +47,8 @@ fn append_section(scratch: &Path) {
             "| {batch} | {records_per_s:.0} | {fsyncs_per_s:.0} | {latency_us:.1} µs | {:.2}× |",
             latency_us / raw_us
         );
-        figure(&format!("append_batch{batch}_records_per_s"), records_per_s, "1/s");
-        figure(&format!("append_batch{batch}_latency_us"), latency_us, "us");
+        BENCH.figure(&format!("append_batch{batch}_records_per_s"), records_per_s, "1/s");
+        BENCH.figure(&format!("append_batch{batch}_latency_us"), latency_us, "us");
         std::fs::remove_dir_all(&dir).expect("clean up");
     }
     println!();
@@ -94,9 +84,13 @@ fn read_section(scratch: &Path, records: u64) {
             cpu as f64 / records as f64,
             caller_cpu as f64 / records as f64,
         );
-        figure(&format!("verify_{threads}threads_records_per_s"), per_second(records, best), "1/s");
-        figure(&format!("verify_{threads}threads_cpu_ns_per_record"), cpu as f64 / records as f64, "ns");
-        figure(&format!("verify_{threads}threads_caller_cpu_ns_per_record"), caller_cpu as f64 / records as f64, "ns");
+        BENCH.figure(&format!("verify_{threads}threads_records_per_s"), per_second(records, best), "1/s");
+        BENCH.figure(&format!("verify_{threads}threads_cpu_ns_per_record"), cpu as f64 / records as f64, "ns");
+        BENCH.figure(
+            &format!("verify_{threads}threads_caller_cpu_ns_per_record"),
+            caller_cpu as f64 / records as f64,
+            "ns",
+        );
     }
     let mut opens = Vec::new();
     for _ in 0..5 {
@@ -107,7 +101,7 @@ fn read_section(scratch: &Path, records: u64) {
     }
     opens.sort();
     println!("open: median {:.2?}, max {:.2?} over 5 opens of {records} records", opens[2], opens[4]);
-    figure("open_median_s", opens[2].as_secs_f64(), "s");
+    BENCH.figure("open_median_s", opens[2].as_secs_f64(), "s");
     let journal = Journal::open(&dir, Options::default()).expect("open");
     let started = Instant::now();
     let mut count = 0usize;
@@ -117,7 +111,7 @@ fn read_section(scratch: &Path, records: u64) {
     }
     let elapsed = started.elapsed();
     println!("read: {count} records in {elapsed:.2?} = {:.0} records/s", per_second(to_u64(count), elapsed));
-    figure("read_records_per_s", per_second(to_u64(count), elapsed), "1/s");
+    BENCH.figure("read_records_per_s", per_second(to_u64(count), elapsed), "1/s");
 }
 
 fn raw_fdatasync_us(dir: &Path) -> f64 {
@@ -156,23 +150,6 @@ fn build_journal(dir: &Path, records: u64) {
         journal.append_batch(&batch[..n]).expect("append");
         left -= to_u64(n);
     }
-}
-
-/// CPU time of the calling thread, ns (from /proc, so the figure holds on a busy machine).
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
-        .unwrap_or(0)
-}
-
-/// CPU time of the whole process (all threads, user and system), ns, from
-/// /proc/self/stat (clock ticks of 10 ms).
-fn process_cpu_ns() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    (ticks(11) + ticks(12)) * 10_000_000
 }
 
 fn per_second(count: u64, elapsed: Duration) -> f64 {

@@ -15,6 +15,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use benchkit::Rng;
 use journal::{Journal, Options};
 use ledger::{
     encode_event, Account, AccountId, AccountKind, AccountStatus, Amount, Entry, Event, Limits, NodeConfig, NodeName,
@@ -51,22 +52,6 @@ fn main() {
     }
 }
 
-/// xorshift64*: deterministic, dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn account_id(i: u64) -> AccountId {
     AccountId::new(&format!("acc{i:06}")).expect("valid id")
 }
@@ -89,7 +74,7 @@ fn generate(accounts: u64, events: u64, seed: u64, mut emit: impl FnMut(Event)) 
         let kind = AccountKind::User { admin: false };
         emit(Event::AccountOpened { account: Account { id: id.clone(), kind, limits, status: AccountStatus::Active } });
     }
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed | 1);
     let mut open_bills: Vec<(TxId, AccountId)> = Vec::new();
     let mut n_tx: u128 = 0;
     let mut emitted = 3 + accounts;
@@ -163,16 +148,10 @@ fn fold_section(events: u64, accounts: u64) {
         stream.len(),
         per_second(to_u64(stream.len()), best)
     );
-    figure("fold_events_per_s", per_second(to_u64(stream.len()), best), "1/s");
+    BENCH.figure("fold_events_per_s", per_second(to_u64(stream.len()), best), "1/s");
 }
 
-const BENCH: &str = "projections";
-
-/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
-/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
-fn figure(name: &str, value: f64, unit: &str) {
-    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
-}
+const BENCH: benchkit::Bench = benchkit::Bench("projections");
 
 fn query_section(points: u64) {
     // Two accounts paying each other: each payment adds a timeline point to
@@ -191,7 +170,7 @@ fn query_section(points: u64) {
     let id = account_id(0);
     let len = p.timeline(&id).expect("open").len();
     let head = p.seq();
-    let mut rng = Rng(99);
+    let mut rng = Rng::new(99);
     let mut seq_ns = Vec::new();
     let mut time_ns = Vec::new();
     let mut sink = Amount::ZERO;
@@ -215,7 +194,7 @@ fn query_section(points: u64) {
             q(99),
             ns[ns.len() - 1]
         );
-        figure(&format!("{what}_p99_ns"), q(99) as f64, "ns");
+        BENCH.figure(&format!("{what}_p99_ns"), q(99) as f64, "ns");
     }
     let started = Instant::now();
     let all = p.balances_at_seq(head / 2);
@@ -273,7 +252,7 @@ fn rebuild_child(scratch: &Path, journal_dir: &Path) {
     let started = Instant::now();
     let (p, report) = load_or_rebuild(&journal, &store).expect("rebuild");
     let elapsed = started.elapsed();
-    let hwm = vm_hwm_kib();
+    let hwm = benchkit::status_kb("self", "VmHWM").unwrap_or(0);
     println!(
         "rebuild: {} events, {} accounts, {} transactions in {elapsed:.2?} = {:.0} events/s; peak RSS (VmHWM) {:.2} GiB",
         report.folded,
@@ -282,8 +261,8 @@ fn rebuild_child(scratch: &Path, journal_dir: &Path) {
         per_second(report.folded, elapsed),
         hwm as f64 / f64::from(1u32 << 20)
     );
-    figure("rebuild_events_per_s", per_second(report.folded, elapsed), "1/s");
-    figure("rebuild_peak_rss_kib", hwm as f64, "KiB");
+    BENCH.figure("rebuild_events_per_s", per_second(report.folded, elapsed), "1/s");
+    BENCH.figure("rebuild_peak_rss_kib", hwm as f64, "KiB");
     if std::env::args().any(|a| a == "--skip-snapshot") {
         return;
     }
@@ -291,23 +270,14 @@ fn rebuild_child(scratch: &Path, journal_dir: &Path) {
     let head = journal.head();
     store.save(&p, journal.genesis().0, head.hash.0).expect("save");
     println!("snapshot save: {:.2?}", started.elapsed());
-    figure("snapshot_save_s", started.elapsed().as_secs_f64(), "s");
+    BENCH.figure("snapshot_save_s", started.elapsed().as_secs_f64(), "s");
     drop(p);
     let started = Instant::now();
     let (q, report) = load_or_rebuild(&journal, &store).expect("load");
     assert_eq!((report.from_snapshot_seq, report.folded), (Some(head.seq), 0));
     println!("snapshot load (decode, recompute, check invariants): {:.2?}", started.elapsed());
-    figure("snapshot_load_s", started.elapsed().as_secs_f64(), "s");
+    BENCH.figure("snapshot_load_s", started.elapsed().as_secs_f64(), "s");
     drop(q);
-}
-
-fn vm_hwm_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn per_second(count: u64, elapsed: Duration) -> f64 {

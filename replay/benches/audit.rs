@@ -16,6 +16,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+use benchkit::{process_cpu_ns, thread_cpu_ns};
+
 /// The allocator of the `ccnode` binary, so that the audit here costs what
 /// `ccnode audit` costs (glibc's malloc cannot be told apart from it by
 /// instruction counts, but it remaps a growing table where mimalloc copies
@@ -23,19 +25,7 @@ use std::time::Instant;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const BENCH: &str = "audit";
-
-/// One machine-readable line per figure (`figure<TAB>bench<TAB>name<TAB>value<TAB>unit`),
-/// for `benches/compare.py`; docs/BENCHMARKS.md says which figures each bench prints.
-fn figure(name: &str, value: f64, unit: &str) {
-    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
-}
-
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
+const BENCH: benchkit::Bench = benchkit::Bench("audit");
 
 fn build(events: u64, dir: &Path, event_format: u8) -> std::path::PathBuf {
     let journal_dir = dir.join("journal");
@@ -77,29 +67,13 @@ fn audit(bundle: &Path) {
         summary.bytes as f64 / elapsed.as_secs_f64() / 1e6,
         cpu as f64 / 1e9,
         cpu as f64 / summary.records as f64,
-        peak_rss_kib().map_or("?".to_owned(), |k| k.to_string()),
+        benchkit::status_kb("self", "VmHWM").map_or("?".to_owned(), |k| k.to_string()),
     );
-    figure("audit_events_per_s", rate, "1/s");
-    figure("audit_cpu_ns_per_event", cpu as f64 / summary.records as f64, "ns");
-    if let Some(kib) = peak_rss_kib() {
-        figure("audit_peak_rss_kib", kib as f64, "KiB");
+    BENCH.figure("audit_events_per_s", rate, "1/s");
+    BENCH.figure("audit_cpu_ns_per_event", cpu as f64 / summary.records as f64, "ns");
+    if let Some(kib) = benchkit::status_kb("self", "VmHWM") {
+        BENCH.figure("audit_peak_rss_kib", kib as f64, "KiB");
     }
-}
-
-/// CPU time of the calling thread, ns (from /proc, so the figures hold on a busy machine).
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
-        .unwrap_or(0)
-}
-
-/// CPU time of the whole process (all threads), ns, from /proc/self/stat (clock ticks of 10 ms).
-fn process_cpu_ns() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    (ticks(11) + ticks(12)) * 10_000_000
 }
 
 /// Where the time goes, one stage at a time on one thread.
@@ -131,9 +105,9 @@ fn profile(dir: &Path) {
         per(decode),
         per(check)
     );
-    figure("profile_hash_ns_per_event", per(hash), "ns");
-    figure("profile_decode_ns_per_event", per(decode), "ns");
-    figure("profile_fold_ns_per_event", per(check), "ns");
+    BENCH.figure("profile_hash_ns_per_event", per(hash), "ns");
+    BENCH.figure("profile_decode_ns_per_event", per(decode), "ns");
+    BENCH.figure("profile_fold_ns_per_event", per(check), "ns");
 }
 
 /// The pure reconciliation step when the peer is `ahead` versions ahead of

@@ -393,24 +393,14 @@ impl Sim {
             uuid::Builder::from_random_bytes(bytes).into_uuid()
         }));
         let options = StartOptions {
-            data_dir: n.dir.path().to_path_buf(),
-            name: n.name.clone(),
             admin_key: Some(ADMIN_KEY.to_owned()),
             validated_window_seconds: n.window_s,
-            zero_payments: false,
-            validate_pending: true,
             default_limits: (ledger::Amount::from_units(-100), ledger::Amount::from_units(100)),
             peer_timeout: PEER_TIMEOUT,
             reconcile_interval: RECONCILE_INTERVAL,
-            trunkward: None,
-            workflows: None,
-            origin: None,
             checkpoint_interval: Duration::ZERO,
             checkpoint_records: 0,
             snapshot_every: 0,
-            merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
-            peer_signature_window_secs: api::httpsig::WINDOW_SECS_DEFAULT,
-            clock: journal::now_us,
             peer_client: Some(self.net.client(&n.name, n.incarnation)),
             store: api::store::StoreLocation::Memory(n.disk.clone()),
             hooks: Hooks {
@@ -419,6 +409,7 @@ impl Sim {
                 inline_writer: true,
                 plant_abort_in_doubt: self.abort_in_doubt,
             },
+            ..StartOptions::new(n.dir.path(), n.name.clone())
         };
         let metrics = Arc::new(Metrics::new());
         let node = Node::start(options, Arc::clone(&metrics)).await.map_err(|e| Failure {

@@ -14,32 +14,13 @@
 
 use std::time::{Duration, Instant};
 
+use benchkit::Rng;
 use tlog::balances::{BalanceLeaf, BalanceTree};
 use tlog::checkpoint::{Checkpoint, LinkLine};
 use tlog::merkle::{verify_consistency, verify_inclusion, Tree};
 use tlog::note::{Note, NoteSigner};
 
-const BENCH: &str = "tlog";
-
-fn figure(name: &str, value: f64, unit: &str) {
-    println!("figure\t{BENCH}\t{name}\t{value}\t{unit}");
-}
-
-/// xorshift64*: reproducible indices without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+const BENCH: benchkit::Bench = benchkit::Bench("tlog");
 
 struct Options {
     leaves: u64,
@@ -102,11 +83,11 @@ fn main() {
     let build = start.elapsed();
     let append_rate = o.leaves as f64 / build.as_secs_f64();
     println!("| append {} leaves | {:.2} s = {:.0} leaves/s |", o.leaves, build.as_secs_f64(), append_rate);
-    figure("append_leaves_per_s", append_rate, "leaves/s");
+    BENCH.figure("append_leaves_per_s", append_rate, "leaves/s");
 
     let size = tree.len();
     let root = tree.root();
-    let mut rng = Rng(0x5EED_0000_0000_0001);
+    let mut rng = Rng::new(0x5EED_0000_0000_0001);
 
     let (inc_rate, inc_mean) = rate(o.seconds, || {
         let index = rng.below(size);
@@ -114,7 +95,7 @@ fn main() {
         std::hint::black_box(proof);
     });
     println!("| inclusion proof, random leaf, size {size} | {inc_rate:.0}/s ({:.2} µs) |", micros(inc_mean));
-    figure("inclusion_proofs_per_s", inc_rate, "proofs/s");
+    BENCH.figure("inclusion_proofs_per_s", inc_rate, "proofs/s");
 
     // Proofs at an earlier size (a checkpoint older than the head) cost the
     // incomplete right edge's hashing too.
@@ -124,7 +105,7 @@ fn main() {
         std::hint::black_box(tree.inclusion_proof(index, earlier).expect("in range"));
     });
     println!("| inclusion proof at an earlier size {earlier} | {inc_old_rate:.0}/s ({:.2} µs) |", micros(inc_old_mean));
-    figure("inclusion_proofs_earlier_size_per_s", inc_old_rate, "proofs/s");
+    BENCH.figure("inclusion_proofs_earlier_size_per_s", inc_old_rate, "proofs/s");
 
     let index = rng.below(size);
     let proof = tree.inclusion_proof(index, size).expect("in range");
@@ -133,14 +114,14 @@ fn main() {
         verify_inclusion(index, size, &leaf, &proof, &root).expect("valid proof");
     });
     println!("| verify an inclusion proof ({} hashes) | {ver_rate:.0}/s ({:.2} µs) |", proof.len(), micros(ver_mean));
-    figure("inclusion_verify_per_s", ver_rate, "proofs/s");
+    BENCH.figure("inclusion_verify_per_s", ver_rate, "proofs/s");
 
     let (con_rate, con_mean) = rate(o.seconds, || {
         let from = 1 + rng.below(size - 1);
         std::hint::black_box(tree.consistency_proof(from, size).expect("in range"));
     });
     println!("| consistency proof, random size → {size} | {con_rate:.0}/s ({:.2} µs) |", micros(con_mean));
-    figure("consistency_proofs_per_s", con_rate, "proofs/s");
+    BENCH.figure("consistency_proofs_per_s", con_rate, "proofs/s");
 
     // A checkpoint as a node signs it, with three link lines.
     let signer = NoteSigner::new("ccnode.test/trunk", &[7u8; 32]).expect("valid name");
@@ -155,7 +136,7 @@ fn main() {
         std::hint::black_box(signer.sign(&text));
     });
     println!("| sign a checkpoint (Ed25519 note signature) | {sign_rate:.0}/s ({:.1} µs) |", micros(sign_mean));
-    figure("checkpoint_sign_us", micros(sign_mean), "us");
+    BENCH.figure("checkpoint_sign_us", micros(sign_mean), "us");
 
     let signed = Note { text: text.clone(), signatures: vec![signer.sign(&text)] }.encode();
     let trusted = [signer.verifier_key()];
@@ -164,7 +145,7 @@ fn main() {
         note.verify(&trusted).expect("verifies");
     });
     println!("| parse and verify a signed checkpoint | {cv_rate:.0}/s ({:.1} µs) |", micros(cv_mean));
-    figure("checkpoint_verify_us", micros(cv_mean), "us");
+    BENCH.figure("checkpoint_verify_us", micros(cv_mean), "us");
 
     // What a witness does before it answers: the signature, the consistency
     // proof from the size it last cosigned (a third of the tree back), then
@@ -184,7 +165,7 @@ fn main() {
         consistency.len(),
         micros(w_mean)
     );
-    figure("witness_cosign_us", micros(w_mean), "us");
+    BENCH.figure("witness_cosign_us", micros(w_mean), "us");
 
     // The balances tree of a ledger: N accounts summing to zero.
     let mut leaves: Vec<BalanceLeaf> = (0..o.accounts)
@@ -207,7 +188,7 @@ fn main() {
     let commitment = balances.commitment().expect("sums to zero");
     let bt = start.elapsed();
     println!("| build the balances tree of {} accounts and its commitment | {:.1} ms |", o.accounts + 1, millis(bt));
-    figure("balances_tree_build_ms", millis(bt), "ms");
+    BENCH.figure("balances_tree_build_ms", millis(bt), "ms");
 
     let accounts = o.accounts as u64;
     let (bp_rate, bp_mean) = rate(o.seconds, || {
@@ -215,12 +196,12 @@ fn main() {
         std::hint::black_box(balances.proof(&name).expect("present"));
     });
     println!("| balance proof of a random account | {bp_rate:.0}/s ({:.1} µs) |", micros(bp_mean));
-    figure("balance_proofs_per_s", bp_rate, "proofs/s");
+    BENCH.figure("balance_proofs_per_s", bp_rate, "proofs/s");
 
     let proof = balances.proof("member0000001").expect("present");
     let (bv_rate, bv_mean) = rate(o.seconds, || proof.verify(&commitment).expect("verifies"));
     println!("| verify a balance proof | {bv_rate:.0}/s ({:.1} µs) |", micros(bv_mean));
-    figure("balance_verify_per_s", bv_rate, "proofs/s");
+    BENCH.figure("balance_verify_per_s", bv_rate, "proofs/s");
 }
 
 fn micros(d: Duration) -> f64 {

@@ -33,27 +33,16 @@ pub struct Started {
 /// checkpoints, HTTP neighbours; a test overrides what it needs.
 pub fn options(dir: &Path, name: &str) -> StartOptions {
     StartOptions {
-        data_dir: dir.to_path_buf(),
-        name: name.to_owned(),
         admin_key: Some(ADMIN_KEY.to_owned()),
         validated_window_seconds: 300,
-        zero_payments: false,
-        validate_pending: true,
         default_limits: (Amount::from_units(-100), Amount::from_units(100)),
         peer_timeout: std::time::Duration::from_secs(2),
         reconcile_interval: std::time::Duration::from_secs(3600),
-        trunkward: None,
-        workflows: None,
-        origin: None,
         checkpoint_interval: std::time::Duration::ZERO,
         checkpoint_records: 0,
-        peer_signature_window_secs: api::httpsig::WINDOW_SECS_DEFAULT,
         snapshot_every: 0,
-        merkle_background_from: api::node::MERKLE_BACKGROUND_FROM,
-        clock: journal::now_us,
-        peer_client: None,
         store: store_for(dir),
-        hooks: api::node::Hooks::default(),
+        ..StartOptions::new(dir, name)
     }
 }
 
