@@ -45,9 +45,43 @@ pub(crate) struct Shared {
     pub(crate) key_lock: tokio::sync::Mutex<()>,
     pub(crate) witness_lock: tokio::sync::Mutex<()>,
     pub(crate) checkpoint_schedule: (std::time::Duration, u64),
+    /// The federation flows running detached from their requests ([`AppState::spawn_flow`]).
+    pub(crate) flows: Arc<Flows>,
+}
+
+/// Tasks that must run to their end whatever their caller does, and stop
+/// with the node ([`crate::node::Node`] aborts them when it is dropped).
+#[derive(Debug, Default)]
+pub(crate) struct Flows(std::sync::Mutex<Vec<tokio::task::AbortHandle>>);
+
+impl Flows {
+    /// Aborts every flow still running.
+    pub(crate) fn abort_all(&self) {
+        for task in self.0.lock().expect("the flows are never poisoned").drain(..) {
+            task.abort();
+        }
+    }
 }
 
 impl AppState {
+    /// Runs a federation flow (a state change asked of neighbours) to its
+    /// end even if the request that started it is cancelled: hyper drops a
+    /// handler whose client disconnects, and a flow dropped between the next
+    /// node's write and ours would leak its reservation and, at an
+    /// intermediate node, let the link diverge. The caller awaits the
+    /// answer; the flow stops with the node.
+    pub fn spawn_flow<F>(&self, flow: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let task = tokio::spawn(flow);
+        let mut flows = self.inner.flows.0.lock().expect("the flows are never poisoned");
+        flows.retain(|t| !t.is_finished());
+        flows.push(task.abort_handle());
+        task
+    }
+
     /// Read access to the read model (never waits on the writer's fsync).
     pub fn read(&self) -> RwLockReadGuard<'_, ReadModel> {
         self.inner.read.read().expect("the read model lock is never poisoned")

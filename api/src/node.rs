@@ -213,6 +213,18 @@ pub struct Node {
     /// Takes the snapshots asked for every `--snapshot-every` records.
     snapshotter: Option<std::thread::JoinHandle<()>>,
     data_dir: PathBuf,
+    /// Aborts the detached federation flows when the node goes.
+    _flows: AbortFlows,
+}
+
+/// Aborts a node's detached flows when dropped (a stop, or a simulated crash).
+#[derive(Debug)]
+struct AbortFlows(Arc<crate::app::Flows>);
+
+impl Drop for AbortFlows {
+    fn drop(&mut self) {
+        self.0.abort_all();
+    }
 }
 
 impl Node {
@@ -369,6 +381,7 @@ impl Node {
         let clock = options.hooks.clock.clone().unwrap_or_else(|| Arc::new(options.clock));
         let inline = options.hooks.inline_writer;
         let (writer, handle) = Writer::start_with(machine, publisher, journal, clock, observer, inline);
+        let flows = Arc::new(crate::app::Flows::default());
         let app = AppState {
             inner: Arc::new(Shared {
                 handle,
@@ -392,6 +405,7 @@ impl Node {
                 key_lock: tokio::sync::Mutex::new(()),
                 witness_lock: tokio::sync::Mutex::new(()),
                 checkpoint_schedule: (options.checkpoint_interval, options.checkpoint_records),
+                flows: Arc::clone(&flows),
             }),
         };
 
@@ -406,7 +420,8 @@ impl Node {
         }
         if read_only.is_some() {
             // No start-up write either: the node only answers reads.
-            return Ok(Node { state: app, writer, store: None, snapshotter, data_dir: options.data_dir });
+            let _flows = AbortFlows(flows);
+            return Ok(Node { state: app, writer, store: None, snapshotter, data_dir: options.data_dir, _flows });
         }
         let journal_key = public_key.filter(|_| journal_key);
         if standing_by {
@@ -425,7 +440,7 @@ impl Node {
         } else {
             startup_writes(&app, &options, journal_key).await?;
         }
-        Ok(Node { state: app, writer, store, snapshotter, data_dir: options.data_dir })
+        Ok(Node { state: app, writer, store, snapshotter, data_dir: options.data_dir, _flows: AbortFlows(flows) })
     }
 
     /// The handlers' state.

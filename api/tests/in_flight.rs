@@ -143,3 +143,39 @@ async fn an_expiry_pass_skips_a_transaction_whose_change_is_in_flight() {
         assert_eq!(value["data"]["state"], "pending", "{value}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_runs_to_its_end_when_its_client_goes_away() {
+    // hyper drops a handler whose client disconnects; a state change dropped
+    // between the next node's write and ours leaked its reservation (and, at
+    // an intermediate node, let the link diverge). The flow now runs
+    // detached from its request (`AppState::spawn_flow`).
+    let (net, trunk, branch) = federation(300).await;
+    net.gate.send_replace(false);
+    let pay = json!({"payee": "trunk/bob", "quant": 12, "description": "client leaves", "type": "pay"});
+    let router = branch.router.clone();
+    let paying = tokio::spawn(async move { call(&router, Method::POST, "/transaction", ALICE, Some(pay)).await });
+    tokio::time::timeout(Duration::from_secs(10), net.held.notified()).await.expect("the PATCH reached the gate");
+    // The client goes away while the trunk is asked: its request is dropped.
+    paying.abort();
+    assert!(paying.await.expect_err("aborted").is_cancelled());
+    net.gate.send_replace(true);
+
+    // The change is still written on both sides, and nothing stays held.
+    let written = async {
+        loop {
+            let (_, value) = call(&branch.router, Method::GET, "/account/balance?acc_path=alice", ADMIN, None).await;
+            if value["data"]["balance"] == json!(-12) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), written).await.expect("the branch wrote the payment");
+    let (_, there) = call(&trunk.router, Method::GET, "/account/balance?acc_path=bob", ADMIN, None).await;
+    assert_eq!(there["data"]["balance"], json!(12), "{there}");
+    let narrow = json!({"min": -20});
+    let (status, value) = call(&branch.router, Method::PATCH, "/admin/accounts/alice", ADMIN, Some(narrow)).await;
+    assert_eq!(status, StatusCode::OK, "no reservation left behind: {value}");
+    drop((trunk.node, branch.node));
+}

@@ -169,7 +169,9 @@ pub async fn new_transaction(
     // One trip through the writer: a local payment is written at once, one
     // that leaves this node comes back as a plan to relay.
     if let NodeOutput::Plan(Some(plan)) = submit(&state, NodeCommand::Propose(proposal)).await? {
-        crate::federation::propose(&state, *plan, "").await?;
+        let flow_state = state.clone();
+        let flow = state.spawn_flow(async move { crate::federation::propose(&flow_state, *plan, "").await });
+        flow.await.unwrap_or_else(|_| Err(ApiError::unavailable("the node is stopping")))?;
     }
     let read = state.read();
     let tx = read.projections.transaction(&uuid).ok_or_else(|| ApiError::failure("written transaction not found"))?;
@@ -252,11 +254,17 @@ pub async fn state_change(
             }
             _ => None,
         };
-        return crate::federation::relayed_state_change(&state, account.clone(), &claimed, uuid, to, &trace, named)
-            .await;
+        let (flow_state, account) = (state.clone(), account.clone());
+        let flow = state.spawn_flow(async move {
+            crate::federation::relayed_state_change(&flow_state, account, &claimed, uuid, to, &trace, named).await
+        });
+        return flow.await.unwrap_or_else(|_| Err(ApiError::unavailable("the node is stopping")));
     }
     let was_validated = state.read().projections.transaction(&uuid).is_some_and(|tx| tx.state == TxState::Validated);
-    crate::federation::change_state(&state, uuid, to, actor, None, &trace).await?;
+    let flow_state = state.clone();
+    let flow = state
+        .spawn_flow(async move { crate::federation::change_state(&flow_state, uuid, to, actor, None, &trace).await });
+    flow.await.unwrap_or_else(|_| Err(ApiError::unavailable("the node is stopping")))?;
     Ok(if was_validated && to == TxState::Erased { StatusCode::OK } else { StatusCode::CREATED })
 }
 
