@@ -335,12 +335,16 @@ pub fn hash_at(initial: &str, log: &[LinkVersion], position: usize) -> Option<St
 /// versions in a crash, or left changes in doubt, is that far behind.
 pub const FEED_CREDENTIAL_VERSIONS: usize = 1024;
 
-/// Whether `hash` is one of the link's hashes at the last
-/// [`FEED_CREDENTIAL_VERSIONS`] positions (the head included; the agreed
-/// initial hash while the link is that young): what opens the link feed.
-pub fn proves_recent(initial: &str, log: &[LinkVersion], hash: &str) -> bool {
+/// Whether `hash` opens the link feed: one of the link's hashes at the last
+/// [`FEED_CREDENTIAL_VERSIONS`] positions, the head included. The agreed
+/// initial hash, which may be guessable, opens it only for the first
+/// exchange (at most one version written), or, on a keyed link (`signed`:
+/// the request's signature by the neighbour's key was checked), while the
+/// link is younger than [`FEED_CREDENTIAL_VERSIONS`].
+pub fn proves_recent(initial: &str, log: &[LinkVersion], hash: &str, signed: bool) -> bool {
     let oldest = log.len().saturating_sub(FEED_CREDENTIAL_VERSIONS);
-    (oldest == 0 && initial == hash) || log[oldest.saturating_sub(1)..].iter().any(|v| md5_hex(v) == hash)
+    let initial_opens = log.len() <= 1 || (signed && oldest == 0);
+    (initial_opens && initial == hash) || log[oldest.saturating_sub(1)..].iter().any(|v| md5_hex(v) == hash)
 }
 
 /// The hashes a neighbour may prove on a link without advancing it: the

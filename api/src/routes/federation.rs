@@ -122,9 +122,11 @@ pub async fn link_feed(
         // Authenticated before anything is shown, at every `after`: the caller
         // proves one of our last FEED_CREDENTIAL_VERSIONS link hashes (it may
         // not have written the versions we wrote last: it lost them in a
-        // crash, or left them in doubt). The agreed initial hash opens the
-        // feed only while the link is that young; an old hash never again.
-        proves_recent(&initial, log, hash)
+        // crash, or left them in doubt). The agreed initial hash, which may
+        // be guessable, opens the feed for the first exchange only, unless
+        // the link is keyed (its signature was checked above).
+        let signed = read.projections.facts().peer_keys.contains_key(&id);
+        proves_recent(&initial, log, hash, signed)
     };
     if proved {
         if let Some(boot) = &boot {
