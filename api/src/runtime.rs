@@ -6,7 +6,11 @@
 //! which appends all its events with one `fdatasync` (group commit), publishes
 //! them to the read side, and only then answers every command of the batch.
 //! While the appender syncs batch n the decider already decides batch n+1, so
-//! the CPU work overlaps the disk wait. Batches reach the disk, the read side
+//! the CPU work overlaps the disk wait. A small batch (at most
+//! `INLINE_COMMANDS_MAX` commands) that finds no batch in the appender's hands
+//! is appended by the decider itself, on its own thread: there is nothing to
+//! overlap then, and a lone payment is spared a thread hand-off (a wake-up of
+//! the appender, a VM exit on this machine) on its way to the disk. Batches reach the disk, the read side
 //! and the clients strictly in order; refused commands are answered after
 //! their batch too, so no answer ever depends on state that might not become
 //! durable. If an append fails, every later batch is refused: the state they
@@ -44,6 +48,10 @@ pub const BATCH_COMMANDS_MAX: usize = 1024;
 pub const QUEUE_COMMANDS_MAX: usize = 4096;
 /// Decided batches that may wait for the appender (one syncing, this many queued).
 pub const DECIDED_BATCHES_MAX: usize = 1;
+/// Most commands in a batch the decider appends itself when the appender
+/// has none in hand (larger ones go to the appender so that the next batch
+/// is decided while this one syncs).
+pub const INLINE_COMMANDS_MAX: usize = 1;
 /// How often a writer that does not write asks its store for new records
 /// and for the writer's lease.
 pub const FOLLOW_POLL: Duration = Duration::from_millis(100);
@@ -348,7 +356,8 @@ pub struct Writer<S = NodeStore> {
 enum WriterKind<S> {
     Threads {
         decider: std::thread::JoinHandle<()>,
-        appender: std::thread::JoinHandle<S>,
+        /// The appender thread gives back the appender it shared with the decider.
+        appender: std::thread::JoinHandle<Box<dyn FnOnce() -> Option<S> + Send>>,
     },
     /// Gives the journal back once every handle is gone.
     Inline(Box<dyn FnOnce() -> Option<S> + Send>),
@@ -441,7 +450,7 @@ impl<S: Follow + 'static> Writer<S> {
             epoch: 0,
             acked,
             unreachable: false,
-            from_decider,
+            machine: std::marker::PhantomData,
         };
         if inline {
             drop(sender);
@@ -456,13 +465,22 @@ impl<S: Follow + 'static> Writer<S> {
                 Handle { route: Route::Inline(step), status: status_rx },
             );
         }
+        let shared = Shared { appender: Arc::new(std::sync::Mutex::new(appender)), in_flight: Arc::default() };
+        let for_decider = shared.clone();
         let decider = std::thread::Builder::new()
             .name("ccnode-decider".to_owned())
-            .spawn(move || decider.run())
+            .spawn(move || decider.run(&for_decider))
             .expect("spawn the decider thread");
         let appender = std::thread::Builder::new()
             .name("ccnode-appender".to_owned())
-            .spawn(move || appender.run())
+            .spawn(move || {
+                let appender = Appender::run(shared, from_decider);
+                let join: Box<dyn FnOnce() -> Option<S> + Send> = Box::new(move || {
+                    let appender = Arc::try_unwrap(appender).ok()?;
+                    Some(appender.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner).journal)
+                });
+                join
+            })
             .expect("spawn the appender thread");
         (
             Writer { kind: WriterKind::Threads { decider, appender } },
@@ -478,7 +496,9 @@ impl<S: Follow + 'static> Writer<S> {
         match self.kind {
             WriterKind::Threads { decider, appender } => {
                 decider.join().expect("the decider thread does not panic");
-                appender.join().expect("the appender thread does not panic")
+                let join = appender.join().expect("the appender thread does not panic");
+                // Both threads have ended: the appender is no longer shared.
+                join().expect("the decider thread let go of the appender")
             }
             WriterKind::Inline(join) => join().expect("every handle of an inline writer is dropped before join"),
         }
@@ -498,11 +518,37 @@ struct Decider<M: Machine> {
     /// The epoch this machine's state belongs to.
     epoch: u64,
     resumed: std::sync::mpsc::Receiver<Resume>,
-    to_appender: std::sync::mpsc::SyncSender<Decided<M>>,
+    /// A batch for the appender thread, or `None`: look at the state again.
+    to_appender: std::sync::mpsc::SyncSender<Option<Decided<M>>>,
+}
+
+/// The appender, shared by the decider thread (which appends small batches
+/// itself when the appender has none in hand) and the appender thread.
+struct Shared<M: Machine, P, S> {
+    appender: Arc<std::sync::Mutex<Appender<M, P, S>>>,
+    /// Batches sent to the appender thread and not yet committed. Only the
+    /// decider raises it; the appender lowers it, holding the appender's
+    /// lock, once a batch is committed, so a decider that reads 0 and then
+    /// takes the lock appends after every batch sent before.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<M: Machine, P, S> Clone for Shared<M, P, S> {
+    fn clone(&self) -> Self {
+        Shared { appender: Arc::clone(&self.appender), in_flight: Arc::clone(&self.in_flight) }
+    }
+}
+
+fn lock_appender<M: Machine, P, S>(
+    appender: &std::sync::Mutex<Appender<M, P, S>>,
+) -> std::sync::MutexGuard<'_, Appender<M, P, S>> {
+    // As `lock_step`: a panic while appending aborts a release build.
+    appender.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<M: Machine> Decider<M> {
-    fn run(mut self) {
+    fn run<P: Publisher<M::Event>, S: Follow>(mut self, shared: &Shared<M, P, S>) {
+        use std::sync::atomic::Ordering;
         let mut batch = Vec::with_capacity(BATCH_COMMANDS_MAX);
         while let Some(first) = self.receiver.blocking_recv() {
             batch.push(first);
@@ -513,7 +559,21 @@ impl<M: Machine> Decider<M> {
                 }
             }
             let Some(decided) = self.decide_batch(&mut batch) else { continue };
-            if let Err(std::sync::mpsc::SendError(decided)) = self.to_appender.send(decided) {
+            if decided.commands <= INLINE_COMMANDS_MAX && shared.in_flight.load(Ordering::Acquire) == 0 {
+                // Nothing to overlap: append it here rather than wake the appender.
+                lock_appender(&shared.appender).commit(decided);
+                if self.status.borrow().state != WriterState::Writing {
+                    // The append failed: the appender thread, waiting for a
+                    // batch, must start following the store. A full channel
+                    // holds a batch that wakes it all the same.
+                    let _ = self.to_appender.try_send(None);
+                }
+                continue;
+            }
+            shared.in_flight.fetch_add(1, Ordering::AcqRel);
+            if let Err(std::sync::mpsc::SendError(decided)) = self.to_appender.send(Some(decided)) {
+                let Some(decided) = decided else { unreachable!("a batch was sent") };
+                shared.in_flight.fetch_sub(1, Ordering::AcqRel);
                 // The appender is gone (it only stops when this thread does): answer no.
                 for (reply, _) in decided.answers {
                     let _ = reply.send(Err(WriteError::Unavailable));
@@ -582,26 +642,40 @@ struct Appender<M: Machine, P, S> {
     acked: Head,
     /// Whether the store's being unreachable was logged (once per outage).
     unreachable: bool,
-    from_decider: std::sync::mpsc::Receiver<Decided<M>>,
+    /// The machine whose batches it commits.
+    machine: std::marker::PhantomData<fn(M)>,
 }
 
 impl<M: Machine, P: Publisher<M::Event>, S: Follow> Appender<M, P, S> {
-    fn run(mut self) -> S {
+    /// The appender thread: commits what the decider sends, follows the
+    /// store while not writing; returns the appender once the decider is gone.
+    /// The receiver is this thread's alone, used outside the lock, so the
+    /// decider can append a small batch while this thread waits.
+    fn run(
+        shared: Shared<M, P, S>,
+        from_decider: std::sync::mpsc::Receiver<Option<Decided<M>>>,
+    ) -> Arc<std::sync::Mutex<Appender<M, P, S>>> {
+        let Shared { appender, in_flight } = shared;
         loop {
-            let state = self.status.borrow().state.clone();
+            let state = lock_appender(&appender).status.borrow().state.clone();
             let next = match state {
                 WriterState::Writing | WriterState::Stopped(_) => {
-                    self.from_decider.recv().map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected)
+                    from_decider.recv().map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected)
                 }
-                WriterState::Following(_) => self.from_decider.recv_timeout(FOLLOW_POLL),
+                WriterState::Following(_) => from_decider.recv_timeout(FOLLOW_POLL),
             };
             match next {
-                Ok(decided) => self.commit(decided),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => self.follow(),
+                Ok(Some(decided)) => {
+                    let mut guard = lock_appender(&appender);
+                    guard.commit(decided);
+                    in_flight.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                }
+                Ok(None) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => lock_appender(&appender).follow(),
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        self.journal
+        appender
     }
 
     fn set(&self, state: WriterState) {

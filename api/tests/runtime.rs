@@ -159,6 +159,63 @@ async fn submit_all_decides_in_order_and_shares_batches() {
     assert!(observer.batches.load(Ordering::Relaxed) < 100, "commands sent together share batches");
 }
 
+/// Records the thread that committed each batch, with its command count.
+#[derive(Default)]
+struct Threads {
+    batches: Mutex<Vec<(String, usize)>>,
+}
+
+impl WriterObserver for Threads {
+    fn batch(&self, commands: usize, _events: usize, _fsync_seconds: f64, _head_seq: u64) {
+        let thread = std::thread::current().name().unwrap_or("unnamed").to_owned();
+        self.batches.lock().unwrap().push((thread, commands));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_command_is_appended_by_the_decider_and_a_crowd_by_the_appender() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::create(dir.path(), "runtime-test", Options::default()).unwrap();
+    let published = Arc::new(Mutex::new(Vec::new()));
+    let observer = Arc::new(Threads::default());
+    let publisher = Collect { published: Arc::clone(&published) };
+    let (writer, handle) =
+        Writer::start(Counter { total: 0, durable: None }, publisher, journal, journal::now_us, observer.clone());
+    // One command at a time: each finds the appender idle.
+    for i in 1..=5i64 {
+        assert_eq!(handle.submit(1).await.unwrap(), i);
+        assert_eq!(published.lock().unwrap().len(), usize::try_from(i).unwrap(), "published before the answer");
+    }
+    let lone = observer.batches.lock().unwrap().clone();
+    assert_eq!(lone.len(), 5);
+    for (thread, commands) in &lone {
+        assert_eq!((thread.as_str(), *commands), ("ccnode-decider", 1), "a lone command skips the hand-off");
+    }
+    // Many at once: batches of several commands go to the appender thread.
+    let answers = handle.submit_all(vec![1; 2000]).await;
+    assert!(answers.iter().all(Result::is_ok));
+    drop(handle);
+    let journal = writer.join();
+    let batches = observer.batches.lock().unwrap().clone();
+    let crowd = &batches[5..];
+    assert_eq!(crowd.iter().map(|(_, c)| c).sum::<usize>(), 2000);
+    for (thread, commands) in crowd {
+        if *commands > api::runtime::INLINE_COMMANDS_MAX {
+            assert_eq!(thread, "ccnode-appender", "a batch of {commands} is overlapped with the next decision");
+        }
+    }
+    assert!(crowd.iter().any(|(thread, _)| thread == "ccnode-appender"));
+    // Whichever thread appended, the journal holds every record in the order published.
+    assert_eq!(journal.head().seq, 2005);
+    let mut replayed = Vec::new();
+    replay_journal(&journal, |record| {
+        replayed.push((record.seq, i64::from_le_bytes(record.payload[..].try_into().unwrap())));
+        Ok::<(), ()>(())
+    })
+    .unwrap();
+    assert_eq!(replayed, *published.lock().unwrap());
+}
+
 /// A journal whose appends fail while `down` is set, as a database that went
 /// away: the first failing batch is written all the same when
 /// `commit_anyway` is set (a commit whose answer was lost), and `follow`
