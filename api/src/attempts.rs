@@ -166,23 +166,19 @@ impl Attempts {
         if link.attempts.values().any(|a| open(a) && a.boot != boot) {
             return Fence::NotYet("a change from the caller's earlier start is still being written here");
         }
-        // A new incarnation of the caller fences every attempt of its earlier
-        // ones, which it no longer names (and which this node may not know,
-        // having restarted itself): final only once this node's other links
-        // are reconciled (found by the simulator, seed 7979).
-        if link.boot.as_deref() != Some(boot) && !settled {
+        // The first fence of this caller since this node started stands for
+        // attempts this node may have received before it restarted, and
+        // passed on, without a record now (the caller names those it still
+        // doubts; a new incarnation of the caller no longer names its
+        // earlier ones): final only once this node's other links are
+        // reconciled (found by the simulator, seed 7979). Later fences are
+        // final at once for attempts never received: they never arrived.
+        if link.boot.is_none() && !settled {
             return Fence::NotYet("this node has not reconciled its other links since it started");
         }
         for id in ids {
-            match link.attempts.get(id) {
-                Some(a) if open(a) => {
-                    return Fence::NotYet("a fenced change is still being written or is in doubt here")
-                }
-                Some(_) => {}
-                None if !settled => {
-                    return Fence::NotYet("this node has not reconciled its other links since it started")
-                }
-                None => {}
+            if link.attempts.get(id).is_some_and(|a| open(a)) {
+                return Fence::NotYet("a fenced change is still being written or is in doubt here");
             }
         }
         for id in ids {

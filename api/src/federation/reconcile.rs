@@ -76,6 +76,12 @@ async fn fetch_feed(state: &AppState, peer: &AccountId, fenced: &[String]) -> Ap
             .header("last-hash", credentials[credential].as_str())
             .header("cc-boot", state.peers().boot())
             .signed(true);
+        if let Some(before) = credentials.get(credential + 1) {
+            // Our hash one before the head too, in the same request: a
+            // neighbour that never saw our head need not refuse it first
+            // (a refusal is answered slowly, maybe past our timeout).
+            request = request.header("cc-hash-before", before.as_str());
+        }
         if !fenced.is_empty() {
             request = request.header("cc-fence", fenced.join(","));
         }

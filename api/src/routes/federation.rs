@@ -126,7 +126,8 @@ pub async fn link_feed(
         // be guessable, opens the feed for the first exchange only, unless
         // the link is keyed (its signature was checked above).
         let signed = read.projections.facts().peer_keys.contains_key(&id);
-        proves_recent(&initial, log, hash, signed)
+        let before = headers.get("cc-hash-before").and_then(|v| v.to_str().ok());
+        proves_recent(&initial, log, hash, signed) || before.is_some_and(|b| proves_recent(&initial, log, b, signed))
     };
     if proved {
         if let Some(boot) = &boot {
