@@ -177,7 +177,7 @@ impl Attempts {
             return Fence::NotYet("this node has not reconciled its other links since it started");
         }
         for id in ids {
-            if link.attempts.get(id).is_some_and(|a| open(a)) {
+            if link.attempts.get(id).is_some_and(&open) {
                 return Fence::NotYet("a fenced change is still being written or is in doubt here");
             }
         }
