@@ -355,7 +355,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::private::prepare_data_dir(&config.data_dir)?;
     runtime()?.block_on(async {
         let metrics = Arc::new(Metrics::new());
+        let small_pages = SmallPages::while_starting();
         let node = Node::start(options, Arc::clone(&metrics)).await?;
+        drop(small_pages);
         if node.state().read().projections.account(&AccountId::new("admin").expect("valid")).is_none() {
             tracing::warn!(
                 "no admin account: start once with --admin-key-file FILE (or --admin-key -, reading standard input) to create one"
@@ -364,6 +366,46 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         run_node(node, metrics, &config, None).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Transparent huge pages off while the node starts, back on after: the
+/// start copies the snapshot's tables into fresh memory, and with huge pages
+/// (mimalloc asks for them) most of its CPU was the kernel zeroing 2 MiB
+/// pages at their first touch (docs/BENCHMARKS.md). A process setting
+/// (`PR_SET_THP_DISABLE`), so it covers every thread; left alone when huge
+/// pages were already off (`MIMALLOC_ALLOW_THP=0` sets it for the whole
+/// run) or `CCNODE_START_THP=1` asks to keep them.
+#[derive(Debug)]
+struct SmallPages {
+    restore: bool,
+}
+
+impl SmallPages {
+    fn while_starting() -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            let keep = std::env::var_os("CCNODE_START_THP").is_some_and(|v| v == "1");
+            let already_off = rustix::thread::transparent_huge_pages_are_disabled().unwrap_or(true);
+            if !keep && !already_off {
+                match rustix::thread::disable_transparent_huge_pages(true) {
+                    Ok(()) => return Self { restore: true },
+                    Err(error) => tracing::debug!(%error, "transparent huge pages stay on during the start"),
+                }
+            }
+        }
+        Self { restore: false }
+    }
+}
+
+impl Drop for SmallPages {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if self.restore {
+            if let Err(error) = rustix::thread::disable_transparent_huge_pages(false) {
+                tracing::warn!(%error, "could not switch transparent huge pages back on after the start");
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -168,7 +168,7 @@ fn query_section(points: u64) {
         p.apply(seq, seq * 10, event);
     }
     let id = account_id(0);
-    let len = p.timeline(&id).expect("open").len();
+    let len = p.timeline_len(&id).expect("open");
     let head = p.seq();
     let mut rng = Rng::new(99);
     let mut seq_ns = Vec::new();

@@ -27,7 +27,9 @@ use rust_decimal::Decimal;
 use crate::finding::{Finding, FindingKind};
 use crate::tables::{PairTable, TxIndex};
 
-/// One change of an account's completed balance.
+/// One change of an account's completed balance, as
+/// [`Projections::timeline`] gives it (the projections hold it more
+/// compactly, see [`Point`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimelinePoint {
     /// Journal seq of the event that changed it.
@@ -37,6 +39,19 @@ pub struct TimelinePoint {
     /// The completed balance after the event.
     pub balance: Amount,
 }
+
+/// A timeline point as held (16 bytes): the seq and the completed balance
+/// in micro-units. A balance beyond `i64` (over 9.2·10^12 units) is
+/// [`BIG_BALANCE`] here and sits in `Projections::big_balances`; the record
+/// time is the seq's in `Projections::times`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Point {
+    pub(crate) seq: u64,
+    pub(crate) balance: i64,
+}
+
+/// `Point::balance` value meaning "in `Projections::big_balances`".
+pub(crate) const BIG_BALANCE: i64 = i64::MIN;
 
 /// A running total (gross in, gross out, volume) in 128-bit micro-units.
 ///
@@ -325,7 +340,7 @@ impl ClassStats {
 pub(crate) struct AccountSlot {
     /// Per class (completed, pending); their balances are the account's.
     pub(crate) classes: [ClassStats; 2],
-    pub(crate) timeline: Vec<TimelinePoint>,
+    pub(crate) timeline: Vec<Point>,
     pub(crate) account: Account,
     pub(crate) opened_seq: u64,
     pub(crate) opened_at_us: u64,
@@ -418,26 +433,55 @@ impl AccountSlot {
     }
 }
 
-/// A transaction, compactly: the primary entry inline, the rest (rare) in
-/// [`Extras`].
+/// A transaction, compactly (48 bytes): the primary entry inline, the rest
+/// (rare) in [`Extras`]; a quant or written time too large for its field,
+/// and an author who is an account but not a party of the primary entry,
+/// in `Projections::wide` (by uuid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TxRec {
     pub(crate) uuid: TxId,
-    /// Primary entry's quant.
-    pub(crate) quant: Amount,
-    pub(crate) written_unix_s: u64,
+    /// Primary entry's quant in micro-units, [`BIG_QUANT`] when in `wide`.
+    pub(crate) quant: i64,
+    /// `written_unix_s`, [`BIG_WRITTEN`] when in `wide`.
+    pub(crate) written: u32,
     /// Primary entry's payer slot.
     pub(crate) payer: u32,
     /// Primary entry's payee slot.
     pub(crate) payee: u32,
-    /// Author slot, [`NO_SLOT`] when the author is in the side table.
-    pub(crate) author: u32,
     pub(crate) version: u32,
     /// Index in `Projections::extras`, or [`NO_EXTRA`].
     pub(crate) extra: u32,
     /// Index in `Projections::workflows`, or `WIDE_WORKFLOW`.
     pub(crate) workflow: u16,
     pub(crate) state: State,
+    /// Who the author is: [`AUTHOR_PAYER`], [`AUTHOR_PAYEE`], [`AUTHOR_WIDE`]
+    /// (an account slot in `wide`) or [`AUTHOR_EXTRA`] (not an open account:
+    /// its id in the side table).
+    pub(crate) author: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<TxRec>() == 48 && std::mem::size_of::<Point>() == 16);
+
+/// `TxRec::quant` value meaning "in `Projections::wide`".
+pub(crate) const BIG_QUANT: i64 = i64::MIN;
+/// `TxRec::written` value meaning "in `Projections::wide`".
+pub(crate) const BIG_WRITTEN: u32 = u32::MAX;
+/// `TxRec::author`: the primary entry's payer.
+pub(crate) const AUTHOR_PAYER: u8 = 0;
+/// `TxRec::author`: the primary entry's payee.
+pub(crate) const AUTHOR_PAYEE: u8 = 1;
+/// `TxRec::author`: an account slot in `Projections::wide`.
+pub(crate) const AUTHOR_WIDE: u8 = 2;
+/// `TxRec::author`: not an open account, its id in the side table.
+pub(crate) const AUTHOR_EXTRA: u8 = 3;
+
+/// The parts of a [`TxRec`] that do not fit it, rare: set only where the
+/// record holds the matching sentinel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub(crate) struct Wide {
+    pub(crate) quant: Option<Amount>,
+    pub(crate) written_unix_s: Option<u64>,
+    pub(crate) author: Option<u32>,
 }
 
 /// The rarest parts of a transaction: everything but the primary entry's
@@ -459,16 +503,21 @@ static NO_METADATA: BTreeMap<String, String> = BTreeMap::new();
 /// The side table of the transactions whose record does not hold them
 /// whole, by `TxRec::extra`: each one's primary description, as a span of
 /// one text (no allocation per transaction), and its [`TxRare`] parts if any.
+/// Four bytes per extra: where its description ends, modulo 2^32.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Extras {
     /// Every description, one after the other.
     pub(crate) text: String,
     /// Per extra, where its description ends in `text` (it starts where the
-    /// previous one ends).
-    pub(crate) ends: Vec<u64>,
-    /// Per extra, its index in `rares`, or [`NO_EXTRA`].
-    pub(crate) rare: Vec<u32>,
+    /// previous one ends), modulo 2^32: the high half is in `highs`.
+    pub(crate) ends: Vec<u32>,
+    /// `(extra, high)`: from this extra on, the ends' high half is `high`
+    /// (until the next entry), in increasing order; none while the text is
+    /// under 4 GiB.
+    pub(crate) highs: Vec<(u32, u32)>,
     pub(crate) rares: Vec<TxRare>,
+    /// The extra of each of `rares`, increasing.
+    pub(crate) rare_of: Vec<u32>,
 }
 
 impl Extras {
@@ -480,24 +529,34 @@ impl Extras {
     fn push(&mut self, description: &str, rare: TxRare) -> u32 {
         let at = u32::try_from(self.ends.len()).expect("checked by the caller");
         self.text.push_str(description);
-        self.ends.push(u64::try_from(self.text.len()).expect("usize fits in u64"));
-        if rare == TxRare::default() {
-            self.rare.push(NO_EXTRA);
-        } else {
-            self.rare.push(u32::try_from(self.rares.len()).expect("fewer rares than extras"));
+        let end = u64::try_from(self.text.len()).expect("usize fits in u64");
+        let high = u32::try_from(end >> 32).expect("a text under 2^64 bytes");
+        if high != self.highs.last().map_or(0, |h| h.1) {
+            self.highs.push((at, high));
+        }
+        self.ends.push(u32::try_from(end & 0xFFFF_FFFF).expect("the low half"));
+        if rare != TxRare::default() {
+            self.rare_of.push(at);
             self.rares.push(rare);
         }
         at
     }
 
-    pub(crate) fn get(&self, i: u32) -> ExtraRef<'_> {
-        let i = ix(i);
-        let to = usize::try_from(self.ends[i]).expect("within the text");
-        let from = if i == 0 { 0 } else { usize::try_from(self.ends[i - 1]).expect("within the text") };
-        let rare = match self.rare[i] {
-            NO_EXTRA => None,
-            r => Some(&self.rares[ix(r)]),
+    /// Where extra `i`'s description ends in the text.
+    pub(crate) fn end(&self, i: usize) -> u64 {
+        let at = u32::try_from(i).expect("extras are u32");
+        let high = match self.highs.partition_point(|h| h.0 <= at) {
+            0 => 0,
+            n => self.highs[n - 1].1,
         };
+        u64::from(high) << 32 | u64::from(self.ends[i])
+    }
+
+    pub(crate) fn get(&self, i: u32) -> ExtraRef<'_> {
+        let rare = self.rare_of.binary_search(&i).ok().map(|r| &self.rares[r]);
+        let i = ix(i);
+        let to = usize::try_from(self.end(i)).expect("within the text");
+        let from = if i == 0 { 0 } else { usize::try_from(self.end(i - 1)).expect("within the text") };
         ExtraRef { description: &self.text[from..to], rare }
     }
 }
@@ -657,10 +716,19 @@ pub struct Projections {
     pub(crate) link_logs: BTreeMap<AccountId, Vec<ledger::ratchet::LinkVersion>>,
     /// Fees, soft limits, keys, checkpoints, earlier limits.
     pub(crate) facts: crate::facts::NodeFacts,
+    /// The record time of the timeline points: `(seq, at_us)` at each seq
+    /// where a point was made at a time other than the previous point's, so
+    /// a point's time is that of the last entry at or before its seq (record
+    /// times never decrease). One entry per distinct record time.
+    pub(crate) times: Vec<(u64, u64)>,
+    /// The timeline balances that do not fit a [`Point`], by (account slot, seq).
+    pub(crate) big_balances: BTreeMap<(u32, u64), Micros>,
     /// Slots of the transactions in state validated (the ones that may expire).
     pub(crate) validated: std::collections::HashSet<u32, BuildHasherDefault<SlotHasher>>,
     /// Transactions in proposal order.
     pub(crate) txs: Vec<TxRec>,
+    /// What does not fit the records of `txs`, by uuid.
+    pub(crate) wide: HashMap<TxId, Wide>,
     pub(crate) extras: Extras,
     /// Distinct workflow definitions of transactions, in order of first use.
     pub(crate) workflows: Vec<Workflow>,
@@ -715,7 +783,10 @@ impl Clone for Projections {
             link_logs: self.link_logs.clone(),
             facts: self.facts.clone(),
             validated: self.validated.clone(),
+            times: self.times.clone(),
+            big_balances: self.big_balances.clone(),
             txs: self.txs.clone(),
+            wide: self.wide.clone(),
             extras: self.extras.clone(),
             workflows: self.workflows.clone(),
             workflow_ids: self.workflow_ids.clone(),
@@ -757,6 +828,9 @@ impl PartialEq for Projections {
             && self.link_logs == other.link_logs
             && self.facts == other.facts
             && self.validated == other.validated
+            && self.times == other.times
+            && self.wide == other.wide
+            && self.big_balances == other.big_balances
             && same_txs
     }
 }
@@ -845,7 +919,6 @@ impl Projections {
         self.tx_index.reserve(self.txs.len().saturating_add(n));
         if !self.checks_only {
             self.extras.ends.reserve_exact(n);
-            self.extras.rare.reserve_exact(n);
         }
     }
 
@@ -1145,7 +1218,7 @@ impl Projections {
             return Err(FindingKind::VersionSkip { uuid: uuid.to_string(), current: rec.version, claimed: version });
         }
         let more = self.extra_of(rec).map_or(&[][..], |x| x.more());
-        let legs = std::iter::once((rec.payer, rec.payee, micros(rec.quant)))
+        let legs = std::iter::once((rec.payer, rec.payee, self.quant_micros(rec)))
             .chain(more.iter().map(|e| (e.payer, e.payee, micros(e.quant))));
         self.check_booking(config, legs, Some(from), to, deltas)?;
         Ok(Plan::Move { slot })
@@ -1337,9 +1410,47 @@ impl Projections {
 
     /// The author of a stored transaction.
     pub(crate) fn author_of<'a>(&'a self, rec: &TxRec) -> &'a AccountId {
-        match rec.author {
+        match self.author_slot(rec) {
             NO_SLOT => self.extra_of(rec).and_then(|x| x.author()).expect("author in the side table"),
             slot => &self.slots[ix(slot)].account.id,
+        }
+    }
+
+    /// The author's account slot, [`NO_SLOT`] when it is not an open account.
+    pub(crate) fn author_slot(&self, rec: &TxRec) -> u32 {
+        match rec.author {
+            AUTHOR_PAYER => rec.payer,
+            AUTHOR_PAYEE => rec.payee,
+            AUTHOR_WIDE => self.wide_of(rec).author.expect("wide author"),
+            _ => NO_SLOT,
+        }
+    }
+
+    fn wide_of(&self, rec: &TxRec) -> &Wide {
+        self.wide.get(&rec.uuid).expect("a record's wide parts")
+    }
+
+    /// The primary entry's quant.
+    pub(crate) fn quant_of(&self, rec: &TxRec) -> Amount {
+        match rec.quant {
+            BIG_QUANT => self.wide_of(rec).quant.expect("wide quant"),
+            q => Amount::from_micros(q),
+        }
+    }
+
+    /// The primary entry's quant, micro-units.
+    pub(crate) fn quant_micros(&self, rec: &TxRec) -> Micros {
+        match rec.quant {
+            BIG_QUANT => micros(self.wide_of(rec).quant.expect("wide quant")),
+            q => Micros::from(q),
+        }
+    }
+
+    /// `written_unix_s` of a stored transaction.
+    pub(crate) fn written_of(&self, rec: &TxRec) -> u64 {
+        match rec.written {
+            BIG_WRITTEN => self.wide_of(rec).written_unix_s.expect("wide written time"),
+            w => u64::from(w),
         }
     }
 
@@ -1367,15 +1478,31 @@ impl Projections {
                 metadata: if full { e.stored_map() } else { BTreeMap::new() },
             });
         }
+        let mut parts = Wide::default();
         let author = if tx.author == primary.payer {
-            payer
+            AUTHOR_PAYER
         } else if tx.author == primary.payee {
-            payee
+            AUTHOR_PAYEE
+        } else if let Some(slot) = self.index_of(&tx.author) {
+            parts.author = Some(slot);
+            AUTHOR_WIDE
         } else {
-            self.index_of(&tx.author).unwrap_or_else(|| {
-                extra.author = Some(tx.author.clone());
-                NO_SLOT
-            })
+            extra.author = Some(tx.author.clone());
+            AUTHOR_EXTRA
+        };
+        let quant = match i64::try_from(micros(primary.quant)) {
+            Ok(q) if q != BIG_QUANT => q,
+            _ => {
+                parts.quant = Some(primary.quant);
+                BIG_QUANT
+            }
+        };
+        let written = match u32::try_from(tx.written_unix_s) {
+            Ok(w) if w != BIG_WRITTEN => w,
+            _ => {
+                parts.written_unix_s = Some(tx.written_unix_s);
+                BIG_WRITTEN
+            }
         };
         let workflow = match u16::try_from(wide) {
             Ok(narrow) if narrow != WIDE_WORKFLOW => narrow,
@@ -1397,16 +1524,19 @@ impl Projections {
         };
         let rec = TxRec {
             uuid: tx.uuid,
-            quant: primary.quant,
-            written_unix_s: tx.written_unix_s,
+            quant,
+            written,
             payer,
             payee,
-            author,
             version: tx.version,
             extra,
             workflow,
             state: tx.state,
+            author,
         };
+        if parts != Wide::default() {
+            self.wide.insert(tx.uuid, parts);
+        }
         self.tx_index.insert(&tx.uuid, slot);
         self.txs.push(rec);
         self.cache.cover(self.txs.len());
@@ -1455,7 +1585,7 @@ impl Projections {
         entries.push(entry(
             id(rec.payer),
             id(rec.payee),
-            rec.quant,
+            self.quant_of(rec),
             extra.map(|x| x.description.to_owned()).unwrap_or_default(),
             extra.map(|x| x.metadata().clone()).unwrap_or_default(),
         ));
@@ -1468,7 +1598,7 @@ impl Projections {
             state: rec.state,
             workflow: self.workflow_of(rec).clone(),
             author: self.author_of(rec).clone(),
-            written_unix_s: rec.written_unix_s,
+            written_unix_s: self.written_of(rec),
             entries,
         }
     }
@@ -1627,7 +1757,7 @@ impl Projections {
             return Ok(());
         }
         let rec = self.txs[ix(slot)];
-        let primary = (rec.payer, rec.payee, micros(rec.quant));
+        let primary = (rec.payer, rec.payee, self.quant_micros(&rec));
         let more: Vec<(u32, u32, Micros)> = match self.extra_of(&rec) {
             Some(x) if !x.more().is_empty() => x.more().iter().map(|e| (e.payer, e.payee, micros(e.quant))).collect(),
             _ => Vec::new(),
@@ -1698,6 +1828,7 @@ impl Projections {
         // Trades, and a timeline point where the completed balance moved
         // (a net change of the account over all entries).
         let timeline = at.filter(|_| full && factors[COMPLETED] != 0);
+        let mut timed = false;
         for &party in parties {
             let s = &mut self.slots[ix(party)];
             for &(class, adding) in active {
@@ -1719,7 +1850,15 @@ impl Projections {
                         }
                     });
                 if moved.ok_or(AmountError::Overflow)? != 0 {
-                    s.timeline.push(TimelinePoint { seq, at_us, balance: amount(s.completed()) });
+                    let balance = i64::try_from(s.completed()).ok().filter(|&b| b != BIG_BALANCE);
+                    s.timeline.push(Point { seq, balance: balance.unwrap_or(BIG_BALANCE) });
+                    if balance.is_none() {
+                        self.big_balances.insert((party, seq), s.completed());
+                    }
+                    if !timed && self.times.last().is_none_or(|&(_, t)| t != at_us) {
+                        self.times.push((seq, at_us));
+                    }
+                    timed = true;
                 }
             }
         }
@@ -1820,7 +1959,7 @@ impl Projections {
             .validated
             .iter()
             .map(|&slot| &self.txs[ix(slot)])
-            .filter(|rec| ledger::is_expired_at(rec.state, rec.written_unix_s, config, now_unix_s))
+            .filter(|rec| ledger::is_expired_at(rec.state, self.written_of(rec), config, now_unix_s))
             .map(|rec| rec.uuid)
             .collect();
         due.sort();
@@ -1835,7 +1974,7 @@ impl Projections {
             .filter_map(|(id, &i)| {
                 let slot = &self.slots[ix(i)];
                 (seq >= slot.opened_seq).then(|| {
-                    let balance = balance_before(&slot.timeline, |p| p.seq <= seq);
+                    let balance = self.balance_before(i, |p| p.seq <= seq);
                     (id, balance, self.facts.limits_at(id, seq, slot.account.limits))
                 })
             })
@@ -1907,16 +2046,19 @@ impl Projections {
     /// `None` for an unknown account, and for an account not yet opened at
     /// `seq` (opened by a later event). O(log n) in the account's timeline.
     pub fn balance_at_seq(&self, id: &AccountId, seq: u64) -> Option<Amount> {
-        let slot = self.slot(id)?;
-        (seq >= slot.opened_seq).then(|| balance_before(&slot.timeline, |p| p.seq <= seq))
+        let i = self.index_of(id)?;
+        (seq >= self.slots[ix(i)].opened_seq).then(|| self.balance_before(i, |p| p.seq <= seq))
     }
 
     /// Completed balance after every event with `recorded_at_us ≤ at_us`.
     /// `None` for an unknown account, and for one opened after `at_us`.
     /// O(log n) in the account's timeline.
     pub fn balance_at_time(&self, id: &AccountId, at_us: u64) -> Option<Amount> {
-        let slot = self.slot(id)?;
-        (at_us >= slot.opened_at_us).then(|| balance_before(&slot.timeline, |p| p.at_us <= at_us))
+        let i = self.index_of(id)?;
+        // Points at seqs below `before` are the ones recorded at or before `at_us`.
+        let later = self.times.partition_point(|&(_, t)| t <= at_us);
+        let before = self.times.get(later).map_or(u64::MAX, |&(seq, _)| seq);
+        (at_us >= self.slots[ix(i)].opened_at_us).then(|| self.balance_before(i, |p| p.seq < before))
     }
 
     /// Completed balances of every account open at `seq`, as of `seq`.
@@ -1926,14 +2068,60 @@ impl Projections {
             .iter()
             .filter_map(|(id, &i)| {
                 let slot = &self.slots[ix(i)];
-                (seq >= slot.opened_seq).then(|| (id.clone(), balance_before(&slot.timeline, |p| p.seq <= seq)))
+                (seq >= slot.opened_seq).then(|| (id.clone(), self.balance_before(i, |p| p.seq <= seq)))
             })
             .collect()
     }
 
     /// Every change of an account's completed balance, in seq order.
-    pub fn timeline(&self, id: &AccountId) -> Option<&[TimelinePoint]> {
-        self.slot(id).map(|s| s.timeline.as_slice())
+    /// O(points) (built from the compact form held).
+    pub fn timeline(&self, id: &AccountId) -> Option<Vec<TimelinePoint>> {
+        let i = self.index_of(id)?;
+        let points = &self.slots[ix(i)].timeline;
+        let mut times = self.times.iter().peekable();
+        let mut at_us = 0;
+        Some(
+            points
+                .iter()
+                .map(|p| {
+                    while let Some(&&(seq, t)) = times.peek() {
+                        if seq > p.seq {
+                            break;
+                        }
+                        at_us = t;
+                        times.next();
+                    }
+                    TimelinePoint { seq: p.seq, at_us, balance: amount(self.point_balance(i, p)) }
+                })
+                .collect(),
+        )
+    }
+
+    /// The number of points in an account's timeline.
+    pub fn timeline_len(&self, id: &AccountId) -> Option<usize> {
+        self.slot(id).map(|s| s.timeline.len())
+    }
+
+    /// The record time of a timeline point's seq.
+    pub(crate) fn time_of(&self, seq: u64) -> Option<u64> {
+        let n = self.times.partition_point(|&(s, _)| s <= seq);
+        n.checked_sub(1).map(|i| self.times[i].1)
+    }
+
+    /// The completed balance of point `p` of account `slot`, micro-units.
+    fn point_balance(&self, slot: u32, p: &Point) -> Micros {
+        match p.balance {
+            BIG_BALANCE => self.big_balances.get(&(slot, p.seq)).copied().unwrap_or_default(),
+            b => Micros::from(b),
+        }
+    }
+
+    /// The balance of the last point of account `slot` satisfying `before`
+    /// (a prefix predicate), zero if none.
+    fn balance_before(&self, slot: u32, before: impl FnMut(&Point) -> bool) -> Amount {
+        let timeline = &self.slots[ix(slot)].timeline;
+        let n = timeline.partition_point(before);
+        n.checked_sub(1).map_or(Amount::ZERO, |k| amount(self.point_balance(slot, &timeline[k])))
     }
 
     /// Checks the invariants; O(accounts).
@@ -1953,7 +2141,13 @@ impl Projections {
     /// As [`Projections::assert_invariants`], returning the first violation.
     pub(crate) fn check_invariants(&self) -> Result<(), String> {
         let (mut completed, mut pending): (Micros, Micros) = (0, 0);
-        for slot in &self.slots {
+        let times_ordered = self.times.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
+            && self.times.last().is_none_or(|&(seq, at_us)| seq <= self.seq && at_us <= self.last_at_us);
+        if !times_ordered {
+            return Err("timeline times out of order or out of bounds".to_owned());
+        }
+        let mut bigs = 0usize;
+        for (i, slot) in (0u32..).zip(&self.slots) {
             let id = &slot.account.id;
             let b = slot.balances();
             completed = completed.checked_add(slot.completed()).ok_or("balance sum overflows")?;
@@ -1964,16 +2158,27 @@ impl Projections {
             if !subset || [c.gross_in, c.gross_out, p.gross_in, p.gross_out].iter().any(|g| *g < 0) {
                 return Err(format!("{id}: stats {:?} are not those of any transactions", slot.stats_value()));
             }
-            let last = slot.timeline.last().map_or(Amount::ZERO, |p| p.balance);
-            if last != b.completed && !self.checks_only {
-                return Err(format!("{id}: timeline ends at {last}, completed balance is {}", b.completed));
+            let last = slot.timeline.last().map_or(0, |p| self.point_balance(i, p));
+            if last != slot.completed() && !self.checks_only {
+                return Err(format!("{id}: timeline ends at {}, completed balance is {}", amount(last), b.completed));
             }
-            let ordered = slot.timeline.windows(2).all(|w| w[0].seq < w[1].seq && w[0].at_us <= w[1].at_us);
-            let bounded = slot.timeline.first().is_none_or(|p| p.seq > slot.opened_seq && p.at_us >= slot.opened_at_us)
-                && slot.timeline.last().is_none_or(|p| p.seq <= self.seq && p.at_us <= self.last_at_us);
+            for p in slot.timeline.iter().filter(|p| p.balance == BIG_BALANCE) {
+                match self.big_balances.get(&(i, p.seq)) {
+                    Some(&big) if i64::try_from(big).is_err() || big == Micros::from(BIG_BALANCE) => bigs += 1,
+                    _ => return Err(format!("{id}: a large timeline balance is missing or small")),
+                }
+            }
+            let ordered = slot.timeline.windows(2).all(|w| w[0].seq < w[1].seq);
+            let bounded =
+                slot.timeline.first().is_none_or(|p| {
+                    p.seq > slot.opened_seq && self.time_of(p.seq).is_some_and(|t| t >= slot.opened_at_us)
+                }) && slot.timeline.last().is_none_or(|p| p.seq <= self.seq);
             if !ordered || !bounded {
                 return Err(format!("{id}: timeline out of order or out of bounds"));
             }
+        }
+        if bigs != self.big_balances.len() {
+            return Err("large timeline balances of no point".to_owned());
         }
         if completed != 0 || pending != 0 {
             let sum = Balances { completed: amount(completed), pending: amount(pending) };
@@ -2031,13 +2236,6 @@ impl LedgerView for Projections {
     fn workflow_ref(&self, workflow: &Workflow) -> ledger::WorkflowRef {
         self.workflow_ref_of(workflow)
     }
-}
-
-/// The balance of the last point satisfying `before` (a prefix predicate),
-/// zero if none.
-fn balance_before(timeline: &[TimelinePoint], before: impl FnMut(&TimelinePoint) -> bool) -> Amount {
-    let n = timeline.partition_point(before);
-    n.checked_sub(1).map_or(Amount::ZERO, |i| timeline[i].balance)
 }
 
 #[cfg(test)]
@@ -2209,6 +2407,68 @@ mod tests {
         );
         let q = Query { payer: Some(id("c")), ..Query::default() };
         assert_eq!(p.entries(&q).items.iter().map(|r| r.index).collect::<Vec<_>>(), [2]);
+    }
+
+    /// A quant and a balance beyond `i64` micro-units, a written time beyond
+    /// `u32` and an author who is an account but not a party: kept aside
+    /// (`wide`, `big_balances`), answered as given, and through a snapshot.
+    #[test]
+    fn values_beyond_the_compact_fields_are_kept_aside_and_round_trip() {
+        let mut p = Projections::new();
+        p.apply(1, 10, &Event::NodeInitialised { config: NodeConfig::new(NodeName::new("n").expect("name")) });
+        let max = ledger::AMOUNT_MAX_UNITS;
+        for name in ["a", "b", "c"] {
+            let limits = Limits::new(Amount::from_units(-max), Amount::from_units(max)).expect("limits");
+            let kind = AccountKind::User { admin: false };
+            let account = Account { id: id(name), kind, limits, status: AccountStatus::Active };
+            let seq = p.seq() + 1;
+            p.apply(seq, 10, &Event::AccountOpened { account });
+        }
+        // 10^13 units = 10^19 micro-units, beyond i64 (9.2·10^18).
+        let huge = Amount::from_units(10_000_000_000_000);
+        let payment = Workflow::from_code("_C-").expect("code");
+        let mut big = tx(1, "c", payment.clone(), State::Completed, vec![entry("a", "b", 1, "big")]);
+        big.entries[0].quant = huge;
+        big.written_unix_s = 1 << 33;
+        let small = tx(2, "b", payment, State::Completed, vec![entry("b", "a", 2_000_000, "")]);
+        p.apply(5, 20, &Event::TransactionProposed { transaction: big.clone() });
+        p.apply(6, 30, &Event::TransactionProposed { transaction: small.clone() });
+        let rec = p.txs[0];
+        assert_eq!((rec.quant, rec.written, rec.author), (BIG_QUANT, BIG_WRITTEN, AUTHOR_WIDE));
+        assert_eq!(p.txs[1].author, AUTHOR_PAYER);
+        assert_eq!(p.wide.len(), 1, "only the large transaction has wide parts");
+        assert_eq!(p.transaction(&big.uuid), Some(&big));
+        assert_eq!(p.transaction(&small.uuid), Some(&small));
+        let after = (huge.as_decimal() - Decimal::new(2, 0)).normalize();
+        assert_eq!(p.balances(&id("b")).map(|b| b.completed.as_decimal().normalize()), Some(after));
+        assert_eq!(p.big_balances.len(), 4, "both parties' balances, after each payment");
+        assert_eq!(p.balance_at_seq(&id("b"), 5), Some(huge));
+        assert_eq!(p.balance_at_time(&id("b"), 25), Some(huge));
+        assert_eq!(p.balance_at_time(&id("b"), 19), Some(Amount::ZERO));
+        let timeline = p.timeline(&id("a")).expect("open");
+        assert_eq!(timeline.iter().map(|t| (t.seq, t.at_us)).collect::<Vec<_>>(), [(5, 20), (6, 30)]);
+        assert_eq!(timeline[0].balance, Amount::from_decimal(-huge.as_decimal()).expect("negated"));
+        let q = Query { author: Some(id("c")), ..Query::default() };
+        assert_eq!(p.transactions(&q).items, [&big]);
+        let q = Query { since_unix_s: Some(1 << 32), ..Query::default() };
+        assert_eq!(p.transactions(&q).items, [&big]);
+        let q = Query { sort: crate::Sort::Quant, descending: true, ..Query::default() };
+        assert_eq!(p.transactions(&q).items, [&big, &small]);
+        p.assert_invariants();
+        let bytes = crate::store::encode_snapshot(&p, [1; 32], [2; 32]).expect("encode");
+        let (q, _, _) = crate::store::decode_snapshot(&bytes, [1; 32]).expect("decode");
+        assert_eq!(q, p);
+        assert_eq!(q.transaction(&big.uuid), Some(&big));
+        assert_eq!(q.timeline(&id("b")), p.timeline(&id("b")));
+    }
+
+    /// Past 4 GiB of descriptions, an extra's end keeps its high half aside.
+    #[test]
+    fn description_ends_past_four_gib_keep_their_high_half() {
+        let x = Extras { ends: vec![10, 3, 7], highs: vec![(1, 1)], ..Extras::default() };
+        assert_eq!([x.end(0), x.end(1), x.end(2)], [10, (1 << 32) + 3, (1 << 32) + 7]);
+        let x = Extras { ends: vec![10, 3, 7], highs: vec![(1, 1), (2, 3)], ..Extras::default() };
+        assert_eq!(x.end(2), (3 << 32) + 7);
     }
 
     #[test]

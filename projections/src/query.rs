@@ -142,13 +142,15 @@ impl<'q> Matcher<'q> {
 
     fn transaction(&self, p: &Projections, tx: &TxRec) -> bool {
         let q = self.query;
-        let author = match (self.author, tx.author) {
+        let author_slot = p.author_slot(tx);
+        let written = p.written_of(tx);
+        let author = match (self.author, author_slot) {
             (Party::Any, _) => true,
             (_, NO_SLOT) => q.author.as_ref().is_some_and(|a| a == p.author_of(tx)),
             (party, slot) => party.holds(slot),
         };
         let visible = tx.state != State::Validated
-            || match (self.validated_author, tx.author) {
+            || match (self.validated_author, author_slot) {
                 (Party::Any, _) => true,
                 (_, NO_SLOT) => q.validated_author.as_ref().is_some_and(|a| a == p.author_of(tx)),
                 (party, slot) => party.holds(slot),
@@ -161,8 +163,8 @@ impl<'q> Matcher<'q> {
                 q.workflows.iter().any(|w| w == id)
             })
             && author
-            && q.since_unix_s.is_none_or(|s| tx.written_unix_s >= s)
-            && q.until_unix_s.is_none_or(|u| tx.written_unix_s <= u)
+            && q.since_unix_s.is_none_or(|s| written >= s)
+            && q.until_unix_s.is_none_or(|u| written <= u)
     }
 
     fn entry(&self, e: &EntryView<'_>) -> bool {
@@ -172,9 +174,9 @@ impl<'q> Matcher<'q> {
             && self.description.as_ref().is_none_or(|d| e.description.to_lowercase().contains(d.as_str()))
     }
 
-    fn key(&self, tx: &TxRec, index: usize, quant: Amount) -> Key {
+    fn key(&self, p: &Projections, tx: &TxRec, index: usize, quant: Amount) -> Key {
         match self.query.sort {
-            Sort::Written => (tx.written_unix_s, Amount::ZERO, tx.uuid, index),
+            Sort::Written => (p.written_of(tx), Amount::ZERO, tx.uuid, index),
             Sort::Version => (u64::from(tx.version), Amount::ZERO, tx.uuid, index),
             Sort::Quant => (0, quant, tx.uuid, index),
         }
@@ -213,7 +215,7 @@ impl Projections {
         let primary = EntryView {
             payer: tx.payer,
             payee: tx.payee,
-            quant: tx.quant,
+            quant: self.quant_of(tx),
             description: extra.map_or("", |x| x.description),
         };
         let more = extra.into_iter().flat_map(|x| x.more()).map(|e| EntryView {
@@ -232,7 +234,7 @@ impl Projections {
         for slot in self.candidates(query).unwrap_or_default() {
             let tx = &self.txs[ix(slot)];
             if matcher.transaction(self, tx) && self.entry_views(tx).any(|e| matcher.entry(&e)) {
-                hits.push((matcher.key(tx, 0, tx.quant), slot));
+                hits.push((matcher.key(self, tx, 0, self.quant_of(tx)), slot));
             }
         }
         let Page { items, total } = page(hits, query);
@@ -250,7 +252,7 @@ impl Projections {
             }
             for (index, entry) in self.entry_views(tx).enumerate() {
                 if matcher.entry(&entry) {
-                    hits.push((matcher.key(tx, index, entry.quant), (slot, index)));
+                    hits.push((matcher.key(self, tx, index, entry.quant), (slot, index)));
                 }
             }
         }

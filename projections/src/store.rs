@@ -12,28 +12,37 @@
 //! the loaded projections are checked against their invariants.
 //!
 //! File format (version [`SNAPSHOT_FORMAT_VERSION`]), all integers little
-//! endian: the 8 bytes [`MAGIC`], the version as a `u32`, then nine sections,
+//! endian: the 8 bytes [`MAGIC`], the version as a `u32`, then ten sections,
 //! each `[length u64][bytes][crc32c(bytes) u32]`, then the end of the file:
 //!
 //! 1. head: bincode 2.0.1 ([`bincode_config`]) of the genesis and head
 //!    hashes, seq, last record time, node config, accounts (opening order;
 //!    with each one's timeline and listing lengths), workflow table, links,
 //!    dialects, closed links, link logs, node facts, the rare parts of
-//!    transactions, the validated transactions, and the sizes of the
-//!    sections below;
+//!    transactions (with their extra), where the description ends' high
+//!    half grows, the validated transactions, the timeline balances beyond
+//!    `i64` micro-units, the wide parts of transactions (by uuid), and the
+//!    sizes of the sections below;
 //! 2. account stats, 112 bytes per account: per class (completed, pending)
 //!    gross in and out (`i128` micro-units), trades, entries, partners (`u64`);
-//! 3. timeline points, 32 bytes each, accounts one after the other: seq,
-//!    record time (`u64`), balance (a 16-byte `rust_decimal` serialisation);
-//! 4. extras, 12 bytes each: where its description ends in the text (`u64`),
-//!    its index among the rare parts or `u32::MAX`;
-//! 5. the text of the descriptions (UTF-8);
-//! 6. transactions, 64 bytes each: uuid (16), primary quant (16, decimal),
-//!    written time (`u64`), payer, payee and author slots, version, extra
-//!    index (`u32`), workflow index (`u16`), state (`u8`), a zero byte;
-//! 7. uuid index buckets (`u64`, see `TxIndex`);
-//! 8. pair table buckets, 16 bytes: key (`u64`), counts (`u32`, `u32`);
-//! 9. listing index: transaction slots (`u32`), accounts one after the other.
+//! 3. timeline points, 16 bytes each, accounts one after the other: seq
+//!    (`u64`), completed balance in micro-units (`i64`; `i64::MIN` when it is
+//!    one of the head's large balances);
+//! 4. the record times of the points, 16 bytes each: seq, time (`u64`), at
+//!    each seq where a point's time differs from the previous point's;
+//! 5. extras, 4 bytes each: where its description ends in the text, modulo
+//!    2^32 (`u32`; the head lists where the high half grows, and the extra
+//!    of each of the rare parts);
+//! 6. the text of the descriptions (UTF-8);
+//! 7. transactions, 48 bytes each: uuid (16), primary quant (`i64`
+//!    micro-units, `i64::MIN` when in the head's wide parts), written time
+//!    (`u32`, `u32::MAX` when in the wide parts), payer and payee slots,
+//!    version, extra index (`u32`), workflow index (`u16`), state (`u8`),
+//!    author kind (`u8`: the payer, the payee, an account in the wide parts,
+//!    an id in the rare parts);
+//! 8. uuid index buckets (`u64`, see `TxIndex`);
+//! 9. pair table buckets, 16 bytes: key (`u64`), counts (`u32`, `u32`);
+//! 10. listing index: transaction slots (`u32`), accounts one after the other.
 //!
 //! The file is `snapshot` in the store's directory, replaced atomically (a
 //! temporary file written and fsynced, renamed over it, the directory
@@ -49,19 +58,19 @@ use bincode::config::{Configuration, LittleEndian, NoLimit, Varint};
 use bincode::{Decode, Encode};
 use ledger::federation::{Link, Ratchet};
 use ledger::ratchet::LinkVersion;
-use ledger::{decode_event, Account, AccountId, Amount, DecodeError, Dialect, KeyHash, NodeConfig, Peer, State, TxId};
-use rust_decimal::Decimal;
+use ledger::{decode_event, Account, AccountId, DecodeError, Dialect, KeyHash, NodeConfig, Peer, State, TxId};
 
 use crate::fold::{
-    ix, AccountSlot, ClassStats, Extras, Projections, TimelinePoint, TxCache, TxLists, TxRare, TxRec, NO_EXTRA,
-    NO_SLOT, WIDE_WORKFLOW,
+    ix, AccountSlot, ClassStats, Extras, Point, Projections, TxCache, TxLists, TxRare, TxRec, Wide, AUTHOR_EXTRA,
+    AUTHOR_WIDE, BIG_QUANT, BIG_WRITTEN, NO_EXTRA, NO_SLOT, WIDE_WORKFLOW,
 };
 use crate::tables::{PairTable, TxIndex};
 
 /// The snapshot format (2 added link dialects, 3 closed links, 4 the node's
 /// facts, 5 transactions as the projections hold them, 6 a file of fixed-size
-/// tables instead of a sled blob; older snapshots are rebuilt from the journal).
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 6;
+/// tables instead of a sled blob, 7 compact timelines, transactions and
+/// extras; older snapshots are rebuilt from the journal).
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 7;
 /// The first bytes of a snapshot file.
 pub const MAGIC: [u8; 8] = *b"ccnsnap\n";
 /// The snapshot's file name in the store's directory.
@@ -72,9 +81,10 @@ pub const TEMP_NAME: &str = "snapshot.tmp";
 const LEGACY_NAMES: [&str; 3] = ["conf", "db", "blobs"];
 
 const STATS_BYTES: usize = 112;
-const POINT_BYTES: usize = 32;
-const EXTRA_BYTES: usize = 12;
-const TX_BYTES: usize = 64;
+const POINT_BYTES: usize = 16;
+const TIME_BYTES: usize = 16;
+const EXTRA_BYTES: usize = 4;
+const TX_BYTES: usize = 48;
 const BUCKET_BYTES: usize = 8;
 const PAIR_BYTES: usize = 16;
 const LIST_BYTES: usize = 4;
@@ -174,8 +184,12 @@ struct Head {
     closed: Vec<(AccountId, String)>,
     link_logs: Vec<(AccountId, Vec<LinkVersion>)>,
     facts: crate::facts::NodeFacts,
-    rares: Vec<TxRare>,
+    rares: Vec<(u32, TxRare)>,
+    highs: Vec<(u32, u32)>,
     validated: Vec<u32>,
+    big_balances: Vec<(u32, u64, i128)>,
+    wide: Vec<(TxId, Wide)>,
+    times: u64,
     txs: u64,
     extras: u64,
     text: u64,
@@ -227,10 +241,16 @@ fn encode_head(
     put(&mut out, p.closed.iter().collect::<Vec<_>>())?;
     put(&mut out, p.link_logs.iter().collect::<Vec<_>>())?;
     put(&mut out, &p.facts)?;
-    put(&mut out, &p.extras.rares)?;
+    put(&mut out, p.extras.rare_of.iter().zip(&p.extras.rares).collect::<Vec<_>>())?;
+    put(&mut out, &p.extras.highs)?;
     let mut validated: Vec<u32> = p.validated.iter().copied().collect();
     validated.sort_unstable();
     put(&mut out, validated)?;
+    put(&mut out, p.big_balances.iter().map(|(&(slot, seq), &b)| (slot, seq, b)).collect::<Vec<_>>())?;
+    let mut wide: Vec<(&TxId, &Wide)> = p.wide.iter().collect();
+    wide.sort_unstable_by_key(|(uuid, _)| **uuid);
+    put(&mut out, wide)?;
+    put(&mut out, len64(p.times.len()))?;
     put(&mut out, len64(p.txs.len()))?;
     put(&mut out, len64(p.extras.len()))?;
     put(&mut out, len64(p.extras.text.len()))?;
@@ -335,19 +355,25 @@ pub fn write_snapshot<W: Write>(
         for point in p.slots.iter().flat_map(|s| &s.timeline) {
             let mut rec = [0u8; POINT_BYTES];
             rec[0..8].copy_from_slice(&point.seq.to_le_bytes());
-            rec[8..16].copy_from_slice(&point.at_us.to_le_bytes());
-            rec[16..32].copy_from_slice(&point.balance.as_decimal().serialize());
+            rec[8..16].copy_from_slice(&point.balance.to_le_bytes());
+            w.bytes(&rec)?;
+        }
+        Ok(())
+    })?;
+    w.section(len64(p.times.len() * TIME_BYTES), |w| {
+        for (seq, at_us) in &p.times {
+            let mut rec = [0u8; TIME_BYTES];
+            rec[0..8].copy_from_slice(&seq.to_le_bytes());
+            rec[8..16].copy_from_slice(&at_us.to_le_bytes());
             w.bytes(&rec)?;
         }
         Ok(())
     })?;
     let extras = &p.extras;
     w.section(len64(extras.len() * EXTRA_BYTES), |w| {
-        for (end, rare) in extras.ends.iter().zip(&extras.rare) {
-            let mut rec = [0u8; EXTRA_BYTES];
-            rec[0..8].copy_from_slice(&end.to_le_bytes());
-            rec[8..12].copy_from_slice(&rare.to_le_bytes());
-            w.bytes(&rec)?;
+        for chunk in extras.ends.chunks(IO_CHUNK / EXTRA_BYTES) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|e| e.to_le_bytes()).collect();
+            w.bytes(&bytes)?;
         }
         Ok(())
     })?;
@@ -356,15 +382,15 @@ pub fn write_snapshot<W: Write>(
         for tx in &p.txs {
             let mut rec = [0u8; TX_BYTES];
             rec[0..16].copy_from_slice(tx.uuid.0.as_bytes());
-            rec[16..32].copy_from_slice(&tx.quant.as_decimal().serialize());
-            rec[32..40].copy_from_slice(&tx.written_unix_s.to_le_bytes());
-            rec[40..44].copy_from_slice(&tx.payer.to_le_bytes());
-            rec[44..48].copy_from_slice(&tx.payee.to_le_bytes());
-            rec[48..52].copy_from_slice(&tx.author.to_le_bytes());
-            rec[52..56].copy_from_slice(&tx.version.to_le_bytes());
-            rec[56..60].copy_from_slice(&tx.extra.to_le_bytes());
-            rec[60..62].copy_from_slice(&tx.workflow.to_le_bytes());
-            rec[62] = state_code(tx.state);
+            rec[16..24].copy_from_slice(&tx.quant.to_le_bytes());
+            rec[24..28].copy_from_slice(&tx.written.to_le_bytes());
+            rec[28..32].copy_from_slice(&tx.payer.to_le_bytes());
+            rec[32..36].copy_from_slice(&tx.payee.to_le_bytes());
+            rec[36..40].copy_from_slice(&tx.version.to_le_bytes());
+            rec[40..44].copy_from_slice(&tx.extra.to_le_bytes());
+            rec[44..46].copy_from_slice(&tx.workflow.to_le_bytes());
+            rec[46] = state_code(tx.state);
+            rec[47] = tx.author;
             w.bytes(&rec)?;
         }
         Ok(())
@@ -503,15 +529,6 @@ fn le_u64(b: &[u8]) -> u64 {
 fn le_i128(b: &[u8]) -> i128 {
     i128::from_le_bytes(b.try_into().expect("16 bytes"))
 }
-fn amount_at(b: &[u8]) -> Result<Amount, StoreError> {
-    // `rust_decimal`'s flags: bits 0-15 and 24-30 unused, the scale in
-    // 16-23 (an amount's is at most 6), the sign in 31.
-    if b[0] != 0 || b[1] != 0 || b[2] > 6 || b[3] & 0x7F != 0 {
-        return Err(corrupt("not an amount"));
-    }
-    let d = Decimal::deserialize(b.try_into().expect("16 bytes"));
-    Amount::from_decimal(d).map_err(|e| corrupt(format!("amount: {e}")))
-}
 
 /// The most memory one decoded value may claim per byte of its input, as
 /// bincode counts it: a primitive claims its in-memory size (at most 16
@@ -640,7 +657,7 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head, room: usize) -> Result<(Projec
     let accounts = p.slots.len();
     p.restore_workflows(head.workflows).map_err(|e| corrupt(e.to_string()))?;
     let known = |slot: u32| ix(slot) < accounts;
-    for rare in &head.rares {
+    for (_, rare) in &head.rares {
         if !rare.more.iter().all(|e| known(e.payer) && known(e.payee))
             || rare.workflow.is_some_and(|w| ix(w) >= p.workflows.len())
         {
@@ -666,7 +683,7 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head, room: usize) -> Result<(Projec
         Ok(())
     })?;
 
-    // 3. Timelines, account after account.
+    // 3, 4. Timelines, account after account, and their record times.
     let points: u64 =
         lengths.iter().map(|l| l.0).try_fold(0u64, u64::checked_add).ok_or_else(|| corrupt("too many points"))?;
     let mut at = (0usize, 0u64);
@@ -674,45 +691,63 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head, room: usize) -> Result<(Projec
         while at.1 == lengths[at.0].0 {
             at = (at.0 + 1, 0);
         }
-        let point = TimelinePoint { seq: le_u64(&b[0..8]), at_us: le_u64(&b[8..16]), balance: amount_at(&b[16..32])? };
+        let point = Point { seq: le_u64(&b[0..8]), balance: i64::from_le_bytes(b[8..16].try_into().expect("8 bytes")) };
         p.slots[at.0].timeline.push(point);
         at.1 += 1;
         Ok(())
     })?;
+    p.times = Vec::with_capacity(bounded(r.left, head.times, TIME_BYTES)?);
+    r.records("times", TIME_BYTES, Some(head.times), |b| {
+        p.times.push((le_u64(&b[0..8]), le_u64(&b[8..16])));
+        Ok(())
+    })?;
+    for (slot, seq, balance) in head.big_balances {
+        let fits = crate::fold::fits(Some(balance)).is_ok();
+        if !fits || ix(slot) >= accounts || p.big_balances.insert((slot, seq), balance).is_some() {
+            return Err(corrupt("a large timeline balance out of range, of no account or twice"));
+        }
+    }
 
-    // 4, 5. Extras and their text.
+    // 5, 6. Extras and their text.
     let extras = bounded(r.left, head.extras, EXTRA_BYTES)?;
-    let mut x = Extras {
-        ends: Vec::with_capacity(extras.saturating_add(room)),
-        rare: Vec::with_capacity(extras.saturating_add(room)),
-        ..Extras::default()
-    };
-    x.rares = head.rares;
-    let mut used = vec![false; x.rares.len()];
+    let mut x = Extras { ends: Vec::with_capacity(extras.saturating_add(room)), ..Extras::default() };
+    let increasing = |a: &[u32]| a.windows(2).all(|w| w[0] < w[1]);
+    let (rare_of, rares): (Vec<u32>, Vec<TxRare>) = head.rares.into_iter().unzip();
+    let highs: Vec<u32> = head.highs.iter().map(|h| h.1).collect();
+    let high_at: Vec<u32> = head.highs.iter().map(|h| h.0).collect();
+    if !increasing(&rare_of)
+        || rare_of.last().is_some_and(|&e| ix(e) >= extras)
+        || !increasing(&highs)
+        || !increasing(&high_at)
+        || highs.first() == Some(&0)
+        || high_at.last().is_some_and(|&e| ix(e) >= extras)
+    {
+        return Err(corrupt("rare parts or text positions of unknown extras, or out of order"));
+    }
+    (x.rare_of, x.rares, x.highs) = (rare_of, rares, head.highs);
     let mut last_end = 0u64;
+    let mut high = (0usize, 0u32);
     r.records("extras", EXTRA_BYTES, Some(head.extras), |b| {
-        let (end, rare) = (le_u64(&b[0..8]), le_u32(&b[8..12]));
+        let at = x.ends.len();
+        if x.highs.get(high.0).is_some_and(|h| ix(h.0) == at) {
+            high = (high.0 + 1, x.highs[high.0].1);
+        }
+        let end = u64::from(high.1) << 32 | u64::from(le_u32(b));
         if end < last_end || end > head.text {
             return Err(corrupt("an extra's description is out of order"));
         }
-        if rare != NO_EXTRA {
-            match used.get_mut(ix(rare)) {
-                Some(u) if !*u => *u = true,
-                _ => return Err(corrupt("an extra names unknown or shared rare parts")),
-            }
-        }
         last_end = end;
-        x.ends.push(end);
-        x.rare.push(rare);
+        x.ends.push(le_u32(b));
         Ok(())
     })?;
-    if used.iter().any(|u| !u) || last_end != head.text {
-        return Err(corrupt("rare parts or text not used by any extra"));
+    if last_end != head.text {
+        return Err(corrupt("text not used by any extra"));
     }
     let text = r.whole("text", Some(head.text))?;
     x.text = String::from_utf8(text).map_err(|_| corrupt("descriptions are not UTF-8"))?;
     let mut from = 0u64;
-    for &end in &x.ends {
+    for i in 0..x.ends.len() {
+        let end = x.end(i);
         let (a, b) = (usize::try_from(from).expect("within"), usize::try_from(end).expect("within"));
         if !x.text.is_char_boundary(a) || !x.text.is_char_boundary(b) {
             return Err(corrupt("a description splits a character"));
@@ -721,7 +756,7 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head, room: usize) -> Result<(Projec
     }
     p.extras = x;
 
-    // 6. Transactions.
+    // 7. Transactions.
     let txs = bounded(r.left, head.txs, TX_BYTES)?;
     if txs >= ix(NO_EXTRA) {
         return Err(corrupt("too many transactions"));
@@ -729,20 +764,47 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head, room: usize) -> Result<(Projec
     p.txs = Vec::with_capacity(txs.saturating_add(room));
     let mut validated = 0usize;
     let workflows = p.workflows.len();
+    let mut wide: std::collections::HashMap<TxId, (Wide, bool)> = std::collections::HashMap::new();
+    for (uuid, parts) in head.wide {
+        if parts == Wide::default() || wide.insert(uuid, (parts, false)).is_some() {
+            return Err(corrupt("empty wide parts, or twice"));
+        }
+    }
     r.records("transactions", TX_BYTES, Some(head.txs), |b| {
-        let state = *State::ALL.get(usize::from(b[62])).ok_or_else(|| corrupt("unknown state"))?;
+        let state = *State::ALL.get(usize::from(b[46])).ok_or_else(|| corrupt("unknown state"))?;
         let rec = TxRec {
             uuid: TxId(uuid_from(&b[0..16])),
-            quant: amount_at(&b[16..32])?,
-            written_unix_s: le_u64(&b[32..40]),
-            payer: le_u32(&b[40..44]),
-            payee: le_u32(&b[44..48]),
-            author: le_u32(&b[48..52]),
-            version: le_u32(&b[52..56]),
-            extra: le_u32(&b[56..60]),
-            workflow: u16::from_le_bytes([b[60], b[61]]),
+            quant: i64::from_le_bytes(b[16..24].try_into().expect("8 bytes")),
+            written: le_u32(&b[24..28]),
+            payer: le_u32(&b[28..32]),
+            payee: le_u32(&b[32..36]),
+            version: le_u32(&b[36..40]),
+            extra: le_u32(&b[40..44]),
+            workflow: u16::from_le_bytes([b[44], b[45]]),
             state,
+            author: b[47],
         };
+        let parts = match wide.get_mut(&rec.uuid) {
+            Some((_, true)) => return Err(corrupt(format!("transaction {} twice", rec.uuid))),
+            Some((parts, used)) => {
+                *used = true;
+                Some(&*parts)
+            }
+            None => None,
+        };
+        let big_quant = parts.and_then(|w| w.quant);
+        let quant_ok = match rec.quant {
+            BIG_QUANT => big_quant.is_some(),
+            q => big_quant.is_none() && q > 0 && crate::fold::fits(Some(i128::from(q))).is_ok(),
+        };
+        if !quant_ok {
+            return Err(corrupt(format!("transaction {}: the quant is not an amount", rec.uuid)));
+        }
+        let written_ok = (rec.written == BIG_WRITTEN) == parts.is_some_and(|w| w.written_unix_s.is_some());
+        let wide_author = parts.and_then(|w| w.author);
+        if !written_ok || (rec.author == AUTHOR_WIDE) != wide_author.is_some() || rec.author > AUTHOR_EXTRA {
+            return Err(corrupt(format!("transaction {}: its wide parts do not match its record", rec.uuid)));
+        }
         let extra = (rec.extra != NO_EXTRA).then(|| ix(rec.extra));
         if extra.is_some_and(|e| e >= extras) {
             return Err(corrupt(format!("transaction {}: unknown extra", rec.uuid)));
@@ -751,8 +813,9 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head, room: usize) -> Result<(Projec
             .map(|e| p.extras.get(u32::try_from(e).expect("checked")))
             .map_or((false, None), |x| (x.author().is_some(), x.workflow()));
         let author_known = match rec.author {
-            NO_SLOT => rare_author,
-            slot => known(slot) && !rare_author,
+            AUTHOR_EXTRA => rare_author,
+            AUTHOR_WIDE => wide_author.is_some_and(known) && !rare_author,
+            _ => !rare_author,
         };
         let workflow_known = match rec.workflow {
             WIDE_WORKFLOW => rare_workflow.is_some(),
@@ -765,6 +828,10 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head, room: usize) -> Result<(Projec
         p.txs.push(rec);
         Ok(())
     })?;
+    if wide.values().any(|(_, used)| !used) {
+        return Err(corrupt("wide parts of no transaction"));
+    }
+    p.wide = wide.into_iter().map(|(uuid, (parts, _))| (uuid, parts)).collect();
     for &slot in &head.validated {
         if p.txs.get(ix(slot)).is_none_or(|t| t.state != State::Validated) || !p.validated.insert(slot) {
             return Err(corrupt("the validated transactions are not those in state validated"));
@@ -774,7 +841,7 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head, room: usize) -> Result<(Projec
         return Err(corrupt("the validated transactions are not those in state validated"));
     }
 
-    // 7. The uuid index.
+    // 8. The uuid index.
     let buckets = bounded(r.left, head.index_buckets, BUCKET_BYTES)?;
     let mut index = Vec::with_capacity(buckets);
     r.records("uuid index", BUCKET_BYTES, Some(head.index_buckets), |b| {
@@ -783,7 +850,7 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head, room: usize) -> Result<(Projec
     })?;
     p.tx_index = TxIndex::from_raw(head.index_key, index, txs).ok_or_else(|| corrupt("uuid index"))?;
 
-    // 8. The pair table.
+    // 9. The pair table.
     let buckets = bounded(r.left, head.pair_buckets, PAIR_BYTES)?;
     let mut pairs = Vec::with_capacity(buckets);
     r.records("pairs", PAIR_BYTES, Some(head.pair_buckets), |b| {
@@ -792,7 +859,7 @@ fn restore<R: Read>(r: &mut Input<R>, head: Head, room: usize) -> Result<(Projec
     })?;
     p.pairs = PairTable::from_raw(pairs, accounts).ok_or_else(|| corrupt("pair table"))?;
 
-    // 9. The listing index.
+    // 10. The listing index.
     let listed: u64 =
         lengths.iter().map(|l| l.1).try_fold(0u64, u64::checked_add).ok_or_else(|| corrupt("too many"))?;
     let mut lists = TxLists { upto: txs, lists: Vec::with_capacity(accounts) };
@@ -1170,6 +1237,7 @@ fn check_against<J: journal::Store>(journal: &J, seq: u64, hash: [u8; 32]) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ledger::Amount;
 
     fn tiny() -> Projections {
         let id = |s: &str| ledger::AccountId::new(s).expect("id");
@@ -1230,21 +1298,32 @@ mod tests {
             Err(StoreError::Corrupt(why)) => why,
             other => panic!("{what}: expected Corrupt, got {other:?}"),
         };
-        // Section 5 is the transactions: payer slot at bytes 40..44, state at 62.
-        let why = refused(patched(&bytes, 5, |t| t[40..44].copy_from_slice(&7u32.to_le_bytes())), "payer");
+        // Section 6 is the transactions: quant at bytes 16..24, written time
+        // at 24..28, payer slot at 28..32, state at 46, author kind at 47.
+        let why = refused(patched(&bytes, 6, |t| t[28..32].copy_from_slice(&7u32.to_le_bytes())), "payer");
         assert!(why.contains("names an unknown account"), "{why}");
-        assert!(refused(patched(&bytes, 5, |t| t[62] = 9), "state").contains("unknown state"));
-        let why = refused(patched(&bytes, 5, |t| t[16] = 1), "quant flags");
+        assert!(refused(patched(&bytes, 6, |t| t[46] = 9), "state").contains("unknown state"));
+        let why = refused(patched(&bytes, 6, |t| t[16..24].copy_from_slice(&0i64.to_le_bytes())), "zero quant");
         assert!(why.contains("not an amount"), "{why}");
+        let why = refused(patched(&bytes, 6, |t| t[16..24].copy_from_slice(&i64::MIN.to_le_bytes())), "big quant");
+        assert!(why.contains("not an amount"), "{why}");
+        for (what, at, byte) in [("big written time", 24..28, 0xFF), ("wide author", 47..48, 2), ("author", 47..48, 4)]
+        {
+            let why = refused(patched(&bytes, 6, |t| t[at.clone()].fill(byte)), what);
+            assert!(why.contains("wide parts do not match"), "{what}: {why}");
+        }
+        // Section 3 is the record times of the points: one after the head.
+        let why = refused(patched(&bytes, 3, |t| t[8..16].copy_from_slice(&99u64.to_le_bytes())), "times");
+        assert!(why.contains("times out of order or out of bounds"), "{why}");
         // Section 1 is the stats: a completed balance the timeline does not end at.
         let why = refused(patched(&bytes, 1, |s| s[0] ^= 1), "stats");
         assert!(why.contains("timeline ends at"), "{why}");
         // Section 2 is the timeline points: one after the snapshot's head.
         let why = refused(patched(&bytes, 2, |t| t[0..8].copy_from_slice(&99u64.to_le_bytes())), "timeline");
         assert!(why.contains("out of bounds"), "{why}");
-        // Section 6 is the uuid index: a bucket naming a slot beyond the table.
+        // Section 7 is the uuid index: a bucket naming a slot beyond the table.
         let why = refused(
-            patched(&bytes, 6, |b| {
+            patched(&bytes, 7, |b| {
                 let at = b.chunks(8).position(|c| c != [0; 8]).expect("one bucket") * 8;
                 b[at..at + 4].copy_from_slice(&9u32.to_le_bytes());
             }),

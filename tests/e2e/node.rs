@@ -520,10 +520,11 @@ fn a_start_after_sigkill_folds_only_the_tail_behind_the_last_snapshot() {
     server.stop();
 }
 
-/// The snapshot is the file `DIR/projections/snapshot` (format 6): a clean
+/// The snapshot is the file `DIR/projections/snapshot` (format 7): a clean
 /// stop writes it (atomically: no temporary file is left); a damaged one is
 /// not used, the node says why in its log and rebuilds from the journal,
-/// losing nothing; what versions up to format 5 kept there (a sled
+/// losing nothing; a file of format 6 (the tables before they were made
+/// compact) likewise; what versions up to format 5 kept there (a sled
 /// database) is ignored, the projections rebuilt, and its files deleted.
 #[test]
 fn a_damaged_or_old_format_snapshot_file_is_rebuilt_from_the_journal_and_the_log_says_why() {
@@ -571,6 +572,22 @@ fn a_damaged_or_old_format_snapshot_file_is_rebuilt_from_the_journal_and_the_log
         text.contains("the projections snapshot was not used") && text.contains("checksum mismatch"),
         "the log names the reason: {text}"
     );
+
+    // A format-6 file (as the previous version wrote it): not read, rebuilt.
+    let mut bytes = std::fs::read(&file).expect("read");
+    assert_eq!(bytes[8..12], 7u32.to_le_bytes(), "this version writes format 7");
+    bytes[8..12].copy_from_slice(&6u32.to_le_bytes());
+    std::fs::write(&file, bytes).expect("write");
+    let log = data.path().join("format6.log");
+    let server = Server::spawn_logging(&args, &log);
+    assert_eq!(health(&server)["loaded_seq"], Value::Null);
+    assert_eq!(server.balances("filed"), before, "rebuilt from the journal, nothing lost");
+    server.stop();
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("unknown snapshot format version 6"), "the log names the reason: {text}");
+    let server = Server::spawn(&args);
+    assert_ne!(health(&server)["loaded_seq"], Value::Null, "the clean stop saved format 7, which the next start uses");
+    server.stop();
 
     // What versions up to format 5 left: sled's files instead of the file.
     std::fs::remove_file(&file).expect("remove");

@@ -275,13 +275,13 @@ pub async fn account_history(State(state): State<AppState>, caller: Caller, para
     let id = one_account(&state, &params, me)?;
     let read = state.read();
     let p = &read.projections;
-    let timeline = p.timeline(&id).unwrap_or(&[]);
+    let timeline = p.timeline(&id).unwrap_or_default();
     let mut points: Vec<(u64, Amount)> = Vec::new();
     match samples {
         0 => points.extend(timeline.iter().map(|t| (t.at_us, t.balance))),
         -1 => {
             let mut previous = Amount::ZERO;
-            for t in timeline {
+            for t in &timeline {
                 // A step: the old balance just before the change, then the new one.
                 points.push((t.at_us.saturating_sub(1_000_000), previous));
                 points.push((t.at_us, t.balance));

@@ -24,8 +24,8 @@ fn payment_moves_completed_and_pending_balances_and_timeline() {
     // The payment's record, after the definition of `payment` (event format 2).
     let (seq, at_us, _) = *node.events.last().expect("event");
     assert_eq!(seq, opened + 2);
-    assert_eq!(p.timeline(&acc("alice")), Some(&[TimelinePoint { seq, at_us, balance: amt("-2.5") }][..]));
-    assert_eq!(p.timeline(&acc("carol")), Some(&[][..]));
+    assert_eq!(p.timeline(&acc("alice")), Some(vec![TimelinePoint { seq, at_us, balance: amt("-2.5") }]));
+    assert_eq!(p.timeline(&acc("carol")), Some(vec![]));
     p.assert_invariants();
 }
 
