@@ -83,7 +83,9 @@ fn verified_head(out: &std::process::Output) -> String {
 
 /// Payments from 16 clients until `until` or until the node dies.
 fn load(url: &str, accounts: u64, until: Instant, seed: u64) -> Vec<String> {
-    Load { url, accounts, clients: 16, seed, until, refusal: no_refusal, may_die: true }.run().acknowledged
+    Load { url, accounts, clients: 16, seed, until, refusal: no_refusal, may_die: true, first_ack: None }
+        .run()
+        .acknowledged
 }
 
 /// `GET /admin/health`'s data.
@@ -444,7 +446,8 @@ fn the_database_stopped_under_load_refuses_writes_serves_reads_and_the_node_writ
     let base = server.url.clone();
     let clients = std::thread::spawn(move || {
         let until = Instant::now() + Duration::from_secs(4);
-        Load { url: &base, accounts: 4, clients: 8, seed, until, refusal: not_writing, may_die: false }.run()
+        Load { url: &base, accounts: 4, clients: 8, seed, until, refusal: not_writing, may_die: false, first_ack: None }
+            .run()
     });
     std::thread::sleep(Duration::from_millis(800));
     cluster.stop();
