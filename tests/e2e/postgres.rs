@@ -17,7 +17,7 @@ use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use crate::node::{assert_all_there, exact, no_refusal, test_seed, Load, Server};
+use crate::node::{assert_all_there, exact, no_refusal, test_seed, FirstAck, Load, Server};
 use crate::{arg, ccnode, stdout};
 
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
@@ -380,17 +380,35 @@ fn a_standby_takes_over_after_the_writer_is_killed_under_load_with_every_acknowl
     // SIGKILL of the writer under load.
     let before_load = health(&standby)["projections"]["seq"].as_u64().expect("seq");
     let writer_url = writer.url.clone();
+    // Timed from the first acknowledged payment, not from the clients'
+    // spawn (which alone can take half a second on a busy machine).
     let kill_after = Duration::from_millis(800 + seed % 700);
     let standing_by = &standby;
+    let first_ack = FirstAck::default();
     let (killed, followed, acknowledged) = std::thread::scope(|scope| {
+        let first_ack = &first_ack;
         let killer = scope.spawn(move || {
+            let first = first_ack.wait(Duration::from_secs(30));
+            assert!(first.is_some(), "no payment acknowledged in 30 s (seed {seed})");
             std::thread::sleep(kill_after);
             let followed = health(standing_by)["projections"]["seq"].as_u64().expect("seq");
             let killed = Instant::now();
             writer.kill();
             (killed, followed)
         });
-        let acknowledged = load(&writer_url, 6, Instant::now() + Duration::from_secs(30), seed);
+        let until = Instant::now() + Duration::from_secs(60);
+        let first_ack = Some(first_ack);
+        let load = Load {
+            url: &writer_url,
+            accounts: 6,
+            clients: 16,
+            seed,
+            until,
+            refusal: no_refusal,
+            may_die: true,
+            first_ack,
+        };
+        let acknowledged = load.run().acknowledged;
         let (killed, followed) = killer.join().expect("killer");
         (killed, followed, acknowledged)
     });
