@@ -17,7 +17,7 @@ use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use crate::node::{assert_all_there, exact, no_refusal, test_seed, Load, Server};
+use crate::node::{assert_all_there, exact, no_refusal, test_seed, FirstAck, Load, Server};
 use crate::{arg, ccnode, stdout};
 
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
@@ -83,7 +83,9 @@ fn verified_head(out: &std::process::Output) -> String {
 
 /// Payments from 16 clients until `until` or until the node dies.
 fn load(url: &str, accounts: u64, until: Instant, seed: u64) -> Vec<String> {
-    Load { url, accounts, clients: 16, seed, until, refusal: no_refusal, may_die: true }.run().acknowledged
+    Load { url, accounts, clients: 16, seed, until, refusal: no_refusal, may_die: true, first_ack: None }
+        .run()
+        .acknowledged
 }
 
 /// `GET /admin/health`'s data.
@@ -378,17 +380,35 @@ fn a_standby_takes_over_after_the_writer_is_killed_under_load_with_every_acknowl
     // SIGKILL of the writer under load.
     let before_load = health(&standby)["projections"]["seq"].as_u64().expect("seq");
     let writer_url = writer.url.clone();
+    // Timed from the first acknowledged payment, not from the clients'
+    // spawn (which alone can take half a second on a busy machine).
     let kill_after = Duration::from_millis(800 + seed % 700);
     let standing_by = &standby;
+    let first_ack = FirstAck::default();
     let (killed, followed, acknowledged) = std::thread::scope(|scope| {
+        let first_ack = &first_ack;
         let killer = scope.spawn(move || {
+            let first = first_ack.wait(Duration::from_secs(30));
+            assert!(first.is_some(), "no payment acknowledged in 30 s (seed {seed})");
             std::thread::sleep(kill_after);
             let followed = health(standing_by)["projections"]["seq"].as_u64().expect("seq");
             let killed = Instant::now();
             writer.kill();
             (killed, followed)
         });
-        let acknowledged = load(&writer_url, 6, Instant::now() + Duration::from_secs(30), seed);
+        let until = Instant::now() + Duration::from_secs(60);
+        let first_ack = Some(first_ack);
+        let load = Load {
+            url: &writer_url,
+            accounts: 6,
+            clients: 16,
+            seed,
+            until,
+            refusal: no_refusal,
+            may_die: true,
+            first_ack,
+        };
+        let acknowledged = load.run().acknowledged;
         let (killed, followed) = killer.join().expect("killer");
         (killed, followed, acknowledged)
     });
@@ -444,7 +464,8 @@ fn the_database_stopped_under_load_refuses_writes_serves_reads_and_the_node_writ
     let base = server.url.clone();
     let clients = std::thread::spawn(move || {
         let until = Instant::now() + Duration::from_secs(4);
-        Load { url: &base, accounts: 4, clients: 8, seed, until, refusal: not_writing, may_die: false }.run()
+        Load { url: &base, accounts: 4, clients: 8, seed, until, refusal: not_writing, may_die: false, first_ack: None }
+            .run()
     });
     std::thread::sleep(Duration::from_millis(800));
     cluster.stop();
