@@ -74,17 +74,7 @@ async fn federation(window_s: u64) -> (Arc<Net>, Started, Started) {
     });
     let trunk = start("trunk", &net, window_s).await;
     let branch = start("branch", &net, window_s).await;
-    let body = json!({"id": "branch", "url": "http://branch", "min": -100, "max": 100, "last_hash": "t-b", "dialect": "ccnode"});
-    assert_eq!(call(&trunk.router, Method::POST, "/admin/nodes", ADMIN, Some(body)).await.0, StatusCode::CREATED);
-    let body = json!({"name": "trunk", "url": "http://trunk", "rate": 1, "min": -100, "max": 100, "last_hash": "t-b", "dialect": "ccnode"});
-    assert_eq!(call(&branch.router, Method::PUT, "/admin/trunkward", ADMIN, Some(body)).await.0, StatusCode::CREATED);
-    let account = json!({"id": "alice", "key": "alice-key", "min": -50, "max": 50});
-    assert_eq!(
-        call(&branch.router, Method::POST, "/admin/accounts", ADMIN, Some(account)).await.0,
-        StatusCode::CREATED
-    );
-    let account = json!({"id": "bob", "key": "bob-key", "min": -50, "max": 50});
-    assert_eq!(call(&trunk.router, Method::POST, "/admin/accounts", ADMIN, Some(account)).await.0, StatusCode::CREATED);
+    common::branch_under_trunk(&trunk.router, &branch.router).await;
     (net, trunk, branch)
 }
 

@@ -112,3 +112,19 @@ pub async fn call(
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.expect("body");
     (status, if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON") })
 }
+
+/// Grafts node `branch` (at `http://branch`) under node `trunk` (at
+/// `http://trunk`), ccnode to ccnode, limits -100..100 and rate 1, and
+/// opens `alice` (key `alice-key`) on the branch and `bob` (key `bob-key`)
+/// on the trunk, both -50..50.
+pub async fn branch_under_trunk(trunk: &Router, branch: &Router) {
+    let admin = ("admin", ADMIN_KEY);
+    let body = serde_json::json!({"id": "branch", "url": "http://branch", "min": -100, "max": 100, "last_hash": "t-b", "dialect": "ccnode"});
+    assert_eq!(call(trunk, Method::POST, "/admin/nodes", admin, Some(body)).await.0, StatusCode::CREATED);
+    let body = serde_json::json!({"name": "trunk", "url": "http://trunk", "rate": 1, "min": -100, "max": 100, "last_hash": "t-b", "dialect": "ccnode"});
+    assert_eq!(call(branch, Method::PUT, "/admin/trunkward", admin, Some(body)).await.0, StatusCode::CREATED);
+    let account = serde_json::json!({"id": "alice", "key": "alice-key", "min": -50, "max": 50});
+    assert_eq!(call(branch, Method::POST, "/admin/accounts", admin, Some(account)).await.0, StatusCode::CREATED);
+    let account = serde_json::json!({"id": "bob", "key": "bob-key", "min": -50, "max": 50});
+    assert_eq!(call(trunk, Method::POST, "/admin/accounts", admin, Some(account)).await.0, StatusCode::CREATED);
+}
