@@ -64,6 +64,12 @@ impl Flows {
 }
 
 impl AppState {
+    /// The ccnode neighbours not reconciled since this node started.
+    pub fn unreconciled_links(&self) -> Vec<AccountId> {
+        let ccnode = self.read().ccnode_neighbours();
+        self.peers().unreconciled(&ccnode)
+    }
+
     /// Runs a federation flow (a state change asked of neighbours) to its
     /// end even if the request that started it is cancelled: hyper drops a
     /// handler whose client disconnects, and a flow dropped between the next

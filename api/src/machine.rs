@@ -417,31 +417,28 @@ impl LedgerMachine {
                 };
                 output = NodeOutput::Entries(entries);
             }
-            NodeCommand::Ledger(command) => {
-                // A neighbour's version of a change this node holds in doubt
-                // is that change: its reservation is not counted twice.
-                let mut copied = false;
-                if let Command::Reconcile { uuid, to, .. } = &command {
-                    if self.holds.get(uuid).is_some_and(|h| h.to == *to || h.presumed) {
-                        self.holds.remove(uuid);
-                    }
-                    if self.holds.values().any(|h| h.presumed) {
-                        // A neighbour wrote it: only the changes really in
-                        // flight count against it, not the guesses made at
-                        // start (they were all in flight at once before the
-                        // stop, so they fit together).
-                        let real: HashMap<TxId, Hold> =
-                            self.holds.iter().filter(|(_, h)| !h.presumed).map(|(u, h)| (*u, h.clone())).collect();
-                        let view = View { base, pending: &self.pending, holds: &real };
-                        let new = ledger::decide(&view, command.clone(), &self.context(now_us))?;
-                        self.record(base, new, &mut events);
-                        copied = true;
-                    }
+            NodeCommand::Ledger(command @ Command::Reconcile { uuid, to, .. }) if !self.holds.is_empty() => {
+                // A neighbour's version of a change this node holds (in doubt,
+                // or presumed at start) is that change: its reservation is not
+                // counted twice. And a neighbour wrote it: only the changes
+                // really in flight count against it, not the guesses made at
+                // start (they were all in flight at once before the stop, so
+                // they fit together).
+                if self.holds.get(&uuid).is_some_and(|h| h.to == to || h.presumed) {
+                    self.holds.remove(&uuid);
                 }
-                if !copied {
-                    self.decide_one(base, command, now_us, &mut events)?;
-                }
+                let real: HashMap<TxId, Hold>;
+                let holds = if self.holds.values().any(|h| h.presumed) {
+                    real = self.holds.iter().filter(|(_, h)| !h.presumed).map(|(u, h)| (*u, h.clone())).collect();
+                    &real
+                } else {
+                    &self.holds
+                };
+                let view = View { base, pending: &self.pending, holds };
+                let new = ledger::decide(&view, command, &self.context(now_us))?;
+                self.record(base, new, &mut events);
             }
+            NodeCommand::Ledger(command) => self.decide_one(base, command, now_us, &mut events)?,
             NodeCommand::OpenAccount { id, kind, limits, key_hash } => {
                 self.decide_one(base, Command::OpenAccount { id: id.clone(), kind, limits }, now_us, &mut events)?;
                 // Cannot fail: the account exists now. A failure here would be a bug.

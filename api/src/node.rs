@@ -562,13 +562,7 @@ async fn startup_writes(
     // Whatever this node had reserved for changes in flight before it
     // stopped is unknown now: every open transaction crossing a ccnode link
     // is held until that link is reconciled (`NodeCommand::PresumeHolds`).
-    let ccnode: Vec<AccountId> = {
-        let read = app.read();
-        read.neighbours()
-            .into_iter()
-            .filter(|p| ledger::LedgerView::dialect(&read.projections, p) == ledger::Dialect::Ccnode)
-            .collect()
-    };
+    let ccnode = app.read().ccnode_neighbours();
     if !ccnode.is_empty() {
         app.submit(NodeCommand::PresumeHolds { peers: ccnode }).await.map_err(init_error)?;
     }

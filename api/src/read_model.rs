@@ -57,6 +57,14 @@ impl ReadModel {
         self.projections.accounts().filter(|a| self.projections.peer(&a.id).is_some()).map(|a| a.id.clone()).collect()
     }
 
+    /// The neighbours on a `ccnode` link: the ones that take named attempts
+    /// and fences (`crate::attempts`).
+    pub fn ccnode_neighbours(&self) -> Vec<AccountId> {
+        let mut peers = self.neighbours();
+        peers.retain(|p| ledger::LedgerView::dialect(&self.projections, p) == ledger::Dialect::Ccnode);
+        peers
+    }
+
     /// Read model over projections already folded.
     pub fn new(projections: Projections, head_hash: [u8; 32]) -> Self {
         Self { projections, head_hash, snapshots: SnapshotInfo::default(), balance_tree: Mutex::new(None) }

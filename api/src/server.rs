@@ -26,7 +26,6 @@ use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::schema::{self, ErrorResponses};
 use crate::{federation, routes};
-use ledger::{AccountId, Dialect, LedgerView};
 
 /// How often validated transactions past their window are timed out.
 pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -125,12 +124,7 @@ pub async fn expire_loop(
                 if !state.writing() {
                     continue;
                 }
-                let unsettled = {
-                    let read = state.read();
-                    let ccnode: Vec<AccountId> =
-                        read.neighbours().into_iter().filter(|p| read.projections.dialect(p) == Dialect::Ccnode).collect();
-                    state.peers().unreconciled(&ccnode)
-                };
+                let unsettled = state.unreconciled_links();
                 if let Err(error) = state.submit(NodeCommand::ExpireDue { unsettled }).await {
                     tracing::debug!(error = %describe_write_error(&error), "expiry pass skipped");
                 }

@@ -217,15 +217,7 @@ pub async fn reconcile_link(state: &AppState, peer: &AccountId) -> ApiResult<Val
         report["settled"] = json!(settled);
     }
     state.peers().mark_reconciled(peer);
-    let unsettled = {
-        let read = state.read();
-        let ccnode: Vec<AccountId> = read
-            .neighbours()
-            .into_iter()
-            .filter(|p| ledger::LedgerView::dialect(&read.projections, p) == ledger::Dialect::Ccnode)
-            .collect();
-        state.peers().unreconciled(&ccnode)
-    };
+    let unsettled = state.unreconciled_links();
     if state.submit(NodeCommand::ReleasePresumed { unsettled }).await.is_err() {
         return Err(ApiError::unavailable("the writer stopped"));
     }

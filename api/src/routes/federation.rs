@@ -139,11 +139,8 @@ pub async fn link_feed(
             // that two restarted neighbours do not wait for each other).
             let settled = {
                 let read = state.read();
-                let open: Vec<AccountId> = read
-                    .neighbours()
-                    .into_iter()
-                    .filter(|p| p != &id && read.projections.dialect(p) == Dialect::Ccnode && read.closed(p).is_none())
-                    .collect();
+                let mut open = read.ccnode_neighbours();
+                open.retain(|p| p != &id && read.closed(p).is_none());
                 state.peers().all_reconciled(&open)
             };
             if let Fence::NotYet(why) = state.peers().attempts().fence(&id, boot, &fenced, settled) {
