@@ -111,14 +111,19 @@ pub async fn expire_loop(
     // A transaction a neighbour completed while this node was down is still
     // validated here; copying that version must come before the local clock
     // times it out, so expiry waits for the first reconciliation pass.
+    // Biased (here and below): the first ready branch wins, not a random
+    // one, so a simulated run is the same in every process.
     tokio::select! {
-        _ = reconciled.wait_for(|done| *done) => {}
+        biased;
         _ = stop.changed() => return,
+        _ = reconciled.wait_for(|done| *done) => {}
     }
     let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
+            biased;
+            _ = stop.changed() => return,
             // A node that does not write (a standby) leaves expiry to the one that does.
             _ = tick.tick() => {
                 if !state.writing() {
@@ -129,7 +134,6 @@ pub async fn expire_loop(
                     tracing::debug!(error = %describe_write_error(&error), "expiry pass skipped");
                 }
             }
-            _ = stop.changed() => return,
         }
     }
 }

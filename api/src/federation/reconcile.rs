@@ -260,7 +260,12 @@ pub async fn reconcile_loop(
         // standby) leaves it to the writer, and reconciles as soon as it writes.
         let writing = state.writing();
         let in_doubt = writing && !state.peers().doubts().peers().is_empty();
+        // Biased: when several branches are ready at once (a pass and a
+        // retry due at the same instant), the first listed wins, not a
+        // random one, so a simulated run is the same in every process.
         tokio::select! {
+            biased;
+            _ = stop.changed() => return,
             _ = tick.tick() => {
                 if writing {
                     reconcile_all(&state).await;
@@ -278,7 +283,6 @@ pub async fn reconcile_loop(
                 }
                 retry = (retry * 2).min(interval);
             }
-            _ = stop.changed() => return,
         }
     }
 }
